@@ -1,0 +1,35 @@
+"""aekit's error types: one small hierarchy, so callers (and the CLI) can catch them all.
+
+Every message names the problem, the value received and what to do about it.
+"""
+
+from __future__ import annotations
+
+import difflib
+from collections.abc import Iterable
+
+
+class AekitError(Exception):
+    """Base class of every error aekit raises on purpose."""
+
+
+class InvalidInputError(AekitError, ValueError):
+    """The data handed to aekit cannot be used as it is (shape, values, columns, file format)."""
+
+
+class InvalidParameterValue(AekitError, ValueError):
+    """A parameter has a value outside what it accepts."""
+
+
+class ModelFileError(AekitError, ValueError):
+    """A saved model folder is missing, incomplete, corrupt, from the future, or hostile."""
+
+
+class TrainingError(AekitError, RuntimeError):
+    """Training cannot go on (for example the loss became NaN or infinite)."""
+
+
+def did_you_mean(value: object, choices: Iterable[str]) -> str:
+    """Return `` Did you mean 'x'?`` for the closest valid choice, or an empty string."""
+    matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)
+    return f" Did you mean {matches[0]!r}?" if matches else ""
