@@ -8,6 +8,8 @@ from __future__ import annotations
 import difflib
 from collections.abc import Iterable
 
+from sklearn.utils._param_validation import InvalidParameterError
+
 
 class AekitError(Exception):
     """Base class of every error aekit raises on purpose."""
@@ -17,8 +19,12 @@ class InvalidInputError(AekitError, ValueError):
     """The data handed to aekit cannot be used as it is (shape, values, columns, file format)."""
 
 
-class InvalidParameterValue(AekitError, ValueError):
-    """A parameter has a value outside what it accepts."""
+class InvalidParameterValue(AekitError, InvalidParameterError):
+    """A parameter has a value outside what it accepts.
+
+    A subclass of scikit-learn's ``InvalidParameterError`` (itself a ``ValueError``), so code that
+    catches scikit-learn's parameter errors catches ours too.
+    """
 
 
 class ModelFileError(AekitError, ValueError):

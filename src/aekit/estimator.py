@@ -1,0 +1,411 @@
+"""``aekit.Autoencoder``: the scikit-learn face of the library.
+
+Parameters are only stored in ``__init__`` and validated in ``fit``; the torch module is built in
+``fit`` (so ``clone``, ``set_params`` and ``GridSearchCV`` work); everything learned ends in ``_``.
+"""
+
+from __future__ import annotations
+
+import warnings
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.utils import check_random_state
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import check_array, check_is_fitted, validate_data
+
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
+from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
+from aekit.preprocess import SCALERS, make_scaler
+from aekit.train import TrainConfig, fit_module
+
+INFERENCE_BATCH_ROWS = 8192
+
+
+def resolve_device(device: str) -> torch.device:
+    """``"auto"`` is CUDA when available, else CPU; anything else must be a usable torch device."""
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    try:
+        resolved = torch.device(device)
+    except RuntimeError:
+        raise InvalidParameterValue(
+            f"The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. Got {device!r} instead."
+        ) from None
+    if resolved.type == "cuda" and not torch.cuda.is_available():
+        raise InvalidParameterValue(
+            f"The 'device' parameter is {device!r} but CUDA is not available on this machine. Use device='auto' or 'cpu'."
+        )
+    return resolved
+
+
+def _check_dataframe_columns(X) -> None:
+    """Name the first non-numeric column of a DataFrame (sklearn would only say 'could not convert')."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return
+    import pandas as pd
+
+    for column, dtype in dtypes.items():
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        try:
+            pd.to_numeric(X[column])
+        except (TypeError, ValueError):
+            first = X[column].iloc[0] if len(X) else None
+            raise InvalidInputError(
+                f"Column {column!r} is not numeric (dtype {dtype}, first value {first!r}). Drop or encode it "
+                "first (e.g. sklearn.preprocessing.OneHotEncoder), or select the numeric columns."
+            ) from None
+
+
+class Autoencoder(TransformerMixin, BaseEstimator):
+    """An undercomplete autoencoder with scikit-learn's ``fit``/``transform``/``inverse_transform``.
+
+    The encoder maps each row of ``X`` (``n_features`` values) to ``latent_dim`` codes, the decoder
+    maps codes back. The scaler is fitted in ``fit`` and undone in ``inverse_transform``, so inputs
+    and reconstructions are in the user's own units.
+
+    Parameters
+    ----------
+    latent_dim : int, default=2
+        Size of the bottleneck (``n_components`` in PCA's terms).
+    hidden_dims : tuple of int, default=(64,)
+        Encoder hidden widths; the decoder mirrors them. Ignored when ``architecture="linear"``.
+    activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
+        Activation of the hidden layers.
+    loss : {"auto", "mse", "bce"}, default="auto"
+        "auto" picks BCE when the scaled training data lies in [0, 1], MSE otherwise. BCE uses a
+        sigmoid output and is computed from logits (never NaN from saturated outputs).
+    scaler : {"standard", "minmax"} or None, default="standard"
+        Preprocessing fitted on the training data.
+    architecture : {"mlp", "linear"}, default="mlp"
+        "linear" is one linear layer each way with no activation: the PCA-equivalent model.
+    epochs : int, default=100
+        Maximum number of passes over the training rows.
+    batch_size : int, default=256
+    lr : float, default=1e-3
+        Adam's learning rate.
+    validation_fraction : float in [0, 1), default=0.1
+        Share of the rows held out for validation (early stopping, the anomaly threshold).
+    early_stopping : bool, default=True
+        Stop when the validation loss has not improved for ``patience`` epochs, and restore the
+        best weights.
+    patience : int, default=10
+    contamination : float in (0, 0.5], default=0.05
+        Expected share of outliers: ``threshold_`` is the ``1 - contamination`` quantile of the
+        reconstruction error on held-out rows (training rows when there are none).
+    random_state : int, RandomState instance or None, default=None
+        Seeds weights, the validation split and the shuffling: same value, same machine and
+        device, bitwise identical weights.
+    device : str, default="auto"
+        "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
+    verbose : int, default=0
+        1 shows a progress bar (tqdm) during ``fit``.
+
+    Attributes
+    ----------
+    module_ : AutoencoderModule
+        The trained torch module.
+    scaler_ : StandardScaler, MinMaxScaler or None
+    loss_ : str
+        The loss actually used ("mse" or "bce").
+    history_ : dict
+        ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``, ``n_epochs``, ``stop_reason``, ``seconds``.
+    n_iter_ : int
+        Epochs run.
+    threshold_ : float
+        Reconstruction error above which a row is an outlier (``predict`` returns -1).
+    n_features_in_ : int
+    feature_names_in_ : ndarray of str
+        Only when ``X`` had string column names.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> from aekit import Autoencoder
+    >>> X = np.random.default_rng(0).normal(size=(200, 8)).astype("float32")
+    >>> ae = Autoencoder(latent_dim=3, epochs=5, random_state=0).fit(X)
+    >>> ae.transform(X[:4]).shape
+    (4, 3)
+    >>> ae.inverse_transform(ae.transform(X[:4])).shape
+    (4, 8)
+    """
+
+    _parameter_constraints: dict = {
+        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "hidden_dims": [list, tuple],
+        "activation": [StrOptions(set(ACTIVATIONS))],
+        "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
+        "scaler": [StrOptions(set(SCALERS)), None],
+        "architecture": [StrOptions(set(ARCHITECTURES))],
+        "epochs": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "lr": [Interval(Real, 0, None, closed="neither")],
+        "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+        "early_stopping": ["boolean"],
+        "patience": [Interval(Integral, 1, None, closed="left")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "random_state": ["random_state"],
+        "device": [str],
+        "verbose": ["verbose"],
+    }
+
+    def __init__(
+        self,
+        latent_dim=2,
+        *,
+        hidden_dims=(64,),
+        activation="relu",
+        loss="auto",
+        scaler="standard",
+        architecture="mlp",
+        epochs=100,
+        batch_size=256,
+        lr=1e-3,
+        validation_fraction=0.1,
+        early_stopping=True,
+        patience=10,
+        contamination=0.05,
+        random_state=None,
+        device="auto",
+        verbose=0,
+    ):
+        self.latent_dim = latent_dim
+        self.hidden_dims = hidden_dims
+        self.activation = activation
+        self.loss = loss
+        self.scaler = scaler
+        self.architecture = architecture
+        self.epochs = epochs
+        self.batch_size = batch_size
+        self.lr = lr
+        self.validation_fraction = validation_fraction
+        self.early_stopping = early_stopping
+        self.patience = patience
+        self.contamination = contamination
+        self.random_state = random_state
+        self.device = device
+        self.verbose = verbose
+
+    # ------------------------------------------------------------------ validation
+    def _check_params(self) -> None:
+        try:
+            self._validate_params()
+        except InvalidParameterError as error:
+            value = getattr(self, str(error).split("'")[1], None) if "'" in str(error) else None
+            choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
+            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+            raise InvalidParameterValue(f"{error}{hint}") from None
+        if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden_dims):
+            raise InvalidParameterValue(
+                "The 'hidden_dims' parameter of Autoencoder must be a tuple of ints >= 1 (e.g. (256, 64)). "
+                f"Got {self.hidden_dims!r} instead."
+            )
+
+    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
+        """Validate ``X`` like scikit-learn, scale it, and return a float32 array."""
+        _check_dataframe_columns(X)
+        try:
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2 if reset else 1)
+        except ValueError as error:
+            message = str(error)
+            if "NaN" in message or "infinity" in message:
+                message += " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer)."
+            elif "Expected 2D array" in message:
+                message = message.replace("\n", " ")
+            raise InvalidInputError(message) from None
+        if reset:
+            self.scaler_ = make_scaler(self.scaler)
+            if self.scaler_ is not None:
+                self.scaler_.fit(X)
+        if self.scaler_ is not None:
+            X = self.scaler_.transform(X)
+        X = np.ascontiguousarray(X, dtype=np.float32)
+        if not np.isfinite(X).all():
+            raise InvalidInputError(
+                f"X holds values too large for float32 after scaling (scaler={self.scaler!r}); "
+                "use scaler='standard' or rescale the data."
+            )
+        return X
+
+    def _choose_loss(self, X_scaled: np.ndarray) -> str:
+        in_unit_interval = bool(X_scaled.min() >= 0.0 and X_scaled.max() <= 1.0)
+        if self.loss == "auto":
+            return "bce" if in_unit_interval else "mse"
+        if self.loss == "bce" and not in_unit_interval:
+            raise InvalidInputError(
+                f"loss='bce' needs data in [0, 1], but after scaler={self.scaler!r} it lies in "
+                f"[{X_scaled.min():.4g}, {X_scaled.max():.4g}]. Use scaler='minmax' or loss='mse'."
+            )
+        return self.loss
+
+    # ------------------------------------------------------------------ fitting
+    def _module_config(self, n_features: int, loss: str) -> dict:
+        config = {"input_dim": n_features, "latent_dim": int(self.latent_dim), "output_activation": OUTPUT_ACTIVATION[loss]}
+        if self.architecture == "mlp":
+            config.update(hidden_dims=[int(h) for h in self.hidden_dims], activation=self.activation)
+        return config
+
+    def _split(self, n_rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+        n_val = int(round(n_rows * self.validation_fraction))
+        if self.validation_fraction > 0:
+            n_val = min(max(n_val, 1), n_rows - 1)
+        order = rng.permutation(n_rows)
+        return np.sort(order[n_val:]), np.sort(order[:n_val])
+
+    def fit(self, X, y=None):
+        """Fit the scaler and train the autoencoder on ``X`` (``y`` is ignored).
+
+        Returns
+        -------
+        self : Autoencoder
+        """
+        self._check_params()
+        device = resolve_device(self.device)
+        X = self._validate_X(X, reset=True)
+        self.loss_ = self._choose_loss(X)
+        if self.latent_dim >= X.shape[1]:
+            warnings.warn(
+                f"latent_dim={self.latent_dim} >= n_features={X.shape[1]}: the autoencoder is overcomplete and "
+                "can learn the identity. Choose latent_dim < n_features for a compressed representation.",
+                UserWarning,
+                stacklevel=2,
+            )
+        self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
+        rng = np.random.default_rng(self.seed_)
+        train_rows, val_rows = self._split(len(X), rng)
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(self.seed_)
+            self.module_ = build_model(self.architecture, **self._module_config(X.shape[1], self.loss_)).to(device)
+        X_tensor = torch.from_numpy(X).to(device)
+        loss_name = self.loss_
+
+        def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
+            raw, _ = module(batch, logits=True)
+            return reconstruction_loss(loss_name, raw, batch)
+
+        config = TrainConfig(
+            epochs=self.epochs,
+            batch_size=self.batch_size,
+            lr=self.lr,
+            early_stopping=self.early_stopping,
+            patience=self.patience,
+            seed=self.seed_,
+            verbose=bool(self.verbose),
+        )
+        history = fit_module(
+            self.module_, loss_fn, X_tensor[torch.from_numpy(train_rows).to(device)],
+            X_tensor[torch.from_numpy(val_rows).to(device)] if len(val_rows) else None, config,
+        )
+        self.history_ = history.to_dict()
+        self.n_iter_ = len(history.train_loss)
+        held_out = X[val_rows] if len(val_rows) else X[train_rows]
+        self.threshold_ = float(np.quantile(self._errors_scaled(held_out).mean(axis=1), 1.0 - self.contamination))
+        return self
+
+    # ------------------------------------------------------------------ inference
+    def _run_batches(self, function, array: np.ndarray) -> np.ndarray:
+        """Apply a module function to ``array`` in batches, without gradients; numpy float32 out."""
+        device = next(self.module_.parameters()).device
+        self.module_.eval()
+        outputs = []
+        with torch.inference_mode():
+            for start in range(0, len(array), INFERENCE_BATCH_ROWS):
+                batch = torch.from_numpy(array[start : start + INFERENCE_BATCH_ROWS]).to(device)
+                outputs.append(function(batch).float().cpu().numpy())
+        if not outputs:
+            return np.empty((0, 0), dtype=np.float32)
+        return np.concatenate(outputs)
+
+    def _errors_scaled(self, X_scaled: np.ndarray) -> np.ndarray:
+        """Squared error of each value, in the scaled space the model was trained in."""
+        reconstruction = self._run_batches(lambda batch: self.module_(batch)[0], X_scaled)
+        return (X_scaled - reconstruction) ** 2
+
+    def _unscale(self, X_scaled: np.ndarray) -> np.ndarray:
+        if self.scaler_ is None:
+            return X_scaled
+        return self.scaler_.inverse_transform(X_scaled).astype(np.float32, copy=False)
+
+    def transform(self, X) -> np.ndarray:
+        """Latent codes of ``X``: an array of shape (n_samples, latent_dim), float32."""
+        check_is_fitted(self)
+        return self._run_batches(self.module_.encode, self._validate_X(X, reset=False))
+
+    def inverse_transform(self, X) -> np.ndarray:
+        """Decode latent codes ``X`` (n_samples, latent_dim) back to the original units."""
+        check_is_fitted(self)
+        try:
+            Z = check_array(X, dtype=np.float32, input_name="latent codes")
+        except ValueError as error:
+            raise InvalidInputError(f"{error} inverse_transform takes latent codes from transform.") from None
+        if Z.shape[1] != self.module_.latent_dim:
+            raise InvalidInputError(
+                f"inverse_transform takes latent codes with {self.module_.latent_dim} columns (latent_dim); "
+                f"got {Z.shape[1]}. Pass the output of transform."
+            )
+        return self._unscale(self._run_batches(self.module_.decode, np.ascontiguousarray(Z)))
+
+    def reconstruct(self, X) -> np.ndarray:
+        """``inverse_transform(transform(X))``: the reconstruction of ``X``, in its own units."""
+        check_is_fitted(self)
+        X_scaled = self._validate_X(X, reset=False)
+        return self._unscale(self._run_batches(lambda batch: self.module_(batch)[0], X_scaled))
+
+    def reconstruction_error(self, X, *, per_feature: bool = False) -> np.ndarray:
+        """Squared reconstruction error, in the scaled space the model was trained in.
+
+        The scaled space makes features comparable (with ``scaler=None`` it is the data's own units).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        per_feature : bool, default=False
+            Return the (n_samples, n_features) squared errors instead of their mean per row.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,) or (n_samples, n_features)
+            Mean squared error of each row (or each value), float32.
+        """
+        check_is_fitted(self)
+        errors = self._errors_scaled(self._validate_X(X, reset=False))
+        return errors if per_feature else errors.mean(axis=1)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of the reconstruction error: higher means more normal (as IsolationForest)."""
+        return -self.reconstruction_error(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``threshold_ - reconstruction_error``: negative for outliers, positive for inliers."""
+        return self.threshold_ - self.reconstruction_error(X)
+
+    def predict(self, X) -> np.ndarray:
+        """-1 for outliers (error above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def score(self, X, y=None) -> float:
+        """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""
+        return float(np.mean(self.score_samples(X)))
+
+    def get_feature_names_out(self, input_features=None) -> np.ndarray:
+        """Names of the latent columns: ``latent0``, ``latent1``, ..."""
+        check_is_fitted(self)
+        return np.asarray([f"latent{i}" for i in range(self.module_.latent_dim)], dtype=object)
+
+    # ------------------------------------------------------------------ persistence
+    def save(self, path) -> None:
+        """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic)."""
+        from aekit.persistence import save_model
+
+        save_model(self, path)
+
+    def __sklearn_tags__(self):
+        tags = super().__sklearn_tags__()
+        tags.transformer_tags.preserves_dtype = ["float32"]
+        tags.input_tags.allow_nan = False
+        return tags
