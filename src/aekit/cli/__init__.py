@@ -1,0 +1,68 @@
+"""The ``aekit`` command line: parse arguments, call the library, write files.
+
+Each command lives in its own module in this package, exposing ``register(subparsers)`` which adds
+its parser and sets ``func`` (a callable taking the parsed arguments and returning a JSON-ready
+summary dict, or None). Errors aekit raises on purpose become one line on stderr and exit code 2;
+``--debug`` shows the traceback instead.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import json
+import sys
+
+from aekit._version import __version__
+from aekit.exceptions import AekitError
+
+# One module per command group; each adds its subcommands in register().
+COMMAND_MODULES = ("aekit.cli.demo",)
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr and exit code 2 (argparse prints the usage too)."""
+
+    def error(self, message: str):
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command has: --json, --quiet, --debug."""
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries on stderr/stdout")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _OneLineParser(
+        prog="aekit",
+        description="Autoencoders from the shell: fit, encode, decode, reconstruct, score, compare with PCA.",
+    )
+    parser.add_argument("--version", action="version", version=f"aekit {__version__}")
+    subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
+    for module_name in COMMAND_MODULES:
+        importlib.import_module(module_name).register(subparsers)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "func", None):
+        parser.print_help(sys.stderr)
+        return 2
+    try:
+        summary = args.func(args)
+    except AekitError as error:
+        if args.debug:
+            raise
+        message = " ".join(str(error).split())
+        print(f"aekit {args.command}: error: {message}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    if args.json and summary is not None:
+        print(json.dumps(summary, indent=2, default=str))
+    return 0
