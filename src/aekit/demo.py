@@ -43,8 +43,9 @@ class DemoResult:
         )
 
 
-def run_demo(model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0,
-             verbose: int = 0) -> DemoResult:
+def run_demo(
+    model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0, verbose: int = 0
+) -> DemoResult:
     """Train on digits, compare with PCA on held-out rows, save the model to ``model_dir``.
 
     Examples
@@ -58,8 +59,15 @@ def run_demo(model_dir: str | Path = "demo_model", *, latent_dim: int = 10, rand
     X_train, X_test = train_test_split(X, test_size=0.2, random_state=random_state)
     started = time.perf_counter()
     autoencoder = Autoencoder(
-        latent_dim=latent_dim, hidden_dims=(256, 128), scaler="minmax", epochs=300, batch_size=64,
-        lr=2e-3, patience=20, random_state=random_state, verbose=verbose,
+        latent_dim=latent_dim,
+        hidden_dims=(256, 128),
+        scaler="minmax",
+        epochs=300,
+        batch_size=64,
+        lr=2e-3,
+        patience=20,
+        random_state=random_state,
+        verbose=verbose,
     ).fit(X_train)
     seconds = time.perf_counter() - started
     autoencoder_mse = float(np.mean((autoencoder.reconstruct(X_test) - X_test) ** 2))

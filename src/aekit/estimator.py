@@ -33,11 +33,13 @@ def resolve_device(device: str) -> torch.device:
         resolved = torch.device(device)
     except RuntimeError:
         raise InvalidParameterValue(
-            f"The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. Got {device!r} instead."
+            "The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. "
+            f"Got {device!r} instead."
         ) from None
     if resolved.type == "cuda" and not torch.cuda.is_available():
         raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but CUDA is not available on this machine. Use device='auto' or 'cpu'."
+            f"The 'device' parameter is {device!r} but CUDA is not available on this machine. "
+            "Use device='auto' or 'cpu'."
         )
     return resolved
 
@@ -210,11 +212,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Validate ``X`` like scikit-learn, scale it, and return a float32 array."""
         _check_dataframe_columns(X)
         try:
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=2 if reset else 1)
+            min_rows = 2 if reset else 1
+            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
         except ValueError as error:
             message = str(error)
             if "NaN" in message or "infinity" in message:
-                message += " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer)."
+                # sklearn's text goes on about supervised estimators; keep its first line, add our fix
+                message = message.splitlines()[0] + (
+                    " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer in a Pipeline)"
+                    " and replace infinite values."
+                )
             elif "Expected 2D array" in message:
                 message = message.replace("\n", " ")
             raise InvalidInputError(message) from None
@@ -245,7 +252,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ fitting
     def _module_config(self, n_features: int, loss: str) -> dict:
-        config = {"input_dim": n_features, "latent_dim": int(self.latent_dim), "output_activation": OUTPUT_ACTIVATION[loss]}
+        config = {
+            "input_dim": n_features,
+            "latent_dim": int(self.latent_dim),
+            "output_activation": OUTPUT_ACTIVATION[loss],
+        }
         if self.architecture == "mlp":
             config.update(hidden_dims=[int(h) for h in self.hidden_dims], activation=self.activation)
         return config
@@ -378,18 +389,22 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     def score_samples(self, X) -> np.ndarray:
         """Opposite of the reconstruction error: higher means more normal (as IsolationForest)."""
+        check_is_fitted(self)
         return -self.reconstruction_error(X)
 
     def decision_function(self, X) -> np.ndarray:
         """``threshold_ - reconstruction_error``: negative for outliers, positive for inliers."""
+        check_is_fitted(self)
         return self.threshold_ - self.reconstruction_error(X)
 
     def predict(self, X) -> np.ndarray:
         """-1 for outliers (error above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
+        check_is_fitted(self)
         return np.where(self.decision_function(X) < 0, -1, 1)
 
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""
+        check_is_fitted(self)
         return float(np.mean(self.score_samples(X)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:

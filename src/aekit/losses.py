@@ -32,6 +32,7 @@ def reconstruction_loss(name: str, raw_output: torch.Tensor, target: torch.Tenso
         elementwise = F.binary_cross_entropy_with_logits(raw_output, target, reduction="none")
     else:
         raise InvalidParameterValue(
-            f"The loss must be one of {sorted(OUTPUT_ACTIVATION)}. Got {name!r} instead." + did_you_mean(name, OUTPUT_ACTIVATION)
+            f"The loss must be one of {sorted(OUTPUT_ACTIVATION)}. Got {name!r} instead."
+            + did_you_mean(name, OUTPUT_ACTIVATION)
         )
     return elementwise.flatten(1).mean(dim=1) if per_row else elementwise.mean()

@@ -22,7 +22,8 @@ OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 def _choose(kind: str, name: str, choices: dict):
     if name not in choices:
         raise InvalidParameterValue(
-            f"The '{kind}' parameter must be one of {sorted(choices)}. Got {name!r} instead." + did_you_mean(name, choices)
+            f"The '{kind}' parameter must be one of {sorted(choices)}. Got {name!r} instead."
+            + did_you_mean(name, choices)
         )
     return choices[name]
 
@@ -61,7 +62,7 @@ class AutoencoderModule(nn.Module):
 def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     """Linear layers through ``sizes``, with the activation between them (none after the last)."""
     layers: list[nn.Module] = []
-    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:])):
+    for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
         layers.append(nn.Linear(fan_in, fan_out))
         if index < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
@@ -145,7 +146,9 @@ class LinearAutoencoder(MLPAutoencoder):
     """
 
     def __init__(self, input_dim: int, latent_dim: int, output_activation: str = "identity") -> None:
-        super().__init__(input_dim, latent_dim, hidden_dims=(), activation="identity", output_activation=output_activation)
+        super().__init__(
+            input_dim, latent_dim, hidden_dims=(), activation="identity", output_activation=output_activation
+        )
 
     def config(self) -> dict:
         return {

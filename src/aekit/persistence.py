@@ -88,7 +88,9 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
         "scaler.json": _json_bytes(scaler_state(estimator.scaler, estimator.scaler_)),
         "history.json": _json_bytes(estimator.history_),
         "environment.json": _json_bytes(environment),
-        WEIGHTS: safetensors.torch.save(weights, metadata={"format": "pt", "aekit_format_version": str(FORMAT_VERSION)}),
+        WEIGHTS: safetensors.torch.save(
+            weights, metadata={"format": "pt", "aekit_format_version": str(FORMAT_VERSION)}
+        ),
     }
 
 
@@ -111,13 +113,17 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
     contents = _folder_contents(estimator)
     manifest = {
         "format_version": FORMAT_VERSION,
-        "files": {name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in contents.items()},
+        "files": {
+            name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in contents.items()
+        },
     }
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
     except OSError as error:
-        raise InvalidInputError(f"Cannot create the model folder {str(target)!r}: {error.strerror}. Choose a writable folder.") from None
+        raise InvalidInputError(
+            f"Cannot create the model folder {str(target)!r}: {error.strerror}. Choose a writable folder."
+        ) from None
     try:
         for name, data in contents.items():
             _fsync_write(staging / name, data)
@@ -138,7 +144,9 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
             shutil.rmtree(backup, ignore_errors=True)
     except OSError as error:
         shutil.rmtree(staging, ignore_errors=True)
-        raise InvalidInputError(f"Cannot write the model folder {str(target)!r}: {error.strerror}. Check space and permissions.") from None
+        raise InvalidInputError(
+            f"Cannot write the model folder {str(target)!r}: {error.strerror}. Check space and permissions."
+        ) from None
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
@@ -150,7 +158,9 @@ def _read_file(folder: Path, name: str, limit: int | None = None) -> bytes:
     """Read a file that must be a regular file inside ``folder`` (no symlinks, no escaping)."""
     path = folder / name
     if path.is_symlink():
-        raise ModelFileError(f"{str(path)!r} is a symbolic link; model files must be regular files inside the folder. {_FIX}")
+        raise ModelFileError(
+            f"{str(path)!r} is a symbolic link; model files must be regular files inside the folder. {_FIX}"
+        )
     if not path.is_file():
         raise ModelFileError(f"{str(path)!r} is missing. {_FIX}")
     size = path.stat().st_size
@@ -176,7 +186,9 @@ def _expect(condition: bool, what: str) -> None:
 
 def _read_verified(folder: Path) -> dict[str, bytes]:
     if not folder.is_dir():
-        raise ModelFileError(f"Model folder {str(folder)!r} does not exist or is not a folder. Pass the folder written by save().")
+        raise ModelFileError(
+            f"Model folder {str(folder)!r} does not exist or is not a folder. Pass the folder written by save()."
+        )
     manifest = _parse_json(MANIFEST, _read_file(folder, MANIFEST, MAX_JSON_BYTES))
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise ModelFileError(f"manifest.json must be an object with a 'files' object. {_FIX}")
@@ -206,7 +218,8 @@ def _load_weights(data: bytes, module: torch.nn.Module) -> None:
         raise ModelFileError(f"{WEIGHTS} is not a valid safetensors file ({str(error)[:160]}). {_FIX}") from None
     if set(tensors) != set(expected):
         raise ModelFileError(
-            f"{WEIGHTS} holds tensors {sorted(tensors)[:6]}..., but the architecture needs {sorted(expected)[:6]}... {_FIX}"
+            f"{WEIGHTS} holds tensors {sorted(tensors)[:6]}..., "
+            f"but the architecture needs {sorted(expected)[:6]}... {_FIX}"
         )
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
@@ -229,10 +242,15 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     folder = Path(path)
     contents = _read_verified(folder)
     config = _parse_json("config.json", contents["config.json"])
-    _expect(isinstance(config, dict) and config.get("format") == "aekit-model", "not an aekit model ('format' is missing)")
+    _expect(
+        isinstance(config, dict) and config.get("format") == "aekit-model", "not an aekit model ('format' is missing)"
+    )
     _expect(config.get("format_version") == FORMAT_VERSION, f"format_version is {config.get('format_version')!r}")
     params, module_config, fitted = config.get("params"), config.get("module"), config.get("fitted")
-    _expect(all(isinstance(x, dict) for x in (params, module_config, fitted)), "'params', 'module' and 'fitted' must be objects")
+    _expect(
+        all(isinstance(x, dict) for x in (params, module_config, fitted)),
+        "'params', 'module' and 'fitted' must be objects",
+    )
     unknown = set(params) - set(Autoencoder().get_params())
     _expect(not unknown, f"unknown parameters {sorted(unknown)}")
     if isinstance(params.get("hidden_dims"), list):
@@ -243,13 +261,22 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     except InvalidParameterValue as error:
         raise ModelFileError(f"config.json: {error} {_FIX}") from None
     n_features = fitted.get("n_features_in")
-    _expect(isinstance(n_features, int) and not isinstance(n_features, bool) and 1 <= n_features <= 2**31, "bad n_features_in")
+    _expect(
+        isinstance(n_features, int) and not isinstance(n_features, bool) and 1 <= n_features <= 2**31,
+        "bad n_features_in",
+    )
     names = fitted.get("feature_names_in")
-    _expect(names is None or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
-            "feature_names_in must be null or one string per feature")
+    _expect(
+        names is None
+        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
+        "feature_names_in must be null or one string per feature",
+    )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     for key in ("threshold",):
-        _expect(isinstance(fitted.get(key), (int, float)) and not isinstance(fitted.get(key), bool), f"{key} must be a number")
+        _expect(
+            isinstance(fitted.get(key), (int, float)) and not isinstance(fitted.get(key), bool),
+            f"{key} must be a number",
+        )
     for key in ("n_iter", "seed"):
         _expect(isinstance(fitted.get(key), int) and not isinstance(fitted.get(key), bool), f"{key} must be an integer")
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")

@@ -1,0 +1,29 @@
+"""Shared fixtures: tiny seeded datasets (module scope) and the numerics helper."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+
+def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "") -> None:
+    """Compare numerics against an independent reference with explicit tolerances (the one helper)."""
+    actual = actual.detach().cpu().numpy() if isinstance(actual, torch.Tensor) else np.asarray(actual)
+    expected = expected.detach().cpu().numpy() if isinstance(expected, torch.Tensor) else np.asarray(expected)
+    np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
+
+
+@pytest.fixture(scope="module")
+def low_rank_data() -> np.ndarray:
+    """300 x 12 data of rank 3 plus small noise, in large units with an offset (needs scaling)."""
+    rng = np.random.default_rng(0)
+    factors = rng.normal(size=(300, 3))
+    loadings = rng.normal(size=(3, 12))
+    return (factors @ loadings + 0.01 * rng.normal(size=(300, 12))) * 100.0 + 1000.0
+
+
+@pytest.fixture(scope="module")
+def unit_data() -> np.ndarray:
+    """200 x 10 values in [0, 1]."""
+    return np.random.default_rng(1).uniform(size=(200, 10))

@@ -1,0 +1,21 @@
+import json
+
+import pytest
+
+import aekit
+from aekit.cli import main
+
+
+def test_demo_trains_beats_pca_and_saves_a_loadable_model(tmp_path, capsys):
+    assert main(["demo", "-o", str(tmp_path / "model"), "--quiet", "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["autoencoder_mse"] < summary["pca_mse"]  # non-linear AE beats PCA at the same latent_dim
+    assert aekit.load(tmp_path / "model").latent_dim == summary["latent_dim"] == 10
+
+
+def test_cli_usage_error_is_one_line_and_exit_code_2(capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["demo", "--no-such-flag"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "unrecognized arguments: --no-such-flag" in err

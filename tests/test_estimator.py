@@ -1,0 +1,203 @@
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.base import clone
+from sklearn.decomposition import PCA
+from sklearn.exceptions import NotFittedError
+from sklearn.model_selection import GridSearchCV
+from sklearn.pipeline import make_pipeline
+from sklearn.preprocessing import FunctionTransformer
+from sklearn.utils.estimator_checks import parametrize_with_checks
+
+from aekit import Autoencoder
+from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
+from conftest import assert_close
+
+FAST = {"hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
+
+
+@parametrize_with_checks([Autoencoder(latent_dim=2, **FAST)])
+def test_scikit_learn_estimator_checks(estimator, check):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)  # overcomplete warnings on the checks' 1-2 feature data
+        check(estimator)
+
+
+def _weights(ae):
+    return {k: v.clone() for k, v in ae.module_.state_dict().items()}
+
+
+def test_fit_returns_self_and_learned_attributes(low_rank_data):
+    ae = Autoencoder(latent_dim=3, **FAST)
+    assert ae.fit(low_rank_data) is ae
+    assert ae.n_features_in_ == 12 and ae.n_iter_ == 3 and ae.loss_ == "mse"
+    assert len(ae.history_["train_loss"]) == len(ae.history_["val_loss"]) == 3
+    assert not hasattr(ae, "feature_names_in_")
+
+
+def test_same_random_state_gives_bitwise_identical_weights(low_rank_data):
+    first = _weights(Autoencoder(latent_dim=3, **FAST).fit(low_rank_data))
+    second = _weights(Autoencoder(latent_dim=3, **FAST).fit(low_rank_data))
+    third = _weights(Autoencoder(latent_dim=3, **{**FAST, "random_state": 1}).fit(low_rank_data))
+    assert all(torch.equal(first[k], second[k]) for k in first)
+    assert not all(torch.equal(first[k], third[k]) for k in first)
+
+
+def test_linear_autoencoder_reconstructs_low_rank_data_in_original_units(low_rank_data):
+    ae = Autoencoder(
+        latent_dim=3,
+        architecture="linear",
+        epochs=300,
+        batch_size=300,
+        lr=0.02,
+        validation_fraction=0.0,
+        random_state=0,
+        device="cpu",
+    ).fit(low_rank_data)
+    X_hat = ae.inverse_transform(ae.transform(low_rank_data))
+    assert_close(ae.reconstruct(low_rank_data), X_hat, rtol=1e-6, atol=1e-3)
+    # PCA (independent reference) on the same data: near-perfect at rank 3; the AE must be close to it
+    pca = PCA(3).fit(low_rank_data)
+    pca_mse = np.mean((pca.inverse_transform(pca.transform(low_rank_data)) - low_rank_data) ** 2)
+    ae_mse = np.mean((X_hat - low_rank_data) ** 2)
+    assert ae_mse < 10 * pca_mse + 1e-2 * low_rank_data.var()
+    assert np.abs(X_hat.mean(axis=0) - low_rank_data.mean(axis=0)).max() < 5.0  # offsets of ~1000 are restored
+
+
+def test_reconstruction_error_matches_numpy_in_scaled_space(low_rank_data):
+    ae = Autoencoder(latent_dim=2, **FAST).fit(low_rank_data)
+    X = low_rank_data[:50]
+    scaled = (X - X.mean(axis=0) * 0 - ae.scaler_.mean_) / ae.scaler_.scale_  # StandardScaler by hand
+    with torch.no_grad():
+        reconstruction = ae.module_(torch.tensor(scaled, dtype=torch.float32))[0].numpy()
+    expected = (scaled - reconstruction) ** 2
+    assert_close(ae.reconstruction_error(X, per_feature=True), expected, rtol=1e-4, atol=1e-5)
+    assert_close(ae.reconstruction_error(X), expected.mean(axis=1), rtol=1e-4, atol=1e-5)
+    assert_close(ae.score_samples(X), -expected.mean(axis=1), rtol=1e-4, atol=1e-5)
+    assert ae.score(X) == pytest.approx(-expected.mean(), rel=1e-4)
+
+
+def test_threshold_is_the_held_out_quantile_and_predict_uses_it():
+    X = np.random.default_rng(0).normal(size=(1000, 6))
+    ae = Autoencoder(latent_dim=2, contamination=0.1, **{**FAST, "epochs": 2}).fit(X)
+    errors = ae.reconstruction_error(X)
+    assert 0.03 < np.mean(errors > ae.threshold_) < 0.25  # ~10% of rows, from held-out rows only
+    assert np.array_equal(ae.predict(X) == -1, errors > ae.threshold_)
+    assert_close(ae.decision_function(X), ae.threshold_ - errors, rtol=1e-6, atol=1e-7)
+
+
+def test_loss_auto_picks_bce_for_unit_interval_data_and_mse_otherwise(unit_data):
+    assert Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(unit_data).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler=None, **FAST).fit(unit_data).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="standard", **FAST).fit(unit_data).loss_ == "mse"
+    bce = Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(unit_data)
+    assert np.all((bce.reconstruct(unit_data) >= -1e-6) & (bce.reconstruct(unit_data) <= 1 + 1e-6))
+
+
+def test_bce_on_data_outside_unit_interval_is_an_error(low_rank_data):
+    with pytest.raises(
+        InvalidInputError, match=r"loss='bce' needs data in \[0, 1\].*Use scaler='minmax' or loss='mse'"
+    ):
+        Autoencoder(latent_dim=2, loss="bce", **FAST).fit(low_rank_data)
+
+
+def test_overcomplete_latent_dim_warns():
+    with pytest.warns(UserWarning, match="latent_dim=4 >= n_features=4: the autoencoder is overcomplete"):
+        Autoencoder(latent_dim=4, **FAST).fit(np.random.default_rng(0).normal(size=(40, 4)))
+
+
+def test_dataframe_feature_names_set_output_and_feature_names_out(low_rank_data):
+    frame = pd.DataFrame(low_rank_data, columns=[f"f{i}" for i in range(12)])
+    ae = Autoencoder(latent_dim=3, **FAST).set_output(transform="pandas").fit(frame)
+    assert list(ae.feature_names_in_) == list(frame.columns)
+    Z = ae.transform(frame)
+    assert isinstance(Z, pd.DataFrame) and list(Z.columns) == ["latent0", "latent1", "latent2"]
+    assert list(ae.get_feature_names_out()) == ["latent0", "latent1", "latent2"]
+
+
+def test_pipeline_clone_and_grid_search(low_rank_data):
+    pipeline = make_pipeline(FunctionTransformer(np.log1p), Autoencoder(latent_dim=2, **FAST))
+    assert pipeline.fit_transform(low_rank_data).shape == (300, 2)
+    cloned = clone(Autoencoder(latent_dim=5, **FAST))
+    assert cloned.latent_dim == 5 and not hasattr(cloned, "module_")
+    search = GridSearchCV(Autoencoder(**FAST), {"latent_dim": [1, 3]}, cv=2).fit(low_rank_data)
+    assert search.best_params_["latent_dim"] in (1, 3)
+    assert set(search.cv_results_["param_latent_dim"]) == {1, 3}
+
+
+def test_diverging_training_reports_instead_of_returning_nan():
+    X = np.random.default_rng(0).normal(size=(64, 4)) * 1e20
+    with pytest.raises(TrainingError, match="Try a lower learning rate"):
+        Autoencoder(latent_dim=2, scaler=None, **FAST).fit(X)
+
+
+# --------------------------------------------------------------------------------------- bad input
+@pytest.mark.parametrize(
+    "X, pattern",
+    [
+        (np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]), r"Input X contains NaN.*SimpleImputer"),
+        (np.array([[1.0, np.inf], [2.0, 3.0], [1.0, 1.0]]), r"Input X contains infinity"),
+        (np.empty((0, 3)), r"0 sample\(s\)"),
+        (np.ones((1, 3)), r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
+        (np.arange(5.0), r"Expected a 2-dimensional container|Expected 2D array"),
+        (pd.DataFrame({"a": [1.0, 2.0, 3.0], "city": ["x", "y", "z"]}), r"Column 'city' is not numeric \(dtype"),
+    ],
+    ids=["nan", "inf", "empty", "one-row", "1-d", "string-column"],
+)
+def test_bad_training_data_gives_clear_errors(X, pattern):
+    with pytest.raises(InvalidInputError, match=pattern):
+        Autoencoder(latent_dim=1, **FAST).fit(X)
+
+
+def test_wrong_number_of_features_at_transform(low_rank_data):
+    ae = Autoencoder(latent_dim=2, **FAST).fit(low_rank_data)
+    with pytest.raises(InvalidInputError, match="X has 5 features, but Autoencoder is expecting 12 features"):
+        ae.transform(low_rank_data[:, :5])
+    with pytest.raises(InvalidInputError, match="latent codes with 2 columns"):
+        ae.inverse_transform(np.zeros((3, 4)))
+
+
+def test_latent_dim_below_one_names_parameter_range_and_value():
+    with pytest.raises(InvalidParameterValue) as info:
+        Autoencoder(latent_dim=0).fit(np.ones((4, 3)))
+    assert str(info.value) == (
+        "The 'latent_dim' parameter of Autoencoder must be an int in the range [1, inf). Got 0 instead."
+    )
+
+
+@pytest.mark.parametrize(
+    "params, suggestion",
+    [
+        ({"activation": "rleu"}, "relu"),
+        ({"loss": "bec"}, "bce"),
+        ({"scaler": "standrad"}, "standard"),
+        ({"architecture": "liner"}, "linear"),
+    ],
+)
+def test_unknown_options_suggest_the_closest(params, suggestion):
+    name, value = next(iter(params.items()))
+    with pytest.raises(
+        InvalidParameterValue, match=rf"The '{name}' parameter .* Got '{value}' instead\. Did you mean '{suggestion}'\?"
+    ):
+        Autoencoder(**params).fit(np.ones((4, 3)))
+
+
+def test_hidden_dims_must_be_positive_ints():
+    with pytest.raises(InvalidParameterValue, match=r"'hidden_dims' .* Got \(64, -1\) instead"):
+        Autoencoder(hidden_dims=(64, -1)).fit(np.ones((4, 3)))
+
+
+@pytest.mark.parametrize(
+    "method",
+    ["transform", "inverse_transform", "reconstruct", "reconstruction_error", "score_samples", "predict", "score"],
+)
+def test_methods_before_fit_raise_not_fitted(method):
+    with pytest.raises(NotFittedError):
+        getattr(Autoencoder(), method)(np.ones((2, 3)))
+
+
+def test_all_aekit_errors_share_one_base():
+    assert issubclass(InvalidInputError, AekitError) and issubclass(InvalidParameterValue, ValueError)
