@@ -117,10 +117,7 @@ def fit_module(
     n_rows = len(X_train)
 
     module.train()
-    # disable=None: tqdm shows the bar only when stderr is a terminal.
-    progress = tqdm(
-        range(config.epochs), desc="training", unit="epoch", disable=None if config.verbose else True, leave=False
-    )
+    progress = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not config.verbose, leave=False)
     for epoch in progress:
         order = torch.randperm(n_rows, generator=generator).to(device)
         running = torch.zeros((), dtype=torch.float64, device=device)

@@ -34,6 +34,11 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
 
+def show_progress(args: argparse.Namespace) -> int:
+    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json."""
+    return int(not (args.quiet or args.json) and sys.stderr.isatty())
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="aekit",

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options
+from aekit.cli import add_common_options, show_progress
 from aekit.demo import run_demo
 
 
@@ -24,7 +24,7 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
-    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=0 if args.quiet else 1)
+    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args))
     if not args.json and not args.quiet:
         print(result.table())
     return {
