@@ -1,0 +1,778 @@
+"""Read and write aekit's data files: one module, chosen by file extension, for the library and the CLI.
+
+Read: ``.csv`` (header row), ``.parquet``, ``.npy``, ``.npz`` and folders of images; everything
+becomes a float32 :class:`Dataset`. Write: ``.csv`` and ``.parquet`` (an id column, then the named
+columns) and ``.npy`` (the plain array), always atomically. :func:`iter_chunks` and
+:func:`open_chunk_writer` do the same in bounded memory, for data bigger than memory.
+
+A table whose first column is named ``row`` or ``file`` (what :func:`write_data` writes), or has an
+empty name (the index that ``DataFrame.to_csv`` writes), holds row ids, not a feature.
+"""
+
+from __future__ import annotations
+
+import csv
+import os
+import re
+from collections import Counter
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+from PIL import Image
+
+from aekit._atomic import atomic_write
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+
+__all__ = [
+    "ChunkWriter", "Dataset", "count_rows", "iter_chunks", "open_chunk_writer",
+    "parse_image_size", "read_data", "write_data",
+]
+
+IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
+READ_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
+WRITE_SUFFIXES = (".csv", ".parquet", ".npy")
+ID_NAMES = ("row", "file")
+# "Unnamed: 0" is the name we (like pandas) give an empty first header: the index of df.to_csv().
+_ID_COLUMNS = (*ID_NAMES, "Unnamed: 0")
+_SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
+_GRAY_MODES = ("1", "L", "LA", *_SIXTEEN_BIT_MODES)
+_SUPPORTED = f"{', '.join(READ_SUFFIXES)} or a folder of images ({', '.join(IMAGE_SUFFIXES)})"
+_SELECT_HINT = "Select numeric columns with --columns a,b,c (Python: columns=[...])."
+
+
+@dataclass(frozen=True, eq=False)
+class Dataset:
+    """Rows of features read from one file or folder.
+
+    Attributes
+    ----------
+    X : ndarray of shape (n_rows, n_features), float32, C-contiguous
+        The features; an image is flattened in (C, H, W) order, pixels scaled to [0, 1].
+    columns : list of str
+        Feature names (``px0``, ``px1``, ... for images, ``col0``, ... for plain arrays).
+    ids : ndarray of shape (n_rows,)
+        Row numbers 0..n-1 (continuing across chunks), the file's id column, or for images the
+        file names relative to the folder.
+    id_name : {"row", "file"}
+        What `ids` are; the name of the id column when written out.
+    image_shape : tuple (C, H, W) or None
+        The shape of one image, for image data.
+    """
+
+    X: np.ndarray
+    columns: list[str]
+    ids: np.ndarray
+    id_name: str = "row"
+    image_shape: tuple[int, int, int] | None = None
+
+
+def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = None,
+              image_size: tuple[int, int] | str | None = None) -> Dataset:
+    """Read a data file or image folder into a float32 :class:`Dataset`, dispatching on the extension.
+
+    Parameters
+    ----------
+    path : str or path-like
+        A ``.csv`` (header row required), ``.parquet``, ``.npy`` or ``.npz`` file, or a folder of
+        PNG/JPEG/BMP/PGM/PPM images (subfolders included, sorted by relative path).
+    columns : list of str, optional
+        Columns to read, in this order (tables; ``col0``, ... for 2-D arrays). Default: every feature.
+    key : str, optional
+        The array to read from a ``.npz`` file; needed when it holds several.
+    image_size : (H, W) or "HxW", optional
+        Resize every image to this size (Pillow bilinear); needed when the images' sizes differ.
+
+    Returns
+    -------
+    Dataset
+        3-D ``.npy``/``.npz`` arrays (N, H, W) become images of shape (1, H, W) and 4-D arrays are
+        taken as (N, C, H, W). Grayscale and RGB images mixed in one folder all become RGB; alpha is
+        dropped; 8-bit pixels are divided by 255 and 16-bit ones by 65535.
+
+    Raises
+    ------
+    InvalidInputError
+        Missing path, unsupported format, non-numeric or missing values, unknown or duplicated
+        columns, images that cannot be decoded or differ in size; the message says what to do.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> write_data(path, np.array([[1.0, 2.0], [3.0, 4.0]]), columns=["a", "b"])
+    >>> data = read_data(path, columns=["b"])
+    >>> data.X, data.columns, data.ids
+    (array([[2.],
+           [4.]], dtype=float32), ['b'], array([0, 1]))
+    """
+    chunks = _chunks(path, None, columns, key, image_size)
+    try:
+        return next(chunks)
+    finally:
+        chunks.close()
+
+
+def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None = None,
+                key: str | None = None, image_size: tuple[int, int] | str | None = None
+                ) -> Iterator[Dataset]:
+    """Yield consecutive chunks of at most `chunk_rows` rows, validated as :func:`read_data` does.
+
+    Memory stays bounded by the chunk size for ``.csv``, ``.parquet``, ``.npy`` (memory-mapped) and
+    image folders; a ``.npz`` array is loaded whole. Row ids continue across chunks; counts in error
+    messages are for the chunk where the problem was found.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
+    >>> np.save(path, np.arange(10.0).reshape(5, 2))
+    >>> [chunk.ids.tolist() for chunk in iter_chunks(path, chunk_rows=2)]
+    [[0, 1], [2, 3], [4]]
+    """
+    if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int | np.integer) or chunk_rows < 1:
+        raise InvalidParameterValue(
+            f"The 'chunk_rows' parameter of iter_chunks must be an int in the range [1, inf). "
+            f"Got {chunk_rows!r} instead."
+        )
+    return _chunks(path, int(chunk_rows), columns, key, image_size)
+
+
+def count_rows(path, *, key: str | None = None) -> int:
+    """Count the rows (samples) of a data file or image folder without reading the data if possible.
+
+    Parquet reads its metadata, ``.npy`` its header, a folder counts image files; a CSV counts its
+    non-blank lines after the header (a quoted cell that spans lines counts more than once).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
+    >>> np.save(path, np.zeros((7, 3)))
+    >>> count_rows(path)
+    7
+    """
+    path = Path(path)
+    kind = _input_kind(path)
+    _check_options(path, kind, None, key, None)
+    if kind == "images":
+        return len(_image_files(path))
+    if kind == ".parquet":
+        with _open_parquet(path) as parquet:
+            return parquet.metadata.num_rows
+    if kind == ".csv":
+        with open(path, "rb") as file:
+            return max(sum(1 for line in file if line.strip()) - 1, 0)
+    return len(_load_array(path, key))
+
+
+def parse_image_size(text: str) -> tuple[int, int]:
+    """Parse ``"HxW"`` (for example ``"28x28"``) into ``(H, W)``.
+
+    Examples
+    --------
+    >>> parse_image_size("32x24")
+    (32, 24)
+    """
+    match = re.fullmatch(r"\s*(\d+)\s*[xX×]\s*(\d+)\s*", str(text))
+    if not match or 0 in (int(match[1]), int(match[2])):
+        raise InvalidInputError(
+            f"Invalid image size {text!r}: write it as HxW with positive whole numbers, e.g. 28x28."
+        )
+    return int(match[1]), int(match[2])
+
+
+def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, id_name: str = "row") -> None:
+    """Write a 2-D array atomically: ``.csv``/``.parquet`` with an id column first, or a plain ``.npy``.
+
+    Parameters
+    ----------
+    path : str or path-like
+        The output file; its extension picks the format.
+    array : array-like of shape (n_rows, n_features)
+        Numbers (bool, integer or float); their dtype is kept in ``.parquet`` and ``.npy``.
+    columns : list of str, optional
+        Feature names; default ``col0``, ``col1``, ...
+    ids : array-like of shape (n_rows,), optional
+        Row ids (numbers or names); default 0..n-1.
+    id_name : {"row", "file"}
+        Name of the id column, so that :func:`read_data` recognises it.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "codes.csv"
+    >>> write_data(path, np.array([[0.5], [1.5]]), columns=["z0"], ids=["a.png", "b.png"], id_name="file")
+    >>> print(path.read_text())
+    file,z0
+    a.png,0.5
+    b.png,1.5
+    <BLANKLINE>
+    """
+    array = _as_matrix(array, path)
+    columns = [f"col{j}" for j in range(array.shape[1])] if columns is None else columns
+    with open_chunk_writer(path, columns, id_name) as writer:
+        writer.write(array, ids)
+
+
+@contextmanager
+def open_chunk_writer(path, columns: Sequence[str], id_name: str = "row") -> Iterator[ChunkWriter]:
+    """Open a :class:`ChunkWriter` that appends chunks to a temporary file, renamed onto `path` at the end.
+
+    Nothing exists at `path` (nor any temporary file) if the ``with`` block raises.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "big.parquet"
+    >>> with open_chunk_writer(path, ["a", "b"]) as writer:
+    ...     for start in range(0, 6, 2):
+    ...         writer.write(np.ones((2, 2), dtype=np.float32))
+    >>> read_data(path).ids.tolist()
+    [0, 1, 2, 3, 4, 5]
+    """
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix not in WRITE_SUFFIXES:
+        raise InvalidInputError(
+            f"Cannot write {path}: unsupported extension {suffix or '(none)'!r}. "
+            f"Use one of {', '.join(WRITE_SUFFIXES)}."
+        )
+    columns = _output_columns(columns, id_name, path)
+    with atomic_write(path, "w" if suffix == ".csv" else "wb") as file:
+        writer = _WRITERS[suffix](file, path, columns, id_name)
+        try:
+            yield writer
+            writer.close()
+        finally:
+            writer.release()
+
+
+class ChunkWriter:
+    """Writes rows chunk by chunk into an open file; made by :func:`open_chunk_writer`.
+
+    The first chunk fixes the dtype of the values (``.parquet``/``.npy``) and the type of the ids.
+    """
+
+    def __init__(self, file, path: Path, columns: list[str], id_name: str) -> None:
+        self.path, self.columns, self.id_name = path, columns, id_name
+        self.n_rows = 0
+        self._file = file
+        self._dtype: np.dtype | None = None
+
+    def write(self, array, ids=None) -> None:
+        """Append rows; `ids` default to the row numbers continuing from the previous chunk."""
+        array = _as_matrix(array, self.path)
+        if array.shape[1] != len(self.columns):
+            raise InvalidInputError(
+                f"Cannot write a chunk with {array.shape[1]} columns to {self.path}, "
+                f"opened with {len(self.columns)} columns ({_preview(self.columns)})."
+            )
+        ids = np.arange(self.n_rows, self.n_rows + len(array)) if ids is None else np.asarray(ids)
+        if ids.shape != (len(array),):
+            raise InvalidInputError(
+                f"Cannot write {self.path}: ids have shape {ids.shape} but the chunk has {len(array)} rows. "
+                "Give one id per row."
+            )
+        if self._dtype is None:
+            self._dtype = array.dtype
+            self._begin(ids)
+        self._append(array.astype(self._dtype, copy=False), ids)
+        self.n_rows += len(array)
+
+    def close(self) -> None:
+        """Finish the file (called by :func:`open_chunk_writer` when the block succeeds)."""
+        if self._dtype is None:
+            self._dtype = np.dtype(np.float32)
+            self._begin(np.arange(0))
+        self._end()
+
+    def release(self) -> None:
+        """Free what the format's writer holds, whether or not the file was finished."""
+
+    def _begin(self, ids: np.ndarray) -> None:
+        """Write whatever comes before the first row."""
+
+    def _append(self, array: np.ndarray, ids: np.ndarray) -> None:
+        raise NotImplementedError
+
+    def _end(self) -> None:
+        """Write whatever comes after the last row."""
+
+
+class _CsvWriter(ChunkWriter):
+    def _begin(self, ids):
+        pd.DataFrame(columns=[self.id_name, *self.columns]).to_csv(self._file, index=False)
+
+    def _append(self, array, ids):
+        frame = pd.DataFrame(array, columns=self.columns, copy=False)
+        frame.insert(0, self.id_name, ids)
+        frame.to_csv(self._file, header=False, index=False)
+
+
+class _ParquetWriter(ChunkWriter):
+    def _begin(self, ids):
+        value_type = pa.from_numpy_dtype(self._dtype)
+        fields = [(self.id_name, pa.array(ids).type), *((name, value_type) for name in self.columns)]
+        self._writer = pq.ParquetWriter(self._file, pa.schema(fields))
+
+    def release(self):
+        # Close the writer while its (temporary) file is still open, else its __del__ fails noisily.
+        if self._dtype is not None and self._writer.is_open:
+            self._writer.close()
+
+    def _append(self, array, ids):
+        by_column = np.ascontiguousarray(array.T)
+        arrays = [pa.array(ids), *(pa.array(values) for values in by_column)]
+        self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
+
+    def _end(self):
+        self.release()
+
+
+class _NpyWriter(ChunkWriter):
+    """Reserves a fixed-size .npy header, appends raw rows, then rewrites the header with the row count."""
+
+    _HEADER_BYTES = 128  # a multiple of 64, as the format asks; room for any (rows, columns) and dtype
+
+    def _begin(self, ids):
+        self._file.write(self._header())
+
+    def _append(self, array, ids):
+        self._file.write(np.ascontiguousarray(array).tobytes())
+
+    def _end(self):
+        self._file.seek(0)
+        self._file.write(self._header())
+        self._file.seek(0, os.SEEK_END)
+
+    def _header(self) -> bytes:
+        described = {"descr": np.lib.format.dtype_to_descr(self._dtype), "fortran_order": False,
+                     "shape": (self.n_rows, len(self.columns))}
+        magic = np.lib.format.magic(1, 0)
+        text = repr(described).ljust(self._HEADER_BYTES - len(magic) - 3) + "\n"
+        return magic + len(text).to_bytes(2, "little") + text.encode("latin1")
+
+
+_WRITERS = {".csv": _CsvWriter, ".parquet": _ParquetWriter, ".npy": _NpyWriter}
+
+
+# ---------------------------------------------------------------- dispatch and shared checks
+
+
+def _chunks(path, chunk_rows, columns, key, image_size) -> Iterator[Dataset]:
+    """Check the path and options now, then return the format's chunk generator (one chunk if None)."""
+    path = Path(path)
+    kind = _input_kind(path)
+    if image_size is not None:  # one parser, one message for "28x28" and (28, 28) alike
+        image_size = parse_image_size(image_size if isinstance(image_size, str) else "x".join(map(str, image_size)))
+    _check_options(path, kind, columns, key, image_size)
+    if kind == ".csv":
+        chunks = _csv_chunks(path, columns, chunk_rows)
+    elif kind == ".parquet":
+        chunks = _parquet_chunks(path, columns, chunk_rows)
+    elif kind == "images":
+        chunks = _image_chunks(path, image_size, chunk_rows)
+    else:
+        chunks = _array_chunks(path, key, columns, chunk_rows)
+    return _non_empty(chunks, path)
+
+
+def _non_empty(chunks: Iterator[Dataset], path: Path) -> Iterator[Dataset]:
+    n_rows = 0
+    for chunk in chunks:
+        if len(chunk.X):
+            n_rows += len(chunk.X)
+            yield chunk
+    if n_rows == 0:
+        raise InvalidInputError(f"{path} has no data rows. aekit needs at least one sample (one row each).")
+
+
+def _input_kind(path: Path) -> str:
+    """``"images"`` for a folder, else the lower-case extension; a clear error if unusable."""
+    if not path.exists():
+        siblings = os.listdir(path.parent) if path.parent.is_dir() else []
+        raise InvalidInputError(f"No such file or folder: {path}.{did_you_mean(path.name, siblings)} Check the path.")
+    if path.is_dir():
+        return "images"
+    if path.suffix.lower() not in READ_SUFFIXES:
+        raise InvalidInputError(
+            f"Cannot read {path}: unsupported extension {path.suffix or '(none)'!r}. Supported: {_SUPPORTED}."
+        )
+    return path.suffix.lower()
+
+
+def _check_options(path: Path, kind: str, columns, key, image_size) -> None:
+    if key is not None and kind != ".npz":
+        raise InvalidInputError(f"key={key!r} applies only to .npz files, and {path} is not one. Drop the key.")
+    if image_size is not None and kind != "images":
+        raise InvalidInputError(
+            f"image_size applies only to folders of images, and {path} is not a folder. Drop --image-size."
+        )
+    if columns is not None and kind == "images":
+        raise InvalidInputError(f"columns cannot select pixels of the images in {path}. Drop --columns.")
+
+
+def _select(columns, available: list[str], source: Path) -> list[str]:
+    """Check the requested column names against those available; return them in the order asked."""
+    requested = [columns] if isinstance(columns, str) else [str(name) for name in columns]
+    if not requested:
+        raise InvalidInputError(f"columns=[] selects nothing from {source}. Name at least one column.")
+    repeated = [name for name, count in Counter(requested).items() if count > 1]
+    if repeated:
+        raise InvalidInputError(f"Columns {repeated} are selected more than once from {source}. List each once.")
+    known = set(available)
+    for name in requested:
+        if name not in known:
+            raise InvalidInputError(
+                f"Column {name!r} not found in {source}.{did_you_mean(name, available)} "
+                f"Its columns are: {_preview(available)}."
+            )
+    return requested
+
+
+def _table_plan(names: list[str], columns, source: Path) -> tuple[str | None, list[str]]:
+    """Return (id column or None, feature columns) for a table with these column names."""
+    repeated = [name for name, count in Counter(names).items() if count > 1]
+    if repeated:
+        raise InvalidInputError(
+            f"{source} has duplicated column names: {', '.join(map(repr, repeated))}. "
+            "Rename the columns so that each name is unique (if the first line is data, add a header row)."
+        )
+    requested = None if columns is None else _select(columns, names, source)
+    id_column = names[0] if names and names[0] in _ID_COLUMNS and names[0] not in (requested or ()) else None
+    return id_column, requested or [name for name in names if name != id_column]
+
+
+def _make_dataset(X, columns: list[str], ids, id_column: str | None, source: Path, start: int,
+                  image_shape=None) -> Dataset:
+    X = np.ascontiguousarray(X, dtype=np.float32)
+    _check_finite(X, columns, source, start)
+    ids = np.arange(start, start + len(X)) if ids is None else np.asarray(ids)
+    if ids.dtype == object:
+        ids = ids.astype(str)
+    return Dataset(X, list(columns), ids, "file" if id_column == "file" else "row", image_shape)
+
+
+def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -> None:
+    bad = ~np.isfinite(X)
+    if not bad.any():
+        return
+    bad_columns = np.flatnonzero(bad.any(axis=0))
+    rows = np.flatnonzero(bad[:, bad_columns[0]])
+    others = [columns[j] for j in bad_columns[1:]]
+    raise InvalidInputError(
+        f"Column {columns[bad_columns[0]]!r} in {source} has {len(rows)} missing or infinite values "
+        f"(NaN, empty cell, null or inf), first at row {start + rows[0]}"
+        + (f"; so do {_preview(others)}" if others else "")
+        + ". Drop or fill those rows first (pandas: df.dropna())."
+    )
+
+
+def _preview(names: list[str], limit: int = 10) -> str:
+    shown = ", ".join(map(str, names[:limit]))
+    return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
+
+
+def _as_matrix(array, path) -> np.ndarray:
+    array = np.asarray(array)
+    if array.dtype.kind not in "biuf":
+        raise InvalidInputError(f"Cannot write {path}: values have dtype {array.dtype}; give numbers.")
+    if array.ndim != 2:
+        raise InvalidInputError(
+            f"Cannot write {path}: need a 2-D array (n_rows, n_columns), got shape {array.shape}. "
+            "Reshape it, e.g. values.reshape(-1, 1) for one column."
+        )
+    return array
+
+
+def _output_columns(columns, id_name: str, path: Path) -> list[str]:
+    if id_name not in ID_NAMES:
+        raise InvalidParameterValue(
+            f"The 'id_name' parameter of write_data must be one of {ID_NAMES}. Got {id_name!r} instead."
+        )
+    names = [columns] if isinstance(columns, str) else [str(name) for name in columns]
+    repeated = [name for name, count in Counter([id_name, *names]).items() if count > 1]
+    if repeated:
+        raise InvalidInputError(
+            f"Cannot write {path}: column names {repeated} appear twice (the id column is {id_name!r}). "
+            "Give unique names."
+        )
+    return names
+
+
+# ---------------------------------------------------------------- CSV and Parquet
+
+
+def _csv_header(path: Path) -> list[str]:
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as file:
+            header = next((row for row in csv.reader(file) if row), None)
+    except (UnicodeDecodeError, csv.Error) as error:
+        raise InvalidInputError(f"{path} is not readable UTF-8 CSV text ({error}). Save it as UTF-8 CSV.") from error
+    if not header:
+        raise InvalidInputError(f"{path} is empty. A CSV needs a header row naming the columns, then a row per sample.")
+    # Whole numbers can be column names ("1", "2", ...); a header of decimals is a data row.
+    if all(_is_number(name) for name in header) and not all(name.strip().isdigit() for name in header):
+        raise InvalidInputError(
+            f"The first line of {path} ({_preview(header, 5)}) looks like data, not a header. "
+            "Add a header row naming the columns."
+        )
+    return [name or f"Unnamed: {j}" for j, name in enumerate(header)]
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
+    names = _csv_header(path)
+    id_column, features = _table_plan(names, columns, path)
+    position = {name: j for j, name in enumerate(names)}
+    positions = sorted(position[name] for name in ([id_column] if id_column else []) + features)
+    # index_col=False: never take the first column as an index. usecols only when selecting, since with
+    # it pandas silently drops the extra cells of a ragged row.
+    options = {"index_col": False, "encoding": "utf-8-sig"} | ({} if columns is None else {"usecols": positions})
+    start = 0
+    try:
+        for frame in _csv_frames(path, options, chunk_rows):
+            if len(frame) == 0:  # a header-only file; reported as "no data rows"
+                continue
+            frame.columns = [names[j] for j in positions]
+            for name in features:
+                _check_numeric_series(frame[name], name, path)
+            ids = frame[id_column].to_numpy() if id_column else None
+            X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
+            yield _make_dataset(X, features, ids, id_column, path, start)
+            start += len(frame)
+    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+        raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
+
+
+def _csv_frames(path: Path, options: dict, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+    if chunk_rows is None:
+        yield pd.read_csv(path, **options)
+        return
+    with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
+        yield from reader
+
+
+def _check_numeric_series(series: pd.Series, name: str, source: Path) -> None:
+    dtype = series.dtype
+    if pd.api.types.is_numeric_dtype(dtype) and not pd.api.types.is_complex_dtype(dtype):
+        return
+    offending = series[pd.to_numeric(series, errors="coerce").isna() & series.notna()]
+    value, row = (offending.iloc[0], offending.index[0]) if len(offending) else (series.iloc[0], series.index[0])
+    raise InvalidInputError(
+        f"Column {name!r} in {source} is not numeric (dtype {dtype}, first non-numeric value {value!r} "
+        f"at row {row}). {_SELECT_HINT}"
+    )
+
+
+@contextmanager
+def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
+    try:
+        parquet = pq.ParquetFile(path)
+    except (pa.ArrowException, OSError) as error:
+        raise InvalidInputError(f"{path} cannot be read as a Parquet file ({error}).") from error
+    with parquet:
+        yield parquet
+
+
+def _parquet_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
+    with _open_parquet(path) as parquet:
+        schema = parquet.schema_arrow
+        # A pandas index saved with the table (__index_level_0__, ...) labels rows; it is no feature.
+        index = {name for name in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(name, str)}
+        id_column, features = _table_plan([name for name in schema.names if name not in index], columns, path)
+        for name in features:
+            kind = schema.field(name).type
+            if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
+                raise InvalidInputError(
+                    f"Column {name!r} in {path} is not numeric (Parquet type {kind}). {_SELECT_HINT}"
+                )
+        wanted = ([id_column] if id_column else []) + features
+        batches = [parquet.read(columns=wanted)] if chunk_rows is None else (
+            parquet.iter_batches(batch_size=chunk_rows, columns=wanted))
+        start = 0
+        for batch in batches:
+            yield _arrow_dataset(batch, id_column, features, path, start)
+            start += batch.num_rows
+
+
+def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source: Path, start: int) -> Dataset:
+    X = np.empty((batch.num_rows, len(features)), dtype=np.float32)
+    for j, name in enumerate(features):
+        values = batch.column(name)
+        if values.null_count:
+            raise InvalidInputError(
+                f"Column {name!r} in {source} has {values.null_count} null values. "
+                "Drop or fill those rows first (pandas: df.dropna())."
+            )
+        X[:, j] = values.to_numpy(zero_copy_only=False)
+    ids = batch.column(id_column).to_numpy(zero_copy_only=False) if id_column else None
+    return _make_dataset(X, features, ids, id_column, source, start)
+
+
+# ---------------------------------------------------------------- NumPy arrays
+
+
+def _load_array(path: Path, key: str | None) -> np.ndarray:
+    """The .npy array (memory-mapped) or the chosen .npz array; never unpickles."""
+    try:
+        if path.suffix.lower() == ".npy":
+            return np.load(path, mmap_mode="r", allow_pickle=False)
+        archive = np.load(path, allow_pickle=False)
+    except (ValueError, OSError, EOFError) as error:
+        raise InvalidInputError(
+            f"{path} cannot be read as a NumPy {path.suffix} file of numbers ({error}). "
+            "aekit never unpickles; save a numeric array with np.save / np.savez."
+        ) from error
+    with archive:
+        keys = archive.files
+        if key is None and len(keys) != 1:
+            raise InvalidInputError(
+                f"{path} holds {len(keys)} arrays ({', '.join(keys) or 'none'}). Choose one with --key NAME "
+                "(Python: key='NAME')."
+            )
+        if key is not None and key not in keys:
+            raise InvalidInputError(
+                f"{path} has no array {key!r}.{did_you_mean(key, keys)} Its arrays are: {', '.join(keys)}."
+            )
+        try:
+            return archive[keys[0] if key is None else key]
+        except ValueError as error:
+            raise InvalidInputError(
+                f"Array {key!r} in {path} cannot be loaded without unpickling ({error})."
+            ) from error
+
+
+def _image_shape_of_array(array: np.ndarray, source: Path) -> tuple[int, int, int] | None:
+    """Check an array's dtype and shape; return the image shape for 3-D and 4-D image stacks."""
+    if array.dtype.kind not in "biuf":
+        raise InvalidInputError(
+            f"{source} holds an array of dtype {array.dtype}; aekit needs numbers (bool, integer or float). "
+            "Convert it, e.g. np.save(path, values.astype(np.float32))."
+        )
+    if array.ndim == 1:
+        raise InvalidInputError(
+            f"{source} holds a 1-D array of shape {array.shape}; aekit needs 2-D (n_samples, n_features). "
+            "Save values.reshape(-1, 1) if each value is a sample (or reshape(1, -1) for one sample)."
+        )
+    if array.ndim not in (2, 3, 4) or 0 in array.shape[1:]:
+        raise InvalidInputError(
+            f"{source} holds an array of shape {array.shape}; aekit reads (n_samples, n_features), "
+            "(n_images, H, W) or (n_images, C, H, W) arrays with at least one feature."
+        )
+    if array.ndim == 4 and array.shape[1] not in (1, 3) and array.shape[3] in (1, 3):
+        raise InvalidInputError(
+            f"{source} holds images of shape {array.shape}, which look channels-last (N, H, W, C); aekit "
+            "reads (N, C, H, W). Save values.transpose(0, 3, 1, 2)."
+        )
+    return None if array.ndim == 2 else ((1, *array.shape[1:]) if array.ndim == 3 else array.shape[1:])
+
+
+def _array_chunks(path: Path, key: str | None, columns, chunk_rows: int | None) -> Iterator[Dataset]:
+    array = _load_array(path, key)
+    source = path if key is None else f"{path}[{key!r}]"
+    image_shape = _image_shape_of_array(array, source)
+    n_features = int(np.prod(array.shape[1:]))
+    names = [f"{'col' if image_shape is None else 'px'}{j}" for j in range(n_features)]
+    indices = None
+    if columns is not None:
+        if image_shape is not None:
+            raise InvalidInputError(f"columns cannot select pixels of the images in {source}. Drop --columns.")
+        position = {name: j for j, name in enumerate(names)}
+        names = _select(columns, names, source)
+        indices = [position[name] for name in names]
+    step = chunk_rows or max(len(array), 1)
+    for start in range(0, len(array), step):
+        X = np.array(array[start:start + step], dtype=np.float32, order="C").reshape(-1, n_features)
+        yield _make_dataset(X if indices is None else X[:, indices], names, None, None, source, start,
+                            image_shape)
+
+
+# ---------------------------------------------------------------- image folders
+
+
+def _image_files(folder: Path) -> list[Path]:
+    """Image files under `folder`, sorted by relative path; hidden files and folders are skipped."""
+    files = [file for file in folder.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file()
+             and not any(part.startswith(".") for part in file.relative_to(folder).parts)]
+    return sorted(files, key=lambda file: file.relative_to(folder).as_posix())
+
+
+def _bad_image(file: Path, error: Exception) -> InvalidInputError:
+    return InvalidInputError(f"Cannot read image {file}: {error}. Replace or remove the file.")
+
+
+def _scan_images(folder: Path, image_size) -> tuple[list[Path], tuple[int, int, int]]:
+    """Read the headers only: check sizes agree, decide gray (1 channel) or RGB (3); return the shape."""
+    files = _image_files(folder)
+    if not files:
+        raise InvalidInputError(
+            f"Found no images in {folder} (looked for {', '.join(IMAGE_SUFFIXES)}, subfolders included). "
+            f"Point to a folder of images, or to a file: {', '.join(READ_SUFFIXES)}."
+        )
+    color, first_size = False, None
+    for file in files:
+        try:
+            with Image.open(file) as image:
+                size, mode = image.size, image.mode
+        except (OSError, SyntaxError, ValueError) as error:
+            raise _bad_image(file, error) from error
+        color = color or mode not in _GRAY_MODES
+        first_size = first_size or size
+        if image_size is None and size != first_size:
+            first = f"{first_size[1]}x{first_size[0]}"
+            raise InvalidInputError(
+                f"Images in {folder} differ in size: {files[0].relative_to(folder)} is {first} and "
+                f"{file.relative_to(folder)} is {size[1]}x{size[0]} (HxW). Resize them all with --image-size "
+                f"HxW (Python: image_size=(H, W)), e.g. --image-size {first}."
+            )
+    height, width = image_size or (first_size[1], first_size[0])
+    return files, (3 if color else 1, height, width)
+
+
+def _decode_image(file: Path, shape: tuple[int, int, int]) -> np.ndarray:
+    """One image as float32 (C, H, W) in [0, 1], converted and resized to `shape`."""
+    channels, height, width = shape
+    try:
+        with Image.open(file) as image:
+            image.load()
+            if image.mode in _SIXTEEN_BIT_MODES:
+                planes = np.asarray(image, dtype=np.float32)[None] / 65535
+            else:  # convert() drops alpha (LA -> L, RGBA -> RGB) and expands palettes
+                image = image.convert("L" if channels == 1 else "RGB")
+                planes = np.asarray(image, dtype=np.float32).reshape(image.height, image.width, -1)
+                planes = planes.transpose(2, 0, 1) / 255
+    except (OSError, SyntaxError, ValueError) as error:
+        raise _bad_image(file, error) from error
+    if len(planes) != channels:  # a 16-bit gray image among RGB ones
+        planes = np.repeat(planes, channels, axis=0)
+    if planes.shape[1:] != (height, width):
+        planes = np.stack([np.asarray(Image.fromarray(plane).resize((width, height), Image.Resampling.BILINEAR))
+                           for plane in planes])
+    return planes
+
+
+def _image_chunks(folder: Path, image_size, chunk_rows: int | None) -> Iterator[Dataset]:
+    files, shape = _scan_images(folder, image_size)
+    columns = [f"px{j}" for j in range(int(np.prod(shape)))]
+    ids = np.array([file.relative_to(folder).as_posix() for file in files])
+    step = chunk_rows or len(files)
+    for start in range(0, len(files), step):
+        batch = files[start:start + step]
+        X = np.empty((len(batch), len(columns)), dtype=np.float32)
+        for row, file in enumerate(batch):
+            X[row] = _decode_image(file, shape).ravel()
+        yield Dataset(X, columns, ids[start:start + len(batch)], "file", shape)
