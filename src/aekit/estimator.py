@@ -20,7 +20,7 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_m
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
-from aekit.train import TrainConfig, fit_module
+from aekit.train import LR_SCHEDULES, TrainConfig, fit_module
 
 INFERENCE_BATCH_ROWS = 8192
 
@@ -84,13 +84,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         sigmoid output and is computed from logits (never NaN from saturated outputs).
     scaler : {"standard", "minmax"} or None, default="standard"
         Preprocessing fitted on the training data.
-    architecture : {"mlp", "linear"}, default="mlp"
+    architecture : {"mlp", "linear", "conv"}, default="mlp"
         "linear" is one linear layer each way with no activation: the PCA-equivalent model.
+        "conv" is :class:`~aekit.models_conv.ConvAutoencoder` for rows that are flattened images
+        (needs ``input_shape``; ``hidden_dims`` are then its convolutions' channels, e.g. (32, 64)).
+    input_shape : tuple of 3 ints or None, default=None
+        ``(channels, height, width)`` of the images each row was flattened from; only for "conv".
     epochs : int, default=100
         Maximum number of passes over the training rows.
     batch_size : int, default=256
     lr : float, default=1e-3
         Adam's learning rate.
+    lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
+        "cosine" anneals the rate to 0 over ``epochs``; "plateau" halves it when the monitored
+        loss has not improved for ``max(1, patience // 3)`` epochs.
     validation_fraction : float in [0, 1), default=0.1
         Share of the rows held out for validation (early stopping, the anomaly threshold).
     early_stopping : bool, default=True
@@ -144,9 +151,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
         "scaler": [StrOptions(set(SCALERS)), None],
         "architecture": [StrOptions(set(ARCHITECTURES))],
+        "input_shape": [list, tuple, None],
         "epochs": [Interval(Integral, 1, None, closed="left")],
         "batch_size": [Interval(Integral, 1, None, closed="left")],
         "lr": [Interval(Real, 0, None, closed="neither")],
+        "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
@@ -165,9 +174,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         loss="auto",
         scaler="standard",
         architecture="mlp",
+        input_shape=None,
         epochs=100,
         batch_size=256,
         lr=1e-3,
+        lr_schedule="constant",
         validation_fraction=0.1,
         early_stopping=True,
         patience=10,
@@ -182,9 +193,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.loss = loss
         self.scaler = scaler
         self.architecture = architecture
+        self.input_shape = input_shape
         self.epochs = epochs
         self.batch_size = batch_size
         self.lr = lr
+        self.lr_schedule = lr_schedule
         self.validation_fraction = validation_fraction
         self.early_stopping = early_stopping
         self.patience = patience
@@ -259,6 +272,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         }
         if self.architecture == "mlp":
             config.update(hidden_dims=[int(h) for h in self.hidden_dims], activation=self.activation)
+        elif self.architecture == "conv":
+            if self.input_shape is None:
+                raise InvalidParameterValue(
+                    "architecture='conv' needs input_shape=(channels, height, width), the shape of the images "
+                    f"each row was flattened from (rows have {n_features} features). Got input_shape=None."
+                )
+            config.update(
+                input_shape=[int(s) for s in self.input_shape],
+                channels=[int(h) for h in self.hidden_dims],
+                activation=self.activation,
+            )
         return config
 
     def _split(self, n_rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
@@ -303,6 +327,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             epochs=self.epochs,
             batch_size=self.batch_size,
             lr=self.lr,
+            lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping,
             patience=self.patience,
             seed=self.seed_,

@@ -161,6 +161,11 @@ class LinearAutoencoder(MLPAutoencoder):
 
 ARCHITECTURES: dict[str, type[AutoencoderModule]] = {"mlp": MLPAutoencoder, "linear": LinearAutoencoder}
 
+# Imported here, after the base class it subclasses exists (models_conv imports from this module).
+from aekit.models_conv import ConvAutoencoder  # noqa: E402
+
+ARCHITECTURES["conv"] = ConvAutoencoder
+
 
 def build_model(architecture: str, **config) -> AutoencoderModule:
     """Build the model named ``architecture`` from its ``config()`` arguments.

@@ -17,10 +17,11 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.exceptions import TrainingError
+from aekit.exceptions import InvalidParameterValue, TrainingError
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
+LR_SCHEDULES = ("constant", "cosine", "plateau")
 
 
 @dataclass
@@ -30,6 +31,7 @@ class TrainConfig:
     epochs: int = 100
     batch_size: int = 256
     lr: float = 1e-3
+    lr_schedule: str = "constant"  # one of LR_SCHEDULES; stepped once per epoch
     early_stopping: bool = True
     patience: int = 10
     seed: int = 0
@@ -78,6 +80,19 @@ def evaluate(module: nn.Module, loss_fn: LossFn, X: torch.Tensor) -> float:
     return float(total) / max(len(X), 1)
 
 
+def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
+    """The per-epoch learning-rate schedule named by ``config.lr_schedule`` (None for "constant")."""
+    if config.lr_schedule == "cosine":
+        return torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=config.epochs)
+    if config.lr_schedule == "plateau":
+        return torch.optim.lr_scheduler.ReduceLROnPlateau(optimizer, factor=0.5, patience=max(1, config.patience // 3))
+    if config.lr_schedule != "constant":
+        raise InvalidParameterValue(
+            f"The 'lr_schedule' parameter must be one of {LR_SCHEDULES}. Got {config.lr_schedule!r} instead."
+        )
+    return None
+
+
 def _state_copy(module: nn.Module) -> dict:
     return copy.deepcopy(module.state_dict())
 
@@ -107,6 +122,7 @@ def fit_module(
     """
     device = X_train.device
     optimizer = make_optimizer(module, config.lr, device)
+    scheduler = make_scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(config.seed)
     history = History()
     has_val = X_val is not None and len(X_val) > 0
@@ -144,6 +160,10 @@ def fit_module(
         history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)
         monitored = val_loss if has_val else train_loss
+        if isinstance(scheduler, torch.optim.lr_scheduler.ReduceLROnPlateau):
+            scheduler.step(monitored)
+        elif scheduler is not None:
+            scheduler.step()
         progress.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
         if monitored < best_loss:
             best_loss, history.best_epoch = monitored, epoch + 1
