@@ -10,12 +10,14 @@ from aekit._version import __version__
 from aekit.estimator import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, ModelFileError, TrainingError
 from aekit.models import LinearAutoencoder, MLPAutoencoder, build_model
+from aekit.models_conv import ConvAutoencoder
 from aekit.persistence import load_model as load
 from aekit.persistence import save_model as save
 
 __all__ = [
     "AekitError",
     "Autoencoder",
+    "ConvAutoencoder",
     "InvalidInputError",
     "InvalidParameterValue",
     "LinearAutoencoder",
