@@ -493,6 +493,29 @@ def test_chunks_concatenate_to_read_data(tmp_path, table, pixels, kind):
     assert count_rows(path) == len(whole.X) == 7
 
 
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_chunk_ids_continue_without_an_id_column(tmp_path, suffix):
+    path = tmp_path / f"plain{suffix}"
+    frame = pd.DataFrame({"a": np.arange(5.0), "b": np.ones(5)})
+    if suffix == ".csv":
+        frame.to_csv(path, index=False)
+    else:
+        pq.write_table(pa.Table.from_pandas(frame, preserve_index=False), path)
+    chunks = list(iter_chunks(path, chunk_rows=2))
+    assert [chunk.ids.tolist() for chunk in chunks] == [[0, 1], [2, 3], [4]]
+    assert [chunk.X[:, 0].tolist() for chunk in chunks] == [[0, 1], [2, 3], [4]]
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".npy"])
+def test_files_with_zero_rows(tmp_path, suffix):
+    path = tmp_path / f"nothing{suffix}"
+    write_data(path, np.ones((0, 2)), columns=["a", "b"])
+    with pytest.raises(InvalidInputError, match="nothing.* has no data rows"):
+        read_data(path)
+    with pytest.raises(InvalidInputError, match="has no data rows"):
+        list(iter_chunks(path, chunk_rows=2))
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
 def test_chunks_select_columns(tmp_path, table, pixels, suffix):
     path = make_every_format(tmp_path, table, pixels)[suffix]
@@ -526,6 +549,15 @@ def test_chunk_rows_must_be_positive(tmp_path, table, chunk_rows):
     write_data(tmp_path / "data.npy", table)
     with pytest.raises(InvalidParameterValue, match="'chunk_rows' parameter of iter_chunks"):
         iter_chunks(tmp_path / "data.npy", chunk_rows=chunk_rows)
+
+
+def test_parquet_chunks_stop_at_row_groups_but_never_exceed_chunk_rows(tmp_path, table):
+    path = tmp_path / "groups.parquet"
+    pq.write_table(pa.table({"a": table[:, 0], "b": table[:, 1]}), path, row_group_size=3)
+    chunks = list(iter_chunks(path, chunk_rows=2))
+    assert max(len(chunk.X) for chunk in chunks) == 2
+    np.testing.assert_array_equal(np.concatenate([chunk.X for chunk in chunks]), table[:, :2])
+    np.testing.assert_array_equal(np.concatenate([chunk.ids for chunk in chunks]), np.arange(7))
 
 
 def test_count_rows_skips_blank_lines_and_reads_only_metadata(tmp_path, table):
@@ -708,3 +740,18 @@ def test_atomic_write_rejects_other_modes(tmp_path):
     with pytest.raises(InvalidParameterValue, match="'mode' parameter of atomic_write must be 'wb' or 'w'"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+
+
+def test_values_beyond_float32_range_are_reported(tmp_path):
+    np.save(tmp_path / "huge.npy", np.array([[1.0, 1e39], [2.0, -np.inf], [np.inf, 0.0]]))
+    with pytest.raises(InvalidInputError, match=r"Column 'col0' .* 1 missing or infinite value\(s\) .*first at row 2; "
+                       r"so do col1"):
+        read_data(tmp_path / "huge.npy")
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_table_values_beyond_float32_range_are_reported(tmp_path, suffix):
+    path = tmp_path / f"huge{suffix}"
+    write_data(path, np.array([[1.0], [1e39]]), columns=["x"])
+    with pytest.raises(InvalidInputError, match=r"Column 'x' .* 1 missing or infinite value\(s\) .*first at row 1"):
+        read_data(path)

@@ -316,6 +316,8 @@ class _CsvWriter(ChunkWriter):
 
 
 class _ParquetWriter(ChunkWriter):
+    _writer: pq.ParquetWriter | None = None
+
     def _begin(self, ids):
         value_type = pa.from_numpy_dtype(self._dtype)
         fields = [(self.id_name, pa.array(ids).type), *((name, value_type) for name in self.columns)]
@@ -323,7 +325,7 @@ class _ParquetWriter(ChunkWriter):
 
     def release(self):
         # Close the writer while its (temporary) file is still open, else its __del__ fails noisily.
-        if self._dtype is not None and self._writer.is_open:
+        if self._writer is not None and self._writer.is_open:
             self._writer.close()
 
     def _append(self, array, ids):
@@ -460,14 +462,17 @@ def _make_dataset(X, columns: list[str], ids, id_column: str | None, source: Pat
 
 
 def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -> None:
+    # Fast path without an X-sized mask: a float64 column sum of float32 values cannot overflow, so it
+    # is finite exactly when every value is.
+    with np.errstate(invalid="ignore"):  # inf + -inf
+        if np.isfinite(np.add.reduce(X, axis=0, dtype=np.float64)).all():
+            return
     bad = ~np.isfinite(X)
-    if not bad.any():
-        return
     bad_columns = np.flatnonzero(bad.any(axis=0))
     rows = np.flatnonzero(bad[:, bad_columns[0]])
     others = [columns[j] for j in bad_columns[1:]]
     raise InvalidInputError(
-        f"Column {columns[bad_columns[0]]!r} in {source} has {len(rows)} missing or infinite values "
+        f"Column {columns[bad_columns[0]]!r} in {source} has {len(rows)} missing or infinite value(s) "
         f"(NaN, empty cell, null or inf), first at row {start + rows[0]}"
         + (f"; so do {_preview(others)}" if others else "")
         + ". Drop or fill those rows first (pandas: df.dropna())."
@@ -551,7 +556,8 @@ def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset
             for name in features:
                 _check_numeric_series(frame[name], name, path)
             ids = frame[id_column].to_numpy() if id_column else None
-            X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
+            with np.errstate(over="ignore"):  # beyond float32 range: inf, which _check_finite reports
+                X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
             yield _make_dataset(X, features, ids, id_column, path, start)
             start += len(frame)
     except (pd.errors.ParserError, UnicodeDecodeError) as error:
@@ -615,10 +621,11 @@ def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source
         values = batch.column(name)
         if values.null_count:
             raise InvalidInputError(
-                f"Column {name!r} in {source} has {values.null_count} null values. "
+                f"Column {name!r} in {source} has {values.null_count} null value(s). "
                 "Drop or fill those rows first (pandas: df.dropna())."
             )
-        X[:, j] = values.to_numpy(zero_copy_only=False)
+        with np.errstate(over="ignore"):  # beyond float32 range: inf, which _check_finite reports
+            X[:, j] = values.to_numpy(zero_copy_only=False)
     ids = batch.column(id_column).to_numpy(zero_copy_only=False) if id_column else None
     return _make_dataset(X, features, ids, id_column, source, start)
 
@@ -696,7 +703,8 @@ def _array_chunks(path: Path, key: str | None, columns, chunk_rows: int | None) 
         indices = [position[name] for name in names]
     step = chunk_rows or max(len(array), 1)
     for start in range(0, len(array), step):
-        X = np.array(array[start:start + step], dtype=np.float32, order="C").reshape(-1, n_features)
+        with np.errstate(over="ignore"):  # beyond float32 range: inf, which _check_finite reports
+            X = np.array(array[start:start + step], dtype=np.float32, order="C").reshape(-1, n_features)
         yield _make_dataset(X if indices is None else X[:, indices], names, None, None, source, start,
                             image_shape)
 
