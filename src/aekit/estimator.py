@@ -16,6 +16,8 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
+from aekit import distributed
+from aekit.checkpoint import Checkpointer
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
@@ -23,6 +25,8 @@ from aekit.preprocess import SCALERS, make_scaler
 from aekit.train import LR_SCHEDULES, TrainConfig, fit_module
 
 INFERENCE_BATCH_ROWS = 8192
+# Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
+ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -114,6 +118,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
         1 shows a progress bar (tqdm) during ``fit``.
+    checkpoint_dir : str or None, default=None
+        Folder for training checkpoints (see :mod:`aekit.checkpoint`): written every
+        ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.
+    checkpoint_every : int, default=1
+        Epochs between checkpoints.
+    resume : bool, default=False
+        Continue from the newest complete checkpoint in ``checkpoint_dir`` (same data and settings),
+        ending with the weights an uninterrupted run would have. False starts afresh and deletes the
+        checkpoints already in ``checkpoint_dir``.
 
     Attributes
     ----------
@@ -128,6 +141,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Epochs run.
     threshold_ : float
         Reconstruction error above which a row is an outlier (``predict`` returns -1).
+    error_quantiles_ : ndarray of shape (1001,)
+        Quantiles of the reconstruction error on the held-out rows at levels 0, 0.001, ..., 1
+        (``ERROR_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -163,6 +179,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        "checkpoint_dir": [str, None],
+        "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+        "resume": ["boolean"],
     }
 
     def __init__(
@@ -186,6 +205,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         random_state=None,
         device="auto",
         verbose=0,
+        checkpoint_dir=None,
+        checkpoint_every=1,
+        resume=False,
     ):
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -205,6 +227,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.checkpoint_dir = checkpoint_dir
+        self.checkpoint_every = checkpoint_every
+        self.resume = resume
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -300,7 +325,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self : Autoencoder
         """
         self._check_params()
-        device = resolve_device(self.device)
+        distributed.setup()  # joins the process group under torchrun; nothing otherwise
+        device = distributed.local_device(resolve_device(self.device))
         X = self._validate_X(X, reset=True)
         self.loss_ = self._choose_loss(X)
         if self.latent_dim >= X.shape[1]:
@@ -313,10 +339,22 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(self.seed_)
         train_rows, val_rows = self._split(len(X), rng)
+        X_tensor = torch.from_numpy(X).to(device)
+        train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
+        self._train(
+            X_tensor[torch.from_numpy(train_part).to(device)],
+            X_tensor[torch.from_numpy(val_part).to(device)] if len(val_rows) else None,
+            X.shape[1], device,
+        )
+        held_out = X[val_rows] if len(val_rows) else X[train_rows]
+        self._set_threshold(self._errors_scaled(held_out).mean(axis=1))
+        return self
+
+    def _train(self, train_data, val_data, n_features: int, device: torch.device) -> None:
+        """Build the module and train it on tensors or data sources (``fit`` and streaming fits)."""
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
-            self.module_ = build_model(self.architecture, **self._module_config(X.shape[1], self.loss_)).to(device)
-        X_tensor = torch.from_numpy(X).to(device)
+            self.module_ = build_model(self.architecture, **self._module_config(n_features, self.loss_)).to(device)
         loss_name = self.loss_
 
         def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
@@ -333,15 +371,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             seed=self.seed_,
             verbose=bool(self.verbose),
         )
-        history = fit_module(
-            self.module_, loss_fn, X_tensor[torch.from_numpy(train_rows).to(device)],
-            X_tensor[torch.from_numpy(val_rows).to(device)] if len(val_rows) else None, config,
-        )
+        checkpointer = None
+        if self.checkpoint_dir is not None:
+            checkpointer = Checkpointer(
+                self.checkpoint_dir, every=self.checkpoint_every, resume=self.resume,
+                writer=distributed.is_main_process(),
+            )
+        history = fit_module(self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer)
         self.history_ = history.to_dict()
         self.n_iter_ = len(history.train_loss)
-        held_out = X[val_rows] if len(val_rows) else X[train_rows]
-        self.threshold_ = float(np.quantile(self._errors_scaled(held_out).mean(axis=1), 1.0 - self.contamination))
-        return self
+
+    def _set_threshold(self, held_out_errors: np.ndarray) -> None:
+        """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""
+        self.threshold_ = float(np.quantile(held_out_errors, 1.0 - self.contamination))
+        self.error_quantiles_ = np.quantile(held_out_errors.astype(np.float64), ERROR_QUANTILE_LEVELS)
 
     # ------------------------------------------------------------------ inference
     def _run_batches(self, function, array: np.ndarray) -> np.ndarray:
@@ -439,10 +482,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     # ------------------------------------------------------------------ persistence
     def save(self, path) -> None:
-        """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic)."""
+        """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic).
+
+        Under ``torchrun`` only rank 0 writes (every rank holds the same weights).
+        """
         from aekit.persistence import save_model
 
-        save_model(self, path)
+        if distributed.is_main_process():
+            save_model(self, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

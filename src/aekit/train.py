@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import copy
 import math
+import signal
+import threading
 import time
-from collections.abc import Callable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import asdict, dataclass, field
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
+from aekit import distributed
 from aekit.exceptions import InvalidParameterValue, TrainingError
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
@@ -67,17 +71,50 @@ def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(module.parameters(), lr=lr, foreach=device.type != "cpu")
 
 
+class TensorSource:
+    """Rows held in one tensor on the device: the in-memory data source of :func:`fit_module`.
+
+    A data source has ``n_rows``, ``device`` and ``batches(batch_size, generator)``, which yields the
+    rows in batches: shuffled with ``generator`` (here one permutation per epoch, gathered with
+    ``index_select``), or in order when it is None. ``aekit.streaming.StreamSource`` is the other one.
+    """
+
+    def __init__(self, X: torch.Tensor) -> None:
+        self.X, self.n_rows, self.device = X, len(X), X.device
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        if generator is None:
+            for start in range(0, self.n_rows, batch_size):
+                yield self.X[start : start + batch_size]
+            return
+        order = torch.randperm(self.n_rows, generator=generator).to(self.device)
+        for start in range(0, self.n_rows, batch_size):
+            yield self.X.index_select(0, order[start : start + batch_size])
+
+
+def as_source(data):
+    """A tensor becomes a :class:`TensorSource`; a data source is returned as it is."""
+    return data if hasattr(data, "batches") else TensorSource(data)
+
+
 @torch.no_grad()
-def evaluate(module: nn.Module, loss_fn: LossFn, X: torch.Tensor) -> float:
-    """Mean loss over all rows of ``X``, in eval mode, in large batches."""
+def _loss_sum(module: nn.Module, loss_fn: LossFn, source) -> tuple[float, int]:
+    """Summed loss and row count over a data source, in eval mode, in large batches."""
     was_training = module.training
     module.eval()
-    total = torch.zeros((), dtype=torch.float64, device=X.device)
-    for start in range(0, len(X), EVAL_BATCH_ROWS):
-        batch = X[start : start + EVAL_BATCH_ROWS]
+    total = torch.zeros((), dtype=torch.float64, device=source.device)
+    rows = 0
+    for batch in source.batches(EVAL_BATCH_ROWS):
         total += loss_fn(module, batch).double() * len(batch)
+        rows += len(batch)
     module.train(was_training)
-    return float(total) / max(len(X), 1)
+    return float(total), rows
+
+
+def evaluate(module: nn.Module, loss_fn: LossFn, X) -> float:
+    """Mean loss over all rows of ``X`` (a tensor or a data source), in eval mode, in large batches."""
+    total, rows = _loss_sum(module, loss_fn, as_source(X))
+    return total / max(rows, 1)
 
 
 def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
@@ -97,18 +134,68 @@ def _state_copy(module: nn.Module) -> dict:
     return copy.deepcopy(module.state_dict())
 
 
+class _StopRequest:
+    requested = False
+
+
+@contextmanager
+def _stop_on_signal(enabled: bool) -> Iterator[_StopRequest | None]:
+    """Turn the first Ctrl-C (SIGINT) or SIGTERM into a request to stop after the current step.
+
+    A second Ctrl-C interrupts at once. Only in the main thread (Python allows no handler elsewhere).
+    """
+    if not enabled or threading.current_thread() is not threading.main_thread():
+        yield None
+        return
+    stop = _StopRequest()
+
+    def request(signum, frame):
+        if stop.requested and signum == signal.SIGINT:
+            raise KeyboardInterrupt
+        stop.requested = True
+
+    previous = {number: signal.signal(number, request) for number in (signal.SIGINT, signal.SIGTERM)}
+    try:
+        yield stop
+    finally:
+        for number, handler in previous.items():
+            signal.signal(number, handler)
+
+
+def _check_same_run(saved: dict, config: TrainConfig, folder) -> None:
+    """Resuming with other settings would give a run that is neither the old one nor a new one."""
+    current = asdict(config)
+    changed = sorted(k for k in current if k not in ("epochs", "verbose") and saved.get(k) != current[k])
+    if changed:
+        details = ", ".join(f"{k}={saved.get(k)!r} in the checkpoint, {current[k]!r} now" for k in changed)
+        raise InvalidParameterValue(
+            f"Cannot resume from the checkpoints in {str(folder)!r}: they were written with other settings "
+            f"({details}). Resume with the same settings, or start afresh with resume=False."
+        )
+
+
 def fit_module(
     module: nn.Module,
     loss_fn: LossFn,
     X_train: torch.Tensor,
     X_val: torch.Tensor | None,
     config: TrainConfig,
+    *,
+    checkpointer=None,
 ) -> History:
     """Train ``module`` in place on ``X_train`` and return its :class:`History`.
 
     Early stopping watches the validation loss (the training loss when ``X_val`` is None or empty)
     and restores the best weights. A non-finite loss restores the last good weights and raises
     :class:`~aekit.exceptions.TrainingError`.
+
+    ``X_train`` and ``X_val`` are tensors or data sources (see :class:`TensorSource`). With a
+    :class:`~aekit.checkpoint.Checkpointer`, the whole training state is saved every
+    ``checkpointer.every`` epochs and at the end, training continues from the newest checkpoint when
+    ``checkpointer.resume`` is set (bit for bit as if never stopped, on the same machine), and Ctrl-C
+    or SIGTERM stops after the current step, saves, and raises ``KeyboardInterrupt`` saying how to
+    resume. Under ``torchrun`` the module is wrapped in DistributedDataParallel and losses are summed
+    over the ranks before every decision (see :mod:`aekit.distributed`).
 
     Examples
     --------
@@ -120,32 +207,91 @@ def fit_module(
     >>> len(history.train_loss)
     3
     """
-    device = X_train.device
+    with _stop_on_signal(checkpointer is not None) as stop:
+        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop)
+
+
+def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop) -> History:
+    """The body of :func:`fit_module`, with the stop request (or None) installed."""
+    train_source = as_source(X_train)
+    val_source = as_source(X_val) if X_val is not None else None
+    device = train_source.device
     optimizer = make_optimizer(module, config.lr, device)
     scheduler = make_scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(config.seed)
     history = History()
-    has_val = X_val is not None and len(X_val) > 0
+    has_val = val_source is not None and distributed.sum_over_ranks([val_source.n_rows])[0] > 0
     best_loss, best_state = math.inf, None
     last_good_state = _state_copy(module)
     epochs_without_improvement = 0
-    started = time.perf_counter()
-    n_rows = len(X_train)
+    start_epoch, skip_steps, running, rows_seen = 0, 0, None, 0
+    # every rank must run the same number of steps, or DDP's all-reduce would wait forever
+    steps_per_epoch = distributed.min_over_ranks(math.ceil(train_source.n_rows / config.batch_size))
+
+    def training_state(epoch: int, step: int, generator_state: torch.Tensor, running, rows_seen: int) -> dict:
+        """Everything needed to go on bit for bit from (epoch, step), for aekit.checkpoint."""
+        return {
+            "epoch": epoch, "step": step, "config": asdict(config), "module": module.state_dict(),
+            "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),
+            "generator": generator_state, "torch_rng": torch.get_rng_state(), "running": running,
+            "rows_seen": rows_seen, "history": {**asdict(history), "seconds": time.perf_counter() - started},
+            "best_loss": best_loss, "best_state": best_state, "last_good_state": last_good_state,
+            "epochs_without_improvement": epochs_without_improvement,
+        }
+
+    saved = None if checkpointer is None else checkpointer.latest()
+    if saved is not None:
+        _check_same_run(saved["config"], config, checkpointer.folder)
+        module.load_state_dict(saved["module"])
+        optimizer.load_state_dict(saved["optimizer"])
+        if scheduler is not None:
+            scheduler.load_state_dict(saved["scheduler"])
+        generator.set_state(saved["generator"])
+        torch.set_rng_state(saved["torch_rng"])
+        history = History(**saved["history"])
+        best_loss, best_state, last_good_state = saved["best_loss"], saved["best_state"], saved["last_good_state"]
+        epochs_without_improvement = saved["epochs_without_improvement"]
+        start_epoch, skip_steps = saved["epoch"], saved["step"]
+        running, rows_seen = saved["running"], saved["rows_seen"]
+        if history.stop_reason == "early_stopping":
+            start_epoch = config.epochs
+    started = time.perf_counter() - history.seconds
+    train_module = distributed.wrap(module)
 
     module.train()
-    progress = tqdm(range(config.epochs), desc="training", unit="epoch", disable=not config.verbose, leave=False)
+    progress = tqdm(
+        range(start_epoch, config.epochs), desc="training", unit="epoch", disable=not config.verbose, leave=False
+    )
     for epoch in progress:
-        order = torch.randperm(n_rows, generator=generator).to(device)
-        running = torch.zeros((), dtype=torch.float64, device=device)
-        for start in range(0, n_rows, config.batch_size):
-            batch = X_train.index_select(0, order[start : start + config.batch_size])
-            loss = loss_fn(module, batch)
+        epoch_generator_state = generator.get_state()
+        if skip_steps == 0:
+            running, rows_seen = torch.zeros((), dtype=torch.float64, device=device), 0
+        running = running.to(device)
+        for step, batch in enumerate(train_source.batches(config.batch_size, generator)):
+            if step == steps_per_epoch:
+                break
+            if step < skip_steps:  # resuming mid-epoch: the same permutation, minus the steps already done
+                continue
+            loss = loss_fn(train_module, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
             running += loss.detach().double() * len(batch)
-        train_loss = float(running) / n_rows
-        val_loss = evaluate(module, loss_fn, X_val) if has_val else math.nan
+            rows_seen += len(batch)
+            if stop is not None and distributed.any_rank(stop.requested):
+                state = training_state(epoch, step + 1, epoch_generator_state, running, rows_seen)
+                path = checkpointer.save(state, epoch=epoch, step=step + 1)
+                progress.close()
+                raise KeyboardInterrupt(
+                    f"Training stopped at epoch {epoch + 1}, step {step + 1}; checkpoint saved in "
+                    f"{path or checkpointer.folder}. Resume with resume=True (CLI: --resume), same data and settings."
+                )
+        skip_steps = 0
+        running_total, rows_total = distributed.sum_over_ranks([float(running), rows_seen])
+        train_loss = running_total / max(rows_total, 1)
+        if has_val:
+            val_total, val_rows = distributed.sum_over_ranks(_loss_sum(module, loss_fn, val_source))
+        val_loss = val_total / max(val_rows, 1) if has_val else math.nan
         if not math.isfinite(train_loss) or (has_val and not math.isfinite(val_loss)):
             module.load_state_dict(last_good_state)
             history.seconds = time.perf_counter() - started
@@ -175,7 +321,12 @@ def fit_module(
             if config.early_stopping and epochs_without_improvement >= config.patience:
                 history.stop_reason = "early_stopping"
                 break
+        if checkpointer is not None and checkpointer.due(epoch=epoch + 1, last_epoch=config.epochs):
+            checkpointer.save(training_state(epoch + 1, 0, generator.get_state(), None, 0), epoch=epoch + 1, step=0)
     progress.close()
+    if checkpointer is not None:  # the last one, whether training ran out of epochs or stopped early
+        done = len(history.train_loss)
+        checkpointer.save(training_state(done, 0, generator.get_state(), None, 0), epoch=done, step=0)
     if best_state is not None:
         module.load_state_dict(best_state)
     module.eval()

@@ -1,0 +1,129 @@
+"""Multi-process training with PyTorch's own engine: ``torch.distributed`` and DistributedDataParallel.
+
+All of aekit's distributed code is here, behind one branch (as in nanoGPT): a process started by
+``torchrun`` has a ``RANK`` in its environment, any other process is a plain single-process run, for
+which every function below is a no-op (``wrap`` returns the module, the reductions return their
+input). The process group is the gloo backend on CPUs and NCCL on GPUs, initialised on first use
+from torchrun's environment (``MASTER_ADDR``, ``MASTER_PORT``, ``WORLD_SIZE``, ``RANK``,
+``LOCAL_RANK``), so multi-node runs use torchrun's usual rendezvous options.
+
+What the rest of aekit relies on: each rank trains on its own shard of the rows (:func:`shard`), the
+gradients are averaged by DDP at every step, so the weights stay identical on every rank; losses
+are summed over the ranks before any decision (early stopping, non-finite loss, Ctrl-C), so every
+rank takes the same one; only the main process (rank 0) writes logs, checkpoints and the model.
+"""
+
+from __future__ import annotations
+
+import atexit
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch import nn
+
+__all__ = [
+    "any_rank", "is_distributed", "is_main_process", "local_device", "min_over_ranks", "rank", "setup",
+    "shard", "sum_over_ranks", "world_size", "wrap",
+]
+
+
+def is_distributed() -> bool:
+    """Whether this process was started by ``torchrun`` (or any launcher that sets ``RANK``)."""
+    return int(os.environ.get("RANK", -1)) != -1
+
+
+def setup() -> None:
+    """Join the process group of a torchrun launch (once); nothing for a single-process run.
+
+    NCCL when this machine has CUDA, gloo otherwise. Each process uses the GPU ``LOCAL_RANK``.
+    """
+    if not is_distributed() or (dist.is_available() and dist.is_initialized()):
+        return
+    use_cuda = torch.cuda.is_available()
+    if use_cuda:
+        torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    atexit.register(_teardown)
+
+
+def _teardown() -> None:
+    if dist.is_initialized():
+        dist.destroy_process_group()
+
+
+def _active() -> bool:
+    return dist.is_available() and dist.is_initialized()
+
+
+def rank() -> int:
+    """This process's rank (0 when not distributed)."""
+    return dist.get_rank() if _active() else 0
+
+
+def world_size() -> int:
+    """How many processes train together (1 when not distributed)."""
+    return dist.get_world_size() if _active() else 1
+
+
+def is_main_process() -> bool:
+    """True on rank 0 and in single-process runs: the one process that writes files and logs."""
+    return rank() == 0
+
+
+def local_device(device: torch.device) -> torch.device:
+    """``device`` pinned to this process's GPU under torchrun (``cuda`` becomes ``cuda:LOCAL_RANK``)."""
+    if device.type == "cuda" and device.index is None and _active():
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
+def shard(rows: np.ndarray) -> np.ndarray:
+    """This rank's share of ``rows``: every ``world_size``-th row from its rank (all rows when alone).
+
+    Examples
+    --------
+    >>> shard(np.arange(5)).tolist()  # a single process keeps everything
+    [0, 1, 2, 3, 4]
+    """
+    return rows[rank() :: world_size()]
+
+
+def wrap(module: nn.Module) -> nn.Module:
+    """``module`` wrapped in DistributedDataParallel when distributed, else ``module`` itself."""
+    if not _active():
+        return module
+    device = next(module.parameters()).device
+    return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
+
+
+def _reduce(values: Sequence[float], op) -> list[float]:
+    if not _active():
+        return [float(v) for v in values]
+    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
+    dist.all_reduce(tensor, op=op)
+    return tensor.tolist()
+
+
+def sum_over_ranks(values: Sequence[float]) -> list[float]:
+    """Each value summed over all ranks (the values themselves when not distributed).
+
+    Examples
+    --------
+    >>> sum_over_ranks([1.5, 2])
+    [1.5, 2.0]
+    """
+    return _reduce(values, dist.ReduceOp.SUM)
+
+
+def min_over_ranks(value: int) -> int:
+    """The smallest ``value`` over all ranks (so that every rank runs the same number of steps)."""
+    return int(_reduce([value], dist.ReduceOp.MIN)[0])
+
+
+def any_rank(flag: bool) -> bool:
+    """True when ``flag`` is true on at least one rank (a stop request seen anywhere stops everyone)."""
+    return bool(_reduce([float(flag)], dist.ReduceOp.MAX)[0])
