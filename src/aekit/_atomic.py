@@ -17,7 +17,7 @@ from typing import IO, Any
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text"]
+__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_folder"]
 
 
 @contextmanager
@@ -70,7 +70,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
         if isinstance(error, OSError) and error.filename in (None, str(temporary), str(path)):
             raise _write_error(path, error) from error
         raise
-    _fsync_folder(path.parent)
+    fsync_folder(path.parent)
 
 
 def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
@@ -126,9 +126,17 @@ def _write_error(path: Path, error: OSError) -> InvalidInputError:
     )
 
 
-def _fsync_folder(folder: Path) -> None:
-    """Make the rename durable. Best effort: some systems (Windows, some network file systems)
-    cannot open or fsync a folder, and the new file is already in place by then."""
+def fsync_folder(folder: str | os.PathLike) -> None:
+    """Fsync a folder so that a rename or new file in it survives a crash.
+
+    Best effort: some systems (Windows, some network file systems) cannot open or fsync a folder,
+    and by then the file is in place anyway.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> fsync_folder(tempfile.mkdtemp())
+    """
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

@@ -422,10 +422,10 @@ def _check_options(path: Path, kind: str, columns, key, image_size) -> None:
 
 def _select(columns, available: list[str], source: Path) -> list[str]:
     """Check the requested column names against those available; return them in the order asked."""
-    requested = [columns] if isinstance(columns, str) else [str(name) for name in columns]
+    requested = _names(columns)
     if not requested:
         raise InvalidInputError(f"columns=[] selects nothing from {source}. Name at least one column.")
-    repeated = [name for name, count in Counter(requested).items() if count > 1]
+    repeated = _repeated(requested)
     if repeated:
         raise InvalidInputError(f"Columns {repeated} are selected more than once from {source}. List each once.")
     known = set(available)
@@ -440,7 +440,7 @@ def _select(columns, available: list[str], source: Path) -> list[str]:
 
 def _table_plan(names: list[str], columns, source: Path) -> tuple[str | None, list[str]]:
     """Return (id column or None, feature columns) for a table with these column names."""
-    repeated = [name for name, count in Counter(names).items() if count > 1]
+    repeated = _repeated(names)
     if repeated:
         raise InvalidInputError(
             f"{source} has duplicated column names: {', '.join(map(repr, repeated))}. "
@@ -479,6 +479,15 @@ def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -
     )
 
 
+def _names(columns) -> list[str]:
+    """Column names as a list of str; a lone string is one name."""
+    return [columns] if isinstance(columns, str) else [str(name) for name in columns]
+
+
+def _repeated(names: list[str]) -> list[str]:
+    return [name for name, count in Counter(names).items() if count > 1]
+
+
 def _preview(names: list[str], limit: int = 10) -> str:
     shown = ", ".join(map(str, names[:limit]))
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
@@ -501,8 +510,8 @@ def _output_columns(columns, id_name: str, path: Path) -> list[str]:
         raise InvalidParameterValue(
             f"The 'id_name' parameter of write_data must be one of {ID_NAMES}. Got {id_name!r} instead."
         )
-    names = [columns] if isinstance(columns, str) else [str(name) for name in columns]
-    repeated = [name for name, count in Counter([id_name, *names]).items() if count > 1]
+    names = _names(columns)
+    repeated = _repeated([id_name, *names])
     if repeated:
         raise InvalidInputError(
             f"Cannot write {path}: column names {repeated} appear twice (the id column is {id_name!r}). "
