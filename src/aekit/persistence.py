@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 import shutil
@@ -26,6 +27,7 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
+from aekit._atomic import fsync_folder
 from aekit._version import __version__
 from aekit.estimator import Autoencoder, resolve_device
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
@@ -52,6 +54,10 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(handle.fileno())
 
 
+def _float_list(values) -> list[float] | None:
+    return None if values is None else [float(value) for value in values]
+
+
 def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
     params = estimator.get_params(deep=False)
     if not (params["random_state"] is None or isinstance(params["random_state"], int)):
@@ -71,6 +77,7 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "threshold": float(estimator.threshold_),
             "n_iter": int(estimator.n_iter_),
             "seed": int(estimator.seed_),
+            "error_quantiles": _float_list(getattr(estimator, "error_quantiles_", None)),
         },
     }
     environment = {
@@ -135,11 +142,7 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
             backup = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, backup)
         os.replace(staging, target)
-        dir_fd = os.open(target.parent, os.O_RDONLY)
-        try:
-            os.fsync(dir_fd)
-        finally:
-            os.close(dir_fd)
+        fsync_folder(target.parent)
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
     except OSError as error:
@@ -210,16 +213,26 @@ def _read_verified(folder: Path) -> dict[str, bytes]:
     return contents
 
 
-def _load_weights(data: bytes, module: torch.nn.Module) -> None:
-    expected = module.state_dict()
+def _load_weights(data: bytes, module_config: dict) -> torch.nn.Module:
+    """Check the tensors against the architecture, then build the module and load them.
+
+    The architecture is first built on the meta device (no memory), so a config.json that claims
+    huge layers is refused by the shape check instead of allocating them.
+    """
+    try:
+        with torch.device("meta"):
+            expected = build_model(**module_config).state_dict()
+    except (TypeError, ValueError) as error:
+        raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
     try:
         tensors = safetensors.torch.load(data)
     except (safetensors.SafetensorError, RuntimeError, ValueError, OverflowError, MemoryError) as error:
         raise ModelFileError(f"{WEIGHTS} is not a valid safetensors file ({str(error)[:160]}). {_FIX}") from None
     if set(tensors) != set(expected):
+        missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
         raise ModelFileError(
-            f"{WEIGHTS} holds tensors {sorted(tensors)[:6]}..., "
-            f"but the architecture needs {sorted(expected)[:6]}... {_FIX}"
+            f"{WEIGHTS} does not match the architecture: missing tensors {missing[:6]}, "
+            f"unexpected tensors {unexpected[:6]}. {_FIX}"
         )
     for name, tensor in tensors.items():
         if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
@@ -227,7 +240,11 @@ def _load_weights(data: bytes, module: torch.nn.Module) -> None:
                 f"{WEIGHTS}: tensor {name!r} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the "
                 f"architecture needs {tuple(expected[name].shape)} and {expected[name].dtype}. {_FIX}"
             )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{WEIGHTS}: tensor {name!r} holds NaN or infinite values. {_FIX}")
+    module = build_model(**module_config)
     module.load_state_dict(tensors)
+    return module
 
 
 def load_model(path: str | os.PathLike) -> Autoencoder:
@@ -245,6 +262,9 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     _expect(
         isinstance(config, dict) and config.get("format") == "aekit-model", "not an aekit model ('format' is missing)"
     )
+    _expect(config.get("estimator") == "Autoencoder", f"estimator is {config.get('estimator')!r}, not 'Autoencoder'")
+    unknown_keys = set(config) - {"format", "format_version", "estimator", "params", "module", "fitted"}
+    _expect(not unknown_keys, f"unknown keys {sorted(unknown_keys)}")
     _expect(config.get("format_version") == FORMAT_VERSION, f"format_version is {config.get('format_version')!r}")
     params, module_config, fitted = config.get("params"), config.get("module"), config.get("fitted")
     _expect(
@@ -272,19 +292,30 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
         "feature_names_in must be null or one string per feature",
     )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
-    for key in ("threshold",):
-        _expect(
-            isinstance(fitted.get(key), (int, float)) and not isinstance(fitted.get(key), bool),
-            f"{key} must be a number",
-        )
+    unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
+                                    "error_quantiles"}
+    _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
+    threshold = fitted.get("threshold")
+    _expect(
+        isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold),
+        f"threshold must be a finite number, got {threshold!r:.40}",
+    )
     for key in ("n_iter", "seed"):
-        _expect(isinstance(fitted.get(key), int) and not isinstance(fitted.get(key), bool), f"{key} must be an integer")
+        value = fitted.get(key)
+        _expect(
+            isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32,
+            f"{key} must be an integer in [0, 2**32), got {value!r:.40}",
+        )
+    quantiles = fitted.get("error_quantiles")  # absent from folders saved before it existed
+    _expect(
+        quantiles is None
+        or (isinstance(quantiles, list) and len(quantiles) >= 2
+            and all(isinstance(q, (int, float)) and not isinstance(q, bool) for q in quantiles)
+            and bool(np.all(np.diff(quantiles) >= 0))),
+        "error_quantiles must be null or a non-decreasing list of numbers",
+    )
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
-    try:
-        module = build_model(**module_config)
-    except (TypeError, ValueError) as error:
-        raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
-    _load_weights(contents[WEIGHTS], module)
+    module = _load_weights(contents[WEIGHTS], module_config)
     try:
         device = resolve_device(estimator.device)
     except InvalidParameterValue:
@@ -299,6 +330,8 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     estimator.loss_ = fitted["loss"]
     estimator.threshold_ = float(fitted["threshold"])
+    if quantiles is not None:
+        estimator.error_quantiles_ = np.asarray(quantiles, dtype=np.float64)
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history
