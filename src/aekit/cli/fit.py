@@ -1,0 +1,136 @@
+"""``aekit fit``: train an autoencoder on a data file or image folder and save the model folder.
+
+The options come in groups (data, model, training); each group is one function that adds its
+arguments, and :func:`estimator_params` maps the parsed arguments to the estimator's parameters, so
+a new option is one ``add_argument`` line and one entry there.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aekit.cli import add_common_options, show_progress
+from aekit.workflows import fit_file
+
+EXAMPLE = """examples:
+  aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
+  aekit fit train.parquet -o model --columns age,income,score --scaler minmax
+  aekit fit images/ -o model --image-size 28x28 --architecture conv --hidden 32,64
+"""
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "fit",
+        help="train an autoencoder on a data file or image folder and save it",
+        description="Train an autoencoder on DATA (.csv, .parquet, .npy, .npz or a folder of images) and save "
+        "the model folder MODEL_DIR (JSON + safetensors). Prints the final losses, epochs, time and where the "
+        "model went.",
+        epilog=EXAMPLE,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("data", metavar="DATA", help="training data: .csv, .parquet, .npy, .npz or an image folder")
+    parser.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="model folder to write")
+    parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
+    add_data_options(parser, columns=True)
+    add_model_options(parser)
+    add_training_options(parser)
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
+    """How to read DATA: columns (tables), key (.npz), image size (folders)."""
+    group = parser.add_argument_group("data")
+    if columns:
+        group.add_argument("--columns", type=_names, metavar="A,B,C",
+                           help="numeric columns to use (default: every column but the id column)")
+    group.add_argument("--key", metavar="NAME", help="the array to read from a .npz file (default: its only array)")
+    group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
+
+
+def add_model_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("model")
+    group.add_argument("--latent-dim", type=int, default=10, help="bottleneck size (default: 10)")
+    group.add_argument("--hidden", type=_widths, default=(256, 64), metavar="W1,W2",
+                       help="encoder hidden widths, mirrored by the decoder; conv: channels (default: 256,64)")
+    group.add_argument("--activation", default="relu", help="relu, sigmoid, tanh, gelu or identity (default: relu)")
+    group.add_argument("--architecture", default="mlp", help="mlp, linear (PCA-like) or conv (images) (default: mlp)")
+    group.add_argument("--loss", default="auto",
+                       help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: auto)")
+    group.add_argument("--scaler", default="standard", help="standard, minmax or none (default: standard)")
+    group.add_argument("--contamination", type=float, default=0.05,
+                       help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
+                       "of the error on held-out rows (default: 0.05)")
+
+
+def add_training_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("training")
+    group.add_argument("--epochs", type=int, default=100, help="maximum passes over the data (default: 100)")
+    group.add_argument("--batch-size", type=int, default=256, help="rows per step (default: 256)")
+    group.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: 0.001)")
+    group.add_argument("--val-fraction", type=float, default=0.1,
+                       help="share of rows held out for early stopping and the threshold (default: 0.1)")
+    group.add_argument("--patience", type=int, default=10,
+                       help="stop after this many epochs without validation improvement (default: 10)")
+    group.add_argument("--seed", type=int, default=0, help="random seed; same seed, same model (default: 0)")
+    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+
+
+def estimator_params(args: argparse.Namespace) -> dict:
+    """The :class:`~aekit.Autoencoder` parameters given by the parsed arguments."""
+    return {
+        "latent_dim": args.latent_dim,
+        "hidden_dims": args.hidden,
+        "activation": args.activation,
+        "architecture": args.architecture,
+        "loss": args.loss,
+        "scaler": None if args.scaler.lower() == "none" else args.scaler,
+        "contamination": args.contamination,
+        "epochs": args.epochs,
+        "batch_size": args.batch_size,
+        "lr": args.lr,
+        "validation_fraction": args.val_fraction,
+        "patience": args.patience,
+        "random_state": args.seed,
+        "device": args.device,
+        "verbose": show_progress(args),
+    }
+
+
+def run(args: argparse.Namespace) -> dict:
+    summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
+                       force=args.force, **estimator_params(args))
+    if not args.json and not args.quiet:
+        print(describe(summary))
+    return summary
+
+
+def describe(summary: dict) -> str:
+    """The human summary of a fit, a few lines."""
+    val = "n/a" if summary["val_loss"] is None else f"{summary['val_loss']:.5g}"
+    return "\n".join([
+        f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
+        f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
+        f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']:g})",
+        f"model saved to {summary['model_dir']}",
+    ])
+
+
+def _names(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names such as a,b,c, got {text!r}")
+    return names
+
+
+def _widths(text: str) -> tuple[int, ...]:
+    try:
+        widths = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        widths = ()
+    if not widths or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive widths such as 256,64, got {text!r}")
+    return widths
+

@@ -1,0 +1,97 @@
+"""``aekit encode``, ``decode``, ``reconstruct`` and ``score``: apply a saved model to a data file.
+
+Each reads its input in chunks and writes ``-o OUT`` atomically, its format chosen by the
+extension (.csv, .parquet, .npy); the work is done by :mod:`aekit.workflows`.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from aekit.cli import add_common_options, show_progress
+from aekit.cli.fit import add_data_options
+from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
+
+_OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
+
+
+def register(subparsers) -> None:
+    encode = _add(subparsers, "encode", "write the latent codes of each row",
+                  "Write the latent codes (latent0, latent1, ...) of each row of DATA. DATA's columns must be the "
+                  "training columns, in any order.",
+                  "aekit encode model data.csv -o codes.csv\n  aekit encode model images/ -o codes.parquet")
+    encode.set_defaults(func=_encode)
+
+    decode = _add(subparsers, "decode", "decode latent codes back to data",
+                  "Decode the latent codes in LATENT (what aekit encode writes) back to the data's columns and "
+                  "units.", "aekit decode model codes.csv -o decoded.csv", data="LATENT", columns=False)
+    decode.set_defaults(func=_decode)
+
+    reconstruct = _add(subparsers, "reconstruct", "write the reconstruction of each row",
+                       "Write the reconstruction of each row of DATA (encode then decode), in its own units.",
+                       "aekit reconstruct model data.parquet -o reconstructed.parquet")
+    reconstruct.set_defaults(func=_reconstruct)
+
+    score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
+                 "Write each row's reconstruction error (mean squared error in the model's scaled space) and an "
+                 "outlier flag (1 = error above the threshold). The default threshold was learned at fit time: "
+                 "the 1 - contamination quantile of the error on held-out training rows.",
+                 "aekit score model data.csv -o scores.csv --per-feature\n"
+                 "  aekit score model data.csv -o scores.csv --contamination 0.01")
+    choice = score.add_mutually_exclusive_group()
+    choice.add_argument("--contamination", type=float, metavar="X",
+                        help="flag this share of rows as outliers, by the held-out errors' 1 - X quantile")
+    choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
+    score.add_argument("--per-feature", action="store_true",
+                       help="add one error_<column> column per feature: which columns made a row odd")
+    score.set_defaults(func=_score)
+
+
+def _add(subparsers, name: str, help_text: str, description: str, example: str, *, data: str = "DATA",
+         columns: bool = True) -> argparse.ArgumentParser:
+    parser = subparsers.add_parser(name, help=help_text, description=description, epilog=f"example:\n  {example}",
+                                   formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
+    inputs = ".csv, .parquet, .npy, .npz" + (" or an image folder" if columns else "")
+    parser.add_argument("data", metavar=data, help=f"input: {inputs}")
+    parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP)
+    if columns:
+        add_data_options(parser, columns=True)
+    else:
+        parser.add_argument("--key", metavar="NAME", help="the array to read from a .npz file")
+    add_common_options(parser)
+    return parser
+
+
+def _data_options(args: argparse.Namespace) -> dict:
+    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args)}
+
+
+def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
+    if not args.json and not args.quiet:
+        print(f"wrote {what} of {summary['n_rows']} rows ({summary['n_columns']} columns) to {summary['output']}")
+    return summary
+
+
+def _encode(args: argparse.Namespace) -> dict:
+    return _report(args, encode_file(args.model, args.data, args.output, **_data_options(args)), "the latent codes")
+
+
+def _decode(args: argparse.Namespace) -> dict:
+    summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args))
+    return _report(args, summary, "the decoded data")
+
+
+def _reconstruct(args: argparse.Namespace) -> dict:
+    summary = reconstruct_file(args.model, args.data, args.output, **_data_options(args))
+    return _report(args, summary, "the reconstructions")
+
+
+def _score(args: argparse.Namespace) -> dict:
+    summary = score_file(args.model, args.data, args.output, contamination=args.contamination,
+                         threshold=args.threshold, per_feature=args.per_feature, **_data_options(args))
+    if not args.json and not args.quiet:
+        print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
+              f"threshold {summary['threshold']:.5g} ({summary['threshold_source']}); scores written to "
+              f"{summary['output']}")
+    return summary
