@@ -1,0 +1,319 @@
+"""Training, encoding and scoring over files bigger than memory, chunk by chunk.
+
+Everything here reads with :func:`aekit.io.iter_chunks` (Parquet by record batches, ``.npy``
+through a memory map, CSV in chunks) and so holds a bounded number of rows at a time:
+
+- **Fitting** (:func:`fit_stream`, ``Autoencoder.fit_stream``) makes a first pass that fits the
+  scaler with ``partial_fit``, counts the rows and records each feature's range (for ``loss="auto"``),
+  then trains on a :class:`StreamSource`: each epoch reads the file again and shuffles rows within a
+  window of ``buffer_chunks`` consecutive chunks (a bounded shuffle buffer, not a full shuffle: a
+  file sorted by some column should be shuffled once beforehand, as for any streaming reader).
+- **Validation rows** are picked by a seeded draw per chunk (``validation_fraction`` of them on
+  average), the same rows in every epoch and every process.
+- **Encoding, reconstruction and scoring** (:func:`apply_to_file`) read a chunk, run the model and
+  write the result with :func:`aekit.io.open_chunk_writer`, atomically, in bounded memory.
+- **Under torchrun** each rank trains on every ``world_size``-th chunk; the first pass and the
+  validation rows are the same on every rank.
+
+Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of data (float32).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import torch
+from sklearn.utils import check_random_state
+from sklearn.utils.validation import check_is_fitted
+
+from aekit import distributed
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.io import count_rows, iter_chunks, open_chunk_writer
+from aekit.preprocess import make_scaler
+
+__all__ = ["APPLY_METHODS", "StreamSource", "apply_to_file", "fit_stream", "should_stream"]
+
+DEFAULT_CHUNK_ROWS = 65536
+DEFAULT_BUFFER_CHUNKS = 8
+# What apply_to_file can write, and the output columns of each (None: the input's feature columns).
+APPLY_METHODS = {
+    "transform": "latent",
+    "reconstruct": None,
+    "reconstruction_error": ["reconstruction_error"],
+    "score_samples": ["score"],
+    "predict": ["prediction"],
+}
+
+
+@dataclass(frozen=True)
+class _Reading:
+    """How to read the file: the same for the first pass, training, validation and scoring."""
+
+    path: Path
+    chunk_rows: int
+    columns: Sequence[str] | None
+    key: str | None
+
+    def chunks(self):
+        return iter_chunks(self.path, chunk_rows=self.chunk_rows, columns=self.columns, key=self.key)
+
+
+def _validation_mask(seed: int, chunk_index: int, n_rows: int, fraction: float) -> np.ndarray:
+    """Which rows of a chunk are held out: a seeded draw, the same in every epoch and process."""
+    if fraction <= 0:
+        return np.zeros(n_rows, dtype=bool)
+    return np.random.default_rng([seed, chunk_index]).random(n_rows) < fraction
+
+
+class StreamSource:
+    """A trainer data source (see :class:`aekit.train.TensorSource`) that reads a file chunk by chunk.
+
+    Parameters
+    ----------
+    reading : _Reading
+        The file and how to read it.
+    scaler : fitted scaler or None
+        Applied to every chunk.
+    part : {"train", "validation", "all"}
+        Which rows to yield, by the seeded validation draw.
+    seed, validation_fraction
+        The validation draw.
+    n_rows : int
+        How many rows this source yields per pass (known from the first pass).
+    buffer_chunks : int
+        Chunks shuffled together when training.
+    device : torch.device
+    sharded : bool
+        Keep only this rank's chunks (every ``world_size``-th from its rank) under torchrun.
+    """
+
+    def __init__(self, reading: _Reading, scaler, *, part: str, seed: int, validation_fraction: float, n_rows: int,
+                 buffer_chunks: int, device: torch.device, sharded: bool) -> None:
+        self.reading, self.scaler, self.part = reading, scaler, part
+        self.seed, self.validation_fraction = seed, validation_fraction
+        self.n_rows, self.buffer_chunks, self.device, self.sharded = n_rows, buffer_chunks, device, sharded
+
+    def arrays(self) -> Iterator[np.ndarray]:
+        """The selected rows of each chunk, scaled, as float32 arrays."""
+        rank, world = (distributed.rank(), distributed.world_size()) if self.sharded else (0, 1)
+        for index, chunk in enumerate(self.reading.chunks()):
+            if index % world != rank:
+                continue
+            X = chunk.X
+            if self.part != "all":
+                held_out = _validation_mask(self.seed, index, len(X), self.validation_fraction)
+                X = X[held_out if self.part == "validation" else ~held_out]
+            if len(X) == 0:
+                continue
+            if self.scaler is not None:
+                X = self.scaler.transform(X)
+            yield np.ascontiguousarray(X, dtype=np.float32)
+
+    def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        """Batches of ``batch_size`` rows (the last may be smaller); shuffled within windows of
+        ``buffer_chunks`` chunks with ``generator``, in file order when it is None."""
+        window_chunks = self.buffer_chunks if generator is not None else 1
+        carry = torch.empty((0, 0), device=self.device)
+        pending: list[np.ndarray] = []
+        arrays = self.arrays()
+        while True:
+            array = next(arrays, None)
+            if array is not None:
+                pending.append(array)
+                if len(pending) < window_chunks:
+                    continue
+            if not pending:
+                break
+            window = torch.from_numpy(np.concatenate(pending)).to(self.device)
+            pending = []
+            if len(carry):
+                window = torch.cat([carry, window])
+            if generator is not None:
+                window = window.index_select(0, torch.randperm(len(window), generator=generator).to(self.device))
+            n_full = len(window) // batch_size * batch_size
+            for start in range(0, n_full, batch_size):
+                yield window[start : start + batch_size]
+            carry = window[n_full:]
+        if len(carry):
+            yield carry
+
+
+def _first_pass(reading: _Reading, scaler_name: str | None, seed: int, validation_fraction: float):
+    """Fit the scaler with partial_fit, count train/validation rows (all and this rank's), and find
+    each feature's range, reading every chunk once."""
+    scaler = make_scaler(scaler_name)
+    rank, world = distributed.rank(), distributed.world_size()
+    counts = {"train": 0, "validation": 0, "rank_train": 0, "rank_validation": 0}
+    low = high = None
+    columns: list[str] = []
+    for index, chunk in enumerate(reading.chunks()):
+        X, columns = chunk.X, chunk.columns
+        if scaler is not None:
+            scaler.partial_fit(X)
+        low = X.min(axis=0) if low is None else np.minimum(low, X.min(axis=0))
+        high = X.max(axis=0) if high is None else np.maximum(high, X.max(axis=0))
+        held_out = _validation_mask(seed, index, len(X), validation_fraction)
+        n_val = int(held_out.sum())
+        counts["train"] += len(X) - n_val
+        counts["validation"] += n_val
+        if index % world == rank:
+            counts["rank_train"] += len(X) - n_val
+            counts["rank_validation"] += n_val
+    return scaler, counts, np.vstack([low, high]), columns
+
+
+def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS,
+               columns: Sequence[str] | None = None, key: str | None = None):
+    """Fit ``estimator`` (an :class:`~aekit.Autoencoder`) on the file at ``path`` without loading it whole.
+
+    The estimator's parameters mean what they mean for ``fit``; the scaler is fitted in a first
+    pass (``partial_fit``), ``threshold_`` comes from the errors on the validation rows.
+
+    Parameters
+    ----------
+    estimator : Autoencoder
+    path : str or path-like
+        A ``.csv``, ``.parquet`` or ``.npy`` file (anything :func:`aekit.io.iter_chunks` reads).
+    chunk_rows : int, default=65536
+        Rows read at a time.
+    buffer_chunks : int, default=8
+        Chunks shuffled together (the shuffle buffer).
+    columns : list of str, optional
+        Feature columns to read (tables).
+    key : str, optional
+        The array of a ``.npz`` file (which is loaded whole).
+
+    Returns
+    -------
+    estimator : Autoencoder
+        Fitted.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "big.npy"
+    >>> np.save(path, np.random.default_rng(0).normal(size=(500, 6)).astype("float32"))
+    >>> ae = fit_stream(aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0), path, chunk_rows=100)
+    >>> ae.transform(np.load(path)[:3]).shape
+    (3, 2)
+    """
+    from aekit.estimator import resolve_device
+
+    for name, value in (("chunk_rows", chunk_rows), ("buffer_chunks", buffer_chunks)):
+        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+            raise InvalidParameterValue(
+                f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
+            )
+    estimator._check_params()
+    distributed.setup()
+    device = distributed.local_device(resolve_device(estimator.device))
+    reading = _Reading(Path(path), int(chunk_rows), columns, key)
+    estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+    fraction = float(estimator.validation_fraction)
+    scaler, counts, bounds, names = _first_pass(reading, estimator.scaler, estimator.seed_, fraction)
+    if counts["train"] < 2:
+        raise InvalidInputError(
+            f"{path} has {counts['train']} training row(s) after holding out validation rows; training needs at "
+            "least 2. Use a bigger file or a smaller validation_fraction."
+        )
+    estimator.scaler_ = scaler
+    estimator.n_features_in_ = bounds.shape[1]
+    if hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    estimator.loss_ = estimator._choose_loss(bounds if scaler is None else scaler.transform(bounds))
+
+    def source(part: str, n_rows: int, sharded: bool) -> StreamSource:
+        return StreamSource(reading, scaler, part=part, seed=estimator.seed_, validation_fraction=fraction,
+                            n_rows=n_rows, buffer_chunks=int(buffer_chunks), device=device, sharded=sharded)
+
+    has_val = counts["validation"] > 0
+    estimator._train(
+        source("train", counts["rank_train"], True),
+        source("validation", counts["rank_validation"], True) if has_val else None,
+        estimator.n_features_in_, device,
+    )
+    held_out = source("validation" if has_val else "train", 0, False)
+    errors = np.concatenate([estimator._errors_scaled(X).mean(axis=1) for X in held_out.arrays()])
+    estimator._set_threshold(errors)
+    return estimator
+
+
+def apply_to_file(estimator, path, output, *, method: str = "transform", chunk_rows: int = DEFAULT_CHUNK_ROWS,
+                  columns: Sequence[str] | None = None, key: str | None = None) -> int:
+    """Run ``estimator.<method>`` over the file ``path`` chunk by chunk and write ``output`` atomically.
+
+    Memory stays bounded by ``chunk_rows``. The output (``.csv``, ``.parquet`` or ``.npy``) keeps
+    the input's row ids; its columns are ``latent0``, ... for "transform", the input's features for
+    "reconstruct", and one column for "reconstruction_error", "score_samples" or "predict".
+
+    Returns
+    -------
+    int
+        Rows written.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(300, 5)).astype("float32")
+    >>> np.save(folder / "in.npy", X)
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> apply_to_file(ae, folder / "in.npy", folder / "codes.parquet", chunk_rows=64)
+    300
+    """
+    if method not in APPLY_METHODS:
+        raise InvalidParameterValue(
+            f"The 'method' parameter of apply_to_file must be one of {sorted(APPLY_METHODS)}. Got {method!r} instead."
+            + did_you_mean(method, APPLY_METHODS)
+        )
+    check_is_fitted(estimator)
+    chunks = iter_chunks(path, chunk_rows=chunk_rows, columns=columns, key=key)
+    first = next(chunks)
+    names = APPLY_METHODS[method]
+    if names == "latent":
+        names = [str(name) for name in estimator.get_feature_names_out()]
+    elif names is None:
+        names = first.columns
+    with open_chunk_writer(output, names, first.id_name) as writer:
+        for chunk in itertools.chain([first], chunks):
+            result = np.asarray(getattr(estimator, method)(chunk.X))
+            writer.write(result.reshape(len(chunk.X), -1), chunk.ids)
+        return writer.n_rows
+
+
+def should_stream(path, *, columns: Sequence[str] | None = None, key: str | None = None,
+                  memory_fraction: float = 0.5) -> bool:
+    """Whether fitting on ``path`` in memory would need more than ``memory_fraction`` of the available memory.
+
+    The in-memory fit holds about three float32 copies of the data (as read, scaled, on the device).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "small.npy"
+    >>> np.save(path, np.zeros((10, 3)))
+    >>> should_stream(path)
+    False
+    """
+    first = next(iter_chunks(path, chunk_rows=1, columns=columns, key=key))
+    needed = 3 * 4 * count_rows(path, key=key) * first.X.shape[1]
+    return needed > memory_fraction * _available_memory()
+
+
+def _available_memory() -> int:
+    try:
+        with open("/proc/meminfo") as meminfo:
+            for line in meminfo:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+    except (ValueError, OSError, AttributeError):
+        return 2**63

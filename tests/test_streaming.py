@@ -1,0 +1,110 @@
+"""Streaming: bounded shuffle buffer, first-pass scaler, fit and apply over files chunk by chunk."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+import torch
+from sklearn.preprocessing import MinMaxScaler, StandardScaler
+
+import aekit
+from aekit.exceptions import InvalidParameterValue
+from aekit.io import read_data
+from aekit.streaming import StreamSource, _first_pass, _Reading, apply_to_file, fit_stream, should_stream
+from conftest import assert_close
+
+
+@pytest.fixture(scope="module")
+def npy_file(tmp_path_factory, low_rank_data):
+    path = tmp_path_factory.mktemp("stream") / "data.npy"
+    np.save(path, low_rank_data.astype(np.float32))
+    return path
+
+
+def _source(path, *, chunk_rows=32, buffer_chunks=3, part="all", n_rows=300, fraction=0.0):
+    return StreamSource(_Reading(path, chunk_rows, None, None), None, part=part, seed=0, validation_fraction=fraction,
+                        n_rows=n_rows, buffer_chunks=buffer_chunks, device=torch.device("cpu"), sharded=True)
+
+
+def test_every_row_once_per_epoch_in_full_batches_shuffled_within_the_buffer(npy_file, low_rank_data):
+    source = _source(npy_file, chunk_rows=32, buffer_chunks=3)  # windows of 96 rows
+    batches = list(source.batches(25, torch.Generator().manual_seed(0)))
+    assert [len(b) for b in batches] == [25] * 12  # 300 rows: full batches carry over between windows
+    rows = torch.cat(batches).numpy()
+    expected = low_rank_data.astype(np.float32)
+    assert_close(np.sort(rows, axis=0), np.sort(expected, axis=0), rtol=0, atol=0, what="same multiset of rows")
+    order = [int(np.flatnonzero((expected == row).all(axis=1))[0]) for row in rows]
+    assert order != sorted(order)  # shuffled
+    assert max(order[:75]) < 96  # the first 75 rows all come from the first window of 3 chunks
+    again = torch.cat(list(source.batches(25, torch.Generator().manual_seed(0))))
+    assert torch.equal(again, torch.from_numpy(rows))  # reproducible with the same seed
+    in_order = torch.cat(list(source.batches(64)))
+    assert torch.equal(in_order, torch.from_numpy(expected))
+
+
+def test_validation_rows_are_the_same_every_pass_and_disjoint_from_training(npy_file):
+    train = _source(npy_file, part="train", fraction=0.2)
+    val = _source(npy_file, part="validation", fraction=0.2)
+    train_rows, val_rows = np.concatenate(list(train.arrays())), np.concatenate(list(val.arrays()))
+    assert len(train_rows) + len(val_rows) == 300 and 30 < len(val_rows) < 90
+    assert np.array_equal(val_rows, np.concatenate(list(val.arrays())))
+    assert not (set(map(bytes, train_rows)) & set(map(bytes, val_rows)))
+
+
+@pytest.mark.parametrize("name, reference", [("standard", StandardScaler), ("minmax", MinMaxScaler)])
+def test_first_pass_scaler_matches_scikit_learn_fitted_on_everything(npy_file, low_rank_data, name, reference):
+    scaler, counts, bounds, _ = _first_pass(_Reading(npy_file, 47, None, None), name, seed=0, validation_fraction=0.1)
+    expected = reference().fit(low_rank_data.astype(np.float32))
+    assert_close(scaler.transform(low_rank_data), expected.transform(low_rank_data), rtol=1e-5, atol=1e-5)
+    assert counts["train"] + counts["validation"] == 300
+    assert_close(bounds, [low_rank_data.min(axis=0), low_rank_data.max(axis=0)], rtol=1e-6)
+
+
+def test_fit_stream_with_one_window_equals_the_in_memory_fit_bit_for_bit(npy_file, low_rank_data):
+    params = dict(latent_dim=3, epochs=4, batch_size=32, validation_fraction=0.0, random_state=0, device="cpu")
+    in_memory = aekit.Autoencoder(**params).fit(low_rank_data.astype(np.float32))
+    streamed = fit_stream(aekit.Autoencoder(**params), npy_file, chunk_rows=100, buffer_chunks=3)
+    for name, value in in_memory.module_.state_dict().items():
+        assert torch.equal(streamed.module_.state_dict()[name], value), name
+    assert streamed.threshold_ == pytest.approx(in_memory.threshold_, rel=1e-5)
+    assert streamed.history_["train_loss"] == pytest.approx(in_memory.history_["train_loss"], rel=1e-12)
+
+
+def test_fit_stream_from_csv_learns_and_is_reproducible(tmp_path, low_rank_data):
+    path = tmp_path / "data.csv"
+    pd.DataFrame(low_rank_data, columns=[f"f{j}" for j in range(12)]).to_csv(path, index=False)
+    params = dict(latent_dim=3, epochs=10, lr=2e-2, batch_size=32, random_state=1, device="cpu")
+    first = fit_stream(aekit.Autoencoder(**params), path, chunk_rows=40, buffer_chunks=2)
+    second = fit_stream(aekit.Autoencoder(**params), path, chunk_rows=40, buffer_chunks=2)
+    for name, value in first.module_.state_dict().items():
+        assert torch.equal(second.module_.state_dict()[name], value), name
+    # learned: most of the (rank-3) variance is reconstructed, in the standard-scaled space
+    assert first.reconstruction_error(low_rank_data).mean() < 0.1
+    assert first.history_["val_loss"][-1] < first.history_["val_loss"][0]
+
+
+def test_apply_to_file_writes_what_the_estimator_computes_in_chunks(tmp_path, npy_file, low_rank_data):
+    ae = aekit.Autoencoder(latent_dim=3, epochs=3, random_state=0, device="cpu").fit(low_rank_data)
+    assert apply_to_file(ae, npy_file, tmp_path / "codes.parquet", chunk_rows=70) == 300
+    codes = read_data(tmp_path / "codes.parquet")
+    assert codes.columns == ["latent0", "latent1", "latent2"] and codes.ids.tolist() == list(range(300))
+    assert_close(codes.X, ae.transform(low_rank_data), rtol=1e-5, atol=1e-5)
+    apply_to_file(ae, npy_file, tmp_path / "errors.csv", method="reconstruction_error", chunk_rows=70)
+    errors = pd.read_csv(tmp_path / "errors.csv")
+    assert list(errors.columns) == ["row", "reconstruction_error"]
+    assert_close(errors["reconstruction_error"], ae.reconstruction_error(low_rank_data), rtol=1e-4, atol=1e-6)
+
+
+def test_bad_streaming_arguments_are_named(npy_file):
+    ae = aekit.Autoencoder()
+    with pytest.raises(InvalidParameterValue, match=r"^The 'chunk_rows' parameter of fit_stream must be an int in "
+                       r"the range \[1, inf\)\. Got 0 instead\.$"):
+        fit_stream(ae, npy_file, chunk_rows=0)
+    with pytest.raises(InvalidParameterValue, match=r"Got 'encode' instead\. Did you mean 'predict'\?|Got 'encode'"):
+        apply_to_file(ae, npy_file, "out.npy", method="encode")
+
+
+def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
+    assert should_stream(npy_file) is False
+    assert should_stream(npy_file, memory_fraction=1e-12) is True
