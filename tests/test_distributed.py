@@ -1,0 +1,164 @@
+"""Distributed training: 2 CPU processes with gloo, launched by torchrun, against a single-process run.
+
+One torchrun launch (it costs seconds) runs three jobs in each worker: the trainer with a check of
+the weights on every rank before every step, the estimator (rank 0 saves the model and the
+checkpoints), and a streaming fit over per-rank chunks. Full-batch training makes a 2-process run
+the same computation as a single-process run on all the rows (the mean of the two shards' mean
+gradients is the mean gradient), up to the order of floating-point sums: hence the tolerances.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+
+import numpy as np
+import pytest
+import safetensors.torch
+import torch
+
+import aekit
+from aekit.checkpoint import list_checkpoints
+from aekit.models import MLPAutoencoder
+from aekit.streaming import fit_stream
+from aekit.train import TrainConfig, fit_module
+from conftest import assert_close
+
+pytestmark = pytest.mark.slow
+# Full-batch Adam for 15 epochs, float32 sums in another order: differences stay far below this.
+RTOL, ATOL = 1e-4, 1e-5
+N_TRAIN, N_VAL, EPOCHS = 200, 40, 15
+
+
+def _data():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(N_TRAIN + N_VAL, 3)) @ rng.normal(size=(3, 8)) + 0.05 * rng.normal(size=(N_TRAIN + N_VAL, 8))
+    return X.astype(np.float32)
+
+
+def _model():
+    torch.manual_seed(0)
+    return MLPAutoencoder(8, 2, hidden_dims=(6,))
+
+
+def mse(module, batch):
+    return ((module(batch)[0] - batch) ** 2).mean()
+
+
+ESTIMATOR_PARAMS = dict(latent_dim=2, hidden_dims=(6,), epochs=EPOCHS, lr=1e-2, early_stopping=False,
+                        validation_fraction=0.2, random_state=0, device="cpu")
+# No validation rows, so that both ranks get as many training rows (4 chunks of 30): full batches then
+# average to the gradient over all rows, as in one process.
+STREAMING_PARAMS = dict(ESTIMATOR_PARAMS, batch_size=10_000, validation_fraction=0.0)
+
+_WORKER = textwrap.dedent(
+    """
+    import json, sys
+    import numpy as np, safetensors.torch, torch, torch.distributed as dist
+    sys.path.insert(0, sys.argv[2])
+    import test_distributed as spec
+    import aekit
+    from aekit import distributed
+    from aekit.streaming import fit_stream
+    from aekit.train import TrainConfig, fit_module
+
+    out = sys.argv[1]
+    distributed.setup()
+    rank, world = distributed.rank(), distributed.world_size()
+
+    def gathered_equal(module):
+        flat = torch.cat([p.detach().flatten() for p in module.parameters()])
+        copies = [torch.empty_like(flat) for _ in range(world)]
+        dist.all_gather(copies, flat)
+        return all(torch.equal(copies[0], c) for c in copies)
+
+    checks = []
+
+    def loss_checking_ranks_agree(module, batch):
+        if module.training:  # before each step: the weights after the previous one, on every rank
+            checks.append(gathered_equal(module))
+        return spec.mse(module, batch)
+
+    # 1. the trainer: each rank gets every other row, one full-shard batch per step
+    X = spec._data()
+    train, val = X[: spec.N_TRAIN], X[spec.N_TRAIN :]
+    model = spec._model()
+    config = TrainConfig(epochs=spec.EPOCHS, batch_size=spec.N_TRAIN // world, lr=1e-2, early_stopping=False)
+    history = fit_module(model, loss_checking_ranks_agree, torch.from_numpy(distributed.shard(train)),
+                         torch.from_numpy(distributed.shard(val)), config)
+    checks.append(gathered_equal(model))
+
+    # 2. the estimator: rank 0 writes the checkpoints and the model
+    params = dict(spec.ESTIMATOR_PARAMS, batch_size=10_000, checkpoint_dir=f"{out}/checkpoints")
+    ae = aekit.Autoencoder(**params).fit(X)
+    ae.save(f"{out}/model")
+
+    # 3. streaming: rank r trains on chunks r, r + 2, ...
+    streamed = fit_stream(aekit.Autoencoder(**spec.STREAMING_PARAMS), f"{out}/data.npy", chunk_rows=30)
+    checks.append(gathered_equal(streamed.module_))
+
+    if rank == 0:
+        safetensors.torch.save_file({k: v.contiguous() for k, v in model.state_dict().items()}, f"{out}/trainer.st")
+        safetensors.torch.save_file({k: v.contiguous() for k, v in streamed.module_.state_dict().items()},
+                                    f"{out}/streamed.st")
+        result = {"world": world, "checks": checks, "train_loss": history.train_loss, "val_loss": history.val_loss}
+        open(f"{out}/result.json", "w").write(json.dumps(result))
+    """
+)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    np.save(out / "data.npy", _data())
+    script = out / "worker.py"
+    script.write_text(_WORKER)
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               str(script), str(out), os.path.dirname(__file__)]
+    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    assert completed.returncode == 0, completed.stderr[-3000:]
+    return out, json.loads((out / "result.json").read_text())
+
+
+def test_ranks_hold_identical_weights_after_every_step(two_process_run):
+    _, result = two_process_run
+    assert result["world"] == 2
+    assert len(result["checks"]) == EPOCHS + 2  # one per step (one step per epoch), the end, streaming
+    assert all(result["checks"])
+
+
+def test_two_processes_match_a_single_process_run_on_all_rows(two_process_run):
+    out, result = two_process_run
+    X = _data()
+    model = _model()
+    history = fit_module(model, mse, torch.from_numpy(X[:N_TRAIN]), torch.from_numpy(X[N_TRAIN:]),
+                         TrainConfig(epochs=EPOCHS, batch_size=N_TRAIN, lr=1e-2, early_stopping=False))
+    distributed_weights = safetensors.torch.load_file(out / "trainer.st")
+    for name, value in model.state_dict().items():
+        assert_close(distributed_weights[name], value, rtol=RTOL, atol=ATOL, what=name)
+    # losses are all-reduced: the validation loss is that of all the validation rows
+    assert_close(result["val_loss"], history.val_loss, rtol=RTOL, atol=ATOL)
+    assert_close(result["train_loss"], history.train_loss, rtol=RTOL, atol=ATOL)
+
+
+def test_estimator_under_torchrun_saves_once_and_matches_single_process(two_process_run):
+    out, _ = two_process_run
+    X = _data()
+    loaded = aekit.load(out / "model")
+    single = aekit.Autoencoder(**ESTIMATOR_PARAMS, batch_size=10_000).fit(X)
+    assert_close(loaded.transform(X), single.transform(X), rtol=RTOL, atol=ATOL)
+    assert loaded.threshold_ == pytest.approx(single.threshold_, rel=1e-3)
+    assert [p.name for p in list_checkpoints(out / "checkpoints")][-1] == f"ckpt-e{EPOCHS:06d}-s000000000"
+    assert not [p for p in out.iterdir() if p.name.startswith(".")]  # no staging folders left by a race
+
+
+def test_streaming_under_torchrun_matches_single_process_streaming(two_process_run):
+    out, _ = two_process_run
+    single = fit_stream(aekit.Autoencoder(**STREAMING_PARAMS), out / "data.npy", chunk_rows=30)
+    streamed = safetensors.torch.load_file(out / "streamed.st")
+    for name, value in single.module_.state_dict().items():
+        assert_close(streamed[name], value, rtol=RTOL, atol=ATOL, what=name)
