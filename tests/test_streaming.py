@@ -11,7 +11,8 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 import aekit
 from aekit.exceptions import InvalidParameterValue
 from aekit.io import read_data
-from aekit.streaming import StreamSource, _first_pass, _Reading, apply_to_file, fit_stream, should_stream
+from aekit.streaming import StreamSource, _first_pass, _Reading, fit_stream, should_stream
+from aekit.workflows import encode_file
 from conftest import assert_close
 
 
@@ -80,20 +81,23 @@ def test_fit_stream_from_csv_learns_and_is_reproducible(tmp_path, low_rank_data)
     for name, value in first.module_.state_dict().items():
         assert torch.equal(second.module_.state_dict()[name], value), name
     # learned: most of the (rank-3) variance is reconstructed, in the standard-scaled space
-    assert first.reconstruction_error(low_rank_data).mean() < 0.1
+    frame = pd.DataFrame(low_rank_data, columns=[f"f{j}" for j in range(12)])
+    assert first.reconstruction_error(frame).mean() < 0.1
     assert first.history_["val_loss"][-1] < first.history_["val_loss"][0]
 
 
-def test_apply_to_file_writes_what_the_estimator_computes_in_chunks(tmp_path, npy_file, low_rank_data):
-    ae = aekit.Autoencoder(latent_dim=3, epochs=3, random_state=0, device="cpu").fit(low_rank_data)
-    assert apply_to_file(ae, npy_file, tmp_path / "codes.parquet", chunk_rows=70) == 300
+def test_a_streamed_model_encodes_files_in_chunks_matching_columns_by_name(tmp_path, low_rank_data):
+    names = [f"f{j}" for j in range(12)]
+    frame = pd.DataFrame(low_rank_data, columns=names)
+    frame.to_parquet(tmp_path / "train.parquet", row_group_size=50)
+    ae = fit_stream(aekit.Autoencoder(latent_dim=3, epochs=3, random_state=0, device="cpu"),
+                    tmp_path / "train.parquet", chunk_rows=64)
+    assert list(ae.feature_names_in_) == names
+    frame[names[::-1]].to_csv(tmp_path / "reordered.csv", index=False)
+    summary = encode_file(ae, tmp_path / "reordered.csv", tmp_path / "codes.parquet", chunk_rows=70)
     codes = read_data(tmp_path / "codes.parquet")
-    assert codes.columns == ["latent0", "latent1", "latent2"] and codes.ids.tolist() == list(range(300))
-    assert_close(codes.X, ae.transform(low_rank_data), rtol=1e-5, atol=1e-5)
-    apply_to_file(ae, npy_file, tmp_path / "errors.csv", method="reconstruction_error", chunk_rows=70)
-    errors = pd.read_csv(tmp_path / "errors.csv")
-    assert list(errors.columns) == ["row", "reconstruction_error"]
-    assert_close(errors["reconstruction_error"], ae.reconstruction_error(low_rank_data), rtol=1e-4, atol=1e-6)
+    assert summary["n_rows"] == 300 and codes.columns == ["latent0", "latent1", "latent2"]
+    assert_close(codes.X, ae.transform(frame), rtol=1e-5, atol=1e-5)
 
 
 def test_bad_streaming_arguments_are_named(npy_file):
@@ -101,8 +105,6 @@ def test_bad_streaming_arguments_are_named(npy_file):
     with pytest.raises(InvalidParameterValue, match=r"^The 'chunk_rows' parameter of fit_stream must be an int in "
                        r"the range \[1, inf\)\. Got 0 instead\.$"):
         fit_stream(ae, npy_file, chunk_rows=0)
-    with pytest.raises(InvalidParameterValue, match=r"Got 'encode' instead\. Did you mean 'predict'\?|Got 'encode'"):
-        apply_to_file(ae, npy_file, "out.npy", method="encode")
 
 
 def test_should_stream_compares_the_data_size_with_available_memory(npy_file):

@@ -10,8 +10,8 @@ through a memory map, CSV in chunks) and so holds a bounded number of rows at a 
   file sorted by some column should be shuffled once beforehand, as for any streaming reader).
 - **Validation rows** are picked by a seeded draw per chunk (``validation_fraction`` of them on
   average), the same rows in every epoch and every process.
-- **Encoding, reconstruction and scoring** (:func:`apply_to_file`) read a chunk, run the model and
-  write the result with :func:`aekit.io.open_chunk_writer`, atomically, in bounded memory.
+- **Encoding, reconstruction and scoring** stream too: :mod:`aekit.workflows` (``encode_file``,
+  ``reconstruct_file``, ``score_file``) reads a chunk, runs the model and appends to the output.
 - **Under torchrun** each rank trains on every ``world_size``-th chunk; the first pass and the
   validation rows are the same on every rank.
 
@@ -20,7 +20,6 @@ Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of d
 
 from __future__ import annotations
 
-import itertools
 import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
@@ -29,25 +28,16 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.utils import check_random_state
-from sklearn.utils.validation import check_is_fitted
 
 from aekit import distributed
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
-from aekit.io import count_rows, iter_chunks, open_chunk_writer
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.io import count_rows, iter_chunks
 from aekit.preprocess import make_scaler
 
-__all__ = ["APPLY_METHODS", "StreamSource", "apply_to_file", "fit_stream", "should_stream"]
+__all__ = ["StreamSource", "fit_stream", "should_stream"]
 
 DEFAULT_CHUNK_ROWS = 65536
 DEFAULT_BUFFER_CHUNKS = 8
-# What apply_to_file can write, and the output columns of each (None: the input's feature columns).
-APPLY_METHODS = {
-    "transform": "latent",
-    "reconstruct": None,
-    "reconstruction_error": ["reconstruction_error"],
-    "score_samples": ["score"],
-    "predict": ["prediction"],
-}
 
 
 @dataclass(frozen=True)
@@ -223,7 +213,9 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
         )
     estimator.scaler_ = scaler
     estimator.n_features_in_ = bounds.shape[1]
-    if hasattr(estimator, "feature_names_in_"):
+    if reading.path.suffix.lower() in (".csv", ".parquet"):  # named columns, as fit() records a DataFrame's
+        estimator.feature_names_in_ = np.asarray(names, dtype=object)
+    elif hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
     estimator.loss_ = estimator._choose_loss(bounds if scaler is None else scaler.transform(bounds))
 
@@ -241,49 +233,6 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
     errors = np.concatenate([estimator._errors_scaled(X).mean(axis=1) for X in held_out.arrays()])
     estimator._set_threshold(errors)
     return estimator
-
-
-def apply_to_file(estimator, path, output, *, method: str = "transform", chunk_rows: int = DEFAULT_CHUNK_ROWS,
-                  columns: Sequence[str] | None = None, key: str | None = None) -> int:
-    """Run ``estimator.<method>`` over the file ``path`` chunk by chunk and write ``output`` atomically.
-
-    Memory stays bounded by ``chunk_rows``. The output (``.csv``, ``.parquet`` or ``.npy``) keeps
-    the input's row ids; its columns are ``latent0``, ... for "transform", the input's features for
-    "reconstruct", and one column for "reconstruction_error", "score_samples" or "predict".
-
-    Returns
-    -------
-    int
-        Rows written.
-
-    Examples
-    --------
-    >>> import numpy as np, tempfile, pathlib, aekit
-    >>> folder = pathlib.Path(tempfile.mkdtemp())
-    >>> X = np.random.default_rng(0).normal(size=(300, 5)).astype("float32")
-    >>> np.save(folder / "in.npy", X)
-    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
-    >>> apply_to_file(ae, folder / "in.npy", folder / "codes.parquet", chunk_rows=64)
-    300
-    """
-    if method not in APPLY_METHODS:
-        raise InvalidParameterValue(
-            f"The 'method' parameter of apply_to_file must be one of {sorted(APPLY_METHODS)}. Got {method!r} instead."
-            + did_you_mean(method, APPLY_METHODS)
-        )
-    check_is_fitted(estimator)
-    chunks = iter_chunks(path, chunk_rows=chunk_rows, columns=columns, key=key)
-    first = next(chunks)
-    names = APPLY_METHODS[method]
-    if names == "latent":
-        names = [str(name) for name in estimator.get_feature_names_out()]
-    elif names is None:
-        names = first.columns
-    with open_chunk_writer(output, names, first.id_name) as writer:
-        for chunk in itertools.chain([first], chunks):
-            result = np.asarray(getattr(estimator, method)(chunk.X))
-            writer.write(result.reshape(len(chunk.X), -1), chunk.ids)
-        return writer.n_rows
 
 
 def should_stream(path, *, columns: Sequence[str] | None = None, key: str | None = None,
