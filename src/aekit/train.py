@@ -7,6 +7,7 @@ back once per epoch, so the inner loop never waits for the host.
 
 from __future__ import annotations
 
+import contextlib
 import copy
 import math
 import signal
@@ -21,11 +22,12 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aekit import distributed
-from aekit.exceptions import InvalidParameterValue, TrainingError
+from aekit.exceptions import InvalidParameterValue, TrainingError, did_you_mean
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
 LR_SCHEDULES = ("constant", "cosine", "plateau")
+PRECISIONS = ("fp32", "bf16")
 
 
 @dataclass
@@ -40,6 +42,7 @@ class TrainConfig:
     patience: int = 10
     seed: int = 0
     verbose: bool = False
+    precision: str = "fp32"  # one of PRECISIONS; "bf16" runs the forward pass under autocast
 
 
 @dataclass
@@ -97,15 +100,36 @@ def as_source(data):
     return data if hasattr(data, "batches") else TensorSource(data)
 
 
+def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """The context for a forward pass in ``precision``: bf16 autocast, or nothing at all for fp32.
+
+    Examples
+    --------
+    >>> with autocast(torch.device("cpu"), "bf16"):
+    ...     (torch.ones(2, 3) @ torch.ones(3, 1)).dtype
+    torch.bfloat16
+    """
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    if precision not in PRECISIONS:
+        raise InvalidParameterValue(
+            f"The 'precision' parameter must be one of {PRECISIONS}. Got {precision!r} instead."
+            + did_you_mean(precision, PRECISIONS)
+        )
+    return torch.autocast(device.type, dtype=torch.bfloat16)
+
+
 @torch.no_grad()
-def _loss_sum(module: nn.Module, loss_fn: LossFn, source) -> tuple[float, int]:
+def _loss_sum(module: nn.Module, loss_fn: LossFn, source, precision: str = "fp32") -> tuple[float, int]:
     """Summed loss and row count over a data source, in eval mode, in large batches."""
     was_training = module.training
     module.eval()
     total = torch.zeros((), dtype=torch.float64, device=source.device)
     rows = 0
     for batch in source.batches(EVAL_BATCH_ROWS):
-        total += loss_fn(module, batch).double() * len(batch)
+        with autocast(source.device, precision):
+            loss = loss_fn(module, batch)
+        total.add_(loss, alpha=len(batch))
         rows += len(batch)
     module.train(was_training)
     return float(total), rows
@@ -272,11 +296,12 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
                 break
             if step < skip_steps:  # resuming mid-epoch: the same permutation, minus the steps already done
                 continue
-            loss = loss_fn(train_module, batch)
+            with autocast(device, config.precision):
+                loss = loss_fn(train_module, batch)
             optimizer.zero_grad(set_to_none=True)
             loss.backward()
             optimizer.step()
-            running += loss.detach().double() * len(batch)
+            running.add_(loss.detach(), alpha=len(batch))  # one kernel, float64 sum; no host sync
             rows_seen += len(batch)
             if stop is not None and distributed.any_rank(stop.requested):
                 state = training_state(epoch, step + 1, epoch_generator_state, running, rows_seen)
@@ -290,7 +315,7 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
         running_total, rows_total = distributed.sum_over_ranks([float(running), rows_seen])
         train_loss = running_total / max(rows_total, 1)
         if has_val:
-            val_total, val_rows = distributed.sum_over_ranks(_loss_sum(module, loss_fn, val_source))
+            val_total, val_rows = distributed.sum_over_ranks(_loss_sum(module, loss_fn, val_source, config.precision))
         val_loss = val_total / max(val_rows, 1) if has_val else math.nan
         if not math.isfinite(train_loss) or (has_val and not math.isfinite(val_loss)):
             module.load_state_dict(last_good_state)
