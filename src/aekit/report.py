@@ -1,0 +1,171 @@
+"""One self-contained HTML page about a fitted autoencoder: the model, its training, its quality
+against PCA, and its pictures.
+
+Pictures are embedded as ``data:image/png;base64`` URIs and the page has no script, stylesheet,
+font or link to fetch, so it opens offline and can be mailed as one file. Every text is
+HTML-escaped. The file is written atomically.
+"""
+
+from __future__ import annotations
+
+import base64
+import html
+import os
+import tempfile
+from pathlib import Path
+
+import numpy as np
+from sklearn.decomposition import PCA
+
+from aekit._atomic import atomic_write_text
+from aekit._version import __version__
+from aekit.plots import write_model_plots
+
+CAPTIONS = {
+    "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
+    "latent": "The data's codes on the first two latent axes.",
+    "ae_vs_pca": "The autoencoder's codes beside PCA's 2-component projection of the same (scaled) rows.",
+    "reconstructions": "Originals (top) and the autoencoder's reconstructions (bottom).",
+    "error_histogram": "Per-row reconstruction error; rows right of the red threshold are flagged as outliers.",
+}
+_STYLE = (
+    "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
+    "table{border-collapse:collapse;margin:1em 0}td,th{border:1px solid #bbb;padding:.25em .6em;text-align:left}"
+    "th{background:#eee}img{max-width:100%}figure{margin:1.5em 0}figcaption{color:#555}"
+)
+
+
+def quality_against_pca(estimator, X) -> dict:
+    """Mean squared reconstruction error per value, in the model's scaled space, for the
+    autoencoder and for PCA with as many components as the latent dimension, fitted on ``X``.
+
+    PCA is fitted on the rows it is scored on (the best a linear ``d``-dimensional projection can
+    do on them), so a ratio below 1 is a fair win for the autoencoder.
+
+    Examples
+    --------
+    >>> import numpy as np, aekit
+    >>> X = np.random.default_rng(0).normal(size=(100, 5))
+    >>> quality = quality_against_pca(aekit.Autoencoder(2, epochs=2, random_state=0).fit(X), X)
+    >>> sorted(quality)
+    ['autoencoder_mse', 'latent_dim', 'n_rows', 'pca_mse', 'ratio']
+    """
+    X = np.asarray(X, dtype=np.float32)
+    scaled = X if estimator.scaler_ is None else estimator.scaler_.transform(X)
+    latent_dim = int(estimator.module_.latent_dim)
+    autoencoder_mse = float(np.mean(estimator.reconstruction_error(X)))
+    components = min(latent_dim, *scaled.shape)
+    pca = PCA(n_components=components, svd_solver="full").fit(scaled)
+    pca_mse = float(np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2))
+    return {
+        "latent_dim": latent_dim,
+        "n_rows": len(X),
+        "autoencoder_mse": autoencoder_mse,
+        "pca_mse": pca_mse,
+        "ratio": autoencoder_mse / pca_mse if pca_mse > 0 else float("inf"),
+    }
+
+
+def _table(rows: list[tuple[str, object]]) -> str:
+    cells = "".join(f"<tr><th>{html.escape(str(k))}</th><td>{html.escape(_fmt(v))}</td></tr>" for k, v in rows)
+    return f"<table>{cells}</table>"
+
+
+def _fmt(value) -> str:
+    if isinstance(value, float):
+        return f"{value:.6g}"
+    return str(value)
+
+
+def _figure(name: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode("ascii")
+    caption = html.escape(CAPTIONS.get(name, name))
+    return (
+        f'<figure id="{html.escape(name)}"><img alt="{html.escape(name)}" src="data:image/png;base64,{data}">'
+        f"<figcaption>{caption}</figcaption></figure>"
+    )
+
+
+def write_report(
+    estimator, path: str | os.PathLike, X=None, *, labels=None, label_name: str = "label", title: str | None = None
+) -> dict:
+    """Write the HTML report of a fitted autoencoder to ``path``; return what it holds.
+
+    Parameters
+    ----------
+    estimator : Autoencoder
+        A fitted model.
+    path : str or path-like
+        The ``.html`` file to write (atomically).
+    X : array-like of shape (n_samples, n_features), optional
+        Data to judge the model on: adds the quality table against PCA and the pictures that need data.
+    labels : array-like of shape (n_samples,), optional
+        Colours of the latent scatter.
+    title : str, optional
+
+    Returns
+    -------
+    dict
+        ``path``, ``figures`` (names embedded, in order), ``quality`` (None without ``X``), ``training``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).normal(size=(120, 6))
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=3, random_state=0).fit(X)
+    >>> summary = write_report(ae, tempfile.mkdtemp() + "/report.html", X)
+    >>> summary["figures"]
+    ['training_curves', 'latent', 'ae_vs_pca', 'error_histogram']
+    """
+    history = estimator.history_
+    training = {
+        "epochs run": len(history.get("train_loss", [])),
+        "best epoch": history.get("best_epoch"),
+        "stopped because": history.get("stop_reason"),
+        "seconds": history.get("seconds"),
+        "final train loss": (history.get("train_loss") or [None])[-1],
+        "final validation loss": (history.get("val_loss") or [None])[-1],
+        "loss": estimator.loss_,
+    }
+    module = estimator.module_
+    model_rows = [(key, value) for key, value in module.config().items()]
+    model_rows += [
+        ("parameters", sum(p.numel() for p in module.parameters())),
+        ("scaler", estimator.scaler),
+        ("anomaly threshold", estimator.threshold_),
+        ("seed", getattr(estimator, "seed_", None)),
+    ]
+    quality = None if X is None else quality_against_pca(estimator, X)
+    order = ["training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
+    with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
+        written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name)
+        figures = [(name, Path(written[name]).read_bytes()) for name in order if name in written]
+    heading = html.escape(title or f"aekit model: {module.config()['architecture']}, latent_dim={module.latent_dim}")
+    parts = [
+        "<!DOCTYPE html>",
+        '<html lang="en"><head><meta charset="utf-8">',
+        f"<title>{heading}</title><style>{_STYLE}</style></head><body>",
+        f"<h1>{heading}</h1>",
+        "<h2>Model</h2>",
+        _table(model_rows),
+        "<h2>Training</h2>",
+        _table(list(training.items())),
+    ]
+    if quality is not None:
+        parts += [
+            "<h2>Quality against PCA</h2>",
+            "<p>Mean squared reconstruction error per value, in the model's scaled space, on the "
+            f"{quality['n_rows']} rows given; PCA with {quality['latent_dim']} components fitted on those rows.</p>",
+            _table(
+                [
+                    ("autoencoder", quality["autoencoder_mse"]),
+                    ("PCA", quality["pca_mse"]),
+                    ("autoencoder / PCA", quality["ratio"]),
+                ]
+            ),
+        ]
+    parts += ["<h2>Pictures</h2>", *(_figure(name, png) for name, png in figures)]
+    parts += [f"<p><small>written by aekit {html.escape(__version__)}</small></p>", "</body></html>"]
+    path = Path(path)
+    atomic_write_text(path, "\n".join(parts) + "\n")
+    return {"path": path, "figures": [name for name, _ in figures], "quality": quality, "training": training}
