@@ -1,4 +1,5 @@
 import json
+import os
 
 import pytest
 
@@ -11,6 +12,12 @@ def test_demo_trains_beats_pca_and_saves_a_loadable_model(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out)
     assert summary["autoencoder_mse"] < summary["pca_mse"]  # non-linear AE beats PCA at the same latent_dim
     assert aekit.load(tmp_path / "model").latent_dim == summary["latent_dim"] == 10
+    # the pictures and the report, written beside the model and named in the summary
+    assert sorted(summary["plots"]) == [
+        "ae_vs_pca", "error_histogram", "latent", "reconstructions", "report", "training_curves"
+    ]
+    assert all(os.path.getsize(path) > 1000 for path in summary["plots"].values())
+    assert os.path.dirname(summary["plots"]["report"]) == str(tmp_path / "model_plots")
 
 
 def test_cli_usage_error_is_one_line_and_exit_code_2(capsys):

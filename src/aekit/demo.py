@@ -18,6 +18,8 @@ from sklearn.model_selection import train_test_split
 
 from aekit.estimator import Autoencoder
 from aekit.persistence import save_model
+from aekit.plots import write_model_plots
+from aekit.report import write_report
 
 
 @dataclass
@@ -28,6 +30,7 @@ class DemoResult:
     epochs: int
     seconds: float
     model_dir: Path
+    plots: dict | None = None  # picture name -> PNG path, plus "report" -> the HTML page
 
     def table(self) -> str:
         ratio = self.autoencoder_mse / self.pca_mse
@@ -39,14 +42,17 @@ class DemoResult:
                 f"{'PCA':<14}{self.pca_mse:>22.4f}",
                 f"autoencoder / PCA = {ratio:.3f}  ({self.epochs} epochs, {self.seconds:.1f} s)",
                 f"model saved to {self.model_dir}",
+                *([f"pictures and report in {self.plots['report'].parent}/"] if self.plots else []),
             ]
         )
 
 
 def run_demo(
-    model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0, verbose: int = 0
+    model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0, verbose: int = 0,
+    plots_dir: str | Path | None = None,
 ) -> DemoResult:
-    """Train on digits, compare with PCA on held-out rows, save the model to ``model_dir``.
+    """Train on digits, compare with PCA on held-out rows, save the model to ``model_dir``, and write
+    its pictures and HTML report (on the held-out rows) to ``plots_dir`` (default: ``<model_dir>_plots``).
 
     Examples
     --------
@@ -55,8 +61,8 @@ def run_demo(
     >>> result.autoencoder_mse < result.pca_mse  # doctest: +SKIP
     True
     """
-    X, _ = load_digits(return_X_y=True)
-    X_train, X_test = train_test_split(X, test_size=0.2, random_state=random_state)
+    X, y = load_digits(return_X_y=True)
+    X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.2, random_state=random_state)
     started = time.perf_counter()
     autoencoder = Autoencoder(
         latent_dim=latent_dim,
@@ -74,4 +80,9 @@ def run_demo(
     pca = PCA(n_components=latent_dim, random_state=random_state).fit(X_train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2))
     path = save_model(autoencoder, model_dir)
-    return DemoResult(latent_dim, autoencoder_mse, pca_mse, autoencoder.n_iter_, seconds, path)
+    plots_dir = Path(plots_dir) if plots_dir is not None else path.with_name(path.name + "_plots")
+    plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit")
+    plots["report"] = write_report(autoencoder, plots_dir / "report.html", X_test, labels=y_test, label_name="digit")[
+        "path"
+    ]
+    return DemoResult(latent_dim, autoencoder_mse, pca_mse, autoencoder.n_iter_, seconds, path, plots)

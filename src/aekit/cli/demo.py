@@ -34,4 +34,5 @@ def _run(args: argparse.Namespace) -> dict:
         "epochs": result.epochs,
         "seconds": result.seconds,
         "model_dir": str(result.model_dir),
+        "plots": {name: str(path) for name, path in (result.plots or {}).items()},
     }
