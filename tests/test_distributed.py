@@ -50,7 +50,7 @@ def mse(module, batch):
 
 ESTIMATOR_PARAMS = dict(latent_dim=2, hidden_dims=(6,), epochs=EPOCHS, lr=1e-2, early_stopping=False,
                         validation_fraction=0.2, random_state=0, device="cpu")
-# No validation rows, so that both ranks get as many training rows (4 chunks of 30): full batches then
+# No validation rows, so that both ranks get as many training rows (15 of each chunk of 30): full batches then
 # average to the gradient over all rows, as in one process.
 STREAMING_PARAMS = dict(ESTIMATOR_PARAMS, batch_size=10_000, validation_fraction=0.0)
 
@@ -96,7 +96,7 @@ _WORKER = textwrap.dedent(
     ae = aekit.Autoencoder(**params).fit(X)
     ae.save(f"{out}/model")
 
-    # 3. streaming: rank r trains on chunks r, r + 2, ...
+    # 3. streaming: rank r trains on rows r, r + 2, ... of each chunk
     streamed = fit_stream(aekit.Autoencoder(**spec.STREAMING_PARAMS), f"{out}/data.npy", chunk_rows=30)
     checks.append(gathered_equal(streamed.module_))
 

@@ -12,8 +12,9 @@ through a memory map, CSV in chunks) and so holds a bounded number of rows at a 
   average), the same rows in every epoch and every process.
 - **Encoding, reconstruction and scoring** stream too: :mod:`aekit.workflows` (``encode_file``,
   ``reconstruct_file``, ``score_file``) reads a chunk, runs the model and appends to the output.
-- **Under torchrun** each rank trains on every ``world_size``-th chunk; the first pass and the
-  validation rows are the same on every rank.
+- **Under torchrun** each rank trains on every ``world_size``-th training row of each chunk (so the
+  shards stay balanced however few chunks there are; every rank reads the whole file, which it
+  must anyway for the first pass); the first pass and the validation rows are the same everywhere.
 
 Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of data (float32).
 """
@@ -79,7 +80,7 @@ class StreamSource:
         Chunks shuffled together when training.
     device : torch.device
     sharded : bool
-        Keep only this rank's chunks (every ``world_size``-th from its rank) under torchrun.
+        Keep only this rank's rows (every ``world_size``-th selected row of each chunk) under torchrun.
     """
 
     def __init__(self, reading: _Reading, scaler, *, part: str, seed: int, validation_fraction: float, n_rows: int,
@@ -92,12 +93,11 @@ class StreamSource:
         """The selected rows of each chunk, scaled, as float32 arrays."""
         rank, world = (distributed.rank(), distributed.world_size()) if self.sharded else (0, 1)
         for index, chunk in enumerate(self.reading.chunks()):
-            if index % world != rank:
-                continue
             X = chunk.X
             if self.part != "all":
                 held_out = _validation_mask(self.seed, index, len(X), self.validation_fraction)
                 X = X[held_out if self.part == "validation" else ~held_out]
+            X = X[rank::world]
             if len(X) == 0:
                 continue
             if self.scaler is not None:
@@ -151,9 +151,8 @@ def _first_pass(reading: _Reading, scaler_name: str | None, seed: int, validatio
         n_val = int(held_out.sum())
         counts["train"] += len(X) - n_val
         counts["validation"] += n_val
-        if index % world == rank:
-            counts["rank_train"] += len(X) - n_val
-            counts["rank_validation"] += n_val
+        counts["rank_train"] += len((~held_out).nonzero()[0][rank::world])
+        counts["rank_validation"] += len(held_out.nonzero()[0][rank::world])
     return scaler, counts, np.vstack([low, high]), columns
 
 
