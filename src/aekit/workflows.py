@@ -24,10 +24,12 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
+from aekit import distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
 from aekit.persistence import load_model, save_model
+from aekit.streaming import fit_stream, should_stream
 
 __all__ = [
     "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "reconstruct_file", "score_file",
@@ -41,7 +43,7 @@ _ARRAY_SUFFIXES = (".npy", ".npz")
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
-             image_size=None, force: bool = False, **params) -> dict:
+             image_size=None, force: bool = False, streaming: bool | None = False, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -54,6 +56,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size.
     force : bool, default=False
         Replace an existing model folder.
+    streaming : bool or None, default=False
+        Train chunk by chunk in bounded memory (:mod:`aekit.streaming`; ``.csv``, ``.parquet``,
+        ``.npy``); None decides by the data's size against the available memory. Under torchrun
+        only rank 0 saves the model.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
         With ``architecture="conv"`` on images, ``input_shape`` defaults to the images' shape.
@@ -75,21 +81,33 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     """
     model_dir = Path(model_dir)
     _check_model_target(model_dir, force)  # before training, not after minutes of it
-    dataset = read_data(data, columns=columns, key=key, image_size=image_size)
-    if params.get("architecture") == "conv" and params.get("input_shape") is None and dataset.image_shape:
-        params["input_shape"] = tuple(dataset.image_shape)
-    model = Autoencoder(**params)
-    started = time.perf_counter()
-    model.fit(_frame(dataset.X, dataset.columns))
+    if streaming is None:
+        streaming = Path(data).suffix.lower() in (".csv", ".parquet", ".npy") and should_stream(
+            data, columns=columns, key=key)
+    if streaming:
+        model = Autoencoder(**params)
+        started = time.perf_counter()
+        fit_stream(model, data, columns=columns, key=key)
+        n_rows, image_shape = count_rows(data, key=key), None
+    else:
+        dataset = read_data(data, columns=columns, key=key, image_size=image_size)
+        if params.get("architecture") == "conv" and params.get("input_shape") is None and dataset.image_shape:
+            params["input_shape"] = tuple(dataset.image_shape)
+        model = Autoencoder(**params)
+        started = time.perf_counter()
+        model.fit(_frame(dataset.X, dataset.columns))
+        n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
-    save_model(model, model_dir)
+    if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
+        save_model(model, model_dir)
     history = model.history_
     return {
         "model_dir": str(model_dir),
         "data": str(data),
-        "n_rows": int(len(dataset.X)),
-        "n_features": int(dataset.X.shape[1]),
-        "image_shape": list(dataset.image_shape) if dataset.image_shape else None,
+        "n_rows": int(n_rows),
+        "n_features": int(model.n_features_in_),
+        "image_shape": list(image_shape) if image_shape else None,
+        "streaming": bool(streaming),
         "loss": model.loss_,
         "epochs": int(model.n_iter_),
         "best_epoch": history.get("best_epoch"),

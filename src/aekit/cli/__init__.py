@@ -59,14 +59,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = args.func(args)
-    except AekitError as error:
+    except (AekitError, OSError) as error:  # OSError: a user path the library did not wrap (permissions, ...)
         if args.debug:
             raise
         message = " ".join(str(error).split())
+        if isinstance(error, OSError):
+            message += ". Check the path and its permissions."
         print(f"aekit {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt as interrupt:  # the trainer's message says where it saved and how to resume
+        print(f"aekit {args.command}: interrupted" + (f". {interrupt}" if str(interrupt) else ""), file=sys.stderr)
         return 130
     if args.json and summary is not None:
         print(json.dumps(summary, indent=2, default=str))

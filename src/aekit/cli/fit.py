@@ -10,12 +10,16 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
+from aekit.distributed import is_main_process
+from aekit.exceptions import InvalidParameterValue
 from aekit.workflows import fit_file
 
 EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
   aekit fit train.parquet -o model --columns age,income,score --scaler minmax
   aekit fit images/ -o model --image-size 28x28 --architecture conv --hidden 32,64
+  aekit fit huge.parquet -o model --streaming --checkpoint-dir ckpt     (then, after a crash: ... --resume)
+  torchrun --nproc_per_node=4 -m aekit fit train.parquet -o model      (DistributedDataParallel)
 """
 
 
@@ -75,6 +79,14 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                        help="stop after this many epochs without validation improvement (default: 10)")
     group.add_argument("--seed", type=int, default=0, help="random seed; same seed, same model (default: 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    group.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
+                       help="train chunk by chunk in bounded memory (.csv, .parquet, .npy); default: only when the "
+                       "data would not fit in memory")
+    group.add_argument("--checkpoint-dir", metavar="DIR", help="write training checkpoints to DIR")
+    group.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
+                       help="epochs between checkpoints (default: 1)")
+    group.add_argument("--resume", action="store_true",
+                       help="continue from the newest checkpoint in --checkpoint-dir (same data and options)")
 
 
 def estimator_params(args: argparse.Namespace) -> dict:
@@ -95,13 +107,20 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "random_state": args.seed,
         "device": args.device,
         "verbose": show_progress(args),
+        "checkpoint_dir": args.checkpoint_dir,
+        "checkpoint_every": args.checkpoint_every,
+        "resume": args.resume,
     }
 
 
 def run(args: argparse.Namespace) -> dict:
+    if args.resume and not args.checkpoint_dir:
+        raise InvalidParameterValue(
+            "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
+        )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
-                       force=args.force, **estimator_params(args))
-    if not args.json and not args.quiet:
+                       force=args.force, streaming=args.streaming, **estimator_params(args))
+    if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary
 
