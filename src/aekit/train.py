@@ -80,17 +80,24 @@ class TensorSource:
     A data source has ``n_rows``, ``device`` and ``batches(batch_size, generator)``, which yields the
     rows in batches: shuffled with ``generator`` (here one permutation per epoch, gathered with
     ``index_select``), or in order when it is None. ``aekit.streaming.StreamSource`` is the other one.
+    With ``rows`` (indices into ``X``), only those rows, in that order, without copying them out of
+    ``X``: a training split of a data set costs no memory.
     """
 
-    def __init__(self, X: torch.Tensor) -> None:
-        self.X, self.n_rows, self.device = X, len(X), X.device
+    def __init__(self, X: torch.Tensor, rows: torch.Tensor | None = None) -> None:
+        self.X, self.rows, self.device = X, rows, X.device
+        self.n_rows = len(X) if rows is None else len(rows)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
-        if generator is None:
+        if generator is None and self.rows is None:
             for start in range(0, self.n_rows, batch_size):
                 yield self.X[start : start + batch_size]
             return
-        order = torch.randperm(self.n_rows, generator=generator).to(self.device)
+        if generator is None:
+            order = self.rows
+        else:
+            order = torch.randperm(self.n_rows, generator=generator).to(self.device)
+            order = order if self.rows is None else self.rows[order]
         for start in range(0, self.n_rows, batch_size):
             yield self.X.index_select(0, order[start : start + batch_size])
 
@@ -251,6 +258,11 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
     start_epoch, skip_steps, running, rows_seen = 0, 0, None, 0
     # every rank must run the same number of steps, or DDP's all-reduce would wait forever
     steps_per_epoch = distributed.min_over_ranks(math.ceil(train_source.n_rows / config.batch_size))
+    if steps_per_epoch == 0:
+        raise TrainingError(
+            f"No training rows{' on at least one of the processes' if distributed.world_size() > 1 else ''}: "
+            "there is nothing to train on. Give more rows (or fewer processes)."
+        )
 
     def training_state(epoch: int, step: int, generator_state: torch.Tensor, running, rows_seen: int) -> dict:
         """Everything needed to go on bit for bit from (epoch, step), for aekit.checkpoint."""
