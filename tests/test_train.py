@@ -98,3 +98,19 @@ def test_non_finite_loss_raises_clear_error_and_keeps_last_good_weights():
         fit_module(model, poisoned, X, None, TrainConfig(epochs=5, batch_size=32, early_stopping=False))
     assert all(torch.equal(snapshot[k], v) for k, v in model.state_dict().items())
     assert all(torch.isfinite(v).all() for v in model.state_dict().values())
+
+
+def test_tensor_source_with_rows_reads_the_split_without_copying_it_and_trains_as_the_copy_would():
+    from aekit.train import TensorSource
+
+    X, rows = _data(50), torch.tensor([7, 3, 40, 11, 25, 0, 33])
+    in_order = torch.cat(list(TensorSource(X, rows).batches(3)))
+    assert torch.equal(in_order, X[rows])
+    shuffled = torch.cat(list(TensorSource(X, rows).batches(3, torch.Generator().manual_seed(0))))
+    assert sorted(shuffled[:, 0].tolist()) == sorted(X[rows][:, 0].tolist())  # each row once per epoch
+    weights = []
+    for train_data in (TensorSource(X, rows), X[rows]):
+        model = _model()
+        fit_module(model, mse, train_data, None, TrainConfig(epochs=2, batch_size=3, early_stopping=False))
+        weights.append(_weights(model))
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
