@@ -1,0 +1,206 @@
+"""aekit.workflows: file-level fit, encode, decode, reconstruct, score and info, checked against the estimator."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import aekit
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.io import read_data, write_data
+from aekit.workflows import (
+    decode_file,
+    encode_file,
+    fit_file,
+    model_info,
+    outlier_threshold,
+    reconstruct_file,
+    score_file,
+)
+from conftest import assert_close
+
+FAST = {"latent_dim": 2, "hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
+COLUMNS = ["a", "b", "c", "d", "e"]
+
+
+@pytest.fixture(scope="module")
+def table(low_rank_data) -> pd.DataFrame:
+    # float32, as aekit.io reads files: then the file and the frame hold the very same numbers
+    return pd.DataFrame(low_rank_data[:120, :5].astype(np.float32), columns=COLUMNS)
+
+
+@pytest.fixture(scope="module")
+def fitted(tmp_path_factory, table):
+    """A model fitted by fit_file on a CSV: (folder, loaded model, summary, data folder)."""
+    folder = tmp_path_factory.mktemp("workflows")
+    table.to_csv(folder / "train.csv", index=False)
+    summary = fit_file(folder / "train.csv", folder / "model", **FAST)
+    return folder / "model", aekit.load(folder / "model"), summary, folder
+
+
+def test_fit_file_stores_columns_and_reports_training(fitted, table):
+    model_dir, model, summary, _ = fitted
+    assert list(model.feature_names_in_) == COLUMNS
+    assert summary["n_rows"] == len(table) and summary["n_features"] == 5 and summary["epochs"] == 3
+    assert summary["train_loss"] == model.history_["train_loss"][-1]
+    assert summary["val_loss"] == model.history_["val_loss"][-1]
+    assert summary["threshold"] == model.threshold_ and summary["model_dir"] == str(model_dir)
+    # the same seed on the same machine gives the same model as the estimator fitted directly
+    direct = aekit.Autoencoder(**FAST).fit(table)
+    assert np.array_equal(direct.transform(table), model.transform(table))
+
+
+def test_fit_file_never_replaces_a_model_folder_without_force(fitted):
+    model_dir, _, _, folder = fitted
+    before = (model_dir / "manifest.json").read_bytes()
+    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+        fit_file(folder / "train.csv", model_dir, **FAST)
+    assert (model_dir / "manifest.json").read_bytes() == before
+    other = folder / "other"
+    fit_file(folder / "train.csv", other, **FAST)
+    summary = fit_file(folder / "train.csv", other, force=True, **{**FAST, "latent_dim": 3})
+    assert summary["model_dir"] == str(other) and aekit.load(other).module_.latent_dim == 3
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
+def test_encode_reconstruct_match_the_estimator_and_keep_ids(fitted, table, tmp_path, suffix):
+    model_dir, model, _, folder = fitted
+    encode_file(model_dir, folder / "train.csv", tmp_path / f"z{suffix}")
+    reconstruct_file(model_dir, folder / "train.csv", tmp_path / f"x{suffix}")
+    codes, rebuilt = read_data(tmp_path / f"z{suffix}"), read_data(tmp_path / f"x{suffix}")
+    assert_close(codes.X, model.transform(table), rtol=1e-6, atol=1e-6, what="codes")
+    assert_close(rebuilt.X, model.reconstruct(table), rtol=1e-6, atol=1e-3, what="reconstruction (units ~1000)")
+    assert codes.ids.tolist() == list(range(len(table)))
+    if suffix != ".npy":
+        assert codes.columns == ["latent0", "latent1"] and rebuilt.columns == COLUMNS
+
+
+def test_columns_in_another_order_are_matched_by_name(fitted, table, tmp_path):
+    model_dir, model, _, _ = fitted
+    table[COLUMNS[::-1]].to_parquet(tmp_path / "shuffled.parquet", index=False)
+    encode_file(model_dir, tmp_path / "shuffled.parquet", tmp_path / "z.npy")
+    assert np.array_equal(np.load(tmp_path / "z.npy"), model.transform(table))
+
+
+def test_missing_and_extra_columns_are_named(fitted, table, tmp_path):
+    model_dir, _, _, _ = fitted
+    table.drop(columns="c").assign(f=1.0, g=2.0).to_csv(tmp_path / "wrong.csv", index=False)
+    with pytest.raises(InvalidInputError) as error:
+        encode_file(model_dir, tmp_path / "wrong.csv", tmp_path / "z.csv")
+    assert str(error.value) == (
+        f"{tmp_path / 'wrong.csv'} lacks 'c' and has extra 'f', 'g': the model takes the columns 'a', 'b', 'c', "
+        "'d', 'e'. Select the training columns with --columns a,b,c (Python: columns=[...]), or pass the data the "
+        "model was trained on."
+    )
+    assert not (tmp_path / "z.csv").exists()
+    table.assign(f=1.0).to_csv(tmp_path / "extra.csv", index=False)  # extra columns: select the right ones
+    summary = encode_file(model_dir, tmp_path / "extra.csv", tmp_path / "z.csv", columns=COLUMNS)
+    assert summary["n_rows"] == len(table)
+
+
+def test_plain_arrays_are_matched_by_position(fitted, table, tmp_path):
+    model_dir, model, _, _ = fitted
+    np.savez(tmp_path / "x.npz", X=table.to_numpy(), y=np.zeros(len(table)))
+    encode_file(model_dir, tmp_path / "x.npz", tmp_path / "z.npy", key="X")
+    assert np.array_equal(np.load(tmp_path / "z.npy"), model.transform(table))
+    np.save(tmp_path / "narrow.npy", table.to_numpy()[:, :4])
+    with pytest.raises(InvalidInputError, match="has 4 columns; the model takes 5"):
+        encode_file(model_dir, tmp_path / "narrow.npy", tmp_path / "z.npy")
+
+
+def test_chunked_output_is_identical_to_one_pass(fitted, tmp_path):
+    model_dir, _, _, folder = fitted
+    for name, chunk_rows in (("one.csv", 10_000), ("many.csv", 7)):
+        score_file(model_dir, folder / "train.csv", tmp_path / name, per_feature=True, chunk_rows=chunk_rows)
+    one, many = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "many.csv")
+    assert list(one.columns) == list(many.columns) and one["row"].tolist() == many["row"].tolist()
+    # not bitwise: a matrix product may sum in another order for another number of rows
+    assert_close(many.to_numpy(), one.to_numpy(), rtol=1e-5, atol=1e-7)
+
+
+def test_decode_inverts_encode_and_carries_ids(fitted, table, tmp_path):
+    model_dir, model, _, _ = fitted
+    codes = model.transform(table)
+    write_data(tmp_path / "z.csv", codes[:, ::-1], columns=["latent1", "latent0"], ids=[f"r{i}" for i in
+                                                                                            range(len(table))])
+    decode_file(model_dir, tmp_path / "z.csv", tmp_path / "x.parquet")
+    decoded = pd.read_parquet(tmp_path / "x.parquet")
+    assert list(decoded.columns) == ["row", *COLUMNS] and decoded["row"].tolist()[:2] == ["r0", "r1"]
+    assert_close(decoded[COLUMNS].to_numpy(), model.inverse_transform(codes), rtol=1e-6, atol=1e-3)
+    write_data(tmp_path / "bad.csv", codes, columns=["z0", "z1"])
+    with pytest.raises(InvalidInputError, match="lacks 'latent0', 'latent1' and has extra 'z0', 'z1'"):
+        decode_file(model_dir, tmp_path / "bad.csv", tmp_path / "x.csv")
+
+
+def test_score_file_errors_flags_and_per_feature(fitted, table, tmp_path):
+    model_dir, model, _, folder = fitted
+    summary = score_file(model_dir, folder / "train.csv", tmp_path / "s.csv", per_feature=True)
+    scores = pd.read_csv(tmp_path / "s.csv")
+    expected = model.reconstruction_error(table)
+    # an independent reference: the squared error of numpy on the scaled data and the reconstruction
+    scaled = (table.to_numpy() - model.scaler_.mean_) / model.scaler_.scale_
+    rebuilt = (model.reconstruct(table) - model.scaler_.mean_) / model.scaler_.scale_
+    assert_close(scores["reconstruction_error"], ((scaled - rebuilt) ** 2).mean(axis=1), rtol=1e-3, atol=1e-5)
+    assert_close(scores["reconstruction_error"], expected, rtol=1e-6, atol=0)
+    assert_close(scores[[f"error_{c}" for c in COLUMNS]].mean(axis=1), expected, rtol=1e-5, atol=1e-7)
+    assert scores["outlier"].tolist() == (expected > model.threshold_).astype(float).tolist()
+    assert summary["n_outliers"] == int((expected > model.threshold_).sum())
+    assert summary["threshold"] == model.threshold_
+    assert_close(summary["mean_error"], expected.mean(), rtol=1e-6)
+
+
+def test_threshold_for_another_contamination_is_the_held_out_quantile(table):
+    # with no validation rows the held-out rows are the training rows, so the reference is at hand
+    model = aekit.Autoencoder(**{**FAST, "validation_fraction": 0.0}).fit(table)
+    errors = model.reconstruction_error(table)
+    for contamination in (0.01, 0.05, 0.2, 0.5):
+        threshold, _ = outlier_threshold(model, contamination=contamination)
+        assert_close(threshold, np.quantile(errors, 1 - contamination), rtol=1e-5, atol=0, what=str(contamination))
+    assert outlier_threshold(model, threshold=1.5) == (1.5, "given")
+    with pytest.raises(InvalidParameterValue, match="not both"):
+        outlier_threshold(model, contamination=0.1, threshold=1.0)
+    with pytest.raises(InvalidParameterValue, match="range \\(0, 1\\)"):
+        outlier_threshold(model, contamination=1.5)
+
+
+def test_model_saved_without_error_quantiles_still_scores(fitted, tmp_path):
+    model_dir, model, _, folder = fitted
+    del model.error_quantiles_  # as a folder saved before aekit stored them
+    model.save(tmp_path / "old")
+    old = aekit.load(tmp_path / "old")
+    assert outlier_threshold(old)[0] == model.threshold_
+    with pytest.raises(InvalidInputError, match="give --threshold X"):
+        score_file(old, folder / "train.csv", tmp_path / "s.csv", contamination=0.2)
+
+
+@pytest.fixture(scope="module")
+def image_folder(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for i in range(12):
+        Image.fromarray(rng.integers(0, 256, size=(6, 5), dtype=np.uint8)).save(folder / f"img{i:02d}.png")
+    return folder
+
+
+def test_images_fit_encode_with_file_ids(image_folder, tmp_path):
+    fit_file(image_folder, tmp_path / "model", **{**FAST, "validation_fraction": 0.2})
+    encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv")
+    codes = pd.read_csv(tmp_path / "z.csv")
+    assert codes["file"].tolist() == [f"img{i:02d}.png" for i in range(12)]
+    pixels = read_data(image_folder).X
+    assert_close(codes[["latent0", "latent1"]].to_numpy(), aekit.load(tmp_path / "model").transform(
+        pd.DataFrame(pixels, columns=[f"px{j}" for j in range(30)])), rtol=1e-6, atol=1e-6)
+    with pytest.raises(InvalidInputError, match="have 48 values each .* Resize them with --image-size HxW"):
+        encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv", image_size="6x8")
+
+
+def test_model_info_describes_the_folder(fitted):
+    model_dir, model, _, _ = fitted
+    info = model_info(model_dir)
+    assert info["columns"] == COLUMNS and info["n_features"] == 5 and info["latent_dim"] == 2
+    assert info["n_parameters"] == sum(p.numel() for p in model.module_.parameters())
+    assert info["architecture"] == model.module_.config()
+    assert info["training"]["epochs"] == 3 and info["environment"]["torch"]
+    json.dumps(info)  # JSON-ready
