@@ -2,9 +2,18 @@
 
 from __future__ import annotations
 
+import os
+
 import numpy as np
 import pytest
 import torch
+from hypothesis import HealthCheck, settings
+
+# Property-based tests: a short run in `make test` ("ci"), a long one in `make fuzz` ("long").
+_HYPOTHESIS = {"deadline": None, "suppress_health_check": [HealthCheck.too_slow], "database": None}
+settings.register_profile("ci", max_examples=40, **_HYPOTHESIS)
+settings.register_profile("long", max_examples=1000, **_HYPOTHESIS)
+settings.load_profile(os.environ.get("AEKIT_HYPOTHESIS_PROFILE", "ci"))
 
 
 def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, what: str = "") -> None:

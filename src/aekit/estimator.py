@@ -45,6 +45,10 @@ def resolve_device(device: str) -> torch.device:
             f"The 'device' parameter is {device!r} but CUDA is not available on this machine. "
             "Use device='auto' or 'cpu'."
         )
+    if resolved.type == "meta":  # meta tensors hold no data: nothing could be trained or computed
+        raise InvalidParameterValue(
+            f"The 'device' parameter must be a device that holds data, such as 'cpu' or 'cuda'. Got {device!r} instead."
+        )
     return resolved
 
 
@@ -398,7 +402,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 outputs.append(function(batch).float().cpu().numpy())
         if not outputs:
             return np.empty((0, 0), dtype=np.float32)
-        return np.concatenate(outputs)
+        result = np.concatenate(outputs)
+        if not np.isfinite(result).all():  # never hand back NaN codes or reconstructions silently
+            rows = np.flatnonzero(~np.isfinite(result).all(axis=1))
+            raise InvalidInputError(
+                f"The model computed NaN or infinite values for {len(rows)} row(s) of X (first: row {rows[0]}): "
+                "they overflow float32, far outside the range of the training data. Check the scale of X."
+            )
+        return result
 
     def _errors_scaled(self, X_scaled: np.ndarray) -> np.ndarray:
         """Squared error of each value, in the scaled space the model was trained in."""

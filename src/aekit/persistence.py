@@ -222,7 +222,7 @@ def _load_weights(data: bytes, module_config: dict) -> torch.nn.Module:
     try:
         with torch.device("meta"):
             expected = build_model(**module_config).state_dict()
-    except (TypeError, ValueError) as error:
+    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: sizes that overflow
         raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
     try:
         tensors = safetensors.torch.load(data)
@@ -322,6 +322,8 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
         device = torch.device("cpu")  # saved on a GPU machine, loaded on one without: run on the CPU
     history = _parse_json("history.json", contents["history.json"])
     _expect(isinstance(history, dict), "history.json must be an object")
+    environment = _parse_json("environment.json", contents["environment.json"])
+    _expect(isinstance(environment, dict), "environment.json must be an object")
 
     estimator.module_ = module.to(device).eval()
     estimator.scaler_ = scaler_from_state(_parse_json("scaler.json", contents["scaler.json"]), n_features)

@@ -57,7 +57,7 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
     """Rebuild a fitted scaler from :func:`scaler_state`'s dict, checking every field."""
     if state is None:
         return None
-    if not isinstance(state, dict) or state.get("name") not in SCALERS:
+    if not isinstance(state, dict) or not isinstance(state.get("name"), str) or state["name"] not in SCALERS:
         raise ModelFileError(
             f"The scaler state must be an object with 'name' in {sorted(SCALERS)}; got {state!r:.200}. "
             "The model folder is corrupt: save the model again."
@@ -76,6 +76,11 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
         if array.shape != (n_features,) or not np.all(np.isfinite(array)):
             raise ModelFileError(
                 f"Scaler field {attribute!r} must be {n_features} finite numbers; got shape {array.shape}. "
+                "The model folder is corrupt: save the model again."
+            )
+        if attribute == "scale_" and not np.all(array != 0):  # fitted scalers never divide by zero
+            raise ModelFileError(
+                "Scaler field 'scale_' holds zeros, which would divide by zero. "
                 "The model folder is corrupt: save the model again."
             )
         setattr(scaler, attribute, array)

@@ -1,0 +1,445 @@
+"""Hostile model folders, tried systematically: loading gives a model or a ModelFileError, nothing else.
+
+tests/test_persistence.py holds one example of each attack; here hypothesis varies them (any field of
+any JSON file replaced by any JSON value, bytes flipped anywhere, safetensors headers with any
+shapes and offsets) and every file of the folder gets each treatment (missing, symlink, pickle,
+not a regular file). Loading must never execute code, allocate what a header claims, read outside
+the folder, write anything, or return a model that computes NaN.
+"""
+
+from __future__ import annotations
+
+import copy
+import hashlib
+import io
+import json
+import os
+import pickle
+import shutil
+import struct
+import tempfile
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given
+from hypothesis import strategies as st
+
+import aekit
+from aekit import persistence
+from aekit.exceptions import InvalidInputError, ModelFileError
+
+FAST = {"hidden_dims": (4,), "epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
+FILES = (*persistence.JSON_FILES, persistence.WEIGHTS, persistence.MANIFEST)
+
+
+@pytest.fixture(scope="module")
+def data() -> np.ndarray:
+    return np.random.default_rng(0).normal(size=(60, 5))
+
+
+@pytest.fixture(scope="module")
+def template(data, tmp_path_factory) -> Path:
+    """A valid saved model; tests copy it and damage the copy."""
+    folder = tmp_path_factory.mktemp("template") / "model"
+    aekit.Autoencoder(latent_dim=2, **FAST).fit(data).save(folder)
+    return folder
+
+
+def copy_model(template: Path, where: Path) -> Path:
+    folder = where / "model"
+    shutil.copytree(template, folder)
+    return folder
+
+
+def write_consistent(folder: Path, name: str, data: bytes) -> None:
+    """Replace a file and update the manifest to match: hostile but self-consistent."""
+    (folder / name).write_bytes(data)
+    manifest = json.loads((folder / persistence.MANIFEST).read_text())
+    manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / persistence.MANIFEST).write_bytes(json.dumps(manifest).encode())
+
+
+def load_outcome(folder: Path, data: np.ndarray) -> str:
+    """Load and use the model: "loaded" (then its outputs are finite) or "refused" (ModelFileError).
+
+    A model whose (valid but odd) scaler or weights make the data overflow float32 may load and then
+    refuse the data with aekit's InvalidInputError. Any other exception escapes and fails the test.
+    """
+    try:
+        model = aekit.load(folder)
+    except ModelFileError as error:
+        assert str(error) and "\n" not in str(error).strip()
+        return "refused"
+    try:
+        codes = model.transform(data)
+        errors = model.reconstruction_error(data)
+        labels = model.predict(data)
+    except InvalidInputError as error:
+        assert "too large for float32" in str(error) or "overflow float32" in str(error)
+        return "refused at use"
+    assert codes.shape == (len(data), model.latent_dim) and np.isfinite(codes).all()
+    assert not np.isnan(errors).any()  # an error can overflow to inf (a sure outlier), never be NaN
+    assert set(np.unique(labels)) <= {-1, 1}
+    return "loaded"
+
+
+def leaf_paths(value, prefix=()) -> list[tuple]:
+    """Every position (keys and indices) in a JSON document, containers included."""
+    paths = [prefix]
+    if isinstance(value, dict):
+        for key, child in value.items():
+            paths += leaf_paths(child, (*prefix, key))
+    elif isinstance(value, list):
+        for index, child in enumerate(value):
+            paths += leaf_paths(child, (*prefix, index))
+    return paths
+
+
+def _at(document, path: tuple):
+    for step in path:
+        document = document[step]
+    return document
+
+
+def replace_at(document, path: tuple, new_value):
+    if not path:
+        return new_value
+    document = copy.deepcopy(document)
+    parent = document
+    for step in path[:-1]:
+        parent = parent[step]
+    parent[path[-1]] = new_value
+    return document
+
+
+JSON_SCALARS = (
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(2**70), max_value=2**70)
+    | st.sampled_from([0, -1, 1, 2**31, 2**63, 10**30])
+    | st.floats(allow_nan=True, allow_infinity=True)
+    | st.text(max_size=12)
+    | st.sampled_from(["mlp", "linear", "conv", "relu", "standard", "minmax", "bce", "mse", "cuda:7", "meta",
+                       "__import__('os')", "../../etc/passwd"])
+)
+JSON_VALUES = st.recursive(
+    JSON_SCALARS, lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children,
+                                                                                     max_size=4), max_leaves=8
+)
+
+
+# ------------------------------------------------------------------------------- JSON, any field
+@pytest.mark.parametrize("name", persistence.JSON_FILES)
+@given(choice=st.data())
+def test_any_field_replaced_by_any_json_value_loads_or_is_refused(template, data, name, choice):
+    document = json.loads((template / name).read_text())
+    position = choice.draw(st.sampled_from(leaf_paths(document)), label="position")
+    new_value = choice.draw(JSON_VALUES, label="value")
+    hostile = replace_at(document, position, new_value)
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        write_consistent(folder, name, json.dumps(hostile, allow_nan=True).encode())
+        load_outcome(folder, data)
+
+
+@pytest.mark.parametrize("name", persistence.JSON_FILES)
+@given(choice=st.data())
+def test_any_key_removed_or_added_loads_or_is_refused(template, data, name, choice):
+    document = json.loads((template / name).read_text())
+    containers = [p for p in leaf_paths(document) if isinstance(_at(document, p), dict)]
+    position = choice.draw(st.sampled_from(containers), label="object")
+    target = copy.deepcopy(_at(document, position))
+    if target and choice.draw(st.booleans(), label="remove"):
+        target.pop(choice.draw(st.sampled_from(sorted(target)), label="key"))
+    else:
+        target[choice.draw(st.text(min_size=1, max_size=8), label="new key")] = choice.draw(JSON_VALUES)
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        write_consistent(folder, name, json.dumps(replace_at(document, position, target)).encode())
+        load_outcome(folder, data)
+
+
+@pytest.mark.parametrize(
+    ("section", "key", "value", "pattern"),
+    [
+        ("fitted", "threshold", float("nan"), "threshold must be a finite number, got nan"),
+        ("fitted", "threshold", float("inf"), "threshold must be a finite number, got inf"),
+        ("fitted", "n_iter", 10**100, r"n_iter must be an integer in \[0, 2\*\*32\)"),
+        ("fitted", "seed", -1, r"seed must be an integer in \[0, 2\*\*32\)"),
+        ("fitted", "evil", 1, r"unknown fitted attributes \['evil'\]"),
+        (None, "evil", 1, r"unknown keys \['evil'\]"),
+        (None, "estimator", "os.system", "estimator is 'os.system', not 'Autoencoder'"),
+        (None, "format_version", 2, "format_version is 2"),
+        ("module", "hidden_dims", [10**12], r"the architecture needs .*1000000000000"),
+    ],
+    ids=["nan-threshold", "inf-threshold", "huge-n-iter", "negative-seed", "extra-fitted-key", "extra-top-key",
+         "other-estimator", "future-config-version", "huge-layer"],
+)
+def test_specific_hostile_config_values_are_refused_with_a_clear_message(template, data, tmp_path, section, key,
+                                                                         value, pattern):
+    config = json.loads((template / "config.json").read_text())
+    (config if section is None else config[section])[key] = value
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "config.json", json.dumps(config, allow_nan=True).encode())
+    with pytest.raises(ModelFileError, match=pattern) as excinfo:
+        aekit.load(folder)
+    assert str(excinfo.value).endswith(persistence._FIX)
+
+
+def test_a_config_claiming_huge_layers_allocates_nothing(template, tmp_path):
+    """The architecture is checked on the meta device: 10**12 x 5 floats (20 TB) is never allocated."""
+    config = json.loads((template / "config.json").read_text())
+    config["module"]["hidden_dims"] = [10**12, 10**12]
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "config.json", json.dumps(config).encode())
+    with pytest.raises(ModelFileError, match="the architecture needs|module description is invalid"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize("version", [0, -1, 2, 10**6, "1", 1.0, True, None, [1]])
+def test_manifest_format_versions_other_than_1_are_refused(template, tmp_path, version):
+    folder = copy_model(template, tmp_path)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["format_version"] = version
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match=r"has format version .* reads versions 1 to 1\. Upgrade aekit"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize(
+    "text",
+    [b'{"a": ' + b"9" * 5000 + b"}", b"[" * 100_000 + b"]" * 100_000, b"\xff\xfe{}", b"", b"{'a': 1}", b"{} {}"],
+    ids=["huge-integer", "deep-nesting", "not-utf8", "empty", "python-not-json", "trailing-data"],
+)
+@pytest.mark.parametrize("name", [*persistence.JSON_FILES, persistence.MANIFEST])
+def test_pathological_json_text_in_every_file_is_refused(template, tmp_path, name, text):
+    folder = copy_model(template, tmp_path)
+    if name == persistence.MANIFEST:
+        (folder / name).write_bytes(text)
+    else:
+        write_consistent(folder, name, text)
+    with pytest.raises(ModelFileError, match=f"{name} is not valid JSON"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize("text", [b'{"a": 1e99999}', b"null", b"[]", b'"text"', b"NaN"])
+@pytest.mark.parametrize("name", [*persistence.JSON_FILES, persistence.MANIFEST])
+def test_valid_json_of_the_wrong_kind_in_every_file_loads_or_is_refused(template, data, tmp_path, name, text):
+    folder = copy_model(template, tmp_path)
+    if name == persistence.MANIFEST:
+        (folder / name).write_bytes(text)
+    else:
+        write_consistent(folder, name, text)
+    # scaler.json holds null for a model fitted with scaler=None; history.json may hold odd numbers
+    assert load_outcome(folder, data) == "refused" or (name, text) in {
+        ("scaler.json", b"null"), ("history.json", b'{"a": 1e99999}'), ("environment.json", b'{"a": 1e99999}')}
+
+
+# ------------------------------------------------------------------------------- bytes, any file
+@pytest.mark.parametrize("name", [*persistence.JSON_FILES, persistence.WEIGHTS])
+@given(choice=st.data())
+def test_any_byte_changed_without_the_manifest_fails_the_checksum(template, name, choice):
+    original = (template / name).read_bytes()
+    position = choice.draw(st.integers(0, len(original) - 1), label="position")
+    damage = choice.draw(st.sampled_from(["flip", "truncate", "append"]), label="damage")
+    if damage == "flip":
+        damaged = original[:position] + bytes([original[position] ^ 0xFF]) + original[position + 1:]
+    elif damage == "truncate":
+        damaged = original[:position]
+    else:
+        damaged = original + choice.draw(st.binary(min_size=1, max_size=16))
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        (folder / name).write_bytes(damaged)
+        with pytest.raises(ModelFileError, match=f"{name} does not match its checksum"):
+            aekit.load(folder)
+
+
+@given(choice=st.data())
+def test_weights_with_any_byte_changed_and_a_matching_manifest_load_or_are_refused(template, data, choice):
+    original = (template / persistence.WEIGHTS).read_bytes()
+    position = choice.draw(st.integers(0, len(original) - 1), label="position")
+    damaged = original[:position] + bytes([choice.draw(st.integers(0, 255))]) + original[position + 1:]
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        write_consistent(folder, persistence.WEIGHTS, damaged)
+        load_outcome(folder, data)
+
+
+# ------------------------------------------------------------------------------- safetensors headers
+def safetensors_bytes(header: dict, body: bytes = b"") -> bytes:
+    text = json.dumps(header).encode()
+    return struct.pack("<Q", len(text)) + text + body
+
+
+@given(
+    shape=st.lists(st.integers(0, 2**62), min_size=0, max_size=4),
+    dtype=st.sampled_from(["F32", "F64", "F16", "I64", "U8", "BOOL", "EVIL", "f32"]),
+    offsets=st.tuples(st.integers(0, 2**40), st.integers(0, 2**40)),
+    body_bytes=st.integers(0, 64),
+    name=st.sampled_from(["encoder.0.weight", "decoder.2.bias", "x", "__metadata__"]),
+)
+def test_safetensors_headers_with_any_shape_dtype_and_offsets_are_refused(template, data, shape, dtype, offsets,
+                                                                          body_bytes, name):
+    header = {name: {"dtype": dtype, "shape": shape, "data_offsets": list(offsets)}}
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        write_consistent(folder, persistence.WEIGHTS, safetensors_bytes(header, b"\0" * body_bytes))
+        assert load_outcome(folder, data) == "refused"  # one tensor can never be the whole model
+
+
+@pytest.mark.parametrize("length", [0, 7, 2**62, 2**64 - 1])
+def test_safetensors_header_length_field_out_of_range_is_refused(template, tmp_path, length):
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, persistence.WEIGHTS, struct.pack("<Q", length) + b"{}")
+    with pytest.raises(ModelFileError, match="not a valid safetensors file"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize(
+    ("change", "pattern"),
+    [
+        (lambda w: {k: v.double() for k, v in w.items()}, r"dtype torch.float64; the architecture needs .*float32"),
+        (lambda w: {**w, "extra": torch.zeros(1)}, r"unexpected tensors \['extra'\]"),
+        (lambda w: {k: v for k, v in w.items() if k != "encoder.0.bias"}, r"missing tensors \['encoder.0.bias'\]"),
+        (lambda w: {k: torch.full_like(v, float("nan")) for k, v in w.items()}, "holds NaN or infinite values"),
+        (lambda w: {**w, "encoder.0.bias": torch.full_like(w["encoder.0.bias"], float("inf"))},
+         "'encoder.0.bias' holds NaN or infinite"),
+    ],
+    ids=["float64", "extra-tensor", "missing-tensor", "nan-weights", "inf-weights"],
+)
+def test_well_formed_but_wrong_weights_are_refused(template, tmp_path, change, pattern):
+    import safetensors.torch
+
+    weights = safetensors.torch.load((template / persistence.WEIGHTS).read_bytes())
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, persistence.WEIGHTS, safetensors.torch.save(change(weights)))
+    with pytest.raises(ModelFileError, match=pattern):
+        aekit.load(folder)
+
+
+# ------------------------------------------------------------------------------- pickles never run
+class _Payload:
+    """Unpickling this creates the marker file: proof that code ran."""
+
+    def __init__(self, marker: Path) -> None:
+        self.marker = marker
+
+    def __reduce__(self):
+        return (Path.touch, (self.marker,))
+
+
+def _pickles(marker: Path) -> dict[str, bytes]:
+    buffer = io.BytesIO()
+    torch.save({"encoder.0.weight": _Payload(marker)}, buffer)  # the usual "model.pt": a zip holding a pickle
+    return {
+        "pickle": pickle.dumps({"w": _Payload(marker)}),
+        "pickle-protocol-0": pickle.dumps(_Payload(marker), protocol=0),
+        "torch-save": buffer.getvalue(),
+        "numpy-object-array": _npy_with_objects(marker),
+    }
+
+
+def _npy_with_objects(marker: Path) -> bytes:
+    buffer = io.BytesIO()
+    np.save(buffer, np.array([_Payload(marker)], dtype=object), allow_pickle=True)
+    return buffer.getvalue()
+
+
+@pytest.mark.parametrize("kind", ["pickle", "pickle-protocol-0", "torch-save", "numpy-object-array"])
+@pytest.mark.parametrize("name", FILES)
+def test_pickles_in_place_of_any_file_are_refused_and_never_run(template, tmp_path, name, kind):
+    marker = tmp_path / "code-ran"
+    payload = _pickles(marker)[kind]
+    assert not marker.exists()
+    folder = copy_model(template, tmp_path)
+    if name == persistence.MANIFEST:
+        (folder / name).write_bytes(payload)
+    else:
+        write_consistent(folder, name, payload)
+    with pytest.raises(ModelFileError):
+        aekit.load(folder)
+    assert not marker.exists()
+
+
+# ------------------------------------------------------------------------------- the folder itself
+@pytest.mark.parametrize("name", FILES)
+def test_a_missing_file_is_named(template, tmp_path, name):
+    folder = copy_model(template, tmp_path)
+    (folder / name).unlink()
+    with pytest.raises(ModelFileError, match=rf"{name}' is missing"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize("target", ["outside-copy", "inside-copy", "dangling", "itself", "/etc/passwd"])
+@pytest.mark.parametrize("name", FILES)
+def test_a_symlink_in_place_of_any_file_is_refused(template, tmp_path, name, target):
+    folder = copy_model(template, tmp_path)
+    if target == "outside-copy":
+        destination = tmp_path / f"outside-{name}"
+        shutil.copy(folder / name, destination)
+    elif target == "inside-copy":
+        destination = folder / f"copy-{name}"
+        shutil.copy(folder / name, destination)
+    elif target == "dangling":
+        destination = tmp_path / "nothing-here"
+    elif target == "itself":
+        destination = folder / name
+    else:
+        destination = Path(target)
+    (folder / name).unlink()
+    os.symlink(destination, folder / name)
+    with pytest.raises(ModelFileError, match="is a symbolic link; model files must be regular files"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize("kind", ["folder", "fifo"])
+@pytest.mark.parametrize("name", FILES)
+def test_a_non_regular_file_is_refused_without_blocking(template, tmp_path, name, kind):
+    """A FIFO would block a reader forever: it is refused before being opened."""
+    folder = copy_model(template, tmp_path)
+    (folder / name).unlink()
+    if kind == "folder":
+        (folder / name).mkdir()
+    else:
+        os.mkfifo(folder / name)
+    with pytest.raises(ModelFileError, match=f"{name}' is missing"):
+        aekit.load(folder)
+
+
+@pytest.mark.parametrize("path", ["file", "nowhere", "empty-folder"])
+def test_a_path_that_is_no_model_folder(template, tmp_path, path):
+    (tmp_path / "empty-folder").mkdir()
+    (tmp_path / "file").write_text("{}")
+    with pytest.raises(ModelFileError, match="does not exist or is not a folder|manifest.json' is missing"):
+        aekit.load(tmp_path / path)
+
+
+def test_loading_writes_nothing_and_reads_nothing_outside(template, data, tmp_path):
+    folder = copy_model(template, tmp_path)
+    before = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in tmp_path.rglob("*") if path.is_file()}
+    model = aekit.load(folder)
+    model.transform(data)
+    after = {path: (path.stat().st_mtime_ns, path.read_bytes()) for path in tmp_path.rglob("*") if path.is_file()}
+    assert after == before
+
+
+def test_a_device_without_data_in_the_config_falls_back_to_the_cpu(template, data, tmp_path):
+    """device='meta' (valid for torch, useless for data) must not leave an unusable model."""
+    config = json.loads((template / "config.json").read_text())
+    config["params"]["device"] = "meta"
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "config.json", json.dumps(config).encode())
+    model = aekit.load(folder)
+    np.testing.assert_array_equal(model.transform(data), aekit.load(template).transform(data))
+
+
+def test_a_scaler_that_divides_by_zero_is_refused(template, tmp_path):
+    scaler = json.loads((template / "scaler.json").read_text())
+    scaler["scale_"] = [0.0] * len(scaler["scale_"])
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "scaler.json", json.dumps(scaler).encode())
+    with pytest.raises(ModelFileError, match="'scale_' holds zeros"):
+        aekit.load(folder)
