@@ -1,0 +1,237 @@
+"""The aekit command line end to end, in a temporary folder: every command, every format, the bad inputs.
+
+Commands run in-process through ``main([...])`` for speed; two run as real ``python -m aekit``
+processes to check the exit code and the single stderr line without a traceback.
+"""
+
+import json
+import os
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+from PIL import Image
+
+import aekit
+from aekit.cli import main
+from aekit.io import read_data
+from conftest import assert_close
+
+FAST = ["--latent-dim", "2", "--hidden", "8", "--epochs", "3", "--batch-size", "32", "--seed", "0", "--device", "cpu"]
+COLUMNS = ["a", "b", "c", "d"]
+COMMANDS = ["fit", "encode", "decode", "reconstruct", "score", "info", "demo"]
+
+
+def run(capsys, *argv) -> tuple[int, str, str]:
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def fails(capsys, *argv) -> str:
+    """Run a command that must fail as a user error: exit code 2 and one line on stderr, returned."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (code, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    """Data in every input format with the same rows, and a model fitted on the CSV by `aekit fit`."""
+    folder = tmp_path_factory.mktemp("cli")
+    rng = np.random.default_rng(0)
+    X = (rng.normal(size=(80, 2)) @ rng.normal(size=(2, 4)) + 0.1 * rng.normal(size=(80, 4))).astype(np.float32)
+    frame = pd.DataFrame(X, columns=COLUMNS)
+    frame.to_csv(folder / "data.csv", index=False)
+    frame[COLUMNS[::-1]].to_parquet(folder / "data.parquet", index=False)  # another column order
+    np.save(folder / "data.npy", X)
+    np.savez(folder / "data.npz", features=X)
+    assert main(["fit", str(folder / "data.csv"), "-o", str(folder / "model"), "--quiet", *FAST]) == 0
+    return folder, frame
+
+
+def test_fit_prints_a_summary_and_json(workspace, tmp_path, capsys):
+    folder, frame = workspace
+    code, out, err = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST)
+    assert code == 0 and err == ""  # no progress bar: stderr is not a terminal
+    assert "trained on 80 rows x 4 features" in out and f"model saved to {tmp_path / 'm'}" in out
+    code, out, _ = run(capsys, "fit", folder / "data.npy", "-o", tmp_path / "m2", "--json", *FAST)
+    summary = json.loads(out)
+    assert code == 0 and summary["n_rows"] == 80 and summary["epochs"] == 3 and summary["model_dir"] == str(
+        tmp_path / "m2")
+    assert summary["threshold"] == aekit.load(tmp_path / "m2").threshold_
+    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m3", "--quiet", *FAST)[1] == ""
+
+
+def test_fit_never_overwrites_a_model_folder_without_force(workspace, tmp_path, capsys):
+    folder, _ = workspace
+    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--quiet", *FAST)[0] == 0
+    before = (tmp_path / "m" / "weights.safetensors").read_bytes()
+    err = fails(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST)
+    assert err == f"aekit fit: error: Model folder {tmp_path / 'm'} already exists. Pass --force (Python: " \
+                  "force=True) to replace it, or choose another output path."
+    assert (tmp_path / "m" / "weights.safetensors").read_bytes() == before
+    code, _, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--force", "--quiet", *FAST,
+                     "--latent-dim", "3")
+    assert code == 0 and aekit.load(tmp_path / "m").module_.latent_dim == 3
+
+
+@pytest.mark.parametrize("source", ["data.csv", "data.parquet", "data.npy", "data.npz"])
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
+def test_encode_every_input_and_output_format(workspace, tmp_path, capsys, source, suffix):
+    folder, frame = workspace
+    model = aekit.load(folder / "model")
+    code, out, _ = run(capsys, "encode", folder / "model", folder / source, "-o", tmp_path / f"z{suffix}", "--json")
+    assert code == 0 and json.loads(out) == {"output": str(tmp_path / f"z{suffix}"), "n_rows": 80, "n_columns": 2}
+    codes = read_data(tmp_path / f"z{suffix}")
+    assert_close(codes.X, model.transform(frame), rtol=1e-6, atol=1e-6, what=f"{source} -> {suffix}")
+    if suffix != ".npy":
+        assert codes.columns == ["latent0", "latent1"] and codes.ids.tolist() == list(range(80))
+
+
+def test_decode_and_reconstruct(workspace, tmp_path, capsys):
+    folder, frame = workspace
+    model = aekit.load(folder / "model")
+    assert run(capsys, "encode", folder / "model", folder / "data.csv", "-o", tmp_path / "z.parquet")[0] == 0
+    code, out, _ = run(capsys, "decode", folder / "model", tmp_path / "z.parquet", "-o", tmp_path / "x.csv")
+    assert code == 0 and out.startswith("wrote the decoded data of 80 rows (4 columns)")
+    decoded = pd.read_csv(tmp_path / "x.csv")
+    assert list(decoded.columns) == ["row", *COLUMNS]
+    assert_close(decoded[COLUMNS], model.inverse_transform(model.transform(frame)), rtol=1e-5, atol=1e-5)
+    assert run(capsys, "reconstruct", folder / "model", folder / "data.parquet", "-o", tmp_path / "r.npy")[0] == 0
+    assert_close(np.load(tmp_path / "r.npy"), model.reconstruct(frame), rtol=1e-5, atol=1e-5)
+
+
+def test_score_threshold_contamination_and_per_feature(workspace, tmp_path, capsys):
+    folder, frame = workspace
+    model = aekit.load(folder / "model")
+    errors = model.reconstruction_error(frame)
+    code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.csv",
+                       "--per-feature", "--json")
+    summary, scores = json.loads(out), pd.read_csv(tmp_path / "s.csv")
+    assert code == 0 and list(scores.columns) == ["row", "reconstruction_error", "outlier",
+                                                  *(f"error_{c}" for c in COLUMNS)]
+    assert_close(scores["reconstruction_error"], errors, rtol=1e-6, atol=0)
+    assert summary["threshold"] == model.threshold_ and summary["n_outliers"] == int((errors > model.threshold_).sum())
+    code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.parquet",
+                       "--threshold", float(np.median(errors)), "--json")
+    assert code == 0 and json.loads(out)["n_outliers"] == int((errors > np.median(errors)).sum())
+    code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.npy",
+                       "--contamination", "0.3", "--json")
+    assert code == 0 and json.loads(out)["threshold"] < model.threshold_
+    assert np.load(tmp_path / "s.npy").shape == (80, 2)
+    with pytest.raises(SystemExit) as exit_:  # a usage error: argparse exits with 2
+        main(["score", str(folder / "model"), str(folder / "data.csv"), "-o", str(tmp_path / "s.csv"),
+              "--threshold", "1", "--contamination", "0.1"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and err.count("\n") == 1 and "not allowed with argument --threshold" in err
+
+
+def test_info_human_and_json(workspace, capsys):
+    folder, _ = workspace
+    code, out, _ = run(capsys, "info", folder / "model")
+    assert code == 0 and "features    4 (a, b, c, d)" in out and "versions    aekit" in out
+    code, out, _ = run(capsys, "info", folder / "model", "--json")
+    info = json.loads(out)
+    assert code == 0 and info["columns"] == COLUMNS and info["training"]["epochs"] == 3
+
+
+def test_image_folders(tmp_path, capsys):
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(10):
+        Image.fromarray(rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    assert run(capsys, "fit", images, "-o", tmp_path / "m", "--quiet", *FAST)[0] == 0
+    code, _, _ = run(capsys, "score", tmp_path / "m", images, "-o", tmp_path / "s.csv")
+    scores = pd.read_csv(tmp_path / "s.csv")
+    assert code == 0 and scores["file"].tolist() == [f"{i}.png" for i in range(10)]
+    Image.fromarray(rng.integers(0, 256, size=(8, 6, 3), dtype=np.uint8)).save(images / "tall.png")
+    err = fails(capsys, "encode", tmp_path / "m", images, "-o", tmp_path / "z.csv")
+    assert "differ in size" in err and "--image-size HxW" in err
+    code, _, _ = run(capsys, "encode", tmp_path / "m", images, "-o", tmp_path / "z.csv", "--image-size", "6x6")
+    assert code == 0 and len(pd.read_csv(tmp_path / "z.csv")) == 11
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_help_has_an_example(command, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main([command, "--help"])
+    assert exit_.value.code == 0 and "example" in capsys.readouterr().out
+
+
+def test_bad_inputs_are_one_line_errors(workspace, tmp_path, capsys):
+    folder, frame = workspace
+    model = folder / "model"
+    (tmp_path / "empty.csv").write_text("")
+    (tmp_path / "data.txt").write_text("a,b\n1,2\n")
+    frame.assign(label="x").to_csv(tmp_path / "text.csv", index=False)
+    frame.drop(columns="d").to_csv(tmp_path / "three.csv", index=False)
+    (tmp_path / "no_images").mkdir()
+    (tmp_path / "no_images" / "notes.txt").write_text("nothing to see")
+    cases = {
+        ("encode", model, tmp_path / "missing.csv"): "No such file or folder",
+        ("encode", model, tmp_path / "empty.csv"): "is empty",
+        ("encode", model, tmp_path / "data.txt"): "unsupported extension '.txt'",
+        ("encode", model, tmp_path / "text.csv"): "Column 'label'",
+        ("encode", model, tmp_path / "three.csv"): "lacks 'd'",
+        ("encode", model, tmp_path / "no_images"): "Found no images",
+        ("encode", tmp_path / "no_model", folder / "data.csv"): "does not exist",
+    }
+    for (command, model_dir, data), expected in cases.items():
+        err = fails(capsys, command, model_dir, data, "-o", tmp_path / "out.csv")
+        assert err.startswith(f"aekit {command}: error: ") and expected in err, err
+    assert "--columns" in fails(capsys, "fit", tmp_path / "text.csv", "-o", tmp_path / "m", *FAST)
+    assert "Use one of .csv, .parquet, .npy" in fails(capsys, "encode", model, folder / "data.csv",
+                                                       "-o", tmp_path / "z.json")
+    assert not (tmp_path / "out.csv").exists() and not (tmp_path / "m").exists()
+
+
+def test_a_corrupt_model_folder_is_refused(workspace, tmp_path, capsys):
+    folder, _ = workspace
+    import shutil
+
+    shutil.copytree(folder / "model", tmp_path / "model")
+    weights = tmp_path / "model" / "weights.safetensors"
+    weights.write_bytes(weights.read_bytes()[:-10])
+    for command in (["info"], ["encode"], ["score"]):
+        extra = [] if command == ["info"] else [folder / "data.csv", "-o", tmp_path / "z.csv"]
+        err = fails(capsys, *command, tmp_path / "model", *extra)
+        assert "weights.safetensors does not match its checksum" in err
+
+
+def test_os_errors_become_one_line(workspace, tmp_path, capsys, monkeypatch):
+    import aekit.cli.info
+
+    def unreadable(path):
+        raise PermissionError(13, "Permission denied", str(path))
+
+    monkeypatch.setattr(aekit.cli.info, "model_info", unreadable)
+    err = fails(capsys, "info", tmp_path / "m")
+    assert err == f"aekit info: error: [Errno 13] Permission denied: '{tmp_path / 'm'}'. Check the path and its " \
+                  "permissions."
+
+
+def _python_m_aekit(*argv):
+    env = {**os.environ, "PYTHONWARNINGS": "ignore"}
+    return subprocess.run([sys.executable, "-m", "aekit", *map(str, argv)], capture_output=True, text=True,
+                          env=env, timeout=120)
+
+
+def test_python_m_aekit_exit_code_and_one_line_without_traceback(workspace, tmp_path):
+    folder, _ = workspace
+    result = _python_m_aekit("encode", folder / "model", tmp_path / "missing.csv", "-o", tmp_path / "z.csv")
+    assert result.returncode == 2 and result.stdout == ""
+    assert result.stderr.count("\n") == 1 and "Traceback" not in result.stderr
+    assert result.stderr.startswith(f"aekit encode: error: No such file or folder: {tmp_path / 'missing.csv'}.")
+    debug = _python_m_aekit("encode", folder / "model", tmp_path / "missing.csv", "-o", tmp_path / "z.csv", "--debug")
+    assert debug.returncode == 1 and "Traceback" in debug.stderr and "InvalidInputError" in debug.stderr
+
+
+def test_python_m_aekit_runs_a_command(workspace, tmp_path):
+    folder, _ = workspace
+    result = _python_m_aekit("score", folder / "model", folder / "data.npz", "-o", tmp_path / "s.csv", "--json")
+    assert result.returncode == 0 and result.stderr == "" and json.loads(result.stdout)["n_rows"] == 80
