@@ -83,3 +83,22 @@ def test_evaluate_embedding_refuses_bad_shapes_and_neighbour_counts():
         evaluate_embedding(X, X[:40, :2])
     with pytest.raises(InvalidParameterValue, match=r"'n_neighbors' parameter must be an int in \[1, n_samples / 2\)"):
         evaluate_embedding(X, X[:, :2], n_neighbors=25)
+
+
+@pytest.mark.slow
+def test_a_nonlinear_autoencoder_charts_the_swiss_roll_where_pca_cannot():
+    """At d=2 the autoencoder reconstructs the roll almost exactly (PCA loses a whole direction) and
+    keeps neighbourhoods. It does not necessarily *unroll* it: see the README (section images)."""
+    import aekit
+
+    X, coordinates = make_manifold("swiss_roll", 1000, random_state=0)
+    ae = aekit.Autoencoder(
+        2, hidden_dims=(64, 64, 64), activation="gelu", loss="mse", epochs=60, batch_size=32, lr=3e-3,
+        lr_schedule="cosine", early_stopping=False, random_state=0,
+    ).fit(X)
+    scaled = ae.scaler_.transform(X)
+    pca = PCA(2).fit(scaled)
+    pca_error = np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2)
+    assert np.mean(ae.reconstruction_error(X)) < 0.25 * pca_error
+    quality = evaluate_embedding(X, ae.transform(X), coordinates)
+    assert quality.trustworthiness > 0.97 and quality.continuity > 0.97
