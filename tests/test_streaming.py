@@ -40,8 +40,10 @@ def test_every_row_once_per_epoch_in_full_batches_shuffled_within_the_buffer(npy
     assert max(order[:75]) < 96  # the first 75 rows all come from the first window of 3 chunks
     again = torch.cat(list(source.batches(25, torch.Generator().manual_seed(0))))
     assert torch.equal(again, torch.from_numpy(rows))  # reproducible with the same seed
-    in_order = torch.cat(list(source.batches(64)))
-    assert torch.equal(in_order, torch.from_numpy(expected))
+    in_order = list(source.batches(64))
+    assert [len(b) for b in in_order] == [64] * 4 + [44]
+    assert torch.equal(torch.cat(in_order), torch.from_numpy(expected))
+    assert [len(b) for b in _source(npy_file, chunk_rows=10).batches(64)] == [64] * 4 + [44]  # no empty batch
 
 
 def test_validation_rows_are_the_same_every_pass_and_disjoint_from_training(npy_file):

@@ -108,7 +108,7 @@ class StreamSource:
         """Batches of ``batch_size`` rows (the last may be smaller); shuffled within windows of
         ``buffer_chunks`` chunks with ``generator``, in file order when it is None."""
         window_chunks = self.buffer_chunks if generator is not None else 1
-        carry = torch.empty((0, 0), device=self.device)
+        carry: list[torch.Tensor] = []  # the rows of the last window that did not fill a batch
         pending: list[np.ndarray] = []
         arrays = self.arrays()
         while True:
@@ -119,18 +119,21 @@ class StreamSource:
                     continue
             if not pending:
                 break
-            window = torch.from_numpy(np.concatenate(pending)).to(self.device)
+            # one copy of the window; batches are gathered from it, never a shuffled copy of it all
+            window = torch.cat(carry + [torch.from_numpy(a) for a in pending]).to(self.device)
             pending = []
-            if len(carry):
-                window = torch.cat([carry, window])
-            if generator is not None:
-                window = window.index_select(0, torch.randperm(len(window), generator=generator).to(self.device))
             n_full = len(window) // batch_size * batch_size
+            if generator is None:
+                if n_full:  # split() of no rows would still yield one empty batch
+                    yield from window[:n_full].split(batch_size)
+                carry = [window[n_full:]]
+                continue
+            order = torch.randperm(len(window), generator=generator).to(self.device)
             for start in range(0, n_full, batch_size):
-                yield window[start : start + batch_size]
-            carry = window[n_full:]
-        if len(carry):
-            yield carry
+                yield window.index_select(0, order[start : start + batch_size])
+            carry = [window.index_select(0, order[n_full:]).cpu()]
+        if carry and len(carry[0]):
+            yield carry[0].to(self.device)
 
 
 def _first_pass(reading: _Reading, scaler_name: str | None, seed: int, validation_fraction: float):
