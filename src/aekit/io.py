@@ -596,7 +596,9 @@ def _check_numeric_series(series: pd.Series, name: str, source: Path) -> None:
 @contextmanager
 def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
     try:
-        parquet = pq.ParquetFile(path)
+        # pre_buffer (the default) holds whole row groups' column chunks in Arrow's pool on top of the
+        # batches (hundreds of MB); it pays off on object stores, not on local files read in chunks.
+        parquet = pq.ParquetFile(path, pre_buffer=False)
     except (pa.ArrowException, OSError) as error:
         raise InvalidInputError(f"{path} cannot be read as a Parquet file ({error}).") from error
     with parquet:
