@@ -112,6 +112,26 @@ def test_keeps_only_the_newest_checkpoints_and_a_fresh_run_clears_old_ones(tmp_p
     assert list_checkpoints(tmp_path) == []
 
 
+@pytest.mark.parametrize("schedule", ["cosine", "plateau"])
+def test_interrupted_and_resumed_run_keeps_the_learning_rate_schedule(tmp_path, schedule):
+    config = _config(lr_schedule=schedule, patience=3, lr=0.05)
+    plain = _model()
+    fit_module(plain, mse, _data()[:100], _data()[100:], config)
+    calls = {"n": 0}
+
+    def interrupted(module, batch):
+        calls["n"] += module.training
+        if calls["n"] == 25 and module.training:
+            os.kill(os.getpid(), signal.SIGINT)
+        return mse(module, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_module(_model(), interrupted, _data()[:100], _data()[100:], config, checkpointer=Checkpointer(tmp_path))
+    resumed = _model()
+    fit_module(resumed, mse, _data()[:100], _data()[100:], config, checkpointer=Checkpointer(tmp_path, resume=True))
+    _assert_same_weights(resumed.state_dict(), plain.state_dict())
+
+
 def test_resuming_a_finished_shorter_run_gives_the_uninterrupted_weights(tmp_path, uninterrupted):
     weights, history = uninterrupted
     model = _model()
