@@ -235,3 +235,14 @@ def test_python_m_aekit_runs_a_command(workspace, tmp_path):
     folder, _ = workspace
     result = _python_m_aekit("score", folder / "model", folder / "data.npz", "-o", tmp_path / "s.csv", "--json")
     assert result.returncode == 0 and result.stderr == "" and json.loads(result.stdout)["n_rows"] == 80
+
+
+def test_a_closed_pipe_ends_quietly(workspace, capsys, monkeypatch):
+    import aekit.cli.info
+
+    def reader_gone(args):
+        raise BrokenPipeError(32, "Broken pipe")
+
+    folder, _ = workspace
+    monkeypatch.setattr(aekit.cli.info, "run", reader_gone)
+    assert main(["info", str(folder / "model")]) == 141 and capsys.readouterr().err == ""

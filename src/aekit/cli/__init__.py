@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import io
 import json
+import os
 import sys
 
 from aekit._version import __version__
@@ -59,6 +61,11 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     try:
         summary = args.func(args)
+        if args.json and summary is not None:
+            print(json.dumps(summary, indent=2, default=str))
+    except BrokenPipeError:  # `aekit info model | head`: the reader has gone; quiet, as any Unix tool
+        _silence_stdout()
+        return 141
     except (AekitError, OSError) as error:  # OSError: a user path the library did not wrap (permissions, ...)
         if args.debug:
             raise
@@ -70,6 +77,12 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt as interrupt:  # the trainer's message says where it saved and how to resume
         print(f"aekit {args.command}: interrupted" + (f". {interrupt}" if str(interrupt) else ""), file=sys.stderr)
         return 130
-    if args.json and summary is not None:
-        print(json.dumps(summary, indent=2, default=str))
     return 0
+
+
+def _silence_stdout() -> None:
+    """Point stdout at /dev/null, so that Python's final flush does not fail on the closed pipe again."""
+    try:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        pass
