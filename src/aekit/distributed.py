@@ -35,14 +35,15 @@ def is_distributed() -> bool:
     return int(os.environ.get("RANK", -1)) != -1
 
 
-def setup() -> None:
+def setup(device: torch.device | None = None) -> None:
     """Join the process group of a torchrun launch (once); nothing for a single-process run.
 
-    NCCL when this machine has CUDA, gloo otherwise. Each process uses the GPU ``LOCAL_RANK``.
+    NCCL when training on CUDA (``device``; by default when this machine has CUDA), gloo otherwise.
+    Each process uses the GPU ``LOCAL_RANK``.
     """
     if not is_distributed() or (dist.is_available() and dist.is_initialized()):
         return
-    use_cuda = torch.cuda.is_available()
+    use_cuda = torch.cuda.is_available() if device is None else device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")

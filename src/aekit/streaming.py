@@ -202,8 +202,9 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
                 f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
             )
     estimator._check_params()
-    distributed.setup()
-    device = distributed.local_device(resolve_device(estimator.device))
+    device = resolve_device(estimator.device)
+    distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
+    device = distributed.local_device(device)
     reading = _Reading(Path(path), int(chunk_rows), columns, key)
     estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
     fraction = float(estimator.validation_fraction)
