@@ -19,7 +19,8 @@ from aekit._version import __version__
 from aekit.exceptions import AekitError
 
 # One module per command group; each adds its subcommands in register().
-COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots")
+COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
+                   "aekit.cli.analysis")
 
 
 class _OneLineParser(argparse.ArgumentParser):
