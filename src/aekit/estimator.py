@@ -18,7 +18,7 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from aekit import distributed
 from aekit.checkpoint import Checkpointer
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
@@ -59,13 +59,17 @@ def _check_dataframe_columns(X) -> None:
         return
     import pandas as pd
 
-    for column, dtype in dtypes.items():
+    for position, (column, dtype) in enumerate(dtypes.items()):
         if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
             continue
+        series = X.iloc[:, position]  # by position: X[column] is a frame when names repeat
         try:
-            pd.to_numeric(X[column])
+            # dates and durations convert to nanosecond counts, which are no features
+            if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+                raise TypeError
+            pd.to_numeric(series)
         except (TypeError, ValueError):
-            first = X[column].iloc[0] if len(X) else None
+            first = series.iloc[0] if len(X) else None
             raise InvalidInputError(
                 f"Column {column!r} is not numeric (dtype {dtype}, first value {first!r}). Drop or encode it "
                 "first (e.g. sklearn.preprocessing.OneHotEncoder), or select the numeric columns."
@@ -256,17 +260,23 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         try:
             min_rows = 2 if reset else 1
             X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
-        except ValueError as error:
+        except (ValueError, TypeError) as error:  # TypeError: sparse X, mixed column-name types
             message = str(error)
-            if "NaN" in message or "infinity" in message:
+            if message.startswith("Complex data not supported"):  # sklearn appends the whole array
+                message = "Complex data not supported: aekit needs real numbers. Pass X.real, np.abs(X), or both."
+            elif "could not convert" in message or "inhomogeneous" in message:
+                message = message.splitlines()[0].rstrip(".") + (
+                    ". X must be a rectangular array of numbers: drop or encode text columns"
+                    " (e.g. sklearn.preprocessing.OneHotEncoder) and give every row the same length."
+                )
+            elif "NaN" in message or "infinity" in message:
                 # sklearn's text goes on about supervised estimators; keep its first line, add our fix
                 message = message.splitlines()[0] + (
                     " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer in a Pipeline)"
                     " and replace infinite values."
                 )
-            elif "Expected 2D array" in message:
-                message = message.replace("\n", " ")
-            raise InvalidInputError(message) from None
+            error_type = InvalidInputTypeError if isinstance(error, TypeError) else InvalidInputError
+            raise error_type(" ".join(message.split())) from None
         if reset:
             self.scaler_ = make_scaler(self.scaler)
             if self.scaler_ is not None:
@@ -276,8 +286,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         X = np.ascontiguousarray(X, dtype=np.float32)
         if not np.isfinite(X).all():
             raise InvalidInputError(
-                f"X holds values too large for float32 after scaling (scaler={self.scaler!r}); "
-                "use scaler='standard' or rescale the data."
+                f"X holds values too large for float32 after scaling (scaler={self.scaler!r}), or a feature "
+                "whose spread is below float32's smallest number (~1e-38); use scaler='standard' or rescale the data."
             )
         return X
 
@@ -337,6 +347,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             warnings.warn(
                 f"latent_dim={self.latent_dim} >= n_features={X.shape[1]}: the autoencoder is overcomplete and "
                 "can learn the identity. Choose latent_dim < n_features for a compressed representation.",
+                UserWarning,
+                stacklevel=2,
+            )
+        if np.array_equal(X.min(axis=0), X.max(axis=0)):  # one distinct row: every row gets the same code
+            warnings.warn(
+                f"All {len(X)} rows of X are identical: there is nothing to learn and every row will get the same "
+                "code. Check that the data was read correctly.",
                 UserWarning,
                 stacklevel=2,
             )

@@ -19,6 +19,13 @@ class InvalidInputError(AekitError, ValueError):
     """The data handed to aekit cannot be used as it is (shape, values, columns, file format)."""
 
 
+class InvalidInputTypeError(InvalidInputError, TypeError):
+    """The data holds objects of a kind aekit cannot use (sparse matrices, dicts, mixed name types).
+
+    Also a ``TypeError``, as scikit-learn raises for these, so existing ``except TypeError`` code works.
+    """
+
+
 class InvalidParameterValue(AekitError, InvalidParameterError):
     """A parameter has a value outside what it accepts.
 

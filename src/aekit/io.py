@@ -14,6 +14,9 @@ from __future__ import annotations
 import csv
 import os
 import re
+import tokenize
+import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
@@ -40,6 +43,8 @@ WRITE_SUFFIXES = (".csv", ".parquet", ".npy")
 ID_NAMES = ("row", "file")
 # "Unnamed: 0" is the name we (like pandas) give an empty first header: the index of df.to_csv().
 _ID_COLUMNS = (*ID_NAMES, "Unnamed: 0")
+# DecompressionBombError: Pillow refuses images of more than Image.MAX_IMAGE_PIXELS pixels.
+_IMAGE_ERRORS = (OSError, SyntaxError, ValueError, Image.DecompressionBombError)
 _SIXTEEN_BIT_MODES = ("I;16", "I;16L", "I;16B", "I;16N", "I")
 _GRAY_MODES = ("1", "L", "LA", *_SIXTEEN_BIT_MODES)
 _SUPPORTED = f"{', '.join(READ_SUFFIXES)} or a folder of images ({', '.join(IMAGE_SUFFIXES)})"
@@ -448,7 +453,13 @@ def _table_plan(names: list[str], columns, source: Path) -> tuple[str | None, li
         )
     requested = None if columns is None else _select(columns, names, source)
     id_column = names[0] if names and names[0] in _ID_COLUMNS and names[0] not in (requested or ()) else None
-    return id_column, requested or [name for name in names if name != id_column]
+    features = requested or [name for name in names if name != id_column]
+    if not features:
+        raise InvalidInputError(
+            f"{source} has no feature columns, only the id column {id_column!r}. aekit needs at least one column "
+            "of numbers."
+        )
+    return id_column, features
 
 
 def _make_dataset(X, columns: list[str], ids, id_column: str | None, source: Path, start: int,
@@ -531,6 +542,13 @@ def _csv_header(path: Path) -> list[str]:
         raise InvalidInputError(f"{path} is not readable UTF-8 CSV text ({error}). Save it as UTF-8 CSV.") from error
     if not header:
         raise InvalidInputError(f"{path} is empty. A CSV needs a header row naming the columns, then a row per sample.")
+    separator = next((sep for sep in ";\t|" if len(header) == 1 and len(header[0].split(sep)) > 1
+                      and all(part.strip() for part in header[0].split(sep))), None)
+    if separator is not None:
+        raise InvalidInputError(
+            f"{path} has one column named {header[0]!r}: it looks separated by {separator!r}, and aekit reads "
+            "comma-separated CSV. Save it with commas (pandas: pd.read_csv(path, sep=...).to_csv(new_path))."
+        )
     # Whole numbers can be column names ("1", "2", ...); a header of decimals is a data row.
     if all(_is_number(name) for name in header) and not all(name.strip().isdigit() for name in header):
         raise InvalidInputError(
@@ -618,12 +636,15 @@ def _parquet_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dat
                     f"Column {name!r} in {path} is not numeric (Parquet type {kind}). {_SELECT_HINT}"
                 )
         wanted = ([id_column] if id_column else []) + features
-        batches = [parquet.read(columns=wanted)] if chunk_rows is None else (
-            parquet.iter_batches(batch_size=chunk_rows, columns=wanted))
         start = 0
-        for batch in batches:
-            yield _arrow_dataset(batch, id_column, features, path, start)
-            start += batch.num_rows
+        try:
+            batches = [parquet.read(columns=wanted)] if chunk_rows is None else (
+                parquet.iter_batches(batch_size=chunk_rows, columns=wanted))
+            for batch in batches:
+                yield _arrow_dataset(batch, id_column, features, path, start)
+                start += batch.num_rows
+        except (pa.ArrowException, OSError) as error:  # a damaged data page, found only when read
+            raise InvalidInputError(f"{path} is a damaged Parquet file ({error}). Write it again.") from error
 
 
 def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source: Path, start: int) -> Dataset:
@@ -650,7 +671,9 @@ def _load_array(path: Path, key: str | None) -> np.ndarray:
         if path.suffix.lower() == ".npy":
             return np.load(path, mmap_mode="r", allow_pickle=False)
         archive = np.load(path, allow_pickle=False)
-    except (ValueError, OSError, EOFError) as error:
+    # SyntaxError and TokenError: a damaged .npy header (numpy parses it as a Python literal)
+    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+            NotImplementedError) as error:  # NotImplementedError: zipfile meets an unknown zip version
         raise InvalidInputError(
             f"{path} cannot be read as a NumPy {path.suffix} file of numbers ({error}). "
             "aekit never unpickles; save a numeric array with np.save / np.savez."
@@ -672,6 +695,9 @@ def _load_array(path: Path, key: str | None) -> np.ndarray:
             raise InvalidInputError(
                 f"Array {key!r} in {path} cannot be loaded without unpickling ({error})."
             ) from error
+        except (OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError, zipfile.BadZipFile,
+                zlib.error, NotImplementedError) as error:  # a damaged member, or one whose header claims a huge shape
+            raise InvalidInputError(f"{path} is damaged ({error}). Save the arrays again with np.savez.") from error
 
 
 def _image_shape_of_array(array: np.ndarray, source: Path) -> tuple[int, int, int] | None:
@@ -731,7 +757,7 @@ def _image_files(folder: Path) -> list[Path]:
 
 
 def _bad_image(file: Path, error: Exception) -> InvalidInputError:
-    return InvalidInputError(f"Cannot read image {file}: {error}. Replace or remove the file.")
+    return InvalidInputError(f"Cannot read image {file}: {str(error).rstrip('.')}. Replace or remove the file.")
 
 
 def _scan_images(folder: Path, image_size) -> tuple[list[Path], tuple[int, int, int]]:
@@ -747,7 +773,7 @@ def _scan_images(folder: Path, image_size) -> tuple[list[Path], tuple[int, int, 
         try:
             with Image.open(file) as image:
                 size, mode = image.size, image.mode
-        except (OSError, SyntaxError, ValueError) as error:
+        except _IMAGE_ERRORS as error:
             raise _bad_image(file, error) from error
         color = color or mode not in _GRAY_MODES
         first_size = first_size or size
@@ -774,7 +800,7 @@ def _decode_image(file: Path, shape: tuple[int, int, int]) -> np.ndarray:
                 image = image.convert("L" if channels == 1 else "RGB")
                 planes = np.asarray(image, dtype=np.float32).reshape(image.height, image.width, -1)
                 planes = planes.transpose(2, 0, 1) / 255
-    except (OSError, SyntaxError, ValueError) as error:
+    except _IMAGE_ERRORS as error:
         raise _bad_image(file, error) from error
     if len(planes) != channels:  # a 16-bit gray image among RGB ones
         planes = np.repeat(planes, channels, axis=0)

@@ -1,0 +1,362 @@
+"""Messy files handed to the readers, tried systematically: a correct Dataset or InvalidInputError.
+
+tests/test_io.py holds one example of each known problem; here hypothesis writes CSVs with any
+cells (quoted numbers, text, NaN, inf, huge values, empty cells), ragged rows, blank lines, a BOM,
+CRLF, other delimiters and any column names; Parquet files with any column types and nulls; NumPy
+files with any dtype, shape or damaged bytes; images of every mode, truncated anywhere or not
+images at all. When a file is well formed the values must be exactly the numbers written (checked
+against Python's own float parsing), and streaming in chunks must agree with reading it whole.
+"""
+
+from __future__ import annotations
+
+import io
+import re
+import tempfile
+from decimal import Decimal
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from hypothesis.extra import numpy as hnp
+from PIL import Image
+
+from aekit.exceptions import InvalidInputError
+from aekit.io import iter_chunks, read_data
+
+
+def read_outcome(path: Path, **options):
+    """read_data's Dataset (checked: float32, finite, ids per row, chunks agree) or None after InvalidInputError.
+
+    Any other exception escapes and fails the test.
+    """
+    try:
+        data = read_data(path, **options)
+    except InvalidInputError as error:
+        message = str(error)
+        assert message and len(message) < 1500, message[:300]
+        assert str(path) in message or path.name in message, f"the message does not name the input: {message}"
+        with pytest.raises(InvalidInputError):  # streaming refuses the same file
+            list(iter_chunks(path, chunk_rows=2, **options))
+        return None
+    assert data.X.dtype == np.float32 and data.X.ndim == 2 and data.X.flags.c_contiguous
+    assert np.isfinite(data.X).all() and len(data.ids) == len(data.X) >= 1
+    assert len(data.columns) == data.X.shape[1] >= 1
+    chunks = list(iter_chunks(path, chunk_rows=2, **options))
+    np.testing.assert_array_equal(np.concatenate([chunk.X for chunk in chunks]), data.X)
+    return data
+
+
+def in_folder(name: str, content: bytes):
+    """Write ``content`` to a fresh temporary folder; use as ``with in_folder(...) as path``."""
+
+    class _Scope:
+        def __enter__(self) -> Path:
+            self.folder = tempfile.TemporaryDirectory()
+            path = Path(self.folder.name) / name
+            path.write_bytes(content)
+            return path
+
+        def __exit__(self, *exc):
+            self.folder.cleanup()
+
+    return _Scope()
+
+
+# ------------------------------------------------------------------------------------------ CSV
+NUMBERS = st.floats(allow_nan=False, allow_infinity=False, min_value=-3e38, max_value=3e38) | st.integers(-10**9, 10**9)
+ODD_CELLS = st.sampled_from(["", "nan", "NaN", "inf", "-inf", "1e400", "abc", "1,5", "0x10", '"', "é", "True", " 1 ",
+                             '"1"', '"2.5"', "NA", "null", "\x00"])
+NAME_TEXT = st.text(alphabet=st.characters(blacklist_categories=["Cs"], blacklist_characters="\r\n\"\x00"),
+                    min_size=1, max_size=6)
+
+
+def format_number(value, style: int) -> str:
+    if isinstance(value, int):
+        return str(value)
+    return (repr(value), f"{value:.6e}", f'"{value!r}"')[style]
+
+
+@st.composite
+def well_formed_csvs(draw):
+    """A header of unique, non-numeric names and rectangular rows of numbers: must read exactly."""
+    n_columns = draw(st.integers(1, 4))
+    names = draw(st.lists(NAME_TEXT.filter(lambda name: not _is_number(name) and name.strip() == name
+                                           and name not in ("row", "file")),
+                          min_size=n_columns, max_size=n_columns, unique=True))
+    rows = draw(st.lists(st.lists(NUMBERS, min_size=n_columns, max_size=n_columns), min_size=1, max_size=6))
+    style = draw(st.integers(0, 2))
+    newline = draw(st.sampled_from(["\n", "\r\n"]))
+    blank_lines = draw(st.booleans())
+    lines = [",".join(_quote(name) for name in names)]
+    for row in rows:
+        lines.append(",".join(format_number(value, style) for value in row))
+        if blank_lines:
+            lines.append("")
+    text = newline.join(lines) + newline
+    prefix = "\ufeff" if draw(st.booleans()) else ""
+    return (prefix + text).encode("utf-8"), names, rows
+
+
+def _quote(name: str) -> str:
+    return f'"{name}"' if any(c in name for c in ',";') else name
+
+
+def _is_number(text: str) -> bool:
+    try:
+        float(text)
+    except ValueError:
+        return False
+    return True
+
+
+@given(csv=well_formed_csvs())
+def test_well_formed_csv_reads_exactly_the_numbers_written(csv):
+    content, names, rows = csv
+    with in_folder("data.csv", content) as path:
+        data = read_outcome(path)
+        assert data is not None, content[:200]
+        assert data.columns == names
+        expected = np.array([[float(value) for value in row] for row in rows], dtype=np.float64).astype(np.float32)
+        np.testing.assert_allclose(data.X, expected, rtol=1e-6, atol=0)  # one float32 rounding at most
+        np.testing.assert_array_equal(data.ids, np.arange(len(rows)))
+
+
+@st.composite
+def messy_csvs(draw):
+    """Any header, rows of any length, any cells, any delimiter, blank lines anywhere."""
+    delimiter = draw(st.sampled_from([",", ",", ";", "\t", "|"]))
+    header = draw(st.lists(NAME_TEXT | st.just("") | st.sampled_from(["a", "a", "1", "row", "é"]), min_size=1,
+                           max_size=4))
+    cells = NUMBERS.map(repr) | ODD_CELLS
+    rows = draw(st.lists(st.lists(cells, min_size=0, max_size=5), max_size=6))
+    lines = [delimiter.join(header), *(delimiter.join(row) for row in rows)]
+    if draw(st.booleans()):
+        lines.insert(draw(st.integers(0, len(lines))), "")
+    return ("\ufeff" if draw(st.booleans()) else "") + draw(st.sampled_from(["\n", "\r\n"])).join(lines)
+
+
+@given(text=messy_csvs())
+def test_messy_csv_reads_or_gives_an_error_naming_the_file(text):
+    with in_folder("messy.csv", text.encode("utf-8")) as path:
+        read_outcome(path)
+
+
+@given(content=st.binary(max_size=200))
+def test_random_bytes_as_csv_read_or_give_an_error_naming_the_file(content):
+    with in_folder("bytes.csv", content) as path:
+        read_outcome(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ('a,b\n"1","2.5"\n', [[1, 2.5]]),
+        ("\ufeffa,b\r\n1,2\r\n\r\n3,4\r\n", [[1, 2], [3, 4]]),
+        ("a,b\n\n\n1,2\n\n", [[1, 2]]),
+        ("a,b\nTrue,0\nFalse,1\n", [[1, 0], [0, 1]]),
+        ("x\n1e-50\n", [[0.0]]),  # below float32's range: rounds to 0, as np.float32(1e-50)
+    ],
+    ids=["quoted-numbers", "bom-crlf-blank", "blank-lines", "booleans", "tiny"],
+)
+def test_documented_meanings_of_odd_but_valid_csvs(tmp_path, text, expected):
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode())
+    np.testing.assert_array_equal(read_data(path).X, np.array(expected, dtype=np.float32))
+
+
+@pytest.mark.parametrize("separator", [";", "\t", "|"])
+def test_other_delimiters_are_named_with_the_fix(tmp_path, separator):
+    path = tmp_path / "data.csv"
+    path.write_text(f"a{separator}b\n1{separator}2\n")
+    expected = f"one column named {f'a{separator}b'!r}: it looks separated by {separator!r}"
+    with pytest.raises(InvalidInputError, match=re.escape(expected)):
+        read_data(path)
+
+
+@pytest.mark.parametrize(
+    ("text", "pattern"),
+    [
+        ("a,b\n1,2\n3\n", r"Column 'b' .* 1 missing or infinite value\(s\) .*first at row 1"),
+        ("a\n1e39\n", r"Column 'a' .* missing or infinite"),
+        ('a\n"1,000"\n', r"Column 'a' .* not numeric .* first non-numeric value '1,000'"),
+        ("a,b\n1,\x002\n", r"Column 'b' .* not numeric"),
+        ('a,b\n"1,2\n', "not a well-formed UTF-8 CSV"),
+    ],
+    ids=["short-row", "beyond-float32", "thousands-separator", "nul-byte", "unclosed-quote"],
+)
+def test_csv_problems_name_the_column_or_the_file(tmp_path, text, pattern):
+    path = tmp_path / "data.csv"
+    path.write_bytes(text.encode())
+    with pytest.raises(InvalidInputError, match=pattern):
+        read_data(path)
+
+
+# ------------------------------------------------------------------------------------------ Parquet
+PARQUET_COLUMNS = {
+    "float64": (pa.float64(), True), "float32": (pa.float32(), True), "float16": (pa.float16(), True),
+    "int8": (pa.int8(), True), "uint64": (pa.uint64(), True), "bool": (pa.bool_(), True),
+    "dictionary": (pa.dictionary(pa.int8(), pa.float64()), True),
+    "string": (pa.string(), False), "list": (pa.list_(pa.float64()), False),
+    "struct": (pa.struct([("x", pa.float64())]), False), "date": (pa.date32(), False),
+    "decimal": (pa.decimal128(6, 2), False), "binary": (pa.binary(), False),
+}
+
+
+def parquet_column(kind: str, n_rows: int, with_nulls: bool, rng: np.random.Generator) -> pa.Array:
+    values = rng.integers(0, 100, n_rows)
+    mask = np.zeros(n_rows, dtype=bool)
+    mask[:1] = with_nulls
+    numeric = {"float64": np.float64, "float32": np.float32, "float16": np.float16, "int8": np.int8,
+               "uint64": np.uint64, "bool": np.bool_}
+    if kind == "dictionary":
+        return pa.array(values.astype(np.float64), mask=mask).dictionary_encode()
+    if kind in numeric:
+        return pa.array(values.astype(numeric[kind]), mask=mask)
+    python = {"string": [str(v) for v in values], "list": [[float(v)] for v in values],
+              "struct": [{"x": float(v)} for v in values], "date": [int(v) for v in values],
+              "decimal": [Decimal(int(v)) for v in values], "binary": [bytes([v]) for v in values]}[kind]
+    return pa.array([None if hole else value for value, hole in zip(python, mask, strict=True)],
+                    type=PARQUET_COLUMNS[kind][0])
+
+
+@given(
+    kinds=st.lists(st.sampled_from(sorted(PARQUET_COLUMNS)), min_size=1, max_size=4),
+    nulls=st.lists(st.booleans(), min_size=4, max_size=4),
+    n_rows=st.integers(0, 5),
+)
+def test_parquet_with_any_column_types_and_nulls(kinds, nulls, n_rows):
+    rng = np.random.default_rng(0)
+    columns = [parquet_column(kind, n_rows, nulls[j], rng) for j, kind in enumerate(kinds)]
+    table = pa.table({f"c{j}": column for j, column in enumerate(columns)})
+    buffer = io.BytesIO()
+    pq.write_table(table, buffer)
+    with in_folder("data.parquet", buffer.getvalue()) as path:
+        data = read_outcome(path)
+    usable = all(PARQUET_COLUMNS[kind][1] for kind in kinds) and not any(nulls[: len(kinds)]) and n_rows > 0
+    assert (data is not None) == usable
+    if usable:
+        expected = np.column_stack([np.asarray(column.to_pylist(), dtype=np.float64) for column in columns])
+        np.testing.assert_array_equal(data.X, expected.astype(np.float32))
+
+
+@given(position=st.integers(0, 10_000), byte=st.integers(0, 255))
+def test_parquet_with_any_byte_changed_or_cut(position, byte):
+    buffer = io.BytesIO()
+    pq.write_table(pa.table({"a": np.arange(20.0), "b": np.arange(20)}), buffer)
+    original = buffer.getvalue()
+    position %= len(original)
+    for damaged in (original[:position], original[:position] + bytes([byte]) + original[position + 1:]):
+        with in_folder("data.parquet", damaged) as path:
+            read_outcome(path)
+
+
+# ------------------------------------------------------------------------------------------ NumPy
+@given(
+    array=hnp.arrays(
+        st.sampled_from([np.float16, np.float32, np.float64, np.int8, np.uint64, np.bool_, np.complex64, "U2",
+                         "datetime64[D]", [("a", "f4")]]),
+        hnp.array_shapes(min_dims=0, max_dims=5, min_side=0, max_side=3),
+    )
+)
+def test_npy_of_any_dtype_and_shape(array):
+    buffer = io.BytesIO()
+    np.save(buffer, array)
+    with in_folder("data.npy", buffer.getvalue()) as path:
+        data = read_outcome(path)
+    if data is not None:
+        assert array.dtype.kind in "biuf" and array.ndim in (2, 3, 4) and array.shape[0] >= 1
+        with np.errstate(over="ignore"):
+            np.testing.assert_array_equal(data.X, array.reshape(len(array), -1).astype(np.float32))
+
+
+@given(position=st.integers(0, 10_000), byte=st.integers(0, 255), suffix=st.sampled_from([".npy", ".npz"]))
+def test_numpy_files_with_any_byte_changed_or_cut(position, byte, suffix):
+    buffer = io.BytesIO()
+    values = np.arange(24.0).reshape(6, 4)
+    np.save(buffer, values) if suffix == ".npy" else np.savez_compressed(buffer, values=values)
+    original = buffer.getvalue()
+    position %= len(original)
+    for damaged in (original[:position], original[:position] + bytes([byte]) + original[position + 1:]):
+        with in_folder(f"data{suffix}", damaged) as path:
+            read_outcome(path)
+
+
+# ------------------------------------------------------------------------------------------ images
+IMAGE_MODES = ["L", "RGB", "RGBA", "LA", "P", "1", "I;16", "CMYK"]
+FORMATS = {".png": ("L", "RGB", "RGBA", "LA", "P", "1", "I;16"), ".bmp": ("L", "RGB", "P", "1"),
+           ".jpg": ("L", "RGB", "CMYK"), ".pgm": ("L",), ".ppm": ("RGB",)}
+
+
+def image_bytes(mode: str, suffix: str, size: tuple[int, int], seed: int) -> bytes:
+    rng = np.random.default_rng(seed)
+    image = Image.new(mode, size)
+    channels = len(image.getbands())
+    top = 65535 if mode == "I;16" else 255
+    values = rng.integers(0, top + 1, (size[1], size[0], channels))
+    if mode == "I;16":
+        image = Image.fromarray(values[..., 0].astype(np.uint16))
+    elif mode in ("L", "RGB", "RGBA", "LA", "CMYK"):
+        image = Image.fromarray(values.astype(np.uint8).squeeze(-1) if channels == 1 else values.astype(np.uint8),
+                                mode=mode)
+    else:
+        image = Image.fromarray(values[..., 0].astype(np.uint8), mode="L").convert(mode)
+    buffer = io.BytesIO()
+    image.save(buffer, format={".jpg": "JPEG", ".pgm": "PPM", ".ppm": "PPM"}.get(suffix, suffix[1:].upper()))
+    return buffer.getvalue()
+
+
+@st.composite
+def images(draw):
+    suffix = draw(st.sampled_from(sorted(FORMATS)))
+    mode = draw(st.sampled_from(FORMATS[suffix]))
+    size = (draw(st.integers(1, 9)), draw(st.integers(1, 9)))
+    return suffix, mode, size, image_bytes(mode, suffix, size, draw(st.integers(0, 100)))
+
+
+@given(image=images(), cut=st.none() | st.integers(0, 10_000))
+def test_images_of_any_mode_read_as_pillow_sees_them_or_give_an_error_when_cut(image, cut):
+    suffix, mode, size, content = image
+    if cut is not None:
+        content = content[: cut % len(content)]
+    with tempfile.TemporaryDirectory() as where:
+        folder = Path(where) / "images"
+        folder.mkdir()
+        (folder / f"x{suffix}").write_bytes(content)
+        data = read_outcome(folder)
+    if cut is None:
+        assert data is not None
+        assert data.image_shape[1:] == (size[1], size[0]) and data.X.min() >= 0 and data.X.max() <= 1
+        with Image.open(io.BytesIO(content)) as reference:
+            if reference.mode.startswith("I"):
+                expected = np.asarray(reference, dtype=np.float64)[None] / 65535
+            else:
+                converted = reference.convert("L" if data.image_shape[0] == 1 else "RGB")
+                expected = np.asarray(converted, dtype=np.float64).reshape(size[1], size[0], -1).transpose(2, 0, 1)
+                expected = expected / 255
+        np.testing.assert_allclose(data.X[0], expected.ravel(), atol=1e-6, rtol=0)
+
+
+@given(content=st.binary(max_size=300), suffix=st.sampled_from([".png", ".jpg", ".bmp", ".pgm"]))
+def test_random_bytes_named_as_images_give_an_error_naming_the_file(content, suffix):
+    with tempfile.TemporaryDirectory() as where:
+        folder = Path(where) / "images"
+        folder.mkdir()
+        (folder / f"junk{suffix}").write_bytes(content)
+        if read_outcome(folder) is not None:  # only real images can read, e.g. a tiny valid PGM
+            with Image.open(folder / f"junk{suffix}") as image:
+                image.load()
+
+
+def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (64, 64)).save(folder / "bomb.png")
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)  # 4096 pixels is then over twice the limit
+    with pytest.raises(InvalidInputError, match=r"Cannot read image .*bomb.png: .*decompression bomb"):
+        read_data(folder)
+
