@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import signal
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -9,9 +12,12 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
+from aekit.checkpoint import Checkpointer
 from aekit.exceptions import InvalidParameterValue
 from aekit.io import read_data
+from aekit.models import MLPAutoencoder
 from aekit.streaming import StreamSource, _first_pass, _Reading, fit_stream, should_stream
+from aekit.train import TrainConfig, fit_module
 from aekit.workflows import encode_file
 from conftest import assert_close
 
@@ -44,6 +50,37 @@ def test_every_row_once_per_epoch_in_full_batches_shuffled_within_the_buffer(npy
     assert [len(b) for b in in_order] == [64] * 4 + [44]
     assert torch.equal(torch.cat(in_order), torch.from_numpy(expected))
     assert [len(b) for b in _source(npy_file, chunk_rows=10).batches(64)] == [64] * 4 + [44]  # no empty batch
+
+
+def test_a_streamed_run_interrupted_mid_epoch_resumes_bit_for_bit(tmp_path, npy_file):
+    def mse(module, batch):
+        return ((module(batch)[0] - batch) ** 2).mean()
+
+    def model():
+        torch.manual_seed(0)
+        return MLPAutoencoder(12, 3, hidden_dims=(8,))
+
+    def sources():
+        return (_source(npy_file, part="train", fraction=0.2, n_rows=240, buffer_chunks=2),
+                _source(npy_file, part="validation", fraction=0.2, n_rows=60))
+
+    config = TrainConfig(epochs=3, batch_size=16, early_stopping=False, lr=1e-4)
+    plain = model()
+    fit_module(plain, mse, *sources(), config)
+    steps = {"n": 0}
+
+    def interrupted(module, batch):
+        steps["n"] += module.training
+        if steps["n"] == 20 and module.training:  # epoch 2: a shuffle window and a carry-over already used
+            os.kill(os.getpid(), signal.SIGINT)
+        return mse(module, batch)
+
+    with pytest.raises(KeyboardInterrupt):
+        fit_module(model(), interrupted, *sources(), config, checkpointer=Checkpointer(tmp_path))
+    resumed = model()
+    fit_module(resumed, mse, *sources(), config, checkpointer=Checkpointer(tmp_path, resume=True))
+    for name, value in plain.state_dict().items():
+        assert torch.equal(resumed.state_dict()[name], value), name
 
 
 def test_validation_rows_are_the_same_every_pass_and_disjoint_from_training(npy_file):
