@@ -10,6 +10,8 @@ or altered file is refused.
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import hashlib
 import json
 import math
@@ -56,6 +58,31 @@ def _fsync_write(path: Path, data: bytes) -> None:
 
 def _float_list(values) -> list[float] | None:
     return None if values is None else [float(value) for value in values]
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
+
+    Replacing a folder otherwise takes two renames (old away, new in), and a crash between them would
+    leave no folder at the target.
+    """
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    at_current_folder, rename_exchange = -100, 2
+    if renameat2(at_current_folder, os.fsencode(first), at_current_folder, os.fsencode(second), rename_exchange) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # old kernel or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # no C library to load (some embedded or non-POSIX builds)
+        return None
 
 
 def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
@@ -138,10 +165,14 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
         if target.is_symlink() or target.is_file():
             raise InvalidInputError(f"{str(target)!r} exists and is not a model folder; choose another path.")
         backup = None
-        if target.exists():
+        if target.exists() and _exchange(staging, target):  # one atomic step: old or new, always one there
+            backup = staging
+        elif target.exists():  # no atomic exchange here: a crash between the renames leaves only the backup
             backup = target.with_name(f".{target.name}.old-{os.getpid()}")
             os.replace(target, backup)
-        os.replace(staging, target)
+            os.replace(staging, target)
+        else:
+            os.replace(staging, target)
         fsync_folder(target.parent)
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
