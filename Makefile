@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test bench lint clean
+.PHONY: demo test fuzz bench lint clean
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ demo: $(STAMP)
 
 test: $(STAMP)
 	$(PY) -m pytest -q
+
+# The hardening battery at length: 1000 hypothesis examples per property, 200 SIGKILLs per kill test.
+fuzz: $(STAMP)
+	AEKIT_HYPOTHESIS_PROFILE=long AEKIT_FUZZ_KILLS=200 $(PY) -m pytest -q tests/test_hardening_*.py tests/test_faults.py
 
 bench: $(STAMP)
 	$(PY) -m pip install --quiet -e ".[bench]"

@@ -443,3 +443,44 @@ def test_a_scaler_that_divides_by_zero_is_refused(template, tmp_path):
     write_consistent(folder, "scaler.json", json.dumps(scaler).encode())
     with pytest.raises(ModelFileError, match="'scale_' holds zeros"):
         aekit.load(folder)
+
+
+# ------------------------------------------------------------------------------- the CLI
+def _hostile(kind: str, folder: Path, tmp_path: Path) -> None:
+    if kind == "pickle-weights":
+        write_consistent(folder, persistence.WEIGHTS, pickle.dumps({"w": _Payload(tmp_path / "code-ran")}))
+    elif kind == "symlinked-config":
+        shutil.copy(folder / "config.json", tmp_path / "outside.json")
+        (folder / "config.json").unlink()
+        os.symlink(tmp_path / "outside.json", folder / "config.json")
+    elif kind == "future-version":
+        manifest = json.loads((folder / persistence.MANIFEST).read_text())
+        manifest["format_version"] = 99
+        (folder / persistence.MANIFEST).write_text(json.dumps(manifest))
+    elif kind == "huge-layer":
+        config = json.loads((folder / "config.json").read_text())
+        config["module"]["hidden_dims"] = [10**12]
+        write_consistent(folder, "config.json", json.dumps(config).encode())
+    elif kind == "missing-weights":
+        (folder / persistence.WEIGHTS).unlink()
+    else:
+        (folder / "scaler.json").write_text("{}")  # changed without the manifest
+
+
+@pytest.mark.parametrize("command", ["info", "encode"])
+@pytest.mark.parametrize(
+    "kind", ["pickle-weights", "symlinked-config", "future-version", "huge-layer", "missing-weights", "altered"]
+)
+def test_the_cli_refuses_hostile_model_folders_in_one_line(template, data, tmp_path, capsys, command, kind):
+    from aekit.cli import main
+
+    folder = copy_model(template, tmp_path)
+    _hostile(kind, folder, tmp_path)
+    np.save(tmp_path / "X.npy", data)
+    output = tmp_path / "codes.csv"
+    argv = ["info", str(folder)] if command == "info" else ["encode", str(folder), str(tmp_path / "X.npy"), "-o",
+                                                            str(output)]
+    code = main(argv)
+    error = capsys.readouterr().err
+    assert code == 2 and error.startswith(f"aekit {command}: error: ") and error.count("\n") == 1, error
+    assert not output.exists() and not (tmp_path / "code-ran").exists()

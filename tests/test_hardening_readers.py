@@ -11,6 +11,7 @@ against Python's own float parsing), and streaming in chunks must agree with rea
 from __future__ import annotations
 
 import io
+import os
 import re
 import tempfile
 from decimal import Decimal
@@ -360,3 +361,49 @@ def test_decompression_bombs_are_refused(tmp_path, monkeypatch):
     with pytest.raises(InvalidInputError, match=r"Cannot read image .*bomb.png: .*decompression bomb"):
         read_data(folder)
 
+
+
+# ------------------------------------------------------------------------------------------ the CLI
+@given(text=messy_csvs())
+def test_the_cli_turns_any_messy_csv_into_a_model_or_one_line_and_exit_2(text):
+    """`aekit fit` on any messy CSV: exit 0 with a model, or one line on stderr and exit 2 (never a traceback)."""
+    import contextlib
+    import io as text_io
+
+    from aekit.cli import main
+
+    with tempfile.TemporaryDirectory() as where:
+        path = Path(where) / "messy.csv"
+        path.write_text(text, encoding="utf-8")
+        stderr = text_io.StringIO()
+        with contextlib.redirect_stderr(stderr), contextlib.redirect_stdout(text_io.StringIO()):
+            code = main(["fit", str(path), "-o", str(Path(where) / "model"), "--epochs", "1", "--hidden", "3",
+                         "--latent-dim", "1", "--device", "cpu", "--quiet"])
+        message = stderr.getvalue()
+        if code == 0:
+            assert (Path(where) / "model" / "manifest.json").is_file()
+        else:
+            assert code == 2 and message.startswith("aekit fit: error: ") and message.count("\n") == 1, message
+            assert "Traceback" not in message and not (Path(where) / "model").exists()
+
+
+@pytest.mark.parametrize(
+    ("name", "content", "pattern"),
+    [
+        ("data.csv", b"a;b\n1;2\n", "looks separated by ';'"),
+        ("data.csv", b"", "is empty"),
+        ("data.parquet", b"PAR1 not really", "cannot be read as a Parquet file"),
+        ("data.npy", b"\x93NUMPY garbage", "cannot be read as a NumPy .npy file"),
+        ("data.npz", b"PK\x03\x04 garbage", "cannot be read as a NumPy .npz file"),
+        ("data.txt", b"1,2\n", "unsupported extension '.txt'"),
+    ],
+    ids=["semicolons", "empty", "fake-parquet", "fake-npy", "fake-npz", "unknown-extension"],
+)
+def test_the_cli_reports_unreadable_inputs_in_one_line(tmp_path, capsys, name, content, pattern):
+    from aekit.cli import main
+
+    (tmp_path / name).write_bytes(content)
+    code = main(["fit", str(tmp_path / name), "-o", str(tmp_path / "model"), "--epochs", "1", "--quiet"])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and re.search(pattern, error), error
+    assert error.startswith("aekit fit: error: ") and sorted(os.listdir(tmp_path)) == [name]
