@@ -22,9 +22,10 @@ from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidPa
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
-from aekit.train import LR_SCHEDULES, TrainConfig, fit_module
+from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, autocast, fit_module
 
 INFERENCE_BATCH_ROWS = 8192
+SCALER_FIT_ROWS = 4096
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 
@@ -126,6 +127,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
         1 shows a progress bar (tqdm) during ``fit``.
+    precision : {"fp32", "bf16"}, default="fp32"
+        "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
+        products in bf16, weights and optimizer state in float32. Faster where the hardware has
+        bf16 units (recent x86 CPUs, Ampere and later GPUs), with a slightly higher reconstruction error.
     checkpoint_dir : str or None, default=None
         Folder for training checkpoints (see :mod:`aekit.checkpoint`): written every
         ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.
@@ -187,6 +192,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
+        "precision": [StrOptions(set(PRECISIONS))],
         "checkpoint_dir": [str, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "resume": ["boolean"],
@@ -213,6 +219,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         random_state=None,
         device="auto",
         verbose=0,
+        precision="fp32",
         checkpoint_dir=None,
         checkpoint_every=1,
         resume=False,
@@ -235,6 +242,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
+        self.precision = precision
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.resume = resume
@@ -280,7 +288,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if reset:
             self.scaler_ = make_scaler(self.scaler)
             if self.scaler_ is not None:
-                self.scaler_.fit(X)
+                # in chunks: StandardScaler.fit would hold a float64 copy of all of X, twice its size
+                for start in range(0, len(X), SCALER_FIT_ROWS):
+                    self.scaler_.partial_fit(X[start : start + SCALER_FIT_ROWS])
         if self.scaler_ is not None:
             X = self.scaler_.transform(X)
         X = np.ascontiguousarray(X, dtype=np.float32)
@@ -363,7 +373,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         X_tensor = torch.from_numpy(X).to(device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
         self._train(
-            X_tensor[torch.from_numpy(train_part).to(device)],
+            TensorSource(X_tensor, torch.from_numpy(train_part).to(device)),  # the rows of X, not a copy
             X_tensor[torch.from_numpy(val_part).to(device)] if len(val_rows) else None,
             X.shape[1], device,
         )
@@ -391,6 +401,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             patience=self.patience,
             seed=self.seed_,
             verbose=bool(self.verbose),
+            precision=self.precision,
         )
         checkpointer = None
         if self.checkpoint_dir is not None:
@@ -413,7 +424,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device = next(self.module_.parameters()).device
         self.module_.eval()
         outputs = []
-        with torch.inference_mode():
+        with torch.inference_mode(), autocast(device, self.precision):
             for start in range(0, len(array), INFERENCE_BATCH_ROWS):
                 batch = torch.from_numpy(array[start : start + INFERENCE_BATCH_ROWS]).to(device)
                 outputs.append(function(batch).float().cpu().numpy())

@@ -1,0 +1,417 @@
+"""Training and encoding speed of aekit against what users would pick instead, and against the GEMM ceiling.
+
+Workloads (batch 256, Adam, lr 1e-3, MSE):
+
+- W1: the 784-1000-500-250-30 ReLU MLP autoencoder (mirrored decoder) on 60,000 x 784 float32 rows
+  (MNIST's training images in [0, 1] when ../shared/data is there, uniform noise of that shape otherwise).
+- W2: the 128-64-10-64-128 ReLU autoencoder on 100,000 x 128 rows (seeded, a curved 10-d manifold plus noise).
+
+Contenders, timed in this one process, one repeat of each in turn (see ``_common.round_robin``):
+
+- aekit: ``Autoencoder.fit`` as a user calls it: standard scaling, 10% validation rows evaluated every
+  epoch, early stopping, the progress bar on. Its samples/s counts only the training rows, and its
+  time is the whole of ``fit``, so the validation and scaling costs count against it.
+- aekit bf16 (W1): the same with ``precision="bf16"`` (autocast).
+- idiomatic: ``DataLoader(TensorDataset(X), batch_size=256, shuffle=True)``, ``torch.optim.Adam``,
+  ``loss.item()`` per step, on the same torch module.
+- PyOD: ``pyod.models.auto_encoder.AutoEncoder`` with the same layers (``hidden_neuron_list``), no
+  batch norm, no dropout, no weight decay; its training alone (the steps of its ``fit`` before it
+  scores the training rows).
+- skorch: ``skorch.NeuralNet`` wrapping the same torch module, no validation split.
+- GEMM ceiling: only the matrix products of one training step (forward, grad-input, grad-weight at
+  the same shapes, with preallocated outputs): what the machine's BLAS allows, with nothing else.
+
+Then encoding (``transform`` against PyOD's ``decision_function`` and the bare torch encoder), and
+the peak resident memory of one W1 ``fit`` against the size of the data.
+
+Run: ``python benchmarks/bench_train.py`` (``make bench``); ``--scale 0.05 --repeats 2`` for a quick look.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import gc
+import gzip
+import importlib.util
+import io
+import json
+import math
+import os
+import subprocess
+import sys
+import time
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+from torch.utils.data import DataLoader, TensorDataset
+
+from _common import (
+    DATA_ROOT,
+    Missing,
+    machine_line,
+    median,
+    mib,
+    peak_rss_bytes,
+    print_table,
+    ratio,
+    reset_peak_rss,
+    round_robin,
+    rss_bytes,
+    spread,
+)
+from aekit import Autoencoder
+from aekit.models import MLPAutoencoder
+
+BATCH = 256
+LR = 1e-3
+VALIDATION_FRACTION = 0.1
+
+
+@dataclass
+class Workload:
+    name: str
+    rows: int
+    features: int
+    hidden: tuple[int, ...]
+    latent: int
+    epochs: int
+
+    @property
+    def layers(self) -> str:
+        return "-".join(str(s) for s in (self.features, *self.hidden, self.latent, *self.hidden[::-1], self.features))
+
+
+# ---------------------------------------------------------------- data
+def _load_idx(path) -> np.ndarray:
+    with gzip.open(path, "rb") as file:
+        data = file.read()
+    ndim = data[3]
+    shape = tuple(int.from_bytes(data[4 + 4 * i : 8 + 4 * i], "big") for i in range(ndim))
+    return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
+
+
+def mnist() -> tuple[np.ndarray, np.ndarray] | None:
+    """MNIST train and test images as float32 rows in [0, 1], or None when ../shared/data is absent."""
+    root = DATA_ROOT / "mnist"
+    if not (root / "train-images-idx3-ubyte.gz").exists():
+        return None
+    train, test = (_load_idx(root / f"{part}-images-idx3-ubyte.gz") for part in ("train", "t10k"))
+    return tuple(np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float32) / np.float32(255) for a in (train, test))
+
+
+def w1_data(rows: int) -> tuple[np.ndarray, np.ndarray | None, str]:
+    images = mnist()
+    if images is None:
+        rng = np.random.default_rng(0)
+        return rng.random((rows, 784), dtype=np.float32), None, "uniform noise (../shared/data/mnist is absent)"
+    return images[0][:rows], images[1], "MNIST training images"
+
+
+def w2_data(rows: int) -> np.ndarray:
+    rng = np.random.default_rng(1)
+    codes = rng.normal(size=(rows, 10)).astype(np.float32)
+    mixing = rng.normal(size=(10, 128)).astype(np.float32) / np.float32(math.sqrt(10))
+    noise = rng.normal(scale=0.1, size=(rows, 128)).astype(np.float32)
+    return np.tanh(codes @ mixing) + noise
+
+
+# ---------------------------------------------------------------- contenders
+def _module(work: Workload) -> MLPAutoencoder:
+    torch.manual_seed(0)
+    return MLPAutoencoder(work.features, work.latent, work.hidden, activation="relu")
+
+
+def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict):
+    def run() -> float:
+        estimator = Autoencoder(
+            work.latent, hidden_dims=work.hidden, activation="relu", loss="mse", scaler="standard",
+            epochs=work.epochs, batch_size=BATCH, lr=LR, validation_fraction=VALIDATION_FRACTION,
+            early_stopping=True, random_state=0, device="cpu", verbose=1, precision=precision,
+        )
+        with contextlib.redirect_stderr(io.StringIO()):  # the progress bar is drawn, just not shown
+            started = time.perf_counter()
+            estimator.fit(X)
+            elapsed = time.perf_counter() - started
+        keep[f"aekit {precision}"] = estimator
+        n_train = len(X) - int(round(len(X) * VALIDATION_FRACTION))
+        return n_train * estimator.n_iter_ / elapsed
+
+    return run
+
+
+def idiomatic(X: np.ndarray, work: Workload):
+    def run() -> float:
+        module = _module(work)
+        optimizer = torch.optim.Adam(module.parameters(), lr=LR)
+        loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=BATCH, shuffle=True)
+        started = time.perf_counter()
+        for _ in range(work.epochs):
+            total = 0.0
+            for (batch,) in loader:
+                optimizer.zero_grad()
+                loss = F.mse_loss(module(batch)[0], batch)
+                loss.backward()
+                optimizer.step()
+                total += loss.item()
+        return len(X) * work.epochs / (time.perf_counter() - started)
+
+    return run
+
+
+def pyod_train(X: np.ndarray, work: Workload, keep: dict):
+    def run() -> float:
+        try:
+            from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
+            from pyod.utils.torch_utility import TorchDataset
+        except ImportError:
+            raise Missing("pyod is not installed: pip install -e '.[bench]'") from None
+        detector = PyODAutoEncoder(
+            hidden_neuron_list=[*work.hidden, work.latent], hidden_activation_name="relu", batch_norm=False,
+            dropout_rate=0.0, epoch_num=work.epochs, batch_size=BATCH, lr=LR, optimizer_params={},
+            preprocessing=True, device="cpu", random_state=0, verbose=0, contamination=0.05,
+        )
+        started = time.perf_counter()
+        # PyOD 2.x/3.x AutoEncoder.fit up to (not including) scoring the training rows
+        detector._set_n_classes(None)
+        detector.data_num, detector.feature_size = X.shape
+        detector.build_model()
+        detector.training_prepare()
+        detector.X_mean, detector.X_std = np.mean(X, axis=0), np.std(X, axis=0)
+        dataset = TorchDataset(X=X, y=None, mean=detector.X_mean, std=detector.X_std)
+        detector.train(DataLoader(dataset, batch_size=BATCH, shuffle=True, drop_last=True))
+        elapsed = time.perf_counter() - started
+        keep["pyod"] = detector
+        return (len(X) // BATCH) * BATCH * work.epochs / elapsed
+
+    return run
+
+
+class _Reconstruction(nn.Module):
+    """skorch's criterion takes one output tensor; aekit's module returns (reconstruction, latent)."""
+
+    def __init__(self, module: nn.Module) -> None:
+        super().__init__()
+        self.module = module
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.module(x)[0]
+
+
+def skorch_fit(X: np.ndarray, work: Workload):
+    def run() -> float:
+        try:
+            from skorch import NeuralNet
+        except ImportError:
+            raise Missing("skorch is not installed: pip install -e '.[bench]'") from None
+        net = NeuralNet(
+            _Reconstruction(_module(work)), criterion=nn.MSELoss, optimizer=torch.optim.Adam, lr=LR,
+            max_epochs=work.epochs, batch_size=BATCH, train_split=None, iterator_train__shuffle=True,
+            device="cpu", verbose=0,
+        )
+        started = time.perf_counter()
+        net.fit(X, X)
+        return len(X) * work.epochs / (time.perf_counter() - started)
+
+    return run
+
+
+def gemm_ceiling(work: Workload, steps: int, dtype: torch.dtype = torch.float32):
+    """Samples/s if a training step were nothing but its matrix products."""
+    encoder = (work.features, *work.hidden, work.latent)
+    decoder = (work.latent, *work.hidden[::-1], work.features)
+    shapes = list(zip(encoder[:-1], encoder[1:], strict=True)) + list(zip(decoder[:-1], decoder[1:], strict=True))
+    generator = torch.Generator().manual_seed(0)
+    layers = []
+    for fan_in, fan_out in shapes:
+        tensors = [torch.randn(*shape, generator=generator).to(dtype) for shape in
+                   ((BATCH, fan_in), (fan_out, fan_in), (BATCH, fan_out))]
+        outputs = [torch.empty(*shape, dtype=dtype) for shape in ((BATCH, fan_out), (BATCH, fan_in), (fan_out, fan_in))]
+        layers.append((tensors, outputs))
+
+    def run() -> float:
+        started = time.perf_counter()
+        for _ in range(steps):
+            for index, ((x, weight, grad_y), (y, grad_x, grad_w)) in enumerate(layers):
+                torch.mm(x, weight.t(), out=y)
+                if index > 0:  # the first layer's input needs no gradient
+                    torch.mm(grad_y, weight, out=grad_x)
+                torch.mm(grad_y.t(), x, out=grad_w)
+        return BATCH * steps / (time.perf_counter() - started)
+
+    return run
+
+
+# ---------------------------------------------------------------- reports
+TARGETS = {
+    ("W1", "GEMM ceiling"): 0.85, ("W1", "PyOD"): 1.2, ("W1", "idiomatic"): 1.1, ("W1", "skorch"): 1.1,
+    ("W2", "idiomatic"): 2.0, ("W2", "PyOD"): 3.5,
+}
+
+
+def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int) -> dict:
+    fitted: dict = {}
+    contenders = {"aekit": aekit_fit(X, work, "fp32", fitted)}
+    if work.name == "W1":
+        contenders["aekit bf16"] = aekit_fit(X, work, "bf16", fitted)
+    contenders.update({
+        "idiomatic": idiomatic(X, work), "PyOD": pyod_train(X, work, fitted), "skorch": skorch_fit(X, work),
+        "GEMM ceiling": gemm_ceiling(work, steps=math.ceil(len(X) / BATCH)),
+    })
+    print(f"\n== {work.name}: {work.layers}, {len(X):,} x {work.features}, batch {BATCH}, {work.epochs} epoch(s)")
+    results = round_robin(contenders, repeats)
+    rows = []
+    for name, figures in results.items():
+        if name == "aekit":
+            versus = "-"
+        else:
+            versus = ratio(results["aekit"], figures)
+            if name == "GEMM ceiling":
+                versus = f"{median(results['aekit']) / median(figures):.0%} of ceiling"
+        target = TARGETS.get((work.name, name))
+        target_text = "" if target is None else f">= {target}x"
+        if target is not None and name == "GEMM ceiling":
+            target_text = f">= {target:.0%} of ceiling"
+        if name == "aekit bf16":
+            versus = f"{ratio(figures, results['idiomatic'])} the fp32 idiomatic loop"
+            target_text = ">= 1.6x"
+        rows.append((name, spread(figures, "samples/s"), versus, target_text))
+    print_table(f"{work.name} training throughput", rows, ("contender", "median [min-max]", "aekit vs it", "target"))
+    if X_test is not None and "aekit bf16" in fitted:
+        errors = {p: float(fitted[f"aekit {p}"].reconstruction_error(X_test).mean()) for p in ("fp32", "bf16")}
+        print(
+            f"\n{work.name} test reconstruction error (MSE per value, scaled space, after {work.epochs} epoch(s)): "
+            f"fp32 {errors['fp32']:.5f}, bf16 {errors['bf16']:.5f} ({errors['bf16'] / errors['fp32'] - 1:+.1%})"
+        )
+    elif "aekit bf16" in fitted:
+        print(f"\n{work.name} bf16 reconstruction error: skipped (no test images: ../shared/data/mnist is absent)")
+    return fitted
+
+
+def encoding(work: Workload, X: np.ndarray, fitted: dict, repeats: int) -> None:
+    estimator = fitted.get("aekit fp32")
+    if estimator is None:
+        return
+    X_scaled = torch.from_numpy(estimator.scaler_.transform(X).astype(np.float32))
+
+    def bare_encoder() -> float:
+        started = time.perf_counter()
+        with torch.inference_mode():
+            for start in range(0, len(X_scaled), 8192):
+                estimator.module_.encode(X_scaled[start : start + 8192])
+        return len(X) / (time.perf_counter() - started)
+
+    def aekit_transform() -> float:
+        started = time.perf_counter()
+        estimator.transform(X)
+        return len(X) / (time.perf_counter() - started)
+
+    def pyod_scores() -> float:
+        if "pyod" not in fitted:
+            raise Missing("pyod is not installed: pip install -e '.[bench]'")
+        started = time.perf_counter()
+        fitted["pyod"].decision_function(X)
+        return len(X) / (time.perf_counter() - started)
+
+    print(f"\n== {work.name} encoding, {len(X):,} rows")
+    results = round_robin({"aekit transform": aekit_transform, "PyOD decision_function": pyod_scores,
+                           "torch encoder alone": bare_encoder}, repeats)
+    target = {"W1": 1.2, "W2": 10.0}[work.name]
+    rows = [(name, spread(figures, "rows/s"),
+             "-" if name == "aekit transform" else ratio(results["aekit transform"], figures),
+             f">= {target}x" if name.startswith("PyOD") else "")
+            for name, figures in results.items()]
+    print_table(f"{work.name} encoding throughput", rows, ("contender", "median [min-max]", "aekit vs it", "target"))
+
+
+def memory_child(work: Workload, X: np.ndarray, which: str) -> None:
+    """In a fresh process: the peak resident memory of one ``fit`` above the process just before it."""
+    if which == "aekit":
+        estimator = Autoencoder(work.latent, hidden_dims=work.hidden, loss="mse", epochs=1, batch_size=BATCH,
+                                random_state=0, device="cpu")
+        fit = estimator.fit
+    else:
+        from pyod.models.auto_encoder import AutoEncoder as PyODAutoEncoder
+
+        fit = PyODAutoEncoder(hidden_neuron_list=[*work.hidden, work.latent], batch_norm=False, dropout_rate=0.0,
+                              epoch_num=1, batch_size=BATCH, optimizer_params={}, device="cpu", verbose=0).fit
+    # a small fit first, so that code pages and thread pools loaded on first use are not counted
+    warm_up = X[:512, : min(64, X.shape[1])]
+    Autoencoder(2, hidden_dims=(8,), epochs=1, device="cpu").fit(warm_up)
+    if which == "pyod":
+        PyODAutoEncoder(hidden_neuron_list=[8, 2], epoch_num=1, device="cpu", verbose=0).fit(warm_up)
+    gc.collect()
+    before = rss_bytes()
+    if not reset_peak_rss():
+        print(json.dumps({"skipped": "this system cannot reset the peak-RSS mark (/proc/self/clear_refs)"}))
+        return
+    fit(X)
+    print(json.dumps({"before": before, "increase": peak_rss_bytes() - before}))
+
+
+def memory(work: Workload, X: np.ndarray, scale: float) -> None:
+    """Peak resident memory of one W1 ``fit``, each measured in a fresh process (no reused heap)."""
+    rows = []
+    for which in ("aekit", "pyod"):
+        if which == "pyod" and importlib.util.find_spec("pyod") is None:
+            rows.append((which, "skipped (pyod is not installed: pip install -e '.[bench]')", "", ""))
+            continue
+        command = [sys.executable, __file__, "--memory-child", which, "--scale", str(scale)]
+        completed = subprocess.run(command, capture_output=True, text=True, check=False)
+        try:
+            result = json.loads(completed.stdout.strip().splitlines()[-1])
+        except (IndexError, json.JSONDecodeError):
+            rows.append((which, f"failed: {completed.stderr.strip().splitlines()[-1:]}", "", ""))
+            continue
+        if "skipped" in result:
+            rows.append((which, f"skipped ({result['skipped']})", "", ""))
+            continue
+        rows.append((f"{which} fit", mib(result["increase"]), f"{result['increase'] / X.nbytes:.2f}x",
+                     f"process before: {mib(result['before'])}"))
+    n_params = sum(p.numel() for p in _module(work).parameters())
+    state = n_params * 4 * 4  # weights, gradients, Adam's two moments, float32
+    target = f"target: <= {mib(2 * X.nbytes + state)} (2 x data + model and Adam state {mib(state)})"
+    print_table(f"{work.name} peak resident memory of one fit (1 epoch) above the process before it, data "
+                f"{mib(X.nbytes)}; {target}", rows, ("fit", "peak increase", "vs data size", "note"))
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--scale", type=float, default=1.0, help="fraction of the rows to use (quick runs)")
+    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--epochs", type=int, default=1, help="epochs per training repeat")
+    parser.add_argument("--workloads", default="W1,W2")
+    parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--memory-child", choices=("aekit", "pyod"), help=argparse.SUPPRESS)
+    args = parser.parse_args(argv)
+    if args.memory_child:
+        memory_child(Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, 1),
+                     w1_data(int(60_000 * args.scale))[0], args.memory_child)
+        return
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    print(f"# aekit training benchmark: {machine_line()}; load average before: {os.getloadavg()[0]:.1f}")
+    workloads = {
+        "W1": Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, args.epochs),
+        "W2": Workload("W2", int(100_000 * args.scale), 128, (64,), 10, args.epochs),
+    }
+    for name in args.workloads.split(","):
+        work = workloads[name]
+        if name == "W1":
+            X, X_test, source = w1_data(work.rows)
+            print(f"W1 data: {source}")
+        else:
+            X, X_test = w2_data(work.rows), None
+        fitted = training(work, X, X_test, args.repeats)
+        encoding(work, X, fitted, args.repeats)
+        if name == "W1" and not args.skip_memory:
+            memory(work, X, args.scale)
+    print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+
+
+if __name__ == "__main__":
+    main()

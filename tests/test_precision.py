@@ -1,0 +1,102 @@
+"""The bf16 (autocast) path: numerically close to fp32 within bf16's precision, and finite."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from aekit import Autoencoder, load
+from aekit.exceptions import InvalidParameterValue
+from aekit.models import MLPAutoencoder
+from aekit.train import TrainConfig, autocast, fit_module
+
+# bf16 keeps 8 significant bits: one rounding is a relative error of at most 2**-9 ~ 0.2%; a forward
+# pass through a few layers, with sums accumulated in float32, stays within a few percent.
+BF16_RTOL = 3e-2
+
+
+def mse(module, batch):
+    return ((module(batch)[0] - batch) ** 2).mean()
+
+
+@pytest.fixture(scope="module")
+def data():
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(400, 3))
+    return np.tanh(codes @ rng.normal(size=(3, 12))).astype(np.float32)
+
+
+def _numpy_forward(module: MLPAutoencoder, X: np.ndarray) -> np.ndarray:
+    """The MLP's forward pass in float64 numpy: the independent reference."""
+    out = X.astype(np.float64)
+    for part in (module.encoder, module.decoder):
+        for layer in part:
+            if isinstance(layer, torch.nn.Linear):
+                out = out @ layer.weight.detach().double().numpy().T + layer.bias.detach().double().numpy()
+            else:
+                out = np.maximum(out, 0.0)
+    return out
+
+
+def test_autocast_runs_matrix_products_in_bf16_and_fp32_is_untouched():
+    a, b = torch.ones(2, 3), torch.ones(3, 1)
+    with autocast(torch.device("cpu"), "bf16"):
+        assert (a @ b).dtype == torch.bfloat16
+    with autocast(torch.device("cpu"), "fp32"):
+        assert (a @ b).dtype == torch.float32
+
+
+def test_unknown_precision_names_the_value_and_the_choices():
+    with pytest.raises(InvalidParameterValue, match=r"must be one of \('fp32', 'bf16'\). Got 'bf61' instead"):
+        autocast(torch.device("cpu"), "bf61")
+
+
+def test_bf16_forward_matches_a_float64_numpy_reference_within_bf16_precision(data):
+    torch.manual_seed(0)
+    module = MLPAutoencoder(12, 3, hidden_dims=(16,)).eval()
+    reference = _numpy_forward(module, data)
+    with torch.no_grad(), autocast(torch.device("cpu"), "bf16"):
+        output = module(torch.from_numpy(data))[0].float().numpy()
+    scale = np.abs(reference).max()
+    np.testing.assert_allclose(output, reference, rtol=BF16_RTOL, atol=BF16_RTOL * scale)
+    # and it is really bf16, not fp32 by accident: fp32 would agree to ~1e-6
+    assert np.abs(output - reference).max() > 1e-5 * scale
+
+
+def test_bf16_training_gives_finite_losses_close_to_fp32(data):
+    X = torch.from_numpy(data)
+    histories = {}
+    for precision in ("fp32", "bf16"):
+        torch.manual_seed(0)
+        module = MLPAutoencoder(12, 3, hidden_dims=(16,))
+        config = TrainConfig(epochs=15, batch_size=32, lr=3e-3, early_stopping=False, precision=precision)
+        histories[precision] = fit_module(module, mse, X[:320], X[320:], config)
+    bf16, fp32 = histories["bf16"], histories["fp32"]
+    assert all(math.isfinite(v) for v in bf16.train_loss + bf16.val_loss)
+    assert bf16.val_loss[-1] < 0.5 * bf16.val_loss[0]  # it learns
+    # same seed, same batches: the two runs differ only by bf16 rounding, so the final losses agree
+    assert bf16.val_loss[-1] == pytest.approx(fp32.val_loss[-1], rel=0.1)
+
+
+def test_estimator_precision_is_used_for_inference_and_saved(data, tmp_path):
+    fitted = {
+        p: Autoencoder(3, hidden_dims=(16,), epochs=10, random_state=0, precision=p).fit(data) for p in ("fp32", "bf16")
+    }
+    Z = fitted["bf16"].transform(data)
+    assert Z.dtype == np.float32 and np.isfinite(Z).all()
+    errors = {p: float(model.reconstruction_error(data).mean()) for p, model in fitted.items()}
+    assert errors["bf16"] == pytest.approx(errors["fp32"], rel=0.1)
+    # inference of the bf16 model runs in bf16: not bitwise the fp32 forward of the same weights
+    as_fp32 = fitted["bf16"].set_params(precision="fp32").transform(data)
+    np.testing.assert_allclose(as_fp32, Z, rtol=BF16_RTOL, atol=BF16_RTOL * np.abs(as_fp32).max())
+    assert not np.array_equal(as_fp32, Z)
+    fitted["bf16"].set_params(precision="bf16").save(tmp_path / "model")
+    loaded = load(tmp_path / "model")
+    assert loaded.precision == "bf16"
+    np.testing.assert_array_equal(loaded.transform(data), Z)
+
+
+def test_estimator_rejects_an_unknown_precision(data):
+    with pytest.raises(InvalidParameterValue, match="The 'precision' parameter of Autoencoder must be a str among"):
+        Autoencoder(precision="fp16").fit(data)
