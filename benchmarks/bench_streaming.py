@@ -1,7 +1,7 @@
 """Data bigger than the memory budget: peak resident memory and throughput of streaming fit and encode.
 
 A Parquet file of ``--rows`` x 64 float32 values (rank-8 structure plus noise, seeded; by default
-16 million rows, 4.1 GB as float32 in memory) is generated chunk by chunk. Then, each in a fresh
+12 million rows, 2.9 GiB as float32 in memory) is generated chunk by chunk. Then, each in a fresh
 process so that its peak resident memory (``ru_maxrss``) is its own:
 
 - stream fit: ``Autoencoder.fit_stream`` over the whole file (first pass for the scaler, then
@@ -93,7 +93,7 @@ def phase(name: str, data: Path, work: Path, args) -> dict:
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rows", type=int, default=16_000_000)
+    parser.add_argument("--rows", type=int, default=12_000_000)
     parser.add_argument("--memory-rows", type=int, default=1_000_000, help="rows of the in-memory peer")
     parser.add_argument("--epochs", type=int, default=1)
     parser.add_argument("--chunk-rows", type=int, default=65536)
