@@ -10,7 +10,6 @@ the folder, write anything, or return a model that computes NaN.
 from __future__ import annotations
 
 import copy
-import hashlib
 import io
 import json
 import os
@@ -29,6 +28,7 @@ from hypothesis import strategies as st
 import aekit
 from aekit import persistence
 from aekit.exceptions import InvalidInputError, ModelFileError
+from test_persistence import _rewrite as write_consistent  # a hostile but self-consistent folder
 
 FAST = {"hidden_dims": (4,), "epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
 FILES = (*persistence.JSON_FILES, persistence.WEIGHTS, persistence.MANIFEST)
@@ -51,14 +51,6 @@ def copy_model(template: Path, where: Path) -> Path:
     folder = where / "model"
     shutil.copytree(template, folder)
     return folder
-
-
-def write_consistent(folder: Path, name: str, data: bytes) -> None:
-    """Replace a file and update the manifest to match: hostile but self-consistent."""
-    (folder / name).write_bytes(data)
-    manifest = json.loads((folder / persistence.MANIFEST).read_text())
-    manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / persistence.MANIFEST).write_bytes(json.dumps(manifest).encode())
 
 
 def load_outcome(folder: Path, data: np.ndarray) -> str:
