@@ -139,8 +139,8 @@ def main() -> None:
     parser.add_argument("--dims", nargs="+", type=int, default=[2, 10, 30])
     parser.add_argument("--models", nargs="*", default=["mlp", "conv"], choices=["mlp", "conv"],
                         help="autoencoders to train besides PCA (none: PCA only)")
-    parser.add_argument("--epochs", type=int, default=60, help="epoch budget of MNIST at d=30 (default 60)")
-    parser.add_argument("--sweep-epochs", type=int, default=15, help="epochs for d != 30 and other datasets")
+    parser.add_argument("--epochs", type=int, default=40, help="epoch budget of MNIST at d=30 (default 40)")
+    parser.add_argument("--sweep-epochs", type=int, default=8, help="epochs for d != 30 and other datasets")
     parser.add_argument("--train-rows", type=int, default=0, help="use only the first N training images")
     parser.add_argument("--threads", type=int, default=torch.get_num_threads())
     parser.add_argument("--seed", type=int, default=0)
