@@ -407,3 +407,12 @@ def test_the_cli_reports_unreadable_inputs_in_one_line(tmp_path, capsys, name, c
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and re.search(pattern, error), error
     assert error.startswith("aekit fit: error: ") and sorted(os.listdir(tmp_path)) == [name]
+
+
+@pytest.mark.parametrize("text", [" ", "\t", " \n \n"])
+def test_a_csv_of_blanks_only_is_named(tmp_path, text):
+    """Found by `make fuzz`: pandas' EmptyDataError escaped as a traceback."""
+    path = tmp_path / "blank.csv"
+    path.write_text(text)
+    with pytest.raises(InvalidInputError, match=r"blank.csv (is not a well-formed UTF-8 CSV file|is empty)"):
+        read_data(path)

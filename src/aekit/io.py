@@ -587,7 +587,7 @@ def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset
                 X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
             yield _make_dataset(X, features, ids, id_column, path, start)
             start += len(frame)
-    except (pd.errors.ParserError, UnicodeDecodeError) as error:
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:  # Empty: blanks only
         raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
 
 
