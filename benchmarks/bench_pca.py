@@ -7,7 +7,7 @@ said so in the output.
 Contenders, timed in this one process, one repeat of each in turn (``_common.round_robin``):
 
 - compare_with_pca: the whole call as a user makes it, ``nonlinear=False``: centring, PCA, the linear
-  autoencoder (the library's default budget: about 500 Adam steps, cosine schedule) and the errors
+  autoencoder (the library's default budget: about 2,000 Adam steps, cosine schedule) and the errors
   on 70,000 rows.
 - PCA full / randomized / covariance: scikit-learn's ``PCA(30)`` fitted alone with each solver, the
   peers a user would time the comparison against.
