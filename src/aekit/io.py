@@ -579,6 +579,11 @@ def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset
         for frame in _csv_frames(path, options, chunk_rows):
             if len(frame) == 0:  # a header-only file; reported as "no data rows"
                 continue
+            if len(frame.columns) != len(positions):  # pandas skipped a header line of blanks only
+                raise InvalidInputError(
+                    f"{path}: the header {_preview(names, 5)!r} does not match the rows below it "
+                    f"({len(frame.columns)} fields). Check the first line of the file."
+                )
             frame.columns = [names[j] for j in positions]
             for name in features:
                 _check_numeric_series(frame[name], name, path)
@@ -617,7 +622,7 @@ def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
         # pre_buffer (the default) holds whole row groups' column chunks in Arrow's pool on top of the
         # batches (hundreds of MB); it pays off on object stores, not on local files read in chunks.
         parquet = pq.ParquetFile(path, pre_buffer=False)
-    except (pa.ArrowException, OSError) as error:
+    except (pa.ArrowException, OSError, ValueError) as error:  # ValueError: damaged, non-UTF-8 metadata
         raise InvalidInputError(f"{path} cannot be read as a Parquet file ({error}).") from error
     with parquet:
         yield parquet
@@ -625,9 +630,14 @@ def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
 
 def _parquet_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
     with _open_parquet(path) as parquet:
-        schema = parquet.schema_arrow
-        # A pandas index saved with the table (__index_level_0__, ...) labels rows; it is no feature.
-        index = {name for name in (schema.pandas_metadata or {}).get("index_columns", []) if isinstance(name, str)}
+        try:
+            schema = parquet.schema_arrow
+            # A pandas index saved with the table (__index_level_0__, ...) labels rows; it is no feature.
+            pandas_metadata = schema.pandas_metadata or {}
+        except (pa.ArrowException, OSError, ValueError) as error:  # ValueError: damaged (non-UTF-8) metadata
+            raise InvalidInputError(f"{path} is a damaged Parquet file ({error}). Write it again.") from error
+        index_columns = pandas_metadata.get("index_columns", []) if isinstance(pandas_metadata, dict) else []
+        index = {name for name in index_columns if isinstance(name, str)}
         id_column, features = _table_plan([name for name in schema.names if name not in index], columns, path)
         for name in features:
             kind = schema.field(name).type
@@ -696,7 +706,8 @@ def _load_array(path: Path, key: str | None) -> np.ndarray:
                 f"Array {key!r} in {path} cannot be loaded without unpickling ({error})."
             ) from error
         except (OSError, EOFError, SyntaxError, tokenize.TokenError, MemoryError, zipfile.BadZipFile,
-                zlib.error, NotImplementedError) as error:  # a damaged member, or one whose header claims a huge shape
+                zlib.error, NotImplementedError, RuntimeError) as error:
+            # a damaged member, one whose header claims a huge shape, or one flagged "encrypted" (RuntimeError)
             raise InvalidInputError(f"{path} is damaged ({error}). Save the arrays again with np.savez.") from error
 
 
