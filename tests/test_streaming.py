@@ -111,12 +111,12 @@ def test_fit_stream_with_one_window_equals_the_in_memory_fit_bit_for_bit(npy_fil
     assert streamed.history_["train_loss"] == pytest.approx(in_memory.history_["train_loss"], rel=1e-12)
 
 
-def test_fit_stream_from_csv_learns_and_is_reproducible(tmp_path, low_rank_data):
+def test_fit_stream_from_csv_learns_and_is_reproducible_by_function_or_method(tmp_path, low_rank_data):
     path = tmp_path / "data.csv"
     pd.DataFrame(low_rank_data, columns=[f"f{j}" for j in range(12)]).to_csv(path, index=False)
     params = dict(latent_dim=3, epochs=10, lr=2e-2, batch_size=32, random_state=1, device="cpu")
     first = fit_stream(aekit.Autoencoder(**params), path, chunk_rows=40, buffer_chunks=2)
-    second = fit_stream(aekit.Autoencoder(**params), path, chunk_rows=40, buffer_chunks=2)
+    second = aekit.Autoencoder(**params).fit_stream(path, chunk_rows=40, buffer_chunks=2)  # the method form
     for name, value in first.module_.state_dict().items():
         assert torch.equal(second.module_.state_dict()[name], value), name
     # learned: most of the (rank-3) variance is reconstructed, in the standard-scaled space

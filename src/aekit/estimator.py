@@ -16,7 +16,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import distributed
+from aekit import distributed, streaming
 from aekit.checkpoint import Checkpointer
 from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
@@ -349,8 +349,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self : Autoencoder
         """
         self._check_params()
-        distributed.setup()  # joins the process group under torchrun; nothing otherwise
-        device = distributed.local_device(resolve_device(self.device))
+        device = resolve_device(self.device)
+        distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
+        device = distributed.local_device(device)
         X = self._validate_X(X, reset=True)
         self.loss_ = self._choose_loss(X)
         if self.latent_dim >= X.shape[1]:
@@ -417,6 +418,19 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""
         self.threshold_ = float(np.quantile(held_out_errors, 1.0 - self.contamination))
         self.error_quantiles_ = np.quantile(held_out_errors.astype(np.float64), ERROR_QUANTILE_LEVELS)
+
+    def fit_stream(self, path, *, chunk_rows: int = streaming.DEFAULT_CHUNK_ROWS,
+                   buffer_chunks: int = streaming.DEFAULT_BUFFER_CHUNKS, columns=None, key=None):
+        """Fit on a ``.csv``, ``.parquet`` or ``.npy`` file chunk by chunk, in bounded memory.
+
+        The scaler is fitted in a first pass (``partial_fit``); rows are shuffled within windows of
+        ``buffer_chunks`` chunks. See :func:`aekit.streaming.fit_stream`.
+
+        Returns
+        -------
+        self : Autoencoder
+        """
+        return streaming.fit_stream(self, path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key)
 
     # ------------------------------------------------------------------ inference
     def _run_batches(self, function, array: np.ndarray) -> np.ndarray:
