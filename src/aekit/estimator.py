@@ -53,6 +53,20 @@ def resolve_device(device: str) -> torch.device:
     return resolved
 
 
+def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
+    """True when every row of ``X`` equals the first; usually settled by the first ``probe_rows`` rows.
+
+    Examples
+    --------
+    >>> _all_rows_equal(np.ones((3, 2))), _all_rows_equal(np.eye(2))
+    (True, False)
+    """
+    first = X[:1]
+    if (X[:probe_rows] != first).any():
+        return False
+    return not any((X[start : start + 65536] != first).any() for start in range(probe_rows, len(X), 65536))
+
+
 def _check_dataframe_columns(X) -> None:
     """Name the first non-numeric column of a DataFrame (sklearn would only say 'could not convert')."""
     dtypes = getattr(X, "dtypes", None)
@@ -361,7 +375,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 UserWarning,
                 stacklevel=2,
             )
-        if np.array_equal(X.min(axis=0), X.max(axis=0)):  # one distinct row: every row gets the same code
+        if _all_rows_equal(X):  # one distinct row: every row gets the same code
             warnings.warn(
                 f"All {len(X)} rows of X are identical: there is nothing to learn and every row will get the same "
                 "code. Check that the data was read correctly.",
@@ -430,7 +444,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         -------
         self : Autoencoder
         """
-        return streaming.fit_stream(self, path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key)
+        return streaming.fit_stream(
+            self, path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key
+        )
 
     # ------------------------------------------------------------------ inference
     def _run_batches(self, function, array: np.ndarray) -> np.ndarray:

@@ -27,12 +27,14 @@ def reconstruction_loss(name: str, raw_output: torch.Tensor, target: torch.Tenso
     2.5
     """
     if name == "mse":
-        elementwise = F.mse_loss(raw_output, target, reduction="none")
+        function = F.mse_loss
     elif name == "bce":
-        elementwise = F.binary_cross_entropy_with_logits(raw_output, target, reduction="none")
+        function = F.binary_cross_entropy_with_logits
     else:
         raise InvalidParameterValue(
             f"The loss must be one of {sorted(OUTPUT_ACTIVATION)}. Got {name!r} instead."
             + did_you_mean(name, OUTPUT_ACTIVATION)
         )
-    return elementwise.flatten(1).mean(dim=1) if per_row else elementwise.mean()
+    if per_row:
+        return function(raw_output, target, reduction="none").flatten(1).mean(dim=1)
+    return function(raw_output, target)  # the fused mean: no elementwise tensor kept for the step
