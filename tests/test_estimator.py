@@ -201,3 +201,23 @@ def test_methods_before_fit_raise_not_fitted(method):
 
 def test_all_aekit_errors_share_one_base():
     assert issubclass(InvalidInputError, AekitError) and issubclass(InvalidParameterValue, ValueError)
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
+def test_threaded_standard_scaling_equals_scikit_learn_bit_for_bit(dtype, with_mean, with_std, monkeypatch):
+    from sklearn.preprocessing import StandardScaler
+
+    import aekit.estimator as module
+
+    monkeypatch.setattr(module, "SCALE_CHUNK_ROWS", 7)  # several float64 chunks, the last one short
+    rng = np.random.default_rng(3)
+    X = (rng.standard_normal((50, 6)) * [1e-3, 1, 10, 1e4, 3, 0.5] + [5, -2, 0, 1e5, 7, 1]).astype(dtype)
+    before = X.copy()
+    scaler = StandardScaler(with_mean=with_mean, with_std=with_std).fit(X)
+    expected = scaler.transform(X).astype(np.float32)
+    got = module._scale_to_float32(scaler, X)
+    assert got.dtype == np.float32 and got.flags.c_contiguous
+    np.testing.assert_array_equal(got, expected)
+    np.testing.assert_array_equal(module._scale_to_float32(scaler, np.asfortranarray(X)), expected)
+    np.testing.assert_array_equal(X, before)  # the input is left as it was

@@ -12,6 +12,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
@@ -65,6 +66,36 @@ def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
     if (X[:probe_rows] != first).any():
         return False
     return not any((X[start : start + 65536] != first).any() for start in range(probe_rows, len(X), 65536))
+
+
+SCALE_CHUNK_ROWS = 16384  # float64 input is scaled this many rows at a time (no float64 copy of all of X)
+
+
+def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
+    """``scaler.transform(X)`` as float32; a ``StandardScaler`` runs on torch's threads into one new array.
+
+    For ``StandardScaler`` these are scikit-learn's own operations (subtract ``mean_``, divide by
+    ``scale_``, both cast to ``X``'s dtype, in ``X``'s precision), so the result equals
+    ``scaler.transform(X).astype(np.float32)`` exactly (a test checks it), several times faster on
+    large data: scikit-learn's runs on one thread and writes a full copy in ``X``'s precision first.
+    float64 input is scaled in chunks of ``SCALE_CHUNK_ROWS`` rows. Other scalers use their ``transform``.
+    """
+    if not isinstance(scaler, StandardScaler):
+        return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
+    source = torch.from_numpy(np.ascontiguousarray(X))
+    steps = [(op, torch.from_numpy(np.asarray(value).astype(X.dtype)))
+             for op, value, used in ((torch.sub, scaler.mean_, scaler.with_mean), (torch.div, scaler.scale_,
+                                     scaler.with_std)) if used and value is not None]
+    out = torch.empty(source.shape, dtype=torch.float32)
+    in_place = source.dtype == torch.float32  # compute straight into the output
+    chunk = max(len(source), 1) if in_place else SCALE_CHUNK_ROWS
+    for start in range(0, len(source), chunk):
+        result, target = source[start : start + chunk], out[start : start + chunk]
+        for op, value in steps:
+            result = op(result, value, out=target) if in_place else op(result, value)
+        if result is not target:
+            target.copy_(result)  # float64 to float32, or an unscaled float32 copy
+    return out.numpy()
 
 
 def _check_dataframe_columns(X) -> None:
@@ -306,7 +337,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 for start in range(0, len(X), SCALER_FIT_ROWS):
                     self.scaler_.partial_fit(X[start : start + SCALER_FIT_ROWS])
         if self.scaler_ is not None:
-            X = self.scaler_.transform(X)
+            X = _scale_to_float32(self.scaler_, X)
         X = np.ascontiguousarray(X, dtype=np.float32)
         if not np.isfinite(X).all():
             raise InvalidInputError(
