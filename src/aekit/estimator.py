@@ -83,9 +83,11 @@ def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
     if not isinstance(scaler, StandardScaler):
         return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
     source = torch.from_numpy(np.ascontiguousarray(X))
-    steps = [(op, torch.from_numpy(np.asarray(value).astype(X.dtype)))
-             for op, value, used in ((torch.sub, scaler.mean_, scaler.with_mean), (torch.div, scaler.scale_,
-                                     scaler.with_std)) if used and value is not None]
+    steps = []  # scikit-learn's order: centre, then scale, with both cast to X's dtype
+    if scaler.with_mean:
+        steps.append((torch.sub, torch.from_numpy(scaler.mean_.astype(X.dtype))))
+    if scaler.with_std:
+        steps.append((torch.div, torch.from_numpy(scaler.scale_.astype(X.dtype))))
     out = torch.empty(source.shape, dtype=torch.float32)
     in_place = source.dtype == torch.float32  # compute straight into the output
     chunk = max(len(source), 1) if in_place else SCALE_CHUNK_ROWS
