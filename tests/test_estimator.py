@@ -221,3 +221,15 @@ def test_threaded_standard_scaling_equals_scikit_learn_bit_for_bit(dtype, with_m
     np.testing.assert_array_equal(got, expected)
     np.testing.assert_array_equal(module._scale_to_float32(scaler, np.asfortranarray(X)), expected)
     np.testing.assert_array_equal(X, before)  # the input is left as it was
+
+
+def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path):
+    """np.load(mmap_mode="r") and pandas' copy-on-write hand out read-only arrays; aekit only reads them."""
+    np.save(tmp_path / "X.npy", low_rank_data)
+    X = np.load(tmp_path / "X.npy", mmap_mode="r")
+    assert not X.flags.writeable
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+        codes = ae.transform(X)
+    assert_close(codes, ae.transform(np.array(X)), rtol=0, atol=0, what="read-only vs writable input")

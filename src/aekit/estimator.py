@@ -29,6 +29,11 @@ INFERENCE_BATCH_ROWS = 8192
 SCALER_FIT_ROWS = 4096
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
+# geometry="isomap": Isomap is fitted on at most this many training rows (its cost grows as rows**2 in
+# memory and up to rows**3 in time) and extended to the other rows with Isomap.transform, in chunks.
+GEOMETRY_FIT_ROWS = 2000
+GEOMETRY_CHUNK_ROWS = 8192
+GEOMETRIES = ("isomap",)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -82,7 +87,9 @@ def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
     """
     if not isinstance(scaler, StandardScaler):
         return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
-    source = torch.from_numpy(np.ascontiguousarray(X))
+    with warnings.catch_warnings():  # a read-only X (np.load mmap, pandas' copy-on-write) is only read here
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        source = torch.from_numpy(np.ascontiguousarray(X))
     steps = []  # scikit-learn's order: centre, then scale, with both cast to X's dtype
     if scaler.with_mean:
         steps.append((torch.sub, torch.from_numpy(scaler.mean_.astype(X.dtype))))
@@ -187,6 +194,21 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Continue from the newest complete checkpoint in ``checkpoint_dir`` (same data and settings),
         ending with the weights an uninterrupted run would have. False starts afresh and deletes the
         checkpoints already in ``checkpoint_dir``.
+    geometry : {"isomap"} or None, default=None
+        A geometric regulariser for the latent space (a geometry-regularised autoencoder, after Duque
+        et al., 2022). "isomap" embeds the training rows with scikit-learn's ``Isomap`` (geodesic
+        distances along a k-neighbour graph; fitted on at most ``GEOMETRY_FIT_ROWS`` rows and extended
+        to the rest), centres it and scales it to unit mean square, and adds ``geometry_weight`` times
+        the mean squared distance between the codes and that embedding to the training loss (the
+        reported losses include it). The codes then lay a curved manifold out flat, as Isomap does,
+        where a reconstruction loss alone is content with any chart, often a curled one; the encoder
+        and decoder still give codes and reconstructions for new rows. Needs the data in memory
+        (``fit``, not ``fit_stream``).
+    geometry_weight : float > 0, default=1.0
+        Weight of the geometric term against the reconstruction loss.
+    geometry_neighbors : int >= 1, default=10
+        Neighbours of each row in Isomap's graph. Too many short-circuit the manifold's folds;
+        too few split it into pieces.
 
     Attributes
     ----------
@@ -243,6 +265,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "checkpoint_dir": [str, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "resume": ["boolean"],
+        "geometry": [StrOptions(set(GEOMETRIES)), None],
+        "geometry_weight": [Interval(Real, 0, None, closed="neither")],
+        "geometry_neighbors": [Interval(Integral, 1, None, closed="left")],
     }
 
     def __init__(
@@ -270,6 +295,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         checkpoint_dir=None,
         checkpoint_every=1,
         resume=False,
+        geometry=None,
+        geometry_weight=1.0,
+        geometry_neighbors=10,
     ):
         self.latent_dim = latent_dim
         self.hidden_dims = hidden_dims
@@ -293,6 +321,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.resume = resume
+        self.geometry = geometry
+        self.geometry_weight = geometry_weight
+        self.geometry_neighbors = geometry_neighbors
 
     # ------------------------------------------------------------------ validation
     def _check_params(self) -> None:
@@ -301,6 +332,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         except InvalidParameterError as error:
             value = getattr(self, str(error).split("'")[1], None) if "'" in str(error) else None
             choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
+            choices |= set(GEOMETRIES)
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             raise InvalidParameterValue(f"{error}{hint}") from None
         if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden_dims):
@@ -418,7 +450,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(self.seed_)
         train_rows, val_rows = self._split(len(X), rng)
-        X_tensor = torch.from_numpy(X).to(device)
+        if self.geometry is None:
+            X_tensor = torch.from_numpy(X).to(device)
+        else:  # each row carries its target code in extra columns, so batches keep the two together
+            target = self._geometry_target(X, train_rows, rng)
+            X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1)).to(device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
         self._train(
             TensorSource(X_tensor, torch.from_numpy(train_part).to(device)),  # the rows of X, not a copy
@@ -429,6 +465,41 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self._set_threshold(self._errors_scaled(held_out).mean(axis=1))
         return self
 
+    def _geometry_target(self, X: np.ndarray, train_rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
+        """Isomap's embedding of every row of ``X`` (scaled), fitted on training rows; float32.
+
+        Centred on the training rows and scaled by one factor to unit mean square, so the shape of
+        the embedding (the ratio of its axes) is kept.
+        """
+        from sklearn.manifold import Isomap
+
+        fit_rows = train_rows
+        if len(fit_rows) > GEOMETRY_FIT_ROWS:
+            fit_rows = np.sort(rng.choice(train_rows, GEOMETRY_FIT_ROWS, replace=False))
+        if self.geometry_neighbors >= len(fit_rows):
+            raise InvalidParameterValue(
+                f"geometry='isomap' needs geometry_neighbors below the number of training rows it is fitted on "
+                f"({len(fit_rows)}). Got geometry_neighbors={self.geometry_neighbors}; lower it or give more rows."
+            )
+        if self.latent_dim >= len(fit_rows):
+            raise InvalidParameterValue(
+                f"geometry='isomap' embeds {len(fit_rows)} training rows, too few for latent_dim={self.latent_dim}. "
+                "Give more rows, a smaller latent_dim, or geometry=None."
+            )
+        # the dense eigensolver: the same target bit for bit on every run (ARPACK starts from a random vector)
+        isomap = Isomap(
+            n_neighbors=int(self.geometry_neighbors), n_components=int(self.latent_dim), eigen_solver="dense"
+        )
+        with warnings.catch_warnings():
+            # Isomap joins a disconnected neighbour graph itself and warns about it; the fit goes on
+            warnings.filterwarnings("ignore", message=".*connected components.*", category=UserWarning)
+            isomap.fit(X[fit_rows])
+        chunks = range(0, len(X), GEOMETRY_CHUNK_ROWS)  # transform holds a (rows, fitted rows) float64 matrix
+        target = np.concatenate([isomap.transform(X[start : start + GEOMETRY_CHUNK_ROWS]) for start in chunks])
+        target -= target[train_rows].mean(axis=0)
+        rms = np.sqrt(np.mean(target[train_rows] ** 2))
+        return (target / (rms if rms > 0 else 1.0)).astype(np.float32)
+
     def _train(self, train_data, val_data, n_features: int, device: torch.device) -> None:
         """Build the module and train it on tensors or data sources (``fit`` and streaming fits)."""
         with torch.random.fork_rng(devices=[]):
@@ -436,9 +507,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             self.module_ = build_model(self.architecture, **self._module_config(n_features, self.loss_)).to(device)
         loss_name = self.loss_
 
+        weight = float(self.geometry_weight)
+
         def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
-            raw, _ = module(batch, logits=True)
-            return reconstruction_loss(loss_name, raw, batch)
+            if self.geometry is None:
+                raw, _ = module(batch, logits=True)
+                return reconstruction_loss(loss_name, raw, batch)
+            rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
+            raw, latent = module(rows, logits=True)
+            return reconstruction_loss(loss_name, raw, rows) + weight * torch.mean((latent.float() - target) ** 2)
 
         config = TrainConfig(
             epochs=self.epochs,

@@ -202,6 +202,11 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
                 f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
             )
     estimator._check_params()
+    if estimator.geometry is not None:
+        raise InvalidParameterValue(
+            f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
+            "cannot do. Use fit on data in memory, or geometry=None."
+        )
     device = resolve_device(estimator.device)
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = distributed.local_device(device)

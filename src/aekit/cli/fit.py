@@ -66,6 +66,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--contamination", type=float, default=0.05,
                        help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
                        "of the error on held-out rows (default: 0.05)")
+    group.add_argument("--geometry", default="none",
+                       help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
+                       "(in memory only), or none (default: none)")
+    group.add_argument("--geometry-weight", type=float, default=1.0,
+                       help="weight of the geometry term against the reconstruction loss (default: 1.0)")
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -99,6 +104,8 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "loss": args.loss,
         "scaler": None if args.scaler.lower() == "none" else args.scaler,
         "contamination": args.contamination,
+        "geometry": None if args.geometry.lower() == "none" else args.geometry,
+        "geometry_weight": args.geometry_weight,
         "epochs": args.epochs,
         "batch_size": args.batch_size,
         "lr": args.lr,
