@@ -233,3 +233,73 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path):
         ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
         codes = ae.transform(X)
     assert_close(codes, ae.transform(np.array(X)), rtol=0, atol=0, what="read-only vs writable input")
+
+
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+@pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
+def test_standard_scaler_statistics_match_scikit_learns_fit(dtype, with_mean, with_std, monkeypatch):
+    from sklearn.preprocessing import StandardScaler
+
+    import aekit.estimator as module
+
+    monkeypatch.setattr(module, "STATS_CHUNK_VALUES", 40)  # chunks of 5 rows of 8 values, the last one short
+    rng = np.random.default_rng(4)
+    X = (rng.standard_normal((53, 8)) * [1e-3, 1, 10, 1e4, 3, 0.5, 1, 1] + [5, -2, 0, 1e5, 7, 1, 0, 0]).astype(dtype)
+    X[:, 6] = 3.25  # a constant feature: scale 1
+    X[:, 7] = 1e8 + (np.arange(53) % 2) * np.float32(8.0)  # varies, far from zero
+    expected = StandardScaler(with_mean=with_mean, with_std=with_std).fit(X)
+    got = StandardScaler(with_mean=with_mean, with_std=with_std)
+    module._fit_scaler(got, X)
+    assert got.n_features_in_ == expected.n_features_in_ and got.n_samples_seen_ == expected.n_samples_seen_
+    for name in ("mean_", "var_", "scale_"):
+        want, have = getattr(expected, name), getattr(got, name)
+        assert (want is None) == (have is None), name
+        if want is not None:
+            assert have.dtype == want.dtype == np.float64
+            assert_close(have, want, rtol=1e-9, atol=0, what=name)
+    if with_std:
+        assert got.scale_[6] == 1.0 and got.scale_[7] != 1.0
+        assert_close(got.transform(X), expected.transform(X), rtol=1e-6, atol=1e-9, what="transform")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"early_stopping": False},
+        {"early_stopping": True, "patience": 2, "lr": 0.3},  # a large rate: the best epoch is not the last
+        {"loss": "bce", "scaler": "minmax"},
+        {"precision": "bf16"},
+    ],
+    ids=["last-epoch", "best-epoch", "bce", "bf16"],
+)
+def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkeypatch):
+    X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
+    X[:, 4:] = X[:, :4] ** 2  # something to learn
+    calls = []
+    original = Autoencoder._errors_scaled
+    monkeypatch.setattr(Autoencoder, "_errors_scaled", lambda self, X: calls.append(len(X)) or original(self, X))
+    ae = Autoencoder(latent_dim=2, hidden_dims=(16,), epochs=8, batch_size=32, random_state=0, **params).fit(X)
+    assert calls == []  # no second pass over the held-out rows
+    if params.get("early_stopping"):
+        assert ae.history_["best_epoch"] < ae.n_iter_, ae.history_
+    _, val_rows = ae._split(len(X), np.random.default_rng(ae.seed_))
+    fresh = ae.reconstruction_error(X[val_rows])
+    assert_close(ae.error_quantiles_, np.quantile(fresh.astype(np.float64), np.linspace(0, 1, 1001)), rtol=1e-5,
+                 atol=1e-7, what="quantiles of the kept errors vs a fresh pass")
+    assert_close(ae.threshold_, np.quantile(fresh, 0.95), rtol=1e-5, atol=1e-7)
+
+
+def test_without_validation_rows_the_threshold_comes_from_the_training_rows(monkeypatch):
+    X = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
+    ae = Autoencoder(latent_dim=2, epochs=2, validation_fraction=0, random_state=0).fit(X)
+    assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(X), 0.95), rtol=1e-6, atol=1e-8)
+
+
+def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
+    X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
+    X[:, 4:] = X[:, :4] ** 2
+    from sklearn.preprocessing import MinMaxScaler
+
+    assert MinMaxScaler().fit_transform(X).max() > 1.0  # float32 rounding: 1.0000001
+    assert Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(X).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="minmax", loss="bce", **FAST).fit(X).loss_ == "bce"

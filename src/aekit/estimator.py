@@ -27,6 +27,7 @@ from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, aut
 
 INFERENCE_BATCH_ROWS = 8192
 SCALER_FIT_ROWS = 4096
+UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 # geometry="isomap": Isomap is fitted on at most this many training rows (its cost grows as rows**2 in
@@ -74,6 +75,51 @@ def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
 
 
 SCALE_CHUNK_ROWS = 16384  # float64 input is scaled this many rows at a time (no float64 copy of all of X)
+STATS_CHUNK_VALUES = 2**18  # values per chunk when a StandardScaler's statistics are computed (cache-sized)
+
+
+def _as_tensor(X: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy(X)``, quiet about a read-only ``X`` (np.load mmap, pandas' copy-on-write): only read."""
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return torch.from_numpy(X)
+
+
+def _fit_scaler(scaler, X: np.ndarray) -> None:
+    """Fit ``scaler`` to ``X`` without a float64 copy of all of ``X``; a ``StandardScaler`` on torch's threads.
+
+    For a ``StandardScaler`` the mean and the variance are computed in two passes over cache-sized
+    chunks with float64 accumulators, and the attributes are set as scikit-learn's ``fit`` sets them:
+    ``mean_``, ``var_``, ``scale_`` (1 for features scikit-learn's rule finds indistinguishable from a
+    constant), ``n_samples_seen_`` and ``n_features_in_`` (a test compares them with
+    ``StandardScaler().fit(X)``). scikit-learn's ``partial_fit`` over chunks gives the same figures
+    4-5x slower (its NaN-aware sums copy every chunk). Other scalers: ``partial_fit`` in chunks of
+    ``SCALER_FIT_ROWS`` rows.
+    """
+    if not isinstance(scaler, StandardScaler) or not (scaler.with_mean or scaler.with_std):
+        for start in range(0, len(X), SCALER_FIT_ROWS):
+            scaler.partial_fit(X[start : start + SCALER_FIT_ROWS])
+        return
+    source = _as_tensor(X)
+    n_rows, n_features = source.shape
+    rows = max(1, STATS_CHUNK_VALUES // max(n_features, 1))
+    chunks = [source[start : start + rows] for start in range(0, n_rows, rows)]
+    total = torch.zeros(n_features, dtype=torch.float64)
+    for chunk in chunks:
+        total += chunk.sum(dim=0, dtype=torch.float64)
+    mean = total / n_rows
+    scaler.n_features_in_, scaler.n_samples_seen_ = n_features, np.float64(n_rows)
+    scaler.mean_, scaler.var_, scaler.scale_ = mean.numpy(), None, None
+    if not scaler.with_std:
+        return
+    squares = torch.zeros(n_features, dtype=torch.float64)
+    for chunk in chunks:
+        squares += (chunk.to(torch.float64) - mean).square_().sum(dim=0)
+    var = (squares / n_rows).numpy()
+    # scikit-learn's _is_constant_feature: the variance is within the two-pass algorithm's error bound
+    eps = np.finfo(np.float64).eps
+    constant = var <= n_rows * eps * var + (n_rows * scaler.mean_ * eps) ** 2
+    scaler.var_, scaler.scale_ = var, np.where(constant, 1.0, np.sqrt(var))
 
 
 def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
@@ -87,9 +133,7 @@ def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
     """
     if not isinstance(scaler, StandardScaler):
         return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
-    with warnings.catch_warnings():  # a read-only X (np.load mmap, pandas' copy-on-write) is only read here
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
-        source = torch.from_numpy(np.ascontiguousarray(X))
+    source = _as_tensor(np.ascontiguousarray(X))
     steps = []  # scikit-learn's order: centre, then scale, with both cast to X's dtype
     if scaler.with_mean:
         steps.append((torch.sub, torch.from_numpy(scaler.mean_.astype(X.dtype))))
@@ -367,13 +411,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if reset:
             self.scaler_ = make_scaler(self.scaler)
             if self.scaler_ is not None:
-                # in chunks: StandardScaler.fit would hold a float64 copy of all of X, twice its size
-                for start in range(0, len(X), SCALER_FIT_ROWS):
-                    self.scaler_.partial_fit(X[start : start + SCALER_FIT_ROWS])
+                _fit_scaler(self.scaler_, X)  # StandardScaler.fit would hold a float64 copy of X, twice its size
         if self.scaler_ is not None:
             X = _scale_to_float32(self.scaler_, X)
         X = np.ascontiguousarray(X, dtype=np.float32)
-        if not np.isfinite(X).all():
+        # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
+        if not np.isfinite(X.sum()) and not np.isfinite(X).all():
             raise InvalidInputError(
                 f"X holds values too large for float32 after scaling (scaler={self.scaler!r}), or a feature "
                 "whose spread is below float32's smallest number (~1e-38); use scaler='standard' or rescale the data."
@@ -381,13 +424,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return X
 
     def _choose_loss(self, X_scaled: np.ndarray) -> str:
-        in_unit_interval = bool(X_scaled.min() >= 0.0 and X_scaled.max() <= 1.0)
+        low, high = (float(v) for v in torch.aminmax(_as_tensor(X_scaled)))  # one pass, on torch's threads
+        # a few float32 rounding steps of slack: MinMaxScaler maps a float32 column's maximum to 1.0000001
+        in_unit_interval = low >= -UNIT_INTERVAL_SLACK and high <= 1.0 + UNIT_INTERVAL_SLACK
         if self.loss == "auto":
             return "bce" if in_unit_interval else "mse"
         if self.loss == "bce" and not in_unit_interval:
             raise InvalidInputError(
                 f"loss='bce' needs data in [0, 1], but after scaler={self.scaler!r} it lies in "
-                f"[{X_scaled.min():.4g}, {X_scaled.max():.4g}]. Use scaler='minmax' or loss='mse'."
+                f"[{low:.4g}, {high:.4g}]. Use scaler='minmax' or loss='mse'."
             )
         return self.loss
 
@@ -456,13 +501,15 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             target = self._geometry_target(X, train_rows, rng)
             X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1)).to(device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
-        self._train(
+        held_out_errors = self._train(
             TensorSource(X_tensor, torch.from_numpy(train_part).to(device)),  # the rows of X, not a copy
             X_tensor[torch.from_numpy(val_part).to(device)] if len(val_rows) else None,
             X.shape[1], device,
         )
-        held_out = X[val_rows] if len(val_rows) else X[train_rows]
-        self._set_threshold(self._errors_scaled(held_out).mean(axis=1))
+        if held_out_errors is None:
+            held_out = X[val_rows] if len(val_rows) else X[train_rows]
+            held_out_errors = self._errors_scaled(held_out).mean(axis=1)
+        self._set_threshold(held_out_errors)
         return self
 
     def _geometry_target(self, X: np.ndarray, train_rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -500,22 +547,42 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         rms = np.sqrt(np.mean(target[train_rows] ** 2))
         return (target / (rms if rms > 0 else 1.0)).astype(np.float32)
 
-    def _train(self, train_data, val_data, n_features: int, device: torch.device) -> None:
-        """Build the module and train it on tensors or data sources (``fit`` and streaming fits)."""
+    def _train(self, train_data, val_data, n_features: int, device: torch.device) -> np.ndarray | None:
+        """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
+
+        Returns the mean squared error of each validation row under the final weights, from the
+        validation pass that chose them, or None when there was none in this process (no validation
+        rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute them anew.
+        """
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
             self.module_ = build_model(self.architecture, **self._module_config(n_features, self.loss_)).to(device)
         loss_name = self.loss_
 
         weight = float(self.geometry_weight)
+        # each validation row's error, kept from the pass over the final weights: the threshold's errors
+        # without another forward pass (not under DDP, where each process validates only its share)
+        keep_errors = distributed.world_size() == 1
+        pass_errors: list[torch.Tensor] = []
+        kept: list[torch.Tensor] = []
 
         def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
             if self.geometry is None:
-                raw, _ = module(batch, logits=True)
-                return reconstruction_loss(loss_name, raw, batch)
-            rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
-            raw, latent = module(rows, logits=True)
-            return reconstruction_loss(loss_name, raw, rows) + weight * torch.mean((latent.float() - target) ** 2)
+                rows = batch
+                raw, _ = module(rows, logits=True)
+                loss = reconstruction_loss(loss_name, raw, rows)
+            else:
+                rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
+                raw, latent = module(rows, logits=True)
+                loss = reconstruction_loss(loss_name, raw, rows) + weight * torch.mean((latent.float() - target) ** 2)
+            if keep_errors and not module.training:  # a validation pass (as _errors_scaled computes them)
+                pass_errors.append(((module.output(raw).float() - rows) ** 2).mean(dim=1))
+            return loss
+
+        def on_epoch_end(epoch: int, final_so_far: bool) -> None:
+            if final_so_far:
+                kept[:] = pass_errors
+            pass_errors.clear()
 
         config = TrainConfig(
             epochs=self.epochs,
@@ -534,9 +601,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 self.checkpoint_dir, every=self.checkpoint_every, resume=self.resume,
                 writer=distributed.is_main_process(),
             )
-        history = fit_module(self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer)
+        history = fit_module(
+            self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer, on_epoch_end=on_epoch_end
+        )
         self.history_ = history.to_dict()
         self.n_iter_ = len(history.train_loss)
+        return torch.cat(kept).cpu().numpy() if kept else None
 
     def _set_threshold(self, held_out_errors: np.ndarray) -> None:
         """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""

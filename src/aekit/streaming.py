@@ -232,13 +232,14 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
                             n_rows=n_rows, buffer_chunks=int(buffer_chunks), device=device, sharded=sharded)
 
     has_val = counts["validation"] > 0
-    estimator._train(
+    errors = estimator._train(
         source("train", counts["rank_train"], True),
         source("validation", counts["rank_validation"], True) if has_val else None,
         estimator.n_features_in_, device,
     )
-    held_out = source("validation" if has_val else "train", 0, False)
-    errors = np.concatenate([estimator._errors_scaled(X).mean(axis=1) for X in held_out.arrays()])
+    if errors is None:  # not kept from training (see Autoencoder._train): another pass over the rows
+        held_out = source("validation" if has_val else "train", 0, False)
+        errors = np.concatenate([estimator._errors_scaled(X).mean(axis=1) for X in held_out.arrays()])
     estimator._set_threshold(errors)
     return estimator
 

@@ -213,6 +213,7 @@ def fit_module(
     config: TrainConfig,
     *,
     checkpointer=None,
+    on_epoch_end: Callable[[int, bool], None] | None = None,
 ) -> History:
     """Train ``module`` in place on ``X_train`` and return its :class:`History`.
 
@@ -228,6 +229,11 @@ def fit_module(
     resume. Under ``torchrun`` the module is wrapped in DistributedDataParallel and losses are summed
     over the ranks before every decision (see :mod:`aekit.distributed`).
 
+    ``on_epoch_end(epoch, kept)``, when given, is called after each epoch's validation, with ``kept``
+    True when the weights training ends with are, so far, this epoch's (it improved on the best
+    loss, or early stopping is off): what a caller needs to keep numbers from the validation pass of
+    the final weights instead of computing them again.
+
     Examples
     --------
     >>> import torch
@@ -239,10 +245,10 @@ def fit_module(
     3
     """
     with _stop_on_signal(checkpointer is not None) as stop:
-        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop)
+        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop, on_epoch_end)
 
 
-def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop) -> History:
+def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end) -> History:
     """The body of :func:`fit_module`, with the stop request (or None) installed."""
     train_source = as_source(X_train)
     val_source = as_source(X_val) if X_val is not None else None
@@ -348,12 +354,15 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
         elif scheduler is not None:
             scheduler.step()
         progress.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
-        if monitored < best_loss:
+        improved = monitored < best_loss
+        if improved:
             best_loss, history.best_epoch = monitored, epoch + 1
             epochs_without_improvement = 0
             if config.early_stopping:
                 best_state = last_good_state
-        else:
+        if on_epoch_end is not None:
+            on_epoch_end(epoch, improved or not config.early_stopping)
+        if not improved:
             epochs_without_improvement += 1
             if config.early_stopping and epochs_without_improvement >= config.patience:
                 history.stop_reason = "early_stopping"
