@@ -27,15 +27,19 @@ class Missing(Exception):
     """A contender cannot run here (a peer package is not installed); the message says why."""
 
 
-def round_robin(contenders: dict[str, Callable[[], float | None]], repeats: int) -> dict[str, list[float]]:
+def round_robin(
+    contenders: dict[str, Callable[[], float | None]], repeats: int, *, warmup: int = 0
+) -> dict[str, list[float]]:
     """Run each contender once per round, ``repeats`` rounds, and return the figures of each.
 
     A contender returns its own figure (e.g. samples/s) or None to be timed by the wall clock here
-    (seconds). One that raises :class:`Missing` is reported once and dropped.
+    (seconds). One that raises :class:`Missing` is reported once and dropped. The first ``warmup``
+    rounds are run the same way and not counted: the first call of each contender in a process pays
+    for lazy imports, thread pools and the allocator's first pages, which no later fit does.
     """
     results: dict[str, list[float]] = {name: [] for name in contenders}
     active = dict(contenders)
-    for round_index in range(repeats):
+    for round_index in range(-warmup, repeats):
         for name, run in list(active.items()):
             gc.collect()
             started = time.perf_counter()
@@ -46,8 +50,10 @@ def round_robin(contenders: dict[str, Callable[[], float | None]], repeats: int)
                 del active[name], results[name]
                 continue
             elapsed = time.perf_counter() - started
-            results[name].append(elapsed if figure is None else figure)
-            print(f"  round {round_index + 1}/{repeats} {name}: {results[name][-1]:.4g}", file=sys.stderr, flush=True)
+            label = "warm-up" if round_index < 0 else f"round {round_index + 1}/{repeats}"
+            if round_index >= 0:
+                results[name].append(elapsed if figure is None else figure)
+            print(f"  {label} {name}: {elapsed if figure is None else figure:.4g}", file=sys.stderr, flush=True)
     return results
 
 

@@ -6,7 +6,8 @@ Workloads (batch 256, Adam, lr 1e-3, MSE):
   (MNIST's training images in [0, 1] when ../shared/data is there, uniform noise of that shape otherwise).
 - W2: the 128-64-10-64-128 ReLU autoencoder on 100,000 x 128 rows (seeded, a curved 10-d manifold plus noise).
 
-Contenders, timed in this one process, one repeat of each in turn (see ``_common.round_robin``):
+Contenders, timed in this one process, one repeat of each in turn after one untimed warm-up round
+(see ``_common.round_robin``):
 
 - aekit: ``Autoencoder.fit`` as a user calls it: standard scaling, 10% validation rows evaluated every
   epoch, early stopping, the progress bar on. Its samples/s counts only the training rows, and its
@@ -252,7 +253,7 @@ TARGETS = {
 }
 
 
-def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int) -> dict:
+def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int, warmup: int) -> dict:
     fitted: dict = {}
     contenders = {"aekit": aekit_fit(X, work, "fp32", fitted)}
     if work.name == "W1":
@@ -262,7 +263,7 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
         "GEMM ceiling": gemm_ceiling(work, steps=math.ceil(len(X) / BATCH)),
     })
     print(f"\n== {work.name}: {work.layers}, {len(X):,} x {work.features}, batch {BATCH}, {work.epochs} epoch(s)")
-    results = round_robin(contenders, repeats)
+    results = round_robin(contenders, repeats, warmup=warmup)
     rows = []
     for name, figures in results.items():
         if name == "aekit":
@@ -291,7 +292,7 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
     return fitted
 
 
-def encoding(work: Workload, X: np.ndarray, fitted: dict, repeats: int) -> None:
+def encoding(work: Workload, X: np.ndarray, fitted: dict, repeats: int, warmup: int) -> None:
     estimator = fitted.get("aekit fp32")
     if estimator is None:
         return
@@ -318,7 +319,7 @@ def encoding(work: Workload, X: np.ndarray, fitted: dict, repeats: int) -> None:
 
     print(f"\n== {work.name} encoding, {len(X):,} rows")
     results = round_robin({"aekit transform": aekit_transform, "PyOD decision_function": pyod_scores,
-                           "torch encoder alone": bare_encoder}, repeats)
+                           "torch encoder alone": bare_encoder}, repeats, warmup=warmup)
     target = {"W1": 1.2, "W2": 10.0}[work.name]
     rows = [(name, spread(figures, "rows/s"),
              "-" if name == "aekit transform" else ratio(results["aekit transform"], figures),
@@ -382,6 +383,8 @@ def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the rows to use (quick runs)")
     parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--warmup", type=int, default=1,
+                        help="untimed rounds first (lazy imports, thread pools, first pages; default: 1)")
     parser.add_argument("--epochs", type=int, default=1, help="epochs per training repeat")
     parser.add_argument("--workloads", default="W1,W2")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
@@ -406,8 +409,8 @@ def main(argv: list[str] | None = None) -> None:
             print(f"W1 data: {source}")
         else:
             X, X_test = w2_data(work.rows), None
-        fitted = training(work, X, X_test, args.repeats)
-        encoding(work, X, fitted, args.repeats)
+        fitted = training(work, X, X_test, args.repeats, args.warmup)
+        encoding(work, X, fitted, args.repeats, args.warmup)
         if name == "W1" and not args.skip_memory:
             memory(work, X, args.scale)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")

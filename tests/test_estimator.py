@@ -303,3 +303,21 @@ def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
     assert MinMaxScaler().fit_transform(X).max() > 1.0  # float32 rounding: 1.0000001
     assert Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(X).loss_ == "bce"
     assert Autoencoder(latent_dim=2, scaler="minmax", loss="bce", **FAST).fit(X).loss_ == "bce"
+
+
+@pytest.mark.parametrize("scaler", ["standard", "minmax", None])
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkeypatch):
+    import aekit.estimator as module
+
+    monkeypatch.setattr(module, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
+    X = (np.random.default_rng(2).normal(size=(300, 7)) * 50 + 10).astype(dtype)
+    ae = Autoencoder(latent_dim=3, scaler=scaler, **FAST).fit(X)
+    scaled = X if scaler is None else ae.scaler_.transform(X)  # scikit-learn's own transform, all at once
+    with torch.inference_mode():
+        expected = np.concatenate([ae.module_.encode(torch.from_numpy(scaled[s : s + 64].astype(np.float32))).numpy()
+                                   for s in range(0, 300, 64)])
+    assert_close(ae.transform(X), expected, rtol=1e-6, atol=1e-6, what="codes, batch-wise scaling vs all at once")
+    if dtype == np.float64:  # finite in float64, not in float32: found in the batch that holds it
+        with pytest.raises(InvalidInputError, match="too large for float32 after scaling"):
+            ae.transform(np.vstack([X[:100], np.full((1, 7), 1e300)]))

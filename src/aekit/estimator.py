@@ -385,12 +385,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 f"Got {self.hidden_dims!r} instead."
             )
 
-    def _validate_X(self, X, *, reset: bool) -> np.ndarray:
-        """Validate ``X`` like scikit-learn, scale it, and return a float32 array."""
+    def _validate_X(self, X, *, reset: bool, scale: bool = True) -> np.ndarray:
+        """Validate ``X`` like scikit-learn, scale it, and return a float32 array.
+
+        With ``scale=False`` (inference only), ``X`` as validated, float32 or float64, unscaled:
+        :meth:`_scale_rows` then scales it batch by batch, without a scaled copy of all of it.
+        """
         _check_dataframe_columns(X)
         try:
             min_rows = 2 if reset else 1
-            X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
+            with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X; it raises below
+                X = validate_data(self, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
         except (ValueError, TypeError) as error:  # TypeError: sparse X, mixed column-name types
             message = str(error)
             if message.startswith("Complex data not supported"):  # sklearn appends the whole array
@@ -408,15 +413,23 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 )
             error_type = InvalidInputTypeError if isinstance(error, TypeError) else InvalidInputError
             raise error_type(" ".join(message.split())) from None
+        if not scale:
+            return X
         if reset:
             self.scaler_ = make_scaler(self.scaler)
             if self.scaler_ is not None:
                 _fit_scaler(self.scaler_, X)  # StandardScaler.fit would hold a float64 copy of X, twice its size
-        if self.scaler_ is not None:
-            X = _scale_to_float32(self.scaler_, X)
-        X = np.ascontiguousarray(X, dtype=np.float32)
-        # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
-        if not np.isfinite(X.sum()) and not np.isfinite(X).all():
+        return self._scale_rows(X)
+
+    def _scale_rows(self, X: np.ndarray) -> np.ndarray:
+        """The fitted scaler applied to validated rows: a C-contiguous float32 array of finite values."""
+        with np.errstate(over="ignore", invalid="ignore"):  # values that overflow float32 are reported below
+            if self.scaler_ is not None:
+                X = _scale_to_float32(self.scaler_, X)
+            X = np.ascontiguousarray(X, dtype=np.float32)
+            # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
+            all_finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
+        if not all_finite:
             raise InvalidInputError(
                 f"X holds values too large for float32 after scaling (scaler={self.scaler!r}), or a feature "
                 "whose spread is below float32's smallest number (~1e-38); use scaler='standard' or rescale the data."
@@ -629,14 +642,19 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ inference
-    def _run_batches(self, function, array: np.ndarray) -> np.ndarray:
-        """Apply a module function to ``array`` in batches, without gradients; numpy float32 out."""
+    def _run_batches(self, function, array: np.ndarray, *, scale: bool = False) -> np.ndarray:
+        """Apply a module function to ``array`` in batches, without gradients; numpy float32 out.
+
+        With ``scale=True``, ``array`` is unscaled (``_validate_X(..., scale=False)``) and each batch
+        is scaled on its way in: the same values as scaling it all first, without that copy.
+        """
         device = next(self.module_.parameters()).device
         self.module_.eval()
         outputs = []
         with torch.inference_mode(), autocast(device, self.precision):
             for start in range(0, len(array), INFERENCE_BATCH_ROWS):
-                batch = torch.from_numpy(array[start : start + INFERENCE_BATCH_ROWS]).to(device)
+                rows = array[start : start + INFERENCE_BATCH_ROWS]
+                batch = torch.from_numpy(self._scale_rows(rows) if scale else rows).to(device)
                 outputs.append(function(batch).float().cpu().numpy())
         if not outputs:
             return np.empty((0, 0), dtype=np.float32)
@@ -662,7 +680,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Latent codes of ``X``: an array of shape (n_samples, latent_dim), float32."""
         check_is_fitted(self)
-        return self._run_batches(self.module_.encode, self._validate_X(X, reset=False))
+        return self._run_batches(self.module_.encode, self._validate_X(X, reset=False, scale=False), scale=True)
 
     def inverse_transform(self, X) -> np.ndarray:
         """Decode latent codes ``X`` (n_samples, latent_dim) back to the original units."""
