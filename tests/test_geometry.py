@@ -1,4 +1,4 @@
-"""geometry="isomap": the latent space regularised towards scikit-learn's Isomap embedding."""
+"""aekit.geometry and Autoencoder(geometry="isomap"): codes regularised towards scikit-learn's Isomap embedding."""
 
 import numpy as np
 import pandas as pd
@@ -6,7 +6,7 @@ import pytest
 from sklearn.manifold import Isomap
 
 import aekit
-from aekit import estimator as estimator_module
+from aekit import geometry
 from aekit.exceptions import InvalidParameterValue
 from aekit.manifolds import evaluate_embedding, make_manifold
 from aekit.persistence import load_model
@@ -24,7 +24,7 @@ def test_target_is_isomaps_embedding_centred_and_scaled_by_one_factor():
     ae = aekit.Autoencoder(2, epochs=1, random_state=0, geometry="isomap", geometry_neighbors=8).fit(X)
     X_scaled = ae.scaler_.transform(X).astype(np.float32)
     train_rows = np.arange(200)
-    target = ae._geometry_target(X_scaled, train_rows, np.random.default_rng(0))
+    target = geometry.isomap_target(X_scaled, train_rows, n_components=2, n_neighbors=8, rng=np.random.default_rng(0))
 
     reference = Isomap(n_neighbors=8, n_components=2).fit(X_scaled[:200]).transform(X_scaled)
     reference -= reference[:200].mean(axis=0)
@@ -40,7 +40,7 @@ def test_a_heavy_weight_pulls_the_codes_onto_the_target():
     ae, X, _ = _fitted_on_s_curve(geometry_weight=100.0)
     X_scaled = ae.scaler_.transform(X).astype(np.float32)
     train_rows, _ = ae._split(len(X), np.random.default_rng(ae.seed_))
-    target = ae._geometry_target(X_scaled, train_rows, np.random.default_rng(0))
+    target = geometry.isomap_target(X_scaled, train_rows, n_components=2, n_neighbors=10, rng=np.random.default_rng(0))
     codes = ae.transform(X)
     # the target has unit mean square: a code within 0.05 of it (root mean square) follows it closely
     assert np.sqrt(np.mean((codes - target) ** 2)) < 0.05
@@ -57,7 +57,7 @@ def test_geometry_lays_the_s_curve_flat_where_the_plain_loss_does_not_have_to():
 
 
 def test_training_on_more_rows_than_isomap_takes_uses_a_sample_and_extends_it(monkeypatch):
-    monkeypatch.setattr(estimator_module, "GEOMETRY_FIT_ROWS", 200)  # of 360 training rows
+    monkeypatch.setattr(geometry, "FIT_ROWS", 200)  # of 360 training rows
     fitted_shapes = []
     original_fit = Isomap.fit
     monkeypatch.setattr(Isomap, "fit", lambda self, X, y=None: fitted_shapes.append(X.shape) or original_fit(self, X))

@@ -149,3 +149,18 @@ def test_bad_streaming_arguments_are_named(npy_file):
 def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
     assert should_stream(npy_file) is False
     assert should_stream(npy_file, memory_fraction=1e-12) is True
+
+
+def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
+    calls = []
+    original = aekit.Autoencoder._errors_scaled
+    monkeypatch.setattr(aekit.Autoencoder, "_errors_scaled", lambda self, X: calls.append(len(X)) or original(self, X))
+    ae = fit_stream(aekit.Autoencoder(latent_dim=3, epochs=3, batch_size=32, validation_fraction=0.2, random_state=0,
+                                      device="cpu"), npy_file, chunk_rows=50)
+    assert calls == []  # the validation rows were not read and scored once more
+    monkeypatch.undo()
+    val = StreamSource(_Reading(npy_file, 50, None, None), None, part="validation", seed=ae.seed_,
+                       validation_fraction=0.2, n_rows=0, buffer_chunks=1, device=torch.device("cpu"), sharded=False)
+    val_rows = np.concatenate(list(val.arrays()))
+    assert 30 < len(val_rows) < 90
+    assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(val_rows), 0.95), rtol=1e-5, atol=1e-7)

@@ -17,7 +17,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import distributed, streaming
+from aekit import distributed, geometry, streaming
 from aekit.checkpoint import Checkpointer
 from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
@@ -30,11 +30,6 @@ SCALER_FIT_ROWS = 4096
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
-# geometry="isomap": Isomap is fitted on at most this many training rows (its cost grows as rows**2 in
-# memory and up to rows**3 in time) and extended to the other rows with Isomap.transform, in chunks.
-GEOMETRY_FIT_ROWS = 2000
-GEOMETRY_CHUNK_ROWS = 8192
-GEOMETRIES = ("isomap",)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -241,7 +236,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     geometry : {"isomap"} or None, default=None
         A geometric regulariser for the latent space (a geometry-regularised autoencoder, after Duque
         et al., 2022). "isomap" embeds the training rows with scikit-learn's ``Isomap`` (geodesic
-        distances along a k-neighbour graph; fitted on at most ``GEOMETRY_FIT_ROWS`` rows and extended
+        distances along a k-neighbour graph; fitted on at most ``aekit.geometry.FIT_ROWS`` rows and extended
         to the rest), centres it and scales it to unit mean square, and adds ``geometry_weight`` times
         the mean squared distance between the codes and that embedding to the training loss (the
         reported losses include it). The codes then lay a curved manifold out flat, as Isomap does,
@@ -309,7 +304,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "checkpoint_dir": [str, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "resume": ["boolean"],
-        "geometry": [StrOptions(set(GEOMETRIES)), None],
+        "geometry": [StrOptions(set(geometry.GEOMETRIES)), None],
         "geometry_weight": [Interval(Real, 0, None, closed="neither")],
         "geometry_neighbors": [Interval(Integral, 1, None, closed="left")],
     }
@@ -376,7 +371,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         except InvalidParameterError as error:
             value = getattr(self, str(error).split("'")[1], None) if "'" in str(error) else None
             choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
-            choices |= set(GEOMETRIES)
+            choices |= set(geometry.GEOMETRIES)
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             raise InvalidParameterValue(f"{error}{hint}") from None
         if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden_dims):
@@ -511,7 +506,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         if self.geometry is None:
             X_tensor = torch.from_numpy(X).to(device)
         else:  # each row carries its target code in extra columns, so batches keep the two together
-            target = self._geometry_target(X, train_rows, rng)
+            target = geometry.isomap_target(
+                X, train_rows, n_components=self.latent_dim, n_neighbors=self.geometry_neighbors, rng=rng
+            )
             X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1)).to(device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
         held_out_errors = self._train(
@@ -524,41 +521,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             held_out_errors = self._errors_scaled(held_out).mean(axis=1)
         self._set_threshold(held_out_errors)
         return self
-
-    def _geometry_target(self, X: np.ndarray, train_rows: np.ndarray, rng: np.random.Generator) -> np.ndarray:
-        """Isomap's embedding of every row of ``X`` (scaled), fitted on training rows; float32.
-
-        Centred on the training rows and scaled by one factor to unit mean square, so the shape of
-        the embedding (the ratio of its axes) is kept.
-        """
-        from sklearn.manifold import Isomap
-
-        fit_rows = train_rows
-        if len(fit_rows) > GEOMETRY_FIT_ROWS:
-            fit_rows = np.sort(rng.choice(train_rows, GEOMETRY_FIT_ROWS, replace=False))
-        if self.geometry_neighbors >= len(fit_rows):
-            raise InvalidParameterValue(
-                f"geometry='isomap' needs geometry_neighbors below the number of training rows it is fitted on "
-                f"({len(fit_rows)}). Got geometry_neighbors={self.geometry_neighbors}; lower it or give more rows."
-            )
-        if self.latent_dim >= len(fit_rows):
-            raise InvalidParameterValue(
-                f"geometry='isomap' embeds {len(fit_rows)} training rows, too few for latent_dim={self.latent_dim}. "
-                "Give more rows, a smaller latent_dim, or geometry=None."
-            )
-        # the dense eigensolver: the same target bit for bit on every run (ARPACK starts from a random vector)
-        isomap = Isomap(
-            n_neighbors=int(self.geometry_neighbors), n_components=int(self.latent_dim), eigen_solver="dense"
-        )
-        with warnings.catch_warnings():
-            # Isomap joins a disconnected neighbour graph itself and warns about it; the fit goes on
-            warnings.filterwarnings("ignore", message=".*connected components.*", category=UserWarning)
-            isomap.fit(X[fit_rows])
-        chunks = range(0, len(X), GEOMETRY_CHUNK_ROWS)  # transform holds a (rows, fitted rows) float64 matrix
-        target = np.concatenate([isomap.transform(X[start : start + GEOMETRY_CHUNK_ROWS]) for start in chunks])
-        target -= target[train_rows].mean(axis=0)
-        rms = np.sqrt(np.mean(target[train_rows] ** 2))
-        return (target / (rms if rms > 0 else 1.0)).astype(np.float32)
 
     def _train(self, train_data, val_data, n_features: int, device: torch.device) -> np.ndarray | None:
         """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
