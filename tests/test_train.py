@@ -114,3 +114,19 @@ def test_tensor_source_with_rows_reads_the_split_without_copying_it_and_trains_a
         fit_module(model, mse, train_data, None, TrainConfig(epochs=2, batch_size=3, early_stopping=False))
         weights.append(_weights(model))
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+@pytest.mark.parametrize("early_stopping", [True, False])
+def test_on_epoch_end_marks_the_epochs_whose_weights_training_may_end_with(early_stopping):
+    X = _data(200)
+    calls = []
+    config = TrainConfig(epochs=40, lr=0.05, patience=3, batch_size=8, early_stopping=early_stopping)
+    history = fit_module(_model(), mse, X[:150], X[150:], config, on_epoch_end=lambda *args: calls.append(args))
+    assert [epoch for epoch, _ in calls] == list(range(len(history.val_loss)))  # once per epoch, in order
+    kept = [epoch for epoch, final_so_far in calls if final_so_far]
+    if early_stopping:  # the epochs that improved on the best validation loss; the last of them is kept
+        losses = history.val_loss
+        best_so_far = [i for i, loss in enumerate(losses) if loss < min(losses[:i], default=math.inf)]
+        assert kept == best_so_far and kept[-1] + 1 == history.best_epoch
+    else:
+        assert kept == list(range(len(history.val_loss)))
