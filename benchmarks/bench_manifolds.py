@@ -77,7 +77,8 @@ def main() -> None:
             column = {key: [run[key] for run in runs] for key in ("rho_position", "rho_height", "trust",
                                                                   "continuity", "mse", "seconds")}
             digits = {"rho_position": 4, "rho_height": 4, "trust": 4, "continuity": 4}
-            rows.append((method, *(spread(values, digits=digits.get(key, 3)) for key, values in column.items())))
+            rows.append((method, *("n/a" if np.isnan(values).all() else spread(values, digits=digits.get(key, 3))
+                                   for key, values in column.items())))  # n/a: Isomap has no decoder
         print_table(f"{name}: 1,500 training points, 1,000 new ones, {args.seeds} seed(s), d = 2", rows,
                     ("method", "abs rho, position", "abs rho, height", "trustworthiness", "continuity", "MSE",
                      "seconds"))
