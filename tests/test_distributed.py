@@ -14,6 +14,7 @@ import os
 import subprocess
 import sys
 import textwrap
+import warnings
 
 import numpy as np
 import pytest
@@ -30,6 +31,7 @@ from conftest import assert_close
 pytestmark = pytest.mark.slow
 # Full-batch Adam for 15 epochs, float32 sums in another order: differences stay far below this.
 RTOL, ATOL = 1e-4, 1e-5
+TEARDOWN_ABORT = "terminate called without an active exception"
 N_TRAIN, N_VAL, EPOCHS = 200, 40, 15
 
 
@@ -110,16 +112,29 @@ _WORKER = textwrap.dedent(
 )
 
 
-@pytest.fixture(scope="module")
-def two_process_run(tmp_path_factory):
-    out = tmp_path_factory.mktemp("ddp")
+def _launch(out):
+    """Run the worker under torchrun (2 processes) in the empty folder ``out``."""
     np.save(out / "data.npy", _data())
     script = out / "worker.py"
     script.write_text(_WORKER)
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore"}
+    # faulthandler: should a worker crash (SIGABRT), its Python stack is in the message below
+    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(script), str(out), os.path.dirname(__file__)]
-    completed = subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
+
+
+@pytest.fixture(scope="module")
+def two_process_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("ddp")
+    completed = _launch(out)
+    if completed.returncode != 0 and TEARDOWN_ABORT in completed.stderr:
+        # In bursts (4 launches in ~30 one afternoon, none in ~100 since) a gloo worker aborted with this
+        # C++ message; its cause was not found. One more launch, in a fresh folder, said out loud; a
+        # second failure fails.
+        warnings.warn(f"torchrun launch aborted ({TEARDOWN_ABORT!r}); launched once more", stacklevel=1)
+        out = tmp_path_factory.mktemp("ddp")
+        completed = _launch(out)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return out, json.loads((out / "result.json").read_text())
 
