@@ -52,8 +52,8 @@ def test_geometry_lays_the_s_curve_flat_where_the_plain_loss_does_not_have_to():
     X_new, coordinates_new = make_manifold("s_curve", 300, random_state=1)
     rho = evaluate_embedding(X_new, regularised.transform(X_new), coordinates_new).best_abs_spearman
     assert rho.min() > 0.95, rho  # both intrinsic coordinates, on rows never seen in training
-    assert regularised.history_["train_loss"][-1] > 0
-    assert plain.transform(X).shape == regularised.transform(X).shape
+    plain_rho = evaluate_embedding(X_new, plain.transform(X_new), coordinates_new).best_abs_spearman
+    assert plain_rho.min() < 0.9, plain_rho  # the same network, seed and budget without it: a curled chart
 
 
 def test_training_on_more_rows_than_isomap_takes_uses_a_sample_and_extends_it(monkeypatch):
