@@ -146,3 +146,21 @@ def test_cli_errors_are_one_line_and_exit_2(saved, capsys):
     assert main(["report", str(saved / "nothing"), "-o", str(saved / "x.html")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and err.startswith("aekit report: error: Model folder") and "does not exist" in err
+
+
+def test_cli_plot_and_report_of_a_model_with_column_names_raise_no_warnings(saved, tmp_path, capsys):
+    """A model fitted from a CSV knows its columns; DATA is read by name and handed over with the names
+    (numpy arrays made scikit-learn warn "X does not have valid feature names" on every call)."""
+    import warnings
+
+    assert main(["fit", str(saved / "digits.csv"), "-o", str(tmp_path / "named"), "--columns",
+                 ",".join(f"px{i}" for i in range(64)), "--latent-dim", "2", "--epochs", "2", "--quiet"]) == 0
+    assert aekit.load(tmp_path / "named").feature_names_in_[0] == "px0"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert main(["plot", str(tmp_path / "named"), str(saved / "digits.csv"), "-o", str(tmp_path / "p"),
+                     "--label-column", "digit", "--quiet"]) == 0
+        assert main(["report", str(tmp_path / "named"), str(saved / "digits.csv"), "-o", str(tmp_path / "r.html"),
+                     "--quiet"]) == 0
+    assert capsys.readouterr().err == ""
+    assert len(parse(tmp_path / "r.html").images) == 5

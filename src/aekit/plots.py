@@ -338,10 +338,11 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     written = {"training_curves": plot_training_curves(estimator.history_, out_dir / "training_curves.png")["path"]}
     if X is None:
         return written
+    features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
     X = np.asarray(X, dtype=np.float32)
-    latent = estimator.transform(X)
+    latent = estimator.transform(features)
     written["latent"] = plot_latent(latent, out_dir / "latent.png", labels=labels, label_name=label_name)["path"]
-    errors = estimator.reconstruction_error(X)
+    errors = estimator.reconstruction_error(features)
     written["error_histogram"] = plot_error_histogram(errors, estimator.threshold_, out_dir / "error_histogram.png")[
         "path"
     ]
@@ -354,6 +355,6 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     image_shape = image_shape_of(estimator, X.shape[1])
     if image_shape is not None:
         written["reconstructions"] = plot_reconstructions(
-            X, estimator.reconstruct(X), image_shape, out_dir / "reconstructions.png"
+            X, estimator.reconstruct(features), image_shape, out_dir / "reconstructions.png"
         )["path"]
     return written

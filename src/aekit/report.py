@@ -50,10 +50,11 @@ def quality_against_pca(estimator, X) -> dict:
     >>> sorted(quality)
     ['autoencoder_mse', 'latent_dim', 'n_rows', 'pca_mse', 'ratio']
     """
+    features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
     X = np.asarray(X, dtype=np.float32)
     scaled = X if estimator.scaler_ is None else estimator.scaler_.transform(X)
     latent_dim = int(estimator.module_.latent_dim)
-    autoencoder_mse = float(np.mean(estimator.reconstruction_error(X)))
+    autoencoder_mse = float(np.mean(estimator.reconstruction_error(features)))
     components = min(latent_dim, *scaled.shape)
     pca = PCA(n_components=components, svd_solver="full").fit(scaled)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2))

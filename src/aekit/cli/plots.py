@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+import pandas as pd
 
 from aekit.cli import add_common_options
 from aekit.exceptions import InvalidInputError
@@ -63,6 +64,8 @@ def _load(args: argparse.Namespace):
             f"{args.data} has {X.shape[1]} features but the model was trained on {model.n_features_in_}. "
             "Pass data with the same columns (or images of the same size, see --image-size)."
         )
+    if columns is not None:  # read by name, handed over with the names (as the model was fitted)
+        X = pd.DataFrame(X, columns=columns)
     return model, X, labels
 
 
