@@ -549,9 +549,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             else:
                 rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
                 raw, latent = module(rows, logits=True)
-                loss = reconstruction_loss(loss_name, raw, rows) + weight * torch.mean((latent.float() - target) ** 2)
+                geometric = reconstruction_loss("mse", latent.float(), target)  # distance to Isomap's codes
+                loss = reconstruction_loss(loss_name, raw, rows) + weight * geometric
             if keep_errors and not module.training:  # a validation pass (as _errors_scaled computes them)
-                pass_errors.append(((module.output(raw).float() - rows) ** 2).mean(dim=1))
+                pass_errors.append(reconstruction_loss("mse", module.output(raw).float(), rows, per_row=True))
             return loss
 
         def on_epoch_end(epoch: int, final_so_far: bool) -> None:

@@ -82,8 +82,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     model_dir = Path(model_dir)
     _check_model_target(model_dir, force)  # before training, not after minutes of it
     if streaming is None:  # geometry embeds all rows at once: it never streams
-        streaming = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy") and (
-            should_stream(data, columns=columns, key=key))
+        streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
+        streaming = streamable and should_stream(data, columns=columns, key=key)
     if streaming:
         model = Autoencoder(**params)
         started = time.perf_counter()
