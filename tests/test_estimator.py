@@ -235,6 +235,51 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path):
     assert_close(codes, ae.transform(np.array(X)), rtol=0, atol=0, what="read-only vs writable input")
 
 
+@pytest.mark.parametrize("scaler", ["standard", None])
+@pytest.mark.parametrize("validation_fraction", [0.2, 0.0])
+def test_float32_fit_scales_batch_by_batch_to_the_weights_of_scaling_first(scaler, validation_fraction, monkeypatch):
+    """float32 rows are not copied and scaled as a whole: each batch is scaled on its way in, to the same values."""
+    import aekit.estimator as module
+
+    monkeypatch.setattr(module, "INFERENCE_BATCH_ROWS", 64)  # the threshold's errors without validation rows
+    X = (np.random.default_rng(5).normal(size=(400, 9)) * 40 + 7).astype(np.float32)
+    X[:, 5:] = X[:, :4] ** 2 / 50  # something to learn
+    before = X.copy()
+    scaled_rows = []
+    original = module._scale_to_float32
+    monkeypatch.setattr(module, "_scale_to_float32", lambda s, A: scaled_rows.append(len(A)) or original(s, A))
+    params = dict(latent_dim=3, hidden_dims=(16,), epochs=4, batch_size=32, scaler=scaler, random_state=0,
+                  validation_fraction=validation_fraction, patience=2)
+    per_batch = Autoencoder(**params).fit(X)
+    assert len(X) not in scaled_rows  # no scaled copy of X
+    np.testing.assert_array_equal(X, before)  # and X itself is left as it was
+    scaled_first = Autoencoder(**params).fit(np.asfortranarray(X))  # not C-contiguous: scaled into one array first
+    if scaler is not None:
+        assert len(X) in scaled_rows
+    assert per_batch.loss_ == scaled_first.loss_ == "mse"
+    for name, value in scaled_first.module_.state_dict().items():
+        assert torch.equal(per_batch.module_.state_dict()[name], value), name
+    assert per_batch.history_["train_loss"] == scaled_first.history_["train_loss"]
+    assert per_batch.history_["val_loss"] == pytest.approx(scaled_first.history_["val_loss"], nan_ok=True, rel=0)
+    assert per_batch.threshold_ == scaled_first.threshold_
+    np.testing.assert_array_equal(per_batch.error_quantiles_, scaled_first.error_quantiles_)
+
+
+def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data):
+    X = unit_data.astype(np.float32)
+    assert Autoencoder(latent_dim=2, scaler=None, **FAST).fit(X).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="standard", **FAST).fit(X).loss_ == "mse"
+    with pytest.raises(InvalidInputError, match=r"loss='bce' needs data in \[0, 1\], but after scaler='standard'"):
+        Autoencoder(latent_dim=2, scaler="standard", loss="bce", **FAST).fit(X)
+    # a feature whose spread, 7e-46, is below float32's smallest number: its scale becomes 0 in float32
+    tiny = np.zeros((20, 3), dtype=np.float32)
+    tiny[::2, 0] = np.float32(1.4e-45)
+    tiny[:, 1:] = np.random.default_rng(0).normal(size=(20, 2))
+    for data in (tiny, np.asfortranarray(tiny)):  # from the range, and from a scaled copy: the same error
+        with pytest.raises(InvalidInputError, match=r"too large for float32 after scaling \(scaler='standard'\)"):
+            Autoencoder(latent_dim=1, **FAST).fit(data)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
 def test_standard_scaler_statistics_match_scikit_learns_fit(dtype, with_mean, with_std, monkeypatch):
@@ -276,8 +321,13 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
     X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
     X[:, 4:] = X[:, :4] ** 2  # something to learn
     calls = []
-    original = Autoencoder._errors_scaled
-    monkeypatch.setattr(Autoencoder, "_errors_scaled", lambda self, X: calls.append(len(X)) or original(self, X))
+    original = Autoencoder._row_errors
+
+    def counted(self, X, **how):
+        calls.append(len(X))
+        return original(self, X, **how)
+
+    monkeypatch.setattr(Autoencoder, "_row_errors", counted)
     ae = Autoencoder(latent_dim=2, hidden_dims=(16,), epochs=8, batch_size=32, random_state=0, **params).fit(X)
     assert calls == []  # no second pass over the held-out rows
     if params.get("early_stopping"):

@@ -153,8 +153,13 @@ def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
 
 def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
     calls = []
-    original = aekit.Autoencoder._errors_scaled
-    monkeypatch.setattr(aekit.Autoencoder, "_errors_scaled", lambda self, X: calls.append(len(X)) or original(self, X))
+    original = aekit.Autoencoder._row_errors
+
+    def counted(self, X, **how):
+        calls.append(len(X))
+        return original(self, X, **how)
+
+    monkeypatch.setattr(aekit.Autoencoder, "_row_errors", counted)
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, epochs=3, batch_size=32, validation_fraction=0.2, random_state=0,
                                       device="cpu"), npy_file, chunk_rows=50)
     assert calls == []  # the validation rows were not read and scored once more

@@ -239,7 +239,7 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
     )
     if errors is None:  # not kept from training (see Autoencoder._train): another pass over the rows
         held_out = source("validation" if has_val else "train", 0, False)
-        errors = np.concatenate([estimator._errors_scaled(X).mean(axis=1) for X in held_out.arrays()])
+        errors = np.concatenate([estimator._row_errors(X, scale=False) for X in held_out.arrays()])
     estimator._set_threshold(errors)
     return estimator
 

@@ -81,14 +81,25 @@ class TensorSource:
     rows in batches: shuffled with ``generator`` (here one permutation per epoch, gathered with
     ``index_select``), or in order when it is None. ``aekit.streaming.StreamSource`` is the other one.
     With ``rows`` (indices into ``X``), only those rows, in that order, without copying them out of
-    ``X``: a training split of a data set costs no memory.
+    ``X``: a training split of a data set costs no memory. With ``transform``, each batch is passed
+    through it on its way out (e.g. scaling, so that ``X`` need not be scaled as a whole); it must
+    not change its argument, which can be a view of ``X``.
     """
 
-    def __init__(self, X: torch.Tensor, rows: torch.Tensor | None = None) -> None:
-        self.X, self.rows, self.device = X, rows, X.device
+    def __init__(
+        self,
+        X: torch.Tensor,
+        rows: torch.Tensor | None = None,
+        transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+    ) -> None:
+        self.X, self.rows, self.device, self.transform = X, rows, X.device, transform
         self.n_rows = len(X) if rows is None else len(rows)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
+        for batch in self._rows(batch_size, generator):
+            yield batch if self.transform is None else self.transform(batch)
+
+    def _rows(self, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
         if generator is None and self.rows is None:
             for start in range(0, self.n_rows, batch_size):
                 yield self.X[start : start + batch_size]
