@@ -307,6 +307,24 @@ def test_standard_scaler_statistics_match_scikit_learns_fit(dtype, with_mean, wi
         assert_close(got.transform(X), expected.transform(X), rtol=1e-6, atol=1e-9, what="transform")
 
 
+@pytest.mark.parametrize("scaler", ["standard", "minmax", None])
+def test_fit_scaler_returns_each_features_range_from_its_chunks(scaler, monkeypatch):
+    import aekit.estimator as module
+    from aekit.preprocess import make_scaler
+
+    monkeypatch.setattr(module, "STATS_CHUNK_VALUES", 40)  # chunks of 5 rows of 8 values, the last one short
+    X = (np.random.default_rng(6).standard_normal((53, 8)) * 100).astype(np.float32)
+    X[52, 3], X[0, 5] = 1e6, -1e6  # extremes in the first and the last chunk
+    fitted = make_scaler(scaler)
+    value_range = module._fit_scaler(fitted, X, with_range=True)
+    assert value_range.dtype == np.float32
+    np.testing.assert_array_equal(value_range, np.stack([X.min(axis=0), X.max(axis=0)]))
+    if scaler is not None:  # fitted as well
+        expected = make_scaler(scaler).fit(X)
+        assert_close(fitted.transform(X), expected.transform(X), rtol=1e-6, atol=1e-6, what=f"{scaler} transform")
+    assert module._fit_scaler(make_scaler(scaler), X) is None
+
+
 @pytest.mark.parametrize(
     "params",
     [
