@@ -223,9 +223,10 @@ def test_threaded_standard_scaling_equals_scikit_learn_bit_for_bit(dtype, with_m
     np.testing.assert_array_equal(X, before)  # the input is left as it was
 
 
-def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path):
+@pytest.mark.parametrize("dtype", [np.float64, np.float32])  # float32: trained from the file's pages, batch by batch
+def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path, dtype):
     """np.load(mmap_mode="r") and pandas' copy-on-write hand out read-only arrays; aekit only reads them."""
-    np.save(tmp_path / "X.npy", low_rank_data)
+    np.save(tmp_path / "X.npy", low_rank_data.astype(dtype))
     X = np.load(tmp_path / "X.npy", mmap_mode="r")
     assert not X.flags.writeable
     with warnings.catch_warnings():
@@ -233,6 +234,9 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path):
         ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
         codes = ae.transform(X)
     assert_close(codes, ae.transform(np.array(X)), rtol=0, atol=0, what="read-only vs writable input")
+    writable = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(np.array(X))
+    for name, value in writable.module_.state_dict().items():
+        assert torch.equal(ae.module_.state_dict()[name], value), name
 
 
 @pytest.mark.parametrize("scaler", ["standard", None])
