@@ -284,6 +284,15 @@ def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data
             Autoencoder(latent_dim=1, **FAST).fit(data)
 
 
+def test_data_stays_on_the_host_when_it_would_take_over_half_a_gpus_free_memory(monkeypatch):
+    import aekit.estimator as module
+
+    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 4000))
+    assert module._data_fits_on(torch.device("cuda"), 500)
+    assert not module._data_fits_on(torch.device("cuda"), 501)
+    assert module._data_fits_on(torch.device("cpu"), 10**15)
+
+
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 @pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
 def test_standard_scaler_statistics_match_scikit_learns_fit(dtype, with_mean, with_std, monkeypatch):

@@ -116,6 +116,25 @@ def test_tensor_source_with_rows_reads_the_split_without_copying_it_and_trains_a
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
 
 
+def test_tensor_source_for_another_device_gathers_each_batch_on_the_host_and_sends_it_over():
+    """Data too large for a GPU stays on the host; on this CPU-only machine "meta" stands in for the GPU."""
+    from aekit.train import TensorSource
+
+    X, rows = _data(50), torch.tensor([7, 3, 40, 11, 25, 0, 33])
+    seen = []
+    source = TensorSource(X, rows, transform=lambda batch: seen.append(batch.device) or batch * 2, device="meta")
+    assert source.device == torch.device("meta")
+    generator_state = torch.Generator().manual_seed(0).get_state()
+    host = list(source._rows(3, torch.Generator().set_state(generator_state)))  # gathered on the host, in order
+    order = rows[torch.randperm(len(rows), generator=torch.Generator().set_state(generator_state))]
+    assert all(batch.device.type == "cpu" for batch in host)
+    assert torch.equal(torch.cat(host), X[order])
+    sent = list(source.batches(3, torch.Generator().set_state(generator_state)))
+    assert [batch.device.type for batch in sent] == ["meta"] * 3 and [len(b) for b in sent] == [3, 3, 1]
+    assert seen == [torch.device("meta")] * 3  # the transform runs on the device, after the copy
+    assert [len(b) for b in TensorSource(X, device="meta").batches(20)] == [20, 20, 10]  # in order, no rows
+
+
 @pytest.mark.parametrize("early_stopping", [True, False])
 def test_on_epoch_end_marks_the_epochs_whose_weights_training_may_end_with(early_stopping):
     X = _data(200)

@@ -27,6 +27,7 @@ from aekit.preprocess import SCALERS, make_scaler
 from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, autocast, fit_module
 
 INFERENCE_BATCH_ROWS = 8192
+DEVICE_DATA_FRACTION = 0.5  # training data may take this much of a GPU's free memory; the rest is for training
 SCALER_FIT_ROWS = 4096
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
@@ -54,6 +55,19 @@ def resolve_device(device: str) -> torch.device:
             f"The 'device' parameter must be a device that holds data, such as 'cpu' or 'cuda'. Got {device!r} instead."
         )
     return resolved
+
+
+def _data_fits_on(device: torch.device, nbytes: int) -> bool:
+    """Whether ``nbytes`` of training data should live on ``device`` for the whole fit.
+
+    Always on the CPU. On a GPU when they take at most ``DEVICE_DATA_FRACTION`` of its free memory,
+    leaving the rest for the model, its gradients, Adam's state and the activations; otherwise the
+    data stays in host memory and each batch is copied over through pinned memory.
+    """
+    if device.type != "cuda":
+        return True
+    free, _ = torch.cuda.mem_get_info(device)
+    return nbytes <= DEVICE_DATA_FRACTION * free
 
 
 def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
@@ -561,20 +575,26 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         rng = np.random.default_rng(self.seed_)
         train_rows, val_rows = self._split(len(X), rng)
         if self.geometry is None:
-            X_tensor = _as_tensor(X).to(device)  # X itself on the CPU, when it needs no scaled copy: only read
+            X_tensor = _as_tensor(X)  # X itself, when it needs no scaled copy: only read
         else:  # each row carries its target code in extra columns, so batches keep the two together
             target = geometry.isomap_target(
                 X, train_rows, n_components=self.latent_dim, n_neighbors=self.geometry_neighbors, rng=rng
             )
-            X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1)).to(device)
+            X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1))
+        # on the device once; on the host when it would not fit there (batches then go over one by one)
+        X_tensor = X_tensor.to(device if _data_fits_on(device, X_tensor.nbytes) else X_tensor.device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
-        val_data = X_tensor[torch.from_numpy(val_part).to(device)] if len(val_rows) else None
-        if val_data is not None and batch_scaling is not None:
-            val_data = batch_scaling(val_data)  # scaled once, not in every epoch's validation pass
-        held_out_errors = self._train(
-            TensorSource(X_tensor, torch.from_numpy(train_part).to(device), batch_scaling),  # no copy of X
-            val_data, X.shape[1], device,
-        )
+
+        def source(part: np.ndarray) -> TensorSource:  # the rows of X, not a copy of them
+            return TensorSource(X_tensor, torch.from_numpy(part).to(X_tensor.device), batch_scaling, device)
+
+        val_data = None
+        if len(val_rows) and X_tensor.device != device:
+            val_data = source(val_part)
+        elif len(val_rows):
+            val_data = X_tensor[torch.from_numpy(val_part).to(device)]
+            val_data = val_data if batch_scaling is None else batch_scaling(val_data)  # once, not every epoch
+        held_out_errors = self._train(source(train_part), val_data, X.shape[1], device)
         if held_out_errors is None:
             rows = val_rows if len(val_rows) else train_rows
             held_out = X if len(rows) == len(X) else X[rows]

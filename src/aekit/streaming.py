@@ -34,6 +34,7 @@ from aekit import distributed
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import count_rows, iter_chunks
 from aekit.preprocess import make_scaler
+from aekit.train import staging_tensor
 
 __all__ = ["StreamSource", "fit_stream", "should_stream"]
 
@@ -120,13 +121,15 @@ class StreamSource:
             if not pending:
                 break
             # one copy of the window; batches are gathered from it, never a shuffled copy of it all
-            window = torch.cat(carry + [torch.from_numpy(a) for a in pending]).to(self.device)
+            parts = carry + [torch.from_numpy(a) for a in pending]
+            staged = staging_tensor((sum(len(p) for p in parts), parts[0].shape[1]), torch.float32, self.device)
+            window = torch.cat(parts, out=staged).to(self.device, non_blocking=True)  # pinned for a GPU
             pending = []
             n_full = len(window) // batch_size * batch_size
             if generator is None:
                 if n_full:  # split() of no rows would still yield one empty batch
                     yield from window[:n_full].split(batch_size)
-                carry = [window[n_full:]]
+                carry = [window[n_full:].cpu()]  # joins the next window's host rows (no-op on the CPU)
                 continue
             order = torch.randperm(len(window), generator=generator).to(self.device)
             for start in range(0, n_full, batch_size):

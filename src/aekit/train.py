@@ -74,6 +74,20 @@ def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(module.parameters(), lr=lr, foreach=device.type != "cpu")
 
 
+def staging_tensor(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
+    """An empty host tensor to gather rows into on their way to ``device``: pinned (page-locked) for a
+    GPU, so that ``.to(device, non_blocking=True)`` copies it while the host goes on. PyTorch's caching
+    host allocator does not hand a pinned block out again before the copies from it have finished, so
+    the tensor may be dropped as soon as the copy is queued.
+
+    Examples
+    --------
+    >>> staging_tensor((2, 3), torch.float32, torch.device("cpu")).is_pinned()
+    False
+    """
+    return torch.empty(shape, dtype=dtype, pin_memory=device.type == "cuda")
+
+
 class TensorSource:
     """Rows held in one tensor on the device: the in-memory data source of :func:`fit_module`.
 
@@ -81,9 +95,12 @@ class TensorSource:
     rows in batches: shuffled with ``generator`` (here one permutation per epoch, gathered with
     ``index_select``), or in order when it is None. ``aekit.streaming.StreamSource`` is the other one.
     With ``rows`` (indices into ``X``), only those rows, in that order, without copying them out of
-    ``X``: a training split of a data set costs no memory. With ``transform``, each batch is passed
-    through it on its way out (e.g. scaling, so that ``X`` need not be scaled as a whole); it must
-    not change its argument, which can be a view of ``X``.
+    ``X``: a training split of a data set costs no memory (``rows`` lives where ``X`` does). With
+    ``transform``, each batch is passed through it on its way out, on ``device`` (e.g. scaling, so
+    that ``X`` need not be scaled as a whole); it must not change its argument, which can be a view
+    of ``X``. With a ``device`` other than ``X``'s (data too large for a GPU's memory), ``X`` stays
+    where it is: each batch is gathered into pinned memory (:func:`staging_tensor`) and copied over
+    without the host waiting for it.
     """
 
     def __init__(
@@ -91,12 +108,15 @@ class TensorSource:
         X: torch.Tensor,
         rows: torch.Tensor | None = None,
         transform: Callable[[torch.Tensor], torch.Tensor] | None = None,
+        device: torch.device | None = None,
     ) -> None:
-        self.X, self.rows, self.device, self.transform = X, rows, X.device, transform
+        self.X, self.rows, self.transform = X, rows, transform
+        self.device = X.device if device is None else torch.device(device)
         self.n_rows = len(X) if rows is None else len(rows)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         for batch in self._rows(batch_size, generator):
+            batch = batch.to(self.device, non_blocking=True)  # a no-op where X is already on the device
             yield batch if self.transform is None else self.transform(batch)
 
     def _rows(self, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
@@ -107,10 +127,16 @@ class TensorSource:
         if generator is None:
             order = self.rows
         else:
-            order = torch.randperm(self.n_rows, generator=generator).to(self.device)
+            order = torch.randperm(self.n_rows, generator=generator).to(self.X.device)
             order = order if self.rows is None else self.rows[order]
+        staged = self.X.device != self.device
         for start in range(0, self.n_rows, batch_size):
-            yield self.X.index_select(0, order[start : start + batch_size])
+            index = order[start : start + batch_size]
+            if staged:
+                out = staging_tensor((len(index), *self.X.shape[1:]), self.X.dtype, self.device)
+                yield torch.index_select(self.X, 0, index, out=out)
+            else:
+                yield self.X.index_select(0, index)
 
 
 def as_source(data):
