@@ -30,7 +30,8 @@ Contenders, timed in this one process, one repeat of each in turn after one unti
 Then encoding (``transform`` against PyOD's ``decision_function`` and the bare torch encoder), and
 the peak resident memory of one W1 ``fit`` against the size of the data.
 
-Run: ``python benchmarks/bench_train.py`` (``make bench``); ``--scale 0.05 --repeats 2`` for a quick look.
+Run: ``python benchmarks/bench_train.py`` (``make bench``); ``--scale 0.05 --repeats 2`` for a quick look;
+``--device cuda`` trains every contender on the GPU (the memory figures stay the CPU's).
 """
 
 from __future__ import annotations
@@ -75,6 +76,13 @@ from aekit.models import MLPAutoencoder
 BATCH = 256
 LR = 1e-3
 VALIDATION_FRACTION = 0.1
+DEVICE = torch.device("cpu")  # --device; every training contender runs there
+
+
+def _synchronize() -> None:
+    """Wait for the GPU's queued work, so that a timer read after it counts that work."""
+    if DEVICE.type == "cuda":
+        torch.cuda.synchronize(DEVICE)
 
 
 @dataclass
@@ -136,7 +144,7 @@ def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict):
         estimator = Autoencoder(
             work.latent, hidden_dims=work.hidden, activation="relu", loss="mse", scaler="standard",
             epochs=work.epochs, batch_size=BATCH, lr=LR, validation_fraction=VALIDATION_FRACTION,
-            early_stopping=True, random_state=0, device="cpu", verbose=1, precision=precision,
+            early_stopping=True, random_state=0, device=str(DEVICE), verbose=1, precision=precision,
         )
         with contextlib.redirect_stderr(io.StringIO()):  # the progress bar is drawn, just not shown
             started = time.perf_counter()
@@ -151,13 +159,15 @@ def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict):
 
 def idiomatic(X: np.ndarray, work: Workload):
     def run() -> float:
-        module = _module(work)
+        module = _module(work).to(DEVICE)
         optimizer = torch.optim.Adam(module.parameters(), lr=LR)
-        loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=BATCH, shuffle=True)
+        loader = DataLoader(TensorDataset(torch.from_numpy(X)), batch_size=BATCH, shuffle=True,
+                            pin_memory=DEVICE.type == "cuda")
         started = time.perf_counter()
         for _ in range(work.epochs):
             total = 0.0
             for (batch,) in loader:
+                batch = batch.to(DEVICE, non_blocking=True)
                 optimizer.zero_grad()
                 loss = F.mse_loss(module(batch)[0], batch)
                 loss.backward()
@@ -171,12 +181,13 @@ def idiomatic(X: np.ndarray, work: Workload):
 def lean_loop(X: np.ndarray, work: Workload):
     """The loop the issue's targets were set with: one tensor, a permutation per epoch, fused Adam."""
     def run() -> float:
-        module = _module(work)
+        module = _module(work).to(DEVICE)
         optimizer = torch.optim.Adam(module.parameters(), lr=LR, fused=True)
-        data, generator = torch.from_numpy(X), torch.Generator().manual_seed(0)
         started = time.perf_counter()
+        data, generator = torch.from_numpy(X).to(DEVICE), torch.Generator().manual_seed(0)  # moved once, timed
         for _ in range(work.epochs):
-            order, total = torch.randperm(len(data), generator=generator), torch.zeros((), dtype=torch.float64)
+            order = torch.randperm(len(data), generator=generator).to(DEVICE)
+            total = torch.zeros((), dtype=torch.float64, device=DEVICE)
             for start in range(0, len(data), BATCH):
                 batch = data.index_select(0, order[start : start + BATCH])
                 loss = F.mse_loss(module(batch)[0], batch)
@@ -200,7 +211,7 @@ def pyod_train(X: np.ndarray, work: Workload, keep: dict):
         detector = PyODAutoEncoder(
             hidden_neuron_list=[*work.hidden, work.latent], hidden_activation_name="relu", batch_norm=False,
             dropout_rate=0.0, epoch_num=work.epochs, batch_size=BATCH, lr=LR, optimizer_params={},
-            preprocessing=True, device="cpu", random_state=0, verbose=0, contamination=0.05,
+            preprocessing=True, device=str(DEVICE), random_state=0, verbose=0, contamination=0.05,
         )
         started = time.perf_counter()
         # PyOD 2.x/3.x AutoEncoder.fit up to (not including) scoring the training rows
@@ -238,7 +249,7 @@ def skorch_fit(X: np.ndarray, work: Workload):
         net = NeuralNet(
             _Reconstruction(_module(work)), criterion=nn.MSELoss, optimizer=torch.optim.Adam, lr=LR,
             max_epochs=work.epochs, batch_size=BATCH, train_split=None, iterator_train__shuffle=True,
-            device="cpu", verbose=0,
+            device=str(DEVICE), verbose=0,
         )
         started = time.perf_counter()
         net.fit(X, X)
@@ -255,9 +266,10 @@ def gemm_ceiling(work: Workload, steps: int, dtype: torch.dtype = torch.float32)
     generator = torch.Generator().manual_seed(0)
     layers = []
     for fan_in, fan_out in shapes:
-        tensors = [torch.randn(*shape, generator=generator).to(dtype) for shape in
+        tensors = [torch.randn(*shape, generator=generator).to(DEVICE, dtype) for shape in
                    ((BATCH, fan_in), (fan_out, fan_in), (BATCH, fan_out))]
-        outputs = [torch.empty(*shape, dtype=dtype) for shape in ((BATCH, fan_out), (BATCH, fan_in), (fan_out, fan_in))]
+        outputs = [torch.empty(*shape, dtype=dtype, device=DEVICE)
+                   for shape in ((BATCH, fan_out), (BATCH, fan_in), (fan_out, fan_in))]
         layers.append((tensors, outputs))
 
     def run() -> float:
@@ -268,6 +280,7 @@ def gemm_ceiling(work: Workload, steps: int, dtype: torch.dtype = torch.float32)
                 if index > 0:  # the first layer's input needs no gradient
                     torch.mm(grad_y, weight, out=grad_x)
                 torch.mm(grad_y.t(), x, out=grad_w)
+        _synchronize()
         return BATCH * steps / (time.perf_counter() - started)
 
     return run
@@ -334,7 +347,7 @@ def encoding(work: Workload, X: np.ndarray, fitted: dict, repeats: int, warmup: 
         started = time.perf_counter()
         with torch.inference_mode():
             for start in range(0, len(X_scaled), 8192):
-                estimator.module_.encode(X_scaled[start : start + 8192])
+                estimator.module_.encode(X_scaled[start : start + 8192].to(DEVICE)).cpu()  # host to host, as transform
         return len(X) / (time.perf_counter() - started)
 
     def aekit_transform() -> float:
@@ -420,6 +433,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--epochs", type=int, default=1, help="epochs per training repeat")
     parser.add_argument("--workloads", default="W1,W2")
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="where every contender trains: cpu (default) or cuda")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-child", choices=("aekit", "pyod"), help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
@@ -429,7 +443,10 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.threads:
         torch.set_num_threads(args.threads)
-    print(f"# aekit training benchmark: {machine_line()}; load average before: {os.getloadavg()[0]:.1f}")
+    global DEVICE
+    DEVICE = torch.device(args.device)
+    print(f"# aekit training benchmark: {machine_line()}; training on {DEVICE}; "
+          f"load average before: {os.getloadavg()[0]:.1f}")
     workloads = {
         "W1": Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, args.epochs),
         "W2": Workload("W2", int(100_000 * args.scale), 128, (64,), 10, args.epochs),
