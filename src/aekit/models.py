@@ -14,6 +14,7 @@ import torch
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue, did_you_mean
+from aekit.layers import Linear
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
@@ -63,7 +64,7 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     """Linear layers through ``sizes``, with the activation between them (none after the last)."""
     layers: list[nn.Module] = []
     for index, (fan_in, fan_out) in enumerate(zip(sizes[:-1], sizes[1:], strict=True)):
-        layers.append(nn.Linear(fan_in, fan_out))
+        layers.append(Linear(fan_in, fan_out))
         if index < len(sizes) - 2:
             layers.append(ACTIVATIONS[activation]())
     return nn.Sequential(*layers)

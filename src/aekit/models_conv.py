@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
+from aekit.layers import Linear
 from aekit.models import ACTIVATIONS, AutoencoderModule, _choose
 
 KERNEL_SIZE = 3
@@ -95,10 +96,10 @@ class ConvAutoencoder(AutoencoderModule):
             encoder += [nn.Conv2d(fan_in, fan_out, KERNEL_SIZE, stride=2, padding=1), act()]
         bottom = (channels[-1], *sizes[-1])
         flat = channels[-1] * sizes[-1][0] * sizes[-1][1]
-        encoder += [nn.Flatten(), nn.Linear(flat, latent_dim)]
+        encoder += [nn.Flatten(), Linear(flat, latent_dim)]
         self.encoder = nn.Sequential(*encoder)
 
-        decoder: list[nn.Module] = [nn.Linear(latent_dim, flat), act(), nn.Unflatten(1, bottom)]
+        decoder: list[nn.Module] = [Linear(latent_dim, flat), act(), nn.Unflatten(1, bottom)]
         outputs = (*reversed(channels[:-1]), n_channels)
         for step, (fan_in, fan_out) in enumerate(zip(reversed(channels), outputs, strict=True)):
             (in_h, in_w), (out_h, out_w) = sizes[-1 - step], sizes[-2 - step]
