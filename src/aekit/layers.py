@@ -29,7 +29,9 @@ from torch.autograd.function import once_differentiable
 ONEDNN_MIN_WEIGHTS = 65536  # in_features x out_features; W2's 128x64 layers measured faster through MKL
 
 
-def _onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
+    """``x @ weight.T + bias`` in one oneDNN call (float32 CPU tensors; ``x`` and ``weight`` may be
+    transposed views). Needs :func:`onednn_available`."""
     return torch.ops.mkldnn._linear_pointwise(x, weight, bias, "none", [], "")
 
 
@@ -58,15 +60,15 @@ class _OneDNNLinear(torch.autograd.Function):
     def forward(ctx, x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
         ctx.save_for_backward(x, weight)
         ctx.has_bias = bias is not None
-        return _onednn_linear(x, weight, bias)
+        return onednn_linear(x, weight, bias)
 
     @staticmethod
     @once_differentiable
     def backward(ctx, grad: torch.Tensor):
         x, weight = ctx.saved_tensors
         grad = grad.contiguous()
-        grad_x = _onednn_linear(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
-        grad_weight = _onednn_linear(grad.t(), x.t(), None) if ctx.needs_input_grad[1] else None
+        grad_x = onednn_linear(grad, weight.t(), None) if ctx.needs_input_grad[0] else None
+        grad_weight = onednn_linear(grad.t(), x.t(), None) if ctx.needs_input_grad[1] else None
         grad_bias = grad.sum(dim=0) if ctx.has_bias and ctx.needs_input_grad[2] else None
         return grad_x, grad_weight, grad_bias
 
@@ -100,4 +102,4 @@ class Linear(nn.Linear):
         x = x.contiguous()
         if torch.is_grad_enabled() and any(t is not None and t.requires_grad for t in (x, self.weight, self.bias)):
             return _OneDNNLinear.apply(x, self.weight, self.bias)
-        return _onednn_linear(x, self.weight, self.bias)
+        return onednn_linear(x, self.weight, self.bias)
