@@ -83,3 +83,22 @@ def test_same_parameters_and_state_dict_as_nn_linear():
     plain.load_state_dict(layer.state_dict())
     x = torch.randn(8, 784)
     assert_close(layer(x), plain(x), rtol=1e-5, atol=1e-5, what="oneDNN vs MKL products")
+
+
+@needs_onednn
+def test_training_through_onednn_is_bitwise_reproducible():
+    def train() -> dict:
+        torch.manual_seed(0)
+        model = nn.Sequential(Linear(784, 100), nn.ReLU(), Linear(100, 784))
+        assert model[0].uses_onednn(torch.randn(2, 784)) and model[2].uses_onednn(torch.randn(2, 100))
+        optimizer = torch.optim.Adam(model.parameters(), lr=1e-3)
+        data = torch.randn(64, 784, generator=torch.Generator().manual_seed(1))
+        for start in range(0, 64, 16):
+            batch = data[start : start + 16]
+            optimizer.zero_grad()
+            F.mse_loss(model(batch), batch).backward()
+            optimizer.step()
+        return {name: value.clone() for name, value in model.state_dict().items()}
+
+    first, second = train(), train()
+    assert all(torch.equal(first[name], second[name]) for name in first)
