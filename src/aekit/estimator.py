@@ -24,7 +24,7 @@ from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidPa
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
-from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, autocast, fit_module
+from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, autocast, device_of, fit_module
 
 INFERENCE_BATCH_ROWS = 8192
 DEVICE_DATA_FRACTION = 0.5  # training data may take this much of a GPU's free memory; the rest is for training
@@ -582,6 +582,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
             X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1))
         # on the device once; on the host when it would not fit there (batches then go over one by one)
+        device = device_of(device)  # "cuda" as cuda:N, the way X_tensor.device will say it
         X_tensor = X_tensor.to(device if _data_fits_on(device, X_tensor.nbytes) else X_tensor.device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
 

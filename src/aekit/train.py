@@ -74,6 +74,20 @@ def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(module.parameters(), lr=lr, foreach=device.type != "cpu")
 
 
+def device_of(device: torch.device | str) -> torch.device:
+    """``device`` as a tensor on it reports its own: a GPU with its index ("cuda" is the current one).
+
+    Examples
+    --------
+    >>> device_of("cpu")
+    device(type='cpu')
+    """
+    device = torch.device(device)
+    if device.type == "cuda" and device.index is None:
+        return torch.device("cuda", torch.cuda.current_device())
+    return device
+
+
 def staging_tensor(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:
     """An empty host tensor to gather rows into on their way to ``device``: pinned (page-locked) for a
     GPU, so that ``.to(device, non_blocking=True)`` copies it while the host goes on. PyTorch's caching
@@ -111,7 +125,7 @@ class TensorSource:
         device: torch.device | None = None,
     ) -> None:
         self.X, self.rows, self.transform = X, rows, transform
-        self.device = X.device if device is None else torch.device(device)
+        self.device = X.device if device is None else device_of(device)
         self.n_rows = len(X) if rows is None else len(rows)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
