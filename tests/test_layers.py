@@ -53,13 +53,17 @@ def test_onednn_forward_and_gradients_match_a_float64_reference(bias, input_grad
     [
         (lambda: torch.randn(8, 784, dtype=torch.float64), "float64"),
         (lambda: torch.randn(2, 8, 784), "3-d input"),
+        (lambda: torch.randn(0, 784, requires_grad=True), "no rows"),
     ],
 )
 def test_other_inputs_go_through_nn_linear_unchanged(make_input, why):
     layer = Linear(784, 500).to(make_input().dtype)
     x = make_input()
     assert not layer.uses_onednn(x), why
-    assert torch.equal(layer(x), F.linear(x, layer.weight, layer.bias))
+    out = layer(x)
+    assert torch.equal(out, F.linear(x, layer.weight, layer.bias))
+    out.sum().backward()  # and its gradients, also over zero rows
+    assert layer.weight.grad.shape == layer.weight.shape
 
 
 def test_small_layers_autocast_and_disabled_onednn_use_nn_linear():

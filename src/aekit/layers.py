@@ -7,7 +7,7 @@ products for a 256-row batch through a 784x1000 layer run at ~440 GFLOP/s agains
 a training step of the 784-1000-500-250-30 autoencoder takes 14.7 ms instead of 24.6 (see the
 README's performance section). ``Linear`` is a drop-in ``nn.Linear`` (same parameters, same state
 dict) that sends its forward product and both backward products (input and weight gradients)
-through oneDNN's linear operator, where that helps: float32 on the CPU, no autocast, 2-D input,
+through oneDNN's linear operator, where that helps: float32 on the CPU, no autocast, 2-D input (rows > 0),
 oneDNN enabled (``torch.backends.mkldnn``) and a layer of at least ``ONEDNN_MIN_WEIGHTS`` weights
 (for small layers the per-call overhead outweighs the faster kernel). Everywhere else it is
 ``nn.Linear``. ``torch.backends.mkldnn.flags(enabled=False)`` turns it off. On Intel processors
@@ -95,6 +95,7 @@ class Linear(nn.Linear):
             _AVAILABLE
             and self.in_features * self.out_features >= ONEDNN_MIN_WEIGHTS
             and x.dim() == 2
+            and len(x) > 0  # oneDNN has no weight gradient over zero rows
             and x.device.type == "cpu"
             and x.dtype == self.weight.dtype == torch.float32
             and torch.backends.mkldnn.enabled
