@@ -70,6 +70,12 @@ def _data_fits_on(device: torch.device, nbytes: int) -> bool:
     return nbytes <= DEVICE_DATA_FRACTION * free
 
 
+def _row_mse(reconstruction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+    """Each row's mean squared error, in float32: the errors behind ``threshold_``, whether kept from
+    the validation pass or computed afterwards (:meth:`Autoencoder._row_errors`)."""
+    return reconstruction_loss("mse", reconstruction.float(), rows, per_row=True)
+
+
 def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
     """True when every row of ``X`` equals the first; usually settled by the first ``probe_rows`` rows.
 
@@ -555,7 +561,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self._check_params()
         device = resolve_device(self.device)
         distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
-        device = distributed.local_device(device)
+        device = device_of(distributed.local_device(device))  # "cuda" as cuda:N, as its tensors will say it
         X, batch_scaling = self._fit_scaling(self._validate_X(X, reset=True, scale=False), device)
         if self.latent_dim >= X.shape[1]:
             warnings.warn(
@@ -582,7 +588,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
             X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1))
         # on the device once; on the host when it would not fit there (batches then go over one by one)
-        device = device_of(device)  # "cuda" as cuda:N, the way X_tensor.device will say it
         X_tensor = X_tensor.to(device if _data_fits_on(device, X_tensor.nbytes) else X_tensor.device)
         train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
 
@@ -632,8 +637,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 raw, latent = module(rows, logits=True)
                 geometric = reconstruction_loss("mse", latent.float(), target)  # distance to Isomap's codes
                 loss = reconstruction_loss(loss_name, raw, rows) + weight * geometric
-            if keep_errors and not module.training:  # a validation pass (as _errors_scaled computes them)
-                pass_errors.append(reconstruction_loss("mse", module.output(raw).float(), rows, per_row=True))
+            if keep_errors and not module.training:  # a validation pass: the threshold's errors
+                pass_errors.append(_row_mse(module.output(raw), rows))
             return loss
 
         def on_epoch_end(epoch: int, final_so_far: bool) -> None:
@@ -718,7 +723,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         formula as that pass's, and no copy of ``X``, scaled or squared.
         """
         def errors(batch: torch.Tensor) -> torch.Tensor:
-            return reconstruction_loss("mse", self.module_(batch)[0].float(), batch, per_row=True)[:, None]
+            return _row_mse(self.module_(batch)[0], batch)[:, None]
 
         return self._run_batches(errors, X, scale=scale)[:, 0]
 

@@ -126,11 +126,13 @@ class TensorSource:
     ) -> None:
         self.X, self.rows, self.transform = X, rows, transform
         self.device = X.device if device is None else device_of(device)
+        self.staged = X.device != self.device  # X stays where it is; each batch goes over on its own
         self.n_rows = len(X) if rows is None else len(rows)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         for batch in self._rows(batch_size, generator):
-            batch = batch.to(self.device, non_blocking=True)  # a no-op where X is already on the device
+            if self.staged:
+                batch = batch.to(self.device, non_blocking=True)
             yield batch if self.transform is None else self.transform(batch)
 
     def _rows(self, batch_size: int, generator: torch.Generator | None) -> Iterator[torch.Tensor]:
@@ -143,10 +145,9 @@ class TensorSource:
         else:
             order = torch.randperm(self.n_rows, generator=generator).to(self.X.device)
             order = order if self.rows is None else self.rows[order]
-        staged = self.X.device != self.device
         for start in range(0, self.n_rows, batch_size):
             index = order[start : start + batch_size]
-            if staged:
+            if self.staged:
                 out = staging_tensor((len(index), *self.X.shape[1:]), self.X.dtype, self.device)
                 yield torch.index_select(self.X, 0, index, out=out)
             else:
