@@ -38,7 +38,7 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_m
 
 __all__ = [
     "MAX_IMAGE_PIXELS", "ChunkWriter", "Dataset", "PixelNames", "count_rows", "iter_chunks", "open_chunk_writer",
-    "parse_image_size", "read_data", "write_data",
+    "parse_image_size", "read_data", "read_labels", "write_data",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
@@ -239,6 +239,48 @@ def count_rows(path, *, key: str | None = None) -> int:
         with _open_regular(path) as file:
             return max(sum(1 for line in file if line.strip()) - 1, 0)
     return len(_load_array(path, key))
+
+
+def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
+    """One column of a table as it is, numbers or text: labels that colour or group rows, not features.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\n1.5,cat\n2.5,dog\n")
+    >>> read_labels(path, "kind").tolist()
+    ['cat', 'dog']
+    """
+    path = Path(path)
+    kind = _input_kind(path)
+    if kind == "images":
+        raise InvalidInputError(
+            f"{path} is a folder of images, which has no columns to take labels from. Drop --label-column "
+            "(Python: labels=None), or pass a table (.csv, .parquet)."
+        )
+    _check_options(path, kind, None, key, None)
+    if kind == ".csv":
+        with _open_regular(path) as file:
+            names = _csv_header(file, path)
+            _select([column], names, path)
+            file.seek(0)
+            try:
+                frame = _parsed(lambda: pd.read_csv(file, index_col=False, encoding="utf-8-sig"), path, names)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+                raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
+        if len(frame.columns) != len(names):
+            raise InvalidInputError(f"{path}: the header does not match the rows below it. Check the first line.")
+        frame.columns = names
+        return frame[column].to_numpy()
+    if kind == ".parquet":
+        with _open_parquet(path) as parquet:
+            _select([column], parquet.schema_arrow.names, path)
+            try:
+                return parquet.read(columns=[column]).column(0).to_numpy(zero_copy_only=False)
+            except (pa.ArrowException, OSError) as error:
+                raise InvalidInputError(f"{path} is a damaged Parquet file ({error}). Write it again.") from error
+    return read_data(path, columns=[column], key=key).X[:, 0]
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
