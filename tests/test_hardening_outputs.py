@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 from PIL import Image
 
 import aekit
-from aekit.cli import main, printable, to_json
+from aekit.cli import main
 from aekit.exceptions import InvalidInputError
 from aekit.io import read_data, write_data
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
@@ -113,6 +113,8 @@ def _expected(value):
 
 @given(value=JSON_VALUES)
 def test_any_summary_prints_as_strict_json(value):
+    from aekit.cli import to_json
+
     assert strict_json(to_json({"summary": value})) == {"summary": _expected(value)}
 
 
@@ -128,15 +130,17 @@ def test_info_escapes_control_characters_in_column_names(tmp_path, capsys):
 
 
 def test_error_lines_escape_control_characters(tmp_path, capsys):
-    path = tmp_path / "data.csv"
-    path.write_text("x,\x1b[31mred\n1,oops\n2,3\n")
+    path = tmp_path / "data\x1b[31mred\x07.csv"  # named in the message as it is: "No such file ..."
     assert main(["fit", str(path), "-o", str(tmp_path / "model"), "--quiet"]) == 2
     error = capsys.readouterr().err
-    assert "\x1b" not in error and "\\x1b[31mred" in error and error.count("\n") == 1
+    assert "\x1b" not in error and "\x07" not in error and "data\\x1b[31mred\\x07.csv" in error
+    assert error.count("\n") == 1
 
 
 @given(text=st.text())
 def test_printable_leaves_no_control_character_and_keeps_printable_text(text):
+    from aekit.cli import printable
+
     shown = printable(text)
     assert all(c.isprintable() or c == " " for c in shown)
     if all(c.isprintable() or c == " " for c in text):

@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from aekit.exceptions import InvalidInputError
-from aekit.io import iter_chunks, read_data
+from aekit.io import iter_chunks, read_data, write_data
 
 
 def read_outcome(path: Path, **options):
@@ -648,3 +648,85 @@ def test_image_names_that_are_not_utf8_are_written_escaped(tmp_path, suffix):
     model = aekit.Autoencoder(latent_dim=1, hidden_dims=[4], epochs=1, random_state=0).fit(read_data(folder).X)
     encode_file(model, folder, tmp_path / f"codes{suffix}")
     assert read_data(tmp_path / f"codes{suffix}").ids.tolist() == ["b.png", "caf\\xe9.png"]
+
+
+SPECIAL_FILES = ["fifo", "/dev/zero", "/dev/urandom", "/dev/null", "socket", "folder", "loop", "dangling", "regular"]
+
+
+@given(kind=st.sampled_from(SPECIAL_FILES), suffix=st.sampled_from([".csv", ".parquet", ".npy", ".npz"]),
+       reader=st.sampled_from(["read_data", "iter_chunks", "count_rows", "read_labels"]))
+def test_special_files_under_any_data_name_are_refused_without_blocking(kind, suffix, reader):
+    import socket
+
+    from aekit.io import count_rows, read_labels
+
+    functions = {"read_data": read_data, "iter_chunks": lambda path: list(iter_chunks(path, chunk_rows=2)),
+                 "count_rows": count_rows, "read_labels": lambda path: read_labels(path, "a")}
+    with tempfile.TemporaryDirectory() as where:
+        path = Path(where) / f"data{suffix}"
+        listener = None
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind.startswith("/dev/"):
+            path.symlink_to(kind)
+        elif kind == "socket":
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(str(path))
+        elif kind == "folder":
+            path.mkdir()
+        elif kind == "loop":
+            path.symlink_to(path)
+        elif kind == "dangling":
+            path.symlink_to(Path(where) / "missing")
+        else:
+            write_data(path if suffix != ".npz" else Path(where) / "x.npy", np.ones((3, 2)), columns=["a", "b"])
+            if suffix == ".npz":
+                np.savez(path, a=np.ones((3, 2)))
+        try:
+            outcome, value = _outcome_within(60, functions[reader], path)
+            if outcome == "hung" and kind == "fifo":  # release the reader blocked in open() before failing
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        finally:
+            if listener is not None:
+                listener.close()
+    assert outcome != "hung", f"{reader} blocked on {kind}"
+    if kind in ("regular", "folder"):  # a folder is read as a folder of images (here: none, count_rows 0)
+        assert outcome == "value" or isinstance(value, InvalidInputError), value  # e.g. no column 'a' in .npz
+    else:
+        assert outcome == "error" and isinstance(value, InvalidInputError), (kind, value)
+        assert path.name in str(value), value
+
+
+def png_declaring(width: int, height: int, mode: str) -> bytes:
+    """A small valid PNG whose header (IHDR) is rewritten to declare width x height, CRC fixed."""
+    buffer = io.BytesIO()
+    Image.new(mode, (3, 2)).save(buffer, format="PNG")
+    content = bytearray(buffer.getvalue())
+    start = 8 + 8  # signature, then the IHDR chunk's length and type
+    content[start:start + 8] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    crc = zlib_crc(bytes(content[start - 4:start + 13]))
+    content[start + 13:start + 17] = crc.to_bytes(4, "big")
+    return bytes(content)
+
+
+def zlib_crc(data: bytes) -> int:
+    import zlib
+
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+@given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1), mode=st.sampled_from(["1", "L", "RGB"]))
+def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, height, mode):
+    from aekit.io import MAX_IMAGE_PIXELS
+
+    with tempfile.TemporaryDirectory() as where:
+        folder = Path(where) / "images"
+        folder.mkdir()
+        (folder / "bomb.png").write_bytes(png_declaring(width, height, mode))
+        if width * height > MAX_IMAGE_PIXELS:
+            # beyond twice its own limit Pillow refuses first, in its words
+            refusal = r"bomb\.png(:| declares).*(over aekit's limit|decompression bomb)"
+            with pytest.raises(InvalidInputError, match=refusal):
+                read_data(folder)
+        else:  # the data is a 3x2 image's: the decoder says it is cut short
+            read_outcome(folder)
