@@ -27,7 +27,7 @@ from hypothesis.extra import numpy as hnp
 from PIL import Image
 
 from aekit.exceptions import InvalidInputError
-from aekit.io import iter_chunks, read_data
+from aekit.io import iter_chunks, read_data, write_data
 
 
 def read_outcome(path: Path, **options):
@@ -432,3 +432,301 @@ def test_a_header_of_blanks_that_pandas_skips_is_named(tmp_path, text):
         assert "blank-header.csv" in str(error)
     else:
         assert data.X.shape[1] == len(data.columns)
+
+
+# ------------------------------------------------------------------------- decoders and special files
+ALLOWED_FORMATS = {"PNG", "JPEG", "BMP", "PPM"}
+# Every format this Pillow can write a small L/RGB image in; all but the four above must be refused.
+FOREIGN_FORMATS = ["EPS", "GIF", "TIFF", "ICO", "TGA", "PCX", "SGI", "IM", "WEBP", "DDS", "QOI", "PDF", "JPEG2000",
+                   "SPIDER", "XBM"]
+
+
+@pytest.fixture(scope="module")
+def fake_ghostscript(tmp_path_factory):
+    """A `gs` (and `gswin64c`) on PATH that records being run; yields (PATH value, marker file)."""
+    folder = tmp_path_factory.mktemp("bin")
+    marker = folder / "ran"
+    for name in ("gs", "gswin32c", "gswin64c"):
+        script = folder / name
+        script.write_text(f"#!/bin/sh\necho \"$@\" >> '{marker}'\nexit 1\n")
+        script.chmod(0o755)
+    return f"{folder}{os.pathsep}{os.environ.get('PATH', '')}", marker
+
+
+def foreign_image(image_format: str, mode: str, seed: int) -> bytes | None:
+    """A small image written by Pillow in `image_format`, or None when this Pillow cannot write it."""
+    values = np.random.default_rng(seed).integers(0, 256, (6, 5, 3), dtype=np.uint8)
+    image = Image.fromarray(values[..., 0] if mode == "L" else values, mode=mode)
+    buffer = io.BytesIO()
+    try:
+        image.save(buffer, format=image_format)
+    except (KeyError, OSError, ValueError):  # format or mode not supported by this Pillow build
+        return None
+    return buffer.getvalue()
+
+
+def test_an_eps_named_png_never_runs_ghostscript(tmp_path, monkeypatch, fake_ghostscript):
+    path_value, marker = fake_ghostscript
+    monkeypatch.setenv("PATH", path_value)
+    folder = tmp_path / "images"
+    folder.mkdir()
+    (folder / "a.png").write_bytes(foreign_image("EPS", "L", 0))
+    Image.new("L", (5, 6)).save(folder / "b.png")
+    with pytest.raises(InvalidInputError, match=r"Cannot read image .*a\.png: its content is not a PNG, JPEG"):
+        read_data(folder)
+    assert not marker.exists(), marker.read_text()
+
+
+@given(image_format=st.sampled_from(sorted(ALLOWED_FORMATS) + FOREIGN_FORMATS), mode=st.sampled_from(["L", "RGB"]),
+       suffix=st.sampled_from([".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm"]), seed=st.integers(0, 100),
+       cut=st.none() | st.integers(0, 5000))
+def test_images_in_any_format_under_any_name_read_only_through_the_allowed_decoders(
+        fake_ghostscript, image_format, mode, suffix, seed, cut):
+    content = foreign_image(image_format, mode, seed)
+    assume(content is not None)
+    if cut is not None:
+        content = content[: cut % len(content)]
+    path_value, marker = fake_ghostscript
+    previous = os.environ["PATH"]
+    os.environ["PATH"] = path_value
+    try:
+        with tempfile.TemporaryDirectory() as where:
+            folder = Path(where) / "images"
+            folder.mkdir()
+            (folder / f"x{suffix}").write_bytes(content)
+            data = read_outcome(folder)
+    finally:
+        os.environ["PATH"] = previous
+    assert not marker.exists(), f"{image_format} ran an external program: {marker.read_text()}"
+    if data is not None:
+        assert image_format in ALLOWED_FORMATS, f"a {image_format} image was decoded"
+    elif cut is None:
+        assert image_format not in ALLOWED_FORMATS, f"a whole {image_format} image was refused"
+
+
+def test_an_image_over_the_pixel_budget_is_refused_before_decoding(tmp_path):
+    from aekit.io import MAX_IMAGE_PIXELS
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("1", (4097, 4096)).save(folder / "big.png")  # a few KB on disk, one pixel over 4096x4096
+    Image.new("L", (8, 8)).save(folder / "small.png")
+    assert 4097 * 4096 > MAX_IMAGE_PIXELS == 4096 * 4096
+    with pytest.raises(InvalidInputError, match=r"big\.png declares 4096x4097 pixels .* limit of 16,777,216"):
+        read_data(folder, image_size=(8, 8))
+    (folder / "big.png").unlink()
+    with pytest.raises(InvalidInputError, match=r"image size 5000x4000 is 20,000,000 pixels, over aekit's limit"):
+        read_data(folder, image_size="5000x4000")
+    assert read_data(folder, image_size=(4096, 4096)).X.shape == (1, 4096 * 4096)  # the budget itself is allowed
+
+
+def test_image_pixel_names_are_not_stored_as_strings(tmp_path):
+    import tracemalloc
+
+    from aekit.io import PixelNames
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    Image.new("L", (1500, 1500)).save(folder / "one.png")
+    tracemalloc.start()
+    try:
+        data = read_data(folder)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    # the pixels are 9 MB of float32; 2.25 million "px..." strings would add over 100 MB
+    assert peak < 40e6, f"reading one 1500x1500 image peaked at {peak / 1e6:.0f} MB"
+    assert isinstance(data.columns, PixelNames) and len(data.columns) == 1500 * 1500
+    assert data.columns[-1] == "px2249999" and data.columns[:2] == ["px0", "px1"]
+    names = PixelNames(3)
+    assert list(names) == ["px0", "px1", "px2"] and names.index("px2") == 2 and "px3" not in names
+
+
+@pytest.mark.parametrize("columns", [None, ["a"]], ids=["all", "selected"])
+def test_a_csv_whose_rows_are_longer_than_its_header_is_refused(tmp_path, columns):
+    path = tmp_path / "short-header.csv"
+    path.write_text("a,b\n1,2,3\n4,5,6\n")
+    with pytest.raises(InvalidInputError, match=r"short-header\.csv has rows with more cells than its header has"):
+        read_data(path, columns=columns)
+    with pytest.raises(InvalidInputError, match="more cells than its header"):
+        list(iter_chunks(path, chunk_rows=1, columns=columns))
+
+
+def _outcome_within(seconds: float, function, *args):
+    """Run `function(*args)` in a thread: ("error", message), ("value", result), or ("hung", None)."""
+    import threading
+
+    outcome = {}
+
+    def attempt():
+        try:
+            outcome["value"] = function(*args)
+        except Exception as error:  # noqa: BLE001 - the test looks at which kind
+            outcome["error"] = error
+
+    thread = threading.Thread(target=attempt, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    if thread.is_alive():
+        return "hung", None
+    return ("error", outcome["error"]) if "error" in outcome else ("value", outcome["value"])
+
+
+def test_a_fifo_named_csv_is_refused_without_blocking(tmp_path):
+    fifo = tmp_path / "pipe.csv"
+    os.mkfifo(fifo)
+    for function in (read_data, count_rows_of):
+        kind, error = _outcome_within(60, function, fifo)
+        if kind == "hung":  # release the reader blocked in open() before failing
+            os.close(os.open(fifo, os.O_WRONLY | os.O_NONBLOCK))
+        assert kind == "error" and isinstance(error, InvalidInputError), (kind, error)
+        assert "pipe.csv is a FIFO (named pipe), not a regular file" in str(error)
+
+
+def count_rows_of(path):
+    from aekit.io import count_rows
+
+    return count_rows(path)
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy", ".npz"])
+def test_a_device_named_as_data_is_refused(tmp_path, suffix):
+    link = tmp_path / f"device{suffix}"
+    link.symlink_to("/dev/null")
+    with pytest.raises(InvalidInputError, match=rf"device\{suffix} is a character device, not a regular file"):
+        read_data(link)
+
+
+def test_a_parquet_id_column_of_lists_is_refused(tmp_path):
+    path = tmp_path / "ids.parquet"
+    pq.write_table(pa.table({"row": pa.array([[1, 2], [3]]), "x": [1.0, 2.0], "y": [3.0, 1.0]}), path)
+    with pytest.raises(InvalidInputError, match=r"id column 'row' in .*ids\.parquet has Parquet type list<"):
+        read_data(path)
+
+
+def test_an_image_folder_1100_levels_deep_reads():
+    # Not in tmp_path: pytest (and shutil.rmtree) remove folders recursively and fail on this depth.
+    folder = deepest = Path(tempfile.mkdtemp()) / "images"
+    try:
+        folder.mkdir()
+        for _ in range(1100):  # level by level: mkdir(parents=True) itself recurses too deep
+            deepest = deepest / "d"
+            deepest.mkdir()
+        Image.new("L", (4, 3), 255).save(folder / "a.png")
+        Image.new("L", (4, 3), 0).save(deepest / "b.png")
+        data = read_data(folder)  # walked without recursion: no RecursionError
+        assert data.ids.tolist() == ["a.png", "d/" * 1100 + "b.png"]
+        np.testing.assert_array_equal(data.X, [[1.0] * 12, [0.0] * 12])
+    finally:
+        _remove_deep(folder.parent, deepest)
+
+
+def _remove_deep(top: Path, deepest: Path) -> None:
+    """Remove `top`, holding one chain of folders down to `deepest`, from the bottom up without recursion."""
+    for file in (top / "images" / "a.png", deepest / "b.png"):
+        file.unlink(missing_ok=True)
+    while deepest != top.parent:
+        if deepest.exists():
+            deepest.rmdir()
+        deepest = deepest.parent
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_image_names_that_are_not_utf8_are_written_escaped(tmp_path, suffix):
+    from aekit.workflows import encode_file
+
+    folder = tmp_path / "images"
+    folder.mkdir()
+    try:
+        with open(os.path.join(os.fsencode(folder), b"caf\xe9.png"), "wb") as file:
+            Image.new("L", (4, 3), 10).save(file, format="PNG")
+    except OSError:
+        pytest.skip("this file system refuses file names that are not UTF-8")
+    Image.new("L", (4, 3), 200).save(folder / "b.png")
+    import aekit
+
+    model = aekit.Autoencoder(latent_dim=1, hidden_dims=[4], epochs=1, random_state=0).fit(read_data(folder).X)
+    encode_file(model, folder, tmp_path / f"codes{suffix}")
+    assert read_data(tmp_path / f"codes{suffix}").ids.tolist() == ["b.png", "caf\\xe9.png"]
+
+
+SPECIAL_FILES = ["fifo", "/dev/zero", "/dev/urandom", "/dev/null", "socket", "folder", "loop", "dangling", "regular"]
+
+
+@given(kind=st.sampled_from(SPECIAL_FILES), suffix=st.sampled_from([".csv", ".parquet", ".npy", ".npz"]),
+       reader=st.sampled_from(["read_data", "iter_chunks", "count_rows", "read_labels"]))
+def test_special_files_under_any_data_name_are_refused_without_blocking(kind, suffix, reader):
+    import socket
+
+    from aekit.io import count_rows, read_labels
+
+    functions = {"read_data": read_data, "iter_chunks": lambda path: list(iter_chunks(path, chunk_rows=2)),
+                 "count_rows": count_rows, "read_labels": lambda path: read_labels(path, "a")}
+    with tempfile.TemporaryDirectory() as where:
+        path = Path(where) / f"data{suffix}"
+        listener = None
+        if kind == "fifo":
+            os.mkfifo(path)
+        elif kind.startswith("/dev/"):
+            path.symlink_to(kind)
+        elif kind == "socket":
+            listener = socket.socket(socket.AF_UNIX)
+            listener.bind(str(path))
+        elif kind == "folder":
+            path.mkdir()
+        elif kind == "loop":
+            path.symlink_to(path)
+        elif kind == "dangling":
+            path.symlink_to(Path(where) / "missing")
+        else:
+            write_data(path if suffix != ".npz" else Path(where) / "x.npy", np.ones((3, 2)), columns=["a", "b"])
+            if suffix == ".npz":
+                np.savez(path, a=np.ones((3, 2)))
+        try:
+            outcome, value = _outcome_within(60, functions[reader], path)
+            if outcome == "hung" and kind == "fifo":  # release the reader blocked in open() before failing
+                os.close(os.open(path, os.O_WRONLY | os.O_NONBLOCK))
+        finally:
+            if listener is not None:
+                listener.close()
+    assert outcome != "hung", f"{reader} blocked on {kind}"
+    if kind in ("regular", "folder"):  # a folder is read as a folder of images (here: none, count_rows 0)
+        assert outcome == "value" or isinstance(value, InvalidInputError), value  # e.g. no column 'a' in .npz
+    else:
+        assert outcome == "error" and isinstance(value, InvalidInputError), (kind, value)
+        assert path.name in str(value), value
+
+
+def png_declaring(width: int, height: int, mode: str) -> bytes:
+    """A small valid PNG whose header (IHDR) is rewritten to declare width x height, CRC fixed."""
+    buffer = io.BytesIO()
+    Image.new(mode, (3, 2)).save(buffer, format="PNG")
+    content = bytearray(buffer.getvalue())
+    start = 8 + 8  # signature, then the IHDR chunk's length and type
+    content[start:start + 8] = width.to_bytes(4, "big") + height.to_bytes(4, "big")
+    crc = zlib_crc(bytes(content[start - 4:start + 13]))
+    content[start + 13:start + 17] = crc.to_bytes(4, "big")
+    return bytes(content)
+
+
+def zlib_crc(data: bytes) -> int:
+    import zlib
+
+    return zlib.crc32(data) & 0xFFFFFFFF
+
+
+@given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1), mode=st.sampled_from(["1", "L", "RGB"]))
+def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, height, mode):
+    from aekit.io import MAX_IMAGE_PIXELS
+
+    with tempfile.TemporaryDirectory() as where:
+        folder = Path(where) / "images"
+        folder.mkdir()
+        (folder / "bomb.png").write_bytes(png_declaring(width, height, mode))
+        if width * height > MAX_IMAGE_PIXELS:
+            # beyond twice its own limit Pillow refuses first, in its words
+            refusal = r"bomb\.png(:| declares).*(over aekit's limit|decompression bomb)"
+            with pytest.raises(InvalidInputError, match=refusal):
+                read_data(folder)
+        else:  # the data is a 3x2 image's: the decoder says it is cut short
+            read_outcome(folder)

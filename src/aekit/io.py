@@ -12,9 +12,12 @@ empty name (the index that ``DataFrame.to_csv`` writes), holds row ids, not a fe
 from __future__ import annotations
 
 import csv
+import io
 import os
 import re
+import stat
 import tokenize
+import warnings
 import zipfile
 import zlib
 from collections import Counter
@@ -22,6 +25,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
+from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
@@ -33,11 +37,18 @@ from aekit._atomic import atomic_write
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 
 __all__ = [
-    "ChunkWriter", "Dataset", "count_rows", "iter_chunks", "open_chunk_writer",
-    "parse_image_size", "read_data", "write_data",
+    "MAX_IMAGE_PIXELS", "ChunkWriter", "Dataset", "PixelNames", "count_rows", "iter_chunks", "open_chunk_writer",
+    "parse_image_size", "read_data", "read_labels", "write_data",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
+# The only Pillow decoders an image file may reach, whatever its content says: Pillow picks the decoder
+# from the bytes, not the name, and some (EPS, PDF) run external programs such as Ghostscript.
+# "PPM" also reads PGM and PBM.
+IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "PPM")
+# Pixels (height x width) one image may declare, or --image-size ask for: 4096 x 4096. Checked on the
+# header, before anything is decoded, so that a small file declaring a huge image costs nothing.
+MAX_IMAGE_PIXELS = 4096 * 4096
 READ_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
 WRITE_SUFFIXES = (".csv", ".parquet", ".npy")
 ID_NAMES = ("row", "file")
@@ -59,8 +70,9 @@ class Dataset:
     ----------
     X : ndarray of shape (n_rows, n_features), float32, C-contiguous
         The features; an image is flattened in (C, H, W) order, pixels scaled to [0, 1].
-    columns : list of str
-        Feature names (``px0``, ``px1``, ... for images, ``col0``, ... for plain arrays).
+    columns : list of str, or PixelNames for images
+        Feature names (``px0``, ``px1``, ... for images, made one at a time when asked for;
+        ``col0``, ... for plain arrays).
     ids : ndarray of shape (n_rows,)
         Row numbers 0..n-1 (continuing across chunks), the file's id column, or for images the
         file names relative to the folder.
@@ -71,10 +83,63 @@ class Dataset:
     """
 
     X: np.ndarray
-    columns: list[str]
+    columns: Sequence[str]
     ids: np.ndarray
     id_name: str = "row"
     image_shape: tuple[int, int, int] | None = None
+
+
+class PixelNames(Sequence[str]):
+    """The names ``px0``, ``px1``, ... of an image's values, made when asked for rather than stored.
+
+    A 4096x4096 RGB image has 50 million values; their names as Python strings would take gigabytes.
+    Compares equal to the list of the same names.
+
+    Examples
+    --------
+    >>> names = PixelNames(3)
+    >>> names[-1], list(names), names == ["px0", "px1", "px2"], names.index("px1")
+    ('px2', ['px0', 'px1', 'px2'], True, 1)
+    """
+
+    def __init__(self, n_values: int) -> None:
+        self._n_values = int(n_values)
+
+    def __len__(self) -> int:
+        return self._n_values
+
+    def __getitem__(self, index):
+        if isinstance(index, slice):
+            return [f"px{j}" for j in range(*index.indices(self._n_values))]
+        return f"px{range(self._n_values)[index]}"
+
+    def __iter__(self) -> Iterator[str]:
+        return (f"px{j}" for j in range(self._n_values))
+
+    def index(self, name, start: int = 0, stop: int | None = None) -> int:
+        match = re.fullmatch(r"px(0|[1-9][0-9]*)", name) if isinstance(name, str) else None
+        if match and int(match[1]) in range(self._n_values)[start:stop]:
+            return int(match[1])
+        raise ValueError(f"{name!r} is not in the pixel names")
+
+    def __contains__(self, name) -> bool:
+        try:
+            self.index(name)
+        except ValueError:
+            return False
+        return True
+
+    def __eq__(self, other) -> bool:
+        if isinstance(other, PixelNames):
+            return len(other) == len(self)
+        if isinstance(other, list | tuple):
+            return len(other) == len(self) and all(a == b for a, b in zip(self, other, strict=True))
+        return NotImplemented
+
+    __hash__ = None  # like the list it stands for
+
+    def __repr__(self) -> str:
+        return f"PixelNames({self._n_values})"
 
 
 def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = None,
@@ -171,9 +236,51 @@ def count_rows(path, *, key: str | None = None) -> int:
         with _open_parquet(path) as parquet:
             return parquet.metadata.num_rows
     if kind == ".csv":
-        with open(path, "rb") as file:
+        with _open_regular(path) as file:
             return max(sum(1 for line in file if line.strip()) - 1, 0)
     return len(_load_array(path, key))
+
+
+def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
+    """One column of a table as it is, numbers or text: labels that colour or group rows, not features.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\n1.5,cat\n2.5,dog\n")
+    >>> read_labels(path, "kind").tolist()
+    ['cat', 'dog']
+    """
+    path = Path(path)
+    kind = _input_kind(path)
+    if kind == "images":
+        raise InvalidInputError(
+            f"{path} is a folder of images, which has no columns to take labels from. Drop --label-column "
+            "(Python: labels=None), or pass a table (.csv, .parquet)."
+        )
+    _check_options(path, kind, None, key, None)
+    if kind == ".csv":
+        with _open_regular(path) as file:
+            names = _csv_header(file, path)
+            _select([column], names, path)
+            file.seek(0)
+            try:
+                frame = _parsed(lambda: pd.read_csv(file, index_col=False, encoding="utf-8-sig"), path, names)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+                raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
+        if len(frame.columns) != len(names):
+            raise InvalidInputError(f"{path}: the header does not match the rows below it. Check the first line.")
+        frame.columns = names
+        return frame[column].to_numpy()
+    if kind == ".parquet":
+        with _open_parquet(path) as parquet:
+            _select([column], parquet.schema_arrow.names, path)
+            try:
+                return parquet.read(columns=[column]).column(0).to_numpy(zero_copy_only=False)
+            except (pa.ArrowException, OSError) as error:
+                raise InvalidInputError(f"{path} is a damaged Parquet file ({error}). Write it again.") from error
+    return read_data(path, columns=[column], key=key).X[:, 0]
 
 
 def parse_image_size(text: str) -> tuple[int, int]:
@@ -378,6 +485,11 @@ def _chunks(path, chunk_rows, columns, key, image_size) -> Iterator[Dataset]:
     kind = _input_kind(path)
     if image_size is not None:  # one parser, one message for "28x28" and (28, 28) alike
         image_size = parse_image_size(image_size if isinstance(image_size, str) else "x".join(map(str, image_size)))
+        if image_size[0] * image_size[1] > MAX_IMAGE_PIXELS:
+            raise InvalidInputError(
+                f"The image size {image_size[0]}x{image_size[1]} is {image_size[0] * image_size[1]:,} pixels, over "
+                f"aekit's limit of {MAX_IMAGE_PIXELS:,} (4096x4096) per image. Choose a smaller --image-size."
+            )
     _check_options(path, kind, columns, key, image_size)
     if kind == ".csv":
         chunks = _csv_chunks(path, columns, chunk_rows)
@@ -412,6 +524,36 @@ def _input_kind(path: Path) -> str:
             f"Cannot read {path}: unsupported extension {path.suffix or '(none)'!r}. Supported: {_SUPPORTED}."
         )
     return path.suffix.lower()
+
+
+_FILE_TYPES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+               (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"), (stat.S_ISDIR, "a folder"))
+
+
+def _open_regular(path: Path) -> BinaryIO:
+    """Open `path` for binary reading, refusing anything but a regular file.
+
+    The check is made on the open descriptor (not the path, which could be swapped in between), and
+    the open does not block: a FIFO named ``x.csv`` would otherwise wait forever for a writer, and
+    ``/dev/zero`` would be read without end.
+    """
+    try:
+        descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
+    except OSError as error:  # ENXIO: a socket; ELOOP: a symlink loop
+        raise InvalidInputError(f"Cannot open {path}: {error.strerror}. Check the path and its permissions.") from None
+    try:
+        mode = os.fstat(descriptor).st_mode
+        if not stat.S_ISREG(mode):
+            kind = next((name for test, name in _FILE_TYPES if test(mode)), "not a regular file")
+            raise InvalidInputError(
+                f"{path} is {kind}, not a regular file; aekit reads data only from regular files. "
+                "Save the data to a file first."
+            )
+        os.set_blocking(descriptor, True)
+        return os.fdopen(descriptor, "rb")
+    except BaseException:
+        os.close(descriptor)
+        raise
 
 
 def _check_options(path: Path, kind: str, columns, key, image_size) -> None:
@@ -469,7 +611,8 @@ def _make_dataset(X, columns: list[str], ids, id_column: str | None, source: Pat
     ids = np.arange(start, start + len(X)) if ids is None else np.asarray(ids)
     if ids.dtype == object:
         ids = ids.astype(str)
-    return Dataset(X, list(columns), ids, "file" if id_column == "file" else "row", image_shape)
+    columns = columns if isinstance(columns, PixelNames) else list(columns)
+    return Dataset(X, columns, ids, "file" if id_column == "file" else "row", image_shape)
 
 
 def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -> None:
@@ -534,12 +677,15 @@ def _output_columns(columns, id_name: str, path: Path) -> list[str]:
 # ---------------------------------------------------------------- CSV and Parquet
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(file: BinaryIO, path: Path) -> list[str]:
+    """The header row of the open CSV `file` (left open, at an undefined position)."""
+    text = io.TextIOWrapper(file, newline="", encoding="utf-8-sig")
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            header = next((row for row in csv.reader(file) if row), None)
+        header = next((row for row in csv.reader(text) if row), None)
     except (UnicodeDecodeError, csv.Error) as error:
         raise InvalidInputError(f"{path} is not readable UTF-8 CSV text ({error}). Save it as UTF-8 CSV.") from error
+    finally:
+        text.detach()  # closing the wrapper would close `file`
     if not header:
         raise InvalidInputError(f"{path} is empty. A CSV needs a header row naming the columns, then a row per sample.")
     separator = next((sep for sep in ";\t|" if len(header) == 1 and len(header[0].split(sep)) > 1
@@ -567,24 +713,29 @@ def _is_number(text: str) -> bool:
 
 
 def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
-    names = _csv_header(path)
+    with _open_regular(path) as file:
+        names = _csv_header(file, path)
+        file.seek(0)
+        yield from _csv_datasets(file, path, names, columns, chunk_rows)
+
+
+def _csv_datasets(file: BinaryIO, path: Path, names: list[str], columns, chunk_rows: int | None
+                  ) -> Iterator[Dataset]:
     id_column, features = _table_plan(names, columns, path)
-    position = {name: j for j, name in enumerate(names)}
-    positions = sorted(position[name] for name in ([id_column] if id_column else []) + features)
-    # index_col=False: never take the first column as an index. usecols only when selecting, since with
-    # it pandas silently drops the extra cells of a ragged row.
-    options = {"index_col": False, "encoding": "utf-8-sig"} | ({} if columns is None else {"usecols": positions})
+    # index_col=False: never take the first column as an index. Never usecols: with it pandas silently
+    # drops the extra cells of a row longer than the header; every column is parsed, then selected.
+    options = {"index_col": False, "encoding": "utf-8-sig"}
     start = 0
     try:
-        for frame in _csv_frames(path, options, chunk_rows):
+        for frame in _csv_frames(file, path, names, options, chunk_rows):
             if len(frame) == 0:  # a header-only file; reported as "no data rows"
                 continue
-            if len(frame.columns) != len(positions):  # pandas skipped a header line of blanks only
+            if len(frame.columns) != len(names):  # pandas skipped a header line of blanks only
                 raise InvalidInputError(
                     f"{path}: the header {_preview(names, 5)!r} does not match the rows below it "
                     f"({len(frame.columns)} fields). Check the first line of the file."
                 )
-            frame.columns = [names[j] for j in positions]
+            frame.columns = names
             for name in features:
                 _check_numeric_series(frame[name], name, path)
             ids = frame[id_column].to_numpy() if id_column else None
@@ -596,12 +747,28 @@ def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset
         raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
 
 
-def _csv_frames(path: Path, options: dict, chunk_rows: int | None) -> Iterator[pd.DataFrame]:
+def _csv_frames(file: BinaryIO, path: Path, names: list[str], options: dict, chunk_rows: int | None
+                ) -> Iterator[pd.DataFrame]:
     if chunk_rows is None:
-        yield pd.read_csv(path, **options)
+        yield _parsed(lambda: pd.read_csv(file, **options), path, names)
         return
-    with pd.read_csv(path, chunksize=chunk_rows, **options) as reader:
-        yield from reader
+    with _parsed(lambda: pd.read_csv(file, chunksize=chunk_rows, **options), path, names) as reader:
+        while (frame := _parsed(lambda: next(reader, None), path, names)) is not None:
+            yield frame
+
+
+def _parsed(parse, path: Path, names: list[str]):
+    """Call pandas' `parse`, refusing rows longer than the header (pandas would drop their extra cells)."""
+    with warnings.catch_warnings():  # only around pandas' own work, never across a yield
+        warnings.filterwarnings("error", category=pd.errors.ParserWarning)
+        try:
+            return parse()
+        except pd.errors.ParserWarning as warning:
+            raise InvalidInputError(
+                f"{path} has rows with more cells than its header has names ({len(names)}: {_preview(names, 5)}); "
+                f"pandas would drop the extra cells ({warning}). Name every column in the header, or remove "
+                "the extra cells."
+            ) from None
 
 
 def _check_numeric_series(series: pd.Series, name: str, source: Path) -> None:
@@ -618,14 +785,15 @@ def _check_numeric_series(series: pd.Series, name: str, source: Path) -> None:
 
 @contextmanager
 def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
-    try:
-        # pre_buffer (the default) holds whole row groups' column chunks in Arrow's pool on top of the
-        # batches (hundreds of MB); it pays off on object stores, not on local files read in chunks.
-        parquet = pq.ParquetFile(path, pre_buffer=False)
-    except (pa.ArrowException, OSError, ValueError) as error:  # ValueError: damaged, non-UTF-8 metadata
-        raise InvalidInputError(f"{path} cannot be read as a Parquet file ({error}).") from error
-    with parquet:
-        yield parquet
+    with _open_regular(path) as file:
+        try:
+            # pre_buffer (the default) holds whole row groups' column chunks in Arrow's pool on top of the
+            # batches (hundreds of MB); it pays off on object stores, not on local files read in chunks.
+            parquet = pq.ParquetFile(file, pre_buffer=False)
+        except (pa.ArrowException, OSError, ValueError) as error:  # ValueError: damaged, non-UTF-8 metadata
+            raise InvalidInputError(f"{path} cannot be read as a Parquet file ({error}).") from error
+        with parquet:
+            yield parquet
 
 
 def _parquet_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
@@ -639,6 +807,13 @@ def _parquet_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dat
         index_columns = pandas_metadata.get("index_columns", []) if isinstance(pandas_metadata, dict) else []
         index = {name for name in index_columns if isinstance(name, str)}
         id_column, features = _table_plan([name for name in schema.names if name not in index], columns, path)
+        id_type = schema.field(id_column).type if id_column else None
+        if id_type is not None and (pa.types.is_nested(id_type) or pa.types.is_binary(id_type)
+                                    or pa.types.is_large_binary(id_type) or pa.types.is_fixed_size_binary(id_type)):
+            raise InvalidInputError(
+                f"The id column {id_column!r} in {path} has Parquet type {id_type}; row ids must be numbers or "
+                "text, one per row. Convert the column, or rename it if it is not an id column."
+            )
         for name in features:
             kind = schema.field(name).type
             if not (pa.types.is_integer(kind) or pa.types.is_floating(kind) or pa.types.is_boolean(kind)):
@@ -677,17 +852,36 @@ def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source
 
 def _load_array(path: Path, key: str | None) -> np.ndarray:
     """The .npy array (memory-mapped) or the chosen .npz array; never unpickles."""
-    try:
-        if path.suffix.lower() == ".npy":
-            return np.load(path, mmap_mode="r", allow_pickle=False)
-        archive = np.load(path, allow_pickle=False)
-    # SyntaxError and TokenError: a damaged .npy header (numpy parses it as a Python literal)
-    except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
-            NotImplementedError) as error:  # NotImplementedError: zipfile meets an unknown zip version
-        raise InvalidInputError(
-            f"{path} cannot be read as a NumPy {path.suffix} file of numbers ({error}). "
-            "aekit never unpickles; save a numeric array with np.save / np.savez."
-        ) from error
+    with _open_regular(path) as file:
+        try:
+            if path.suffix.lower() == ".npy":
+                return _map_npy(file)
+            archive = np.load(file, allow_pickle=False)
+        # SyntaxError and TokenError: a damaged .npy header (numpy parses it as a Python literal)
+        except (ValueError, OSError, EOFError, SyntaxError, tokenize.TokenError, zipfile.BadZipFile,
+                NotImplementedError) as error:  # NotImplementedError: zipfile meets an unknown zip version
+            raise InvalidInputError(
+                f"{path} cannot be read as a NumPy {path.suffix} file of numbers ({error}). "
+                "aekit never unpickles; save a numeric array with np.save / np.savez."
+            ) from error
+        return _npz_member(archive, path, key)
+
+
+def _map_npy(file: BinaryIO) -> np.ndarray:
+    """Memory-map the .npy array in the open `file` (np.load's mmap_mode takes only a path)."""
+    version = np.lib.format.read_magic(file)
+    # Format 3.0 differs from 2.0 only in allowing UTF-8 in the header (structured dtypes' field names).
+    read_header = np.lib.format.read_array_header_1_0 if version == (1, 0) else np.lib.format.read_array_header_2_0
+    shape, fortran_order, dtype = read_header(file)
+    if dtype.hasobject:
+        raise ValueError("the array holds Python objects, which only unpickling could read")
+    if 0 in shape:  # mmap cannot map zero bytes
+        return np.empty(shape, dtype=dtype)
+    return np.memmap(file, dtype=dtype, mode="r", offset=file.tell(), shape=shape,
+                     order="F" if fortran_order else "C")
+
+
+def _npz_member(archive, path: Path, key: str | None) -> np.ndarray:
     with archive:
         keys = archive.files
         if key is None and len(keys) != 1:
@@ -761,14 +955,71 @@ def _array_chunks(path: Path, key: str | None, columns, chunk_rows: int | None) 
 
 
 def _image_files(folder: Path) -> list[Path]:
-    """Image files under `folder`, sorted by relative path; hidden files and folders are skipped."""
-    files = [file for file in folder.rglob("*") if file.suffix.lower() in IMAGE_SUFFIXES and file.is_file()
-             and not any(part.startswith(".") for part in file.relative_to(folder).parts)]
+    """Image files under `folder`, sorted by relative path; hidden files and folders are skipped.
+
+    Walked with an explicit stack (a folder thousands of levels deep would exhaust Python's recursion
+    limit); linked folders are followed once each, so a link loop ends.
+    """
+    files, pending, seen = [], [folder], set()
+    while pending:
+        current = pending.pop()
+        try:
+            identity = (current.stat().st_dev, current.stat().st_ino)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir():
+                        pending.append(Path(entry.path))
+                    elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
+                        files.append(Path(entry.path))
+        except OSError as error:
+            raise InvalidInputError(
+                f"Cannot list the image folder {current}: {error.strerror}. Check the folder and its permissions."
+            ) from None
     return sorted(files, key=lambda file: file.relative_to(folder).as_posix())
+
+
+def _file_id(file: Path, folder: Path) -> str:
+    """The file's path relative to the folder, as text that any output can hold.
+
+    A name that is not valid UTF-8 (bytes kept as lone surrogates by Python) is shown with ``\\xNN``
+    escapes for those bytes, as ``ls -b`` would, rather than failing the CSV or Parquet writer.
+    """
+    name = file.relative_to(folder).as_posix()
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def _bad_image(file: Path, error: Exception) -> InvalidInputError:
     return InvalidInputError(f"Cannot read image {file}: {str(error).rstrip('.')}. Replace or remove the file.")
+
+
+@contextmanager
+def _open_image(file: Path) -> Iterator[Image.Image]:
+    """Open an image through the allowed decoders only, its size checked against the pixel budget."""
+    with _open_regular(file) as stream:
+        try:
+            with warnings.catch_warnings():  # Pillow's bomb warning: the stricter budget below decides
+                warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+                image = Image.open(stream, formats=IMAGE_FORMATS)
+        except Image.UnidentifiedImageError:
+            raise InvalidInputError(
+                f"Cannot read image {file}: its content is not a {', '.join(IMAGE_FORMATS)} image (whatever its "
+                "name says), and aekit decodes no other format. Convert it to PNG, or remove it."
+            ) from None
+        except _IMAGE_ERRORS as error:
+            raise _bad_image(file, error) from error
+        with image:
+            width, height = image.size
+            if width * height > MAX_IMAGE_PIXELS:
+                raise InvalidInputError(
+                    f"Image {file} declares {height}x{width} pixels (HxW), {width * height:,} in all: over aekit's "
+                    f"limit of {MAX_IMAGE_PIXELS:,} (4096x4096) per image. Shrink it first, or remove it."
+                )
+            yield image
 
 
 def _scan_images(folder: Path, image_size) -> tuple[list[Path], tuple[int, int, int]]:
@@ -782,8 +1033,10 @@ def _scan_images(folder: Path, image_size) -> tuple[list[Path], tuple[int, int, 
     color, first_size = False, None
     for file in files:
         try:
-            with Image.open(file) as image:
+            with _open_image(file) as image:
                 size, mode = image.size, image.mode
+        except InvalidInputError:
+            raise
         except _IMAGE_ERRORS as error:
             raise _bad_image(file, error) from error
         color = color or mode not in _GRAY_MODES
@@ -803,7 +1056,7 @@ def _decode_image(file: Path, shape: tuple[int, int, int]) -> np.ndarray:
     """One image as float32 (C, H, W) in [0, 1], converted and resized to `shape`."""
     channels, height, width = shape
     try:
-        with Image.open(file) as image:
+        with _open_image(file) as image:
             image.load()
             if image.mode in _SIXTEEN_BIT_MODES:
                 planes = np.asarray(image, dtype=np.float32)[None] / 65535
@@ -811,6 +1064,8 @@ def _decode_image(file: Path, shape: tuple[int, int, int]) -> np.ndarray:
                 image = image.convert("L" if channels == 1 else "RGB")
                 planes = np.asarray(image, dtype=np.float32).reshape(image.height, image.width, -1)
                 planes = planes.transpose(2, 0, 1) / 255
+    except InvalidInputError:
+        raise
     except _IMAGE_ERRORS as error:
         raise _bad_image(file, error) from error
     if len(planes) != channels:  # a 16-bit gray image among RGB ones
@@ -823,8 +1078,8 @@ def _decode_image(file: Path, shape: tuple[int, int, int]) -> np.ndarray:
 
 def _image_chunks(folder: Path, image_size, chunk_rows: int | None) -> Iterator[Dataset]:
     files, shape = _scan_images(folder, image_size)
-    columns = [f"px{j}" for j in range(int(np.prod(shape)))]
-    ids = np.array([file.relative_to(folder).as_posix() for file in files])
+    columns = PixelNames(int(np.prod(shape)))
+    ids = np.array([_file_id(file, folder) for file in files])
     step = chunk_rows or len(files)
     for start in range(0, len(files), step):
         batch = files[start:start + step]

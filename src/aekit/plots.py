@@ -15,6 +15,8 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
+from matplotlib import colormaps
+from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 
 from aekit._atomic import atomic_write_bytes
@@ -112,22 +114,54 @@ def plot_latent(
     axes = figure.subplots()
     drawn = _draw_embedding(axes, latent, labels, label_name, title)
     if labels is not None:
-        figure.colorbar(drawn["artist"], ax=axes, label=label_name)
+        _colorbar(figure, drawn, axes, label_name)
     return {"x": drawn["x"], "y": drawn["y"], "colors": drawn["colors"], "path": _save(figure, path)}
+
+
+_MAX_CATEGORY_TICKS = 20
+
+
+def label_colors(labels) -> tuple[np.ndarray, list[str] | None]:
+    """Numbers to colour by: numeric labels as they are; text (or mixed) labels as category codes.
+
+    Returns the colours and, for categories, their names in code order (sorted), else None.
+
+    Examples
+    --------
+    >>> label_colors(["cat", "dog", "cat"])
+    (array([0., 1., 0.]), ['cat', 'dog'])
+    """
+    values = np.asarray(labels).reshape(-1)
+    if values.dtype.kind in "biuf":
+        return values.astype(np.float64), None
+    names, codes = np.unique(values.astype(str), return_inverse=True)  # str: None and NaN become "None", "nan"
+    return codes.reshape(-1).astype(np.float64), [str(name) for name in names]
 
 
 def _draw_embedding(axes, codes: np.ndarray, labels, label_name: str, title: str) -> dict:
     """One scatter of the first two columns of ``codes`` (a 1-D code is drawn against zero)."""
     x = codes[:, 0]
     y = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
-    colors = None if labels is None else np.asarray(labels, dtype=np.float64).reshape(-1)
+    colors, categories = (None, None) if labels is None else label_colors(labels)
     if colors is not None and len(colors) != len(codes):
         raise InvalidInputError(f"Got {len(colors)} labels for {len(codes)} rows; pass one label per row.")
-    artist = axes.scatter(x, y, c=colors, s=6, cmap="viridis" if colors is not None else None, alpha=0.8)
+    options = {} if colors is None else {"cmap": "viridis"}
+    if categories and len(categories) <= _MAX_CATEGORY_TICKS:  # one distinct colour per category
+        palette = colormaps["tab10" if len(categories) <= 10 else "tab20"].colors[:len(categories)]
+        options = {"cmap": ListedColormap(palette), "vmin": -0.5, "vmax": len(categories) - 0.5}
+    artist = axes.scatter(x, y, c=colors, s=6, alpha=0.8, **options)
     axes.set(xlabel="axis 0", ylabel="axis 1" if codes.shape[1] > 1 else "", title=title)
     drawn_x, drawn_y = _scatter_values(artist)
     drawn_colors = None if colors is None else np.asarray(artist.get_array(), dtype=np.float64)
-    return {"x": drawn_x, "y": drawn_y, "colors": drawn_colors, "artist": artist}
+    return {"x": drawn_x, "y": drawn_y, "colors": drawn_colors, "categories": categories, "artist": artist}
+
+
+def _colorbar(figure: Figure, drawn: dict, axes, label_name: str) -> None:
+    """The colour scale; for a few text categories, one tick per category, named."""
+    bar = figure.colorbar(drawn["artist"], ax=axes, label=label_name)
+    categories = drawn["categories"]
+    if categories and len(categories) <= _MAX_CATEGORY_TICKS:
+        bar.set_ticks(range(len(categories)), labels=categories)
 
 
 def _as_display_image(row: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
@@ -297,7 +331,7 @@ def plot_ae_vs_pca(
         result = _draw_embedding(axes, np.asarray(codes, dtype=np.float64), labels, label_name, title)
         drawn[name] = {key: result[key] for key in ("x", "y", "colors")}
     if labels is not None:
-        figure.colorbar(result["artist"], ax=[left, right], label=label_name)
+        _colorbar(figure, result, [left, right], label_name)
     drawn["path"] = _save(figure, path)
     return drawn
 
@@ -311,12 +345,14 @@ def image_shape_of(estimator, n_features: int) -> tuple[int, int, int] | None:
     return (1, side, side) if side * side == n_features and side >= 8 else None
 
 
-def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=None, label_name: str = "label") -> dict:
+def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=None, label_name: str = "label",
+                      image_shape: Sequence[int] | None = None) -> dict:
     """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
 
-    Always the training curves; with data ``X``: the latent scatter (first two axes), the
-    reconstruction-error histogram with ``threshold_``, the autoencoder-vs-PCA projections, and for
-    image rows (``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
+    Always the training curves; with data ``X``: the latent scatter (first two axes, coloured by
+    ``labels``: numbers, or text drawn as categories), the reconstruction-error histogram with
+    ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
+    when given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
 
     Examples
     --------
@@ -352,7 +388,7 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
         latent, pca_codes, out_dir / "ae_vs_pca.png", labels=labels, label_name=label_name,
         titles=(f"autoencoder (d={latent.shape[1]}, axes 0-1)", "PCA (2 components)"),
     )["path"]
-    image_shape = image_shape_of(estimator, X.shape[1])
+    image_shape = image_shape_of(estimator, X.shape[1]) if image_shape is None else tuple(image_shape)
     if image_shape is not None:
         written["reconstructions"] = plot_reconstructions(
             X, estimator.reconstruct(features), image_shape, out_dir / "reconstructions.png"

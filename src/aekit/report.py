@@ -88,7 +88,8 @@ def _figure(name: str, png: bytes) -> str:
 
 
 def write_report(
-    estimator, path: str | os.PathLike, X=None, *, labels=None, label_name: str = "label", title: str | None = None
+    estimator, path: str | os.PathLike, X=None, *, labels=None, label_name: str = "label", title: str | None = None,
+    image_shape=None,
 ) -> dict:
     """Write the HTML report of a fitted autoencoder to ``path``; return what it holds.
 
@@ -101,8 +102,10 @@ def write_report(
     X : array-like of shape (n_samples, n_features), optional
         Data to judge the model on: adds the quality table against PCA and the pictures that need data.
     labels : array-like of shape (n_samples,), optional
-        Colours of the latent scatter.
+        Colours of the latent scatter: numbers, or text (drawn as categories).
     title : str, optional
+    image_shape : (C, H, W), optional
+        The shape of each row when ``X`` holds images (adds the reconstructions picture).
 
     Returns
     -------
@@ -139,7 +142,8 @@ def write_report(
     quality = None if X is None else quality_against_pca(estimator, X)
     order = ["training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
-        written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name)
+        written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
+                                    image_shape=image_shape)
         figures = [(name, Path(written[name]).read_bytes()) for name in order if name in written]
     heading = html.escape(title or f"aekit model: {module.config()['architecture']}, latent_dim={module.latent_dim}")
     parts = [

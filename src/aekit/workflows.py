@@ -32,7 +32,8 @@ from aekit.persistence import load_model, save_model
 from aekit.streaming import fit_stream, should_stream
 
 __all__ = [
-    "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "reconstruct_file", "score_file",
+    "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "read_features", "reconstruct_file",
+    "score_file",
 ]
 
 CHUNK_ROWS = 65536
@@ -95,7 +96,9 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
         started = time.perf_counter()
-        model.fit(_frame(dataset.X, dataset.columns))
+        # Pixels are matched by position (the image's shape), so an image model records no column names:
+        # millions of "px..." strings would cost more than the pixels of a small folder.
+        model.fit(dataset.X if dataset.image_shape else _frame(dataset.X, dataset.columns))
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
@@ -182,7 +185,7 @@ def _names(names: list[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_rows: int,
+def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_rows: int | None,
                     verbose: int) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
     """Yield each chunk with its features in the model's column order (a DataFrame when it has names)."""
     expected = _feature_names(model)
@@ -195,6 +198,8 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
     order = None
     for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose)):
         if index == 0:
+            if chunk.image_shape is not None:
+                _check_channels(chunk.image_shape, image_shape, model.n_features_in_, data)
             if chunk.image_shape is not None and chunk.X.shape[1] != model.n_features_in_:
                 trained = f" ({'x'.join(map(str, image_shape[1:]))} pixels)" if image_shape else ""
                 shape = "x".join(map(str, chunk.image_shape))
@@ -209,7 +214,72 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
         yield chunk, (X if expected is None else _frame(X, expected))
 
 
+# channels -> (description, Pillow mode to convert to)
+_CHANNELS = {1: ("1-channel (grayscale)", "L"), 3: ("3-channel (RGB)", "RGB")}
+
+
+def _check_channels(shape: tuple[int, int, int], trained_shape, n_features: int, data) -> None:
+    """Name a gray/RGB mismatch, which no --image-size can fix.
+
+    The model's channels come from its ``input_shape`` (convolutional models), else from its number of
+    features: images of H x W with the other channel count have exactly 3x (or 1/3 of) the values.
+    """
+    channels, height, width = shape
+    if trained_shape is not None:
+        trained = int(trained_shape[0])
+    elif n_features != channels * height * width and n_features == (4 - channels) * height * width:
+        trained = 4 - channels  # 1 <-> 3
+    else:
+        return
+    if trained == channels or trained not in _CHANNELS or channels not in _CHANNELS:
+        return
+    (trained_name, mode), (name, _) = _CHANNELS[trained], _CHANNELS[channels]
+    raise InvalidInputError(
+        f"The model was trained on {trained_name} images; the images in {data} are {name}. Convert them "
+        f"(Pillow: Image.open(f).convert({mode!r}).save(f)), or use a model trained on {name} images."
+    )
+
+
+def _check_output(output, data) -> None:
+    """Refuse an output path that is the input file itself (also through a symlink or a hard link)."""
+    try:
+        same = os.path.samefile(output, data)  # same st_dev and st_ino
+    except OSError:  # the output does not exist yet (or cannot be looked at: the writer will say)
+        return
+    if same:
+        raise InvalidInputError(
+            f"The output {output} is the input file {data}: writing it would replace the data being read. "
+            "Choose another output path."
+        )
+
+
+def read_features(model, data, *, columns: Sequence[str] | None = None, key: str | None = None,
+                  image_size=None) -> tuple[Dataset, pd.DataFrame | np.ndarray]:
+    """Read all of `data` and match it to `model` as encode does: the Dataset, and the features to pass.
+
+    The features are in the model's column order (a DataFrame under its names when it has them);
+    images must have the model's channels and size. For pictures and reports of data that fits in memory.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> np.save(folder / "x.npy", X)
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> dataset, features = read_features(ae, folder / "x.npy")
+    >>> features.shape
+    (50, 4)
+    """
+    model = _model(model)
+    return next(_feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=None,
+                                verbose=0))
+
+
 def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[Dataset]:
+    if chunk_rows is None:  # all at once
+        yield read_data(data, columns=columns, key=key, image_size=image_size)
+        return
     chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size)
     if not verbose:
         yield from chunks
@@ -290,6 +360,7 @@ def _output_feature_names(model: Autoencoder) -> list[str]:
 
 def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose) -> dict:
     """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids."""
+    _check_output(output, data)
     chunks = _feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
                              verbose=verbose)
     n_rows = _write_rows(output, names, ((chunk, function(features)) for chunk, features in chunks))
@@ -325,6 +396,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     4
     """
     model = _model(model)
+    _check_output(output, latent)
     names = _output_feature_names(model)
 
     def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
@@ -422,6 +494,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     (200, 0.5)
     """
     model = _model(model)
+    _check_output(output, data)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
     names = ["reconstruction_error", "outlier"]
     if per_feature:

@@ -12,6 +12,7 @@ import argparse
 import importlib
 import io
 import json
+import math
 import os
 import sys
 
@@ -42,6 +43,32 @@ def show_progress(args: argparse.Namespace) -> int:
     return int(not (args.quiet or args.json) and sys.stderr.isatty())
 
 
+def printable(text: str) -> str:
+    """`text` with control characters and other unprintable ones escaped (``\\x1b``, ``\\u202e``).
+
+    Names and values from data or model files reach the terminal this way: an escape sequence in a
+    column name must show as text, not move the cursor or retitle the window.
+    """
+    return "".join(c if c.isprintable() or c == " " else c.encode("unicode_escape").decode("ascii") for c in text)
+
+
+def to_json(summary) -> str:
+    """Strict JSON (RFC 8259) of a summary: NaN and infinities become null, NumPy scalars plain numbers."""
+    return json.dumps(_json_ready(summary), indent=2, allow_nan=False, default=str)
+
+
+def _json_ready(value):
+    if isinstance(value, dict):
+        return {str(key): _json_ready(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_json_ready(item) for item in value]
+    if hasattr(value, "tolist") and not isinstance(value, str):  # NumPy arrays and scalars
+        return _json_ready(value.tolist())
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    return value
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _OneLineParser(
         prog="aekit",
@@ -63,14 +90,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         summary = args.func(args)
         if args.json and summary is not None:
-            print(json.dumps(summary, indent=2, default=str))
+            print(to_json(summary))
     except BrokenPipeError:  # `aekit info model | head`: the reader has gone; quiet, as any Unix tool
         _silence_stdout()
         return 141
     except (AekitError, OSError) as error:  # OSError: a user path the library did not wrap (permissions, ...)
         if args.debug:
             raise
-        message = " ".join(str(error).split())
+        message = printable(" ".join(str(error).split()))
         if isinstance(error, OSError):
             message += ". Check the path and its permissions."
         print(f"aekit {args.command}: error: {message}", file=sys.stderr)

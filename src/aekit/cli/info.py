@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options
+from aekit.cli import add_common_options, printable
 from aekit.workflows import model_info
 
 
@@ -30,7 +30,7 @@ def run(args: argparse.Namespace) -> dict:
 
 
 def describe(info: dict) -> str:
-    """The human form of :func:`aekit.workflows.model_info`."""
+    """The human form of :func:`aekit.workflows.model_info`, unprintable characters escaped."""
     architecture = ", ".join(f"{key}={value}" for key, value in info["architecture"].items())
     columns = info["columns"]
     shown = "unnamed" if columns is None else ", ".join(columns[:10]) + (" ..." if len(columns) > 10 else "")
@@ -38,7 +38,7 @@ def describe(info: dict) -> str:
     environment = info["environment"]
     versions = ", ".join(f"{name} {environment[name]}" for name in ("aekit", "torch", "numpy", "scikit-learn", "python")
                          if name in environment)
-    return "\n".join([
+    return "\n".join(printable(line) for line in [
         f"model       {info['model_dir']}",
         f"module      {architecture}",
         f"parameters  {info['n_parameters']:,}",

@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from aekit.cli import add_common_options
 from aekit.exceptions import InvalidInputError
-from aekit.io import read_data
+from aekit.io import read_data, read_labels
 from aekit.persistence import load_model
 from aekit.plots import write_model_plots
 from aekit.report import write_report
+from aekit.workflows import read_features
 
 
 def register(subparsers) -> None:
@@ -45,34 +46,35 @@ def register(subparsers) -> None:
 
 
 def _load(args: argparse.Namespace):
-    """The model, and (when DATA is given) its features and the optional label column."""
+    """The model and, when DATA is given, its features, the optional labels and the images' shape."""
     model = load_model(args.model_dir)
     if args.data is None:
         if args.label_column:
             raise InvalidInputError("--label-column needs DATA: pass the data file after MODEL_DIR.")
-        return model, None, None
+        return model, None, None, None
+    labels = None if args.label_column is None else read_labels(args.data, args.label_column)
     names = getattr(model, "feature_names_in_", None)
-    columns = None if names is None else [str(n) for n in names]
-    dataset = read_data(args.data, columns=columns, image_size=args.image_size)
-    X, labels = dataset.X, None
-    if args.label_column:
-        labels = read_data(args.data, columns=[args.label_column]).X[:, 0]
-        if columns is None and args.label_column in dataset.columns:  # the label is no feature
+    if names is None and labels is not None:  # no names to select by: every column of DATA but the label
+        dataset = read_data(args.data)
+        X = dataset.X
+        if args.label_column in dataset.columns:
             X = np.delete(X, dataset.columns.index(args.label_column), axis=1)
-    if X.shape[1] != model.n_features_in_:
-        raise InvalidInputError(
-            f"{args.data} has {X.shape[1]} features but the model was trained on {model.n_features_in_}. "
-            "Pass data with the same columns (or images of the same size, see --image-size)."
-        )
-    if columns is not None:  # read by name, handed over with the names (as the model was fitted)
-        X = pd.DataFrame(X, columns=columns)
-    return model, X, labels
+        if X.shape[1] != model.n_features_in_:
+            raise InvalidInputError(
+                f"{args.data} has {X.shape[1]} features besides {args.label_column!r}, but the model was trained "
+                f"on {model.n_features_in_}. Pass data with the same columns."
+            )
+        return model, X, labels, None
+    # A table is read by the model's column names (so a label column is left out); images by position.
+    columns = None if names is None or Path(args.data).is_dir() else [str(name) for name in names]
+    dataset, features = read_features(model, args.data, columns=columns, image_size=args.image_size)
+    return model, features, labels, dataset.image_shape
 
 
 def _plot(args: argparse.Namespace) -> dict:
-    model, X, labels = _load(args)
+    model, X, labels, image_shape = _load(args)
     label_name = args.label_column or "label"
-    written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name)
+    written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name, image_shape=image_shape)
     if not args.json and not args.quiet:
         for name, path in written.items():
             print(f"{name:<16} {path}")
@@ -80,8 +82,9 @@ def _plot(args: argparse.Namespace) -> dict:
 
 
 def _report(args: argparse.Namespace) -> dict:
-    model, X, labels = _load(args)
-    summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label")
+    model, X, labels, image_shape = _load(args)
+    summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label",
+                           image_shape=image_shape)
     if not args.json and not args.quiet:
         print(f"report written to {summary['path']} ({len(summary['figures'])} pictures)")
     return {"output": str(summary["path"]), "figures": summary["figures"], "quality": summary["quality"]}

@@ -1,0 +1,244 @@
+"""What aekit writes and prints, handed hostile names and values: outputs, JSON, the terminal, pictures.
+
+Each test is one attack that once got through (an output path that is the input, NaN in --json, a
+terminal escape in a column name, an image model that could not be plotted, text labels refused, a
+gray/RGB mismatch advised wrongly); the hypothesis properties vary the values and names at length
+under `make fuzz`.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import os
+import re
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from PIL import Image
+
+import aekit
+from aekit.cli import main
+from aekit.exceptions import InvalidInputError
+from aekit.io import read_data, write_data
+from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
+
+FAST = {"latent_dim": 1, "hidden_dims": [4], "epochs": 2, "random_state": 0}
+
+
+def strict_json(text: str):
+    """json.loads that refuses NaN, Infinity and -Infinity, as RFC 8259 parsers do."""
+    def refuse(constant):
+        raise ValueError(f"not strict JSON: {constant}")
+
+    return json.loads(text, parse_constant=refuse)
+
+
+@pytest.fixture(scope="module")
+def table_model(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("table")
+    rng = np.random.default_rng(0)
+    write_data(folder / "data.csv", rng.normal(size=(40, 3)), columns=["a", "b", "c"])
+    model = aekit.Autoencoder(**FAST).fit(read_data(folder / "data.csv").X)
+    return folder, model
+
+
+# ------------------------------------------------------------------------------ output = input
+@pytest.mark.parametrize("how", ["same", "symlink", "hardlink", "dotted"])
+@pytest.mark.parametrize("job", ["encode", "reconstruct", "score", "decode"])
+def test_an_output_that_is_the_input_file_is_refused(tmp_path, table_model, how, job):
+    folder, model = table_model
+    data = tmp_path / "data.csv"
+    if job == "decode":
+        write_data(data, model.transform(read_data(folder / "data.csv").X), columns=["latent0"])
+    else:
+        data.write_bytes((folder / "data.csv").read_bytes())
+    before = data.read_bytes()
+    output = {"same": data, "dotted": tmp_path / "." / "data.csv", "symlink": tmp_path / "link.csv",
+              "hardlink": tmp_path / "hard.csv"}[how]
+    if how == "symlink":
+        output.symlink_to(data)
+    if how == "hardlink":
+        os.link(data, output)
+    function = {"encode": encode_file, "reconstruct": reconstruct_file, "score": score_file, "decode": decode_file}
+    with pytest.raises(InvalidInputError, match=r"The output .* is the input file .*: writing it would replace"):
+        function[job](model, data, output)
+    assert data.read_bytes() == before
+    assert output.is_symlink() == (how == "symlink")  # the link was not replaced by a file either
+
+
+def test_the_cli_refuses_an_output_that_is_the_input(tmp_path, table_model, capsys):
+    folder, model = table_model
+    model.save(tmp_path / "model")
+    data = tmp_path / "data.csv"
+    data.write_bytes((folder / "data.csv").read_bytes())
+    before = data.read_bytes()
+    assert main(["score", str(tmp_path / "model"), str(data), "-o", str(data)]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "is the input file" in error and data.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------ strict JSON
+def test_info_json_is_strict_when_there_was_no_validation(tmp_path, capsys):
+    X = np.random.default_rng(0).normal(size=(20, 3))
+    aekit.Autoencoder(**{**FAST, "validation_fraction": 0.0}).fit(X).save(tmp_path / "model")
+    assert main(["info", str(tmp_path / "model"), "--json"]) == 0
+    info = strict_json(capsys.readouterr().out)
+    assert info["training"]["val_loss"] is None and info["training"]["best_val_loss"] is None
+    assert math.isfinite(info["training"]["train_loss"])
+
+
+JSON_LEAVES = (st.floats() | st.integers(-10**20, 10**20) | st.booleans() | st.none() | st.text(max_size=5)
+               | st.floats(width=32).map(np.float32) | st.floats().map(np.float64) | st.integers(-99, 99).map(np.int64))
+JSON_VALUES = st.recursive(JSON_LEAVES, lambda inner: st.lists(inner, max_size=3)
+                           | st.dictionaries(st.text(max_size=4), inner, max_size=3), max_leaves=12)
+
+
+def _expected(value):
+    """An independent statement of the mapping: finite numbers kept, NaN and infinities None."""
+    if isinstance(value, dict):
+        return {str(key): _expected(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_expected(item) for item in value]
+    if isinstance(value, np.generic):
+        value = value.item()
+    if isinstance(value, float) and (value != value or value in (math.inf, -math.inf)):
+        return None
+    return value
+
+
+@given(value=JSON_VALUES)
+def test_any_summary_prints_as_strict_json(value):
+    from aekit.cli import to_json
+
+    assert strict_json(to_json({"summary": value})) == {"summary": _expected(value)}
+
+
+# ------------------------------------------------------------------------------ the terminal
+def test_info_escapes_control_characters_in_column_names(tmp_path, capsys):
+    names = ["a\x1b]0;owned\x07", "b\x1b[2J", "c\u202ed", "tab\there"]
+    X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 4)), columns=names)
+    aekit.Autoencoder(**FAST).fit(X).save(tmp_path / "model")
+    assert main(["info", str(tmp_path / "model")]) == 0
+    out = capsys.readouterr().out
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", out), repr(out)
+    assert "a\\x1b]0;owned\\x07" in out and "b\\x1b[2J" in out and "c\\u202ed" in out and "tab\\there" in out
+
+
+def test_error_lines_escape_control_characters(tmp_path, capsys):
+    path = tmp_path / "data\x1b[31mred\x07.csv"  # named in the message as it is: "No such file ..."
+    assert main(["fit", str(path), "-o", str(tmp_path / "model"), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert "\x1b" not in error and "\x07" not in error and "data\\x1b[31mred\\x07.csv" in error
+    assert error.count("\n") == 1
+
+
+@given(text=st.text())
+def test_printable_leaves_no_control_character_and_keeps_printable_text(text):
+    from aekit.cli import printable
+
+    shown = printable(text)
+    assert all(c.isprintable() or c == " " for c in shown)
+    if all(c.isprintable() or c == " " for c in text):
+        assert shown == text
+    else:
+        assert shown != text and "\\" in shown
+
+
+# ------------------------------------------------------------------------------ images
+@pytest.fixture(scope="module")
+def image_folders(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("images")
+    rng = np.random.default_rng(0)
+    for name, shape in (("gray", (8, 8)), ("rgb", (8, 8, 3))):
+        (folder / name).mkdir()
+        for i in range(10):
+            Image.fromarray(rng.integers(0, 256, size=shape, dtype=np.uint8)).save(folder / name / f"{i}.png")
+    return folder
+
+
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+@pytest.mark.parametrize("trained, given", [("gray", "rgb"), ("rgb", "gray")])
+def test_gray_and_rgb_images_name_the_channels(tmp_path, image_folders, architecture, trained, given):
+    from aekit.workflows import fit_file
+
+    options = {"architecture": architecture} if architecture == "conv" else {"hidden_dims": [4]}
+    fit_file(image_folders / trained, tmp_path / "model", **{**FAST, **options})
+    names = {"gray": "1-channel (grayscale)", "rgb": "3-channel (RGB)"}
+    mode = {"gray": "'L'", "rgb": "'RGB'"}[trained]
+    with pytest.raises(InvalidInputError, match=re.escape(f"trained on {names[trained]} images; the images in "
+                                                          f"{image_folders / given} are {names[given]}. Convert "
+                                                          f"them (Pillow: Image.open(f).convert({mode})")):
+        encode_file(tmp_path / "model", image_folders / given, tmp_path / "codes.csv")
+    assert not (tmp_path / "codes.csv").exists()
+
+
+@pytest.mark.parametrize("command, output", [("plot", "plots"), ("report", "report.html")])
+@pytest.mark.parametrize("architecture", ["mlp", "conv"])
+def test_image_models_can_be_plotted_and_reported(tmp_path, image_folders, capsys, command, output, architecture):
+    options = ["--architecture", "conv"] if architecture == "conv" else []
+    assert main(["fit", str(image_folders / "rgb"), "-o", str(tmp_path / "model"), "--latent-dim", "2",
+                 "--epochs", "2", "--quiet", *options]) == 0
+    code = main([command, str(tmp_path / "model"), str(image_folders / "rgb"), "-o", str(tmp_path / output),
+                 "--json"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    summary = strict_json(captured.out)
+    pictures = summary["files"] if command == "plot" else summary["figures"]
+    assert "reconstructions" in pictures and "latent" in pictures
+
+
+@pytest.fixture(scope="module")
+def labelled(tmp_path_factory):
+    folder = tmp_path_factory.mktemp("labelled")
+    rng = np.random.default_rng(0)
+    kinds = np.array(["cat", "dog", "fish"])[rng.integers(0, 3, size=60)]
+    frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["x", "y", "z"]).assign(kind=kinds)
+    frame.to_csv(folder / "data.csv", index=False)
+    frame.to_parquet(folder / "data.parquet")
+    aekit.Autoencoder(**{**FAST, "latent_dim": 2}).fit(frame[["x", "y", "z"]]).save(folder / "model")
+    return folder, kinds
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+@pytest.mark.parametrize("command, output", [("plot", "plots"), ("report", "report.html")])
+def test_text_labels_colour_the_latent_scatter(tmp_path, labelled, capsys, suffix, command, output):
+    folder, kinds = labelled
+    code = main([command, str(folder / "model"), str(folder / f"data{suffix}"), "--label-column", "kind",
+                 "-o", str(tmp_path / output), "--quiet"])
+    assert code == 0, capsys.readouterr().err
+    assert (tmp_path / output).exists()
+
+
+def test_text_labels_are_drawn_as_categories(tmp_path, labelled):
+    from aekit.io import read_labels
+    from aekit.plots import plot_latent
+
+    folder, kinds = labelled
+    labels = read_labels(folder / "data.csv", "kind")
+    assert labels.tolist() == kinds.tolist()
+    codes = np.random.default_rng(1).normal(size=(60, 2))
+    drawn = plot_latent(codes, tmp_path / "latent.png", labels=labels, label_name="kind")
+    expected = np.searchsorted(np.unique(kinds), kinds)  # categories sorted by name: cat 0, dog 1, fish 2
+    np.testing.assert_array_equal(drawn["colors"], expected)
+
+
+def test_a_label_column_on_an_image_folder_is_one_line(tmp_path, image_folders, capsys):
+    assert main(["fit", str(image_folders / "gray"), "-o", str(tmp_path / "model"), "--latent-dim", "2",
+                 "--epochs", "1", "--quiet"]) == 0
+    assert main(["plot", str(tmp_path / "model"), str(image_folders / "gray"), "--label-column", "kind",
+                 "-o", str(tmp_path / "plots")]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "folder of images, which has no columns" in error
+
+
+def test_plots_name_the_channels_too(tmp_path, image_folders, capsys):
+    assert main(["fit", str(image_folders / "gray"), "-o", str(tmp_path / "model"), "--latent-dim", "2",
+                 "--epochs", "1", "--quiet"]) == 0
+    assert main(["plot", str(tmp_path / "model"), str(image_folders / "rgb"), "-o", str(tmp_path / "plots")]) == 2
+    assert "1-channel (grayscale)" in capsys.readouterr().err
+    assert not Path(tmp_path / "plots" / "latent.png").exists()
