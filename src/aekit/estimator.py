@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from aekit import distributed, geometry, streaming
 from aekit.checkpoint import Checkpointer
-from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import (
+    InvalidInputError,
+    InvalidInputTypeError,
+    InvalidParameterValue,
+    TrainingError,
+    did_you_mean,
+)
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
@@ -224,13 +230,15 @@ def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
 
 
 def _detached(X):
-    """A torch tensor as a CPU tensor outside autograd (NumPy cannot read one that requires grad); others as given.
+    """A torch tensor as a NumPy array of its values, outside autograd (NumPy cannot read one that requires
+    grad) and in its own precision (bfloat16, which NumPy lacks, as float32); anything else as given.
 
     The values are only read: codes and reconstructions come back as NumPy arrays, with no gradient.
     """
-    if isinstance(X, torch.Tensor):
-        return X.detach().cpu()
-    return X
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu()
+    return (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().resolve_neg().numpy()
 
 
 def _check_dataframe_columns(X) -> None:
@@ -695,9 +703,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 self.checkpoint_dir, every=self.checkpoint_every, resume=self.resume,
                 writer=distributed.is_main_process(),
             )
-        history = fit_module(
-            self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer, on_epoch_end=on_epoch_end
-        )
+        try:
+            history = fit_module(
+                self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
+                on_epoch_end=on_epoch_end,
+            )
+        except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
+            stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
+            scale = "" if self.scaler == "standard" else " Scaling the data (scaler='standard') may also help."
+            for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+                delattr(self, name)  # neither this half-trained module nor a previous fit's attributes remain
+            raise TrainingError(f"{stem}{scale} The fit failed: no model was fitted or saved.") from None
         self.history_ = history.to_dict()
         self.n_iter_ = len(history.train_loss)
         return torch.cat(kept).cpu().numpy() if kept else None

@@ -448,12 +448,13 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
             module.load_state_dict(last_good_state)
             history.seconds = time.perf_counter() - started
             history.stop_reason = "non_finite_loss"
-            raise TrainingError(
+            error = TrainingError(
                 f"The training loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                f"at epoch {epoch + 1}. Try a lower learning rate (lr={config.lr:g} now), scale the data "
-                "(scaler='standard'), or check the data for huge values. The weights of the last good "
-                f"epoch ({epoch}) were kept."
+                f"at epoch {epoch + 1}. Try a lower learning rate (lr={config.lr:g} now), or check the data for "
+                f"huge values. The module holds the weights of the last good epoch ({epoch})."
             )
+            error.advice_at = str(error).index(" The module holds")  # where a caller may put its own ending
+            raise error
         last_good_state = _state_copy(module)
         history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)
