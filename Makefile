@@ -16,7 +16,7 @@ $(STAMP): pyproject.toml Makefile
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/aekit demo
+	$(VENV)/bin/aekit demo --force
 
 test: $(STAMP)
 	$(PY) -m pytest -q

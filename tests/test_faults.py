@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import aekit
-from aekit import persistence
+from aekit import _atomic, persistence
 from aekit.cli import main as cli_main
 from aekit.exceptions import InvalidInputError, ModelFileError
 from aekit.io import read_data, write_data
@@ -80,12 +80,12 @@ def test_sigkill_at_any_moment_of_save_leaves_the_old_or_the_new_model(models, d
     order = ("new", "old")
 
     def save(i: int) -> None:
-        models[order[i % 2]].save(target)
+        models[order[i % 2]].save(target, overwrite=True)
 
     window = 3 * seconds_per(save)  # the kill lands anywhere in the first few saves
     outcomes = set()
     for kill in range(KILLS):
-        models["old"].save(target)
+        models["old"].save(target, overwrite=True)
         kill_at_random(save, window, seed=kill)
         assert visible_entries(tmp_path) == ["model"]
         loaded = aekit.load(target)  # never partial: a ModelFileError here fails the test
@@ -123,7 +123,7 @@ def test_sigkill_of_a_fresh_python_saving_in_a_loop(models, data, tmp_path):
         "print('ready', flush=True)\n"
         "i = 0\n"
         "while True:\n"
-        "    models[i % 2].save(sys.argv[2]); i += 1\n"
+        "    models[i % 2].save(sys.argv[2], overwrite=True); i += 1\n"
     )
     expected = [model.transform(data) for model in (models["old"], models["new"])]
     rounds = max(2, KILLS // 6)
@@ -185,7 +185,7 @@ def test_full_disk_during_save_keeps_the_old_model_and_leaves_nothing(models, da
     monkeypatch.setattr(os, "fsync", _no_space)  # every write is fsync'ed: the first one reports the full disk
     with pytest.raises(InvalidInputError, match=r"Cannot write the model folder .*: No space left on device\. "
                                                 r"Check space and permissions"):
-        models["new"].save(target)
+        models["new"].save(target, overwrite=True)
     monkeypatch.undo()
     assert os.listdir(tmp_path) == ["model"]
     np.testing.assert_array_equal(aekit.load(target).transform(data), models["old"].transform(data))
@@ -228,7 +228,7 @@ def test_a_really_full_disk_gives_a_clear_error_and_keeps_the_old_model(small_tm
     target = small_tmpfs / "model"
     small.save(target)
     with pytest.raises(InvalidInputError, match="No space left on device"):
-        big.save(target)  # ~200 KB of weights on a 64 KiB disk
+        big.save(target, overwrite=True)  # ~200 KB of weights on a 64 KiB disk
     assert os.listdir(small_tmpfs) == ["model"]
     np.testing.assert_array_equal(aekit.load(target).transform(data), small.transform(data))
     with pytest.raises(InvalidInputError, match=r"Cannot write .*big.npy: No space left on device"):
@@ -296,13 +296,14 @@ def test_a_model_file_replaced_mid_load_is_caught_by_the_checksum(models, tmp_pa
     models["new"].save(other)
     real_read = persistence._read_file
 
-    def swapping_read(folder, name, limit=None):
+    def swapping_read(folder, name, limit=None, expected=None):
         if name == persistence.WEIGHTS:
             (folder / name).write_bytes((other / name).read_bytes())
-        return real_read(folder, name, limit)
+        return real_read(folder, name, limit, expected)
 
     monkeypatch.setattr(persistence, "_read_file", swapping_read)
-    with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum"):
+    with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum|weights.safetensors' is "
+                                             r"\d+ bytes; manifest.json records"):
         aekit.load(target)
 
 
@@ -312,13 +313,13 @@ def test_replacing_a_model_swaps_the_folders_in_one_step(models, data, tmp_path,
     models["old"].save(target)
     probe_a, probe_b = tmp_path / ".probe-a", tmp_path / ".probe-b"
     probe_a.mkdir(), probe_b.mkdir()
-    if not persistence._exchange(probe_a, probe_b):
+    if not _atomic._exchange(probe_a, probe_b):
         pytest.skip("no atomic exchange of folders on this system: the two-rename fallback is used")
     probe_a.rmdir(), probe_b.rmdir()
     moved_away = []
     real_replace = os.replace
     monkeypatch.setattr(os, "replace", lambda source, *rest: (moved_away.append(Path(source)),
                                                               real_replace(source, *rest))[1])
-    models["new"].save(target)
+    models["new"].save(target, overwrite=True)
     assert target not in moved_away and os.listdir(tmp_path) == ["model"]
     np.testing.assert_array_equal(aekit.load(target).transform(data), models["new"].transform(data))

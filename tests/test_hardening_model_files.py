@@ -156,15 +156,15 @@ def test_any_key_removed_or_added_loads_or_is_refused(template, data, name, choi
 @pytest.mark.parametrize(
     ("section", "key", "value", "pattern"),
     [
-        ("fitted", "threshold", float("nan"), "threshold must be a finite number, got nan"),
-        ("fitted", "threshold", float("inf"), "threshold must be a finite number, got inf"),
+        ("fitted", "threshold", float("nan"), r"threshold must be a finite number >= 0 .*got nan"),
+        ("fitted", "threshold", float("inf"), r"threshold must be a finite number >= 0 .*got inf"),
         ("fitted", "n_iter", 10**100, r"n_iter must be an integer in \[0, 2\*\*32\)"),
         ("fitted", "seed", -1, r"seed must be an integer in \[0, 2\*\*32\)"),
         ("fitted", "evil", 1, r"unknown fitted attributes \['evil'\]"),
         (None, "evil", 1, r"unknown keys \['evil'\]"),
         (None, "estimator", "os.system", "estimator is 'os.system', not 'Autoencoder'"),
         (None, "format_version", 2, "format_version is 2"),
-        ("module", "hidden_dims", [10**12], r"the architecture needs .*1000000000000"),
+        ("module", "hidden_dims", [10**12], r"module.hidden_dims is 1000000000000; sizes must be in \[0, 2147483648\]"),
     ],
     ids=["nan-threshold", "inf-threshold", "huge-n-iter", "negative-seed", "extra-fitted-key", "extra-top-key",
          "other-estimator", "future-config-version", "huge-layer"],
@@ -186,7 +186,7 @@ def test_a_config_claiming_huge_layers_allocates_nothing(template, tmp_path):
     config["module"]["hidden_dims"] = [10**12, 10**12]
     folder = copy_model(template, tmp_path)
     write_consistent(folder, "config.json", json.dumps(config).encode())
-    with pytest.raises(ModelFileError, match="the architecture needs|module description is invalid"):
+    with pytest.raises(ModelFileError, match="sizes must be in"):
         aekit.load(folder)
 
 
@@ -245,7 +245,7 @@ def test_any_byte_changed_without_the_manifest_fails_the_checksum(template, name
     with tempfile.TemporaryDirectory() as where:
         folder = copy_model(template, Path(where))
         (folder / name).write_bytes(damaged)
-        with pytest.raises(ModelFileError, match=f"{name} does not match its checksum"):
+        with pytest.raises(ModelFileError, match=f"{name} does not match its checksum|{name}' is \\d+ bytes; manifest"):
             aekit.load(folder)
 
 
@@ -285,7 +285,8 @@ def test_safetensors_headers_with_any_shape_dtype_and_offsets_are_refused(templa
 @pytest.mark.parametrize("length", [0, 7, 2**62, 2**64 - 1])
 def test_safetensors_header_length_field_out_of_range_is_refused(template, tmp_path, length):
     folder = copy_model(template, tmp_path)
-    write_consistent(folder, persistence.WEIGHTS, struct.pack("<Q", length) + b"{}")
+    size = (template / persistence.WEIGHTS).stat().st_size  # the size the architecture allows: parsed, then refused
+    write_consistent(folder, persistence.WEIGHTS, (struct.pack("<Q", length) + b"{}").ljust(size, b" "))
     with pytest.raises(ModelFileError, match="not a valid safetensors file"):
         aekit.load(folder)
 

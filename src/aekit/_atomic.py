@@ -1,23 +1,34 @@
-"""Atomic file writes: a reader sees the old file or the complete new one, never half of one.
+"""Atomic file and folder writes: a reader sees the old one or the complete new one, never half of one.
 
 The data goes to a hidden temporary file in the target's folder (same file system, so the final
 rename is atomic), is flushed and fsync'ed, then `os.replace`d onto the target; the folder is
 fsync'ed last so the rename itself survives a crash. On any error the temporary file is removed
 and the target is left as it was.
+
+A folder of files (a model, a checkpoint) is built the same way under a hidden temporary name and
+renamed into place by :func:`write_folder`, under a lock on the parent folder, so that two processes
+writing the same target take turns and each sees what the other left. Files and folders are created
+with the permissions the umask gives any new file.
 """
 
 from __future__ import annotations
 
+import ctypes
+import errno
 import os
 import secrets
-from collections.abc import Iterator
+import shutil
+from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
-__all__ = ["atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_folder"]
+__all__ = [
+    "atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_folder", "locked_folder", "write_folder",
+    "write_synced",
+]
 
 
 @contextmanager
@@ -147,3 +158,187 @@ def fsync_folder(folder: str | os.PathLike) -> None:
         pass
     finally:
         os.close(fd)
+
+
+def write_synced(path: str | os.PathLike, data: bytes) -> None:
+    """Create the new file `path` (it must not exist), write `data` and fsync it; permissions from the umask.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "part.bin"
+    >>> write_synced(target, b"abc")
+    >>> target.read_bytes()
+    b'abc'
+    """
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0), 0o666)
+    with os.fdopen(fd, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextmanager
+def locked_folder(folder: str | os.PathLike) -> Iterator[None]:
+    """Hold an exclusive ``flock`` on `folder` itself (no lock file left behind) for the ``with`` block.
+
+    Every aekit process that installs a folder in `folder` takes it first, so "is the target still as I
+    saw it?" and the rename are one step for them. Where folders cannot be locked (no ``fcntl``: Windows;
+    some network file systems), the block runs unlocked.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> with locked_folder(tempfile.mkdtemp()):
+    ...     pass
+    """
+    try:
+        import fcntl
+    except ImportError:  # Windows
+        yield
+        return
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        yield
+        return
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+        except OSError:  # a file system without flock: go on unlocked
+            pass
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
+def write_folder(
+    target: str | os.PathLike,
+    files: Mapping[str, bytes],
+    *,
+    check_existing: Callable[[Path], None] | None = None,
+    what: str = "folder",
+) -> Path:
+    """Write `files` (name -> bytes) as the new folder `target`, atomically: the old folder or the new one.
+
+    The files are written in the order given, each fsync'ed, into a hidden ``.<name>.<random>.tmp``
+    folder beside `target` (put last the file whose presence marks the folder complete). Then, holding
+    :func:`locked_folder` on the parent: when `target` exists, ``check_existing(target)`` decides (it
+    raises to refuse; without it an existing target is always refused), and the two folders are swapped
+    in one ``renameat2(RENAME_EXCHANGE)`` on Linux (elsewhere two renames, with a moment where only a
+    hidden backup exists). On any error the temporary folder is removed and `target` is left as it was.
+
+    Raises
+    ------
+    InvalidInputError
+        The folder cannot be written (read-only place, full disk, ...), or `target` exists and may not be
+        replaced.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> target = pathlib.Path(tempfile.mkdtemp()) / "bundle"
+    >>> write_folder(target, {"a.txt": b"1", "done": b""}).name
+    'bundle'
+    >>> sorted(p.name for p in target.iterdir())
+    ['a.txt', 'done']
+    """
+    target = Path(target)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        staging = _create_staging_folder(target)
+    except OSError as error:
+        raise InvalidInputError(
+            f"Cannot create the {what} {str(target)!r}: {error.strerror or error}. Choose a writable folder."
+        ) from None
+    try:
+        for name, data in files.items():
+            write_synced(staging / name, data)
+        fsync_folder(staging)
+        with locked_folder(target.parent):
+            backup = _install(staging, target, check_existing, what)
+        fsync_folder(target.parent)
+        if backup is not None:
+            shutil.rmtree(backup, ignore_errors=True)
+    except OSError as error:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise InvalidInputError(
+            f"Cannot write the {what} {str(target)!r}: {error.strerror or error}. Check space and permissions."
+        ) from None
+    except BaseException:
+        shutil.rmtree(staging, ignore_errors=True)
+        raise
+    return target
+
+
+def _create_staging_folder(target: Path) -> Path:
+    # os.mkdir with 0o777 lets the umask decide, as for any new folder (tempfile.mkdtemp makes it 0700)
+    for _ in range(100):
+        staging = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        try:
+            os.mkdir(staging, 0o777)
+            return staging
+        except FileExistsError:
+            continue
+    raise OSError(errno.EEXIST, f"no free temporary folder name in {target.parent}")
+
+
+def _install(staging: Path, target: Path, check_existing, what: str) -> Path | None:
+    """Rename `staging` to `target` (the caller holds the parent's lock); return the old folder to delete."""
+    if os.path.lexists(target):
+        if target.is_symlink() or not target.is_dir():
+            kind = "a symbolic link" if target.is_symlink() else "a file"
+            raise InvalidInputError(
+                f"{str(target)!r} exists and is not a folder ({kind}); aekit replaces only a {what}. "
+                "Choose another path, or remove it yourself."
+            )
+        if check_existing is None:
+            raise InvalidInputError(f"The {what} {str(target)!r} already exists. Choose another path.")
+        check_existing(target)
+        if _exchange(staging, target):  # one atomic step: old or new, always one there
+            return staging
+        backup = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}.tmp")
+        os.replace(target, backup)  # no atomic exchange here: a crash now leaves only the hidden backup
+        os.replace(staging, target)
+        return backup
+    # A plain rename would also replace an empty folder made meanwhile; renameat2's no-replace refuses it.
+    if not _rename_no_replace(staging, target):
+        os.replace(staging, target)
+    return None
+
+
+_AT_CURRENT_FOLDER, _RENAME_NOREPLACE, _RENAME_EXCHANGE = -100, 1, 2
+
+
+def _renameat2(first: Path, second: Path, flags: int) -> bool:
+    """Linux ``renameat2``; False where the system or file system lacks it, OSError when it refuses."""
+    renameat2 = getattr(_libc(), "renameat2", None)
+    if renameat2 is None:
+        return False
+    if renameat2(_AT_CURRENT_FOLDER, os.fsencode(first), _AT_CURRENT_FOLDER, os.fsencode(second), flags) == 0:
+        return True
+    code = ctypes.get_errno()
+    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # old kernel or a file system without it
+        return False
+    raise OSError(code, os.strerror(code), str(second))
+
+
+def _exchange(first: Path, second: Path) -> bool:
+    """Swap two paths atomically (``RENAME_EXCHANGE``); False where unsupported.
+
+    Replacing a folder otherwise takes two renames (old away, new in), and a crash between them would
+    leave no folder at the target.
+    """
+    return _renameat2(first, second, _RENAME_EXCHANGE)
+
+
+def _rename_no_replace(source: Path, target: Path) -> bool:
+    """Rename unless `target` exists (then FileExistsError); False where ``RENAME_NOREPLACE`` is unsupported."""
+    return _renameat2(source, target, _RENAME_NOREPLACE)
+
+
+def _libc():
+    try:
+        return ctypes.CDLL(None, use_errno=True)
+    except OSError:  # no C library to load (some embedded or non-POSIX builds)
+        return None

@@ -20,7 +20,6 @@ import json
 import os
 import re
 import shutil
-import tempfile
 import warnings
 from pathlib import Path
 from typing import Any
@@ -29,6 +28,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from aekit._atomic import write_folder
 from aekit.exceptions import InvalidInputError, ModelFileError
 
 __all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "save_checkpoint"]
@@ -114,26 +114,6 @@ def _sha256(data: bytes) -> str:
     return hashlib.sha256(data).hexdigest()
 
 
-def _write_synced(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-def _fsync_folder(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
-
-
 def checkpoint_name(epoch: int, step: int) -> str:
     """``ckpt-e<epoch>-s<step>``: names sort in training order."""
     return f"ckpt-e{epoch:06d}-s{step:09d}"
@@ -165,31 +145,23 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, *, epoch: int, step:
     }
     manifest = {"format": FORMAT, "format_version": FORMAT_VERSION, "epoch": epoch, "step": step,
                 "files": {name: {"bytes": len(data), "sha256": _sha256(data)} for name, data in contents.items()}}
-    target = folder / checkpoint_name(epoch, step)
+    contents[MANIFEST] = json.dumps(manifest, indent=1).encode("utf-8")  # last: marks it whole
+    # the same point saved again (a resumed run) replaces its checkpoint
+    return write_folder(folder / checkpoint_name(epoch, step), contents, check_existing=_is_checkpoint,
+                        what="checkpoint")
+
+
+def _is_checkpoint(path: Path) -> None:
+    """Replace only what is a checkpoint (it has a checkpoint manifest), never a folder a user put there."""
     try:
-        folder.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=folder))
-    except OSError as error:
+        manifest = json.loads(_read(path / MANIFEST, 2**20))
+    except (ModelFileError, UnicodeDecodeError, ValueError, RecursionError):
+        manifest = None
+    if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
         raise InvalidInputError(
-            f"Cannot create checkpoints in {str(folder)!r}: {error.strerror}. Choose a writable checkpoint folder."
-        ) from None
-    try:
-        for name, data in contents.items():
-            _write_synced(staging / name, data)
-        _write_synced(staging / MANIFEST, json.dumps(manifest, indent=1).encode("utf-8"))  # last: marks it whole
-        if target.exists():  # the same point saved again (a resumed run): replace it
-            shutil.rmtree(target)
-        os.replace(staging, target)
-        _fsync_folder(folder)
-    except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise InvalidInputError(
-            f"Cannot write checkpoint {str(target)!r}: {error.strerror}. Check free space and permissions."
-        ) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+            f"{str(path)!r} exists and is not an aekit checkpoint; it was left as it is. Choose another "
+            "checkpoint folder."
+        )
 
 
 def _read(path: Path, limit: int | None = None) -> bytes:
@@ -232,9 +204,16 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     try:
         tensors = safetensors.torch.load(contents[TENSORS])
         document = json.loads(contents[STATE])
-    except (safetensors.SafetensorError, json.JSONDecodeError, UnicodeDecodeError, ValueError) as error:
-        raise ModelFileError(f"Checkpoint {str(path)!r} cannot be decoded ({str(error)[:160]}). {_FIX}") from None
-    return decode_state(document["state"], tensors)
+        is_count = [isinstance(document.get(key), int) and not isinstance(document.get(key), bool)
+                    and document[key] >= 0 for key in ("epoch", "step")] if isinstance(document, dict) else [False]
+        if not all(is_count) or "state" not in document:
+            raise ValueError(f"{STATE} must be an object with 'state' and an 'epoch' and 'step' >= 0")
+        return decode_state(document["state"], tensors)
+    except (safetensors.SafetensorError, UnicodeDecodeError, ValueError, RecursionError, TypeError) as error:
+        # RecursionError: nesting deeper than Python's stack; TypeError: an '__items__' that is no list of pairs
+        raise ModelFileError(
+            f"Checkpoint {str(path)!r} cannot be decoded ({type(error).__name__}: {str(error)[:160]}). {_FIX}"
+        ) from None
 
 
 def list_checkpoints(folder: str | os.PathLike) -> list[Path]:

@@ -17,9 +17,11 @@ from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
 from aekit.estimator import Autoencoder
-from aekit.persistence import save_model
+from aekit.persistence import check_model_target, save_model
 from aekit.plots import write_model_plots
 from aekit.report import write_report
+
+FORCE_OPTION = "--force (Python: force=True)"
 
 
 @dataclass
@@ -49,10 +51,13 @@ class DemoResult:
 
 def run_demo(
     model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0, verbose: int = 0,
-    plots_dir: str | Path | None = None,
+    plots_dir: str | Path | None = None, force: bool = False,
 ) -> DemoResult:
     """Train on digits, compare with PCA on held-out rows, save the model to ``model_dir``, and write
     its pictures and HTML report (on the held-out rows) to ``plots_dir`` (default: ``<model_dir>_plots``).
+
+    An existing aekit model folder at ``model_dir`` is replaced only with ``force=True`` (never a folder
+    that is not an aekit model); this is checked before training.
 
     Examples
     --------
@@ -61,6 +66,7 @@ def run_demo(
     >>> result.autoencoder_mse < result.pca_mse  # doctest: +SKIP
     True
     """
+    check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)  # before training
     X, y = load_digits(return_X_y=True)
     X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.2, random_state=random_state)
     started = time.perf_counter()
@@ -79,7 +85,7 @@ def run_demo(
     autoencoder_mse = float(np.mean((autoencoder.reconstruct(X_test) - X_test) ** 2))
     pca = PCA(n_components=latent_dim, random_state=random_state).fit(X_train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2))
-    path = save_model(autoencoder, model_dir)
+    path = save_model(autoencoder, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
     plots_dir = Path(plots_dir) if plots_dir is not None else path.with_name(path.name + "_plots")
     plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit")
     plots["report"] = write_report(autoencoder, plots_dir / "report.html", X_test, labels=y_test, label_name="digit")[

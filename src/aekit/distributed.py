@@ -24,15 +24,50 @@ import torch
 import torch.distributed as dist
 from torch import nn
 
+from aekit.exceptions import InvalidParameterValue
+
 __all__ = [
     "any_rank", "is_distributed", "is_main_process", "local_device", "min_over_ranks", "rank", "setup",
     "shard", "sum_over_ranks", "world_size", "wrap",
 ]
 
 
+_LAUNCH_VARIABLES = ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+
+
 def is_distributed() -> bool:
-    """Whether this process was started by ``torchrun`` (or any launcher that sets ``RANK``)."""
-    return int(os.environ.get("RANK", -1)) != -1
+    """Whether this process was started by ``torchrun`` (or any launcher that sets ``RANK``).
+
+    Raises
+    ------
+    InvalidParameterValue
+        ``RANK`` is set but is no integer.
+    """
+    text = os.environ.get("RANK", "-1")
+    try:
+        return int(text) != -1
+    except ValueError:
+        raise InvalidParameterValue(
+            f"The environment variable RANK is {text!r}, not a process number. Start multi-process training with "
+            "torchrun (which sets it), or unset RANK for a single process."
+        ) from None
+
+
+def _check_launch_environment() -> None:
+    """torchrun sets RANK with WORLD_SIZE, MASTER_ADDR and MASTER_PORT; RANK alone is a stray variable."""
+    missing = [name for name in _LAUNCH_VARIABLES if not os.environ.get(name)]
+    if missing:
+        raise InvalidParameterValue(
+            f"RANK={os.environ['RANK']} is set but {', '.join(missing)} {'is' if len(missing) == 1 else 'are'} not: "
+            "start multi-process training with torchrun (which sets them all), or unset RANK for a single process."
+        )
+    for name in ("WORLD_SIZE", "MASTER_PORT", "LOCAL_RANK"):
+        text = os.environ.get(name, "0")
+        if not text.isdigit():
+            raise InvalidParameterValue(
+                f"The environment variable {name} is {text!r}, not a non-negative integer. Start multi-process "
+                "training with torchrun, or unset RANK for a single process."
+            )
 
 
 def setup(device: torch.device | None = None) -> None:
@@ -43,6 +78,7 @@ def setup(device: torch.device | None = None) -> None:
     """
     if not is_distributed() or (dist.is_available() and dist.is_initialized()):
         return
+    _check_launch_environment()
     use_cuda = torch.cuda.is_available() if device is None else device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))

@@ -20,7 +20,13 @@ from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from aekit import distributed, geometry, streaming
 from aekit.checkpoint import Checkpointer
-from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import (
+    InvalidInputError,
+    InvalidInputTypeError,
+    InvalidParameterValue,
+    TrainingError,
+    did_you_mean,
+)
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
@@ -45,16 +51,36 @@ def resolve_device(device: str) -> torch.device:
             "The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. "
             f"Got {device!r} instead."
         ) from None
-    if resolved.type == "cuda" and not torch.cuda.is_available():
-        raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but CUDA is not available on this machine. "
-            "Use device='auto' or 'cpu'."
-        )
     if resolved.type == "meta":  # meta tensors hold no data: nothing could be trained or computed
         raise InvalidParameterValue(
             f"The 'device' parameter must be a device that holds data, such as 'cpu' or 'cuda'. Got {device!r} instead."
         )
+    if resolved.type != "cpu":
+        _check_available(resolved, device)
     return resolved
+
+
+def _check_available(resolved: torch.device, device: str) -> None:
+    """Refuse a device this machine lacks (an MPS, XPU, HPU... device on a machine without one, cuda:7 on one GPU)."""
+    backend = torch.backends.mps if resolved.type == "mps" else getattr(torch, resolved.type, None)
+    is_available = getattr(backend, "is_available", None)
+    try:
+        available = bool(is_available()) if callable(is_available) else False
+        count = getattr(backend, "device_count", None)
+        n_devices = int(count()) if available and callable(count) and resolved.type != "mps" else None
+    except (RuntimeError, AssertionError):  # a backend compiled in but unusable here
+        available, n_devices = False, None
+    name = "CUDA" if resolved.type == "cuda" else resolved.type.upper()
+    if not available:
+        raise InvalidParameterValue(
+            f"The 'device' parameter is {device!r} but {name} is not available on this machine. "
+            "Use device='auto' or 'cpu'."
+        )
+    if n_devices is not None and resolved.index is not None and resolved.index >= n_devices:
+        raise InvalidParameterValue(
+            f"The 'device' parameter is {device!r} but this machine has {n_devices} {name} device(s), numbered "
+            f"from 0. Use device='auto' or '{resolved.type}:0'."
+        )
 
 
 def _data_fits_on(device: torch.device, nbytes: int) -> bool:
@@ -201,6 +227,18 @@ def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
         if result is not target:
             target.copy_(result)  # float64 to float32, or an unscaled float32 copy
     return out.numpy()
+
+
+def _detached(X):
+    """A torch tensor as a NumPy array of its values, outside autograd (NumPy cannot read one that requires
+    grad) and in its own precision (bfloat16, which NumPy lacks, as float32); anything else as given.
+
+    The values are only read: codes and reconstructions come back as NumPy arrays, with no gradient.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    X = X.detach().cpu()
+    return (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().resolve_neg().numpy()
 
 
 def _check_dataframe_columns(X) -> None:
@@ -444,6 +482,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         then fits the scaler (:meth:`_fit_scaling`), inference scales it batch by batch
         (:meth:`_scale_rows`), neither with a scaled copy of all of it.
         """
+        X = _detached(X)
         _check_dataframe_columns(X)
         try:
             min_rows = 2 if reset else 1
@@ -656,6 +695,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             seed=self.seed_,
             verbose=bool(self.verbose),
             precision=self.precision,
+            run=self._run_description(train_data, val_data, n_features),
         )
         checkpointer = None
         if self.checkpoint_dir is not None:
@@ -663,12 +703,34 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 self.checkpoint_dir, every=self.checkpoint_every, resume=self.resume,
                 writer=distributed.is_main_process(),
             )
-        history = fit_module(
-            self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer, on_epoch_end=on_epoch_end
-        )
+        try:
+            history = fit_module(
+                self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
+                on_epoch_end=on_epoch_end,
+            )
+        except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
+            stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
+            scale = "" if self.scaler == "standard" else " Scaling the data (scaler='standard') may also help."
+            for name in [name for name in vars(self) if name.endswith("_") and not name.startswith("_")]:
+                delattr(self, name)  # neither this half-trained module nor a previous fit's attributes remain
+            raise TrainingError(f"{stem}{scale} The fit failed: no model was fitted or saved.") from None
         self.history_ = history.to_dict()
         self.n_iter_ = len(history.train_loss)
         return torch.cat(kept).cpu().numpy() if kept else None
+
+    # Parameters that do not change what is trained (or that TrainConfig already holds)
+    _NOT_IN_RUN = ("epochs", "verbose", "device", "checkpoint_dir", "checkpoint_every", "resume", "random_state",
+                   "contamination", "batch_size", "lr", "lr_schedule", "early_stopping", "patience", "precision")
+
+    def _run_description(self, train_data, val_data, n_features: int) -> dict:
+        """The settings and data shape a checkpoint must share to be resumed by this fit (JSON-ready)."""
+        run = {name: value for name, value in self.get_params().items() if name not in self._NOT_IN_RUN}
+        for name in ("hidden_dims", "input_shape"):  # (8,) and [8] are the same setting
+            run[name] = None if run[name] is None else [int(v) for v in run[name]]
+        n_val = 0 if val_data is None else (val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data))
+        run.update(n_features=int(n_features), train_rows=int(train_data.n_rows), validation_rows=int(n_val),
+                   fitted_loss=self.loss_)
+        return run
 
     def _set_threshold(self, held_out_errors: np.ndarray) -> None:
         """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""
@@ -746,7 +808,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Decode latent codes ``X`` (n_samples, latent_dim) back to the original units."""
         check_is_fitted(self)
         try:
-            Z = check_array(X, dtype=np.float32, input_name="latent codes")
+            Z = check_array(_detached(X), dtype=np.float32, input_name="latent codes")
         except ValueError as error:
             raise InvalidInputError(f"{error} inverse_transform takes latent codes from transform.") from None
         if Z.shape[1] != self.module_.latent_dim:
@@ -808,15 +870,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return np.asarray([f"latent{i}" for i in range(self.module_.latent_dim)], dtype=object)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path) -> None:
+    def save(self, path, *, overwrite: bool = False) -> None:
         """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic).
 
+        An existing model folder is replaced only with ``overwrite=True``; a file, a symbolic link or a
+        folder that is not an aekit model is never replaced (see :func:`aekit.persistence.save_model`).
         Under ``torchrun`` only rank 0 writes (every rank holds the same weights).
         """
         from aekit.persistence import save_model
 
         if distributed.is_main_process():
-            save_model(self, path)
+            save_model(self, path, overwrite=overwrite)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

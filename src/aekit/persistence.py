@@ -10,15 +10,14 @@ or altered file is refused.
 
 from __future__ import annotations
 
-import ctypes
-import errno
 import hashlib
 import json
 import math
 import os
 import platform
-import shutil
-import tempfile
+import stat
+import struct
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +28,11 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from aekit._atomic import fsync_folder
+from aekit._atomic import write_folder
 from aekit._version import __version__
 from aekit.estimator import Autoencoder, resolve_device
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, ModelFileError
+from aekit.losses import OUTPUT_ACTIVATION
 from aekit.models import build_model
 from aekit.preprocess import scaler_from_state, scaler_state
 
@@ -41,6 +41,10 @@ WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
 JSON_FILES = ("config.json", "scaler.json", "history.json", "environment.json")
 MAX_JSON_BYTES = 64 * 2**20
+# Bounds on a module description, checked from config.json alone before anything is built or read:
+# no aekit architecture has more layers than this in one list, or layers wider than this.
+MAX_LAYERS = 64
+MAX_WIDTH = 2**31
 _FIX = "The model folder is damaged or not an aekit model: save the model again."
 
 
@@ -49,40 +53,8 @@ def _json_bytes(value: Any) -> bytes:
     return json.dumps(value, indent=2, allow_nan=True, sort_keys=False).encode("utf-8") + b"\n"
 
 
-def _fsync_write(path: Path, data: bytes) -> None:
-    with open(path, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
 def _float_list(values) -> list[float] | None:
     return None if values is None else [float(value) for value in values]
-
-
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
-
-    Replacing a folder otherwise takes two renames (old away, new in), and a crash between them would
-    leave no folder at the target.
-    """
-    renameat2 = getattr(_libc(), "renameat2", None)
-    if renameat2 is None:
-        return False
-    at_current_folder, rename_exchange = -100, 2
-    if renameat2(at_current_folder, os.fsencode(first), at_current_folder, os.fsencode(second), rename_exchange) == 0:
-        return True
-    code = ctypes.get_errno()
-    if code in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):  # old kernel or a file system without it
-        return False
-    raise OSError(code, os.strerror(code), str(second))
-
-
-def _libc():
-    try:
-        return ctypes.CDLL(None, use_errno=True)
-    except OSError:  # no C library to load (some embedded or non-POSIX builds)
-        return None
 
 
 def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
@@ -122,16 +94,48 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
         "scaler.json": _json_bytes(scaler_state(estimator.scaler, estimator.scaler_)),
         "history.json": _json_bytes(estimator.history_),
         "environment.json": _json_bytes(environment),
-        WEIGHTS: safetensors.torch.save(
-            weights, metadata={"format": "pt", "aekit_format_version": str(FORMAT_VERSION)}
+        WEIGHTS: _sorted_header(
+            safetensors.torch.save(weights, metadata={"format": "pt", "aekit_format_version": str(FORMAT_VERSION)})
         ),
     }
 
 
-def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
+def _sorted_header(data: bytes) -> bytes:
+    """``data`` (a safetensors file) with its JSON header's keys sorted: the same model, the same bytes.
+
+    safetensors writes its metadata in hash-map order, which differs from one process to the next; the
+    sorted header has the same length (same keys and values, compact separators), so the offsets stand.
+    """
+    (length,) = struct.unpack("<Q", data[:8])
+    header = json.loads(data[8 : 8 + length])
+    text = json.dumps(header, sort_keys=True, separators=(",", ":")).encode("utf-8")
+    if len(text) > length:  # not safetensors' compact form: keep the file as it was written
+        return data
+    return data[:8] + text.ljust(length, b" ") + data[8 + length :]
+
+
+def save_model(estimator: Autoencoder, path: str | os.PathLike, *, overwrite: bool = False,
+               overwrite_option: str = "overwrite=True") -> Path:
     """Write ``estimator`` to the folder ``path`` atomically and return the path.
 
-    An existing folder at ``path`` is replaced only once the new one is complete.
+    Parameters
+    ----------
+    estimator : Autoencoder
+        A fitted estimator.
+    path : str or path-like
+        The model folder to write.
+    overwrite : bool, default=False
+        Replace an existing aekit model folder. Whatever the setting, only a model folder (its manifest
+        present and matching its files) or an empty folder is ever replaced, and only once the new one
+        is complete; a file, a symbolic link or any other folder at ``path`` is refused.
+    overwrite_option : str, default="overwrite=True"
+        How the caller's user asks for a replacement, named in the error when ``path`` exists (the
+        command line passes ``"--force"``).
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` exists and may not be replaced, or cannot be written.
 
     Examples
     --------
@@ -141,9 +145,12 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
     >>> folder = save_model(ae, tempfile.mkdtemp() + "/model")
     >>> np.array_equal(aekit.load(folder).transform(X), ae.transform(X))
     True
+    >>> folder = save_model(ae, folder, overwrite=True)  # replaces the model saved just before
     """
+    estimator = _the_autoencoder(estimator)
     check_is_fitted(estimator)
     target = Path(path)
+    check_model_target(target, overwrite=overwrite, overwrite_option=overwrite_option)  # before the work
     contents = _folder_contents(estimator)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -151,59 +158,134 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike) -> Path:
             name: {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()} for name, data in contents.items()
         },
     }
-    try:
-        target.parent.mkdir(parents=True, exist_ok=True)
-        staging = Path(tempfile.mkdtemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent))
-    except OSError as error:
+    contents[MANIFEST] = _json_bytes(manifest)  # last: its presence marks a complete folder
+
+    def may_replace(existing: Path) -> None:  # again at the rename: another process may have saved meanwhile
+        check_model_target(existing, overwrite=overwrite, overwrite_option=overwrite_option)
+
+    return write_folder(target, contents, check_existing=may_replace, what="model folder")
+
+
+def _the_autoencoder(estimator) -> Autoencoder:
+    """``estimator`` when it is an Autoencoder; otherwise an error that says what to pass."""
+    if isinstance(estimator, Autoencoder):
+        return estimator
+    steps = getattr(estimator, "named_steps", None)
+    if steps is not None:  # a scikit-learn Pipeline: its other steps have no safe (JSON) form here
+        names = [name for name, step in steps.items() if isinstance(step, Autoencoder)]
+        which = (f"its Autoencoder step, aekit.save(pipeline.named_steps[{names[0]!r}], path)" if names
+                 else "an Autoencoder")
+        raise InvalidInputTypeError(
+            f"aekit.save saves one aekit.Autoencoder; got a {type(estimator).__name__} with the steps "
+            f"{list(steps)}. Save {which}, and rebuild the other steps in code (they are not saved)."
+        )
+    raise InvalidInputTypeError(
+        f"aekit.save saves a fitted aekit.Autoencoder; got {type(estimator).__name__}. Pass the Autoencoder."
+    )
+
+
+def check_model_target(path: str | os.PathLike, *, overwrite: bool, overwrite_option: str = "overwrite=True") -> None:
+    """Refuse a model folder path whose present content saving must not replace.
+
+    Nothing there, or an empty folder: fine. An aekit model folder (manifest present and matching its
+    files, nothing else inside): fine with ``overwrite``, else an error naming ``overwrite_option``.
+    Anything else (a file, a symbolic link, a folder holding other files): always an error, since
+    replacing it would delete what is not an aekit model.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_model_target(tempfile.mkdtemp() + "/new", overwrite=False)  # nothing there: fine
+    """
+    target = Path(path)
+    if not os.path.lexists(target):
+        return
+    if target.is_symlink() or not target.is_dir():
+        kind = "a symbolic link" if target.is_symlink() else "a file"
         raise InvalidInputError(
-            f"Cannot create the model folder {str(target)!r}: {error.strerror}. Choose a writable folder."
-        ) from None
+            f"{str(target)!r} exists and is {kind}, not a model folder: aekit replaces only model folders and "
+            "empty folders. Choose another output path."
+        )
     try:
-        for name, data in contents.items():
-            _fsync_write(staging / name, data)
-        _fsync_write(staging / MANIFEST, _json_bytes(manifest))  # last: its presence marks a complete folder
-        if target.is_symlink() or target.is_file():
-            raise InvalidInputError(f"{str(target)!r} exists and is not a model folder; choose another path.")
-        backup = None
-        if target.exists() and _exchange(staging, target):  # one atomic step: old or new, always one there
-            backup = staging
-        elif target.exists():  # no atomic exchange here: a crash between the renames leaves only the backup
-            backup = target.with_name(f".{target.name}.old-{os.getpid()}")
-            os.replace(target, backup)
-            os.replace(staging, target)
-        else:
-            os.replace(staging, target)
-        fsync_folder(target.parent)
-        if backup is not None:
-            shutil.rmtree(backup, ignore_errors=True)
+        entries = os.listdir(target)
     except OSError as error:
-        shutil.rmtree(staging, ignore_errors=True)
+        raise InvalidInputError(f"Cannot read {str(target)!r}: {error.strerror}. Choose another output path.") from None
+    if not entries:
+        return
+    problem = _not_a_model_folder(target, entries)
+    if problem is not None:
+        shown = ", ".join(sorted(entries)[:5]) + (", ..." if len(entries) > 5 else "")
         raise InvalidInputError(
-            f"Cannot write the model folder {str(target)!r}: {error.strerror}. Check space and permissions."
-        ) from None
-    except BaseException:
-        shutil.rmtree(staging, ignore_errors=True)
-        raise
-    return target
+            f"{str(target)!r} exists and is not an aekit model folder ({problem}; it holds {shown}): aekit replaces "
+            "only model folders and empty folders, so nothing was written. Choose another output path, or remove "
+            "that folder yourself."
+        )
+    if not overwrite:
+        raise InvalidInputError(
+            f"Model folder {str(target)!r} already exists. Pass {overwrite_option} to replace it, or choose another "
+            "output path."
+        )
+
+
+def _not_a_model_folder(folder: Path, entries: list[str]) -> str | None:
+    """What makes ``folder`` (holding ``entries``) no complete aekit model folder; None when it is one."""
+    try:
+        manifest = _parse_json(MANIFEST, _read_file(folder, MANIFEST, limit=MAX_JSON_BYTES))
+    except ModelFileError:
+        return "no readable manifest.json"
+    files = manifest.get("files") if isinstance(manifest, dict) else None
+    if not isinstance(files, dict) or set(files) != {*JSON_FILES, WEIGHTS}:
+        return "manifest.json does not list a model's files"
+    if set(entries) != {*files, MANIFEST}:
+        return f"files that are not in its manifest: {sorted(set(entries) - {*files, MANIFEST})[:5]}"
+    for name, entry in files.items():
+        try:
+            _read_file(folder, name, expected=entry)
+        except ModelFileError:
+            return f"{name} does not match the manifest"
+    return None
 
 
 # ---------------------------------------------------------------------------------------------- load
-def _read_file(folder: Path, name: str, limit: int | None = None) -> bytes:
-    """Read a file that must be a regular file inside ``folder`` (no symlinks, no escaping)."""
+def _read_file(folder: Path, name: str, limit: int | None = None, expected: dict | None = None) -> bytes:
+    """Read a file that must be a regular file inside ``folder`` (no symlinks, no escaping).
+
+    With ``expected`` (its manifest entry), the size the open file reports must be the recorded
+    ``bytes`` before anything is read, and the data must match the recorded ``sha256``.
+    """
     path = folder / name
     if path.is_symlink():
         raise ModelFileError(
             f"{str(path)!r} is a symbolic link; model files must be regular files inside the folder. {_FIX}"
         )
-    if not path.is_file():
+    if not path.is_file():  # a FIFO or device is refused here, before an open that could block
         raise ModelFileError(f"{str(path)!r} is missing. {_FIX}")
-    size = path.stat().st_size
-    if limit is not None and size > limit:
-        raise ModelFileError(f"{str(path)!r} is {size} bytes, more than the {limit} allowed. {_FIX}")
-    flags = os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0)
-    fd = os.open(path, flags)
+    if expected is not None:
+        size = expected.get("bytes") if isinstance(expected, dict) else None
+        if not _is_count(size) or not isinstance(expected.get("sha256"), str):
+            raise ModelFileError(f"manifest.json has no size and checksum for {name}. {_FIX}")
+        limit = size if limit is None else min(limit, size)
+    try:
+        fd = os.open(path, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+    except OSError as error:
+        raise ModelFileError(f"Cannot open {str(path)!r}: {error.strerror}. {_FIX}") from None
     with os.fdopen(fd, "rb") as handle:
-        return handle.read()
+        info = os.fstat(fd)  # the file opened, not whatever the path names by now
+        if not stat.S_ISREG(info.st_mode):
+            raise ModelFileError(f"{str(path)!r} is not a regular file. {_FIX}")
+        if expected is not None and info.st_size != expected["bytes"]:
+            raise ModelFileError(
+                f"{str(path)!r} is {info.st_size} bytes; manifest.json records {expected['bytes']} "
+                f"(truncated or altered). {_FIX}"
+            )
+        if limit is not None and info.st_size > limit:
+            raise ModelFileError(f"{str(path)!r} is {info.st_size} bytes, more than the {limit} allowed. {_FIX}")
+        data = handle.read() if limit is None else handle.read(limit + 1)
+    if limit is not None and len(data) > limit:  # it grew while being read
+        raise ModelFileError(f"{str(path)!r} changed while it was read. {_FIX}")
+    if expected is not None and hashlib.sha256(data).hexdigest() != expected["sha256"]:
+        raise ModelFileError(f"{name} does not match its checksum in manifest.json (truncated or altered). {_FIX}")
+    return data
 
 
 def _parse_json(name: str, data: bytes) -> Any:
@@ -213,12 +295,12 @@ def _parse_json(name: str, data: bytes) -> Any:
         raise ModelFileError(f"{name} is not valid JSON ({type(error).__name__}: {str(error)[:120]}). {_FIX}") from None
 
 
-def _expect(condition: bool, what: str) -> None:
+def _expect(condition: bool, what: str, name: str = "config.json") -> None:
     if not condition:
-        raise ModelFileError(f"config.json: {what}. {_FIX}")
+        raise ModelFileError(f"{name}: {what}. {_FIX}")
 
 
-def _read_verified(folder: Path) -> dict[str, bytes]:
+def _read_manifest(folder: Path) -> dict:
     if not folder.is_dir():
         raise ModelFileError(
             f"Model folder {str(folder)!r} does not exist or is not a folder. Pass the folder written by save()."
@@ -232,29 +314,76 @@ def _read_verified(folder: Path) -> dict[str, bytes]:
             f"The model folder has format version {version!r}; this aekit ({__version__}) reads versions 1 to "
             f"{FORMAT_VERSION}. Upgrade aekit (pip install -U aekit) to load it."
         )
-    contents = {}
     for name in (*JSON_FILES, WEIGHTS):
         entry = manifest["files"].get(name)
         if not isinstance(entry, dict) or not isinstance(entry.get("sha256"), str):
             raise ModelFileError(f"manifest.json has no checksum for {name}. {_FIX}")
-        data = _read_file(folder, name, MAX_JSON_BYTES if name.endswith(".json") else None)
-        if hashlib.sha256(data).hexdigest() != entry["sha256"]:
-            raise ModelFileError(f"{name} does not match its checksum in manifest.json (truncated or altered). {_FIX}")
-        contents[name] = data
-    return contents
+    return manifest["files"]
 
 
-def _load_weights(data: bytes, module_config: dict) -> torch.nn.Module:
-    """Check the tensors against the architecture, then build the module and load them.
+def _is_count(value: Any, low: int = 0, high: int = 2**63) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value < high
 
-    The architecture is first built on the meta device (no memory), so a config.json that claims
-    huge layers is refused by the shape check instead of allocating them.
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def _check_conv_config(config: dict) -> None:
+    shape = config.get("input_shape")
+    _expect(isinstance(shape, list) and len(shape) == 3 and all(_is_count(s, 1, MAX_WIDTH) for s in shape),
+            "the conv module's input_shape must be 3 ints >= 1")
+    _expect(math.prod(shape) == config.get("input_dim"), "the conv module's input_shape does not give its input_dim")
+
+
+# A new architecture adds the checks of its own description here; every description also gets the
+# generic bounds of _bound_module_config (list lengths and integer sizes) and the weights-size check.
+ARCHITECTURE_CHECKS: dict[str, Callable[[dict], None]] = {"conv": _check_conv_config}
+
+
+def _bound_module_config(config: Any, where: str = "module") -> None:
+    """Refuse, from the JSON alone, a module description too big for any aekit architecture."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            _bound_module_config(value, f"{where}.{key}")
+    elif isinstance(config, list):
+        _expect(len(config) <= MAX_LAYERS, f"{where} lists {len(config)} layers; aekit models have at most "
+                                           f"{MAX_LAYERS}")
+        for value in config:
+            _bound_module_config(value, where)
+    elif isinstance(config, int) and not isinstance(config, bool):
+        _expect(0 <= config <= MAX_WIDTH, f"{where} is {config}; sizes must be in [0, {MAX_WIDTH}]")
+
+
+def _expected_weights(module_config: dict, weights_entry: dict) -> dict[str, torch.Tensor]:
+    """The architecture's tensors, built on the meta device (no memory), after checks from the JSON alone.
+
+    A description with too many or too wide layers is refused before anything is built, and one whose
+    tensors do not fit the weights file's recorded size before that file is read.
     """
+    _bound_module_config(module_config)
+    check = ARCHITECTURE_CHECKS.get(module_config.get("architecture"))
+    if check is not None:
+        check(module_config)
     try:
         with torch.device("meta"):
             expected = build_model(**module_config).state_dict()
     except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: sizes that overflow
         raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
+    needed = sum(t.numel() * t.element_size() for t in expected.values())
+    header_allowance = 8 + 4096 + 512 * len(expected)  # the JSON header: names, shapes, offsets, metadata
+    size = weights_entry.get("bytes")
+    if _is_count(size) and not needed <= size <= needed + header_allowance:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in list(expected.items())[:4])
+        raise ModelFileError(
+            f"{WEIGHTS} is {size} bytes, but the architecture in config.json needs {needed} bytes of weights "
+            f"({shapes}, ...). {_FIX}"
+        )
+    return expected
+
+
+def _load_weights(data: bytes, module_config: dict, expected: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Check the tensors against the architecture's (``expected``, on the meta device), then build and load."""
     try:
         tensors = safetensors.torch.load(data)
     except (safetensors.SafetensorError, RuntimeError, ValueError, OverflowError, MemoryError) as error:
@@ -278,6 +407,71 @@ def _load_weights(data: bytes, module_config: dict) -> torch.nn.Module:
     return module
 
 
+def _check_history(history: Any) -> dict:
+    """history.json: the per-epoch losses and how training ended, each of the type ``info``/``plot`` read."""
+    name = "history.json"
+    _expect(isinstance(history, dict), "must be an object", name)
+    for key in ("train_loss", "val_loss"):
+        values = history.get(key, [])
+        _expect(isinstance(values, list) and all(_is_number(v) for v in values),
+                f"{key!r} must be a list of numbers", name)
+    for key in ("best_epoch", "n_epochs"):
+        _expect(key not in history or _is_count(history[key], 0, 2**32), f"{key!r} must be an integer >= 0", name)
+    _expect(not isinstance(history.get("stop_reason", ""), bool) and isinstance(history.get("stop_reason", ""), str),
+            "'stop_reason' must be a string", name)
+    seconds = history.get("seconds", 0.0)
+    _expect(_is_number(seconds) and math.isfinite(seconds) and seconds >= 0, "'seconds' must be a number >= 0", name)
+    return history
+
+
+def _check_environment(environment: Any) -> dict:
+    _expect(isinstance(environment, dict) and all(
+        value is None or isinstance(value, (str, int, float, bool)) for value in environment.values()
+    ), "must be an object of names and plain values (versions, seed)", "environment.json")
+    return environment
+
+
+def _check_fitted(fitted: dict, n_features: int) -> None:
+    names = fitted.get("feature_names_in")
+    _expect(
+        names is None
+        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
+        "feature_names_in must be null or one string per feature",
+    )
+    _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
+    unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
+                                    "error_quantiles"}
+    _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
+    threshold = fitted.get("threshold")
+    _expect(
+        _is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
+        f"threshold must be a finite number >= 0 (a reconstruction error), got {threshold!r:.40}",
+    )
+    for key in ("n_iter", "seed"):
+        _expect(_is_count(fitted.get(key), 0, 2**32), f"{key} must be an integer in [0, 2**32), got "
+                                                      f"{fitted.get(key)!r:.40}")
+    quantiles = fitted.get("error_quantiles")  # absent from folders saved before it existed
+    _expect(
+        quantiles is None
+        or (isinstance(quantiles, list) and len(quantiles) >= 2 and all(_is_number(q) for q in quantiles)
+            and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0))),
+        "error_quantiles must be null or a non-decreasing list of finite numbers >= 0",
+    )
+
+
+def _check_module_matches_params(module_config: dict, params: dict, loss: str) -> None:
+    """The module description and the constructor arguments must describe the same model."""
+    _expect(module_config.get("architecture") == params.get("architecture", "mlp"),
+            f"the module's architecture {module_config.get('architecture')!r} differs from the parameter "
+            f"architecture={params.get('architecture', 'mlp')!r}")
+    _expect(module_config.get("latent_dim") == params.get("latent_dim"),
+            f"the module's latent_dim {module_config.get('latent_dim')!r} differs from the parameter "
+            f"latent_dim={params.get('latent_dim')!r}")
+    _expect(module_config.get("output_activation") == OUTPUT_ACTIVATION[loss],
+            f"the module's output_activation {module_config.get('output_activation')!r} does not go with the "
+            f"{loss} loss")
+
+
 def load_model(path: str | os.PathLike) -> Autoencoder:
     """Load a model folder written by :func:`save_model`; never executes code from it.
 
@@ -287,8 +481,26 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
         When a file is missing, truncated, altered, a symlink, of the wrong shape, or from a newer
         format version.
     """
+    return load_model_and_environment(path)[0]
+
+
+def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, dict]:
+    """:func:`load_model`, and the verified ``environment.json`` (versions and seed at save time).
+
+    Each file is read once; what is returned is what was checked (nothing is read from disk again).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).normal(size=(64, 5))
+    >>> folder = save_model(aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X), tempfile.mkdtemp() + "/m")
+    >>> model, environment = load_model_and_environment(folder)
+    >>> environment["seed"] == model.seed_
+    True
+    """
     folder = Path(path)
-    contents = _read_verified(folder)
+    files = _read_manifest(folder)
+    contents = {name: _read_file(folder, name, MAX_JSON_BYTES, expected=files[name]) for name in JSON_FILES}
     config = _parse_json("config.json", contents["config.json"])
     _expect(
         isinstance(config, dict) and config.get("format") == "aekit-model", "not an aekit model ('format' is missing)"
@@ -304,6 +516,7 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     )
     unknown = set(params) - set(Autoencoder().get_params())
     _expect(not unknown, f"unknown parameters {sorted(unknown)}")
+    _bound_module_config(params, "params")
     if isinstance(params.get("hidden_dims"), list):
         params["hidden_dims"] = tuple(params["hidden_dims"])
     estimator = Autoencoder(**params)
@@ -312,60 +525,37 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     except InvalidParameterValue as error:
         raise ModelFileError(f"config.json: {error} {_FIX}") from None
     n_features = fitted.get("n_features_in")
-    _expect(
-        isinstance(n_features, int) and not isinstance(n_features, bool) and 1 <= n_features <= 2**31,
-        "bad n_features_in",
-    )
-    names = fitted.get("feature_names_in")
-    _expect(
-        names is None
-        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
-        "feature_names_in must be null or one string per feature",
-    )
-    _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
-    unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles"}
-    _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
-    threshold = fitted.get("threshold")
-    _expect(
-        isinstance(threshold, (int, float)) and not isinstance(threshold, bool) and math.isfinite(threshold),
-        f"threshold must be a finite number, got {threshold!r:.40}",
-    )
-    for key in ("n_iter", "seed"):
-        value = fitted.get(key)
-        _expect(
-            isinstance(value, int) and not isinstance(value, bool) and 0 <= value < 2**32,
-            f"{key} must be an integer in [0, 2**32), got {value!r:.40}",
-        )
-    quantiles = fitted.get("error_quantiles")  # absent from folders saved before it existed
-    _expect(
-        quantiles is None
-        or (isinstance(quantiles, list) and len(quantiles) >= 2
-            and all(isinstance(q, (int, float)) and not isinstance(q, bool) for q in quantiles)
-            and bool(np.all(np.diff(quantiles) >= 0))),
-        "error_quantiles must be null or a non-decreasing list of numbers",
-    )
+    _expect(_is_count(n_features, 1, 2**31 + 1), "bad n_features_in")
+    _check_fitted(fitted, n_features)
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
-    module = _load_weights(contents[WEIGHTS], module_config)
+    _check_module_matches_params(module_config, estimator.get_params(), fitted["loss"])
+    history = _check_history(_parse_json("history.json", contents["history.json"]))
+    environment = _check_environment(_parse_json("environment.json", contents["environment.json"]))
+    scaler_state = _parse_json("scaler.json", contents["scaler.json"])
+    saved_scaler = scaler_state.get("name") if isinstance(scaler_state, dict) else scaler_state
+    _expect(saved_scaler == estimator.scaler or not isinstance(scaler_state, (dict, type(None))),
+            f"holds the state of scaler {saved_scaler!r} but the model was fitted with scaler={estimator.scaler!r}",
+            "scaler.json")
+    scaler = scaler_from_state(scaler_state, n_features)
+    expected = _expected_weights(module_config, files[WEIGHTS])  # before the weights file is read
+    module = _load_weights(_read_file(folder, WEIGHTS, expected=files[WEIGHTS]), module_config, expected)
     try:
         device = resolve_device(estimator.device)
     except InvalidParameterValue:
-        device = torch.device("cpu")  # saved on a GPU machine, loaded on one without: run on the CPU
-    history = _parse_json("history.json", contents["history.json"])
-    _expect(isinstance(history, dict), "history.json must be an object")
-    environment = _parse_json("environment.json", contents["environment.json"])
-    _expect(isinstance(environment, dict), "environment.json must be an object")
+        device = torch.device("cpu")  # saved on a GPU (or MPS, XPU...) machine, loaded on one without: the CPU
 
     estimator.module_ = module.to(device).eval()
-    estimator.scaler_ = scaler_from_state(_parse_json("scaler.json", contents["scaler.json"]), n_features)
+    estimator.scaler_ = scaler
     estimator.n_features_in_ = n_features
+    names = fitted.get("feature_names_in")
     if names is not None:
         estimator.feature_names_in_ = np.asarray(names, dtype=object)
     estimator.loss_ = fitted["loss"]
     estimator.threshold_ = float(fitted["threshold"])
+    quantiles = fitted.get("error_quantiles")
     if quantiles is not None:
         estimator.error_quantiles_ = np.asarray(quantiles, dtype=np.float64)
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history
-    return estimator
+    return estimator, environment

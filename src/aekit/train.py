@@ -15,14 +15,14 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, fields
 
 import torch
 from torch import nn
 from tqdm.auto import tqdm
 
 from aekit import distributed
-from aekit.exceptions import InvalidParameterValue, TrainingError, did_you_mean
+from aekit.exceptions import InvalidParameterValue, ModelFileError, TrainingError, did_you_mean
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
@@ -43,6 +43,9 @@ class TrainConfig:
     seed: int = 0
     verbose: bool = False
     precision: str = "fp32"  # one of PRECISIONS; "bf16" runs the forward pass under autocast
+    # What else makes a run (the caller's model settings, the data's shape), JSON-ready: a checkpoint
+    # is resumed only when it is the same; the loop itself never reads it.
+    run: dict = field(default_factory=dict)
 
 
 @dataclass
@@ -248,13 +251,59 @@ def _stop_on_signal(enabled: bool) -> Iterator[_StopRequest | None]:
 def _check_same_run(saved: dict, config: TrainConfig, folder) -> None:
     """Resuming with other settings would give a run that is neither the old one nor a new one."""
     current = asdict(config)
-    changed = sorted(k for k in current if k not in ("epochs", "verbose") and saved.get(k) != current[k])
+    saved_run = saved.get("run") if isinstance(saved.get("run"), dict) else {}
+    pairs = [(k, saved.get(k), current[k]) for k in current if k not in ("epochs", "verbose", "run")]
+    pairs += [(k, saved_run.get(k), config.run.get(k)) for k in sorted(set(saved_run) | set(config.run))]
+    changed = [(k, then, now) for k, then, now in pairs if then != now]
     if changed:
-        details = ", ".join(f"{k}={saved.get(k)!r} in the checkpoint, {current[k]!r} now" for k in changed)
+        details = ", ".join(f"{k}={then!r} in the checkpoint, {now!r} now" for k, then, now in changed)
         raise InvalidParameterValue(
             f"Cannot resume from the checkpoints in {str(folder)!r}: they were written with other settings "
-            f"({details}). Resume with the same settings, or start afresh with resume=False."
+            f"({details}). Resume with the same settings and data, or start afresh with resume=False."
         )
+
+
+_SAVED_STATE = {  # what a checkpoint of this loop holds, and the type of each entry
+    "epoch": int, "step": int, "config": dict, "module": dict, "optimizer": dict, "scheduler": (dict, type(None)),
+    "generator": torch.Tensor, "torch_rng": torch.Tensor, "running": (torch.Tensor, type(None)), "rows_seen": int,
+    "history": dict, "best_loss": (float, int), "best_state": (dict, type(None)), "last_good_state": dict,
+    "epochs_without_improvement": int,
+}
+
+
+def _check_saved_state(saved, folder, module: nn.Module) -> None:
+    """Refuse a checkpoint whose state is not what this loop writes, before any of it is used."""
+    def refuse(what: str) -> None:
+        raise ModelFileError(
+            f"The checkpoint in {str(folder)!r} cannot be resumed: {what}. Delete that checkpoint folder, or start "
+            "afresh with resume=False."
+        )
+
+    if not isinstance(saved, dict):
+        refuse("its state is not an object")
+    for key, kind in _SAVED_STATE.items():
+        if key not in saved:
+            refuse(f"{key!r} is missing")
+        if not isinstance(saved[key], kind) or isinstance(saved[key], bool):
+            refuse(f"{key!r} is a {type(saved[key]).__name__}")
+    for key in ("epoch", "step", "rows_seen", "epochs_without_improvement"):
+        if saved[key] < 0:
+            refuse(f"{key!r} is {saved[key]}, below 0")
+    history = saved["history"]
+    if set(history) != {field.name for field in fields(History)} or not all(
+        isinstance(history[key], list) and all(isinstance(v, (int, float)) for v in history[key])
+        for key in ("train_loss", "val_loss")
+    ) or not isinstance(history["stop_reason"], str):
+        refuse("its 'history' is not a training history")
+    if len(history["train_loss"]) != saved["epoch"]:
+        refuse(f"it records {len(history['train_loss'])} epoch(s) of losses but says epoch {saved['epoch']}")
+    expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
+    for key in ("module", "last_good_state", *(("best_state",) if saved["best_state"] is not None else ())):
+        shapes = {name: tuple(t.shape) if isinstance(t, torch.Tensor) else None for name, t in saved[key].items()}
+        if shapes != expected:
+            differing = sorted(k for k in set(shapes) | set(expected) if shapes.get(k) != expected.get(k))
+            refuse(f"its {key!r} holds other tensors than this model's (first differing: {differing[:3]}): another "
+                   "architecture")
 
 
 def fit_module(
@@ -335,13 +384,21 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
 
     saved = None if checkpointer is None else checkpointer.latest()
     if saved is not None:
+        _check_saved_state(saved, checkpointer.folder, module)
         _check_same_run(saved["config"], config, checkpointer.folder)
-        module.load_state_dict(saved["module"])
-        optimizer.load_state_dict(saved["optimizer"])
-        if scheduler is not None:
-            scheduler.load_state_dict(saved["scheduler"])
-        generator.set_state(saved["generator"])
-        torch.set_rng_state(saved["torch_rng"])
+        try:
+            module.load_state_dict(saved["module"])
+            optimizer.load_state_dict(saved["optimizer"])
+            if scheduler is not None:
+                scheduler.load_state_dict(saved["scheduler"])
+            generator.set_state(saved["generator"])
+            torch.set_rng_state(saved["torch_rng"])
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:  # a tampered state
+            raise ModelFileError(
+                f"The checkpoint in {str(checkpointer.folder)!r} cannot be resumed: {type(error).__name__}: "
+                f"{' '.join(str(error).split())[:200]}. Delete that checkpoint folder, or start afresh with "
+                "resume=False."
+            ) from None
         history = History(**saved["history"])
         best_loss, best_state, last_good_state = saved["best_loss"], saved["best_state"], saved["last_good_state"]
         epochs_without_improvement = saved["epochs_without_improvement"]
@@ -391,12 +448,13 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
             module.load_state_dict(last_good_state)
             history.seconds = time.perf_counter() - started
             history.stop_reason = "non_finite_loss"
-            raise TrainingError(
+            error = TrainingError(
                 f"The training loss became {train_loss if not math.isfinite(train_loss) else val_loss} "
-                f"at epoch {epoch + 1}. Try a lower learning rate (lr={config.lr:g} now), scale the data "
-                "(scaler='standard'), or check the data for huge values. The weights of the last good "
-                f"epoch ({epoch}) were kept."
+                f"at epoch {epoch + 1}. Try a lower learning rate (lr={config.lr:g} now), or check the data for "
+                f"huge values. The module holds the weights of the last good epoch ({epoch})."
             )
+            error.advice_at = str(error).index(" The module holds")  # where a caller may put its own ending
+            raise error
         last_good_state = _state_copy(module)
         history.train_loss.append(train_loss)
         history.val_loss.append(val_loss)

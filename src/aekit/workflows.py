@@ -14,7 +14,6 @@ matched by position.
 from __future__ import annotations
 
 import itertools
-import json
 import os
 import time
 from collections.abc import Iterator, Sequence
@@ -28,7 +27,7 @@ from aekit import distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
-from aekit.persistence import load_model, save_model
+from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
 from aekit.streaming import fit_stream, should_stream
 
 __all__ = [
@@ -37,6 +36,7 @@ __all__ = [
 ]
 
 CHUNK_ROWS = 65536
+FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
 _ARRAY_SUFFIXES = (".npy", ".npz")
 
 
@@ -56,7 +56,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     columns, key, image_size
         Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size.
     force : bool, default=False
-        Replace an existing model folder.
+        Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
@@ -81,7 +81,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     (100, 5, 3)
     """
     model_dir = Path(model_dir)
-    _check_model_target(model_dir, force)  # before training, not after minutes of it
+    # before training, not after minutes of it; save_model checks again at the rename
+    check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
         streaming = streamable and should_stream(data, columns=columns, key=key)
@@ -102,7 +103,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
-        save_model(model, model_dir)
+        save_model(model, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
     history = model.history_
     return {
         "model_dir": str(model_dir),
@@ -121,16 +122,6 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "contamination": float(model.contamination),
         "seconds": round(seconds, 3),
     }
-
-
-def _check_model_target(model_dir: Path, force: bool) -> None:
-    if model_dir.is_file() or model_dir.is_symlink():
-        raise InvalidInputError(f"{model_dir} exists and is not a model folder. Choose another output path.")
-    if model_dir.exists() and not force:
-        raise InvalidInputError(
-            f"Model folder {model_dir} already exists. Pass --force (Python: force=True) to replace it, "
-            "or choose another output path."
-        )
 
 
 def _last(values) -> float | None:
@@ -540,10 +531,8 @@ def model_info(model_dir) -> dict:
     >>> info["n_features"], info["latent_dim"], info["architecture"]["architecture"]
     (4, 2, 'mlp')
     """
-    model = load_model(model_dir)
+    model, environment = load_model_and_environment(model_dir)  # as verified: not read again
     history = model.history_
-    environment_file = Path(model_dir) / "environment.json"
-    environment = json.loads(environment_file.read_text(encoding="utf-8"))  # verified by load_model
     return {
         "model_dir": os.fspath(model_dir),
         "architecture": model.module_.config(),

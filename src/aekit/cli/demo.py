@@ -17,6 +17,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", default="demo_model", help="model folder to write (default: demo_model)")
+    parser.add_argument("--force", action="store_true", help="replace the model folder if it exists")
     parser.add_argument("--latent-dim", type=int, default=10, help="bottleneck size (default: 10)")
     parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     add_common_options(parser)
@@ -24,7 +25,8 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
-    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args))
+    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args),
+                      force=args.force)
     if not args.json and not args.quiet:
         print(result.table())
     return {
