@@ -242,3 +242,22 @@ def test_plots_name_the_channels_too(tmp_path, image_folders, capsys):
     assert main(["plot", str(tmp_path / "model"), str(image_folders / "rgb"), "-o", str(tmp_path / "plots")]) == 2
     assert "1-channel (grayscale)" in capsys.readouterr().err
     assert not Path(tmp_path / "plots" / "latent.png").exists()
+
+
+@pytest.mark.parametrize("command", ["sweep-plot", "report-on-data", "report-in-model", "plot-on-model"])
+def test_pictures_and_reports_never_replace_the_data_or_the_model(tmp_path, table_model, capsys, command):
+    folder, model = table_model
+    model.save(tmp_path / "model")
+    data = tmp_path / "data.csv"
+    data.write_bytes((folder / "data.csv").read_bytes())
+    before = {path: path.read_bytes() for path in [data, *sorted((tmp_path / "model").iterdir())]}
+    argv = {"sweep-plot": ["sweep", str(data), "--dims", "1", "--epochs", "1", "--plot", str(data)],
+            "report-on-data": ["report", str(tmp_path / "model"), str(data), "-o", str(data)],
+            "report-in-model": ["report", str(tmp_path / "model"), str(data), "-o",
+                                str(tmp_path / "model" / "config.json")],
+            "plot-on-model": ["plot", str(tmp_path / "model"), str(data), "-o", str(tmp_path / "model")]}[command]
+    assert main([*argv, "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and ("is the input file" in error or "inside the model folder" in error), error
+    assert {path: path.read_bytes() for path in before} == before
+    assert sorted((tmp_path / "model").iterdir()) == sorted(path for path in before if path != data)

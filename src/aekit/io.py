@@ -38,7 +38,7 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_m
 
 __all__ = [
     "MAX_IMAGE_PIXELS", "ChunkWriter", "Dataset", "PixelNames", "count_rows", "iter_chunks", "open_chunk_writer",
-    "parse_image_size", "read_data", "read_labels", "write_data",
+    "check_output_path", "parse_image_size", "read_data", "read_labels", "write_data",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
@@ -281,6 +281,27 @@ def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
             except (pa.ArrowException, OSError) as error:
                 raise InvalidInputError(f"{path} is a damaged Parquet file ({error}). Write it again.") from error
     return read_data(path, columns=[column], key=key).X[:, 0]
+
+
+def check_output_path(output, data) -> None:
+    """Refuse an output path that is the input `data` itself (also through a symlink or a hard link).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("a\n1\n")
+    >>> check_output_path(path.with_name("codes.csv"), path)  # another file: fine
+    """
+    try:
+        same = os.path.samefile(output, data)  # same st_dev and st_ino
+    except OSError:  # the output does not exist yet (or cannot be looked at: the writer will say)
+        return
+    if same:
+        raise InvalidInputError(
+            f"The output {output} is the input file {data}: writing it would replace the data being read. "
+            "Choose another output path."
+        )
 
 
 def parse_image_size(text: str) -> tuple[int, int]:

@@ -26,7 +26,7 @@ from tqdm.auto import tqdm
 from aekit import distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
+from aekit.io import Dataset, check_output_path, count_rows, iter_chunks, open_chunk_writer, read_data
 from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
 from aekit.streaming import fit_stream, should_stream
 
@@ -231,19 +231,6 @@ def _check_channels(shape: tuple[int, int, int], trained_shape, n_features: int,
     )
 
 
-def _check_output(output, data) -> None:
-    """Refuse an output path that is the input file itself (also through a symlink or a hard link)."""
-    try:
-        same = os.path.samefile(output, data)  # same st_dev and st_ino
-    except OSError:  # the output does not exist yet (or cannot be looked at: the writer will say)
-        return
-    if same:
-        raise InvalidInputError(
-            f"The output {output} is the input file {data}: writing it would replace the data being read. "
-            "Choose another output path."
-        )
-
-
 def read_features(model, data, *, columns: Sequence[str] | None = None, key: str | None = None,
                   image_size=None) -> tuple[Dataset, pd.DataFrame | np.ndarray]:
     """Read all of `data` and match it to `model` as encode does: the Dataset, and the features to pass.
@@ -351,7 +338,7 @@ def _output_feature_names(model: Autoencoder) -> list[str]:
 
 def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose) -> dict:
     """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids."""
-    _check_output(output, data)
+    check_output_path(output, data)
     chunks = _feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
                              verbose=verbose)
     n_rows = _write_rows(output, names, ((chunk, function(features)) for chunk, features in chunks))
@@ -387,7 +374,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     4
     """
     model = _model(model)
-    _check_output(output, latent)
+    check_output_path(output, latent)
     names = _output_feature_names(model)
 
     def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
@@ -485,7 +472,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     (200, 0.5)
     """
     model = _model(model)
-    _check_output(output, data)
+    check_output_path(output, data)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
     names = ["reconstruction_error", "outlier"]
     if per_feature:

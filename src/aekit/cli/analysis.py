@@ -11,7 +11,7 @@ import argparse
 from aekit.analysis import compare_with_pca, default_autoencoder, sweep_latent_dims
 from aekit.cli import add_common_options
 from aekit.cli.fit import _widths, add_data_options
-from aekit.io import read_data
+from aekit.io import check_output_path, read_data
 
 COMPARE_EXAMPLES = """examples:
   aekit compare-pca train.csv --latent-dim 5
@@ -112,6 +112,8 @@ def run_compare(args: argparse.Namespace) -> dict:
 def run_sweep(args: argparse.Namespace) -> dict:
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
+    if args.plot:  # before minutes of training
+        check_output_path(args.plot, args.data)
     data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
     result = sweep_latent_dims(
         data.X, args.dims, estimator=_autoencoder(args, _scaler(args)), heldout_fraction=args.heldout,

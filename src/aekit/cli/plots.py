@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 import numpy as np
 
 from aekit.cli import add_common_options
 from aekit.exceptions import InvalidInputError
-from aekit.io import read_data, read_labels
+from aekit.io import check_output_path, read_data, read_labels
 from aekit.persistence import load_model
 from aekit.plots import write_model_plots
 from aekit.report import write_report
@@ -48,6 +49,13 @@ def register(subparsers) -> None:
 def _load(args: argparse.Namespace):
     """The model and, when DATA is given, its features, the optional labels and the images' shape."""
     model = load_model(args.model_dir)
+    for taken in (args.data, args.model_dir):  # the pictures must not land on the data or in the model
+        if taken is not None:
+            check_output_path(args.output, taken)
+    if Path(args.output).parent.exists() and os.path.samefile(Path(args.output).parent, args.model_dir):
+        raise InvalidInputError(
+            f"The output {args.output} is inside the model folder {args.model_dir}. Choose another output path."
+        )
     if args.data is None:
         if args.label_column:
             raise InvalidInputError("--label-column needs DATA: pass the data file after MODEL_DIR.")
