@@ -477,3 +477,187 @@ def test_the_cli_refuses_hostile_model_folders_in_one_line(template, data, tmp_p
     error = capsys.readouterr().err
     assert code == 2 and error.startswith(f"aekit {command}: error: ") and error.count("\n") == 1, error
     assert not output.exists() and not (tmp_path / "code-ran").exists()
+
+
+# ------------------------------------------------------------------------------- costs checked before they are paid
+def _never_built(*args, **kwargs):
+    raise AssertionError("a module was built before the description was bounded")
+
+
+@pytest.mark.parametrize(("hidden_dims", "pattern"), [
+    ([1] * 10_000, r"module.hidden_dims lists 10000 layers; aekit models have at most 64"),
+    ([1] * 100_000, r"lists 100000 layers"),
+    ([2**40], r"module.hidden_dims is 1099511627776; sizes must be in \[0, 2147483648\]"),
+], ids=["1e4-layers", "1e5-layers", "2^40-wide"])
+def test_a_module_description_too_big_is_refused_from_the_json_alone(template, tmp_path, monkeypatch, hidden_dims,
+                                                                     pattern):
+    config = json.loads((template / "config.json").read_text())
+    config["module"]["hidden_dims"] = hidden_dims
+    config["params"]["hidden_dims"] = [1]
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "config.json", json.dumps(config).encode())
+    monkeypatch.setattr(persistence, "build_model", _never_built)
+    with pytest.raises(ModelFileError, match=pattern):
+        aekit.load(folder)
+
+
+def test_many_layers_in_the_parameters_are_refused_before_the_estimator_checks_them(template, tmp_path):
+    config = json.loads((template / "config.json").read_text())
+    config["params"]["hidden_dims"] = [1] * 100_000
+    folder = copy_model(template, tmp_path)
+    write_consistent(folder, "config.json", json.dumps(config).encode())
+    with pytest.raises(ModelFileError, match="params.hidden_dims lists 100000 layers"):
+        aekit.load(folder)
+
+
+def _reads(monkeypatch) -> list[str]:
+    names: list[str] = []
+    real = persistence._read_file
+
+    def recording_read(folder, name, *args, **kwargs):
+        names.append(name)
+        return real(folder, name, *args, **kwargs)
+
+    monkeypatch.setattr(persistence, "_read_file", recording_read)
+    return names
+
+
+def test_a_huge_sparse_weights_file_is_refused_before_it_is_read(template, tmp_path, monkeypatch):
+    """A 64 GiB sparse file with a manifest that matches its size: the architecture needs ~200 bytes of it."""
+    folder = copy_model(template, tmp_path)
+    with open(folder / persistence.WEIGHTS, "r+b") as handle:
+        handle.truncate(2**36)
+    manifest = json.loads((folder / persistence.MANIFEST).read_text())
+    manifest["files"][persistence.WEIGHTS]["bytes"] = 2**36
+    (folder / persistence.MANIFEST).write_text(json.dumps(manifest))
+    reads = _reads(monkeypatch)
+    with pytest.raises(ModelFileError, match=r"weights.safetensors is 68719476736 bytes, but the architecture in "
+                                             r"config.json needs 284 bytes"):
+        aekit.load(folder)
+    assert persistence.WEIGHTS not in reads
+
+
+@pytest.mark.parametrize("name", [*persistence.JSON_FILES, persistence.WEIGHTS])
+def test_a_file_whose_size_differs_from_the_manifest_is_refused_before_it_is_read(template, tmp_path, monkeypatch,
+                                                                                  name):
+    folder = copy_model(template, tmp_path)
+    size = (folder / name).stat().st_size
+    with open(folder / name, "ab") as handle:
+        handle.write(b" " * 10)
+    monkeypatch.setattr(os, "read", _never_built)  # nothing is read: the open descriptor's size decides
+    real_fdopen = os.fdopen
+
+    def no_reading_fdopen(fd, *args, **kwargs):
+        handle = real_fdopen(fd, *args, **kwargs)
+        if os.path.basename(os.readlink(f"/proc/self/fd/{fd}")) == name:
+            handle.read = _never_built
+        return handle
+
+    if os.path.isdir("/proc/self/fd"):
+        monkeypatch.setattr(os, "fdopen", no_reading_fdopen)
+    with pytest.raises(ModelFileError, match=rf"{name}' is {size + 10} bytes; manifest.json records {size}"):
+        aekit.load(folder)
+
+
+# ------------------------------------------------------------------------------- every file checked
+def _edit_json(template: Path, where: Path, name: str, edit) -> Path:
+    document = json.loads((template / name).read_text())
+    document = edit(document) or document
+    folder = copy_model(template, where)
+    write_consistent(folder, name, json.dumps(document, allow_nan=True).encode())
+    return folder
+
+
+@pytest.mark.parametrize(("edit", "pattern"), [
+    (lambda h: h.update(train_loss="nan"), "history.json: 'train_loss' must be a list of numbers"),
+    (lambda h: h.update(val_loss=["a"]), "history.json: 'val_loss' must be a list of numbers"),
+    (lambda h: h.update(val_loss=[None]), "history.json: 'val_loss' must be a list of numbers"),
+    (lambda h: h.update(best_epoch="3"), "history.json: 'best_epoch' must be an integer >= 0"),
+    (lambda h: h.update(best_epoch=-1), "history.json: 'best_epoch' must be an integer >= 0"),
+    (lambda h: h.update(seconds=-1), "history.json: 'seconds' must be a number >= 0"),
+    (lambda h: h.update(seconds=float("inf")), "history.json: 'seconds' must be a number >= 0"),
+    (lambda h: h.update(stop_reason=5), "history.json: 'stop_reason' must be a string"),
+    (lambda h: h.update(stop_reason=True), "history.json: 'stop_reason' must be a string"),
+], ids=["train-loss-text", "val-loss-text", "val-loss-null", "best-epoch-text", "best-epoch-negative",
+        "seconds-negative", "seconds-inf", "stop-reason-number", "stop-reason-bool"])
+def test_history_of_the_wrong_types_is_refused_at_load_so_info_never_crashes(template, tmp_path, capsys, edit,
+                                                                             pattern):
+    from aekit.cli import main
+
+    folder = _edit_json(template, tmp_path, "history.json", edit)
+    with pytest.raises(ModelFileError, match=pattern):
+        aekit.load(folder)
+    assert main(["info", str(folder)]) == 2
+    assert capsys.readouterr().err.count("\n") == 1
+
+
+@pytest.mark.parametrize(("name", "edit", "pattern"), [
+    ("scaler.json", lambda s: None if False else "null", "scaler.json: holds the state of scaler None but the model "
+                                                         "was fitted with scaler='standard'"),
+    ("config.json", lambda c: c["params"].update(scaler=None), "holds the state of scaler 'standard' but the model "
+                                                               "was fitted with scaler=None"),
+    ("config.json", lambda c: c["params"].update(scaler="minmax"), "scaler 'standard' but .* scaler='minmax'"),
+    ("config.json", lambda c: c["params"].update(latent_dim=3), "the module's latent_dim 2 differs from the "
+                                                                "parameter latent_dim=3"),
+    ("config.json", lambda c: c["params"].update(architecture="linear"), "the module's architecture 'mlp' differs"),
+    ("config.json", lambda c: c["fitted"].update(loss="bce"), "output_activation 'identity' does not go with the "
+                                                              "bce loss"),
+    ("config.json", lambda c: c["fitted"].update(threshold=-0.5), "threshold must be a finite number >= 0"),
+    ("config.json", lambda c: c["fitted"].update(error_quantiles=[-1.0, 0.0, 1.0]), "error_quantiles must be null"),
+    ("config.json", lambda c: c["fitted"].update(error_quantiles=[0.0, 1.0, float("inf")]),
+     "error_quantiles must be null or a non-decreasing list of finite numbers >= 0"),
+    ("config.json", lambda c: c["fitted"].update(error_quantiles=[0.0, float("nan")]), "error_quantiles must be null"),
+    ("environment.json", lambda e: e.update(torch={"nested": [1]}), "environment.json: must be an object of names "
+                                                                    "and plain values"),
+], ids=["scaler-null", "params-scaler-none", "scaler-other", "latent-dim", "architecture", "loss-vs-output",
+        "negative-threshold", "negative-quantile", "inf-quantile", "nan-quantile", "nested-environment"])
+def test_files_that_disagree_with_each_other_are_refused(template, tmp_path, name, edit, pattern):
+    if name == "scaler.json":
+        folder = copy_model(template, tmp_path)
+        write_consistent(folder, name, b"null")
+    else:
+        folder = _edit_json(template, tmp_path, name, edit)
+    with pytest.raises(ModelFileError, match=pattern):
+        aekit.load(folder)
+
+
+def test_model_info_reports_the_environment_it_verified_without_reading_it_again(template, tmp_path, monkeypatch):
+    from aekit import workflows
+
+    folder = copy_model(template, tmp_path)
+    (tmp_path / "evil.json").write_text('{"aekit": "\\u001b[31mswapped"}')
+    real = workflows.load_model_and_environment
+
+    def load_then_swap(path):
+        loaded = real(path)
+        (folder / "environment.json").unlink()
+        os.symlink(tmp_path / "evil.json", folder / "environment.json")  # swapped after verification
+        return loaded
+
+    monkeypatch.setattr(workflows, "load_model_and_environment", load_then_swap)
+    info = workflows.model_info(folder)
+    assert info["environment"] == json.loads((template / "environment.json").read_text())
+
+
+# ------------------------------------------------------------------------------- every JSON type, everywhere
+WRONG_TYPES = st.sampled_from([None, True, False, 0, -1, 2**64, 1.5, -0.5, float("nan"), float("inf"), "", "x",
+                               [], [1], ["a"], {}, {"a": 1}, [[[]]]])
+
+
+@pytest.mark.parametrize("name", persistence.JSON_FILES)
+@given(choice=st.data())
+def test_any_field_of_any_json_file_of_any_type_is_refused_or_works_in_info(template, data, name, choice):
+    """Each position (containers included) gets a value of another JSON type; load, info and its text must hold."""
+    from aekit.cli.info import describe
+    from aekit.workflows import model_info
+
+    document = json.loads((template / name).read_text())
+    position = choice.draw(st.sampled_from(leaf_paths(document)), label="position")
+    hostile = replace_at(document, position, choice.draw(WRONG_TYPES, label="value"))
+    with tempfile.TemporaryDirectory() as where:
+        folder = copy_model(template, Path(where))
+        write_consistent(folder, name, json.dumps(hostile, allow_nan=True).encode())
+        if load_outcome(folder, data) != "loaded":
+            return
+        text = describe(model_info(folder))
+        assert "model" in text and "threshold" in text

@@ -271,13 +271,17 @@ _SAVED_STATE = {  # what a checkpoint of this loop holds, and the type of each e
 }
 
 
-def _check_saved_state(saved, folder, module: nn.Module) -> None:
+def _refuse_checkpoint(folder, what: str) -> None:
+    raise ModelFileError(
+        f"The checkpoint in {str(folder)!r} cannot be resumed: {what}. Delete that checkpoint folder, or start "
+        "afresh with resume=False."
+    )
+
+
+def _check_saved_state(saved, folder) -> None:
     """Refuse a checkpoint whose state is not what this loop writes, before any of it is used."""
     def refuse(what: str) -> None:
-        raise ModelFileError(
-            f"The checkpoint in {str(folder)!r} cannot be resumed: {what}. Delete that checkpoint folder, or start "
-            "afresh with resume=False."
-        )
+        _refuse_checkpoint(folder, what)
 
     if not isinstance(saved, dict):
         refuse("its state is not an object")
@@ -295,15 +299,73 @@ def _check_saved_state(saved, folder, module: nn.Module) -> None:
         for key in ("train_loss", "val_loss")
     ) or not isinstance(history["stop_reason"], str):
         refuse("its 'history' is not a training history")
+    kinds = {"best_epoch": int, "seconds": (int, float), "stop_reason": str}
+    if not all(isinstance(history[key], kind) and not isinstance(history[key], bool) for key, kind in kinds.items()):
+        refuse("its 'history' holds values of the wrong type")
+    if saved["running"] is not None and saved["running"].numel() != 1:
+        refuse("its running loss is not one number")
     if len(history["train_loss"]) != saved["epoch"]:
         refuse(f"it records {len(history['train_loss'])} epoch(s) of losses but says epoch {saved['epoch']}")
+
+
+def _check_saved_tensors(saved: dict, folder, module: nn.Module) -> None:
+    """The saved weights must be this module's tensors (a run with the same settings always has them)."""
     expected = {name: tuple(t.shape) for name, t in module.state_dict().items()}
     for key in ("module", "last_good_state", *(("best_state",) if saved["best_state"] is not None else ())):
         shapes = {name: tuple(t.shape) if isinstance(t, torch.Tensor) else None for name, t in saved[key].items()}
         if shapes != expected:
             differing = sorted(k for k in set(shapes) | set(expected) if shapes.get(k) != expected.get(k))
-            refuse(f"its {key!r} holds other tensors than this model's (first differing: {differing[:3]}): another "
-                   "architecture")
+            _refuse_checkpoint(folder, f"its {key!r} holds other tensors than this model's (first differing: "
+                                       f"{differing[:3]}): another architecture")
+
+
+def _same_kind(saved, fresh) -> bool:
+    """Whether ``saved`` has the structure and value types of ``fresh`` (a state this code would write)."""
+    if isinstance(fresh, dict):
+        return isinstance(saved, dict) and set(saved) == set(fresh) and all(_same_kind(saved[k], fresh[k])
+                                                                             for k in fresh)
+    if isinstance(fresh, (list, tuple)):
+        return (isinstance(saved, type(fresh)) and len(saved) == len(fresh)
+                and all(_same_kind(a, b) for a, b in zip(saved, fresh, strict=True)))
+    if isinstance(fresh, torch.Tensor):
+        return isinstance(saved, torch.Tensor) and saved.shape == fresh.shape and saved.dtype == fresh.dtype
+    if isinstance(fresh, bool) or fresh is None or isinstance(fresh, str):
+        return type(saved) is type(fresh)
+    if isinstance(fresh, float):
+        return isinstance(saved, (int, float)) and not isinstance(saved, bool)
+    return type(saved) is type(fresh)
+
+
+def _check_optimizer_state(saved: dict, folder, optimizer: torch.optim.Optimizer, scheduler, lr: float) -> None:
+    """Adam's and the scheduler's saved states must be what they write: hyper-parameters and moments alike."""
+    fresh = optimizer.state_dict()
+    state, groups = saved["optimizer"].get("state"), saved["optimizer"].get("param_groups")
+    if set(saved["optimizer"]) != set(fresh) or not _same_kind(groups, fresh["param_groups"]):
+        _refuse_checkpoint(folder, "its optimizer state is not Adam's for this model")
+    if not all(0 < group["lr"] <= lr for group in groups):  # schedules only ever lower the rate
+        _refuse_checkpoint(folder, f"its learning rate is outside (0, {lr:g}]")
+    fixed = [(key, value) for group in fresh["param_groups"] for key, value in group.items() if key != "lr"]
+    if [(key, value) for group in groups for key, value in group.items() if key != "lr"] != fixed:
+        _refuse_checkpoint(folder, "its optimizer hyper-parameters (betas, eps, ...) are not the ones aekit uses")
+    parameters = [p for group in optimizer.param_groups for p in group["params"]]
+    for index, moments in (state.items() if isinstance(state, dict) else [(None, None)]):
+        if not (isinstance(index, int) and 0 <= index < len(parameters) and isinstance(moments, dict)):
+            _refuse_checkpoint(folder, "its optimizer state is not keyed by this model's parameters")
+        shape = parameters[index].shape
+        expected = {"step": torch.zeros(()), "exp_avg": torch.zeros(shape), "exp_avg_sq": torch.zeros(shape)}
+        if not (_same_kind(moments, expected) and all(torch.isfinite(t).all() for t in moments.values())
+                and moments["step"] >= 0 and bool((moments["exp_avg_sq"] >= 0).all())):
+            _refuse_checkpoint(folder, f"its optimizer moments for parameter {index} do not fit it")
+    if scheduler is not None:
+        current = scheduler.state_dict()
+        settings = {key for key in current if key not in _SCHEDULER_COUNTERS}
+        if not _same_kind(saved["scheduler"], current) or any(saved["scheduler"][k] != current[k] for k in settings):
+            _refuse_checkpoint(folder, "its learning-rate schedule state is not this schedule's")
+
+
+# what a learning-rate scheduler's state changes as it steps; everything else is its settings
+_SCHEDULER_COUNTERS = {"last_epoch", "_step_count", "_last_lr", "best", "num_bad_epochs", "cooldown_counter",
+                       "_is_initial", "_get_lr_called_within_step"}
 
 
 def fit_module(
@@ -384,8 +446,10 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
 
     saved = None if checkpointer is None else checkpointer.latest()
     if saved is not None:
-        _check_saved_state(saved, checkpointer.folder, module)
+        _check_saved_state(saved, checkpointer.folder)
         _check_same_run(saved["config"], config, checkpointer.folder)
+        _check_saved_tensors(saved, checkpointer.folder, module)
+        _check_optimizer_state(saved, checkpointer.folder, optimizer, scheduler, config.lr)
         try:
             module.load_state_dict(saved["module"])
             optimizer.load_state_dict(saved["optimizer"])
@@ -393,7 +457,7 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
                 scheduler.load_state_dict(saved["scheduler"])
             generator.set_state(saved["generator"])
             torch.set_rng_state(saved["torch_rng"])
-        except (RuntimeError, KeyError, ValueError, TypeError, IndexError) as error:  # a tampered state
+        except (RuntimeError, KeyError, ValueError, TypeError, IndexError, AttributeError) as error:  # tampered
             raise ModelFileError(
                 f"The checkpoint in {str(checkpointer.folder)!r} cannot be resumed: {type(error).__name__}: "
                 f"{' '.join(str(error).split())[:200]}. Delete that checkpoint folder, or start afresh with "
