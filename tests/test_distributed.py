@@ -5,6 +5,14 @@ the weights on every rank before every step, the estimator (rank 0 saves the mod
 checkpoints), and a streaming fit over per-rank chunks. Full-batch training makes a 2-process run
 the same computation as a single-process run on all the rows (the mean of the two shards' mean
 gradients is the mean gradient), up to the order of floating-point sums: hence the tolerances.
+
+The single-process references run with the workers' thread count (one each). With another count the
+kernels split their sums differently; that rounding (~1e-9 in the first gradients) is harmless in
+itself, but Adam divides each gradient by its running root mean square plus eps = 1e-8, and about a
+fifth of this model's decoder gradients are below 1e-7 (ReLU units active on few rows): there a
+1e-10 change of the gradient moves the step by ~lr * 1e-10 / 1e-8 = 1e-4 (measured: 1.06e-4 between
+1 and 2 threads on an AVX-512 Xeon). At equal thread counts only the split of the rows remains (its
+largest difference, measured there: 5e-6 on encoder.0.weight, 1e-6 on decoder.0.weight).
 """
 
 from __future__ import annotations
@@ -29,8 +37,9 @@ from aekit.train import TrainConfig, fit_module
 from conftest import assert_close
 
 pytestmark = pytest.mark.slow
-# Full-batch Adam for 15 epochs, float32 sums in another order: differences stay far below this.
+# Full-batch Adam for 15 epochs, float32 sums over the rows in another order: differences stay far below this.
 RTOL, ATOL = 1e-4, 1e-5
+WORKER_THREADS = 1  # each of the 2 workers, so that they do not compete for 2 cores
 TEARDOWN_ABORT = "terminate called without an active exception"
 N_TRAIN, N_VAL, EPOCHS = 200, 40, 15
 
@@ -118,7 +127,7 @@ def _launch(out):
     script = out / "worker.py"
     script.write_text(_WORKER)
     # faulthandler: should a worker crash (SIGABRT), its Python stack is in the message below
-    env = {**os.environ, "OMP_NUM_THREADS": "1", "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    env = {**os.environ, "OMP_NUM_THREADS": str(WORKER_THREADS), "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(script), str(out), os.path.dirname(__file__)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
@@ -137,6 +146,15 @@ def two_process_run(tmp_path_factory):
         completed = _launch(out)
     assert completed.returncode == 0, completed.stderr[-3000:]
     return out, json.loads((out / "result.json").read_text())
+
+
+@pytest.fixture(autouse=True)
+def threads_of_a_worker():
+    """The single-process references run with the workers' thread count (see the module's docstring)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(WORKER_THREADS)
+    yield
+    torch.set_num_threads(previous)
 
 
 def test_ranks_hold_identical_weights_after_every_step(two_process_run):
