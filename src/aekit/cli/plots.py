@@ -4,15 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-import numpy as np
-import pandas as pd
-
 from aekit.cli import add_common_options
-from aekit.exceptions import InvalidInputError
-from aekit.io import read_data
-from aekit.persistence import load_model
-from aekit.plots import write_model_plots
-from aekit.report import write_report
 
 
 def register(subparsers) -> None:
@@ -46,6 +38,14 @@ def register(subparsers) -> None:
 
 def _load(args: argparse.Namespace):
     """The model, and (when DATA is given) its features and the optional label column."""
+    # here, not at the top: `aekit --help` must not wait for torch
+    import numpy as np
+    import pandas as pd
+
+    from aekit.exceptions import InvalidInputError
+    from aekit.io import read_data
+    from aekit.persistence import load_model
+
     model = load_model(args.model_dir)
     if args.data is None:
         if args.label_column:
@@ -70,6 +70,8 @@ def _load(args: argparse.Namespace):
 
 
 def _plot(args: argparse.Namespace) -> dict:
+    from aekit.plots import write_model_plots
+
     model, X, labels = _load(args)
     label_name = args.label_column or "label"
     written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name)
@@ -80,6 +82,8 @@ def _plot(args: argparse.Namespace) -> dict:
 
 
 def _report(args: argparse.Namespace) -> dict:
+    from aekit.report import write_report
+
     model, X, labels = _load(args)
     summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label")
     if not args.json and not args.quiet:
