@@ -36,3 +36,19 @@ def low_rank_data() -> np.ndarray:
 def unit_data() -> np.ndarray:
     """200 x 10 values in [0, 1]."""
     return np.random.default_rng(1).uniform(size=(200, 10))
+
+
+@pytest.fixture(scope="session", autouse=True)
+def kernel_cache_of_the_session(tmp_path_factory):
+    """aekit.layers' kernel choices go to a cache of this session (and its subprocesses), not the user's."""
+    from aekit import layers
+
+    previous = os.environ.get("XDG_CACHE_HOME")
+    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
+    layers.reset()
+    yield
+    if previous is None:
+        os.environ.pop("XDG_CACHE_HOME", None)
+    else:
+        os.environ["XDG_CACHE_HOME"] = previous
+    layers.reset()

@@ -15,6 +15,7 @@ import pytest
 from PIL import Image
 
 import aekit
+import aekit.workflows
 from aekit.cli import main
 from aekit.io import read_data
 from conftest import assert_close
@@ -209,7 +210,7 @@ def test_os_errors_become_one_line(workspace, tmp_path, capsys, monkeypatch):
     def unreadable(path):
         raise PermissionError(13, "Permission denied", str(path))
 
-    monkeypatch.setattr(aekit.cli.info, "model_info", unreadable)
+    monkeypatch.setattr(aekit.workflows, "model_info", unreadable)  # imported by the command when it runs
     err = fails(capsys, "info", tmp_path / "m")
     assert err == f"aekit info: error: [Errno 13] Permission denied: '{tmp_path / 'm'}'. Check the path and its " \
                   "permissions."
@@ -246,3 +247,43 @@ def test_a_closed_pipe_ends_quietly(workspace, capsys, monkeypatch):
     folder, _ = workspace
     monkeypatch.setattr(aekit.cli.info, "run", reader_gone)
     assert main(["info", str(folder / "model")]) == 141 and capsys.readouterr().err == ""
+
+
+def test_version_and_help_do_not_import_torch():
+    """They answer at once: torch (seconds on a cold start) is imported only by a command that runs."""
+    probe = ("import sys, contextlib, io\nfrom aekit.cli import main\n"
+             "for argv in (['--version'], ['--help'], ['fit', '--help']):\n"
+             "    with contextlib.suppress(SystemExit), contextlib.redirect_stdout(io.StringIO()):\n"
+             "        main(argv)\n"
+             "print(sorted(m for m in ('torch', 'sklearn', 'numpy', 'pandas') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", probe], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0 and result.stdout.strip() == "[]", result.stderr
+
+
+@pytest.mark.parametrize("command", COMMANDS)
+def test_every_command_has_threads(command, capsys):
+    with pytest.raises(SystemExit):
+        main([command, "--help"])
+    assert "--threads N" in capsys.readouterr().out
+
+
+def test_threads_is_used_while_the_command_runs_and_restored(workspace, capsys, monkeypatch):
+    import torch
+
+    folder, _ = workspace
+    seen = []
+    real_model_info = aekit.workflows.model_info
+
+    def recording_model_info(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_model_info(*args, **kwargs)
+
+    monkeypatch.setattr(aekit.workflows, "model_info", recording_model_info)
+    before = torch.get_num_threads()
+    code, _, _ = run(capsys, "info", folder / "model", "--threads", "1")
+    assert code == 0 and seen == [1] and torch.get_num_threads() == before
+    with pytest.raises(SystemExit) as exit_:
+        main(["info", str(folder / "model"), "--threads", "0"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert "argument --threads: expected a positive number of threads such as 1 or 4, got '0'" in err

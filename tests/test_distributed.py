@@ -12,7 +12,9 @@ itself, but Adam divides each gradient by its running root mean square plus eps 
 fifth of this model's decoder gradients are below 1e-7 (ReLU units active on few rows): there a
 1e-10 change of the gradient moves the step by ~lr * 1e-10 / 1e-8 = 1e-4 (measured: 1.06e-4 between
 1 and 2 threads on an AVX-512 Xeon). At equal thread counts only the split of the rows remains (its
-largest difference, measured there: 5e-6 on encoder.0.weight, 1e-6 on decoder.0.weight).
+largest difference, measured there: 5e-6 on encoder.0.weight, 1e-6 on decoder.0.weight). For the
+same reason every process uses oneDNN for the wide layers (``AEKIT_LINEAR_KERNEL``), rather than
+each timing the two kernels for itself at its own batch size.
 """
 
 from __future__ import annotations
@@ -40,6 +42,7 @@ pytestmark = pytest.mark.slow
 # Full-batch Adam for 15 epochs, float32 sums over the rows in another order: differences stay far below this.
 RTOL, ATOL = 1e-4, 1e-5
 WORKER_THREADS = 1  # each of the 2 workers, so that they do not compete for 2 cores
+SAME_KERNELS = {"OMP_NUM_THREADS": str(WORKER_THREADS), "AEKIT_LINEAR_KERNEL": "onednn"}
 TEARDOWN_ABORT = "terminate called without an active exception"
 N_TRAIN, N_VAL, EPOCHS = 200, 40, 15
 
@@ -127,7 +130,7 @@ def _launch(out):
     script = out / "worker.py"
     script.write_text(_WORKER)
     # faulthandler: should a worker crash (SIGABRT), its Python stack is in the message below
-    env = {**os.environ, "OMP_NUM_THREADS": str(WORKER_THREADS), "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    env = {**os.environ, **SAME_KERNELS, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
     command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
                str(script), str(out), os.path.dirname(__file__)]
     return subprocess.run(command, env=env, capture_output=True, text=True, timeout=400)
@@ -149,8 +152,9 @@ def two_process_run(tmp_path_factory):
 
 
 @pytest.fixture(autouse=True)
-def threads_of_a_worker():
-    """The single-process references run with the workers' thread count (see the module's docstring)."""
+def threads_of_a_worker(monkeypatch):
+    """The single-process references run with the workers' thread count and kernels (see the module's docstring)."""
+    monkeypatch.setenv("AEKIT_LINEAR_KERNEL", SAME_KERNELS["AEKIT_LINEAR_KERNEL"])
     previous = torch.get_num_threads()
     torch.set_num_threads(WORKER_THREADS)
     yield

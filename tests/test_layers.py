@@ -1,5 +1,7 @@
-"""aekit.layers.Linear: nn.Linear with oneDNN products, checked against a float64 reference."""
+"""aekit.layers.Linear: nn.Linear with oneDNN products, checked against a float64 reference; the
+measured kernel choice, its cache and its override."""
 
+import json
 import warnings
 
 import pytest
@@ -7,10 +9,28 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit.layers import ONEDNN_MIN_WEIGHTS, Linear, onednn_available
+from aekit import hardware, layers
+from aekit.exceptions import InvalidParameterValue
+from aekit.layers import KERNEL_VARIABLE, Linear, onednn_available
 from conftest import assert_close
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="oneDNN's linear operator is not available here")
+
+
+@pytest.fixture
+def onednn(monkeypatch):
+    """oneDNN wherever it can run, without timing."""
+    monkeypatch.setenv(KERNEL_VARIABLE, "onednn")
+
+
+@pytest.fixture
+def fresh_cache(monkeypatch, tmp_path):
+    """An empty kernel cache and no choices in this process (and the same again afterwards)."""
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
+    layers.reset()
+    yield tmp_path
+    layers.reset()
 
 
 def _reference(layer: nn.Linear, x: torch.Tensor, grad: torch.Tensor):
@@ -26,7 +46,7 @@ def _reference(layer: nn.Linear, x: torch.Tensor, grad: torch.Tensor):
 @needs_onednn
 @pytest.mark.parametrize("bias", [True, False])
 @pytest.mark.parametrize("input_grad", [True, False])  # the first layer of a model needs no input gradient
-def test_onednn_forward_and_gradients_match_a_float64_reference(bias, input_grad):
+def test_onednn_forward_and_gradients_match_a_float64_reference(bias, input_grad, onednn):
     torch.manual_seed(0)
     layer = Linear(784, 500, bias=bias)
     x = torch.randn(96, 784, requires_grad=input_grad)
@@ -56,7 +76,7 @@ def test_onednn_forward_and_gradients_match_a_float64_reference(bias, input_grad
         (lambda: torch.randn(0, 784, requires_grad=True), "no rows"),
     ],
 )
-def test_other_inputs_go_through_nn_linear_unchanged(make_input, why):
+def test_other_inputs_go_through_nn_linear_unchanged(make_input, why, onednn):
     layer = Linear(784, 500).to(make_input().dtype)
     x = make_input()
     assert not layer.uses_onednn(x), why
@@ -66,9 +86,7 @@ def test_other_inputs_go_through_nn_linear_unchanged(make_input, why):
     assert layer.weight.grad.shape == layer.weight.shape
 
 
-def test_small_layers_autocast_and_disabled_onednn_use_nn_linear():
-    small = Linear(128, 64)
-    assert 128 * 64 < ONEDNN_MIN_WEIGHTS and not small.uses_onednn(torch.randn(4, 128))
+def test_autocast_and_disabled_onednn_use_nn_linear(onednn):
     layer, x = Linear(784, 500), torch.randn(8, 784)
     with torch.autocast("cpu", dtype=torch.bfloat16):
         assert not layer.uses_onednn(x)
@@ -90,7 +108,7 @@ def test_same_parameters_and_state_dict_as_nn_linear():
 
 
 @needs_onednn
-def test_training_through_onednn_is_bitwise_reproducible():
+def test_training_through_onednn_is_bitwise_reproducible(onednn):
     def train() -> dict:
         torch.manual_seed(0)
         model = nn.Sequential(Linear(784, 100), nn.ReLU(), Linear(100, 784))
@@ -106,3 +124,94 @@ def test_training_through_onednn_is_bitwise_reproducible():
 
     first, second = train(), train()
     assert all(torch.equal(first[name], second[name]) for name in first)
+
+
+@pytest.mark.parametrize("how", ["AEKIT_LINEAR_KERNEL=default", "operator unavailable"])
+def test_the_fallback_gives_the_results_of_onednn_up_to_rounding(how, monkeypatch):
+    torch.manual_seed(0)
+    layer = Linear(300, 200)
+    x = torch.randn(64, 300, requires_grad=True)
+    grad = torch.randn(64, 200)
+    monkeypatch.setenv(KERNEL_VARIABLE, "onednn")
+    with_onednn = layer(x)
+    with_onednn.backward(grad)
+    onednn_grads = x.grad.clone(), layer.weight.grad.clone()
+    x.grad, layer.weight.grad, layer.bias.grad = None, None, None
+    if how == "operator unavailable":  # as on an ARM processor or a PyTorch built without oneDNN
+        monkeypatch.setattr(layers, "_AVAILABLE", False)
+    else:
+        monkeypatch.setenv(KERNEL_VARIABLE, "default")
+    assert not layer.uses_onednn(x)
+    fallback = layer(x)
+    assert torch.equal(fallback, F.linear(x, layer.weight, layer.bias))  # the fallback is F.linear itself
+    fallback.backward(grad)
+    # float32 products of length 300 (forward), 200 (input gradient), 64 (weight gradient)
+    assert_close(fallback, with_onednn, rtol=1e-5, atol=1e-5, what="output")
+    assert_close(x.grad, onednn_grads[0], rtol=1e-5, atol=1e-5, what="input gradient")
+    assert_close(layer.weight.grad, onednn_grads[1], rtol=1e-5, atol=1e-5, what="weight gradient")
+
+
+@needs_onednn
+def test_auto_measures_once_keeps_the_choice_and_the_next_process_reads_it(fresh_cache, monkeypatch):
+    kernel = layers.choose(784, 500, 200, training=True)  # 200 rows: the 256-row bucket
+    key = f"784x500/rows256/train/threads{torch.get_num_threads()}"
+    assert layers.choices()[key]["kernel"] == kernel in ("onednn", "default")
+    assert layers.choices()[key]["onednn_speedup"] > 0
+    saved = json.loads(layers.cache_path().read_text())
+    assert layers.cache_path().parent == fresh_cache / "aekit"
+    assert saved["machines"][hardware.fingerprint()][key]["kernel"] == kernel
+
+    def no_timing(*args):
+        raise AssertionError("measured again")
+
+    monkeypatch.setattr(layers, "_measure", no_timing)
+    assert layers.choose(784, 500, 256, training=True) == kernel  # this process: kept
+    layers.reset()  # as a new process: read from the cache file
+    assert layers.choose(784, 500, 129, training=True) == kernel
+    with pytest.raises(AssertionError, match="measured again"):  # another bucket is a new measurement
+        layers.choose(784, 500, 64, training=True)
+
+
+@needs_onednn
+def test_a_cached_choice_is_what_the_layer_uses(fresh_cache):
+    key = f"784x500/rows8/infer/threads{torch.get_num_threads()}"
+    for kernel in ("onednn", "default"):
+        layers.reset()
+        layers.cache_path().parent.mkdir(parents=True, exist_ok=True)
+        layers.cache_path().write_text(json.dumps(
+            {"format": 1, "machines": {hardware.fingerprint(): {key: {"kernel": kernel}}}}))
+        with torch.no_grad():
+            assert Linear(784, 500).uses_onednn(torch.randn(8, 784)) == (kernel == "onednn")
+
+
+@needs_onednn
+@pytest.mark.parametrize("content", ["{not json", '{"format": 99, "machines": {}}', '{"format": 1, "machines": []}',
+                                     '{"format": 1, "machines": {"FP": {"K": {"kernel": "os.system"}}}}'])
+def test_a_broken_or_foreign_cache_file_is_ignored_and_replaced(fresh_cache, content):
+    layers.cache_path().parent.mkdir(parents=True)
+    layers.cache_path().write_text(content.replace("FP", hardware.fingerprint()))
+    assert layers.choose(784, 500, 16, training=False) in ("onednn", "default")
+    assert json.loads(layers.cache_path().read_text())["format"] == 1
+
+
+def test_small_products_are_left_to_f_linear_without_timing(fresh_cache, monkeypatch):
+    monkeypatch.setattr(layers, "timings", lambda *args: pytest.fail("timed a 64x10 layer"))
+    assert layers.choose(64, 10, 256, training=True) == "default"
+    assert all(choice["onednn_speedup"] is None for choice in layers.choices().values())
+
+
+def test_an_unknown_kernel_name_is_refused_with_the_choices(monkeypatch):
+    monkeypatch.setenv(KERNEL_VARIABLE, "onedn")
+    with pytest.raises(InvalidParameterValue, match=r"AEKIT_LINEAR_KERNEL environment variable must be one of "
+                       r"\('auto', 'onednn', 'default'\). Got 'onedn' instead. Did you mean 'onednn'\?"):
+        Linear(784, 500)(torch.randn(4, 784))
+
+
+@needs_onednn
+def test_tracing_and_onnx_export_see_f_linear(onednn):
+    layer = Linear(784, 500)
+    x = torch.randn(4, 784)
+    assert layer.uses_onednn(x)
+    traced = torch.jit.trace(layer, x)
+    assert "mkldnn" not in str(traced.graph) and "linear" in str(traced.graph)
+    assert_close(traced(x), layer(x), rtol=1e-5, atol=1e-5)

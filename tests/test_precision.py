@@ -1,4 +1,5 @@
-"""The bf16 (autocast) path: numerically close to fp32 within bf16's precision, and finite."""
+"""The bf16 (autocast) path: numerically close to fp32 within bf16's precision, and finite; the
+"auto" precision rule and the warning for emulated bf16; the estimator's n_jobs."""
 
 import math
 
@@ -6,10 +7,11 @@ import numpy as np
 import pytest
 import torch
 
-from aekit import Autoencoder, load
+import aekit.estimator
+from aekit import Autoencoder, hardware, load
 from aekit.exceptions import InvalidParameterValue
 from aekit.models import MLPAutoencoder
-from aekit.train import TrainConfig, autocast, fit_module
+from aekit.train import BF16_MIN_WEIGHTS, TrainConfig, autocast, fit_module, resolve_precision
 
 # bf16 keeps 8 significant bits: one rounding is a relative error of at most 2**-9 ~ 0.2%; a forward
 # pass through a few layers, with sums accumulated in float32, stays within a few percent.
@@ -48,7 +50,7 @@ def test_autocast_runs_matrix_products_in_bf16_and_fp32_is_untouched():
 
 
 def test_unknown_precision_names_the_value_and_the_choices():
-    with pytest.raises(InvalidParameterValue, match=r"must be one of \('fp32', 'bf16'\). Got 'bf61' instead"):
+    with pytest.raises(InvalidParameterValue, match=r"must be one of \('auto', 'fp32', 'bf16'\). Got 'bf61' instead"):
         autocast(torch.device("cpu"), "bf61")
 
 
@@ -100,3 +102,58 @@ def test_estimator_precision_is_used_for_inference_and_saved(data, tmp_path):
 def test_estimator_rejects_an_unknown_precision(data):
     with pytest.raises(InvalidParameterValue, match="The 'precision' parameter of Autoencoder must be a str among"):
         Autoencoder(precision="fp16").fit(data)
+
+
+CPU = torch.device("cpu")
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_auto_takes_bf16_only_for_large_layers_on_a_device_that_computes_it(native, monkeypatch):
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: native)
+    large = MLPAutoencoder(BF16_MIN_WEIGHTS // 256, 8, hidden_dims=(256,))  # a weight matrix of BF16_MIN_WEIGHTS
+    small = MLPAutoencoder(BF16_MIN_WEIGHTS // 256 - 1, 8, hidden_dims=(256,))
+    assert resolve_precision("auto", large, CPU) == ("bf16" if native else "fp32")
+    assert resolve_precision("auto", small, CPU) == "fp32"
+    assert resolve_precision("fp32", large, CPU) == "fp32"
+
+
+def test_bf16_where_it_is_emulated_warns_with_the_measured_slowdown(monkeypatch):
+    import aekit.train
+
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
+    monkeypatch.setattr(aekit.train, "_warned_emulated_bf16", set())
+    module = MLPAutoencoder(64, 4, hidden_dims=(32,))
+    with pytest.warns(UserWarning, match=r"without native bfloat16 .* emulated here, \d+\.\d+x slower than fp32"):
+        assert resolve_precision("bf16", module, CPU) == "bf16"  # still what was asked for
+
+
+def test_the_estimator_defaults_to_auto_and_says_what_it_used(data):
+    model = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0).fit(data)
+    assert model.precision == "auto"
+    assert model.precision_ == "fp32"  # 12 x 16 weights: far below the bf16 rule's size
+    reference = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, precision="fp32").fit(data)
+    np.testing.assert_array_equal(model.transform(data), reference.transform(data))
+
+
+@pytest.mark.parametrize("n_jobs", [1, -1, None])
+def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, data, monkeypatch):
+    seen = []
+    real_fit_module = aekit.estimator.fit_module
+
+    def recording_fit_module(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit_module(*args, **kwargs)
+
+    monkeypatch.setattr(aekit.estimator, "fit_module", recording_fit_module)
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 1)  # as under `taskset -c 0`
+    before = torch.get_num_threads()
+    model = Autoencoder(3, hidden_dims=(16,), epochs=1, random_state=0, n_jobs=n_jobs).fit(data)
+    assert seen == [1]  # 1, all (one) usable core, or PyTorch's count capped at the usable cores
+    assert torch.get_num_threads() == before
+    model.transform(data)
+    assert torch.get_num_threads() == before
+
+
+def test_n_jobs_zero_is_refused(data):
+    with pytest.raises(InvalidParameterValue, match="The 'n_jobs' parameter of Autoencoder must be"):
+        Autoencoder(n_jobs=0).fit(data)

@@ -6,13 +6,25 @@
 (100, 2)
 """
 
+import importlib
+
 from aekit._version import __version__
-from aekit.estimator import Autoencoder
-from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, ModelFileError, TrainingError
-from aekit.models import LinearAutoencoder, MLPAutoencoder, build_model
-from aekit.models_conv import ConvAutoencoder
-from aekit.persistence import load_model as load
-from aekit.persistence import save_model as save
+
+# Imported on first use (PEP 562), so that `aekit --version` and `--help` do not wait seconds for torch.
+_EXPORTS = {
+    "AekitError": ("aekit.exceptions", "AekitError"),
+    "Autoencoder": ("aekit.estimator", "Autoencoder"),
+    "ConvAutoencoder": ("aekit.models_conv", "ConvAutoencoder"),
+    "InvalidInputError": ("aekit.exceptions", "InvalidInputError"),
+    "InvalidParameterValue": ("aekit.exceptions", "InvalidParameterValue"),
+    "LinearAutoencoder": ("aekit.models", "LinearAutoencoder"),
+    "MLPAutoencoder": ("aekit.models", "MLPAutoencoder"),
+    "ModelFileError": ("aekit.exceptions", "ModelFileError"),
+    "TrainingError": ("aekit.exceptions", "TrainingError"),
+    "build_model": ("aekit.models", "build_model"),
+    "load": ("aekit.persistence", "load_model"),
+    "save": ("aekit.persistence", "save_model"),
+}
 
 __all__ = [
     "AekitError",
@@ -29,3 +41,16 @@ __all__ = [
     "load",
     "save",
 ]
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module 'aekit' has no attribute {name!r}")
+    module, attribute = _EXPORTS[name]
+    value = getattr(importlib.import_module(module), attribute)
+    globals()[name] = value  # once: later look-ups do not come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(__all__))

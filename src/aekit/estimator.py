@@ -6,6 +6,7 @@ Parameters are only stored in ``__init__`` and validated in ``fit``; the torch m
 
 from __future__ import annotations
 
+import functools
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -18,7 +19,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import distributed, geometry, streaming
+from aekit import distributed, geometry, hardware, streaming
 from aekit.checkpoint import Checkpointer
 from aekit.exceptions import (
     InvalidInputError,
@@ -30,7 +31,16 @@ from aekit.exceptions import (
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
 from aekit.preprocess import SCALERS, make_scaler
-from aekit.train import LR_SCHEDULES, PRECISIONS, TensorSource, TrainConfig, autocast, device_of, fit_module
+from aekit.train import (
+    LR_SCHEDULES,
+    PRECISIONS,
+    TensorSource,
+    TrainConfig,
+    autocast,
+    device_of,
+    fit_module,
+    resolve_precision,
+)
 
 INFERENCE_BATCH_ROWS = 8192
 DEVICE_DATA_FRACTION = 0.5  # training data may take this much of a GPU's free memory; the rest is for training
@@ -265,6 +275,17 @@ def _check_dataframe_columns(X) -> None:
             ) from None
 
 
+def _in_threads(method):
+    """Run an estimator method with ``n_jobs`` threads (see :func:`aekit.hardware.threads`)."""
+    @functools.wraps(method)
+    def in_threads(self, *args, **kwargs):
+        # an invalid n_jobs (0, not an int) is left to fit's parameter check, which names it
+        valid = isinstance(self.n_jobs, Integral) and not isinstance(self.n_jobs, bool) and self.n_jobs != 0
+        with hardware.threads(self.n_jobs if valid else None):
+            return method(self, *args, **kwargs)
+    return in_threads
+
+
 class Autoencoder(TransformerMixin, BaseEstimator):
     """An undercomplete autoencoder with scikit-learn's ``fit``/``transform``/``inverse_transform``.
 
@@ -315,10 +336,18 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
         1 shows a progress bar (tqdm) during ``fit``.
-    precision : {"fp32", "bf16"}, default="fp32"
+    precision : {"auto", "fp32", "bf16"}, default="auto"
         "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
         products in bf16, weights and optimizer state in float32. Faster where the hardware has
-        bf16 units (recent x86 CPUs, Ampere and later GPUs), with a slightly higher reconstruction error.
+        bf16 units (x86 CPUs with AVX512-BF16 or AMX, Ampere and later GPUs), with a slightly higher
+        reconstruction error; elsewhere it is emulated and many times slower (a warning says how much).
+        "auto" takes bf16 where the device computes it natively and the model's largest weight
+        matrix has at least 131,072 entries (there bf16 pays for its casts), fp32 otherwise: see
+        :func:`aekit.train.resolve_precision`. ``precision_`` says which was used.
+    n_jobs : int or None, default=None
+        Threads for ``fit`` and inference (PyTorch's intra-op threads, set for the call and restored
+        after it). None: PyTorch's count (``OMP_NUM_THREADS``, else the cores), at most the cores this
+        process may use (its CPU affinity); -1: all those cores; 1 on a machine busy with other work.
     checkpoint_dir : str or None, default=None
         Folder for training checkpoints (see :mod:`aekit.checkpoint`): written every
         ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.
@@ -351,6 +380,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     scaler_ : StandardScaler, MinMaxScaler or None
     loss_ : str
         The loss actually used ("mse" or "bce").
+    precision_ : str
+        The precision training actually used ("fp32" or "bf16"; see ``precision``).
     history_ : dict
         ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``, ``n_epochs``, ``stop_reason``, ``seconds``.
     n_iter_ : int
@@ -396,6 +427,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "device": [str],
         "verbose": ["verbose"],
         "precision": [StrOptions(set(PRECISIONS))],
+        "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"), None],
         "checkpoint_dir": [str, None],
         "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
         "resume": ["boolean"],
@@ -425,7 +457,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         random_state=None,
         device="auto",
         verbose=0,
-        precision="fp32",
+        precision="auto",
+        n_jobs=None,
         checkpoint_dir=None,
         checkpoint_every=1,
         resume=False,
@@ -452,6 +485,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.device = device
         self.verbose = verbose
         self.precision = precision
+        self.n_jobs = n_jobs
         self.checkpoint_dir = checkpoint_dir
         self.checkpoint_every = checkpoint_every
         self.resume = resume
@@ -590,6 +624,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         order = rng.permutation(n_rows)
         return np.sort(order[n_val:]), np.sort(order[:n_val])
 
+    @_in_threads
     def fit(self, X, y=None):
         """Fit the scaler and train the autoencoder on ``X`` (``y`` is ignored).
 
@@ -647,6 +682,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self._set_threshold(held_out_errors)
         return self
 
+    @_in_threads  # the streaming fit's training too
     def _train(self, train_data, val_data, n_features: int, device: torch.device) -> np.ndarray | None:
         """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
 
@@ -657,6 +693,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
             self.module_ = build_model(self.architecture, **self._module_config(n_features, self.loss_)).to(device)
+        self.precision_ = resolve_precision(self.precision, self.module_, device)
         loss_name = self.loss_
 
         weight = float(self.geometry_weight)
@@ -694,7 +731,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             patience=self.patience,
             seed=self.seed_,
             verbose=bool(self.verbose),
-            precision=self.precision,
+            precision=self.precision_,
             run=self._run_description(train_data, val_data, n_features),
         )
         checkpointer = None
@@ -753,6 +790,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         )
 
     # ------------------------------------------------------------------ inference
+    @_in_threads
     def _run_batches(self, function, array: np.ndarray, *, scale: bool = False) -> np.ndarray:
         """Apply a module function to ``array`` in batches, without gradients; numpy float32 out.
 
@@ -762,7 +800,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         device = next(self.module_.parameters()).device
         self.module_.eval()
         outputs = []
-        with torch.inference_mode(), autocast(device, self.precision):
+        with torch.inference_mode(), autocast(device, resolve_precision(self.precision, self.module_, device)):
             for start in range(0, len(array), INFERENCE_BATCH_ROWS):
                 rows = array[start : start + INFERENCE_BATCH_ROWS]
                 batch = torch.from_numpy(self._scale_rows(rows) if scale else rows).to(device)

@@ -4,11 +4,16 @@ Each command lives in its own module in this package, exposing ``register(subpar
 its parser and sets ``func`` (a callable taking the parsed arguments and returning a JSON-ready
 summary dict, or None). Errors aekit raises on purpose become one line on stderr and exit code 2;
 ``--debug`` shows the traceback instead.
+
+Parsing needs nothing but argparse: the command modules import the library (and with it torch,
+seconds on a cold start) inside the functions that run a command, so that ``aekit --version`` and
+``aekit --help`` answer at once, and Ctrl-C while those imports run is one line and exit code 130.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import io
 import json
@@ -17,7 +22,6 @@ import os
 import sys
 
 from aekit._version import __version__
-from aekit.exceptions import AekitError
 
 # One module per command group; each adds its subcommands in register().
 COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
@@ -32,10 +36,33 @@ class _OneLineParser(argparse.ArgumentParser):
 
 
 def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command has: --json, --quiet, --debug."""
+    """Options every command has: --json, --quiet, --debug, --threads."""
     parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries on stderr/stdout")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="CPU threads for PyTorch (default: the cores this process may use; 1 on a busy machine)")
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads such as 1 or 4, got {text!r}")
+    return value
+
+
+def _threads(count: int | None) -> contextlib.AbstractContextManager:
+    """``--threads``: for PyTorch's thread pools when created (set before torch is imported), and while running."""
+    if count is None:
+        return contextlib.nullcontext()
+    if "torch" not in sys.modules:  # the pools are sized once, at import: no extra threads ever started
+        os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(count)
+    from aekit.hardware import threads
+
+    return threads(count)
 
 
 def show_progress(args: argparse.Namespace) -> int:
@@ -88,7 +115,13 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     try:
-        summary = args.func(args)
+        from aekit.exceptions import AekitError  # (sklearn: a second or more on a cold start)
+    except KeyboardInterrupt:
+        print(f"aekit {args.command}: interrupted", file=sys.stderr)
+        return 130
+    try:
+        with _threads(args.threads):
+            summary = args.func(args)
         if args.json and summary is not None:
             print(to_json(summary))
     except BrokenPipeError:  # `aekit info model | head`: the reader has gone; quiet, as any Unix tool
@@ -102,7 +135,7 @@ def main(argv: list[str] | None = None) -> int:
             message += ". Check the path and its permissions."
         print(f"aekit {args.command}: error: {message}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt as interrupt:  # the trainer's message says where it saved and how to resume
+    except KeyboardInterrupt as interrupt:  # also while importing; the trainer's says where it saved, how to resume
         print(f"aekit {args.command}: interrupted" + (f". {interrupt}" if str(interrupt) else ""), file=sys.stderr)
         return 130
     return 0

@@ -8,10 +8,8 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.analysis import compare_with_pca, default_autoencoder, sweep_latent_dims
 from aekit.cli import add_common_options
 from aekit.cli.fit import _widths, add_data_options
-from aekit.io import check_output_path, read_data
 
 COMPARE_EXAMPLES = """examples:
   aekit compare-pca train.csv --latent-dim 5
@@ -85,6 +83,8 @@ def _dims(text: str) -> tuple[int, ...]:
 
 def _autoencoder(args: argparse.Namespace, scaler):
     """The non-linear autoencoder: the library's default with the options given."""
+    from aekit.analysis import default_autoencoder  # here: `aekit --help` must not wait for torch
+
     params = {"random_state": args.seed, "scaler": scaler}
     if args.hidden is not None:
         params["hidden_dims"] = args.hidden
@@ -98,6 +98,9 @@ def _scaler(args: argparse.Namespace):
 
 
 def run_compare(args: argparse.Namespace) -> dict:
+    from aekit.analysis import compare_with_pca
+    from aekit.io import read_data
+
     data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
     scaler = _scaler(args)
     result = compare_with_pca(
@@ -110,6 +113,8 @@ def run_compare(args: argparse.Namespace) -> dict:
 
 
 def run_sweep(args: argparse.Namespace) -> dict:
+    from aekit.analysis import sweep_latent_dims
+    from aekit.io import check_output_path, read_data
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
     if args.plot:  # before minutes of training

@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.demo import run_demo
 
 
 def register(subparsers) -> None:
@@ -25,6 +24,8 @@ def register(subparsers) -> None:
 
 
 def _run(args: argparse.Namespace) -> dict:
+    from aekit.demo import run_demo  # here: `aekit --help` must not wait for torch
+
     result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args),
                       force=args.force)
     if not args.json and not args.quiet:

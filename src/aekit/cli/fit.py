@@ -10,9 +10,6 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.distributed import is_main_process
-from aekit.exceptions import InvalidParameterValue
-from aekit.workflows import fit_file
 
 EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
@@ -121,6 +118,11 @@ def estimator_params(args: argparse.Namespace) -> dict:
 
 
 def run(args: argparse.Namespace) -> dict:
+    # here, not at the top: `aekit --help` must not wait for torch
+    from aekit.distributed import is_main_process
+    from aekit.exceptions import InvalidParameterValue
+    from aekit.workflows import fit_file
+
     if args.resume and not args.checkpoint_dir:
         raise InvalidParameterValue(
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."

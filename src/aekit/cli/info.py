@@ -5,7 +5,6 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, printable
-from aekit.workflows import model_info
 
 
 def register(subparsers) -> None:
@@ -23,6 +22,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from aekit.workflows import model_info  # here: `aekit --help` must not wait for torch
+
     info = model_info(args.model)
     if not args.json and not args.quiet:
         print(describe(info))

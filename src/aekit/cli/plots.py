@@ -6,15 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-import numpy as np
-
 from aekit.cli import add_common_options
-from aekit.exceptions import InvalidInputError
-from aekit.io import check_output_path, read_data, read_labels
-from aekit.persistence import load_model
-from aekit.plots import write_model_plots
-from aekit.report import write_report
-from aekit.workflows import read_features
 
 
 def register(subparsers) -> None:
@@ -48,6 +40,14 @@ def register(subparsers) -> None:
 
 def _load(args: argparse.Namespace):
     """The model and, when DATA is given, its features, the optional labels and the images' shape."""
+    # here, not at the top: `aekit --help` must not wait for torch
+    import numpy as np
+
+    from aekit.exceptions import InvalidInputError
+    from aekit.io import check_output_path, read_data, read_labels
+    from aekit.persistence import load_model
+    from aekit.workflows import read_features
+
     model = load_model(args.model_dir)
     for taken in (args.data, args.model_dir):  # the pictures must not land on the data or in the model
         if taken is not None:
@@ -80,6 +80,8 @@ def _load(args: argparse.Namespace):
 
 
 def _plot(args: argparse.Namespace) -> dict:
+    from aekit.plots import write_model_plots
+
     model, X, labels, image_shape = _load(args)
     label_name = args.label_column or "label"
     written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name, image_shape=image_shape)
@@ -90,6 +92,8 @@ def _plot(args: argparse.Namespace) -> dict:
 
 
 def _report(args: argparse.Namespace) -> dict:
+    from aekit.report import write_report
+
     model, X, labels, image_shape = _load(args)
     summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label",
                            image_shape=image_shape)

@@ -10,7 +10,6 @@ import argparse
 
 from aekit.cli import add_common_options, show_progress
 from aekit.cli.fit import add_data_options
-from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
 
@@ -74,20 +73,28 @@ def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
 
 
 def _encode(args: argparse.Namespace) -> dict:
+    from aekit.workflows import encode_file  # here: `aekit --help` must not wait for torch
+
     return _report(args, encode_file(args.model, args.data, args.output, **_data_options(args)), "the latent codes")
 
 
 def _decode(args: argparse.Namespace) -> dict:
+    from aekit.workflows import decode_file
+
     summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args))
     return _report(args, summary, "the decoded data")
 
 
 def _reconstruct(args: argparse.Namespace) -> dict:
+    from aekit.workflows import reconstruct_file
+
     summary = reconstruct_file(args.model, args.data, args.output, **_data_options(args))
     return _report(args, summary, "the reconstructions")
 
 
 def _score(args: argparse.Namespace) -> dict:
+    from aekit.workflows import score_file
+
     summary = score_file(args.model, args.data, args.output, contamination=args.contamination,
                          threshold=args.threshold, per_feature=args.per_feature, **_data_options(args))
     if not args.json and not args.quiet:
