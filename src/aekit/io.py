@@ -248,7 +248,7 @@ def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
-    >>> _ = path.write_text("x,kind\n1.5,cat\n2.5,dog\n")
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n2.5,dog\\n")
     >>> read_labels(path, "kind").tolist()
     ['cat', 'dog']
     """
@@ -290,7 +290,7 @@ def check_output_path(output, data) -> None:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
-    >>> _ = path.write_text("a\n1\n")
+    >>> _ = path.write_text("a\\n1\\n")
     >>> check_output_path(path.with_name("codes.csv"), path)  # another file: fine
     """
     try:
