@@ -730,3 +730,18 @@ def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, he
                 read_data(folder)
         else:  # the data is a 3x2 image's: the decoder says it is cut short
             read_outcome(folder)
+
+
+def test_chunks_of_images_stay_under_the_byte_budget(tmp_path, monkeypatch):
+    import aekit.io
+
+    assert aekit.io._IMAGE_CHUNK_BYTES == 256 * 2**20  # 65,536 images of 4096x4096 would be 4 TB
+    monkeypatch.setattr(aekit.io, "_IMAGE_CHUNK_BYTES", 4 * 4 * 64)  # here: 4 images of 8x8 gray
+    folder = tmp_path / "images"
+    folder.mkdir()
+    for i in range(6):
+        Image.new("L", (8, 8), 40 * i).save(folder / f"{i}.png")
+    chunks = list(iter_chunks(folder, chunk_rows=65536))
+    assert [len(chunk.X) for chunk in chunks] == [4, 2]
+    np.testing.assert_array_equal(np.rint(np.concatenate([chunk.X for chunk in chunks])[:, 0] * 255), 40 * np.arange(6))
+    assert len(read_data(folder).X) == 6  # a whole read is one chunk, as asked

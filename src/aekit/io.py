@@ -49,6 +49,8 @@ IMAGE_FORMATS = ("PNG", "JPEG", "BMP", "PPM")
 # Pixels (height x width) one image may declare, or --image-size ask for: 4096 x 4096. Checked on the
 # header, before anything is decoded, so that a small file declaring a huge image costs nothing.
 MAX_IMAGE_PIXELS = 4096 * 4096
+# iter_chunks' chunks of images stay under this many bytes of float32, whatever chunk_rows asks.
+_IMAGE_CHUNK_BYTES = 256 * 2**20
 READ_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
 WRITE_SUFFIXES = (".csv", ".parquet", ".npy")
 ID_NAMES = ("row", "file")
@@ -194,8 +196,9 @@ def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None 
     """Yield consecutive chunks of at most `chunk_rows` rows, validated as :func:`read_data` does.
 
     Memory stays bounded by the chunk size for ``.csv``, ``.parquet``, ``.npy`` (memory-mapped) and
-    image folders; a ``.npz`` array is loaded whole. Row ids continue across chunks; counts in error
-    messages are for the chunk where the problem was found.
+    image folders (whose chunks also stay under 256 MB of pixels, so they may hold fewer rows); a
+    ``.npz`` array is loaded whole. Row ids continue across chunks; counts in error messages are for
+    the chunk where the problem was found.
 
     Examples
     --------
@@ -248,7 +251,7 @@ def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
-    >>> _ = path.write_text("x,kind\n1.5,cat\n2.5,dog\n")
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n2.5,dog\\n")
     >>> read_labels(path, "kind").tolist()
     ['cat', 'dog']
     """
@@ -290,7 +293,7 @@ def check_output_path(output, data) -> None:
     --------
     >>> import tempfile, pathlib
     >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
-    >>> _ = path.write_text("a\n1\n")
+    >>> _ = path.write_text("a\\n1\\n")
     >>> check_output_path(path.with_name("codes.csv"), path)  # another file: fine
     """
     try:
@@ -1102,9 +1105,18 @@ def _image_chunks(folder: Path, image_size, chunk_rows: int | None) -> Iterator[
     columns = PixelNames(int(np.prod(shape)))
     ids = np.array([_file_id(file, folder) for file in files])
     step = chunk_rows or len(files)
+    if chunk_rows is not None:  # bounded memory means bytes: 65,536 large images would be hundreds of GB
+        step = max(1, min(step, _IMAGE_CHUNK_BYTES // (4 * len(columns))))
     for start in range(0, len(files), step):
         batch = files[start:start + step]
-        X = np.empty((len(batch), len(columns)), dtype=np.float32)
+        try:
+            X = np.empty((len(batch), len(columns)), dtype=np.float32)
+        except MemoryError:
+            raise InvalidInputError(
+                f"The {len(batch)} images in {folder} take {4 * len(batch) * len(columns) / 1e9:.1f} GB as float32 "
+                f"({'x'.join(map(str, shape))} values each), more than this machine can hold. Use fewer or smaller "
+                "images (--image-size HxW)."
+            ) from None
         for row, file in enumerate(batch):
             X[row] = _decode_image(file, shape).ravel()
         yield Dataset(X, columns, ids[start:start + len(batch)], "file", shape)

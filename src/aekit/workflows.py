@@ -158,8 +158,9 @@ def _column_order(available: list[str], expected: list[str] | None, n_expected: 
                 f"{source} has {len(available)} columns; {what} takes {n_expected}. {hint}"
             )
         return None
-    missing = [name for name in expected if name not in set(available)]
-    extra = [name for name in available if name not in set(expected)]
+    available_set, expected_set = set(available), set(expected)  # once: per name it was quadratic in the width
+    missing = [name for name in expected if name not in available_set]
+    extra = [name for name in available if name not in expected_set]
     if missing or extra:
         parts = ([f"lacks {_names(missing)}"] if missing else []) + ([f"has extra {_names(extra)}"] if extra else [])
         raise InvalidInputError(
