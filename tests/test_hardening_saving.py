@@ -363,3 +363,27 @@ def test_any_save_target_is_replaced_only_when_it_is_a_model_or_empty(model, tmp
     assert replaceable, f"{kind} was replaced"
     assert aekit.load(target).latent_dim == 2
     assert [name for name in os.listdir(target.parent) if name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(("target", "pattern"), [
+    ("afile/model", r"Cannot create the model folder .*'afile' is a file, not a folder"),
+    ("a\0b", "Cannot create the model folder .*embedded null byte"),
+], ids=["under-a-file", "nul-byte"])
+def test_impossible_save_paths_are_one_clear_error(model, tmp_path, monkeypatch, target, pattern):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidInputError, match=pattern):
+        model.save(target)
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+def test_a_checkpoint_folder_that_is_a_file_is_named(data, tmp_path):
+    (tmp_path / "ckpt").write_text("x")
+    with pytest.raises(InvalidInputError, match="Cannot create the checkpoint .*'.*ckpt' is a file, not a folder"):
+        aekit.Autoencoder(**FAST, checkpoint_dir=str(tmp_path / "ckpt")).fit(data)
+    assert (tmp_path / "ckpt").read_text() == "x"
+
+
+def test_a_meta_tensor_is_refused_clearly(model):
+    with pytest.raises(InvalidInputError, match="meta device, which holds no values"):
+        model.transform(torch.ones(2, 5, device="meta"))
