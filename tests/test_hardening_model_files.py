@@ -485,7 +485,7 @@ def _never_built(*args, **kwargs):
 
 
 @pytest.mark.parametrize(("hidden_dims", "pattern"), [
-    ([1] * 10_000, r"module.hidden_dims lists 10000 layers; aekit models have at most 64"),
+    ([1] * 10_000, r"module.hidden_dims lists 10000 layers; aekit models have at most 256"),
     ([1] * 100_000, r"lists 100000 layers"),
     ([2**40], r"module.hidden_dims is 1099511627776; sizes must be in \[0, 2147483648\]"),
 ], ids=["1e4-layers", "1e5-layers", "2^40-wide"])

@@ -225,3 +225,20 @@ def test_any_field_of_state_json_replaced_by_any_json_value_resumes_or_is_refuse
                 assert str(error) and "\n" not in str(error)
                 return
         assert np.isfinite(model.transform(data)).all()
+
+
+def test_a_fresh_run_deletes_only_checkpoints_not_folders_named_like_them(data, tmp_path):
+    mine = tmp_path / "ckpt-e000009-s000000000"
+    mine.mkdir()
+    (mine / "notes.txt").write_text("mine")
+    aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)  # resume=False: clears old checkpoints
+    aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)
+    assert (mine / "notes.txt").read_text() == "mine"
+
+
+def test_a_model_too_deep_to_load_again_is_refused_at_save(data, tmp_path):
+    deep = aekit.Autoencoder(**{**BASE, "hidden_dims": (2,) * 300, "epochs": 1}).fit(data)
+    with pytest.raises(InvalidInputError, match="Cannot save this model: config.json: module.hidden_dims lists 300 "
+                                                "layers; aekit models have at most 256"):
+        deep.save(tmp_path / "model")
+    assert not (tmp_path / "model").exists()

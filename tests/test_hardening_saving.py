@@ -12,6 +12,7 @@ import os
 import stat
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import numpy as np
@@ -162,36 +163,43 @@ def test_a_model_saved_by_someone_else_during_training_is_not_replaced(data, tmp
     assert aekit.load(target).latent_dim == 2
 
 
-_CONCURRENT_FIT = """
-import sys, time, numpy as np, aekit
-from aekit import _atomic
-real = _atomic._install
-def slow_install(*args):  # both processes reach the rename together
-    time.sleep(float(sys.argv[3]))
-    return real(*args)
-_atomic._install = slow_install
-from aekit.cli import main
-sys.exit(main(["fit", sys.argv[1], "-o", sys.argv[2], "--epochs", "1", "--device", "cpu", "--quiet", "--seed",
-               sys.argv[4], "--latent-dim", sys.argv[4]]))
-"""
+def _save_in_a_child(model, target: Path, report: Path) -> int:
+    """Fork a process that saves `model` to `target` and writes its outcome to `report`."""
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into pytest
+        try:
+            model.save(target)
+            report.write_text("saved")
+        except InvalidInputError as error:
+            report.write_text(f"refused: {error}")
+        finally:
+            os._exit(0)
+    return pid
 
 
-def test_two_concurrent_fits_to_one_folder_never_both_succeed(data, tmp_path):
-    np.save(tmp_path / "x.npy", data)
-    target = tmp_path / "model"
-    children = [
-        subprocess.Popen([sys.executable, "-c", _CONCURRENT_FIT, str(tmp_path / "x.npy"), str(target), "1.0", seed],
-                         stderr=subprocess.PIPE, text=True)
-        for seed in ("2", "3")
-    ]
-    results = [(child.wait(timeout=300), child.stderr.read()) for child in children]
-    codes = sorted(code for code, _ in results)
-    assert codes == [0, 2], results
-    loser = next(error for code, error in results if code == 2)
-    assert "already exists" in loser and loser.count("\n") == 1, loser
-    winner = next(seed for (code, _), seed in zip(results, ("2", "3"), strict=True) if code == 0)
-    assert aekit.load(target).latent_dim == int(winner)
-    assert sorted(os.listdir(tmp_path)) == ["model", "x.npy"]
+def test_two_processes_saving_to_one_folder_never_both_succeed(data, tmp_path, monkeypatch):
+    """Both pass the early check, then reach the rename together (slowed there): one saves, one is refused."""
+    from aekit import _atomic
+
+    models = [aekit.Autoencoder(latent_dim=k, **FAST).fit(data) for k in (2, 3)]
+    real_install = _atomic._install
+
+    def slow_install(*args):
+        time.sleep(0.5)
+        return real_install(*args)
+
+    monkeypatch.setattr(_atomic, "_install", slow_install)
+    target = tmp_path / "out" / "model"
+    pids = [_save_in_a_child(model, target, tmp_path / f"report{i}") for i, model in enumerate(models)]
+    for pid in pids:
+        _, status = os.waitpid(pid, 0)
+        assert os.WIFEXITED(status) and os.WEXITSTATUS(status) == 0
+    outcomes = [(tmp_path / f"report{i}").read_text() for i in range(2)]
+    assert sorted(outcome.split(":")[0] for outcome in outcomes) == ["refused", "saved"], outcomes
+    assert "already exists. Pass overwrite=True" in next(o for o in outcomes if o.startswith("refused"))
+    winner = outcomes.index("saved")
+    np.testing.assert_array_equal(aekit.load(target).transform(data), models[winner].transform(data))
+    assert os.listdir(tmp_path / "out") == ["model"]
 
 
 # ------------------------------------------------------------------------------- what is written
@@ -210,15 +218,18 @@ def test_folders_and_files_honour_the_umask(model, tmp_path):
 
 
 def test_weights_bytes_are_the_same_between_saves_and_processes(model, tmp_path):
-    model.save(tmp_path / "a")
-    script = ("import sys, aekit; m = aekit.load(sys.argv[1]); m.save(sys.argv[2])")
-    for i in range(3):  # safetensors' metadata order depends on each process's hash seed
-        subprocess.run([sys.executable, "-c", script, str(tmp_path / "a"), str(tmp_path / f"b{i}")], check=True,
-                       env={**os.environ, "PYTHONHASHSEED": str(i)})
-        for name in ("weights.safetensors", "config.json", "scaler.json"):
-            assert (tmp_path / f"b{i}" / name).read_bytes() == (tmp_path / "a" / name).read_bytes(), name
-    header_length = int.from_bytes((tmp_path / "a" / "weights.safetensors").read_bytes()[:8], "little")
-    header = json.loads((tmp_path / "a" / "weights.safetensors").read_bytes()[8 : 8 + header_length])
+    """safetensors writes its header in hash-map order, which changes from one map (and process) to the next."""
+    for i in range(6):
+        model.save(tmp_path / f"a{i}")
+    script = "import sys, aekit; aekit.load(sys.argv[1]).save(sys.argv[2])"
+    subprocess.run([sys.executable, "-c", script, str(tmp_path / "a0"), str(tmp_path / "b")], check=True,
+                   env={**os.environ, "PYTHONHASHSEED": "7"})
+    for name in ("weights.safetensors", "config.json", "scaler.json"):
+        reference = (tmp_path / "a0" / name).read_bytes()
+        for other in [*(f"a{i}" for i in range(1, 6)), "b"]:
+            assert (tmp_path / other / name).read_bytes() == reference, (other, name)
+    header_length = int.from_bytes((tmp_path / "a0" / "weights.safetensors").read_bytes()[:8], "little")
+    header = json.loads((tmp_path / "a0" / "weights.safetensors").read_bytes()[8 : 8 + header_length])
     assert list(header) == sorted(header) and list(header["__metadata__"]) == sorted(header["__metadata__"])
 
 
@@ -297,13 +308,14 @@ def test_a_diverged_fit_says_nothing_was_fitted_and_advises_only_what_helps(data
     ({"RANK": "0", "WORLD_SIZE": "two", "MASTER_ADDR": "localhost", "MASTER_PORT": "1"},
      "WORLD_SIZE is 'two', not a non-negative integer"),
 ])
-def test_a_stray_rank_is_one_line_not_a_traceback(data, tmp_path, environment, pattern):
+def test_a_stray_rank_is_one_line_not_a_traceback(data, tmp_path, monkeypatch, capsys, environment, pattern):
     np.save(tmp_path / "x.npy", data)
-    env = {k: v for k, v in os.environ.items() if k not in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")}
-    result = subprocess.run([sys.executable, "-m", "aekit", "fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m"),
-                             "--epochs", "1", "--device", "cpu"], env={**env, **environment}, capture_output=True,
-                            text=True, timeout=300)
-    assert result.returncode == 2 and pattern in result.stderr and result.stderr.count("\n") == 1, result.stderr
+    for name in ("RANK", "WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(name, raising=False)
+    for name, value in environment.items():
+        monkeypatch.setenv(name, value)
+    code = cli_main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m"), "--epochs", "1", "--device", "cpu"])
+    assert code == 2 and pattern in _one_line_error(capsys, "fit")
     assert not (tmp_path / "m").exists()
 
 
@@ -363,3 +375,27 @@ def test_any_save_target_is_replaced_only_when_it_is_a_model_or_empty(model, tmp
     assert replaceable, f"{kind} was replaced"
     assert aekit.load(target).latent_dim == 2
     assert [name for name in os.listdir(target.parent) if name.startswith(".")] == []
+
+
+@pytest.mark.parametrize(("target", "pattern"), [
+    ("afile/model", r"Cannot create the model folder .*'afile' is a file, not a folder"),
+    ("a\0b", "Cannot create the model folder .*embedded null byte"),
+], ids=["under-a-file", "nul-byte"])
+def test_impossible_save_paths_are_one_clear_error(model, tmp_path, monkeypatch, target, pattern):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(InvalidInputError, match=pattern):
+        model.save(target)
+    assert sorted(os.listdir(tmp_path)) == ["afile"]
+
+
+def test_a_checkpoint_folder_that_is_a_file_is_named(data, tmp_path):
+    (tmp_path / "ckpt").write_text("x")
+    with pytest.raises(InvalidInputError, match="Cannot create the checkpoint .*'.*ckpt' is a file, not a folder"):
+        aekit.Autoencoder(**FAST, checkpoint_dir=str(tmp_path / "ckpt")).fit(data)
+    assert (tmp_path / "ckpt").read_text() == "x"
+
+
+def test_a_meta_tensor_is_refused_clearly(model):
+    with pytest.raises(InvalidInputError, match="meta device, which holds no values"):
+        model.transform(torch.ones(2, 5, device="meta"))

@@ -247,9 +247,13 @@ def write_folder(
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = _create_staging_folder(target)
-    except OSError as error:
+    except (OSError, ValueError) as error:  # ValueError: a NUL byte in the path
+        reason = error.strerror if isinstance(error, OSError) and error.strerror else str(error)
+        blocking = next((folder for folder in target.parents if os.path.lexists(folder)), None)
+        if isinstance(error, (FileExistsError, NotADirectoryError)) and blocking and not blocking.is_dir():
+            reason = f"{str(blocking)!r} is a file, not a folder"
         raise InvalidInputError(
-            f"Cannot create the {what} {str(target)!r}: {error.strerror or error}. Choose a writable folder."
+            f"Cannot create the {what} {str(target)!r}: {reason}. Choose a writable folder."
         ) from None
     try:
         for name, data in files.items():

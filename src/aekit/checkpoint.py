@@ -151,13 +151,18 @@ def save_checkpoint(folder: str | os.PathLike, state: dict, *, epoch: int, step:
                         what="checkpoint")
 
 
-def _is_checkpoint(path: Path) -> None:
-    """Replace only what is a checkpoint (it has a checkpoint manifest), never a folder a user put there."""
+def _has_checkpoint_manifest(path: Path) -> bool:
+    """Whether ``path`` was written by :func:`save_checkpoint` (complete or not, its manifest says so)."""
     try:
         manifest = json.loads(_read(path / MANIFEST, 2**20))
     except (ModelFileError, UnicodeDecodeError, ValueError, RecursionError):
-        manifest = None
-    if not (isinstance(manifest, dict) and manifest.get("format") == FORMAT):
+        return False
+    return isinstance(manifest, dict) and manifest.get("format") == FORMAT
+
+
+def _is_checkpoint(path: Path) -> None:
+    """Replace only what is a checkpoint (it has a checkpoint manifest), never a folder a user put there."""
+    if not _has_checkpoint_manifest(path):
         raise InvalidInputError(
             f"{str(path)!r} exists and is not an aekit checkpoint; it was left as it is. Choose another "
             "checkpoint folder."
@@ -258,9 +263,10 @@ class Checkpointer:
                  writer: bool = True) -> None:
         self.folder, self.every, self.resume, self.keep, self.writer = Path(folder), every, resume, keep, writer
         self.last_path: Path | None = None
-        if writer and not resume:
+        if writer and not resume:  # only checkpoints: a user's folder that merely has such a name stays
             for old in list_checkpoints(self.folder):
-                shutil.rmtree(old, ignore_errors=True)
+                if _has_checkpoint_manifest(old):
+                    shutil.rmtree(old, ignore_errors=True)
 
     def due(self, *, epoch: int, last_epoch: int) -> bool:
         """Whether to save after ``epoch`` (1-based) of a run that ends at ``last_epoch`` (saved then anyway)."""
@@ -286,5 +292,6 @@ class Checkpointer:
             return None
         self.last_path = save_checkpoint(self.folder, state, epoch=epoch, step=step)
         for old in list_checkpoints(self.folder)[: -self.keep]:
-            shutil.rmtree(old, ignore_errors=True)
+            if _has_checkpoint_manifest(old):
+                shutil.rmtree(old, ignore_errors=True)
         return self.last_path

@@ -247,6 +247,8 @@ def _detached(X):
     """
     if not isinstance(X, torch.Tensor):
         return X
+    if X.device.type == "meta":
+        raise InvalidInputError("X is a tensor on the meta device, which holds no values. Pass a tensor with data.")
     X = X.detach().cpu()
     return (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().resolve_neg().numpy()
 

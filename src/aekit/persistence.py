@@ -43,7 +43,7 @@ JSON_FILES = ("config.json", "scaler.json", "history.json", "environment.json")
 MAX_JSON_BYTES = 64 * 2**20
 # Bounds on a module description, checked from config.json alone before anything is built or read:
 # no aekit architecture has more layers than this in one list, or layers wider than this.
-MAX_LAYERS = 64
+MAX_LAYERS = 256
 MAX_WIDTH = 2**31
 _FIX = "The model folder is damaged or not an aekit model: save the model again."
 
@@ -151,6 +151,10 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike, *, overwrite: bo
     check_is_fitted(estimator)
     target = Path(path)
     check_model_target(target, overwrite=overwrite, overwrite_option=overwrite_option)  # before the work
+    try:  # a model this aekit could not load again is refused now, not when it is needed
+        _bound_module_config(estimator.module_.config())
+    except ModelFileError as error:
+        raise InvalidInputError(f"Cannot save this model: {str(error).replace(_FIX, '').strip()}") from None
     contents = _folder_contents(estimator)
     manifest = {
         "format_version": FORMAT_VERSION,
