@@ -12,6 +12,10 @@ Contenders, timed in this one process, one repeat of each in turn after one unti
 - aekit: ``Autoencoder.fit`` as a user calls it: standard scaling, 10% validation rows evaluated every
   epoch, early stopping, the progress bar on. Its samples/s counts only the training rows, and its
   time is the whole of ``fit``, so the validation and scaling costs count against it.
+  Its ``precision`` is the default, ``"auto"`` (bf16 only where native and the model is large enough),
+  and its linear layers take the kernel timed on this machine (``AEKIT_LINEAR_KERNEL=auto``).
+- aekit fp32, aekit F.linear, aekit oneDNN: the same with ``precision="fp32"``, and with each kernel
+  forced (``AEKIT_LINEAR_KERNEL``): aekit must be within 3% of the better kernel and of fp32.
 - aekit bf16 (W1): the same with ``precision="bf16"`` (autocast).
 - idiomatic: ``DataLoader(TensorDataset(X), batch_size=256, shuffle=True)``, ``torch.optim.Adam``,
   ``loss.item()`` per step, on the same architecture written in plain ``torch.nn`` (``nn.Linear``,
@@ -35,6 +39,10 @@ the peak resident memory of one W1 ``fit`` against the size of the data.
 
 Run: ``python benchmarks/bench_train.py`` (``make bench``); ``--scale 0.05 --repeats 2`` for a quick look;
 ``--device cuda`` trains every contender on the GPU (the memory figures stay the CPU's).
+``--isa avx2,avx512`` runs the whole benchmark once per instruction-set setting, each in a fresh
+process (``avx2``: oneDNN, MKL and ATen capped at AVX2 by ``ONEDNN_MAX_CPU_ISA``,
+``MKL_ENABLE_INSTRUCTIONS`` and ``ATEN_CPU_CAPABILITY``, as on a processor without AVX-512 or
+native bf16; ``avx512``: no cap), then prints one summary table per setting.
 """
 
 from __future__ import annotations
@@ -74,7 +82,7 @@ from _common import (
     spread,
 )
 from aekit import Autoencoder
-from aekit.layers import onednn_available, onednn_linear
+from aekit.layers import KERNEL_VARIABLE, onednn_available, onednn_linear
 
 BATCH = 256
 LR = 1e-3
@@ -164,8 +172,9 @@ def _module(work: Workload) -> PlainAutoencoder:
     return PlainAutoencoder(work)
 
 
-def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict):
+def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict, kernel: str = "auto"):
     def run() -> float:
+        os.environ[KERNEL_VARIABLE] = kernel  # read at every layer call: this fit's kernels
         estimator = Autoencoder(
             work.latent, hidden_dims=work.hidden, activation="relu", loss="mse", scaler="standard",
             epochs=work.epochs, batch_size=BATCH, lr=LR, validation_fraction=VALIDATION_FRACTION,
@@ -175,7 +184,7 @@ def aekit_fit(X: np.ndarray, work: Workload, precision: str, keep: dict):
             started = time.perf_counter()
             estimator.fit(X)
             elapsed = time.perf_counter() - started
-        keep[f"aekit {precision}"] = estimator
+        keep[f"aekit {precision}" if kernel == "auto" else f"aekit {kernel}"] = estimator
         n_train = len(X) - int(round(len(X) * VALIDATION_FRACTION))
         return n_train * estimator.n_iter_ / elapsed
 
@@ -330,7 +339,10 @@ TARGETS = {
 def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int, warmup: int) -> dict:
     fitted: dict = {}
     steps = math.ceil(len(X) / BATCH)
-    contenders = {"aekit": aekit_fit(X, work, "fp32", fitted)}
+    contenders = {"aekit": aekit_fit(X, work, "auto", fitted), "aekit fp32": aekit_fit(X, work, "fp32", fitted)}
+    if DEVICE.type == "cpu" and onednn_available():
+        contenders["aekit F.linear"] = aekit_fit(X, work, "auto", fitted, kernel="default")
+        contenders["aekit oneDNN"] = aekit_fit(X, work, "auto", fitted, kernel="onednn")
     if work.name == "W1":
         contenders["aekit bf16"] = aekit_fit(X, work, "bf16", fitted)
     contenders.update({
@@ -356,6 +368,8 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
         target_text = "" if target is None else f">= {target}x"
         if target is not None and name in ceilings:
             target_text = f">= {target:.0%} of the faster ceiling" if name == best_ceiling else ""
+        if name in ("aekit fp32", "aekit F.linear", "aekit oneDNN"):
+            target_text = "aekit >= 0.97x"
         if name == "aekit bf16":
             versus = f"{ratio(figures, results['idiomatic'])} the fp32 idiomatic loop"
             target_text = ">= 1.6x"
@@ -365,11 +379,13 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
                       if "PyOD" in results else f"it: {ratio(figures, results['idiomatic'])} idiomatic")
         rows.append((name, spread(figures, "samples/s"), versus, target_text))
     print_table(f"{work.name} training throughput", rows, ("contender", "median [min-max]", "aekit vs it", "target"))
+    fitted["_medians"] = {name: median(figures) for name, figures in results.items() if figures}
     if X_test is not None and "aekit bf16" in fitted:
-        errors = {p: float(fitted[f"aekit {p}"].reconstruction_error(X_test).mean()) for p in ("fp32", "bf16")}
+        errors = {p: float(fitted[f"aekit {p}"].reconstruction_error(X_test).mean()) for p in ("fp32", "bf16", "auto")}
         print(
             f"\n{work.name} test reconstruction error (MSE per value, scaled space, after {work.epochs} epoch(s)): "
-            f"fp32 {errors['fp32']:.5f}, bf16 {errors['bf16']:.5f} ({errors['bf16'] / errors['fp32'] - 1:+.1%})"
+            f"fp32 {errors['fp32']:.5f}, bf16 {errors['bf16']:.5f} ({errors['bf16'] / errors['fp32'] - 1:+.1%}), "
+            f"auto ({fitted['aekit auto'].precision_}) {errors['auto']:.5f}"
         )
     elif "aekit bf16" in fitted:
         print(f"\n{work.name} bf16 reconstruction error: skipped (no test images: ../shared/data/mnist is absent)")
@@ -475,7 +491,13 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--device", default="cpu", help="where every contender trains: cpu (default) or cuda")
     parser.add_argument("--skip-memory", action="store_true")
     parser.add_argument("--memory-child", choices=("aekit", "pyod"), help=argparse.SUPPRESS)
+    parser.add_argument("--isa", help="comma-separated instruction-set settings, each run in a fresh process: "
+                        + ", ".join(ISA_SETTINGS))
+    parser.add_argument("--summary-json", help=argparse.SUPPRESS)  # where an --isa child leaves its medians
     args = parser.parse_args(argv)
+    if args.isa:
+        isa_runs(args.isa.split(","), [a for a in (sys.argv[1:] if argv is None else argv)])
+        return
     if args.memory_child:
         memory_child(Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, 1),
                      w1_data(int(60_000 * args.scale))[0], args.memory_child)
@@ -490,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
         "W1": Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, args.epochs),
         "W2": Workload("W2", int(100_000 * args.scale), 128, (64,), 10, args.epochs),
     }
+    summary = {}
     for name in args.workloads.split(","):
         work = workloads[name]
         if name == "W1":
@@ -498,10 +521,58 @@ def main(argv: list[str] | None = None) -> None:
         else:
             X, X_test = w2_data(work.rows), None
         fitted = training(work, X, X_test, args.repeats, args.warmup)
+        summary[name] = fitted.pop("_medians")
         encoding(work, X, fitted, args.repeats, args.warmup)
         if name == "W1" and not args.skip_memory:
             memory(work, X, args.scale)
     print(f"\nload average after: {os.getloadavg()[0]:.1f}")
+    if args.summary_json:
+        with open(args.summary_json, "w") as file:
+            json.dump(summary, file)
+
+
+ISA_CAPS = ("ONEDNN_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
+ISA_SETTINGS = {
+    "avx2": dict(zip(ISA_CAPS, ("AVX2", "AVX2", "avx2"), strict=True)),  # as a CPU without AVX-512 or native bf16
+    "avx512": {},  # no cap: what the processor has
+}
+SUMMARY_TARGETS = {("W1", "idiomatic"): 1.2, ("W1", "PyOD"): 1.2, ("W2", "idiomatic"): 2.0, ("W2", "PyOD"): 3.0}
+
+
+def isa_runs(settings: list[str], argv: list[str]) -> None:
+    """The benchmark once per ISA setting, each in a fresh process (the caps are read at library load),
+    then one table per setting: aekit against the idiomatic loop and PyOD, the better kernel and fp32."""
+    import tempfile
+
+    unknown = [name for name in settings if name not in ISA_SETTINGS]
+    if unknown:
+        raise SystemExit(f"bench_train.py: unknown --isa setting(s) {unknown}; choose from {sorted(ISA_SETTINGS)}")
+    child_argv = [a for i, a in enumerate(argv) if a != "--isa" and not a.startswith("--isa=")
+                  and (i == 0 or argv[i - 1] != "--isa")]
+    summaries = {}
+    for name in settings:
+        env = {key: value for key, value in os.environ.items() if key not in ISA_CAPS}
+        env.update(ISA_SETTINGS[name])
+        with tempfile.TemporaryDirectory() as folder:
+            path = os.path.join(folder, "summary.json")
+            print(f"\n######## --isa {name}: {ISA_SETTINGS[name] or 'no caps'}", flush=True)
+            subprocess.run([sys.executable, __file__, *child_argv, "--summary-json", path], env=env, check=True)
+            with open(path) as file:
+                summaries[name] = json.load(file)
+    for name, summary in summaries.items():
+        rows = []
+        for work, medians in summary.items():
+            aekit = medians["aekit"]
+            kernels = [medians[k] for k in ("aekit F.linear", "aekit oneDNN") if k in medians]
+            for peer in ("idiomatic", "PyOD"):
+                if peer in medians:
+                    rows.append((work, f"vs {peer}", f"{aekit / medians[peer]:.2f}x",
+                                 f">= {SUMMARY_TARGETS[(work, peer)]}x"))
+            if kernels:
+                rows.append((work, "vs the better kernel forced", f"{aekit / max(kernels):.2f}x", ">= 0.97x"))
+            rows.append((work, "precision auto vs fp32", f"{aekit / medians['aekit fp32']:.2f}x", ">= 0.97x"))
+        print_table(f"--isa {name} ({ISA_SETTINGS[name] or 'no caps'}): aekit's training samples/s against each, "
+                    "medians of one process", rows, ("workload", "aekit", "ratio", "target"))
 
 
 if __name__ == "__main__":

@@ -287,3 +287,26 @@ def test_threads_is_used_while_the_command_runs_and_restored(workspace, capsys, 
     assert exit_.value.code == 2
     err = capsys.readouterr().err
     assert "argument --threads: expected a positive number of threads such as 1 or 4, got '0'" in err
+
+
+def test_info_shows_the_machine_and_fit_takes_precision(workspace, tmp_path, capsys):
+    folder, _ = workspace
+    code, out, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST, "--precision", "fp32")
+    assert code == 0 and aekit.load(tmp_path / "m").precision == "fp32"
+    code, out, _ = run(capsys, "info", tmp_path / "m")
+    machine = [line for line in out.splitlines() if line.startswith(("machine ", "kernels "))]
+    assert code == 0 and len(machine) == 2 and " threads (" in machine[0]
+    assert machine[1].startswith("kernels     auto: ")
+    code, out, _ = run(capsys, "info", tmp_path / "m", "--json")
+    assert set(json.loads(out)["machine"]) >= {"cpu", "isa", "bf16_native", "threads", "linear_kernel_choices"}
+
+
+@pytest.mark.parametrize(("chosen", "kept"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_openmp_threads_sleep_at_barriers_unless_the_user_chose(chosen, kept, capsys, monkeypatch):
+    if chosen is None:
+        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
+    else:
+        monkeypatch.setenv("OMP_WAIT_POLICY", chosen)
+    with pytest.raises(SystemExit):
+        main(["--version"])
+    assert os.environ["OMP_WAIT_POLICY"] == kept

@@ -215,3 +215,18 @@ def test_tracing_and_onnx_export_see_f_linear(onednn):
     traced = torch.jit.trace(layer, x)
     assert "mkldnn" not in str(traced.graph) and "linear" in str(traced.graph)
     assert_close(traced(x), layer(x), rtol=1e-5, atol=1e-5)
+
+
+@needs_onednn
+def test_verbose_training_says_which_kernel_each_layer_got(fresh_cache, capsys):
+    from aekit.models import MLPAutoencoder
+    from aekit.train import TrainConfig, fit_module
+
+    torch.manual_seed(0)
+    model = MLPAutoencoder(300, 20, hidden_dims=(200,))
+    fit_module(model, lambda m, b: F.mse_loss(m(b)[0], b), torch.randn(64, 300), None,
+               TrainConfig(epochs=1, batch_size=64, verbose=True))
+    err = capsys.readouterr().err
+    assert "linear-layer kernels (AEKIT_LINEAR_KERNEL=auto, precision fp32):" in err
+    for key in layers.choices():
+        assert f"  {key}: {layers.choices()[key]['kernel']} (" in err

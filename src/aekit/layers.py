@@ -51,7 +51,7 @@ from aekit._atomic import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "onednn_linear", "requested_kernel", "reset", "timings"]
+           "describe", "onednn_linear", "requested_kernel", "reset", "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -269,6 +269,22 @@ def choices() -> dict[str, dict]:
     """The choices this process has made or read so far, by ``"INxOUT/rowsB/train|infer/threadsT"``: each
     the kernel and oneDNN's measured speed-up over ``F.linear`` (absent when read from an older cache)."""
     return dict(_choices)
+
+
+def describe(chosen: dict[str, dict]) -> str:
+    """Choices as one line each: ``784x1000/rows256/train/threads2: onednn (oneDNN 1.31x F.linear)``.
+
+    Examples
+    --------
+    >>> print(describe({"784x1000/rows256/train/threads2": {"kernel": "onednn", "onednn_speedup": 1.31}}))
+    784x1000/rows256/train/threads2: onednn (oneDNN 1.31x F.linear)
+    """
+    lines = []
+    for key, choice in sorted(chosen.items()):
+        speedup = choice.get("onednn_speedup")
+        why = "not timed: too small a product" if speedup is None else f"oneDNN {speedup:.2f}x F.linear"
+        lines.append(f"{key}: {choice['kernel']} ({why}{'' if choice.get('steady', True) else ', busy machine'})")
+    return "\n".join(lines)
 
 
 def reset() -> None:

@@ -11,6 +11,7 @@ import contextlib
 import copy
 import math
 import signal
+import sys
 import threading
 import time
 import warnings
@@ -565,6 +566,10 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
                     f"{path or checkpointer.folder}. Resume with resume=True (CLI: --resume), same data and settings."
                 )
         skip_steps = 0
+        if config.verbose and epoch == start_epoch and layers.choices():  # chosen during the first steps
+            progress.write(f"linear-layer kernels ({layers.KERNEL_VARIABLE}={layers.requested_kernel()}, "
+                           f"precision {precision}):\n  " + layers.describe(layers.choices()).replace("\n", "\n  "),
+                           file=sys.stderr)
         running_total, rows_total = distributed.sum_over_ranks([float(running), rows_seen])
         train_loss = running_total / max(rows_total, 1)
         if has_val:

@@ -81,6 +81,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                        help="stop after this many epochs without validation improvement (default: 10)")
     group.add_argument("--seed", type=int, default=0, help="random seed; same seed, same model (default: 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
+    group.add_argument("--precision", default="auto",
+                       help="auto (bf16 where the device computes it natively and the model is large enough), "
+                       "fp32 or bf16 (default: auto)")
     group.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
                        help="train chunk by chunk in bounded memory (.csv, .parquet, .npy); default: only when the "
                        "data would not fit in memory")
@@ -110,6 +113,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "patience": args.patience,
         "random_state": args.seed,
         "device": args.device,
+        "precision": args.precision,
         "verbose": show_progress(args),
         "checkpoint_dir": args.checkpoint_dir,
         "checkpoint_every": args.checkpoint_every,

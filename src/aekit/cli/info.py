@@ -22,9 +22,13 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from aekit import hardware, layers
     from aekit.workflows import model_info  # here: `aekit --help` must not wait for torch
 
     info = model_info(args.model)
+    # what this machine does with it: its bf16 support, threads, the linear-layer kernels timed on it so far
+    info["machine"] = {**hardware.summary(), "linear_kernel": layers.requested_kernel(),
+                       "linear_kernel_choices": layers.cached_choices()}
     if not args.json and not args.quiet:
         print(describe(info))
     return info
@@ -50,7 +54,23 @@ def describe(info: dict) -> str:
         f"{_number(training['seconds'])} s",
         f"threshold   {info['threshold']:.5g} (contamination {info['contamination']:g})",
         f"versions    {versions}",
+        *_machine_lines(info.get("machine")),
     ])
+
+
+def _machine_lines(machine: dict | None) -> list[str]:
+    if machine is None:
+        return []
+    from aekit.layers import describe
+
+    kernels = describe(machine["linear_kernel_choices"]).splitlines() or ["none timed on this machine yet"]
+    bf16 = "native" if machine["bf16_native"] else "emulated"
+    return [
+        f"machine     {machine['cpu']}, ISA {machine['isa']}, bf16 {bf16}, "
+        f"{machine['threads']} threads ({machine['usable_cores']} usable cores)",
+        f"kernels     {machine['linear_kernel']}: " + kernels[0],
+        *(f"            {line}" for line in kernels[1:]),
+    ]
 
 
 def _number(value) -> str:
