@@ -578,8 +578,10 @@ def _edit_json(template: Path, where: Path, name: str, edit) -> Path:
     (lambda h: h.update(seconds=float("inf")), "history.json: 'seconds' must be a number >= 0"),
     (lambda h: h.update(stop_reason=5), "history.json: 'stop_reason' must be a string"),
     (lambda h: h.update(stop_reason=True), "history.json: 'stop_reason' must be a string"),
+    (lambda h: h.update(train_loss=[1.0] * 7), r"history.json: 'train_loss' has 7 epoch\(s\) but config.json says "
+                                               r"n_iter=2"),
 ], ids=["train-loss-text", "val-loss-text", "val-loss-null", "best-epoch-text", "best-epoch-negative",
-        "seconds-negative", "seconds-inf", "stop-reason-number", "stop-reason-bool"])
+        "seconds-negative", "seconds-inf", "stop-reason-number", "stop-reason-bool", "epochs-disagree"])
 def test_history_of_the_wrong_types_is_refused_at_load_so_info_never_crashes(template, tmp_path, capsys, edit,
                                                                              pattern):
     from aekit.cli import main

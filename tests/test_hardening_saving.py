@@ -399,3 +399,12 @@ def test_a_checkpoint_folder_that_is_a_file_is_named(data, tmp_path):
 def test_a_meta_tensor_is_refused_clearly(model):
     with pytest.raises(InvalidInputError, match="meta device, which holds no values"):
         model.transform(torch.ones(2, 5, device="meta"))
+
+
+@pytest.mark.parametrize("checkpoints", ["model", "model/ckpt"])
+def test_checkpoints_inside_the_model_folder_are_refused_before_training(data, tmp_path, capsys, checkpoints):
+    np.save(tmp_path / "x.npy", data)
+    code = cli_main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "model"), "--checkpoint-dir",
+                     str(tmp_path / checkpoints), "--epochs", "1", "--device", "cpu"])
+    assert code == 2 and "is the model folder" in _one_line_error(capsys, "fit")
+    assert sorted(os.listdir(tmp_path)) == ["x.npy"]

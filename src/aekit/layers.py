@@ -248,8 +248,8 @@ def choose(in_features: int, out_features: int, rows: int, training: bool) -> st
 
     Examples
     --------
-    >>> choose(784, 1000, 256, training=True) in ("onednn", "default")
-    True
+    >>> choose(64, 10, 256, training=True)  # 0.3 MFLOP: F.linear, without timing
+    'default'
     """
     requested = requested_kernel()
     if requested != "auto" or not _AVAILABLE:
@@ -260,7 +260,8 @@ def choose(in_features: int, out_features: int, rows: int, training: bool) -> st
         choice = _disk_choices().get(key)
         if choice is None:
             choice = _measure(in_features, out_features, rows, training)
-            _write_choice(key, choice)
+            if choice["onednn_speedup"] is not None:  # a timed choice; an untimed one is a fixed rule
+                _write_choice(key, choice)
         _choices[key] = choice
     return choice["kernel"]
 
@@ -310,9 +311,9 @@ class Linear(nn.Linear):
 
     Examples
     --------
-    >>> layer = Linear(784, 1000)
-    >>> x = torch.randn(4, 784)
-    >>> torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-4)
+    >>> layer = Linear(16, 4)
+    >>> x = torch.randn(8, 16)
+    >>> torch.allclose(layer(x), torch.nn.functional.linear(x, layer.weight, layer.bias), atol=1e-5)
     True
     """
 

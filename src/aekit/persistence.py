@@ -534,6 +534,9 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
     _check_module_matches_params(module_config, estimator.get_params(), fitted["loss"])
     history = _check_history(_parse_json("history.json", contents["history.json"]))
+    epochs = len(history.get("train_loss", []))
+    _expect(epochs == fitted["n_iter"], f"'train_loss' has {epochs} epoch(s) but config.json says n_iter="
+                                        f"{fitted['n_iter']}", "history.json")
     environment = _check_environment(_parse_json("environment.json", contents["environment.json"]))
     scaler_state = _parse_json("scaler.json", contents["scaler.json"])
     saved_scaler = scaler_state.get("name") if isinstance(scaler_state, dict) else scaler_state

@@ -318,7 +318,7 @@ def _check_same_run(saved: dict, config: TrainConfig, folder) -> None:
     pairs += [(k, saved_run.get(k), config.run.get(k)) for k in sorted(set(saved_run) | set(config.run))]
     changed = [(k, then, now) for k, then, now in pairs if then != now]
     if changed:
-        details = ", ".join(f"{k}={then!r} in the checkpoint, {now!r} now" for k, then, now in changed)
+        details = ", ".join(f"{k}={then!r:.80} in the checkpoint, {now!r:.80} now" for k, then, now in changed[:12])
         raise InvalidParameterValue(
             f"Cannot resume from the checkpoints in {str(folder)!r}: they were written with other settings "
             f"({details}). Resume with the same settings and data, or start afresh with resume=False."

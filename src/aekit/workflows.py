@@ -83,6 +83,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     model_dir = Path(model_dir)
     # before training, not after minutes of it; save_model checks again at the rename
     check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    checkpoints = None if params.get("checkpoint_dir") is None else Path(params["checkpoint_dir"]).resolve()
+    if checkpoints is not None and model_dir.resolve() in (checkpoints, *checkpoints.parents):
+        raise InvalidParameterValue(
+            f"The checkpoint folder {params['checkpoint_dir']} is the model folder {model_dir} or inside it; the model "
+            "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it)."
+        )
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
         streaming = streamable and should_stream(data, columns=columns, key=key)
