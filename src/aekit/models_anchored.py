@@ -160,8 +160,8 @@ def _ordered_batches(source):
     return source.batches(PCA_BATCH_ROWS, None)
 
 
-def principal_components(source, max_components: int | None = None) -> PrincipalComponents:
-    """PCA of the rows of ``source`` (a tensor or a data source), in closed form.
+def principal_components(*sources, max_components: int | None = None) -> PrincipalComponents:
+    """PCA of the rows of ``sources`` (tensors or data sources, taken together), in closed form.
 
     Up to ``COVARIANCE_MAX_FEATURES`` features: the float64 covariance (accumulated batch by batch
     around the first batch's mean, against cancellation) and its eigendecomposition give every
@@ -178,7 +178,8 @@ def principal_components(source, max_components: int | None = None) -> Principal
     """
     shift = total = gram = None
     rows, gathered = 0, []
-    for batch in _ordered_batches(source):
+    batches = (batch for source in sources if source is not None for batch in _ordered_batches(source))
+    for batch in batches:
         batch = batch.double()
         if shift is None:
             n_features = batch.shape[1]
