@@ -814,6 +814,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 # threshold keeps the validation rows' errors under the training rows' PCA (out of sample).
                 refit = principal_components(train_data, val_data, max_components=latent_dim)
                 self.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
+                kept.clear()  # the threshold's errors are then those of this model: a fresh pass
         self.n_iter_ = len(history.train_loss)
         _warn_not_converged(history, self.early_stopping)
         return torch.cat(kept).cpu().numpy() if kept else None
