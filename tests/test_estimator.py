@@ -6,7 +6,7 @@ import pytest
 import torch
 from sklearn.base import clone
 from sklearn.decomposition import PCA
-from sklearn.exceptions import NotFittedError
+from sklearn.exceptions import ConvergenceWarning, NotFittedError
 from sklearn.model_selection import GridSearchCV
 from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
@@ -16,7 +16,9 @@ from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 from conftest import assert_close
 
-FAST = {"hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
+# the plain MLP: these tests are about the estimator's mechanics and its loss choice (tests/test_models_anchored.py
+# has the anchored default's)
+FAST = {"architecture": "mlp", "hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
 
 
 @parametrize_with_checks([Autoencoder(latent_dim=2, **FAST)])
@@ -164,7 +166,8 @@ def test_latent_dim_below_one_names_parameter_range_and_value():
     with pytest.raises(InvalidParameterValue) as info:
         Autoencoder(latent_dim=0).fit(np.ones((4, 3)))
     assert str(info.value) == (
-        "The 'latent_dim' parameter of Autoencoder must be an int in the range [1, inf). Got 0 instead."
+        "The 'latent_dim' parameter of Autoencoder must be an int in the range [1, inf) or a str among {'auto'}. "
+        "Got 0 instead."
     )
 
 
@@ -231,6 +234,7 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path, dty
     assert not X.flags.writeable
     with warnings.catch_warnings():
         warnings.simplefilter("error")
+        warnings.simplefilter("ignore", ConvergenceWarning)  # two epochs: still improving, and that is said
         ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
         codes = ae.transform(X)
     assert_close(codes, ae.transform(np.array(X)), rtol=0, atol=0, what="read-only vs writable input")
@@ -359,7 +363,9 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
         return original(self, X, **how)
 
     monkeypatch.setattr(Autoencoder, "_row_errors", counted)
-    ae = Autoencoder(latent_dim=2, hidden_dims=(16,), epochs=8, batch_size=32, random_state=0, **params).fit(X)
+    ae = Autoencoder(
+        latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0, **params
+    ).fit(X)
     assert calls == []  # no second pass over the held-out rows
     if params.get("early_stopping"):
         assert ae.history_["best_epoch"] < ae.n_iter_, ae.history_

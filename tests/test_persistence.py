@@ -116,9 +116,9 @@ def test_truncated_weights_fail_the_checksum(saved):
 
 def test_tensor_of_the_wrong_shape_is_refused(fitted, saved):
     state = {k: v.clone() for k, v in fitted[0].module_.state_dict().items()}
-    state["encoder.0.weight"] = torch.zeros(8, 13)
+    state["encoder.linear.weight"] = torch.zeros(3, 13)
     _rewrite(saved, "weights.safetensors", safetensors.torch.save(state))
-    with pytest.raises(ModelFileError, match=r"tensor 'encoder.0.weight' has shape \(8, 13\).*needs \(8, 12\)"):
+    with pytest.raises(ModelFileError, match=r"tensor 'encoder.linear.weight' has shape \(3, 13\).*needs \(3, 12\)"):
         aekit.load(saved)
 
 

@@ -520,9 +520,25 @@ def suggest_dim(dims, heldout_errors, tolerance: float) -> int:
     return int(min(d for d, error in zip(dims, heldout_errors, strict=True) if error <= best * (1 + tolerance)))
 
 
+SWEEP_DIMS = (1, 2, 4, 8, 16, 32)
+
+
+def default_dims(limit: int) -> list[int]:
+    """The dims :func:`sweep_latent_dims` tries by default: powers of two up to 32 that fit the data
+    (below ``limit``, the number of features and of training rows), or ``[1]``.
+
+    Examples
+    --------
+    >>> default_dims(64), default_dims(13), default_dims(2)
+    ([2, 4, 8, 16, 32], [2, 4, 8], [1])
+    """
+    fitting = [d for d in SWEEP_DIMS[1:] if d < limit]
+    return fitting or [1]
+
+
 def sweep_latent_dims(
     X,
-    dims=(2, 4, 8, 16, 32),
+    dims=None,
     *,
     estimator: Autoencoder | None = None,
     X_val=None,
@@ -542,8 +558,9 @@ def sweep_latent_dims(
     Parameters
     ----------
     X : array-like of shape (n_samples, n_features)
-    dims : sequence of int, default=(2, 4, 8, 16, 32)
+    dims : sequence of int, optional
         Latent dimensions to try, each at most the number of features and of training rows.
+        Default: :func:`default_dims`, the powers of two 2 to 32 below that limit.
     estimator : Autoencoder, optional
         The model to sweep (cloned at each ``d``). Default: :func:`default_autoencoder`.
     X_val : array-like, optional
@@ -572,7 +589,7 @@ def sweep_latent_dims(
     function = "sweep_latent_dims"
     X_train, X_heldout = _split(X, X_val, heldout_fraction, random_state, function)
     limit = min(X_train.shape[1], len(X_train))
-    dims = _check_dims(dims, limit, function)
+    dims = _check_dims(default_dims(limit) if dims is None else dims, limit, function)
     if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not tolerance >= 0:
         raise InvalidParameterValue(
             f"The 'tolerance' parameter of {function} must be a float in the range [0, inf). Got {tolerance!r} instead."

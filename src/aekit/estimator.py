@@ -14,6 +14,7 @@ from numbers import Integral, Real
 import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
+from sklearn.exceptions import ConvergenceWarning
 from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
@@ -30,6 +31,7 @@ from aekit.exceptions import (
 )
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
+from aekit.models_anchored import choose_latent_dim, principal_components
 from aekit.preprocess import SCALERS, make_scaler
 from aekit.train import (
     LR_SCHEDULES,
@@ -48,6 +50,24 @@ SCALER_FIT_ROWS = 4096
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
+# batch_size="auto": at least this many steps per epoch on small data, batches of at least AUTO_BATCH_MIN
+# rows, at most AUTO_BATCH_MAX (the batch of larger data)
+AUTO_BATCH_STEPS = 4
+AUTO_BATCH_MIN = 16
+AUTO_BATCH_MAX = 256
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """``batch_size="auto"``: the largest power of two giving ``AUTO_BATCH_STEPS`` steps per epoch over
+    ``n_rows`` training rows, within [``AUTO_BATCH_MIN``, ``AUTO_BATCH_MAX``].
+
+    Examples
+    --------
+    >>> auto_batch_size(45), auto_batch_size(400), auto_batch_size(60000)
+    (16, 64, 256)
+    """
+    target = max(1, n_rows // AUTO_BATCH_STEPS)
+    return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** int(np.log2(target)))))
 
 
 def resolve_device(device: str) -> torch.device:
@@ -288,6 +308,47 @@ def _in_threads(method):
     return in_threads
 
 
+PCA_IMPROVEMENT = 1e-3  # the non-linear part "improved on PCA" when it lowers the validation loss by more
+
+
+def _pca_verdict(history, latent_dim: int, with_geometry: bool) -> dict:
+    """Whether training improved on the anchored model's start (PCA), in numbers and in words."""
+    pca_loss = history.initial_loss
+    losses = [loss for loss in history.val_loss if np.isfinite(loss)] or history.train_loss
+    best = min([pca_loss, *losses]) if pca_loss is not None else None
+    improved = bool(best is not None and history.best_epoch > 0 and best < pca_loss * (1 - PCA_IMPROVEMENT))
+    where = "validation" if any(np.isfinite(history.val_loss)) else "training"
+    if pca_loss is None:
+        message = f"the model started at PCA (d={latent_dim}); its starting loss was not recorded (resumed run)"
+    elif improved:
+        message = (f"the non-linear part improved on PCA at d={latent_dim}: {where} loss {best:.5g} against PCA's "
+                   f"{pca_loss:.5g} ({1 - best / pca_loss:.1%} lower)")
+    else:
+        message = f"the non-linear part did not improve on PCA at d={latent_dim} on this data: the model is PCA"
+    if with_geometry:
+        message += " (losses include the geometry term)"
+    return {"latent_dim": latent_dim, "val_loss": pca_loss, "best_val_loss": best, "improved": improved,
+            "message": message}
+
+
+def _padded(components: torch.Tensor, latent_dim: int) -> torch.Tensor:
+    """``latent_dim`` rows: more codes than PCA has components start at 0 (the model is still PCA)."""
+    missing = latent_dim - len(components)
+    return components if missing <= 0 else torch.cat([components, components.new_zeros(missing, components.shape[1])])
+
+
+def _warn_not_converged(history, early_stopping: bool) -> None:
+    """Training that was still improving at its last epoch stopped too soon: say so."""
+    n_epochs = len(history.train_loss)
+    if early_stopping and n_epochs > 1 and history.best_epoch == n_epochs and history.stop_reason == "max_epochs":
+        warnings.warn(
+            f"The validation loss was still improving at the last epoch ({n_epochs}): training has not converged. "
+            "Raise epochs (or the learning rate) for a better model.",
+            ConvergenceWarning,
+            stacklevel=4,
+        )
+
+
 class Autoencoder(TransformerMixin, BaseEstimator):
     """An undercomplete autoencoder with scikit-learn's ``fit``/``transform``/``inverse_transform``.
 
@@ -297,18 +358,30 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     Parameters
     ----------
-    latent_dim : int, default=2
-        Size of the bottleneck (``n_components`` in PCA's terms).
+    latent_dim : int or "auto", default="auto"
+        Size of the bottleneck (``n_components`` in PCA's terms), for every architecture. "auto"
+        fits PCA on the training rows and takes the smallest ``d`` whose PCA reconstruction explains
+        90% of the variance of the validation rows (:func:`aekit.models_anchored.choose_latent_dim`);
+        the choice and its figures are in ``history_["latent_dim_rule"]``.
     hidden_dims : tuple of int, default=(64,)
         Encoder hidden widths; the decoder mirrors them. Ignored when ``architecture="linear"``.
     activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
         Activation of the hidden layers.
     loss : {"auto", "mse", "bce"}, default="auto"
-        "auto" picks BCE when the scaled training data lies in [0, 1], MSE otherwise. BCE uses a
-        sigmoid output and is computed from logits (never NaN from saturated outputs).
+        "auto" picks BCE when the scaled training data lies in [0, 1], MSE otherwise; always MSE for
+        the anchored model (PCA is the least-squares solution; a sigmoid output would not start at
+        it). BCE uses a sigmoid output and is computed from logits (never NaN from saturated outputs).
     scaler : {"standard", "minmax"} or None, default="standard"
         Preprocessing fitted on the training data.
-    architecture : {"mlp", "linear", "conv"}, default="mlp"
+    architecture : {"anchored", "mlp", "linear", "conv"}, default="anchored"
+        "anchored" (:class:`~aekit.models_anchored.AnchoredAutoencoder`) is PCA, fitted in closed form
+        on the training rows (never the validation rows), plus non-linear residual branches (MLPs of
+        ``hidden_dims``) that start at zero: at the start of training the model's reconstructions
+        are PCA's. Training moves the linear maps and the branches together; the starting (PCA)
+        weights compete as epoch 0 for the best validation loss, so with early stopping the
+        held-out error ends no worse than PCA's on the validation rows, and ``history_["pca"]``
+        says whether the non-linear part improved on it.
+        "mlp" is a plain fully connected autoencoder from random weights.
         "linear" is one linear layer each way with no activation: the PCA-equivalent model.
         "conv" is :class:`~aekit.models_conv.ConvAutoencoder` for rows that are flattened images
         (needs ``input_shape``; ``hidden_dims`` are then its convolutions' channels, e.g. (32, 64)).
@@ -316,7 +389,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         ``(channels, height, width)`` of the images each row was flattened from; only for "conv".
     epochs : int, default=100
         Maximum number of passes over the training rows.
-    batch_size : int, default=256
+    batch_size : int or "auto", default="auto"
+        "auto": 256 rows from 1024 training rows up; on fewer rows, a power of two giving at least 4
+        steps per epoch (batches of at least 16 rows), so small data sets get more than one step an
+        epoch (:func:`auto_batch_size`).
     lr : float, default=1e-3
         Adam's learning rate.
     lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
@@ -332,8 +408,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Expected share of outliers: ``threshold_`` is the ``1 - contamination`` quantile of the
         reconstruction error on held-out rows (training rows when there are none).
     random_state : int, RandomState instance or None, default=None
-        Seeds weights, the validation split and the shuffling: same value, same machine and
-        device, bitwise identical weights.
+        Seeds weights, the validation split and the shuffling. The guarantee: the same value on the
+        same machine, device and number of torch threads (``torch.get_num_threads()``) gives bitwise
+        identical weights. Another thread count splits the matrix products' sums differently, so
+        the last bits differ and training drifts apart a little (e.g. 0.5276 against 0.5201 for one
+        held-out error ratio measured with 1 and 2 threads).
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
@@ -385,7 +464,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     precision_ : str
         The precision training actually used ("fp32" or "bf16"; see ``precision``).
     history_ : dict
-        ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``, ``n_epochs``, ``stop_reason``, ``seconds``.
+        ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``, ``n_epochs``, ``stop_reason``, ``seconds``,
+        ``initial_loss`` (the starting weights' validation loss, for the anchored model), ``batch_size``
+        (the one used), ``latent_dim_rule`` (with ``latent_dim="auto"``: the rule and its figures), ``pca``
+        (anchored model: ``latent_dim``, ``val_loss`` of PCA, ``best_val_loss``, ``improved`` and
+        ``message``, e.g. "the non-linear part did not improve on PCA at d=30 on this data").
+    latent_dim_ : int
+        The bottleneck size used (``latent_dim`` once "auto" is resolved).
     n_iter_ : int
         Epochs run.
     threshold_ : float
@@ -410,7 +495,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     """
 
     _parameter_constraints: dict = {
-        "latent_dim": [Interval(Integral, 1, None, closed="left")],
+        "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "hidden_dims": [list, tuple],
         "activation": [StrOptions(set(ACTIVATIONS))],
         "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
@@ -418,7 +503,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "architecture": [StrOptions(set(ARCHITECTURES))],
         "input_shape": [list, tuple, None],
         "epochs": [Interval(Integral, 1, None, closed="left")],
-        "batch_size": [Interval(Integral, 1, None, closed="left")],
+        "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
         "lr": [Interval(Real, 0, None, closed="neither")],
         "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
@@ -440,16 +525,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     def __init__(
         self,
-        latent_dim=2,
+        latent_dim="auto",
         *,
         hidden_dims=(64,),
         activation="relu",
         loss="auto",
         scaler="standard",
-        architecture="mlp",
+        architecture="anchored",
         input_shape=None,
         epochs=100,
-        batch_size=256,
+        batch_size="auto",
         lr=1e-3,
         lr_schedule="constant",
         validation_fraction=0.1,
@@ -588,8 +673,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         low, high = (float(v) for v in torch.aminmax(_as_tensor(X_scaled)))  # one pass, on torch's threads
         # a few float32 rounding steps of slack: MinMaxScaler maps a float32 column's maximum to 1.0000001
         in_unit_interval = low >= -UNIT_INTERVAL_SLACK and high <= 1.0 + UNIT_INTERVAL_SLACK
+        if self.loss == "bce" and self.architecture == "anchored":
+            raise InvalidParameterValue(
+                "loss='bce' does not go with architecture='anchored': the anchored model starts at PCA, the "
+                "least-squares solution, and is trained with MSE. Use loss='mse' (or 'auto'), or architecture='mlp'."
+            )
         if self.loss == "auto":
-            return "bce" if in_unit_interval else "mse"
+            return "bce" if in_unit_interval and self.architecture != "anchored" else "mse"
         if self.loss == "bce" and not in_unit_interval:
             raise InvalidInputError(
                 f"loss='bce' needs data in [0, 1], but after scaler={self.scaler!r} it lies in "
@@ -598,13 +688,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self.loss
 
     # ------------------------------------------------------------------ fitting
-    def _module_config(self, n_features: int, loss: str) -> dict:
+    def _module_config(self, n_features: int, loss: str, latent_dim: int) -> dict:
         config = {
             "input_dim": n_features,
-            "latent_dim": int(self.latent_dim),
+            "latent_dim": int(latent_dim),
             "output_activation": OUTPUT_ACTIVATION[loss],
         }
-        if self.architecture == "mlp":
+        if self.architecture in ("mlp", "anchored"):
             config.update(hidden_dims=[int(h) for h in self.hidden_dims], activation=self.activation)
         elif self.architecture == "conv":
             if self.input_shape is None:
@@ -639,7 +729,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
         device = device_of(distributed.local_device(device))  # "cuda" as cuda:N, as its tensors will say it
         X, batch_scaling = self._fit_scaling(self._validate_X(X, reset=True, scale=False), device)
-        if self.latent_dim >= X.shape[1]:
+        if self.latent_dim != "auto" and self.latent_dim >= X.shape[1]:
             warnings.warn(
                 f"latent_dim={self.latent_dim} >= n_features={X.shape[1]}: the autoencoder is overcomplete and "
                 "can learn the identity. Choose latent_dim < n_features for a compressed representation.",
@@ -656,11 +746,17 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         rng = np.random.default_rng(self.seed_)
         train_rows, val_rows = self._split(len(X), rng)
+        pca = None
         if self.geometry is None:
             X_tensor = _as_tensor(X)  # X itself, when it needs no scaled copy: only read
         else:  # each row carries its target code in extra columns, so batches keep the two together
+            # X is scaled here (see _fit_scaling): PCA, and latent_dim="auto", before Isomap needs d
+            pca = self._principal_components(
+                _as_tensor(X[train_rows]), _as_tensor(X[val_rows]) if len(val_rows) else None
+            )
             target = geometry.isomap_target(
-                X, train_rows, n_components=self.latent_dim, n_neighbors=self.geometry_neighbors, rng=rng
+                X, train_rows, n_components=pca[2] if pca else self.latent_dim, n_neighbors=self.geometry_neighbors,
+                rng=rng,
             )
             X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1))
         # on the device once; on the host when it would not fit there (batches then go over one by one)
@@ -676,7 +772,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         elif len(val_rows):
             val_data = X_tensor[torch.from_numpy(val_part).to(device)]
             val_data = val_data if batch_scaling is None else batch_scaling(val_data)  # once, not every epoch
-        held_out_errors = self._train(source(train_part), val_data, X.shape[1], device)
+        held_out_errors = self._train(source(train_part), val_data, X.shape[1], device, pca=pca)
         if held_out_errors is None:
             rows = val_rows if len(val_rows) else train_rows
             held_out = X if len(rows) == len(X) else X[rows]
@@ -685,18 +781,57 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return self
 
     @_in_threads  # the streaming fit's training too
-    def _train(self, train_data, val_data, n_features: int, device: torch.device) -> np.ndarray | None:
+    def _principal_components(self, train_data, val_data) -> tuple | None:
+        """PCA of the training rows and the latent dimension, when the model or ``latent_dim="auto"``
+        needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None."""
+        anchored = self.architecture == "anchored"
+        if not anchored and self.latent_dim != "auto":
+            return None
+        n_rows = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+        max_dim = max(1, min(self.n_features_in_ - 1, n_rows))
+        wanted = None if self.latent_dim == "auto" else int(self.latent_dim)
+        if wanted is None and distributed.world_size() > 1:  # each process sees its own rows: d could differ
+            raise InvalidParameterValue(
+                "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
+                "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
+            )
+        pca = principal_components(train_data, max_components=wanted)
+        if wanted is not None:
+            return pca, None, wanted
+        latent_dim, rule = choose_latent_dim(pca, val_data, max_dim=max_dim)
+        return pca, rule, latent_dim
+
+    def _train(self, train_data, val_data, n_features: int, device: torch.device, pca=None) -> np.ndarray | None:
         """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
 
-        Returns the mean squared error of each validation row under the final weights, from the
-        validation pass that chose them, or None when there was none in this process (no validation
-        rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute them anew.
+        The anchored model starts at PCA of the training rows (``pca``: from :meth:`_principal_components`,
+        computed here when None). Returns the mean squared error of each validation row under the final
+        weights, from the validation pass that chose them, or None when there was none in this process
+        (no validation rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute
+        them anew.
         """
+        if pca is None:
+            pca = self._principal_components(train_data, val_data)
+        latent_dim = self.latent_dim if pca is None else pca[2]
+        anchored = self.architecture == "anchored"
         with torch.random.fork_rng(devices=[]):
             torch.manual_seed(self.seed_)
-            self.module_ = build_model(self.architecture, **self._module_config(n_features, self.loss_)).to(device)
+            config = self._module_config(n_features, self.loss_, latent_dim)
+            self.module_ = build_model(self.architecture, **config)
+            if anchored:
+                self.module_.anchor(pca[0].mean, _padded(pca[0].components[:latent_dim], latent_dim))
+            self.module_ = self.module_.to(device)
         self.precision_ = resolve_precision(self.precision, self.module_, device)
         loss_name = self.loss_
+        n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+        batch_size = auto_batch_size(n_train) if self.batch_size == "auto" else int(self.batch_size)
+        if batch_size >= n_train > AUTO_BATCH_MIN:
+            warnings.warn(
+                f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "
+                "few to learn more than the mean. Use batch_size='auto' or a batch a fraction of the rows.",
+                UserWarning,
+                stacklevel=3,
+            )
 
         weight = float(self.geometry_weight)
         # each validation row's error, kept from the pass over the final weights: the threshold's errors
@@ -726,7 +861,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         config = TrainConfig(
             epochs=self.epochs,
-            batch_size=self.batch_size,
+            batch_size=batch_size,
             lr=self.lr,
             lr_schedule=self.lr_schedule,
             early_stopping=self.early_stopping,
@@ -745,7 +880,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         try:
             history = fit_module(
                 self.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
-                on_epoch_end=on_epoch_end,
+                on_epoch_end=on_epoch_end, initial_candidate=anchored,
             )
         except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
             stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
@@ -754,7 +889,20 @@ class Autoencoder(TransformerMixin, BaseEstimator):
                 delattr(self, name)  # neither this half-trained module nor a previous fit's attributes remain
             raise TrainingError(f"{stem}{scale} The fit failed: no model was fitted or saved.") from None
         self.history_ = history.to_dict()
+        self.history_["batch_size"] = batch_size
+        if pca is not None and pca[1] is not None:
+            self.history_["latent_dim_rule"] = pca[1]
+        if anchored:
+            self.history_["pca"] = _pca_verdict(history, latent_dim, self.geometry is not None)
+            may_refit = self.early_stopping and self.geometry is None and distributed.world_size() == 1
+            if may_refit and history.best_epoch == 0 and val_data is not None:
+                # PCA won: the final model is PCA of all the rows, the better estimate of the same model. The
+                # threshold keeps the validation rows' errors under the training rows' PCA (out of sample).
+                refit = principal_components(train_data, val_data, max_components=latent_dim)
+                self.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
+                kept.clear()  # the threshold's errors are then those of this model: a fresh pass
         self.n_iter_ = len(history.train_loss)
+        _warn_not_converged(history, self.early_stopping)
         return torch.cat(kept).cpu().numpy() if kept else None
 
     # Parameters that do not change what is trained (or that TrainConfig already holds)
@@ -770,6 +918,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         run.update(n_features=int(n_features), train_rows=int(train_data.n_rows), validation_rows=int(n_val),
                    fitted_loss=self.loss_)
         return run
+
+    @property
+    def latent_dim_(self) -> int:
+        """The bottleneck size used: ``latent_dim``, or the one "auto" chose."""
+        return int(self.module_.latent_dim)
 
     def _set_threshold(self, held_out_errors: np.ndarray) -> None:
         """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""

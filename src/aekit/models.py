@@ -167,6 +167,10 @@ from aekit.models_conv import ConvAutoencoder  # noqa: E402
 
 ARCHITECTURES["conv"] = ConvAutoencoder
 
+from aekit.models_anchored import AnchoredAutoencoder  # noqa: E402
+
+ARCHITECTURES["anchored"] = AnchoredAutoencoder
+
 
 def build_model(architecture: str, **config) -> AutoencoderModule:
     """Build the model named ``architecture`` from its ``config()`` arguments.

@@ -131,6 +131,10 @@ def write_report(
         "final validation loss": (history.get("val_loss") or [None])[-1],
         "loss": estimator.loss_,
     }
+    for label, key in (("latent dimension", "latent_dim_rule"), ("against PCA", "pca")):
+        value = history.get(key)
+        if value:
+            training[label] = value["message"] if isinstance(value, dict) else value
     module = estimator.module_
     model_rows = [(key, value) for key, value in module.config().items()]
     model_rows += [

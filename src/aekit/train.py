@@ -65,6 +65,7 @@ class History:
     best_epoch: int = 0
     stop_reason: str = "max_epochs"
     seconds: float = 0.0
+    initial_loss: float | None = None  # the monitored loss of the starting weights (epoch 0), when a candidate
 
     def to_dict(self) -> dict:
         return {
@@ -74,6 +75,7 @@ class History:
             "n_epochs": len(self.train_loss),
             "stop_reason": self.stop_reason,
             "seconds": self.seconds,
+            "initial_loss": self.initial_loss,
         }
 
 
@@ -439,6 +441,7 @@ def fit_module(
     *,
     checkpointer=None,
     on_epoch_end: Callable[[int, bool], None] | None = None,
+    initial_candidate: bool = False,
 ) -> History:
     """Train ``module`` in place on ``X_train`` and return its :class:`History`.
 
@@ -459,6 +462,10 @@ def fit_module(
     loss, or early stopping is off): what a caller needs to keep numbers from the validation pass of
     the final weights instead of computing them again.
 
+    With ``initial_candidate``, the starting weights are scored before the first step and compete
+    with every epoch's as epoch 0 (``history.initial_loss``; ``best_epoch`` 0 when none beat them):
+    a model that starts at a known solution (PCA) then ends no worse than it on the monitored loss.
+
     Examples
     --------
     >>> import torch
@@ -470,10 +477,12 @@ def fit_module(
     3
     """
     with _stop_on_signal(checkpointer is not None) as stop:
-        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop, on_epoch_end)
+        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop, on_epoch_end, initial_candidate)
 
 
-def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end) -> History:
+def _train(
+    module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end, initial_candidate=False
+) -> History:
     """The body of :func:`fit_module`, with the stop request (or None) installed."""
     train_source = as_source(X_train)
     val_source = as_source(X_val) if X_val is not None else None
@@ -534,6 +543,17 @@ def _train(module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, s
         if history.stop_reason == "early_stopping":
             start_epoch = config.epochs
     started = time.perf_counter() - history.seconds
+    if initial_candidate and saved is None:  # epoch 0: the starting weights, scored like any epoch's
+        total, count = distributed.sum_over_ranks(
+            _loss_sum(module, loss_fn, val_source if has_val else train_source, config.precision)
+        )
+        best_loss = history.initial_loss = total / max(count, 1)
+        if not math.isfinite(best_loss):
+            best_loss = math.inf
+        elif config.early_stopping:
+            best_state = last_good_state
+        if on_epoch_end is not None:
+            on_epoch_end(-1, True)
     train_module = distributed.wrap(module)
 
     module.train()

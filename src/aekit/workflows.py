@@ -127,6 +127,9 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "threshold": float(model.threshold_),
         "contamination": float(model.contamination),
         "seconds": round(seconds, 3),
+        "latent_dim": model.latent_dim_,
+        "latent_dim_rule": history.get("latent_dim_rule"),
+        "pca": (history.get("pca") or {}).get("message"),
     }
 
 
@@ -523,7 +526,7 @@ def model_info(model_dir) -> dict:
     >>> aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X).save(folder)
     >>> info = model_info(folder)
     >>> info["n_features"], info["latent_dim"], info["architecture"]["architecture"]
-    (4, 2, 'mlp')
+    (4, 2, 'anchored')
     """
     model, environment = load_model_and_environment(model_dir)  # as verified: not read again
     history = model.history_
@@ -546,6 +549,8 @@ def model_info(model_dir) -> dict:
             "val_loss": _last(history.get("val_loss")),
             "best_val_loss": min(history["val_loss"]) if history.get("val_loss") else None,
             "seconds": history.get("seconds"),
+            "latent_dim_rule": history.get("latent_dim_rule"),
+            "pca": (history.get("pca") or {}).get("message"),
         },
         "params": model.get_params(),
         "environment": environment,

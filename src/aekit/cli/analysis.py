@@ -47,8 +47,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("data", metavar="DATA", help="data: .csv, .parquet, .npy, .npz or an image folder")
-    sweep.add_argument("--dims", type=_dims, default=(2, 4, 8, 16, 32), metavar="D1,D2,...",
-                       help="latent dimensions to try (default: 2,4,8,16,32)")
+    sweep.add_argument("--dims", type=_dims, metavar="D1,D2,...",
+                       help="latent dimensions to try (default: the powers of two 2 to 32 smaller than the "
+                       "number of features)")
     sweep.add_argument("--tolerance", type=float, default=0.1,
                        help="suggest the smallest d within this relative margin of the best held-out error "
                        "(default: 0.1)")

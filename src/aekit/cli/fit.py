@@ -79,7 +79,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                        help="share of rows held out for early stopping and the threshold (default: 0.1)")
     group.add_argument("--patience", type=int, default=10,
                        help="stop after this many epochs without validation improvement (default: 10)")
-    group.add_argument("--seed", type=int, default=0, help="random seed; same seed, same model (default: 0)")
+    group.add_argument("--seed", type=int, default=0,
+                       help="random seed: the same seed, machine, device and thread count give the same model, "
+                       "bit for bit; another thread count can differ slightly (default: 0)")
     group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
     group.add_argument("--precision", default="auto",
                        help="auto (bf16 where the device computes it natively and the model is large enough), "
@@ -146,6 +148,7 @@ def describe(summary: dict) -> str:
         f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
         f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']:g})",
+        *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
 

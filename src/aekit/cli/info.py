@@ -52,6 +52,8 @@ def describe(info: dict) -> str:
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
         f"{_number(training['seconds'])} s",
+        *[f"{label:<12}{training[key]}" for label, key in (("latent", "latent_dim_rule"), ("vs PCA", "pca"))
+          if training.get(key)],
         f"threshold   {info['threshold']:.5g} (contamination {info['contamination']:g})",
         f"versions    {versions}",
         *_machine_lines(info.get("machine")),

@@ -1,0 +1,255 @@
+"""The PCA-anchored autoencoder: PCA plus non-linear residual branches that start at zero.
+
+Encoder ``z = W (x - mean) + f(x)`` and decoder ``x_hat = W^T z + mean + g(z)``, where ``W`` holds
+PCA's first ``latent_dim`` components and ``f``, ``g`` are MLPs whose last layers start at zero. At
+initialisation the model therefore *is* PCA (same codes, same reconstructions, to float32
+rounding); training moves the linear maps and the branches together, away from PCA only where
+that lowers the loss. The bottleneck is still ``latent_dim`` values: the branches add to the
+linear code, they do not widen it.
+
+:func:`principal_components` fits PCA in closed form from the rows of a data source (the in-memory
+``TensorSource`` or the streaming one), batch by batch: the covariance is accumulated in float64
+and diagonalised once.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+from torch import nn
+
+from aekit.exceptions import InvalidParameterValue
+from aekit.layers import Linear
+from aekit.models import ACTIVATIONS, AutoencoderModule, _choose, _mlp
+
+PCA_BATCH_ROWS = 8192
+# Above this many features the D x D covariance (and its eigendecomposition) costs more than a
+# randomised SVD of the training rows; PCA is then that SVD's, to a few leading components.
+COVARIANCE_MAX_FEATURES = 4096
+LOWRANK_COMPONENTS = 256
+
+
+class Residual(nn.Module):
+    """``linear(x) + branch(x)``: a linear map with a non-linear correction beside it."""
+
+    def __init__(self, linear: nn.Linear, branch: nn.Module) -> None:
+        super().__init__()
+        self.linear, self.branch = linear, branch
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x) + self.branch(x)
+
+
+class AnchoredAutoencoder(AutoencoderModule):
+    """PCA with non-linear residual branches: ``input -> latent_dim -> input``.
+
+    Parameters
+    ----------
+    input_dim : int
+        Number of input features D.
+    latent_dim : int
+        Size d of the bottleneck, as for PCA's ``n_components``.
+    hidden_dims : sequence of int, default=(64,)
+        Hidden widths of the encoder's branch; the decoder's branch uses them in reverse.
+    activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
+    output_activation : {"identity"}, default="identity"
+        Only "identity": PCA is the least-squares solution, so the anchored model goes with MSE.
+
+    Examples
+    --------
+    >>> import torch
+    >>> model = AnchoredAutoencoder(input_dim=6, latent_dim=2)
+    >>> model.anchor(torch.zeros(6), torch.eye(6)[:2])
+    >>> x = torch.randn(3, 6)
+    >>> torch.allclose(model(x)[1], x[:, :2])
+    True
+    """
+
+    def __init__(
+        self,
+        input_dim: int,
+        latent_dim: int,
+        hidden_dims: Sequence[int] = (64,),
+        activation: str = "relu",
+        output_activation: str = "identity",
+    ) -> None:
+        if output_activation != "identity":
+            raise InvalidParameterValue(
+                "The anchored model starts at PCA, the least-squares solution, so it is trained with the MSE loss "
+                f"and an identity output. Got output_activation={output_activation!r}; use loss='mse' (or "
+                "architecture='mlp' for a BCE loss)."
+            )
+        super().__init__(output_activation)
+        _choose("activation", activation, ACTIVATIONS)
+        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InvalidParameterValue(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
+        hidden_dims = tuple(hidden_dims)
+        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims):
+            raise InvalidParameterValue(
+                f"The 'hidden_dims' parameter must be a sequence of ints >= 1. Got {hidden_dims!r} instead."
+            )
+        self.input_dim, self.latent_dim = input_dim, latent_dim
+        self.hidden_dims, self.activation = hidden_dims, activation
+        self.encoder = Residual(Linear(input_dim, latent_dim), _mlp((input_dim, *hidden_dims, latent_dim), activation))
+        self.decoder = Residual(
+            Linear(latent_dim, input_dim), _mlp((latent_dim, *reversed(hidden_dims), input_dim), activation)
+        )
+
+    @torch.no_grad()
+    def anchor(self, mean: torch.Tensor, components: torch.Tensor) -> None:
+        """Set the linear maps to PCA (``components``: d x D, orthonormal rows) and the branches to zero."""
+        components = components.to(self.encoder.linear.weight)
+        mean = mean.to(components)
+        self.encoder.linear.weight.copy_(components)
+        self.encoder.linear.bias.copy_(-(components @ mean))
+        self.decoder.linear.weight.copy_(components.T)
+        self.decoder.linear.bias.copy_(mean)
+        for branch in (self.encoder.branch, self.decoder.branch):
+            last = branch[-1]
+            last.weight.zero_()
+            last.bias.zero_()
+
+    def config(self) -> dict:
+        return {
+            "architecture": "anchored",
+            "input_dim": self.input_dim,
+            "latent_dim": self.latent_dim,
+            "hidden_dims": list(self.hidden_dims),
+            "activation": self.activation,
+            "output_activation": self.output_activation,
+        }
+
+
+@dataclass
+class PrincipalComponents:
+    """PCA of the training rows: ``mean`` (D,), ``components`` (k x D, orthonormal rows, by decreasing
+    variance), ``explained_variance`` (k,) and ``total_variance`` (the sum over all D directions)."""
+
+    mean: torch.Tensor
+    components: torch.Tensor
+    explained_variance: torch.Tensor
+    total_variance: float
+    n_rows: int
+
+    def heldout_errors(self, source) -> np.ndarray:
+        """Mean squared error per value of PCA's reconstruction of ``source``'s rows at d = 0, 1, ..., k.
+
+        With orthonormal components, the error at ``d`` is the rows' squared distance to the mean less
+        the squares of their first ``d`` coordinates: one pass gives every ``d``.
+        """
+        total = torch.zeros((), dtype=torch.float64)
+        captured = torch.zeros(len(self.components), dtype=torch.float64)
+        rows = 0
+        for batch in _ordered_batches(source):
+            centred = batch.double() - self.mean.to(batch.device)
+            total += centred.square().sum().cpu()
+            captured += (centred @ self.components.T.to(batch.device)).square().sum(dim=0).cpu()
+            rows += len(batch)
+        n_values = max(rows, 1) * self.mean.numel()
+        return (torch.cat([total[None], total - captured.cumsum(0)]) / n_values).clamp_min(0).numpy()
+
+
+def _ordered_batches(source):
+    """The rows of a data source (or a tensor) in order, in large batches."""
+    if isinstance(source, torch.Tensor):
+        return source.split(PCA_BATCH_ROWS)
+    return source.batches(PCA_BATCH_ROWS, None)
+
+
+def principal_components(*sources, max_components: int | None = None) -> PrincipalComponents:
+    """PCA of the rows of ``sources`` (tensors or data sources, taken together), in closed form.
+
+    Up to ``COVARIANCE_MAX_FEATURES`` features: the float64 covariance (accumulated batch by batch
+    around the first batch's mean, against cancellation) and its eigendecomposition give every
+    component, as scikit-learn's ``covariance_eigh`` solver does. Above: the rows are gathered and a
+    randomised SVD (``torch.svd_lowrank``) gives the first ``max_components`` (at most
+    ``LOWRANK_COMPONENTS``).
+
+    Examples
+    --------
+    >>> X = torch.randn(100, 3) * torch.tensor([3.0, 1.0, 0.1])
+    >>> pca = principal_components(X)
+    >>> [round(float(v), 1) for v in pca.components[0].abs()]
+    [1.0, 0.0, 0.0]
+    """
+    shift = total = gram = None
+    rows, gathered = 0, []
+    batches = (batch for source in sources if source is not None for batch in _ordered_batches(source))
+    for batch in batches:
+        batch = batch.double()
+        if shift is None:
+            n_features = batch.shape[1]
+            shift = batch.mean(dim=0)
+            total = torch.zeros(n_features, dtype=torch.float64, device=batch.device)
+            if n_features <= COVARIANCE_MAX_FEATURES:
+                gram = torch.zeros(n_features, n_features, dtype=torch.float64, device=batch.device)
+        centred = batch - shift
+        total += centred.sum(dim=0)
+        if gram is not None:
+            gram += centred.T @ centred
+        else:
+            gathered.append(centred.float())
+        rows += len(batch)
+    if rows == 0:
+        raise InvalidParameterValue("PCA needs at least one training row; got none.")
+    offset = total / rows
+    mean = shift + offset
+    if gram is not None:
+        covariance = gram / rows - torch.outer(offset, offset)
+        values, vectors = torch.linalg.eigh(covariance)
+        values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
+        total_variance = float(values.sum())
+    else:
+        centred = torch.cat(gathered) - offset.float()
+        q = min(max_components or LOWRANK_COMPONENTS, LOWRANK_COMPONENTS, *centred.shape)
+        generator_state = torch.random.get_rng_state()
+        torch.manual_seed(0)  # the randomised SVD's sketch: the same components for the same rows
+        _, singular, right = torch.svd_lowrank(centred, q=q, niter=4)
+        torch.random.set_rng_state(generator_state)
+        values, vectors = singular.double().square() / rows, right.T.double()
+        total_variance = float(centred.double().square().sum() / rows)
+    # one sign per component, as scikit-learn's svd_flip: the largest loading is positive
+    signs = torch.sign(vectors.gather(1, vectors.abs().argmax(dim=1, keepdim=True)))
+    signs[signs == 0] = 1
+    vectors = vectors * signs
+    if max_components is not None:
+        values, vectors = values[:max_components], vectors[:max_components]
+    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, rows)
+
+
+# AUTO_EXPLAINED: latent_dim="auto" keeps the smallest d whose PCA reconstruction explains this share of
+# the held-out rows' variance (the training rows' when there are none).
+AUTO_EXPLAINED = 0.9
+
+
+def choose_latent_dim(pca: PrincipalComponents, val_source=None, *, max_dim: int) -> tuple[int, str]:
+    """``latent_dim="auto"``: the smallest d whose PCA reconstruction error on the validation rows is at
+    most ``1 - AUTO_EXPLAINED`` of their variance around the training mean (the training spectrum when
+    there are no validation rows); at most ``max_dim``. Returns d and the rule in words, with figures.
+
+    Examples
+    --------
+    >>> X = torch.randn(200, 2) @ torch.randn(2, 6)
+    >>> choose_latent_dim(principal_components(X), X[:50], max_dim=5)[0]
+    2
+    """
+    k = min(max_dim, len(pca.components))
+    if val_source is not None:
+        errors = pca.heldout_errors(val_source)
+        where = "validation rows"
+    else:
+        explained = torch.cat([torch.zeros(1, dtype=torch.float64), pca.explained_variance.cumsum(0)])
+        errors = ((pca.total_variance - explained) / pca.mean.numel()).clamp_min(0).numpy()
+        where = "training rows (no validation rows)"
+    limit = (1 - AUTO_EXPLAINED) * errors[0]
+    good = [d for d in range(1, k + 1) if errors[d] <= limit]
+    d = good[0] if good else max(k, 1)
+    share = 1 - errors[d] / errors[0] if errors[0] > 0 else 1.0
+    rule = (f"latent_dim=auto chose d={d}: the smallest d whose PCA reconstruction explains "
+            f"{AUTO_EXPLAINED:.0%} of the variance of the {where} (d={d} explains {share:.1%}"
+            f"{'' if good else f'; capped at {k}'})")
+    return d, rule

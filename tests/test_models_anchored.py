@@ -1,0 +1,149 @@
+"""The PCA-anchored model: PCA at initialisation, never worse than PCA, better on curved data;
+latent_dim="auto" and batch_size="auto"."""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from sklearn.decomposition import PCA
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.model_selection import train_test_split
+
+import aekit
+from aekit.exceptions import InvalidParameterValue
+from aekit.models import build_model
+from aekit.models_anchored import AnchoredAutoencoder, choose_latent_dim, principal_components
+from conftest import assert_close
+
+
+@pytest.fixture(scope="module")
+def subspace_data() -> np.ndarray:
+    """600 x 12 Gaussian data in a 4-dimensional subspace (equal variances) plus small isotropic noise."""
+    rng = np.random.default_rng(3)
+    basis, _ = np.linalg.qr(rng.normal(size=(12, 4)))
+    return rng.normal(size=(600, 4)) @ basis.T * 3.0 + 0.05 * rng.normal(size=(600, 12)) + 2.0
+
+
+def _heldout(model: aekit.Autoencoder, X_train: np.ndarray, X_test: np.ndarray, d: int) -> tuple[float, float]:
+    """The model's held-out error and PCA's at ``d``, both in the model's scaled space."""
+    train, test = (model.scaler_.transform(data) for data in (X_train, X_test))
+    pca = PCA(n_components=d).fit(train)
+    pca_error = float(np.mean((pca.inverse_transform(pca.transform(test)) - test) ** 2))
+    return float(np.mean(model.reconstruction_error(X_test), dtype=np.float64)), pca_error
+
+
+def test_principal_components_match_scikit_learn(subspace_data):
+    X = torch.from_numpy(subspace_data)
+    ours = principal_components(X)
+    theirs = PCA().fit(subspace_data)
+    assert_close(ours.mean, theirs.mean_, rtol=1e-10, atol=1e-10, what="mean")
+    # scikit-learn's variances divide by n - 1, ours by n; signs follow the same rule (largest loading positive)
+    n = len(subspace_data)
+    assert_close(ours.explained_variance * n / (n - 1), theirs.explained_variance_, rtol=1e-8, atol=1e-12)
+    assert_close(ours.components[:4], theirs.components_[:4], rtol=1e-6, atol=1e-8, what="components")
+
+
+def test_at_initialisation_the_anchored_model_is_pca(subspace_data):
+    X32 = subspace_data.astype(np.float32)
+    pca = PCA(n_components=3).fit(subspace_data)
+    expected_codes = pca.transform(subspace_data)
+    expected = pca.inverse_transform(expected_codes)
+    fitted = principal_components(torch.from_numpy(X32))
+    model = AnchoredAutoencoder(12, 3, hidden_dims=(16,))
+    model.anchor(fitted.mean, fitted.components[:3])
+    with torch.no_grad():
+        reconstruction, codes = model(torch.from_numpy(X32))
+    # float32 rounding of values ~10 through two products of 12 terms
+    assert_close(reconstruction, expected, rtol=0, atol=2e-5, what="reconstruction")
+    assert_close(codes, expected_codes, rtol=0, atol=2e-5, what="codes")
+
+
+def test_when_pca_wins_the_estimator_is_pca_of_all_the_rows(subspace_data):
+    """With a learning rate too small to move anything, the start (epoch 0) stays the best: the model is
+    then refitted as PCA of all the rows, training and validation ones."""
+    ae = aekit.Autoencoder(latent_dim=3, epochs=2, lr=1e-12, random_state=0).fit(subspace_data)
+    scaled = ae.scaler_.transform(subspace_data)
+    pca = PCA(n_components=3).fit(scaled)
+    expected = ae.scaler_.inverse_transform(pca.inverse_transform(pca.transform(scaled)))
+    assert_close(ae.reconstruct(subspace_data), expected, rtol=0, atol=1e-4 * np.abs(subspace_data).max())
+    assert ae.history_["best_epoch"] == 0 and not ae.history_["pca"]["improved"]
+    assert "did not improve on PCA at d=3" in ae.history_["pca"]["message"]
+
+
+def test_on_a_linear_subspace_it_stays_within_1_percent_of_pca(subspace_data):
+    X_train, X_test = train_test_split(subspace_data, test_size=0.3, random_state=0)
+    ae = aekit.Autoencoder(latent_dim=2, epochs=30, random_state=0).fit(X_train)
+    ours, pca = _heldout(ae, X_train, X_test, 2)
+    assert ours <= 1.01 * pca, (ours, pca)
+
+
+def test_on_a_curved_manifold_it_beats_pca_clearly():
+    """A closed curve (a circle wound twice around a cylinder) in 3-D: one coordinate, which PCA cannot chart."""
+    rng = np.random.default_rng(0)
+    t = rng.uniform(0, 2 * np.pi, size=400)
+    X = np.column_stack([np.cos(t), np.sin(t), np.sin(2 * t)]) + 0.01 * rng.normal(size=(400, 3))
+    X_train, X_test = train_test_split(X, test_size=0.25, random_state=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)  # a short run: still improving at its end
+        ae = aekit.Autoencoder(latent_dim=2, epochs=15, lr=3e-3, random_state=0).fit(X_train)
+    ours, pca = _heldout(ae, X_train, X_test, 2)
+    assert ours < 0.5 * pca, (ours, pca)
+    assert ae.history_["pca"]["improved"] and ae.history_["best_epoch"] > 0
+
+
+def test_latent_dim_auto_recovers_the_rank(subspace_data):
+    ae = aekit.Autoencoder(epochs=1, random_state=0).fit(subspace_data)
+    assert ae.latent_dim_ == 4 and ae.transform(subspace_data[:3]).shape == (3, 4)
+    assert "chose d=4" in ae.history_["latent_dim_rule"]
+    mlp = aekit.Autoencoder(architecture="mlp", epochs=1, random_state=0).fit(subspace_data)
+    assert mlp.latent_dim_ == 4
+
+
+def test_choose_latent_dim_without_validation_rows_reads_the_training_spectrum():
+    X = torch.randn(300, 3, generator=torch.Generator().manual_seed(0)) @ torch.eye(3, 8) * 2.0
+    d, rule = choose_latent_dim(principal_components(X), None, max_dim=7)
+    assert d == 3 and "training rows" in rule
+
+
+def test_batch_size_auto_gives_small_data_several_steps_an_epoch():
+    X = np.random.default_rng(0).normal(size=(50, 6))
+    ae = aekit.Autoencoder(latent_dim=2, epochs=2, validation_fraction=0.2, random_state=0).fit(X)
+    assert ae.history_["batch_size"] == 16  # 40 training rows: 3 steps an epoch, not 1
+    with pytest.warns(UserWarning, match=r"batch_size=256 is not smaller than the 40 training rows"):
+        aekit.Autoencoder(latent_dim=2, epochs=1, batch_size=256, validation_fraction=0.2).fit(X)
+
+
+def test_a_run_still_improving_at_its_last_epoch_warns():
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(300, 3)) @ rng.normal(size=(3, 8))
+    with pytest.warns(ConvergenceWarning, match="still improving at the last epoch"):
+        aekit.Autoencoder(latent_dim=2, architecture="mlp", epochs=3, random_state=0).fit(X)
+
+
+def test_bce_does_not_go_with_the_anchored_model(unit_data):
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        auto = aekit.Autoencoder(latent_dim=2, scaler="minmax", epochs=1).fit(unit_data)
+    assert auto.loss_ == "mse"
+    with pytest.raises(InvalidParameterValue, match=r"loss='bce' does not go with architecture='anchored'"):
+        aekit.Autoencoder(latent_dim=2, scaler="minmax", loss="bce").fit(unit_data)
+
+
+def test_the_anchored_model_round_trips_through_a_model_folder(subspace_data, tmp_path):
+    ae = aekit.Autoencoder(epochs=3, random_state=0).fit(subspace_data)
+    ae.save(tmp_path / "model")
+    loaded = aekit.load(tmp_path / "model")
+    assert loaded.module_.config() == ae.module_.config() and loaded.module_.config()["architecture"] == "anchored"
+    assert np.array_equal(loaded.transform(subspace_data), ae.transform(subspace_data))
+    assert loaded.latent_dim_ == ae.latent_dim_ and loaded.history_["pca"] == ae.history_["pca"]
+
+
+def test_build_model_rebuilds_the_anchored_architecture():
+    model = AnchoredAutoencoder(10, 3, hidden_dims=(8, 4), activation="tanh")
+    rebuilt = build_model(**model.config())
+    assert rebuilt.config() == model.config()
+    with pytest.raises(InvalidParameterValue, match="output_activation='sigmoid'"):
+        AnchoredAutoencoder(10, 3, output_activation="sigmoid")
