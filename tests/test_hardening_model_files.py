@@ -41,9 +41,9 @@ def data() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def template(data, tmp_path_factory) -> Path:
-    """A valid saved model; tests copy it and damage the copy."""
+    """A valid saved MLP model (the tests name its tensors); tests copy it and damage the copy."""
     folder = tmp_path_factory.mktemp("template") / "model"
-    aekit.Autoencoder(latent_dim=2, **FAST).fit(data).save(folder)
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", **FAST).fit(data).save(folder)
     return folder
 
 

@@ -468,7 +468,8 @@ def _check_module_matches_params(module_config: dict, params: dict, loss: str) -
     _expect(module_config.get("architecture") == params.get("architecture", "mlp"),
             f"the module's architecture {module_config.get('architecture')!r} differs from the parameter "
             f"architecture={params.get('architecture', 'mlp')!r}")
-    _expect(module_config.get("latent_dim") == params.get("latent_dim"),
+    # "auto" chose the module's latent_dim from the data: any size fits it
+    _expect(params.get("latent_dim") == "auto" or module_config.get("latent_dim") == params.get("latent_dim"),
             f"the module's latent_dim {module_config.get('latent_dim')!r} differs from the parameter "
             f"latent_dim={params.get('latent_dim')!r}")
     _expect(module_config.get("output_activation") == OUTPUT_ACTIVATION[loss],
