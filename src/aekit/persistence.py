@@ -31,6 +31,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit._atomic import fsync_folder
 from aekit._version import __version__
+from aekit.detect import ScoreState
 from aekit.estimator import Autoencoder, resolve_device
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
 from aekit.models import build_model
@@ -105,6 +106,7 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "n_iter": int(estimator.n_iter_),
             "seed": int(estimator.seed_),
             "error_quantiles": _float_list(getattr(estimator, "error_quantiles_", None)),
+            "score_state": state.to_dict() if (state := getattr(estimator, "score_state_", None)) else None,
         },
     }
     environment = {
@@ -304,6 +306,8 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     )
     unknown = set(params) - set(Autoencoder().get_params())
     _expect(not unknown, f"unknown parameters {sorted(unknown)}")
+    if "anomaly_score" not in params:  # saved before it existed: its threshold is on the reconstruction error
+        params["anomaly_score"] = "error"
     if isinstance(params.get("hidden_dims"), list):
         params["hidden_dims"] = tuple(params["hidden_dims"])
     estimator = Autoencoder(**params)
@@ -324,7 +328,7 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles"}
+                                    "error_quantiles", "score_state"}
     _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     _expect(
@@ -365,6 +369,14 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     estimator.threshold_ = float(fitted["threshold"])
     if quantiles is not None:
         estimator.error_quantiles_ = np.asarray(quantiles, dtype=np.float64)
+    score_state = fitted.get("score_state")
+    _expect((score_state is None) == (estimator.anomaly_score == "error"),
+            "score_state must be present exactly when anomaly_score is 'combined'")
+    if score_state is not None:
+        try:
+            estimator.score_state_ = ScoreState.from_dict(score_state, n_features, int(module.latent_dim))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"config.json: score_state: {error}. {_FIX}") from None
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history

@@ -24,7 +24,7 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aekit import distributed
+from aekit import detect, distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
@@ -115,7 +115,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "train_loss": _last(history.get("train_loss")),
         "val_loss": _last(history.get("val_loss")),
         "threshold": float(model.threshold_),
-        "contamination": float(model.contamination),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "seconds": round(seconds, 3),
     }
 
@@ -348,15 +348,15 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
 # ---------------------------------------------------------------- score
 
 
-def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
+def outlier_threshold(model: Autoencoder, *, contamination: float | str | None = None,
                       threshold: float | None = None) -> tuple[float, str]:
-    """The reconstruction error above which a row is an outlier, and where it came from.
+    """The outlier score above which a row is an outlier, and where it came from.
 
-    By default the model's ``threshold_``: the ``1 - contamination`` quantile of the error on
+    By default the model's ``threshold_``: the ``1 - contamination`` quantile of the score on
     held-out training rows, computed at fit time. Another `contamination` reads the same quantile
-    off the stored distribution of held-out errors (``error_quantiles_``, 1001 quantiles at levels
-    0, 0.001, ..., 1: exact for multiples of 0.001, linear in between). An explicit `threshold` is
-    used as it is.
+    off the stored distribution of held-out scores (``error_quantiles_``, 1001 quantiles at levels
+    0, 0.001, ..., 1: exact for multiples of 0.001, linear in between); ``"auto"`` applies
+    :func:`aekit.detect.auto_threshold` to it. An explicit `threshold` is used as it is.
 
     Examples
     --------
@@ -373,12 +373,12 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
     if threshold is not None:
         if not np.isfinite(threshold) or threshold < 0:
             raise InvalidParameterValue(
-                f"The threshold must be a finite reconstruction error >= 0. Got {threshold!r} instead."
+                f"The threshold must be a finite outlier score >= 0. Got {threshold!r} instead."
             )
         return float(threshold), "given"
     if contamination is None or contamination == model.contamination:
-        return float(model.threshold_), f"learned at fit, contamination {model.contamination:g}"
-    if not 0 < contamination < 1:
+        return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
+    if contamination != "auto" and not 0 < contamination < 1:
         raise InvalidParameterValue(
             f"The contamination must be a share of the rows in the range (0, 1), e.g. 0.05. Got {contamination!r} "
             "instead."
@@ -387,20 +387,23 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
     if quantiles is None:
         raise InvalidInputError(
             "This model was saved without the distribution of its held-out errors, so it only knows the "
-            f"threshold for contamination {model.contamination:g}. Refit it with this aekit, or give --threshold X."
+            f"threshold for contamination {model.contamination}. Refit it with this aekit, or give --threshold X."
         )
+    if contamination == "auto":
+        return detect.auto_threshold(quantiles), "held-out scores, contamination auto (robust 3-sigma on log scores)"
     levels = np.linspace(0.0, 1.0, len(quantiles))
     value = float(np.interp(1.0 - contamination, levels, quantiles))
-    return value, f"held-out errors, contamination {contamination:g}"
+    return value, f"held-out scores, contamination {contamination:g}"
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
-    """Write each row's reconstruction error and outlier flag (1 = outlier) to `output`.
+    """Write each row's reconstruction error, outlier score and outlier flag (1 = outlier) to `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
-    (:meth:`~aekit.Autoencoder.reconstruction_error`); a row is an outlier when its error is above the
+    (:meth:`~aekit.Autoencoder.reconstruction_error`), the score the model's
+    :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
     feature follows, so that one can see which columns made a row odd.
 
@@ -423,7 +426,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     """
     model = _model(model)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
-    names = ["reconstruction_error", "outlier"]
+    names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in _output_feature_names(model)]
     totals = {"outliers": 0, "error": 0.0, "largest": 0.0}
@@ -433,11 +436,12 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                                                chunk_rows=chunk_rows, verbose=verbose):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
-            flags = errors > limit
+            scores = errors if model.anomaly_score == "error" else model.outlier_scores(features)
+            flags = scores > limit
             totals["outliers"] += int(flags.sum())
             totals["error"] += float(errors.sum(dtype=np.float64))
             totals["largest"] = max(totals["largest"], float(errors.max()))
-            parts = [errors[:, None], flags[:, None]] + ([squared] if per_feature else [])
+            parts = [errors[:, None], scores[:, None], flags[:, None]] + ([squared] if per_feature else [])
             yield chunk, np.hstack(parts).astype(np.float64)
 
     n_rows = _write_rows(output, names, scored())
@@ -481,7 +485,7 @@ def model_info(model_dir) -> dict:
         "scaler": model.scaler,
         "loss": model.loss_,
         "threshold": float(model.threshold_),
-        "contamination": float(model.contamination),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "training": {
             "epochs": int(model.n_iter_),
             "best_epoch": history.get("best_epoch"),

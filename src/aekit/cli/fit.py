@@ -63,9 +63,10 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--loss", default="auto",
                        help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: auto)")
     group.add_argument("--scaler", default="standard", help="standard, minmax or none (default: standard)")
-    group.add_argument("--contamination", type=float, default=0.05,
+    group.add_argument("--contamination", type=contamination, default=0.05,
                        help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
-                       "of the error on held-out rows (default: 0.05)")
+                       "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
+                       "(default: 0.05)")
     group.add_argument("--geometry", default="none",
                        help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
                        "(in memory only), or none (default: none)")
@@ -139,9 +140,19 @@ def describe(summary: dict) -> str:
         f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
         f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
         f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
-        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']:g})",
+        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']})",
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def contamination(text: str) -> float | str:
+    """``--contamination``: a share of the rows, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
 
 
 def _names(text: str) -> list[str]:

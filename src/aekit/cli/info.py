@@ -47,7 +47,7 @@ def describe(info: dict) -> str:
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
         f"{_number(training['seconds'])} s",
-        f"threshold   {info['threshold']:.5g} (contamination {info['contamination']:g})",
+        f"threshold   {info['threshold']:.5g} (contamination {info['contamination']})",
         f"versions    {versions}",
     ])
 

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import add_data_options
+from aekit.cli.fit import add_data_options, contamination
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
@@ -33,14 +33,15 @@ def register(subparsers) -> None:
     reconstruct.set_defaults(func=_reconstruct)
 
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
-                 "Write each row's reconstruction error (mean squared error in the model's scaled space) and an "
-                 "outlier flag (1 = error above the threshold). The default threshold was learned at fit time: "
-                 "the 1 - contamination quantile of the error on held-out training rows.",
+                 "Write each row's reconstruction error (mean squared error in the model's scaled space), its "
+                 "outlier score and an outlier flag (1 = score above the threshold). The default threshold was "
+                 "learned at fit time: the 1 - contamination quantile of the score on held-out training rows.",
                  "aekit score model data.csv -o scores.csv --per-feature\n"
                  "  aekit score model data.csv -o scores.csv --contamination 0.01")
     choice = score.add_mutually_exclusive_group()
-    choice.add_argument("--contamination", type=float, metavar="X",
-                        help="flag this share of rows as outliers, by the held-out errors' 1 - X quantile")
+    choice.add_argument("--contamination", type=contamination, metavar="X",
+                        help="flag this share of rows as outliers, by the held-out scores' 1 - X quantile; auto: "
+                        "a robust 3-sigma rule on the held-out log scores")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
