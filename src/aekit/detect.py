@@ -64,7 +64,8 @@ class ScoreState:
         shapes_ok = (result.feature_scale.shape == (n_features,) and result.code_mean.shape == (latent_dim,)
                      and result.code_precision.shape == (latent_dim, latent_dim))
         values = np.concatenate([result.feature_scale, result.code_mean, result.code_precision.ravel()])
-        if not shapes_ok or not np.isfinite(values).all() or not result.code_scale > 0 or result.feature_scale.min() <= 0:
+        bad_values = not np.isfinite(values).all() or not result.code_scale > 0 or result.feature_scale.min() <= 0
+        if not shapes_ok or bad_values:
             raise ValueError("the outlier score's state has the wrong shapes or non-finite values")
         return result
 
