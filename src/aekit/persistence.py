@@ -107,6 +107,7 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "seed": int(estimator.seed_),
             "error_quantiles": _float_list(getattr(estimator, "error_quantiles_", None)),
             "score_state": state.to_dict() if (state := getattr(estimator, "score_state_", None)) else None,
+            "window": getattr(estimator, "window_", None),
         },
     }
     environment = {
@@ -328,7 +329,7 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles", "score_state"}
+                                    "error_quantiles", "score_state", "window"}
     _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     _expect(
@@ -377,6 +378,17 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
             estimator.score_state_ = ScoreState.from_dict(score_state, n_features, int(module.latent_dim))
         except (KeyError, TypeError, ValueError) as error:
             raise ModelFileError(f"config.json: score_state: {error}. {_FIX}") from None
+    window = fitted.get("window")  # a model trained on a time series' windows (aekit.timeseries)
+    if window is not None:
+        _expect(
+            isinstance(window, dict) and set(window) == {"window", "stride", "columns"}
+            and all(isinstance(window[k], int) and not isinstance(window[k], bool) and window[k] >= 1
+                    for k in ("window", "stride"))
+            and isinstance(window["columns"], list) and all(isinstance(c, str) for c in window["columns"])
+            and window["window"] * len(window["columns"]) == n_features,
+            "window must be null or {window, stride, columns} with window x channels = n_features_in",
+        )
+        estimator.window_ = window
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history

@@ -30,6 +30,7 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
 from aekit.persistence import load_model, save_model
 from aekit.streaming import fit_stream, should_stream
+from aekit.timeseries import SlidingWindows, top_segments
 
 __all__ = [
     "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "reconstruct_file", "score_file",
@@ -43,7 +44,8 @@ _ARRAY_SUFFIXES = (".npy", ".npz")
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
-             image_size=None, force: bool = False, streaming: bool | None = False, **params) -> dict:
+             image_size=None, force: bool = False, streaming: bool | None = False, window: int | None = None,
+             stride: int = 1, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -60,6 +62,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Train chunk by chunk in bounded memory (:mod:`aekit.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
         only rank 0 saves the model.
+    window, stride : int, optional
+        Treat `data` as a time series (one row per time step) and train on its windows of `window`
+        steps, one every `stride` steps (:class:`aekit.timeseries.SlidingWindows`, in memory). The
+        model remembers both (``window_``), and :func:`score_file` then scores each time step.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
         With ``architecture="conv"`` on images, ``input_shape`` defaults to the images' shape.
@@ -81,6 +87,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     """
     model_dir = Path(model_dir)
     _check_model_target(model_dir, force)  # before training, not after minutes of it
+    if window is not None:  # a series is windowed in memory
+        if streaming:
+            raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
+        streaming = False
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
         streaming = streamable and should_stream(data, columns=columns, key=key)
@@ -95,7 +105,11 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
         started = time.perf_counter()
-        model.fit(_frame(dataset.X, dataset.columns))
+        if window is None:
+            model.fit(_frame(dataset.X, dataset.columns))
+        else:  # the windows' columns are steps x channels: the channel names are kept beside them
+            model.fit(SlidingWindows(window, stride=stride).fit_transform(dataset.X))
+            model.window_ = {"window": int(window), "stride": int(stride), "columns": list(dataset.columns)}
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
@@ -116,6 +130,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "val_loss": _last(history.get("val_loss")),
         "threshold": float(model.threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "window": getattr(model, "window_", None),
         "seconds": round(seconds, 3),
     }
 
@@ -398,7 +413,7 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
-               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
+               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5) -> dict:
     """Write each row's reconstruction error, outlier score and outlier flag (1 = outlier) to `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
@@ -406,6 +421,11 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
     feature follows, so that one can see which columns made a row odd.
+
+    A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
+    time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``;
+    the summary adds ``window``, ``stride``, ``peak_step`` and ``segments``, the `top_k` runs of
+    outlying steps (:func:`aekit.timeseries.top_segments`).
 
     Returns
     -------
@@ -426,6 +446,8 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     """
     model = _model(model)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
+    if getattr(model, "window_", None) is not None:
+        return _score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k)
     names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in _output_feature_names(model)]
@@ -450,6 +472,27 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         "output": str(output), "n_rows": n_rows, "n_outliers": n_outliers,
         "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
         "mean_error": totals["error"] / n_rows, "max_error": totals["largest"],
+    }
+
+
+def _score_series(model: Autoencoder, data, output, limit: float, source: str, *, columns, key, top_k: int) -> dict:
+    """:func:`score_file` for a model trained on a series' windows: one score per time step."""
+    window = model.window_
+    dataset = read_data(data, columns=columns, key=key)
+    order = _column_order(dataset.columns, window["columns"], len(window["columns"]), data,
+                          positional=Path(data).suffix.lower() in _ARRAY_SUFFIXES, what="the model",
+                          hint="Select the series' channels with --columns a,b,c (Python: columns=[...]).")
+    series = dataset.X if order is None else dataset.X[:, order]
+    windows = SlidingWindows(window["window"], stride=window["stride"]).fit(series)
+    scores = windows.to_steps(model.outlier_scores(windows.transform(series)), len(series))
+    flags = scores > limit
+    n_rows = _write_rows(output, ["outlier_score", "outlier"], iter([(dataset, np.column_stack([scores, flags]))]))
+    return {
+        "output": str(output), "n_rows": n_rows, "n_outliers": int(flags.sum()),
+        "outlier_fraction": float(flags.mean()), "threshold": limit, "threshold_source": source,
+        "mean_score": float(scores.mean()), "max_score": float(scores.max()),
+        "window": window["window"], "stride": window["stride"], "peak_step": int(np.argmax(scores)),
+        "segments": top_segments(scores, limit, top_k),
     }
 
 

@@ -67,6 +67,11 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
                        "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
                        "(default: 0.05)")
+    group.add_argument("--window", type=int, metavar="W",
+                       help="DATA is a time series (one row per time step): train on its windows of W steps; "
+                       "aekit score then scores each step (default: rows are independent)")
+    group.add_argument("--stride", type=int, default=1, metavar="S",
+                       help="with --window: steps between the starts of consecutive windows (default: 1)")
     group.add_argument("--geometry", default="none",
                        help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
                        "(in memory only), or none (default: none)")
@@ -127,7 +132,8 @@ def run(args: argparse.Namespace) -> dict:
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
         )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
-                       force=args.force, streaming=args.streaming, **estimator_params(args))
+                       force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
+                       **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary

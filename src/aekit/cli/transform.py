@@ -43,6 +43,9 @@ def register(subparsers) -> None:
                         help="flag this share of rows as outliers, by the held-out scores' 1 - X quantile; auto: "
                         "a robust 3-sigma rule on the held-out log scores")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
+    score.add_argument("--top-k", type=int, default=5, metavar="K",
+                       help="a model fitted with --window: report the K highest-scoring runs of outlying time "
+                       "steps (default: 5)")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
     score.set_defaults(func=_score)
@@ -90,9 +93,13 @@ def _reconstruct(args: argparse.Namespace) -> dict:
 
 def _score(args: argparse.Namespace) -> dict:
     summary = score_file(args.model, args.data, args.output, contamination=args.contamination,
-                         threshold=args.threshold, per_feature=args.per_feature, **_data_options(args))
+                         threshold=args.threshold, per_feature=args.per_feature, top_k=args.top_k,
+                         **_data_options(args))
     if not args.json and not args.quiet:
         print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']}); scores written to "
               f"{summary['output']}")
+        for segment in summary.get("segments", []):
+            print(f"  anomalous steps {segment['start']}-{segment['end']}: peak {segment['peak_score']:.5g} at step "
+                  f"{segment['peak']}")
     return summary
