@@ -160,6 +160,8 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated names to leave out")
     parser.add_argument("--max-rows", type=int, default=20_000, help="adbench: subsample larger sets to this")
     parser.add_argument("--seeds", type=int, default=5, help="splits per dataset (default 5; PyOD used 10)")
+    parser.add_argument("--no-peers", action="store_true",
+                        help="aekit only (the peers' figures do not change with aekit's; same splits, same seeds)")
     parser.add_argument("--speed-only", action="store_true",
                         help="only the scoring-speed comparison (cardio, 200,000 rows), no ROC-AUC table")
     parser.add_argument("--threads", type=int, default=1,
@@ -170,8 +172,8 @@ def main() -> int:
     if not folder.is_dir():
         print(f"skipped: {folder} is absent (the real datasets are not on this machine)")
         return 0
-    peers = ["IForest", "PCA"]
-    if args.suite == "odds":
+    peers = [] if args.no_peers else ["IForest", "PCA"]
+    if args.suite == "odds" and not args.no_peers:
         try:
             import pyod  # noqa: F401
             peers += ["PyOD AE", "PyOD VAE"]
@@ -229,7 +231,7 @@ def main() -> int:
     print_table("ROC-AUC on the test split, mean (std) over seeds", rows, ("dataset", "n", "d", *detectors))
     aekit_means = np.array(means["aekit"])
     print()
-    for peer in detectors[1:]:
+    for peer in detectors[1:]:  # aekit error, then the peers
         peer_means = np.array(means[peer])
         wins = int(np.sum(aekit_means > peer_means + 0.005))
         losses = int(np.sum(aekit_means < peer_means - 0.005))

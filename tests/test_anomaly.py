@@ -42,7 +42,7 @@ def test_score_state_and_scores_match_numpy_and_sklearn():
     state = detect.fit_score_state([(errors[:70], codes[:70]), (errors[70:], codes[70:])])  # in two chunks
     assert_close(state.feature_scale, errors.mean(axis=0), rtol=1e-12, atol=0)
     distance = EmpiricalCovariance().fit(codes).mahalanobis(codes)  # squared distance, the independent reference
-    expected = (errors / errors.mean(axis=0)).mean(axis=1) + distance / distance.mean()
+    expected = (errors / errors.mean(axis=0)).mean(axis=1) + 0.5 * distance / distance.mean()
     assert_close(detect.combined_scores(errors, codes, state), expected, rtol=1e-8, atol=1e-10)
     assert_close(state.code_scale, 3.0, rtol=1e-9, atol=0, what="the mean distance is the codes' rank")
     shares = detect.contributions(errors, codes, state)
@@ -64,7 +64,7 @@ def test_outlier_scores_are_the_combined_score_of_the_models_errors_and_codes(co
     assert_close(combined.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.score_samples(X), -expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.outlier_scores(X, per_feature=True).sum(axis=1), expected, rtol=1e-4, atol=1e-5)
-    assert_close(combined.outlier_scores(X).mean(), 2.0, rtol=0.02, atol=0, what="each term averages 1")
+    assert_close(combined.outlier_scores(X).mean(), 1.5, rtol=0.02, atol=0, what="terms average 1 and 0.5")
 
 
 def test_the_combined_score_finds_the_planted_outliers_better_than_the_error(combined, planted):
