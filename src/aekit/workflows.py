@@ -529,6 +529,8 @@ def model_info(model_dir) -> dict:
         "loss": model.loss_,
         "threshold": float(model.threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "anomaly_score": model.anomaly_score,
+        "window": getattr(model, "window_", None),
         "training": {
             "epochs": int(model.n_iter_),
             "best_epoch": history.get("best_epoch"),
