@@ -25,6 +25,7 @@ Run: ``python benchmarks/bench_timeseries.py [--seeds 5] [--data DIR]``.
 from __future__ import annotations
 
 import argparse
+import sys
 import time
 import warnings
 from pathlib import Path
@@ -116,6 +117,7 @@ def main() -> int:
                      f"{sum(hits)}/{len(hits)} (steps {', '.join(map(str, tops))})",
                      f"{'yes' if hit(stumpy_top, labels) else 'no'} (step {stumpy_top})",
                      f"{seconds / args.seeds:.1f}", f"{stumpy_seconds:.1f}"))
+        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)  # each series as it is done
     print_table("per-point ROC-AUC (test part) and top-scored step", rows,
                 ("series", "points", "m", "aekit ROC-AUC", "stumpy ROC-AUC", "aekit top hits", "stumpy top hits",
                  "aekit s/seed", "stumpy s"))
