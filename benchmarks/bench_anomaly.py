@@ -160,6 +160,8 @@ def main() -> int:
     parser.add_argument("--skip", default="", help="comma-separated names to leave out")
     parser.add_argument("--max-rows", type=int, default=20_000, help="adbench: subsample larger sets to this")
     parser.add_argument("--seeds", type=int, default=5, help="splits per dataset (default 5; PyOD used 10)")
+    parser.add_argument("--peers", default="IForest,PCA,PyOD AE,PyOD VAE",
+                        help="comma-separated peers to run (default: all; PyOD's VAE is by far the slowest)")
     parser.add_argument("--no-peers", action="store_true",
                         help="aekit only (the peers' figures do not change with aekit's; same splits, same seeds)")
     parser.add_argument("--speed-only", action="store_true",
@@ -172,11 +174,12 @@ def main() -> int:
     if not folder.is_dir():
         print(f"skipped: {folder} is absent (the real datasets are not on this machine)")
         return 0
-    peers = [] if args.no_peers else ["IForest", "PCA"]
+    chosen = [] if args.no_peers else args.peers.split(",")
+    peers = [peer for peer in ("IForest", "PCA") if peer in chosen]
     if args.suite == "odds" and not args.no_peers:
         try:
             import pyod  # noqa: F401
-            peers += ["PyOD AE", "PyOD VAE"]
+            peers += [peer for peer in ("PyOD AE", "PyOD VAE") if peer in chosen]
         except ImportError:
             print("PyOD AutoEncoder and VAE: skipped (pyod is not installed; pip install pyod)")
     detectors = ["aekit", "aekit error", *peers]
