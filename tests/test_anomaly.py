@@ -146,3 +146,19 @@ def test_report_lists_the_top_outliers_with_their_largest_parts(combined, plante
     summary = write_report(combined, tmp_path / "report.html", X)
     page = (tmp_path / "report.html").read_text()
     assert "<h2>Top outliers</h2>" in page and summary["top_outliers"][0]["row"] == 5
+
+
+def test_cli_fit_chooses_the_score_and_contamination_auto(planted, tmp_path, capsys):
+    from aekit.cli import main
+
+    np.save(tmp_path / "x.npy", planted[0][:200])
+    options = ["--latent-dim", "2", "--hidden", "8", "--epochs", "2", "--json"]
+    assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m"), "--anomaly-score", "error",
+                 "--contamination", "auto", *options]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    model = aekit.load(tmp_path / "m")
+    assert model.anomaly_score == "error" and model.contamination == "auto" and summary["contamination"] == "auto"
+    assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "n"), "--anomaly-score", "combnied",
+                 *options]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'anomaly_score' parameter" in err and "combnied" in err

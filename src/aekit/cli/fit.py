@@ -67,6 +67,9 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
                        "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
                        "(default: 0.05)")
+    group.add_argument("--anomaly-score", default="combined",
+                       help="combined (the reconstruction error normalised per feature plus half the codes' "
+                       "Mahalanobis distance) or error (the plain mean squared error) (default: combined)")
     group.add_argument("--window", type=int, metavar="W",
                        help="DATA is a time series (one row per time step): train on its windows of W steps; "
                        "aekit score then scores each step (default: rows are independent)")
@@ -110,6 +113,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "loss": args.loss,
         "scaler": None if args.scaler.lower() == "none" else args.scaler,
         "contamination": args.contamination,
+        "anomaly_score": args.anomaly_score,
         "geometry": None if args.geometry.lower() == "none" else args.geometry,
         "geometry_weight": args.geometry_weight,
         "epochs": args.epochs,
