@@ -12,8 +12,8 @@ Series (``DATA`` = ``--data``):
   1,200 points are anomaly-free training data): aekit trains on those 1,200 points, stumpy joins the
   whole series with itself; both look for the top-scored step after point 1,200. KDD Cup rule: a hit
   when it lies within 100 points of the labelled segment. ``m = 100``. Per-point ROC-AUC on the test part.
-- **ECG5000** (``ecg5000_train``, 500 heartbeats of 140 samples, class 1 normal): the first ``--beats``
-  beats (default 200) laid end to end as one series, each point labelled by its beat; ``m = 140`` (one
+- **ECG5000** (``ecg5000_train``, 500 heartbeats of 140 samples, class 1 normal): ``--beats`` beats
+  (default 200) drawn at random (seed 0; the file is ordered by class), in file order, laid end to end as one series, each point labelled by its beat; ``m = 140`` (one
   beat); both fit on the whole series (unsupervised). Per-point ROC-AUC; hit: the top step in an abnormal beat.
 - **MIT-BIH record 208** (``ecg_mitbih208_scipy``, 5 minutes at 360 Hz, **no labels**): downsampled to
   90 Hz (every 4th sample, 27,000 points), ``m = 90`` (one second); prints where each detector's top
@@ -64,7 +64,9 @@ def kdd(data: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
 
 
 def ecg5000(data: Path, beats: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    table = np.loadtxt(data / "ecg5000_train" / "ECG5000_TRAIN.txt")[:beats]
+    table = np.loadtxt(data / "ecg5000_train" / "ECG5000_TRAIN.txt")
+    # the file is ordered by class: an even sample of the beats, in file order, holds every class
+    table = table[np.sort(np.random.default_rng(0).choice(len(table), min(beats, len(table)), replace=False))]
     series = table[:, 1:].ravel()
     labels = np.repeat((table[:, 0] != 1).astype(int), table.shape[1] - 1)
     return series, labels, len(series), 140
