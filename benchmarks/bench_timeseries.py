@@ -14,7 +14,8 @@ Series (``DATA`` = ``--data``):
   when it lies within 100 points of the labelled segment. ``m = 100``. Per-point ROC-AUC on the test part.
 - **ECG5000** (``ecg5000_train``, 500 heartbeats of 140 samples, class 1 normal): ``--beats`` beats
   (default 200) drawn at random (seed 0; the file is ordered by class), in file order, laid end to end
-  as one series, each point labelled by its beat; ``m = 140`` (one beat); both fit on the whole series (unsupervised). Per-point ROC-AUC; hit: the top step in an abnormal beat.
+  as one series, each point labelled by its beat; ``m = 140`` (one beat); both fit on the whole series
+  (unsupervised). Per-point ROC-AUC; hit: the top step in an abnormal beat.
 - **MIT-BIH record 208** (``ecg_mitbih208_scipy``, 5 minutes at 360 Hz, **no labels**): downsampled to
   90 Hz (every 4th sample, 27,000 points), ``m = 90`` (one second); prints where each detector's top
   segment lies (seconds), nothing to score it against. Its README names noise artefacts at 207-215 s.
