@@ -109,13 +109,14 @@ def test_decode_and_reconstruct(workspace, tmp_path, capsys):
 def test_score_threshold_contamination_and_per_feature(workspace, tmp_path, capsys):
     folder, frame = workspace
     model = aekit.load(folder / "model")
-    errors = model.reconstruction_error(frame)
+    errors = model.outlier_scores(frame)
     code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.csv",
                        "--per-feature", "--json")
     summary, scores = json.loads(out), pd.read_csv(tmp_path / "s.csv")
-    assert code == 0 and list(scores.columns) == ["row", "reconstruction_error", "outlier",
+    assert code == 0 and list(scores.columns) == ["row", "reconstruction_error", "outlier_score", "outlier",
                                                   *(f"error_{c}" for c in COLUMNS)]
-    assert_close(scores["reconstruction_error"], errors, rtol=1e-6, atol=0)
+    assert_close(scores["reconstruction_error"], model.reconstruction_error(frame), rtol=1e-6, atol=0)
+    assert_close(scores["outlier_score"], errors, rtol=1e-6, atol=0)
     assert summary["threshold"] == model.threshold_ and summary["n_outliers"] == int((errors > model.threshold_).sum())
     code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.parquet",
                        "--threshold", float(np.median(errors)), "--json")
@@ -123,7 +124,7 @@ def test_score_threshold_contamination_and_per_feature(workspace, tmp_path, caps
     code, out, _ = run(capsys, "score", folder / "model", folder / "data.csv", "-o", tmp_path / "s.npy",
                        "--contamination", "0.3", "--json")
     assert code == 0 and json.loads(out)["threshold"] < model.threshold_
-    assert np.load(tmp_path / "s.npy").shape == (80, 2)
+    assert np.load(tmp_path / "s.npy").shape == (80, 3)
     with pytest.raises(SystemExit) as exit_:  # a usage error: argparse exits with 2
         main(["score", str(folder / "model"), str(folder / "data.csv"), "-o", str(tmp_path / "s.csv"),
               "--threshold", "1", "--contamination", "0.1"])

@@ -70,7 +70,7 @@ def test_linear_autoencoder_reconstructs_low_rank_data_in_original_units(low_ran
 
 
 def test_reconstruction_error_matches_numpy_in_scaled_space(low_rank_data):
-    ae = Autoencoder(latent_dim=2, **FAST).fit(low_rank_data)
+    ae = Autoencoder(latent_dim=2, anomaly_score="error", **FAST).fit(low_rank_data)
     X = low_rank_data[:50]
     scaled = (X - X.mean(axis=0) * 0 - ae.scaler_.mean_) / ae.scaler_.scale_  # StandardScaler by hand
     with torch.no_grad():
@@ -84,7 +84,7 @@ def test_reconstruction_error_matches_numpy_in_scaled_space(low_rank_data):
 
 def test_threshold_is_the_held_out_quantile_and_predict_uses_it():
     X = np.random.default_rng(0).normal(size=(1000, 6))
-    ae = Autoencoder(latent_dim=2, contamination=0.1, **{**FAST, "epochs": 2}).fit(X)
+    ae = Autoencoder(latent_dim=2, contamination=0.1, anomaly_score="error", **{**FAST, "epochs": 2}).fit(X)
     errors = ae.reconstruction_error(X)
     assert 0.03 < np.mean(errors > ae.threshold_) < 0.25  # ~10% of rows, from held-out rows only
     assert np.array_equal(ae.predict(X) == -1, errors > ae.threshold_)
@@ -364,7 +364,8 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
 
     monkeypatch.setattr(Autoencoder, "_row_errors", counted)
     ae = Autoencoder(
-        latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0, **params
+        latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0,
+        anomaly_score="error", **params
     ).fit(X)
     assert calls == []  # no second pass over the held-out rows
     if params.get("early_stopping"):
@@ -379,7 +380,7 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
 def test_without_validation_rows_the_threshold_comes_from_the_training_rows(monkeypatch):
     X = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
     ae = Autoencoder(latent_dim=2, epochs=2, validation_fraction=0, random_state=0).fit(X)
-    assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(X), 0.95), rtol=1e-6, atol=1e-8)
+    assert_close(ae.threshold_, np.quantile(ae.outlier_scores(X), 0.95), rtol=1e-6, atol=1e-8)
 
 
 def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():

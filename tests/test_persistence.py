@@ -103,7 +103,8 @@ def test_pickle_renamed_as_weights_is_refused_and_never_executed(saved, tmp_path
     needed = sum(value.nbytes for value in aekit.load(saved).module_.state_dict().values())
     _rewrite(saved, "weights.safetensors", pickle.dumps({"w": Payload()}))
     # refused from its size alone, before a byte of it is parsed
-    with pytest.raises(ModelFileError, match=rf"weights.safetensors is 1\d\d bytes, but the architecture .* needs {needed}"):
+    refused = rf"weights.safetensors is 1\d\d bytes, but the architecture .* needs {needed}"
+    with pytest.raises(ModelFileError, match=refused):
         aekit.load(saved)
     assert not marker.exists()
 

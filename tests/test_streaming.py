@@ -161,7 +161,8 @@ def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(n
 
     monkeypatch.setattr(aekit.Autoencoder, "_row_errors", counted)
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, architecture="mlp", epochs=3, batch_size=32,
-                                      validation_fraction=0.2, random_state=0, device="cpu"), npy_file, chunk_rows=50)
+                                      validation_fraction=0.2, random_state=0, device="cpu", anomaly_score="error"),
+                    npy_file, chunk_rows=50)
     assert calls == []  # the validation rows were not read and scored once more
     monkeypatch.undo()
     val = StreamSource(_Reading(npy_file, 50, None, None), None, part="validation", seed=ae.seed_,

@@ -145,8 +145,10 @@ def test_score_file_errors_flags_and_per_feature(fitted, table, tmp_path):
     assert_close(scores["reconstruction_error"], ((scaled - rebuilt) ** 2).mean(axis=1), rtol=1e-3, atol=1e-5)
     assert_close(scores["reconstruction_error"], expected, rtol=1e-6, atol=0)
     assert_close(scores[[f"error_{c}" for c in COLUMNS]].mean(axis=1), expected, rtol=1e-5, atol=1e-7)
-    assert scores["outlier"].tolist() == (expected > model.threshold_).astype(float).tolist()
-    assert summary["n_outliers"] == int((expected > model.threshold_).sum())
+    outlier_scores = model.outlier_scores(table)
+    assert_close(scores["outlier_score"], outlier_scores, rtol=1e-6, atol=0)
+    assert scores["outlier"].tolist() == (outlier_scores > model.threshold_).astype(float).tolist()
+    assert summary["n_outliers"] == int((outlier_scores > model.threshold_).sum())
     assert summary["threshold"] == model.threshold_
     assert_close(summary["mean_error"], expected.mean(), rtol=1e-6)
 
@@ -154,7 +156,7 @@ def test_score_file_errors_flags_and_per_feature(fitted, table, tmp_path):
 def test_threshold_for_another_contamination_is_the_held_out_quantile(table):
     # with no validation rows the held-out rows are the training rows, so the reference is at hand
     model = aekit.Autoencoder(**{**FAST, "validation_fraction": 0.0}).fit(table)
-    errors = model.reconstruction_error(table)
+    errors = model.outlier_scores(table)
     for contamination in (0.01, 0.05, 0.2, 0.5):
         threshold, _ = outlier_threshold(model, contamination=contamination)
         assert_close(threshold, np.quantile(errors, 1 - contamination), rtol=1e-5, atol=0, what=str(contamination))

@@ -20,7 +20,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import distributed, geometry, hardware, streaming
+from aekit import detect, distributed, geometry, hardware, streaming
 from aekit.checkpoint import Checkpointer
 from aekit.exceptions import (
     InvalidInputError,
@@ -404,9 +404,16 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         Stop when the validation loss has not improved for ``patience`` epochs, and restore the
         best weights.
     patience : int, default=10
-    contamination : float in (0, 0.5], default=0.05
+    contamination : float in (0, 0.5] or "auto", default=0.05
         Expected share of outliers: ``threshold_`` is the ``1 - contamination`` quantile of the
-        reconstruction error on held-out rows (training rows when there are none).
+        outlier score on held-out rows (training rows when there are none). "auto" needs no
+        share: the threshold is ``exp(m + 3 sigma)`` for the median ``m`` and robust spread ``sigma``
+        of the held-out log scores (see :mod:`aekit.detect`).
+    anomaly_score : {"combined", "error"}, default="combined"
+        What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
+        ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
+        half the codes' Mahalanobis distance, each averaging 1 on the training rows (:mod:`aekit.detect`;
+        the better detector on the benchmarks). "error": the plain mean squared reconstruction error.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, the validation split and the shuffling. The guarantee: the same value on the
         same machine, device and number of torch threads (``torch.get_num_threads()``) gives bitwise
@@ -474,10 +481,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     n_iter_ : int
         Epochs run.
     threshold_ : float
-        Reconstruction error above which a row is an outlier (``predict`` returns -1).
+        Outlier score above which a row is an outlier (``predict`` returns -1).
     error_quantiles_ : ndarray of shape (1001,)
-        Quantiles of the reconstruction error on the held-out rows at levels 0, 0.001, ..., 1
+        Quantiles of the outlier score on the held-out rows at levels 0, 0.001, ..., 1
         (``ERROR_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
+    score_state_ : aekit.detect.ScoreState
+        The combined score's normalisers (only with ``anomaly_score="combined"``).
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
@@ -509,7 +518,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "validation_fraction": [Interval(Real, 0, 1, closed="left")],
         "early_stopping": ["boolean"],
         "patience": [Interval(Integral, 1, None, closed="left")],
-        "contamination": [Interval(Real, 0, 0.5, closed="right")],
+        "contamination": [Interval(Real, 0, 0.5, closed="right"), StrOptions({"auto"})],
+        "anomaly_score": [StrOptions(set(detect.OUTLIER_SCORES))],
         "random_state": ["random_state"],
         "device": [str],
         "verbose": ["verbose"],
@@ -541,6 +551,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         early_stopping=True,
         patience=10,
         contamination=0.05,
+        anomaly_score="combined",
         random_state=None,
         device="auto",
         verbose=0,
@@ -568,6 +579,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self.early_stopping = early_stopping
         self.patience = patience
         self.contamination = contamination
+        self.anomaly_score = anomaly_score
         self.random_state = random_state
         self.device = device
         self.verbose = verbose
@@ -773,9 +785,12 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             val_data = X_tensor[torch.from_numpy(val_part).to(device)]
             val_data = val_data if batch_scaling is None else batch_scaling(val_data)  # once, not every epoch
         held_out_errors = self._train(source(train_part), val_data, X.shape[1], device, pca=pca)
-        if held_out_errors is None:
-            rows = val_rows if len(val_rows) else train_rows
-            held_out = X if len(rows) == len(X) else X[rows]
+        rows = val_rows if len(val_rows) else train_rows
+        held_out = X if len(rows) == len(X) else X[rows]
+        if self.anomaly_score == "combined":  # normalisers from all rows, the threshold from the held-out ones
+            self._fit_score_state([X], scale=batch_scaling is not None)
+            held_out_errors = self._outlier_scores(held_out, scale=batch_scaling is not None)
+        elif held_out_errors is None:
             held_out_errors = self._row_errors(held_out, scale=batch_scaling is not None)
         self._set_threshold(held_out_errors)
         return self
@@ -907,7 +922,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
     # Parameters that do not change what is trained (or that TrainConfig already holds)
     _NOT_IN_RUN = ("epochs", "verbose", "device", "checkpoint_dir", "checkpoint_every", "resume", "random_state",
-                   "contamination", "batch_size", "lr", "lr_schedule", "early_stopping", "patience", "precision")
+                   "contamination", "anomaly_score", "batch_size", "lr", "lr_schedule", "early_stopping", "patience",
+                   "precision", "n_jobs")
 
     def _run_description(self, train_data, val_data, n_features: int) -> dict:
         """The settings and data shape a checkpoint must share to be resumed by this fit (JSON-ready)."""
@@ -925,9 +941,39 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return int(self.module_.latent_dim)
 
     def _set_threshold(self, held_out_errors: np.ndarray) -> None:
-        """``threshold_`` and the quantiles of the held-out errors behind it (other contaminations)."""
-        self.threshold_ = float(np.quantile(held_out_errors, 1.0 - self.contamination))
+        """``threshold_`` and the quantiles of the held-out scores behind it (other contaminations)."""
         self.error_quantiles_ = np.quantile(held_out_errors.astype(np.float64), ERROR_QUANTILE_LEVELS)
+        if self.contamination == "auto":
+            self.threshold_ = detect.auto_threshold(self.error_quantiles_)
+        else:
+            self.threshold_ = float(np.quantile(held_out_errors, 1.0 - self.contamination))
+
+    def _score_parts(self, X: np.ndarray, *, scale: bool) -> tuple[np.ndarray, np.ndarray]:
+        """Each value's squared error and each row's codes, in the scaled space (``scale``: X is unscaled)."""
+        def both(batch: torch.Tensor) -> torch.Tensor:
+            reconstruction, latent = self.module_(batch)
+            return torch.cat([(reconstruction.float() - batch.float()) ** 2, latent.float()], dim=1)
+
+        parts = self._run_batches(both, X, scale=scale)
+        return parts[:, : self.n_features_in_], parts[:, self.n_features_in_ :]
+
+    def _fit_score_state(self, arrays, *, scale: bool) -> None:
+        """The combined score's normalisers, from the rows of ``arrays`` (an iterable of row blocks)."""
+        def parts():
+            for array in arrays:
+                for start in range(0, len(array), INFERENCE_BATCH_ROWS):
+                    yield self._score_parts(array[start : start + INFERENCE_BATCH_ROWS], scale=scale)
+
+        self.score_state_ = detect.fit_score_state(parts())
+
+    def _outlier_scores(self, X: np.ndarray, *, scale: bool, per_feature: bool = False) -> np.ndarray:
+        if self.anomaly_score == "combined":
+            errors, codes = self._score_parts(X, scale=scale)
+            shares = detect.contributions(errors, codes, self.score_state_)
+            # float32, as the errors they come from (and as reconstruction_error)
+            return (shares if per_feature else shares.sum(axis=1)).astype(np.float32)
+        squared = self._errors_scaled(self._scale_rows(X) if scale else X)  # as reconstruction_error
+        return squared / self.n_features_in_ if per_feature else squared.mean(axis=1)
 
     def fit_stream(self, path, *, chunk_rows: int = streaming.DEFAULT_CHUNK_ROWS,
                    buffer_chunks: int = streaming.DEFAULT_BUFFER_CHUNKS, columns=None, key=None):
@@ -1037,25 +1083,67 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         errors = self._errors_scaled(self._validate_X(X, reset=False))
         return errors if per_feature else errors.mean(axis=1)
 
-    def score_samples(self, X) -> np.ndarray:
-        """Opposite of the reconstruction error: higher means more normal (as IsolationForest)."""
+    def outlier_scores(self, X, *, per_feature: bool = False) -> np.ndarray:
+        """Outlier score of each row: higher is more anomalous (``anomaly_score`` says which score).
+
+        Parameters
+        ----------
+        X : array-like of shape (n_samples, n_features)
+        per_feature : bool, default=False
+            Return each part's share of the score instead, summing to it across a row: one column per
+            feature, and with ``anomaly_score="combined"`` a last column for the latent distance.
+
+        Returns
+        -------
+        ndarray of shape (n_samples,), (n_samples, n_features) or (n_samples, n_features + 1), float32
+
+        Examples
+        --------
+        >>> import numpy as np
+        >>> from aekit import Autoencoder
+        >>> X = np.random.default_rng(0).normal(size=(300, 6))
+        >>> ae = Autoencoder(latent_dim=2, epochs=5, random_state=0).fit(X)
+        >>> bool(ae.outlier_scores(X + 8)[0] > ae.threshold_)
+        True
+        >>> ae.outlier_scores(X[:2], per_feature=True).shape  # 6 features and the latent distance
+        (2, 7)
+        """
         check_is_fitted(self)
-        return -self.reconstruction_error(X)
+        return self._outlier_scores(self._validate_X(X, reset=False, scale=False), scale=True, per_feature=per_feature)
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of :meth:`outlier_scores`: higher means more normal (as IsolationForest)."""
+        return -self.outlier_scores(X)
 
     def decision_function(self, X) -> np.ndarray:
-        """``threshold_ - reconstruction_error``: negative for outliers, positive for inliers."""
+        """``threshold_ - outlier_scores``: negative for outliers, positive for inliers."""
         check_is_fitted(self)
-        return self.threshold_ - self.reconstruction_error(X)
+        return self.threshold_ - self.outlier_scores(X)
 
     def predict(self, X) -> np.ndarray:
-        """-1 for outliers (error above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
-        check_is_fitted(self)
+        """-1 for outliers (score above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def predict_proba(self, X) -> np.ndarray:
+        """Probabilities ``[inlier, outlier]`` of each row, shape (n_samples, 2), as scikit-learn's classifiers.
+
+        Calibrated on the held-out scores (:func:`aekit.detect.outlier_probability`): a logistic in the
+        log score with the held-out log scores' robust spread as its scale, 0.5 at ``threshold_``, so
+        ``predict`` flags exactly the rows whose outlier probability is above 0.5.
+        """
+        check_is_fitted(self)
+        if getattr(self, "error_quantiles_", None) is None:
+            raise InvalidInputError(
+                "This model was saved without the distribution of its held-out scores, which predict_proba "
+                "calibrates on. Refit it with this aekit."
+            )
+        outlier = detect.outlier_probability(self.outlier_scores(X), self.threshold_, self.error_quantiles_)
+        return np.column_stack([1.0 - outlier, outlier]).astype(np.float32)  # as precise as the scores
 
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""
         check_is_fitted(self)
-        return float(np.mean(self.score_samples(X)))
+        return -float(np.mean(self.reconstruction_error(X)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the latent columns: ``latent0``, ``latent1``, ..."""

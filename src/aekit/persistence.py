@@ -30,6 +30,7 @@ from sklearn.utils.validation import check_is_fitted
 
 from aekit._atomic import write_folder
 from aekit._version import __version__
+from aekit.detect import ScoreState
 from aekit.estimator import Autoencoder, resolve_device
 from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, ModelFileError
 from aekit.losses import OUTPUT_ACTIVATION
@@ -77,6 +78,8 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "n_iter": int(estimator.n_iter_),
             "seed": int(estimator.seed_),
             "error_quantiles": _float_list(getattr(estimator, "error_quantiles_", None)),
+            "score_state": state.to_dict() if (state := getattr(estimator, "score_state_", None)) else None,
+            "window": getattr(estimator, "window_", None),
         },
     }
     environment = {
@@ -444,12 +447,12 @@ def _check_fitted(fitted: dict, n_features: int) -> None:
     )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles"}
+                                    "error_quantiles", "score_state", "window", "output_config"}
     _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     _expect(
         _is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
-        f"threshold must be a finite number >= 0 (a reconstruction error), got {threshold!r:.40}",
+        f"threshold must be a finite number >= 0 (an outlier score), got {threshold!r:.40}",
     )
     for key in ("n_iter", "seed"):
         _expect(_is_count(fitted.get(key), 0, 2**32), f"{key} must be an integer in [0, 2**32), got "
@@ -522,6 +525,8 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     unknown = set(params) - set(Autoencoder().get_params())
     _expect(not unknown, f"unknown parameters {sorted(unknown)}")
     _bound_module_config(params, "params")
+    if "anomaly_score" not in params:  # saved before it existed: its threshold is on the reconstruction error
+        params["anomaly_score"] = "error"
     if isinstance(params.get("hidden_dims"), list):
         params["hidden_dims"] = tuple(params["hidden_dims"])
     estimator = Autoencoder(**params)
@@ -563,6 +568,25 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     quantiles = fitted.get("error_quantiles")
     if quantiles is not None:
         estimator.error_quantiles_ = np.asarray(quantiles, dtype=np.float64)
+    score_state = fitted.get("score_state")
+    _expect((score_state is None) == (estimator.anomaly_score == "error"),
+            "score_state must be present exactly when anomaly_score is 'combined'")
+    if score_state is not None:
+        try:
+            estimator.score_state_ = ScoreState.from_dict(score_state, n_features, int(module.latent_dim))
+        except (KeyError, TypeError, ValueError) as error:
+            raise ModelFileError(f"config.json: score_state: {error}. {_FIX}") from None
+    window = fitted.get("window")  # a model trained on a time series' windows (aekit.timeseries)
+    if window is not None:
+        _expect(
+            isinstance(window, dict) and set(window) == {"window", "stride", "columns"}
+            and all(isinstance(window[k], int) and not isinstance(window[k], bool) and window[k] >= 1
+                    for k in ("window", "stride"))
+            and isinstance(window["columns"], list) and all(isinstance(c, str) for c in window["columns"])
+            and window["window"] * len(window["columns"]) == n_features,
+            "window must be null or {window, stride, columns} with window x channels = n_features_in",
+        )
+        estimator.window_ = window
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history

@@ -350,7 +350,7 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
 
     Always the training curves; with data ``X``: the latent scatter (first two axes, coloured by
-    ``labels``: numbers, or text drawn as categories), the reconstruction-error histogram with
+    ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
     ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
     when given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
 
@@ -378,7 +378,7 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     X = np.asarray(X, dtype=np.float32)
     latent = estimator.transform(features)
     written["latent"] = plot_latent(latent, out_dir / "latent.png", labels=labels, label_name=label_name)["path"]
-    errors = estimator.reconstruction_error(features)
+    errors = estimator.outlier_scores(features)  # the score threshold_ is on
     written["error_histogram"] = plot_error_histogram(errors, estimator.threshold_, out_dir / "error_histogram.png")[
         "path"
     ]

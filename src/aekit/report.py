@@ -26,7 +26,7 @@ CAPTIONS = {
     "latent": "The data's codes on the first two latent axes.",
     "ae_vs_pca": "The autoencoder's codes beside PCA's 2-component projection of the same (scaled) rows.",
     "reconstructions": "Originals (top) and the autoencoder's reconstructions (bottom).",
-    "error_histogram": "Per-row reconstruction error; rows right of the red threshold are flagged as outliers.",
+    "error_histogram": "Per-row outlier score; rows right of the red threshold are flagged as outliers.",
 }
 _STYLE = (
     "body{font-family:sans-serif;max-width:60em;margin:2em auto;color:#222}"
@@ -65,6 +65,60 @@ def quality_against_pca(estimator, X) -> dict:
         "pca_mse": pca_mse,
         "ratio": autoencoder_mse / pca_mse if pca_mse > 0 else float("inf"),
     }
+
+
+def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list[dict]:
+    """The ``n_rows`` rows of ``X`` with the highest outlier scores, each with the parts that weigh most.
+
+    Returns
+    -------
+    list of dict
+        ``row`` (position in ``X``), ``score``, ``probability`` (of being an outlier, from
+        ``predict_proba``; None for a model saved without its held-out scores), ``outlier`` (above
+        ``threshold_``) and ``parts``: the ``n_features`` largest shares of the score as
+        ``(name, share of the score)``; with the combined score, ``"latent distance"`` is one of the names.
+
+    Examples
+    --------
+    >>> import numpy as np, aekit
+    >>> X = np.random.default_rng(0).normal(size=(200, 4))
+    >>> X[7, 2] = 9.0
+    >>> model = aekit.Autoencoder(latent_dim=2, epochs=5, anomaly_score="error", random_state=0).fit(X)
+    >>> top = top_outliers(model, X, n_rows=1)
+    >>> top[0]["row"], top[0]["parts"][0][0]
+    (7, 'x2')
+    """
+    from aekit.detect import outlier_probability
+
+    shares = estimator.outlier_scores(X, per_feature=True).astype(np.float64)
+    scores = shares.sum(axis=1)
+    names = getattr(estimator, "feature_names_in_", None)
+    names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(estimator.n_features_in_)]
+    names += ["latent distance"] * (shares.shape[1] - len(names))
+    quantiles = getattr(estimator, "error_quantiles_", None)
+    rows = np.argsort(-scores, kind="stable")[:n_rows]
+    top = []
+    for row in rows:
+        order = np.argsort(-shares[row], kind="stable")[:n_features]
+        probability = None if quantiles is None else float(
+            outlier_probability(scores[row : row + 1], estimator.threshold_, quantiles)[0])
+        top.append({
+            "row": int(row), "score": float(scores[row]), "probability": probability,
+            "outlier": bool(scores[row] > estimator.threshold_),
+            "parts": [(names[j], float(shares[row, j] / scores[row]) if scores[row] > 0 else 0.0) for j in order],
+        })
+    return top
+
+
+def _outlier_rows(top: list[dict]) -> str:
+    header = "<tr><th>row</th><th>outlier score</th><th>P(outlier)</th><th>largest parts of the score</th></tr>"
+    lines = []
+    for entry in top:
+        parts = ", ".join(f"{html.escape(name)} {share:.0%}" for name, share in entry["parts"])
+        probability = "n/a" if entry["probability"] is None else f"{entry['probability']:.3f}"
+        lines.append(f"<tr><td>{entry['row']}</td><td>{_fmt(entry['score'])}</td><td>{probability}</td>"
+                     f"<td>{parts}</td></tr>")
+    return f"<table>{header}{''.join(lines)}</table>"
 
 
 def _table(rows: list[tuple[str, object]]) -> str:
@@ -110,7 +164,8 @@ def write_report(
     Returns
     -------
     dict
-        ``path``, ``figures`` (names embedded, in order), ``quality`` (None without ``X``), ``training``.
+        ``path``, ``figures`` (names embedded, in order), ``quality`` (None without ``X``), ``training``,
+        ``top_outliers`` (:func:`top_outliers`; None without ``X``).
 
     Examples
     --------
@@ -144,6 +199,7 @@ def write_report(
         ("seed", getattr(estimator, "seed_", None)),
     ]
     quality = None if X is None else quality_against_pca(estimator, X)
+    outliers = None if X is None else top_outliers(estimator, X)
     order = ["training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
         written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
@@ -173,8 +229,18 @@ def write_report(
                 ]
             ),
         ]
+    if outliers:
+        parts += [
+            "<h2>Top outliers</h2>",
+            f"<p>The rows with the highest outlier scores ({html.escape(str(estimator.anomaly_score))} score; "
+            f"threshold {_fmt(estimator.threshold_)}), with the parts of each score that weigh most: a feature's "
+            "share is its normalised reconstruction error's, the latent distance's that of the codes' "
+            "Mahalanobis distance.</p>",
+            _outlier_rows(outliers),
+        ]
     parts += ["<h2>Pictures</h2>", *(_figure(name, png) for name, png in figures)]
     parts += [f"<p><small>written by aekit {html.escape(__version__)}</small></p>", "</body></html>"]
     path = Path(path)
     atomic_write_text(path, "\n".join(parts) + "\n")
-    return {"path": path, "figures": [name for name, _ in figures], "quality": quality, "training": training}
+    return {"path": path, "figures": [name for name, _ in figures], "quality": quality, "training": training,
+            "top_outliers": outliers}

@@ -240,8 +240,11 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
         source("validation", counts["rank_validation"], True) if has_val else None,
         estimator.n_features_in_, device,
     )
-    if errors is None:  # not kept from training (see Autoencoder._train): another pass over the rows
-        held_out = source("validation" if has_val else "train", 0, False)
+    held_out = source("validation" if has_val else "train", 0, False)
+    if estimator.anomaly_score == "combined":  # its normalisers from the held-out rows: bounded memory
+        estimator._fit_score_state(held_out.arrays(), scale=False)
+        errors = np.concatenate([estimator._outlier_scores(X, scale=False) for X in held_out.arrays()])
+    elif errors is None:  # not kept from training (see Autoencoder._train): another pass over the rows
         errors = np.concatenate([estimator._row_errors(X, scale=False) for X in held_out.arrays()])
     estimator._set_threshold(errors)
     return estimator

@@ -23,12 +23,13 @@ import numpy as np
 import pandas as pd
 from tqdm.auto import tqdm
 
-from aekit import distributed
+from aekit import detect, distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.io import Dataset, check_output_path, count_rows, iter_chunks, open_chunk_writer, read_data
 from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
 from aekit.streaming import fit_stream, should_stream
+from aekit.timeseries import SlidingWindows, top_segments
 
 __all__ = [
     "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "read_features", "reconstruct_file",
@@ -44,7 +45,8 @@ _ARRAY_SUFFIXES = (".npy", ".npz")
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
-             image_size=None, force: bool = False, streaming: bool | None = False, **params) -> dict:
+             image_size=None, force: bool = False, streaming: bool | None = False, window: int | None = None,
+             stride: int = 1, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -61,6 +63,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Train chunk by chunk in bounded memory (:mod:`aekit.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
         only rank 0 saves the model.
+    window, stride : int, optional
+        Treat `data` as a time series (one row per time step) and train on its windows of `window`
+        steps, one every `stride` steps (:class:`aekit.timeseries.SlidingWindows`, in memory). The
+        model remembers both (``window_``), and :func:`score_file` then scores each time step.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
         With ``architecture="conv"`` on images, ``input_shape`` defaults to the images' shape.
@@ -89,6 +95,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             f"The checkpoint folder {params['checkpoint_dir']} is the model folder {model_dir} or inside it; the model "
             "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it)."
         )
+    if window is not None:  # a series is windowed in memory
+        if streaming:
+            raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
+        streaming = False
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
         streaming = streamable and should_stream(data, columns=columns, key=key)
@@ -103,9 +113,13 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
         started = time.perf_counter()
-        # Pixels are matched by position (the image's shape), so an image model records no column names:
-        # millions of "px..." strings would cost more than the pixels of a small folder.
-        model.fit(dataset.X if dataset.image_shape else _frame(dataset.X, dataset.columns))
+        if window is not None:  # the windows' columns are steps x channels: the channel names are kept beside them
+            model.fit(SlidingWindows(window, stride=stride).fit_transform(dataset.X))
+            model.window_ = {"window": int(window), "stride": int(stride), "columns": list(dataset.columns)}
+        else:
+            # Pixels are matched by position (the image's shape), so an image model records no column names:
+            # millions of "px..." strings would cost more than the pixels of a small folder.
+            model.fit(dataset.X if dataset.image_shape else _frame(dataset.X, dataset.columns))
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
@@ -125,7 +139,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "train_loss": _last(history.get("train_loss")),
         "val_loss": _last(history.get("val_loss")),
         "threshold": float(model.threshold_),
-        "contamination": float(model.contamination),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "window": getattr(model, "window_", None),
         "seconds": round(seconds, 3),
         "latent_dim": model.latent_dim_,
         "latent_dim_rule": history.get("latent_dim_rule"),
@@ -408,15 +423,15 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
 # ---------------------------------------------------------------- score
 
 
-def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
+def outlier_threshold(model: Autoencoder, *, contamination: float | str | None = None,
                       threshold: float | None = None) -> tuple[float, str]:
-    """The reconstruction error above which a row is an outlier, and where it came from.
+    """The outlier score above which a row is an outlier, and where it came from.
 
-    By default the model's ``threshold_``: the ``1 - contamination`` quantile of the error on
+    By default the model's ``threshold_``: the ``1 - contamination`` quantile of the score on
     held-out training rows, computed at fit time. Another `contamination` reads the same quantile
-    off the stored distribution of held-out errors (``error_quantiles_``, 1001 quantiles at levels
-    0, 0.001, ..., 1: exact for multiples of 0.001, linear in between). An explicit `threshold` is
-    used as it is.
+    off the stored distribution of held-out scores (``error_quantiles_``, 1001 quantiles at levels
+    0, 0.001, ..., 1: exact for multiples of 0.001, linear in between); ``"auto"`` applies
+    :func:`aekit.detect.auto_threshold` to it. An explicit `threshold` is used as it is.
 
     Examples
     --------
@@ -433,12 +448,12 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
     if threshold is not None:
         if not np.isfinite(threshold) or threshold < 0:
             raise InvalidParameterValue(
-                f"The threshold must be a finite reconstruction error >= 0. Got {threshold!r} instead."
+                f"The threshold must be a finite outlier score >= 0. Got {threshold!r} instead."
             )
         return float(threshold), "given"
     if contamination is None or contamination == model.contamination:
-        return float(model.threshold_), f"learned at fit, contamination {model.contamination:g}"
-    if not 0 < contamination < 1:
+        return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
+    if contamination != "auto" and not 0 < contamination < 1:
         raise InvalidParameterValue(
             f"The contamination must be a share of the rows in the range (0, 1), e.g. 0.05. Got {contamination!r} "
             "instead."
@@ -447,22 +462,30 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
     if quantiles is None:
         raise InvalidInputError(
             "This model was saved without the distribution of its held-out errors, so it only knows the "
-            f"threshold for contamination {model.contamination:g}. Refit it with this aekit, or give --threshold X."
+            f"threshold for contamination {model.contamination}. Refit it with this aekit, or give --threshold X."
         )
+    if contamination == "auto":
+        return detect.auto_threshold(quantiles), "held-out scores, contamination auto (robust 3-sigma on log scores)"
     levels = np.linspace(0.0, 1.0, len(quantiles))
     value = float(np.interp(1.0 - contamination, levels, quantiles))
-    return value, f"held-out errors, contamination {contamination:g}"
+    return value, f"held-out scores, contamination {contamination:g}"
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
-               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
-    """Write each row's reconstruction error and outlier flag (1 = outlier) to `output`.
+               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5) -> dict:
+    """Write each row's reconstruction error, outlier score and outlier flag (1 = outlier) to `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
-    (:meth:`~aekit.Autoencoder.reconstruction_error`); a row is an outlier when its error is above the
+    (:meth:`~aekit.Autoencoder.reconstruction_error`), the score the model's
+    :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
     feature follows, so that one can see which columns made a row odd.
+
+    A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
+    time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``;
+    the summary adds ``window``, ``stride``, ``peak_step`` and ``segments``, the `top_k` runs of
+    outlying steps (:func:`aekit.timeseries.top_segments`).
 
     Returns
     -------
@@ -484,7 +507,9 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     model = _model(model)
     check_output_path(output, data)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
-    names = ["reconstruction_error", "outlier"]
+    if getattr(model, "window_", None) is not None:
+        return _score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k)
+    names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in _output_feature_names(model)]
     totals = {"outliers": 0, "error": 0.0, "largest": 0.0}
@@ -494,11 +519,12 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                                                chunk_rows=chunk_rows, verbose=verbose):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
-            flags = errors > limit
+            scores = errors if model.anomaly_score == "error" else model.outlier_scores(features)
+            flags = scores > limit
             totals["outliers"] += int(flags.sum())
             totals["error"] += float(errors.sum(dtype=np.float64))
             totals["largest"] = max(totals["largest"], float(errors.max()))
-            parts = [errors[:, None], flags[:, None]] + ([squared] if per_feature else [])
+            parts = [errors[:, None], scores[:, None], flags[:, None]] + ([squared] if per_feature else [])
             yield chunk, np.hstack(parts).astype(np.float64)
 
     n_rows = _write_rows(output, names, scored())
@@ -507,6 +533,27 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         "output": str(output), "n_rows": n_rows, "n_outliers": n_outliers,
         "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
         "mean_error": totals["error"] / n_rows, "max_error": totals["largest"],
+    }
+
+
+def _score_series(model: Autoencoder, data, output, limit: float, source: str, *, columns, key, top_k: int) -> dict:
+    """:func:`score_file` for a model trained on a series' windows: one score per time step."""
+    window = model.window_
+    dataset = read_data(data, columns=columns, key=key)
+    order = _column_order(dataset.columns, window["columns"], len(window["columns"]), data,
+                          positional=Path(data).suffix.lower() in _ARRAY_SUFFIXES, what="the model",
+                          hint="Select the series' channels with --columns a,b,c (Python: columns=[...]).")
+    series = dataset.X if order is None else dataset.X[:, order]
+    windows = SlidingWindows(window["window"], stride=window["stride"]).fit(series)
+    scores = windows.to_steps(model.outlier_scores(windows.transform(series)), len(series))
+    flags = scores > limit
+    n_rows = _write_rows(output, ["outlier_score", "outlier"], iter([(dataset, np.column_stack([scores, flags]))]))
+    return {
+        "output": str(output), "n_rows": n_rows, "n_outliers": int(flags.sum()),
+        "outlier_fraction": float(flags.mean()), "threshold": limit, "threshold_source": source,
+        "mean_score": float(scores.mean()), "max_score": float(scores.max()),
+        "window": window["window"], "stride": window["stride"], "peak_step": int(np.argmax(scores)),
+        "segments": top_segments(scores, limit, top_k),
     }
 
 
@@ -540,7 +587,9 @@ def model_info(model_dir) -> dict:
         "scaler": model.scaler,
         "loss": model.loss_,
         "threshold": float(model.threshold_),
-        "contamination": float(model.contamination),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "anomaly_score": model.anomaly_score,
+        "window": getattr(model, "window_", None),
         "training": {
             "epochs": int(model.n_iter_),
             "best_epoch": history.get("best_epoch"),

@@ -60,9 +60,18 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--loss", default="auto",
                        help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: auto)")
     group.add_argument("--scaler", default="standard", help="standard, minmax or none (default: standard)")
-    group.add_argument("--contamination", type=float, default=0.05,
+    group.add_argument("--contamination", type=contamination, default=0.05,
                        help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
-                       "of the error on held-out rows (default: 0.05)")
+                       "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
+                       "(default: 0.05)")
+    group.add_argument("--anomaly-score", default="combined",
+                       help="combined (the reconstruction error normalised per feature plus half the codes' "
+                       "Mahalanobis distance) or error (the plain mean squared error) (default: combined)")
+    group.add_argument("--window", type=int, metavar="W",
+                       help="DATA is a time series (one row per time step): train on its windows of W steps; "
+                       "aekit score then scores each step (default: rows are independent)")
+    group.add_argument("--stride", type=int, default=1, metavar="S",
+                       help="with --window: steps between the starts of consecutive windows (default: 1)")
     group.add_argument("--geometry", default="none",
                        help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
                        "(in memory only), or none (default: none)")
@@ -106,6 +115,7 @@ def estimator_params(args: argparse.Namespace) -> dict:
         "loss": args.loss,
         "scaler": None if args.scaler.lower() == "none" else args.scaler,
         "contamination": args.contamination,
+        "anomaly_score": args.anomaly_score,
         "geometry": None if args.geometry.lower() == "none" else args.geometry,
         "geometry_weight": args.geometry_weight,
         "epochs": args.epochs,
@@ -134,7 +144,8 @@ def run(args: argparse.Namespace) -> dict:
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
         )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
-                       force=args.force, streaming=args.streaming, **estimator_params(args))
+                       force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
+                       **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary
@@ -147,10 +158,20 @@ def describe(summary: dict) -> str:
         f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
         f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
         f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
-        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']:g})",
+        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']})",
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def contamination(text: str) -> float | str:
+    """``--contamination``: a share of the rows, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
 
 
 def _names(text: str) -> list[str]:

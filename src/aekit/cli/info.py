@@ -54,7 +54,7 @@ def describe(info: dict) -> str:
         f"{_number(training['seconds'])} s",
         *[f"{label:<12}{training[key]}" for label, key in (("latent", "latent_dim_rule"), ("vs PCA", "pca"))
           if training.get(key)],
-        f"threshold   {info['threshold']:.5g} (contamination {info['contamination']:g})",
+        f"threshold   {info['threshold']:.5g} (contamination {info['contamination']})",
         f"versions    {versions}",
         *_machine_lines(info.get("machine")),
     ])

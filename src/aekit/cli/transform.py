@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import add_data_options
+from aekit.cli.fit import add_data_options, contamination
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
 
@@ -32,15 +32,19 @@ def register(subparsers) -> None:
     reconstruct.set_defaults(func=_reconstruct)
 
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
-                 "Write each row's reconstruction error (mean squared error in the model's scaled space) and an "
-                 "outlier flag (1 = error above the threshold). The default threshold was learned at fit time: "
-                 "the 1 - contamination quantile of the error on held-out training rows.",
+                 "Write each row's reconstruction error (mean squared error in the model's scaled space), its "
+                 "outlier score and an outlier flag (1 = score above the threshold). The default threshold was "
+                 "learned at fit time: the 1 - contamination quantile of the score on held-out training rows.",
                  "aekit score model data.csv -o scores.csv --per-feature\n"
                  "  aekit score model data.csv -o scores.csv --contamination 0.01")
     choice = score.add_mutually_exclusive_group()
-    choice.add_argument("--contamination", type=float, metavar="X",
-                        help="flag this share of rows as outliers, by the held-out errors' 1 - X quantile")
+    choice.add_argument("--contamination", type=contamination, metavar="X",
+                        help="flag this share of rows as outliers, by the held-out scores' 1 - X quantile; auto: "
+                        "a robust 3-sigma rule on the held-out log scores")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
+    score.add_argument("--top-k", type=int, default=5, metavar="K",
+                       help="a model fitted with --window: report the K highest-scoring runs of outlying time "
+                       "steps (default: 5)")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
     score.set_defaults(func=_score)
@@ -96,9 +100,13 @@ def _score(args: argparse.Namespace) -> dict:
     from aekit.workflows import score_file
 
     summary = score_file(args.model, args.data, args.output, contamination=args.contamination,
-                         threshold=args.threshold, per_feature=args.per_feature, **_data_options(args))
+                         threshold=args.threshold, per_feature=args.per_feature, top_k=args.top_k,
+                         **_data_options(args))
     if not args.json and not args.quiet:
         print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']}); scores written to "
               f"{summary['output']}")
+        for segment in summary.get("segments", []):
+            print(f"  anomalous steps {segment['start']}-{segment['end']}: peak {segment['peak_score']:.5g} at step "
+                  f"{segment['peak']}")
     return summary

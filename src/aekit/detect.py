@@ -1,0 +1,154 @@
+"""Outlier scores from a fitted autoencoder, whatever its architecture, and what to do with them.
+
+The *combined* score of a row adds two terms, each averaging 1 over the training rows, the second
+at half weight (``LATENT_WEIGHT``):
+
+- the **normalised reconstruction error**: each feature's squared error divided by that feature's
+  mean squared error on the training rows, averaged over the features. A feature the model
+  reconstructs well counts as much as one it reconstructs badly, so an error in a column that is
+  usually exact stands out instead of drowning in the noise of the loose columns;
+- the **codes' Mahalanobis distance** (squared) to the training codes' mean, under their covariance
+  (pseudo-inverse), divided by its mean over the training rows: rows that the model reconstructs
+  well but maps to an unusual place in the latent space (a rare combination of normal-looking
+  values) are caught too.
+
+It needs only per-feature errors and codes, so it applies to any :class:`~aekit.models.AutoencoderModule`.
+On the 17 ODDS benchmarks (``benchmarks/bench_anomaly.py``) it lifts the mean ROC-AUC of the plain
+reconstruction error by about 0.05. The half weight of the latent term was the better of 0.5, 1 and 2
+for a bottleneck of 2 and of ``d // 4`` alike (at full weight a 2-wide bottleneck's distance, a poor
+detector on its own on sets such as letter and vowels, drowns the error).
+
+Thresholds and probabilities are read off the distribution of held-out scores (its 1001 quantiles,
+``Autoencoder.error_quantiles_``): the robust location and spread of the **log** scores are the median
+``m`` and ``sigma = (q75 - q25) / 1.349`` (the interquartile range of a normal distribution in units
+of its standard deviation). ``contamination="auto"`` puts the threshold at ``exp(m + 3 sigma)`` (a
+robust three-sigma rule on log scores); the outlier probability is the logistic
+``1 / (1 + exp(-(log s - log threshold) / sigma))``: 0.5 at the threshold, so it agrees with ``predict``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+import numpy as np
+
+OUTLIER_SCORES = ("combined", "error")
+LATENT_WEIGHT = 0.5  # weight of the latent distance against the normalised error (both average 1)
+# Robust z above which contamination="auto" flags a row (on log scores).
+AUTO_Z = 3.0
+# A feature's error scale is floored at this share of the mean scale: a feature the model reconstructs
+# exactly (a constant column) would otherwise turn any later deviation into an infinite score.
+_SCALE_FLOOR = 1e-3
+_NORMAL_IQR = 1.3489795  # interquartile range of the standard normal
+
+
+@dataclass
+class ScoreState:
+    """What the combined score learned from the training rows (all float64 numpy arrays)."""
+
+    feature_scale: np.ndarray  # (n_features,) mean squared error of each feature
+    code_mean: np.ndarray  # (latent_dim,)
+    code_precision: np.ndarray  # (latent_dim, latent_dim) pseudo-inverse of the codes' covariance
+    code_scale: float  # mean squared Mahalanobis distance of the training codes
+
+    def to_dict(self) -> dict:
+        return {
+            "feature_scale": self.feature_scale.tolist(), "code_mean": self.code_mean.tolist(),
+            "code_precision": self.code_precision.tolist(), "code_scale": float(self.code_scale),
+        }
+
+    @classmethod
+    def from_dict(cls, state: dict, n_features: int, latent_dim: int) -> ScoreState:
+        """Rebuild from :meth:`to_dict`; raises ValueError when a shape or value is wrong."""
+        result = cls(
+            np.asarray(state["feature_scale"], dtype=np.float64), np.asarray(state["code_mean"], dtype=np.float64),
+            np.asarray(state["code_precision"], dtype=np.float64), float(state["code_scale"]),
+        )
+        shapes_ok = (result.feature_scale.shape == (n_features,) and result.code_mean.shape == (latent_dim,)
+                     and result.code_precision.shape == (latent_dim, latent_dim))
+        values = np.concatenate([result.feature_scale, result.code_mean, result.code_precision.ravel()])
+        bad_values = not np.isfinite(values).all() or not result.code_scale > 0 or result.feature_scale.min() <= 0
+        if not shapes_ok or bad_values:
+            raise ValueError("the outlier score's state has the wrong shapes or non-finite values")
+        return result
+
+
+def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> ScoreState:
+    """Learn the combined score's normalisers from ``(squared_errors, codes)`` chunks of the training rows.
+
+    One pass, in float64 sums: the chunks need not fit in memory together.
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> rng = np.random.default_rng(0)
+    >>> errors, codes = rng.random((100, 3)), rng.normal(size=(100, 2))
+    >>> state = fit_score_state([(errors, codes)])
+    >>> round(float(combined_scores(errors, codes, state).mean()), 6)  # each term averages 1, the second halved
+    1.5
+    """
+    n, error_sum, code_sum, outer_sum = 0, 0.0, 0.0, 0.0
+    for errors, codes in parts:
+        codes = codes.astype(np.float64)
+        n += len(errors)
+        error_sum = error_sum + errors.sum(axis=0, dtype=np.float64)
+        code_sum = code_sum + codes.sum(axis=0)
+        outer_sum = outer_sum + codes.T @ codes
+    feature_scale = np.asarray(error_sum, dtype=np.float64) / n
+    feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), 1e-12))
+    code_mean = np.asarray(code_sum) / n
+    covariance = np.asarray(outer_sum) / n - np.outer(code_mean, code_mean)
+    covariance = (covariance + covariance.T) / 2
+    precision = np.linalg.pinv(covariance, rcond=1e-6, hermitian=True)
+    code_scale = float(np.trace(precision @ covariance))  # the mean squared distance: the covariance's rank
+    return ScoreState(feature_scale, code_mean, precision, max(code_scale, 1e-12))
+
+
+def contributions(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> np.ndarray:
+    """Each feature's share of the combined score, then the latent distance's: shape (n, n_features + 1).
+
+    The row sums are :func:`combined_scores`.
+    """
+    normalised = errors.astype(np.float64) / (state.feature_scale * errors.shape[1])
+    centred = codes.astype(np.float64) - state.code_mean
+    distance = LATENT_WEIGHT * np.einsum("ij,jk,ik->i", centred, state.code_precision, centred) / state.code_scale
+    return np.hstack([normalised, distance[:, None]])
+
+
+def combined_scores(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> np.ndarray:
+    """The combined outlier score of each row (float64; higher is more anomalous)."""
+    return contributions(errors, codes, state).sum(axis=1)
+
+
+def log_location_spread(quantiles: np.ndarray) -> tuple[float, float]:
+    """Median and robust spread (IQR / 1.349) of the log scores, from their quantiles at even levels."""
+    levels = np.linspace(0.0, 1.0, len(quantiles))
+    q25, q50, q75 = np.interp([0.25, 0.5, 0.75], levels, np.asarray(quantiles, dtype=np.float64))
+    tiny = np.finfo(np.float64).tiny
+    low, mid, high = np.log(np.maximum([q25, q50, q75], tiny))
+    spread = (high - low) / _NORMAL_IQR
+    return float(mid), float(spread) if spread > 0 else 1.0
+
+
+def auto_threshold(quantiles: np.ndarray) -> float:
+    """``exp(m + 3 sigma)``: the contamination="auto" threshold (see the module's docstring).
+
+    Examples
+    --------
+    >>> import numpy as np
+    >>> scores = np.exp(np.random.default_rng(0).normal(size=100_000))
+    >>> threshold = auto_threshold(np.quantile(scores, np.linspace(0, 1, 1001)))
+    >>> bool(abs(threshold - np.exp(3.0)) < 0.5)  # exp(3) for log-normal scores
+    True
+    """
+    location, spread = log_location_spread(quantiles)
+    return float(np.exp(location + AUTO_Z * spread))
+
+
+def outlier_probability(scores: np.ndarray, threshold: float, quantiles: np.ndarray) -> np.ndarray:
+    """Probability that each score is an outlier's: a logistic in the log score, 0.5 at ``threshold``."""
+    _, spread = log_location_spread(quantiles)
+    tiny = np.finfo(np.float64).tiny
+    z = (np.log(np.maximum(scores.astype(np.float64), tiny)) - np.log(max(threshold, tiny))) / spread
+    return 0.5 * (1.0 + np.tanh(z / 2.0))  # the logistic, without overflow for large |z|

@@ -1,0 +1,164 @@
+"""Outlier scoring: the combined score against numpy, probabilities, thresholds, persistence, the report."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+
+import numpy as np
+import pytest
+from sklearn.covariance import EmpiricalCovariance
+from sklearn.metrics import roc_auc_score
+
+import aekit
+from aekit import detect
+from aekit.report import top_outliers, write_report
+from aekit.workflows import outlier_threshold
+from conftest import assert_close
+
+FAST = {"latent_dim": 2, "hidden_dims": (16,), "epochs": 20, "batch_size": 32, "random_state": 0, "device": "cpu"}
+
+
+@pytest.fixture(scope="module")
+def planted():
+    """600 rows near a 2-d plane in 6 features; the last 40 are outliers, 20 off the plane and 20 far along it."""
+    rng = np.random.default_rng(0)
+    factors, loadings = rng.normal(size=(600, 2)), rng.normal(size=(2, 6))
+    factors[580:] = 6.0 * factors[580:] / np.linalg.norm(factors[580:], axis=1, keepdims=True)  # far along the plane
+    X = factors @ loadings + 0.05 * rng.normal(size=(600, 6))
+    X[560:580] += rng.normal(scale=1.0, size=(20, 6))  # off the plane: a reconstruction error
+    is_outlier = np.arange(600) >= 560
+    return X, is_outlier
+
+
+@pytest.fixture(scope="module")
+def combined(planted):
+    return aekit.Autoencoder(**FAST).fit(planted[0])
+
+
+def test_score_state_and_scores_match_numpy_and_sklearn():
+    rng = np.random.default_rng(1)
+    errors, codes = rng.random((200, 5)) ** 2, rng.normal(size=(200, 3)) @ rng.normal(size=(3, 3))
+    state = detect.fit_score_state([(errors[:70], codes[:70]), (errors[70:], codes[70:])])  # in two chunks
+    assert_close(state.feature_scale, errors.mean(axis=0), rtol=1e-12, atol=0)
+    distance = EmpiricalCovariance().fit(codes).mahalanobis(codes)  # squared distance, the independent reference
+    expected = (errors / errors.mean(axis=0)).mean(axis=1) + 0.5 * distance / distance.mean()
+    assert_close(detect.combined_scores(errors, codes, state), expected, rtol=1e-8, atol=1e-10)
+    assert_close(state.code_scale, 3.0, rtol=1e-9, atol=0, what="the mean distance is the codes' rank")
+    shares = detect.contributions(errors, codes, state)
+    assert shares.shape == (200, 6)
+    assert_close(shares.sum(axis=1), expected, rtol=1e-8, atol=1e-10)
+
+
+def test_a_constant_feature_does_not_divide_by_zero():
+    errors = np.zeros((50, 3))
+    errors[:, 1:] = np.random.default_rng(0).random((50, 2))
+    state = detect.fit_score_state([(errors, np.random.default_rng(1).normal(size=(50, 2)))])
+    assert state.feature_scale[0] > 0 and np.isfinite(state.feature_scale).all()
+
+
+def test_outlier_scores_are_the_combined_score_of_the_models_errors_and_codes(combined, planted):
+    X = planted[0]
+    errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
+    expected = detect.combined_scores(errors, codes, combined.score_state_)
+    assert_close(combined.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
+    assert_close(combined.score_samples(X), -expected, rtol=1e-4, atol=1e-6)
+    assert_close(combined.outlier_scores(X, per_feature=True).sum(axis=1), expected, rtol=1e-4, atol=1e-5)
+    assert_close(combined.outlier_scores(X).mean(), 1.5, rtol=0.02, atol=0, what="terms average 1 and 0.5")
+
+
+def test_the_combined_score_finds_the_planted_outliers_better_than_the_error(combined, planted):
+    X, is_outlier = planted
+    combined_auc = roc_auc_score(is_outlier, combined.outlier_scores(X))
+    error_auc = roc_auc_score(is_outlier, combined.reconstruction_error(X))
+    assert combined_auc > 0.95 and combined_auc > error_auc, (combined_auc, error_auc)
+
+
+def test_predict_proba_is_calibrated_on_the_held_out_scores_and_agrees_with_predict(combined, planted):
+    X = planted[0]
+    proba = combined.predict_proba(X)
+    assert proba.shape == (600, 2) and proba.dtype == np.float32
+    assert_close(proba.sum(axis=1), np.ones(600), rtol=0, atol=1e-6)
+    assert np.array_equal(proba[:, 1] > 0.5, combined.predict(X) == -1)
+    scores = combined.outlier_scores(X).astype(np.float64)
+    # the documented rule, from numpy's own quantiles of the stored distribution
+    q25, q75 = np.interp([0.25, 0.75], np.linspace(0, 1, 1001), combined.error_quantiles_)
+    sigma = (np.log(q75) - np.log(q25)) / 1.3489795
+    expected = 1 / (1 + np.exp(-(np.log(scores) - np.log(combined.threshold_)) / sigma))
+    assert_close(proba[:, 1], expected, rtol=1e-4, atol=1e-6)
+
+
+def test_contamination_auto_is_a_robust_three_sigma_rule_on_log_scores(planted):
+    X = planted[0]
+    model = aekit.Autoencoder(**FAST, contamination="auto", validation_fraction=0.0).fit(X)  # held out = all rows
+    logs = np.log(model.outlier_scores(X).astype(np.float64))
+    q25, q50, q75 = np.quantile(logs, [0.25, 0.5, 0.75])
+    assert_close(model.threshold_, np.exp(q50 + 3 * (q75 - q25) / 1.3489795), rtol=1e-4, atol=0)
+    assert_close(outlier_threshold(model, contamination="auto")[0], model.threshold_, rtol=1e-9, atol=0)
+
+
+def test_error_score_is_the_reconstruction_error(planted):
+    X = planted[0]
+    model = aekit.Autoencoder(**FAST, anomaly_score="error").fit(X)
+    assert not hasattr(model, "score_state_")
+    assert_close(model.outlier_scores(X), model.reconstruction_error(X), rtol=0, atol=0)
+    assert_close(model.outlier_scores(X, per_feature=True).sum(axis=1), model.reconstruction_error(X), rtol=1e-5,
+                 atol=1e-7)
+
+
+def test_bad_settings_are_refused():
+    with pytest.raises(aekit.exceptions.InvalidParameterValue, match="'anomaly_score' parameter"):
+        aekit.Autoencoder(anomaly_score="mahalanobis").fit(np.zeros((10, 3)))
+    with pytest.raises(aekit.exceptions.InvalidParameterValue, match="'contamination' parameter"):
+        aekit.Autoencoder(contamination="often").fit(np.zeros((10, 3)))
+
+
+def test_save_and_load_keep_the_score_and_old_folders_load_with_the_error(combined, planted, tmp_path):
+    X = planted[0]
+    combined.save(tmp_path / "model")
+    loaded = aekit.load(tmp_path / "model")
+    assert loaded.anomaly_score == "combined"
+    np.testing.assert_array_equal(loaded.outlier_scores(X), combined.outlier_scores(X))
+    np.testing.assert_array_equal(loaded.predict_proba(X), combined.predict_proba(X))
+    # a folder from before the combined score: no anomaly_score parameter, no score_state
+    config_path = tmp_path / "model" / "config.json"
+    config = json.loads(config_path.read_text())
+    del config["params"]["anomaly_score"], config["fitted"]["score_state"]
+    config_path.write_text(json.dumps(config))
+    manifest_path = tmp_path / "model" / "manifest.json"
+    manifest = json.loads(manifest_path.read_text())
+    data = config_path.read_bytes()
+    manifest["files"]["config.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    manifest_path.write_text(json.dumps(manifest))
+    old = aekit.load(tmp_path / "model")
+    assert old.anomaly_score == "error"
+    assert_close(old.outlier_scores(X), combined.reconstruction_error(X), rtol=0, atol=0)
+
+
+def test_report_lists_the_top_outliers_with_their_largest_parts(combined, planted, tmp_path):
+    X = planted[0].copy()
+    X[5, 3] += 40.0  # one feature far off
+    top = top_outliers(combined, X, n_rows=3)
+    scores = combined.outlier_scores(X)
+    assert [entry["row"] for entry in top] == np.argsort(-scores, kind="stable")[:3].tolist()
+    assert top[0]["row"] == 5 and top[0]["parts"][0][0] == "x3" and top[0]["outlier"]
+    assert_close(top[0]["probability"], combined.predict_proba(X[5:6])[0, 1], rtol=1e-5, atol=1e-6)
+    summary = write_report(combined, tmp_path / "report.html", X)
+    page = (tmp_path / "report.html").read_text()
+    assert "<h2>Top outliers</h2>" in page and summary["top_outliers"][0]["row"] == 5
+
+
+def test_cli_fit_chooses_the_score_and_contamination_auto(planted, tmp_path, capsys):
+    from aekit.cli import main
+
+    np.save(tmp_path / "x.npy", planted[0][:200])
+    options = ["--latent-dim", "2", "--hidden", "8", "--epochs", "2", "--json"]
+    assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m"), "--anomaly-score", "error",
+                 "--contamination", "auto", *options]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    model = aekit.load(tmp_path / "m")
+    assert model.anomaly_score == "error" and model.contamination == "auto" and summary["contamination"] == "auto"
+    assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "n"), "--anomaly-score", "combnied",
+                 *options]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "'anomaly_score' parameter" in err and "combnied" in err
