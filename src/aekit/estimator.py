@@ -9,6 +9,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -817,6 +818,21 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         if distributed.is_main_process():
             save_model(self, path)
+
+    def to_onnx(self, path) -> Path:
+        """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.
+
+        Raw float32 rows in; ``latent``, ``reconstruction``, ``reconstruction_error`` and ``outlier``
+        out. Needs the ``onnx`` package. See :func:`aekit.export.export_onnx`.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        from aekit.export import export_onnx
+
+        return export_onnx(self, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

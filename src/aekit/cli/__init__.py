@@ -20,7 +20,7 @@ from aekit.exceptions import AekitError
 
 # One module per command group; each adds its subcommands in register().
 COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
-                   "aekit.cli.analysis")
+                   "aekit.cli.analysis", "aekit.cli.export")
 
 
 class _OneLineParser(argparse.ArgumentParser):
