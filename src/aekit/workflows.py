@@ -378,10 +378,9 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
         return float(threshold), "given"
     if contamination is None or contamination == model.contamination:
         return float(model.threshold_), f"learned at fit, contamination {model.contamination:g}"
-    if not 0 < contamination < 1:
+    if not 0 < contamination <= 0.5:  # the range Autoencoder(contamination=...) takes at fit
         raise InvalidParameterValue(
-            f"The contamination must be a share of the rows in the range (0, 1), e.g. 0.05. Got {contamination!r} "
-            "instead."
+            f"The 'contamination' parameter must be a float in the range (0.0, 0.5]. Got {contamination!r} instead."
         )
     quantiles = getattr(model, "error_quantiles_", None)
     if quantiles is None:

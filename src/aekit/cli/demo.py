@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
+from aekit.cli.fit import EstimatorDefault, function_defaults, given
 from aekit.demo import run_demo
 
 
@@ -17,14 +18,22 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", default="demo_model", help="model folder to write (default: demo_model)")
-    parser.add_argument("--latent-dim", type=int, default=10, help="bottleneck size (default: 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--latent-dim", type=int, default=EstimatorDefault("latent_dim", _demo_defaults),
+                        help="bottleneck size (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=EstimatorDefault("random_state", _demo_defaults),
+                        help="random seed (default: %(default)s)")
     add_common_options(parser)
     parser.set_defaults(func=_run)
 
 
+def _demo_defaults() -> dict:
+    return function_defaults(run_demo)
+
+
 def _run(args: argparse.Namespace) -> dict:
-    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args))
+    options = {name: value for name, value in (("latent_dim", args.latent_dim), ("random_state", args.seed))
+               if given(value)}
+    result = run_demo(args.output, verbose=show_progress(args), **options)
     if not args.json and not args.quiet:
         print(result.table())
     return {

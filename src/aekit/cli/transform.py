@@ -40,7 +40,8 @@ def register(subparsers) -> None:
                  "  aekit score model data.csv -o scores.csv --contamination 0.01")
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--contamination", type=float, metavar="X",
-                        help="flag this share of rows as outliers, by the held-out errors' 1 - X quantile")
+                        help="flag this share of rows as outliers, in (0, 0.5] as at fit: the held-out errors' "
+                        "1 - X quantile")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
