@@ -168,7 +168,7 @@ def test_bad_inputs_are_one_line_errors(workspace, tmp_path, capsys):
     model = folder / "model"
     (tmp_path / "empty.csv").write_text("")
     (tmp_path / "data.txt").write_text("a,b\n1,2\n")
-    frame.assign(label="x").to_csv(tmp_path / "text.csv", index=False)
+    frame.assign(b="x").to_csv(tmp_path / "text.csv", index=False)  # a model column that is not numeric
     frame.drop(columns="d").to_csv(tmp_path / "three.csv", index=False)
     (tmp_path / "no_images").mkdir()
     (tmp_path / "no_images" / "notes.txt").write_text("nothing to see")
@@ -176,7 +176,7 @@ def test_bad_inputs_are_one_line_errors(workspace, tmp_path, capsys):
         ("encode", model, tmp_path / "missing.csv"): "No such file or folder",
         ("encode", model, tmp_path / "empty.csv"): "is empty",
         ("encode", model, tmp_path / "data.txt"): "unsupported extension '.txt'",
-        ("encode", model, tmp_path / "text.csv"): "Column 'label'",
+        ("encode", model, tmp_path / "text.csv"): "Column 'b'",
         ("encode", model, tmp_path / "three.csv"): "lacks 'd'",
         ("encode", model, tmp_path / "no_images"): "Found no images",
         ("encode", tmp_path / "no_model", folder / "data.csv"): "does not exist",

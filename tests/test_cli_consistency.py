@@ -75,3 +75,80 @@ def test_fit_and_score_take_the_same_contamination_range(model, capsys):
     assert fit_error == score_error == "--contamination must be a float in the range (0.0, 0.5]. Got 0.7 instead.\n"
     assert main(["score", str(model / "model"), str(model / "x.npy"), "-o", str(model / "s.csv"),
                  "--contamination", "0.5", "--quiet"]) == 0
+
+
+@pytest.fixture(scope="module")
+def wide_table(tmp_path_factory):
+    """A table with an id, a text label and the four feature columns (in another order than at fit)."""
+    import pandas as pd
+
+    folder = tmp_path_factory.mktemp("wide")
+    rng = np.random.default_rng(0)
+    features = pd.DataFrame(rng.normal(size=(70, 4)), columns=["a", "b", "c", "d"])
+    assert main(["fit", str(_csv(features, folder / "train.csv")), "-o", str(folder / "model"), "--epochs", "2",
+                 "--quiet"]) == 0
+    wide = features[["d", "b", "a", "c"]].assign(id=[f"s{i}" for i in range(70)], label=rng.integers(0, 3, 70))
+    return folder, features, wide[["id", "d", "label", "b", "a", "c"]]
+
+
+def _csv(frame, path):
+    frame.to_csv(path, index=False)
+    return path
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".parquet"])
+def test_a_wider_table_is_read_by_name_and_keeps_columns(wide_table, tmp_path, capsys, suffix):
+    import pandas as pd
+
+    folder, features, wide = wide_table
+    source = tmp_path / f"wide{suffix}"
+    wide.to_csv(source, index=False) if suffix == ".csv" else wide.to_parquet(source, index=False)
+    model = aekit.load(folder / "model")
+    read = pd.read_csv if suffix == ".csv" else pd.read_parquet
+    for command, expected in (("encode", model.transform(features)), ("reconstruct", model.reconstruct(features))):
+        out = tmp_path / f"{command}{suffix}"
+        assert main([command, str(folder / "model"), str(source), "-o", str(out), "--keep-columns", "id,label",
+                     "--quiet"]) == 0
+        written = read(out)
+        assert list(written.columns[:3]) == ["row", "id", "label"]
+        assert written["id"].tolist() == wide["id"].tolist() and written["label"].tolist() == wide["label"].tolist()
+        np.testing.assert_allclose(written.iloc[:, 3:].to_numpy(), expected, rtol=1e-5, atol=1e-6)
+    # decode reads the codes by name from a table that carries other columns, and can carry them on
+    out = tmp_path / f"decoded{suffix}"
+    assert main(["decode", str(folder / "model"), str(tmp_path / f"encode{suffix}"), "-o", str(out),
+                 "--keep-columns", "label", "--quiet"]) == 0
+    assert read(out)["label"].tolist() == wide["label"].tolist()
+
+
+def test_score_flags_are_integers_and_without_output_only_the_summary(wide_table, tmp_path, capsys):
+    import pandas as pd
+
+    folder, features, wide = wide_table
+    source = _csv(wide, tmp_path / "wide.csv")
+    assert main(["score", str(folder / "model"), str(source), "-o", str(tmp_path / "s.csv"), "--keep-columns", "id",
+                 "--contamination", "0.2", "--quiet"]) == 0
+    text = (tmp_path / "s.csv").read_text().splitlines()
+    assert text[0] == "row,id,reconstruction_error,outlier"
+    assert {line.rsplit(",", 1)[1] for line in text[1:]} == {"0", "1"}  # 0/1, never 0.0/1.0
+    scores = pd.read_csv(tmp_path / "s.csv")
+    model = aekit.load(folder / "model")
+    np.testing.assert_allclose(scores["reconstruction_error"], model.reconstruction_error(features), rtol=1e-6)
+    assert main(["score", str(folder / "model"), str(source), "-o", str(tmp_path / "s.parquet"), "--quiet"]) == 0
+    assert pd.read_parquet(tmp_path / "s.parquet")["outlier"].dtype.kind == "i"
+
+    before = sorted(p.name for p in tmp_path.iterdir())
+    assert main(["score", str(folder / "model"), str(source), "--contamination", "0.2"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("\n") == 1 and f"{int(scores['outlier'].sum())} of 70 rows are outliers" in out
+    assert "written" not in out and sorted(p.name for p in tmp_path.iterdir()) == before
+
+
+def test_keep_columns_errors_name_the_problem(wide_table, tmp_path, capsys):
+    folder, _, wide = wide_table
+    source = _csv(wide, tmp_path / "wide.csv")
+    assert main(["encode", str(folder / "model"), str(source), "-o", str(tmp_path / "z.csv"),
+                 "--keep-columns", "idd"]) == 2
+    assert "--keep-columns names 'idd', which" in capsys.readouterr().err
+    assert main(["encode", str(folder / "model"), str(source), "-o", str(tmp_path / "z.npy"),
+                 "--keep-columns", "id"]) == 2
+    assert capsys.readouterr().err.count("\n") == 1

@@ -264,6 +264,8 @@ class ChunkWriter:
     The first chunk fixes the dtype of the values (``.parquet``/``.npy``) and the type of the ids.
     """
 
+    _accepts_frames = True  # DataFrame chunks with a dtype per column
+
     def __init__(self, file, path: Path, columns: list[str], id_name: str) -> None:
         self.path, self.columns, self.id_name = path, columns, id_name
         self.n_rows = 0
@@ -271,8 +273,19 @@ class ChunkWriter:
         self._dtype: np.dtype | None = None
 
     def write(self, array, ids=None) -> None:
-        """Append rows; `ids` default to the row numbers continuing from the previous chunk."""
-        array = _as_matrix(array, self.path)
+        """Append rows; `ids` default to the row numbers continuing from the previous chunk.
+
+        `array` may also be a DataFrame whose columns are this writer's, each with its own dtype
+        (integer flags, text labels carried through): ``.csv`` and ``.parquet`` keep them as they are,
+        ``.npy`` holds one dtype and takes the frame's numbers as float64.
+        """
+        if isinstance(array, pd.DataFrame):
+            if list(map(str, array.columns)) != self.columns:
+                raise InvalidInputError(f"Cannot write columns {_preview(list(array.columns))} to {self.path}, "
+                                        f"opened with {_preview(self.columns)}.")
+            array = array if self._accepts_frames else _as_matrix(array.to_numpy(dtype=np.float64), self.path)
+        else:
+            array = _as_matrix(array, self.path)
         if array.shape[1] != len(self.columns):
             raise InvalidInputError(
                 f"Cannot write a chunk with {array.shape[1]} columns to {self.path}, "
@@ -285,9 +298,9 @@ class ChunkWriter:
                 "Give one id per row."
             )
         if self._dtype is None:
-            self._dtype = array.dtype
-            self._begin(ids)
-        self._append(array.astype(self._dtype, copy=False), ids)
+            self._dtype = array.dtype if isinstance(array, np.ndarray) else np.dtype(object)
+            self._begin(ids if isinstance(array, np.ndarray) else (ids, array))
+        self._append(array.astype(self._dtype, copy=False) if isinstance(array, np.ndarray) else array, ids)
         self.n_rows += len(array)
 
     def close(self) -> None:
@@ -315,7 +328,8 @@ class _CsvWriter(ChunkWriter):
         pd.DataFrame(columns=[self.id_name, *self.columns]).to_csv(self._file, index=False)
 
     def _append(self, array, ids):
-        frame = pd.DataFrame(array, columns=self.columns, copy=False)
+        frame = array.copy(deep=False) if isinstance(array, pd.DataFrame) else pd.DataFrame(
+            array, columns=self.columns, copy=False)
         frame.insert(0, self.id_name, ids)
         frame.to_csv(self._file, header=False, index=False)
 
@@ -324,8 +338,12 @@ class _ParquetWriter(ChunkWriter):
     _writer: pq.ParquetWriter | None = None
 
     def _begin(self, ids):
-        value_type = pa.from_numpy_dtype(self._dtype)
-        fields = [(self.id_name, pa.array(ids).type), *((name, value_type) for name in self.columns)]
+        if isinstance(ids, tuple):  # (ids, the first DataFrame chunk): a type per column, from its values
+            ids, frame = ids
+            types = [pa.Array.from_pandas(frame[name]).type for name in self.columns]
+        else:
+            types = [pa.from_numpy_dtype(self._dtype)] * len(self.columns)
+        fields = [(self.id_name, pa.array(ids).type), *zip(self.columns, types, strict=True)]
         self._writer = pq.ParquetWriter(self._file, pa.schema(fields))
 
     def release(self):
@@ -334,6 +352,12 @@ class _ParquetWriter(ChunkWriter):
             self._writer.close()
 
     def _append(self, array, ids):
+        if isinstance(array, pd.DataFrame):
+            types = self._writer.schema.types[1:]
+            arrays = [pa.array(ids), *(pa.Array.from_pandas(array[name], type=kind)
+                                       for name, kind in zip(self.columns, types, strict=True))]
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
+            return
         by_column = np.ascontiguousarray(array.T)
         arrays = [pa.array(ids), *(pa.array(values) for values in by_column)]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
@@ -346,6 +370,7 @@ class _NpyWriter(ChunkWriter):
     """Reserves a fixed-size .npy header, appends raw rows, then rewrites the header with the row count."""
 
     _HEADER_BYTES = 128  # a multiple of 64, as the format asks; room for any (rows, columns) and dtype
+    _accepts_frames = False
 
     def _begin(self, ids):
         self._file.write(self._header())

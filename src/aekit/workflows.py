@@ -22,6 +22,7 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from aekit import distributed
@@ -37,6 +38,7 @@ __all__ = [
 
 CHUNK_ROWS = 65536
 _ARRAY_SUFFIXES = (".npy", ".npz")
+_TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 # ---------------------------------------------------------------- fit
@@ -192,6 +194,8 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
         "model was trained on."
     )
     image_shape = getattr(model, "input_shape", None)
+    if columns is None and expected is not None:
+        columns = _by_name(data, expected, what="the model", hint=hint)
     order = None
     for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose)):
         if index == 0:
@@ -224,7 +228,8 @@ def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[D
 
 
 def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
+                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                keep_columns: Sequence[str] | None = None) -> dict:
     """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
 
     Parameters
@@ -232,7 +237,8 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model : Autoencoder or str or path-like
         A fitted estimator or a model folder.
     data : str or path-like
-        The data file or image folder; its columns must be the training columns, in any order.
+        The data file or image folder. A table may hold other columns too: the model's are read by
+        name, in any order.
     output : str or path-like
         ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
     columns, key, image_size
@@ -241,6 +247,9 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
         Rows read, encoded and written at a time.
     verbose : int, default=0
         1 shows a progress bar.
+    keep_columns : list of str, optional
+        Columns of a ``.csv``/``.parquet`` input (ids, labels, any type) to carry into `output`,
+        between the id column and the results.
 
     Returns
     -------
@@ -260,11 +269,12 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model = _model(model)
     names = [str(name) for name in model.get_feature_names_out()]
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
-                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose)
+                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns)
 
 
 def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
+                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                     keep_columns: Sequence[str] | None = None) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
     Parameters and return value as :func:`encode_file`.
@@ -281,38 +291,134 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     """
     model = _model(model)
     return _map_chunks(model, data, output, _output_feature_names(model), model.reconstruct, columns=columns,
-                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose)
+                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
+                       keep_columns=keep_columns)
 
 
 def _output_feature_names(model: Autoencoder) -> list[str]:
     return _feature_names(model) or [f"col{j}" for j in range(model.n_features_in_)]
 
 
-def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose) -> dict:
+def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
+                keep_columns=None) -> dict:
     """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids."""
     chunks = _feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
                              verbose=verbose)
-    n_rows = _write_rows(output, names, ((chunk, function(features)) for chunk, features in chunks))
-    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names)}
+    rows = ((chunk, function(features)) for chunk, features in chunks)
+    n_rows = _write_rows(output, names, rows, kept=_kept_columns(data, keep_columns, chunk_rows))
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
-def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray]]) -> int:
-    """Write each chunk's values with its ids (the id column named as the input's); return the row count."""
+def _kept_columns(data, keep_columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame] | None:
+    """The input's `keep_columns` (any type: ids, labels, text), chunk by chunk, to carry into the output."""
+    if not keep_columns:
+        return None
+    path = Path(data)
+    if path.suffix.lower() not in _TABLE_SUFFIXES:
+        raise InvalidInputError(
+            f"--keep-columns (Python: keep_columns) carries columns of a table, and {path} is not a .csv or "
+            ".parquet file. Drop --keep-columns."
+        )
+    keep = list(keep_columns)
+    available = _table_columns(path)
+    missing = [name for name in keep if name not in available]
+    if missing:
+        raise InvalidInputError(
+            f"--keep-columns names {_names(missing)}, which {path} lacks. Its columns are {_names(available)}."
+        )
+    return _read_kept(path, keep, chunk_rows)
+
+
+def _by_name(data, expected: list[str], *, what: str, hint: str) -> list[str] | None:
+    """`expected`, the columns to read from a table that may hold others too; None for other inputs."""
+    if Path(data).suffix.lower() not in _TABLE_SUFFIXES:
+        return None
+    available = _table_columns(data)
+    missing = [name for name in expected if name not in set(available)]
+    if missing and available:  # no names at all: a path io's reader explains better
+        raise InvalidInputError(f"{data} lacks {_names(missing)}: {what} takes the columns {_names(expected)}. {hint}")
+    return expected
+
+
+def _table_columns(path) -> list[str]:
+    """The column names of a .csv or .parquet file (its header or schema; the rows are not read)."""
+    path = Path(path)
+    if not path.is_file():  # io's reader says what is wrong with the path
+        return []
+    try:
+        if path.suffix.lower() == ".csv":
+            return [str(name) for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except (OSError, ValueError):  # unreadable (pandas and pyarrow errors are ValueErrors): io names the problem
+        return []
+
+
+def _read_kept(path: Path, keep: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
+    if path.suffix.lower() == ".csv":
+        with pd.read_csv(path, usecols=keep, chunksize=chunk_rows) as reader:
+            for frame in reader:
+                yield frame[keep]
+    else:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=keep):
+            yield batch.to_pandas()[keep]
+
+
+def _take_rows(frames: Iterator[pd.DataFrame], buffer: list[pd.DataFrame], n_rows: int) -> pd.DataFrame:
+    """The next `n_rows` rows of `frames` (whose chunks need not line up with the features')."""
+    have = sum(len(frame) for frame in buffer)
+    while have < n_rows:
+        frame = next(frames)
+        buffer.append(frame)
+        have += len(frame)
+    joined = pd.concat(buffer, ignore_index=True) if len(buffer) > 1 else buffer[0].reset_index(drop=True)
+    buffer[:] = [joined.iloc[n_rows:]] if len(joined) > n_rows else []
+    return joined.iloc[:n_rows].reset_index(drop=True)
+
+
+def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray | pd.DataFrame]], *,
+                kept: Iterator[pd.DataFrame] | None = None) -> int:
+    """Write each chunk's values with its ids (the id column named as the input's); return the row count.
+
+    `kept`: columns of the input carried through, written between the ids and the values. Without an
+    `output`, the rows are only counted (a summary without a file).
+    """
     # The first chunk is read before the output is opened: it tells whether the ids are rows or files.
     # read_data's chunks are never empty, so there is a first one (or an error that says why not).
     first = next(rows)
-    with open_chunk_writer(output, names, first[0].id_name) as writer:
+    if output is None:
+        return len(first[0].X) + sum(len(chunk.X) for chunk, _ in rows)
+    if kept is not None and Path(output).suffix.lower() not in _TABLE_SUFFIXES:
+        raise InvalidInputError(
+            f"--keep-columns (Python: keep_columns) needs a .csv or .parquet output, where columns have names and "
+            f"types of their own; {output} is not one. Write a .csv or .parquet file."
+        )
+    buffer: list[pd.DataFrame] = []
+    with open_chunk_writer(output, _with_kept(names, kept, first, buffer), first[0].id_name) as writer:
         for chunk, values in itertools.chain([first], rows):
+            if kept is not None:
+                carried = _take_rows(kept, buffer, len(chunk.X))
+                frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values, columns=names)
+                values = pd.concat([carried, frame.reset_index(drop=True)], axis=1)
             writer.write(values, chunk.ids)
     return writer.n_rows
 
 
+def _with_kept(names: list[str], kept, first, buffer: list[pd.DataFrame]) -> list[str]:
+    """The output's column names: the kept columns (peeked from their first chunk), then `names`."""
+    if kept is None:
+        return names
+    peek = next(kept)
+    buffer.append(peek)
+    return [str(name) for name in peek.columns] + names
+
+
 def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                verbose: int = 0) -> dict:
+                verbose: int = 0, keep_columns: Sequence[str] | None = None) -> dict:
     """Decode the latent codes in `latent` (what :func:`encode_file` writes) back to the data's units.
 
     Columns named ``latent0``, ``latent1``, ... are matched by name (in any order); a plain array by
-    position. Row ids (the ``row`` or ``file`` column) are carried over to `output`.
+    position; other columns of a table are left out unless named in `keep_columns` (carried over,
+    as :func:`encode_file` takes them). Row ids (the ``row`` or ``file`` column) are carried over to `output`.
 
     Examples
     --------
@@ -329,8 +435,9 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
 
     def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
         latent_names = [str(name) for name in model.get_feature_names_out()]
+        by_name = _by_name(latent, latent_names, what="decode", hint="Pass the latent codes written by aekit encode.")
         order = None
-        for index, chunk in enumerate(_progress(latent, key, chunk_rows, None, None, verbose)):
+        for index, chunk in enumerate(_progress(latent, key, chunk_rows, by_name, None, verbose)):
             if index == 0:
                 if chunk.image_shape is not None:
                     raise InvalidInputError(
@@ -341,8 +448,8 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
                                       hint="Pass the latent codes written by aekit encode.")
             yield chunk, model.inverse_transform(chunk.X if order is None else chunk.X[:, order])
 
-    n_rows = _write_rows(output, names, decoded())
-    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names)}
+    n_rows = _write_rows(output, names, decoded(), kept=_kept_columns(latent, keep_columns, chunk_rows))
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
 # ---------------------------------------------------------------- score
@@ -395,13 +502,15 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
-               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
-    """Write each row's reconstruction error and outlier flag (1 = outlier) to `output`.
+               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+               keep_columns: Sequence[str] | None = None) -> dict:
+    """Write each row's reconstruction error and outlier flag (integer: 1 = outlier, 0 = not) to `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
     (:meth:`~aekit.Autoencoder.reconstruction_error`); a row is an outlier when its error is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
-    feature follows, so that one can see which columns made a row odd.
+    feature follows, so that one can see which columns made a row odd. `output` None writes no file:
+    the summary alone. `keep_columns` as for :func:`encode_file`.
 
     Returns
     -------
@@ -436,13 +545,15 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
             totals["outliers"] += int(flags.sum())
             totals["error"] += float(errors.sum(dtype=np.float64))
             totals["largest"] = max(totals["largest"], float(errors.max()))
-            parts = [errors[:, None], flags[:, None]] + ([squared] if per_feature else [])
-            yield chunk, np.hstack(parts).astype(np.float64)
+            frame = pd.DataFrame({"reconstruction_error": errors.astype(np.float64), "outlier": flags.astype(np.int8)})
+            if per_feature:
+                frame = pd.concat([frame, pd.DataFrame(squared.astype(np.float64), columns=names[2:])], axis=1)
+            yield chunk, frame
 
-    n_rows = _write_rows(output, names, scored())
+    n_rows = _write_rows(output, names, scored(), kept=_kept_columns(data, keep_columns, chunk_rows))
     n_outliers = totals["outliers"]
     return {
-        "output": str(output), "n_rows": n_rows, "n_outliers": n_outliers,
+        "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,
         "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
         "mean_error": totals["error"] / n_rows, "max_error": totals["largest"],
     }

@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import add_data_options
+from aekit.cli.fit import _names, add_data_options
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
@@ -17,9 +17,10 @@ _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or
 
 def register(subparsers) -> None:
     encode = _add(subparsers, "encode", "write the latent codes of each row",
-                  "Write the latent codes (latent0, latent1, ...) of each row of DATA. DATA's columns must be the "
-                  "training columns, in any order.",
-                  "aekit encode model data.csv -o codes.csv\n  aekit encode model images/ -o codes.parquet")
+                  "Write the latent codes (latent0, latent1, ...) of each row of DATA. A table's training columns "
+                  "are read by name, in any order; its other columns are left out unless --keep-columns names them.",
+                  "aekit encode model data.csv -o codes.csv --keep-columns id,label\n"
+                  "  aekit encode model images/ -o codes.parquet")
     encode.set_defaults(func=_encode)
 
     decode = _add(subparsers, "decode", "decode latent codes back to data",
@@ -34,10 +35,12 @@ def register(subparsers) -> None:
 
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
                  "Write each row's reconstruction error (mean squared error in the model's scaled space) and an "
-                 "outlier flag (1 = error above the threshold). The default threshold was learned at fit time: "
+                 "outlier flag (1 = error above the threshold, else 0); without -o, print the summary only. "
+                 "The default threshold was learned at fit time: "
                  "the 1 - contamination quantile of the error on held-out training rows.",
                  "aekit score model data.csv -o scores.csv --per-feature\n"
-                 "  aekit score model data.csv -o scores.csv --contamination 0.01")
+                 "  aekit score model data.csv -o scores.csv --contamination 0.01\n"
+                 "  aekit score model data.csv                        (the summary only)")
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--contamination", type=float, metavar="X",
                         help="flag this share of rows as outliers, in (0, 0.5] as at fit: the held-out errors' "
@@ -55,7 +58,12 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
     parser.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
     inputs = ".csv, .parquet, .npy, .npz" + (" or an image folder" if columns else "")
     parser.add_argument("data", metavar=data, help=f"input: {inputs}")
-    parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP)
+    if name == "score":
+        parser.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP + "; without it, the summary only")
+    else:
+        parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP)
+    parser.add_argument("--keep-columns", type=_names, metavar="A,B", default=None,
+                        help="columns of a .csv/.parquet input (ids, labels, text) to carry into OUT")
     if columns:
         add_data_options(parser, columns=True)
     else:
@@ -65,7 +73,8 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
 
 
 def _data_options(args: argparse.Namespace) -> dict:
-    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args)}
+    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args),
+            "keep_columns": args.keep_columns}
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
@@ -79,7 +88,8 @@ def _encode(args: argparse.Namespace) -> dict:
 
 
 def _decode(args: argparse.Namespace) -> dict:
-    summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args))
+    summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args),
+                          keep_columns=args.keep_columns)
     return _report(args, summary, "the decoded data")
 
 
@@ -93,6 +103,6 @@ def _score(args: argparse.Namespace) -> dict:
                          threshold=args.threshold, per_feature=args.per_feature, **_data_options(args))
     if not args.json and not args.quiet:
         print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
-              f"threshold {summary['threshold']:.5g} ({summary['threshold_source']}); scores written to "
-              f"{summary['output']}")
+              f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
+              + ("" if summary["output"] is None else f"; scores written to {summary['output']}"))
     return summary
