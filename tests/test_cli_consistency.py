@@ -152,3 +152,16 @@ def test_keep_columns_errors_name_the_problem(wide_table, tmp_path, capsys):
     assert main(["encode", str(folder / "model"), str(source), "-o", str(tmp_path / "z.npy"),
                  "--keep-columns", "id"]) == 2
     assert capsys.readouterr().err.count("\n") == 1
+
+
+def test_a_logged_fit_writes_progress_lines(model, capsys):
+    """stderr is not a terminal here (captured): a line every tenth of the epochs instead of a bar."""
+    assert main(["fit", str(model / "x.npy"), "-o", str(model / "m4"), "--epochs", "20", "--latent-dim", "2",
+                 "--patience", "50"]) == 0
+    captured = capsys.readouterr()
+    lines = [line for line in captured.err.splitlines() if line.startswith("epoch ")]
+    assert [line.split(":")[0] for line in lines] == ["epoch 1/20", *(f"epoch {e}/20" for e in range(2, 21, 2))]
+    assert "\r" not in captured.err
+    assert "time: training loop" in captured.out and "whole fit" in captured.out
+    assert main(["fit", str(model / "x.npy"), "-o", str(model / "m5"), "--epochs", "5", "--quiet"]) == 0
+    assert "epoch" not in capsys.readouterr().err

@@ -40,9 +40,13 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
 
 
-def show_progress(args: argparse.Namespace) -> int:
-    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json."""
-    return int(not (args.quiet or args.json) and sys.stderr.isatty())
+def show_progress(args: argparse.Namespace, *, logs: bool = False) -> int:
+    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json.
+
+    With ``logs`` (training, where minutes may pass), also when stderr is not a terminal: the trainer
+    then writes a line every tenth of the epochs instead of a bar, so a logged run is not silent.
+    """
+    return int(not (args.quiet or args.json) and (logs or sys.stderr.isatty()))
 
 
 def build_parser() -> argparse.ArgumentParser:

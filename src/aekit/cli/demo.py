@@ -33,13 +33,14 @@ def _demo_defaults() -> dict:
 def _run(args: argparse.Namespace) -> dict:
     options = {name: value for name, value in (("latent_dim", args.latent_dim), ("random_state", args.seed))
                if given(value)}
-    result = run_demo(args.output, verbose=show_progress(args), **options)
+    result = run_demo(args.output, verbose=show_progress(args, logs=True), **options)
     if not args.json and not args.quiet:
         print(result.table())
     return {
         "latent_dim": result.latent_dim,
         "autoencoder_mse": result.autoencoder_mse,
         "pca_mse": result.pca_mse,
+        "ratio": result.autoencoder_mse / result.pca_mse,
         "epochs": result.epochs,
         "seconds": result.seconds,
         "model_dir": str(result.model_dir),

@@ -157,7 +157,7 @@ _NONE_ALLOWED = ("scaler", "geometry")
 
 def estimator_params(args: argparse.Namespace) -> dict:
     """The :class:`~aekit.Autoencoder` parameters given by the parsed arguments (options left out: none)."""
-    params = {"verbose": show_progress(args)}
+    params = {"verbose": show_progress(args, logs=True)}
     for parameter, option in OPTION_PARAMETERS.items():
         value = getattr(args, option, None)
         if given(value):
@@ -184,11 +184,17 @@ def describe(summary: dict) -> str:
     val = "n/a" if summary["val_loss"] is None else f"{summary['val_loss']:.5g}"
     return "\n".join([
         f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
-        f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
-        f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"{summary['epochs']} epochs (stop: {summary['stop_reason']}, best epoch {summary['best_epoch']}); "
+        f"final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
+        "(with scaling, validation split, threshold and start-up)",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']:g})",
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def _seconds(value) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
 
 
 def _names(text: str) -> list[str]:

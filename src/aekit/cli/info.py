@@ -46,7 +46,8 @@ def describe(info: dict) -> str:
         f"scaler      {info['scaler']}, loss {info['loss']}",
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
-        f"{_number(training['seconds'])} s",
+        f"training loop {_number(training['seconds'])} s (aekit fit's whole-fit time also counts scaling, "
+        "the threshold and start-up)",
         f"threshold   {info['threshold']:.5g} (contamination {info['contamination']:g})",
         f"versions    {versions}",
     ])
