@@ -277,7 +277,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
-        1 shows a progress bar (tqdm) during ``fit``.
+        1 shows a progress bar (tqdm) during ``fit`` on a terminal; when stderr is not one (a log
+        file, a notebook's captured output), a line every tenth of the epochs instead.
     precision : {"fp32", "bf16"}, default="fp32"
         "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
         products in bf16, weights and optimizer state in float32. Faster where the hardware has
@@ -797,6 +798,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """-1 for outliers (error above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
         check_is_fitted(self)
         return np.where(self.decision_function(X) < 0, -1, 1)
+
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit on ``X``, then label its rows: -1 for outliers, 1 for inliers (``fit(X).predict(X)``).
+
+        The rows above ``threshold_`` include training rows; the threshold itself comes from the
+        held-out rows, so about ``contamination`` of rows like them are flagged.
+        """
+        return self.fit(X, y).predict(X)
 
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""

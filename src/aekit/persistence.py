@@ -107,6 +107,9 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "error_quantiles": _float_list(getattr(estimator, "error_quantiles_", None)),
         },
     }
+    output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
+    if output_config:
+        config["fitted"]["output_config"] = {key: str(value) for key, value in output_config.items()}
     environment = {
         "aekit": __version__,
         "torch": torch.__version__,
@@ -324,7 +327,7 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     )
     _expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles"}
+                                    "error_quantiles", "output_config"}
     _expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     _expect(
@@ -344,6 +347,13 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
             and all(isinstance(q, (int, float)) and not isinstance(q, bool) for q in quantiles)
             and bool(np.all(np.diff(quantiles) >= 0))),
         "error_quantiles must be null or a non-decreasing list of numbers",
+    )
+    output_config = fitted.get("output_config")  # present only after set_output
+    _expect(
+        output_config is None
+        or (isinstance(output_config, dict) and set(output_config) <= {"transform"}
+            and output_config.get("transform") in ("default", "pandas", "polars")),
+        "output_config must be null or {\"transform\": \"default\", \"pandas\" or \"polars\"}",
     )
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
     module = _load_weights(contents[WEIGHTS], module_config)
@@ -368,4 +378,6 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history
+    if output_config is not None:
+        estimator.set_output(**output_config)
     return estimator
