@@ -165,3 +165,48 @@ def test_a_logged_fit_writes_progress_lines(model, capsys):
     assert "time: training loop" in captured.out and "whole fit" in captured.out
     assert main(["fit", str(model / "x.npy"), "-o", str(model / "m5"), "--epochs", "5", "--quiet"]) == 0
     assert "epoch" not in capsys.readouterr().err
+
+
+def test_reconstructions_of_images_as_a_png_folder(tmp_path, capsys):
+    import pandas as pd
+    from PIL import Image
+
+    from aekit.io import read_data
+
+    images = tmp_path / "images"
+    images.mkdir()
+    rng = np.random.default_rng(0)
+    for i in range(6):
+        Image.fromarray(rng.integers(0, 256, size=(6, 5, 3), dtype=np.uint8)).save(images / f"{i}.png")
+    assert main(["fit", str(images), "-o", str(tmp_path / "m"), "--epochs", "2", "--quiet"]) == 0
+    assert main(["reconstruct", str(tmp_path / "m"), str(images), "-o", str(tmp_path / "out") + "/", "--quiet"]) == 0
+    written = read_data(tmp_path / "out")
+    assert written.ids.tolist() == [f"{i}.png" for i in range(6)] and written.image_shape == (3, 6, 5)
+    source = read_data(images)
+    model = aekit.load(tmp_path / "m")
+    expected = np.clip(model.reconstruct(pd.DataFrame(source.X, columns=source.columns)), 0, 1)
+    np.testing.assert_allclose(written.X, expected, atol=0.5 / 255 + 1e-6, rtol=0)  # 8-bit rounding
+    # decoded codes too, named by the file column the codes carry
+    assert main(["encode", str(tmp_path / "m"), str(images), "-o", str(tmp_path / "z.csv"), "--quiet"]) == 0
+    assert main(["decode", str(tmp_path / "m"), str(tmp_path / "z.csv"), "-o", str(tmp_path / "dec") + "/",
+                 "--quiet"]) == 0
+    assert sorted(p.name for p in (tmp_path / "dec").iterdir()) == [f"{i}.png" for i in range(6)]
+    # codes are no images: a folder is refused with the reason
+    assert main(["encode", str(tmp_path / "m"), str(images), "-o", str(tmp_path / "codes") + "/"]) == 2
+    assert "only images are written as a folder of PNG files" in capsys.readouterr().err
+
+
+def test_fit_and_score_read_tsv_gzip_and_a_given_separator(tmp_path, capsys):
+    import pandas as pd
+
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["a", "b", "c"])
+    frame.to_csv(tmp_path / "train.tsv.gz", sep="\t", index=False)
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    assert main(["fit", str(tmp_path / "train.tsv.gz"), "-o", str(tmp_path / "m"), "--epochs", "2", "--quiet"]) == 0
+    assert list(aekit.load(tmp_path / "m").feature_names_in_) == ["a", "b", "c"]
+    assert main(["score", str(tmp_path / "m"), str(tmp_path / "semi.csv"), "--sep", ";", "-o",
+                 str(tmp_path / "s.csv"), "--quiet"]) == 0
+    np.testing.assert_allclose(pd.read_csv(tmp_path / "s.csv")["reconstruction_error"],
+                               aekit.load(tmp_path / "m").reconstruction_error(frame), rtol=1e-6)
+    assert main(["score", str(tmp_path / "m"), str(tmp_path / "semi.csv"), "-o", str(tmp_path / "t.csv")]) == 2
+    assert "Pass --sep ';'" in capsys.readouterr().err

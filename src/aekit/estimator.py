@@ -253,7 +253,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "conv" is :class:`~aekit.models_conv.ConvAutoencoder` for rows that are flattened images
         (needs ``input_shape``; ``hidden_dims`` are then its convolutions' channels, e.g. (32, 64)).
     input_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of the images each row was flattened from; only for "conv".
+        ``(channels, height, width)`` of the images each row was flattened from; needed by "conv",
+        kept by the other architectures for pictures and PNG outputs (the model ignores it).
     epochs : int, default=100
         Maximum number of passes over the training rows.
     batch_size : int, default=256

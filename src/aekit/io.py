@@ -12,6 +12,8 @@ empty name (the index that ``DataFrame.to_csv`` writes), holds row ids, not a fe
 from __future__ import annotations
 
 import csv
+import gzip
+import io
 import os
 import re
 import tokenize
@@ -29,12 +31,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from aekit._atomic import atomic_write
+from aekit._atomic import atomic_write, atomic_write_bytes
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 
 __all__ = [
     "ChunkWriter", "Dataset", "count_rows", "iter_chunks", "open_chunk_writer",
-    "parse_image_size", "read_data", "write_data",
+    "parse_image_size", "read_data", "table_format", "write_data", "write_images",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
@@ -78,7 +80,7 @@ class Dataset:
 
 
 def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = None,
-              image_size: tuple[int, int] | str | None = None) -> Dataset:
+              image_size: tuple[int, int] | str | None = None, sep: str | None = None) -> Dataset:
     """Read a data file or image folder into a float32 :class:`Dataset`, dispatching on the extension.
 
     Parameters
@@ -92,6 +94,9 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
         The array to read from a ``.npz`` file; needed when it holds several.
     image_size : (H, W) or "HxW", optional
         Resize every image to this size (Pillow bilinear); needed when the images' sizes differ.
+    sep : str, optional
+        The field separator of a text table; default by its name: a tab for ``.tsv`` (and
+        ``.tsv.gz``), a comma for ``.csv`` (and ``.csv.gz``, read through gzip).
 
     Returns
     -------
@@ -116,7 +121,7 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
     (array([[2.],
            [4.]], dtype=float32), ['b'], array([0, 1]))
     """
-    chunks = _chunks(path, None, columns, key, image_size)
+    chunks = _chunks(path, None, columns, key, image_size, sep)
     try:
         return next(chunks)
     finally:
@@ -124,8 +129,8 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
 
 
 def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None = None,
-                key: str | None = None, image_size: tuple[int, int] | str | None = None
-                ) -> Iterator[Dataset]:
+                key: str | None = None, image_size: tuple[int, int] | str | None = None,
+                sep: str | None = None) -> Iterator[Dataset]:
     """Yield consecutive chunks of at most `chunk_rows` rows, validated as :func:`read_data` does.
 
     Memory stays bounded by the chunk size for ``.csv``, ``.parquet``, ``.npy`` (memory-mapped) and
@@ -145,7 +150,7 @@ def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None 
             f"The 'chunk_rows' parameter of iter_chunks must be an int in the range [1, inf). "
             f"Got {chunk_rows!r} instead."
         )
-    return _chunks(path, int(chunk_rows), columns, key, image_size)
+    return _chunks(path, int(chunk_rows), columns, key, image_size, sep)
 
 
 def count_rows(path, *, key: str | None = None) -> int:
@@ -171,7 +176,7 @@ def count_rows(path, *, key: str | None = None) -> int:
         with _open_parquet(path) as parquet:
             return parquet.metadata.num_rows
     if kind == ".csv":
-        with open(path, "rb") as file:
+        with (gzip.open(path, "rb") if path.name.lower().endswith(".gz") else open(path, "rb")) as file:
             return max(sum(1 for line in file if line.strip()) - 1, 0)
     return len(_load_array(path, key))
 
@@ -223,6 +228,60 @@ def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, i
     columns = [f"col{j}" for j in range(array.shape[1])] if columns is None else columns
     with open_chunk_writer(path, columns, id_name) as writer:
         writer.write(array, ids)
+
+
+def write_images(folder, rows, image_shape: Sequence[int], names: Sequence) -> list[Path]:
+    """Write flat image rows (pixels in [0, 1], C-order) as 8-bit PNG files into `folder`, atomically each.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Created when missing (with its parents).
+    rows : array-like of shape (n_rows, C*H*W)
+        Pixels scaled to [0, 1], as :func:`read_data` reads images; clipped to [0, 1], then x 255.
+    image_shape : (C, H, W)
+        1 channel: grey PNGs; 3: RGB.
+    names : sequence
+        One name per row: an image's relative path (its extension becomes ``.png``) or a row id.
+
+    Returns
+    -------
+    list of Path
+        The files written, in row order.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "out"
+    >>> [p.name for p in write_images(folder, np.zeros((2, 4)), (1, 2, 2), [0, "a/b.jpg"])]
+    ['0.png', 'b.png']
+    >>> read_data(folder).X.shape
+    (2, 4)
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    channels, height, width = (int(s) for s in image_shape)
+    if channels not in (1, 3) or rows.ndim != 2 or rows.shape[1] != channels * height * width:
+        raise InvalidInputError(
+            f"Cannot write rows of shape {rows.shape} as images of shape {tuple(image_shape)} (C, H, W): PNG output "
+            "takes grey (1 channel) or RGB (3) images with C*H*W values per row."
+        )
+    folder = Path(folder)
+    written = []
+    for row, name in zip(rows, names, strict=True):
+        pixels = np.rint(np.clip(row, 0.0, 1.0) * 255).astype(np.uint8).reshape(channels, height, width)
+        image = Image.fromarray(pixels[0] if channels == 1 else pixels.transpose(1, 2, 0))
+        target = folder / Path(str(name)).with_suffix(".png")
+        if ".." in target.relative_to(folder).parts:  # an id such as "../x" must not leave the folder
+            raise InvalidInputError(f"Cannot write image {str(name)!r}: its name leaves the folder {folder}.")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidInputError(f"Cannot create the folder {target.parent}: {error.strerror}.") from None
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        atomic_write_bytes(target, buffer.getvalue())
+        written.append(target)
+    return written
 
 
 @contextmanager
@@ -397,15 +456,21 @@ _WRITERS = {".csv": _CsvWriter, ".parquet": _ParquetWriter, ".npy": _NpyWriter}
 # ---------------------------------------------------------------- dispatch and shared checks
 
 
-def _chunks(path, chunk_rows, columns, key, image_size) -> Iterator[Dataset]:
+def _chunks(path, chunk_rows, columns, key, image_size, sep=None) -> Iterator[Dataset]:
     """Check the path and options now, then return the format's chunk generator (one chunk if None)."""
     path = Path(path)
     kind = _input_kind(path)
     if image_size is not None:  # one parser, one message for "28x28" and (28, 28) alike
         image_size = parse_image_size(image_size if isinstance(image_size, str) else "x".join(map(str, image_size)))
     _check_options(path, kind, columns, key, image_size)
+    if sep is not None and kind != ".csv":
+        raise InvalidInputError(f"sep={sep!r} applies only to text tables (.csv, .tsv), and {path} is not one. "
+                                "Drop --sep.")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
+        raise InvalidParameterValue(f"The 'sep' parameter must be one character such as ';' or '\\t'. Got {sep!r} "
+                                    "instead.")
     if kind == ".csv":
-        chunks = _csv_chunks(path, columns, chunk_rows)
+        chunks = _csv_chunks(path, columns, chunk_rows, sep or _TEXT_TABLES[table_format(path, suffix=True)])
     elif kind == ".parquet":
         chunks = _parquet_chunks(path, columns, chunk_rows)
     elif kind == "images":
@@ -425,6 +490,27 @@ def _non_empty(chunks: Iterator[Dataset], path: Path) -> Iterator[Dataset]:
         raise InvalidInputError(f"{path} has no data rows. aekit needs at least one sample (one row each).")
 
 
+# Text tables by the end of their name, and their default separator; ".gz" ones are read through gzip.
+_TEXT_TABLES = {".csv": ",", ".tsv": "\t", ".csv.gz": ",", ".tsv.gz": "\t"}
+
+
+def table_format(path, *, suffix: bool = False) -> str | None:
+    """``".csv"`` for a text table (``.csv``, ``.tsv``, either ``.gz``), ``".parquet"``, or None.
+
+    With ``suffix``, the text table's own ending (``".tsv.gz"``, ...) instead of ``".csv"``.
+
+    Examples
+    --------
+    >>> table_format("data.tsv.gz"), table_format("data.tsv.gz", suffix=True), table_format("x.npy")
+    ('.csv', '.tsv.gz', None)
+    """
+    name = Path(path).name.lower()
+    for ending in sorted(_TEXT_TABLES, key=len, reverse=True):
+        if name.endswith(ending):
+            return ending if suffix else ".csv"
+    return ".parquet" if name.endswith(".parquet") else None
+
+
 def _input_kind(path: Path) -> str:
     """``"images"`` for a folder, else the lower-case extension; a clear error if unusable."""
     if not path.exists():
@@ -432,6 +518,8 @@ def _input_kind(path: Path) -> str:
         raise InvalidInputError(f"No such file or folder: {path}.{did_you_mean(path.name, siblings)} Check the path.")
     if path.is_dir():
         return "images"
+    if table_format(path) == ".csv":  # .csv, .tsv and their .gz
+        return ".csv"
     if path.suffix.lower() not in READ_SUFFIXES:
         raise InvalidInputError(
             f"Cannot read {path}: unsupported extension {path.suffix or '(none)'!r}. Supported: {_SUPPORTED}."
@@ -559,20 +647,22 @@ def _output_columns(columns, id_name: str, path: Path) -> list[str]:
 # ---------------------------------------------------------------- CSV and Parquet
 
 
-def _csv_header(path: Path) -> list[str]:
+def _csv_header(path: Path, sep: str = ",") -> list[str]:
     try:
-        with open(path, newline="", encoding="utf-8-sig") as file:
-            header = next((row for row in csv.reader(file) if row), None)
-    except (UnicodeDecodeError, csv.Error) as error:
+        opener = gzip.open if path.name.lower().endswith(".gz") else open
+        with opener(path, "rt", newline="", encoding="utf-8-sig") as file:
+            header = next((row for row in csv.reader(file, delimiter=sep) if row), None)
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as error:  # OSError, EOFError: a damaged .gz
         raise InvalidInputError(f"{path} is not readable UTF-8 CSV text ({error}). Save it as UTF-8 CSV.") from error
     if not header:
         raise InvalidInputError(f"{path} is empty. A CSV needs a header row naming the columns, then a row per sample.")
-    separator = next((sep for sep in ";\t|" if len(header) == 1 and len(header[0].split(sep)) > 1
-                      and all(part.strip() for part in header[0].split(sep))), None)
+    separator = next((other for other in ";\t|," if other != sep and len(header) == 1
+                      and len(header[0].split(other)) > 1 and all(part.strip() for part in header[0].split(other))),
+                     None)
     if separator is not None:
         raise InvalidInputError(
-            f"{path} has one column named {header[0]!r}: it looks separated by {separator!r}, and aekit reads "
-            "comma-separated CSV. Save it with commas (pandas: pd.read_csv(path, sep=...).to_csv(new_path))."
+            f"{path} has one column named {header[0]!r}: it looks separated by {separator!r}, and aekit read it "
+            f"as separated by {sep!r}. Pass --sep {separator!r} (Python: sep={separator!r})."
         )
     # Whole numbers can be column names ("1", "2", ...); a header of decimals is a data row.
     if all(_is_number(name) for name in header) and not all(name.strip().isdigit() for name in header):
@@ -591,14 +681,15 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
-    names = _csv_header(path)
+def _csv_chunks(path: Path, columns, chunk_rows: int | None, sep: str = ",") -> Iterator[Dataset]:
+    names = _csv_header(path, sep)
     id_column, features = _table_plan(names, columns, path)
     position = {name: j for j, name in enumerate(names)}
     positions = sorted(position[name] for name in ([id_column] if id_column else []) + features)
     # index_col=False: never take the first column as an index. usecols only when selecting, since with
     # it pandas silently drops the extra cells of a ragged row.
-    options = {"index_col": False, "encoding": "utf-8-sig"} | ({} if columns is None else {"usecols": positions})
+    options = {"index_col": False, "encoding": "utf-8-sig", "sep": sep} | (
+        {} if columns is None else {"usecols": positions})
     start = 0
     try:
         for frame in _csv_frames(path, options, chunk_rows):
@@ -617,7 +708,7 @@ def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset
                 X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
             yield _make_dataset(X, features, ids, id_column, path, start)
             start += len(frame)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:  # Empty: blanks only
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
         raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
 
 

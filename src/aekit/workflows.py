@@ -28,7 +28,7 @@ from tqdm.auto import tqdm
 from aekit import distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data
+from aekit.io import Dataset, count_rows, iter_chunks, open_chunk_writer, read_data, table_format, write_images
 from aekit.persistence import load_model, save_model
 from aekit.streaming import fit_stream, should_stream
 
@@ -38,14 +38,14 @@ __all__ = [
 
 CHUNK_ROWS = 65536
 _ARRAY_SUFFIXES = (".npy", ".npz")
-_TABLE_SUFFIXES = (".csv", ".parquet")
 
 
 # ---------------------------------------------------------------- fit
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
-             image_size=None, force: bool = False, streaming: bool | None = False, **params) -> dict:
+             image_size=None, force: bool = False, streaming: bool | None = False, sep: str | None = None,
+             **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -54,8 +54,9 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.io.read_data`).
     model_dir : str or path-like
         The model folder to write. An existing one is replaced only with ``force=True``.
-    columns, key, image_size
-        Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size.
+    columns, key, image_size, sep
+        Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size, the
+        separator of a text table.
     force : bool, default=False
         Replace an existing model folder.
     streaming : bool or None, default=False
@@ -64,7 +65,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         only rank 0 saves the model.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
-        With ``architecture="conv"`` on images, ``input_shape`` defaults to the images' shape.
+        On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
+        keeps it, so that PNG outputs and pictures know the shape).
 
     Returns
     -------
@@ -84,16 +86,21 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     model_dir = Path(model_dir)
     _check_model_target(model_dir, force)  # before training, not after minutes of it
     if streaming is None:  # geometry embeds all rows at once: it never streams
-        streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
+        streamable = (params.get("geometry") is None and sep is None
+                      and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
         streaming = streamable and should_stream(data, columns=columns, key=key)
+    if streaming and sep is not None:
+        raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
+                                    "with commas (.csv) or tabs (.tsv).")
     if streaming:
         model = Autoencoder(**params)
         started = time.perf_counter()
         fit_stream(model, data, columns=columns, key=key)
         n_rows, image_shape = count_rows(data, key=key), None
     else:
-        dataset = read_data(data, columns=columns, key=key, image_size=image_size)
-        if params.get("architecture") == "conv" and params.get("input_shape") is None and dataset.image_shape:
+        dataset = read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
+        if params.get("input_shape") is None and dataset.image_shape:
+            # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
         started = time.perf_counter()
@@ -190,7 +197,7 @@ def _names(names: list[str], limit: int = 8) -> str:
 
 
 def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_rows: int,
-                    verbose: int) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
+                    verbose: int, sep: str | None = None) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
     """Yield each chunk with its features in the model's column order (a DataFrame when it has names)."""
     expected = _feature_names(model)
     positional = Path(data).suffix.lower() in _ARRAY_SUFFIXES
@@ -200,9 +207,9 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
     )
     image_shape = getattr(model, "input_shape", None)
     if columns is None and expected is not None:
-        columns = _by_name(data, expected, what="the model", hint=hint)
+        columns = _by_name(data, expected, what="the model", hint=hint, sep=sep)
     order = None
-    for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose)):
+    for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose, sep)):
         if index == 0:
             if chunk.image_shape is not None and chunk.X.shape[1] != model.n_features_in_:
                 trained = f" ({'x'.join(map(str, image_shape[1:]))} pixels)" if image_shape else ""
@@ -218,8 +225,8 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
         yield chunk, (X if expected is None else _frame(X, expected))
 
 
-def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[Dataset]:
-    chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size)
+def _progress(data, key, chunk_rows, columns, image_size, verbose, sep=None) -> Iterator[Dataset]:
+    chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size, sep=sep)
     if not verbose:
         yield from chunks
         return
@@ -234,7 +241,7 @@ def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[D
 
 def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
                 image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                keep_columns: Sequence[str] | None = None) -> dict:
+                keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
 
     Parameters
@@ -246,7 +253,7 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
         name, in any order.
     output : str or path-like
         ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
-    columns, key, image_size
+    columns, key, image_size, sep
         As for :func:`aekit.io.read_data`.
     chunk_rows : int, default=65536
         Rows read, encoded and written at a time.
@@ -274,12 +281,13 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model = _model(model)
     names = [str(name) for name in model.get_feature_names_out()]
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
-                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns)
+                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
+                       sep=sep)
 
 
 def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
                      image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                     keep_columns: Sequence[str] | None = None) -> dict:
+                     keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
     Parameters and return value as :func:`encode_file`.
@@ -297,7 +305,7 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     model = _model(model)
     return _map_chunks(model, data, output, _output_feature_names(model), model.reconstruct, columns=columns,
                        key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
-                       keep_columns=keep_columns)
+                       keep_columns=keep_columns, images=True, sep=sep)
 
 
 def _output_feature_names(model: Autoencoder) -> list[str]:
@@ -305,62 +313,74 @@ def _output_feature_names(model: Autoencoder) -> list[str]:
 
 
 def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
-                keep_columns=None) -> dict:
-    """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids."""
+                keep_columns=None, images: bool = False, sep: str | None = None) -> dict:
+    """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids.
+
+    `images`: the outputs are rows like the model's input, which a folder output takes as PNG files.
+    """
     chunks = _feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
-                             verbose=verbose)
+                             verbose=verbose, sep=sep)
     rows = ((chunk, function(features)) for chunk, features in chunks)
-    n_rows = _write_rows(output, names, rows, kept=_kept_columns(data, keep_columns, chunk_rows))
+    image_shape = _image_shape(model) if images and _is_folder(output) else None
+    n_rows = _write_rows(output, names, rows, kept=_kept_columns(data, keep_columns, chunk_rows, sep),
+                         image_shape=image_shape)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
-def _kept_columns(data, keep_columns: Sequence[str] | None, chunk_rows: int) -> Iterator[pd.DataFrame] | None:
+def _kept_columns(data, keep_columns: Sequence[str] | None, chunk_rows: int,
+                  sep: str | None = None) -> Iterator[pd.DataFrame] | None:
     """The input's `keep_columns` (any type: ids, labels, text), chunk by chunk, to carry into the output."""
     if not keep_columns:
         return None
     path = Path(data)
-    if path.suffix.lower() not in _TABLE_SUFFIXES:
+    if table_format(path) is None:
         raise InvalidInputError(
             f"--keep-columns (Python: keep_columns) carries columns of a table, and {path} is not a .csv or "
             ".parquet file. Drop --keep-columns."
         )
     keep = list(keep_columns)
-    available = _table_columns(path)
+    available = _table_columns(path, sep)
     missing = [name for name in keep if name not in available]
     if missing:
         raise InvalidInputError(
             f"--keep-columns names {_names(missing)}, which {path} lacks. Its columns are {_names(available)}."
         )
-    return _read_kept(path, keep, chunk_rows)
+    return _read_kept(path, keep, chunk_rows, sep)
 
 
-def _by_name(data, expected: list[str], *, what: str, hint: str) -> list[str] | None:
+def _by_name(data, expected: list[str], *, what: str, hint: str, sep: str | None = None) -> list[str] | None:
     """`expected`, the columns to read from a table that may hold others too; None for other inputs."""
-    if Path(data).suffix.lower() not in _TABLE_SUFFIXES:
+    if table_format(data) is None:
         return None
-    available = _table_columns(data)
+    available = _table_columns(data, sep)
     missing = [name for name in expected if name not in set(available)]
-    if missing and available:  # no names at all: a path io's reader explains better
+    # no names, or one that holds them all (another separator): io's reader explains those better
+    if missing and available and not (len(available) == 1 and len(missing) == len(expected)):
         raise InvalidInputError(f"{data} lacks {_names(missing)}: {what} takes the columns {_names(expected)}. {hint}")
     return expected
 
 
-def _table_columns(path) -> list[str]:
-    """The column names of a .csv or .parquet file (its header or schema; the rows are not read)."""
+def _table_columns(path, sep: str | None = None) -> list[str]:
+    """The column names of a text or Parquet table (its header or schema; the rows are not read)."""
     path = Path(path)
     if not path.is_file():  # io's reader says what is wrong with the path
         return []
     try:
-        if path.suffix.lower() == ".csv":
-            return [str(name) for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig").columns]
+        if table_format(path) == ".csv":
+            sep = sep or _default_sep(path)
+            return [str(name) for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig", sep=sep).columns]
         return list(pq.ParquetFile(path).schema_arrow.names)
     except (OSError, ValueError):  # unreadable (pandas and pyarrow errors are ValueErrors): io names the problem
         return []
 
 
-def _read_kept(path: Path, keep: list[str], chunk_rows: int) -> Iterator[pd.DataFrame]:
-    if path.suffix.lower() == ".csv":
-        with pd.read_csv(path, usecols=keep, chunksize=chunk_rows) as reader:
+def _default_sep(path) -> str:
+    return "\t" if table_format(path, suffix=True).startswith(".tsv") else ","
+
+
+def _read_kept(path: Path, keep: list[str], chunk_rows: int, sep: str | None) -> Iterator[pd.DataFrame]:
+    if table_format(path) == ".csv":
+        with pd.read_csv(path, usecols=keep, chunksize=chunk_rows, sep=sep or _default_sep(path)) as reader:
             for frame in reader:
                 yield frame[keep]
     else:
@@ -381,18 +401,31 @@ def _take_rows(frames: Iterator[pd.DataFrame], buffer: list[pd.DataFrame], n_row
 
 
 def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray | pd.DataFrame]], *,
-                kept: Iterator[pd.DataFrame] | None = None) -> int:
+                kept: Iterator[pd.DataFrame] | None = None, image_shape=None) -> int:
     """Write each chunk's values with its ids (the id column named as the input's); return the row count.
 
     `kept`: columns of the input carried through, written between the ids and the values. Without an
-    `output`, the rows are only counted (a summary without a file).
+    `output`, the rows are only counted (a summary without a file). An `output` that names a folder
+    (``out/``, or an existing folder) gets one PNG per row, named by its id, when the values are
+    images of `image_shape`.
     """
     # The first chunk is read before the output is opened: it tells whether the ids are rows or files.
     # read_data's chunks are never empty, so there is a first one (or an error that says why not).
     first = next(rows)
     if output is None:
         return len(first[0].X) + sum(len(chunk.X) for chunk, _ in rows)
-    if kept is not None and Path(output).suffix.lower() not in _TABLE_SUFFIXES:
+    if _is_folder(output):
+        if image_shape is None:
+            raise InvalidInputError(
+                f"{output} names a folder: only images are written as a folder of PNG files (reconstruct or decode "
+                "with a model trained on images). Write a .csv, .parquet or .npy file instead."
+            )
+        n_rows = 0
+        for chunk, values in itertools.chain([first], rows):
+            write_images(output, values, image_shape, chunk.ids)
+            n_rows += len(chunk.X)
+        return n_rows
+    if kept is not None and Path(output).suffix.lower() not in (".csv", ".parquet"):
         raise InvalidInputError(
             f"--keep-columns (Python: keep_columns) needs a .csv or .parquet output, where columns have names and "
             f"types of their own; {output} is not one. Write a .csv or .parquet file."
@@ -406,6 +439,17 @@ def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarr
                 values = pd.concat([carried, frame.reset_index(drop=True)], axis=1)
             writer.write(values, chunk.ids)
     return writer.n_rows
+
+
+def _is_folder(output) -> bool:
+    return str(output).endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def _image_shape(model: Autoencoder) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the model's rows when they are images (see :func:`aekit.plots.image_shape_of`)."""
+    from aekit.plots import image_shape_of  # matplotlib only when PNG files are asked for
+
+    return image_shape_of(model, model.n_features_in_)
 
 
 def _with_kept(names: list[str], kept, first, buffer: list[pd.DataFrame]) -> list[str]:
@@ -453,7 +497,8 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
                                       hint="Pass the latent codes written by aekit encode.")
             yield chunk, model.inverse_transform(chunk.X if order is None else chunk.X[:, order])
 
-    n_rows = _write_rows(output, names, decoded(), kept=_kept_columns(latent, keep_columns, chunk_rows))
+    n_rows = _write_rows(output, names, decoded(), kept=_kept_columns(latent, keep_columns, chunk_rows),
+                         image_shape=_image_shape(model) if _is_folder(output) else None)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
@@ -508,7 +553,7 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | None = None,
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-               keep_columns: Sequence[str] | None = None) -> dict:
+               keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write each row's reconstruction error and outlier flag (integer: 1 = outlier, 0 = not) to `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
@@ -543,7 +588,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
 
     def scored() -> Iterator[tuple[Dataset, np.ndarray]]:
         for chunk, features in _feature_chunks(model, data, columns=columns, key=key, image_size=image_size,
-                                               chunk_rows=chunk_rows, verbose=verbose):
+                                               chunk_rows=chunk_rows, verbose=verbose, sep=sep):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
             flags = errors > limit
@@ -555,7 +600,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                 frame = pd.concat([frame, pd.DataFrame(squared.astype(np.float64), columns=names[2:])], axis=1)
             yield chunk, frame
 
-    n_rows = _write_rows(output, names, scored(), kept=_kept_columns(data, keep_columns, chunk_rows))
+    n_rows = _write_rows(output, names, scored(), kept=_kept_columns(data, keep_columns, chunk_rows, sep))
     n_outliers = totals["outliers"]
     return {
         "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,

@@ -113,7 +113,7 @@ def _heldout(args: argparse.Namespace) -> dict:
 
 
 def run_compare(args: argparse.Namespace) -> dict:
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
+    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     scaler = _scaler(args)
     result = compare_with_pca(
         data.X, args.latent_dim, scaler=scaler, **_heldout(args), nonlinear=not args.linear_only,
@@ -127,7 +127,7 @@ def run_compare(args: argparse.Namespace) -> dict:
 def run_sweep(args: argparse.Namespace) -> dict:
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
+    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     result = sweep_latent_dims(
         data.X, *([args.dims] if given(args.dims) else []), estimator=_autoencoder(args, _scaler(args)),
         **_heldout(args), **({"tolerance": args.tolerance} if given(args.tolerance) else {}), random_state=args.seed,
@@ -135,7 +135,7 @@ def run_sweep(args: argparse.Namespace) -> dict:
     summary = result.to_dict()
     if args.plot:
         drawn = plot_sweep(result.dims, result.autoencoder_heldout, args.plot, pca_errors=result.pca_heldout,
-                           ylabel="held-out MSE per value")
+                           ylabel="held-out MSE per value", suggested=result.suggested_dim)
         summary["plot"] = str(drawn["path"])
     if not args.json and not args.quiet:
         print(result.table())

@@ -53,6 +53,9 @@ def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
         group.add_argument("--columns", type=_names, metavar="A,B,C",
                            help="numeric columns to use (default: every column but the id column)")
     group.add_argument("--key", metavar="NAME", help="the array to read from a .npz file (default: its only array)")
+    group.add_argument("--sep", metavar="CHAR", type=_separator,
+                       help="field separator of a text table (default: a tab for .tsv, a comma for .csv; "
+                       ".csv.gz and .tsv.gz are read through gzip)")
     group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
 
 
@@ -173,7 +176,7 @@ def run(args: argparse.Namespace) -> dict:
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
         )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
-                       force=args.force, streaming=args.streaming, **estimator_params(args))
+                       force=args.force, streaming=args.streaming, sep=args.sep, **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary
@@ -202,6 +205,11 @@ def _names(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated column names such as a,b,c, got {text!r}")
     return names
+
+
+def _separator(text: str) -> str:
+    """One character; ``\\t`` (as typed in a shell) is the tab."""
+    return "\t" if text in ("\\t", "tab", "TAB") else text
 
 
 def _latent_dim(text: str) -> int | str:

@@ -13,6 +13,7 @@ from aekit.cli.fit import _names, add_data_options
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
+_IMAGES_HELP = "; for a model trained on images, FOLDER/ (a trailing slash) writes one PNG per row"
 
 
 def register(subparsers) -> None:
@@ -30,7 +31,8 @@ def register(subparsers) -> None:
 
     reconstruct = _add(subparsers, "reconstruct", "write the reconstruction of each row",
                        "Write the reconstruction of each row of DATA (encode then decode), in its own units.",
-                       "aekit reconstruct model data.parquet -o reconstructed.parquet")
+                       "aekit reconstruct model data.parquet -o reconstructed.parquet\n"
+                       "  aekit reconstruct model images/ -o reconstructed/     (one PNG per image)")
     reconstruct.set_defaults(func=_reconstruct)
 
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
@@ -61,7 +63,8 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
     if name == "score":
         parser.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP + "; without it, the summary only")
     else:
-        parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP)
+        images = _IMAGES_HELP if name in ("reconstruct", "decode") else ""
+        parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP + images)
     parser.add_argument("--keep-columns", type=_names, metavar="A,B", default=None,
                         help="columns of a .csv/.parquet input (ids, labels, text) to carry into OUT")
     if columns:
@@ -74,7 +77,7 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
 
 def _data_options(args: argparse.Namespace) -> dict:
     return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args),
-            "keep_columns": args.keep_columns}
+            "keep_columns": args.keep_columns, "sep": args.sep}
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
