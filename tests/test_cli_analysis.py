@@ -76,10 +76,10 @@ def test_sweep_json_table_and_plot(capsys, digits_csv, tmp_path):
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["compare-pca", "{path}", "--latent-dim", "65"], "The 'latent_dim' parameter of compare_with_pca must be"),
+        (["compare-pca", "{path}", "--latent-dim", "65"], "error: --latent-dim must be an int in the range [1, 64]"),
         (["compare-pca", "{path}", "--latent-dim", "2", "--scaler", "stndard"], "Did you mean 'standard'?"),
-        (["sweep", "{path}", "--dims", "2,100"], "The 'dims' parameter of sweep_latent_dims"),
-        (["sweep", "{path}", "--tolerance", "-1"], "The 'tolerance' parameter"),
+        (["sweep", "{path}", "--dims", "2,100"], "aekit sweep: error: --dims must be"),
+        (["sweep", "{path}", "--tolerance", "-1"], "aekit sweep: error: --tolerance must be"),
         (["sweep", "{missing}", "--dims", "2"], "missing.csv"),
     ],
 )

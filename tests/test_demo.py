@@ -18,6 +18,12 @@ def test_demo_trains_beats_pca_and_saves_a_loadable_model(tmp_path, capsys):
     ]
     assert all(os.path.getsize(path) > 1000 for path in summary["plots"].values())
     assert os.path.dirname(summary["plots"]["report"]) == str(tmp_path / "model_plots")
+    # the report shows the comparison the console prints: the same held-out figures and ratio
+    report = open(summary["plots"]["report"], encoding="utf-8").read()
+    assert summary["ratio"] == summary["autoencoder_mse"] / summary["pca_mse"]
+    for value in (summary["autoencoder_mse"], summary["pca_mse"], summary["ratio"]):
+        assert f"<td>{value:.6g}</td>" in report, value
+    assert "<th>random_state</th><td>0</td>" in report  # the seed as given
 
 
 def test_cli_usage_error_is_one_line_and_exit_code_2(capsys):

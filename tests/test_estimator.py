@@ -409,3 +409,12 @@ def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkey
     if dtype == np.float64:  # finite in float64, not in float32: found in the batch that holds it
         with pytest.raises(InvalidInputError, match="too large for float32 after scaling"):
             ae.transform(np.vstack([X[:100], np.full((1, 7), 1e300)]))
+
+
+def test_fit_predict_is_fit_then_predict():
+    X = np.random.default_rng(0).normal(size=(120, 5))
+    X[:3] *= 20  # three rows far out
+    labels = Autoencoder(latent_dim=2, epochs=3, random_state=0).fit_predict(X)
+    reference = Autoencoder(latent_dim=2, epochs=3, random_state=0).fit(X).predict(X)
+    np.testing.assert_array_equal(labels, reference)
+    assert set(np.unique(labels)) <= {-1, 1} and (labels[:3] == -1).all()

@@ -755,3 +755,27 @@ def test_table_values_beyond_float32_range_are_reported(tmp_path, suffix):
     write_data(path, np.array([[1.0], [1e39]]), columns=["x"])
     with pytest.raises(InvalidInputError, match=r"Column 'x' .* 1 missing or infinite value\(s\) .*first at row 1"):
         read_data(path)
+
+
+def test_tsv_gzip_and_other_separators_read_as_csv(tmp_path):
+    import gzip
+
+    frame = pd.DataFrame({"a": [1.0, 2.0, 3.0], "b": [4.0, 5.0, 6.0]})
+    expected = frame.to_numpy(dtype=np.float32)
+    frame.to_csv(tmp_path / "t.tsv", sep="\t", index=False)
+    frame.to_csv(tmp_path / "t.csv.gz", index=False)  # pandas compresses by the name
+    frame.to_csv(tmp_path / "t.tsv.gz", sep="\t", index=False)
+    frame.to_csv(tmp_path / "semi.csv", sep=";", index=False)
+    for name, sep in (("t.tsv", None), ("t.csv.gz", None), ("t.tsv.gz", None), ("semi.csv", ";")):
+        data = read_data(tmp_path / name, sep=sep)
+        assert data.columns == ["a", "b"], name
+        np.testing.assert_array_equal(data.X, expected)
+        assert [chunk.X.shape[0] for chunk in iter_chunks(tmp_path / name, chunk_rows=2, sep=sep)] == [2, 1]
+        assert count_rows(tmp_path / name) == 3
+    with gzip.open(tmp_path / "t.csv.gz", "rb") as file:
+        assert file.read().startswith(b"a,b")
+    with pytest.raises(InvalidInputError, match=r"looks separated by ';'.*Pass --sep ';'"):
+        read_data(tmp_path / "semi.csv")
+    np.save(tmp_path / "x.npy", expected)
+    with pytest.raises(InvalidInputError, match="sep=';' applies only to text tables"):
+        read_data(tmp_path / "x.npy", sep=";")

@@ -181,3 +181,16 @@ def test_deeply_nested_json_is_refused(saved):
     _rewrite(saved, "history.json", b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(ModelFileError, match="history.json is not valid JSON"):
         aekit.load(saved)
+
+
+def test_set_output_pandas_survives_save_and_load(tmp_path):
+    frame = pd.DataFrame(np.random.default_rng(0).normal(size=(50, 3)), columns=["x", "y", "z"])
+    ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).set_output(transform="pandas").fit(frame)
+    ae.save(tmp_path / "model")
+    loaded = aekit.load(tmp_path / "model")
+    codes = loaded.transform(frame)
+    assert isinstance(codes, pd.DataFrame) and list(codes.columns) == ["latent0", "latent1"]
+    pd.testing.assert_frame_equal(codes, ae.transform(frame))
+    # a model saved without set_output still gives arrays
+    aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(frame).save(tmp_path / "plain")
+    assert isinstance(aekit.load(tmp_path / "plain").transform(frame), np.ndarray)

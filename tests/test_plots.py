@@ -147,3 +147,39 @@ def test_plots_never_open_a_window():
     )
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=120)
     assert result.stdout.strip() == "False"
+
+
+def test_class_labels_get_a_legend_and_numbers_a_colourbar(tmp_path):
+    rng = np.random.default_rng(0)
+    codes = rng.normal(size=(60, 2))
+    digits = rng.integers(0, 3, 60)
+    drawn = plot_latent(codes, tmp_path / "classes.png", labels=digits, label_name="digit")
+    assert drawn["colour_key"] == "legend" and drawn["classes"] == ["0", "1", "2"]
+    assert_close(drawn["colors"], digits, rtol=0, atol=0)
+    words = np.array(["cat", "dog", "ant"])[digits]
+    drawn = plot_latent(codes, tmp_path / "words.png", labels=words)
+    assert drawn["colour_key"] == "legend" and drawn["classes"] == ["ant", "cat", "dog"]
+    assert_close(drawn["colors"], np.searchsorted(["ant", "cat", "dog"], words), rtol=0, atol=0)
+    measured = rng.uniform(size=60)
+    drawn = plot_latent(codes, tmp_path / "scale.png", labels=measured)
+    assert drawn["colour_key"] == "colorbar" and drawn["classes"] is None
+
+
+def test_latent_codes_of_more_than_two_dimensions_are_shown_by_their_pca(tmp_path):
+    codes = np.random.default_rng(1).normal(size=(80, 5)) * [5, 3, 1, 0.5, 0.1]
+    drawn = plot_latent(codes, tmp_path / "latent.png")
+    reference = PCA(2).fit_transform(codes)
+    # principal components are defined up to their sign
+    assert_close(np.abs(drawn["x"]), np.abs(reference[:, 0]), rtol=1e-6, atol=1e-9)
+    assert_close(np.abs(drawn["y"]), np.abs(reference[:, 1]), rtol=1e-6, atol=1e-9)
+    assert "d=5: PCA of the codes" in drawn["title"]
+
+
+def test_histogram_counts_sweep_axis_and_grid_title(tmp_path):
+    drawn = plot_error_histogram(np.array([0.1, 0.2, 0.25, 0.9]), 0.5, tmp_path / "h.png", bins=5)
+    assert np.array_equal(drawn["yticks"], np.round(drawn["yticks"]))  # whole numbers of rows
+    drawn = plot_sweep([2, 4, 8, 16], [0.4, 0.2, 0.15, 0.14], tmp_path / "s.png", suggested=8)
+    assert drawn["xscale"] == "log" and drawn["suggested"] == 8
+    grey = np.random.default_rng(0).uniform(size=(3, 16))
+    drawn = plot_reconstructions(grey, grey, (1, 4, 4), tmp_path / "g.png")
+    assert drawn["title"] == "The first 3 rows (top) and the autoencoder's reconstructions of them (bottom)"

@@ -164,3 +164,21 @@ def test_cli_plot_and_report_of_a_model_with_column_names_raise_no_warnings(save
                      "--quiet"]) == 0
     assert capsys.readouterr().err == ""
     assert len(parse(tmp_path / "r.html").images) == 5
+
+
+def test_the_report_shows_the_seed_as_given_and_what_the_time_counts(tmp_path):
+    import re
+
+    import numpy as np
+
+    import aekit
+    from aekit.report import write_report
+
+    X = np.random.default_rng(0).normal(size=(60, 4))
+    given = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=7).fit(X)
+    text = (write_report(given, tmp_path / "given.html")["path"]).read_text()
+    assert "<th>random_state</th><td>7</td>" in text and "training loop seconds" in text
+    drawn = aekit.Autoencoder(latent_dim=2, epochs=2).fit(X)
+    text = (write_report(drawn, tmp_path / "drawn.html")["path"]).read_text()
+    assert re.search(r"<th>random_state</th><td>none given \(seed drawn: (\d+)\)</td>", text).group(1) == str(
+        drawn.seed_)

@@ -10,6 +10,7 @@ import functools
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -386,7 +387,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         "conv" is :class:`~aekit.models_conv.ConvAutoencoder` for rows that are flattened images
         (needs ``input_shape``; ``hidden_dims`` are then its convolutions' channels, e.g. (32, 64)).
     input_shape : tuple of 3 ints or None, default=None
-        ``(channels, height, width)`` of the images each row was flattened from; only for "conv".
+        ``(channels, height, width)`` of the images each row was flattened from; needed by "conv",
+        kept by the other architectures for pictures and PNG outputs (the model ignores it).
     epochs : int, default=100
         Maximum number of passes over the training rows.
     batch_size : int or "auto", default="auto"
@@ -423,7 +425,8 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
-        1 shows a progress bar (tqdm) during ``fit``.
+        1 shows a progress bar (tqdm) during ``fit`` on a terminal; when stderr is not one (a log
+        file, a notebook's captured output), a line every tenth of the epochs instead.
     precision : {"auto", "fp32", "bf16"}, default="auto"
         "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
         products in bf16, weights and optimizer state in float32. Faster where the hardware has
@@ -1140,6 +1143,14 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         outlier = detect.outlier_probability(self.outlier_scores(X), self.threshold_, self.error_quantiles_)
         return np.column_stack([1.0 - outlier, outlier]).astype(np.float32)  # as precise as the scores
 
+    def fit_predict(self, X, y=None) -> np.ndarray:
+        """Fit on ``X``, then label its rows: -1 for outliers, 1 for inliers (``fit(X).predict(X)``).
+
+        The rows above ``threshold_`` include training rows; the threshold itself comes from the
+        held-out rows, so about ``contamination`` of rows like them are flagged.
+        """
+        return self.fit(X, y).predict(X)
+
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""
         check_is_fitted(self)
@@ -1162,6 +1173,21 @@ class Autoencoder(TransformerMixin, BaseEstimator):
 
         if distributed.is_main_process():
             save_model(self, path, overwrite=overwrite)
+
+    def to_onnx(self, path) -> Path:
+        """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.
+
+        Raw float32 rows in; ``latent``, ``reconstruction``, ``reconstruction_error`` and ``outlier``
+        out. Needs the ``onnx`` package. See :func:`aekit.export.export_onnx`.
+
+        Returns
+        -------
+        Path
+            ``path``.
+        """
+        from aekit.export import export_onnx
+
+        return export_onnx(self, path)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

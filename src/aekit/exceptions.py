@@ -42,6 +42,10 @@ class TrainingError(AekitError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
 
 
+class MissingDependencyError(AekitError, ImportError):
+    """An optional package a feature needs is not installed (the message names the ``pip install``)."""
+
+
 def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest valid choice, or an empty string."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)

@@ -12,6 +12,7 @@ empty name (the index that ``DataFrame.to_csv`` writes), holds row ids, not a fe
 from __future__ import annotations
 
 import csv
+import gzip
 import io
 import os
 import re
@@ -33,12 +34,12 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from aekit._atomic import atomic_write
+from aekit._atomic import atomic_write, atomic_write_bytes
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 
 __all__ = [
     "MAX_IMAGE_PIXELS", "ChunkWriter", "Dataset", "PixelNames", "count_rows", "iter_chunks", "open_chunk_writer",
-    "check_output_path", "parse_image_size", "read_data", "read_labels", "write_data",
+    "check_output_path", "parse_image_size", "read_data", "read_labels", "table_format", "write_data", "write_images",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
@@ -145,7 +146,7 @@ class PixelNames(Sequence[str]):
 
 
 def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = None,
-              image_size: tuple[int, int] | str | None = None) -> Dataset:
+              image_size: tuple[int, int] | str | None = None, sep: str | None = None) -> Dataset:
     """Read a data file or image folder into a float32 :class:`Dataset`, dispatching on the extension.
 
     Parameters
@@ -159,6 +160,9 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
         The array to read from a ``.npz`` file; needed when it holds several.
     image_size : (H, W) or "HxW", optional
         Resize every image to this size (Pillow bilinear); needed when the images' sizes differ.
+    sep : str, optional
+        The field separator of a text table; default by its name: a tab for ``.tsv`` (and
+        ``.tsv.gz``), a comma for ``.csv`` (and ``.csv.gz``, read through gzip).
 
     Returns
     -------
@@ -183,7 +187,7 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
     (array([[2.],
            [4.]], dtype=float32), ['b'], array([0, 1]))
     """
-    chunks = _chunks(path, None, columns, key, image_size)
+    chunks = _chunks(path, None, columns, key, image_size, sep)
     try:
         return next(chunks)
     finally:
@@ -191,8 +195,8 @@ def read_data(path, *, columns: Sequence[str] | None = None, key: str | None = N
 
 
 def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None = None,
-                key: str | None = None, image_size: tuple[int, int] | str | None = None
-                ) -> Iterator[Dataset]:
+                key: str | None = None, image_size: tuple[int, int] | str | None = None,
+                sep: str | None = None) -> Iterator[Dataset]:
     """Yield consecutive chunks of at most `chunk_rows` rows, validated as :func:`read_data` does.
 
     Memory stays bounded by the chunk size for ``.csv``, ``.parquet``, ``.npy`` (memory-mapped) and
@@ -213,7 +217,7 @@ def iter_chunks(path, *, chunk_rows: int = 65536, columns: Sequence[str] | None 
             f"The 'chunk_rows' parameter of iter_chunks must be an int in the range [1, inf). "
             f"Got {chunk_rows!r} instead."
         )
-    return _chunks(path, int(chunk_rows), columns, key, image_size)
+    return _chunks(path, int(chunk_rows), columns, key, image_size, sep)
 
 
 def count_rows(path, *, key: str | None = None) -> int:
@@ -239,7 +243,7 @@ def count_rows(path, *, key: str | None = None) -> int:
         with _open_parquet(path) as parquet:
             return parquet.metadata.num_rows
     if kind == ".csv":
-        with _open_regular(path) as file:
+        with _open_text_table(path) as file:
             return max(sum(1 for line in file if line.strip()) - 1, 0)
     return len(_load_array(path, key))
 
@@ -264,13 +268,15 @@ def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:
         )
     _check_options(path, kind, None, key, None)
     if kind == ".csv":
-        with _open_regular(path) as file:
-            names = _csv_header(file, path)
+        sep = _TEXT_TABLES[table_format(path, suffix=True)]
+        with _open_text_table(path) as file:
+            names = _csv_header(file, path, sep)
             _select([column], names, path)
             file.seek(0)
             try:
-                frame = _parsed(lambda: pd.read_csv(file, index_col=False, encoding="utf-8-sig"), path, names)
-            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:
+                frame = _parsed(lambda: pd.read_csv(file, index_col=False, encoding="utf-8-sig", sep=sep), path, names)
+            except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile,
+                    EOFError) as error:
                 raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
         if len(frame.columns) != len(names):
             raise InvalidInputError(f"{path}: the header does not match the rows below it. Check the first line.")
@@ -356,6 +362,60 @@ def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, i
         writer.write(array, ids)
 
 
+def write_images(folder, rows, image_shape: Sequence[int], names: Sequence) -> list[Path]:
+    """Write flat image rows (pixels in [0, 1], C-order) as 8-bit PNG files into `folder`, atomically each.
+
+    Parameters
+    ----------
+    folder : str or path-like
+        Created when missing (with its parents).
+    rows : array-like of shape (n_rows, C*H*W)
+        Pixels scaled to [0, 1], as :func:`read_data` reads images; clipped to [0, 1], then x 255.
+    image_shape : (C, H, W)
+        1 channel: grey PNGs; 3: RGB.
+    names : sequence
+        One name per row: an image's relative path (its extension becomes ``.png``) or a row id.
+
+    Returns
+    -------
+    list of Path
+        The files written, in row order.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "out"
+    >>> [p.name for p in write_images(folder, np.zeros((2, 4)), (1, 2, 2), [0, "a/b.jpg"])]
+    ['0.png', 'b.png']
+    >>> read_data(folder).X.shape
+    (2, 4)
+    """
+    rows = np.asarray(rows, dtype=np.float64)
+    channels, height, width = (int(s) for s in image_shape)
+    if channels not in (1, 3) or rows.ndim != 2 or rows.shape[1] != channels * height * width:
+        raise InvalidInputError(
+            f"Cannot write rows of shape {rows.shape} as images of shape {tuple(image_shape)} (C, H, W): PNG output "
+            "takes grey (1 channel) or RGB (3) images with C*H*W values per row."
+        )
+    folder = Path(folder)
+    written = []
+    for row, name in zip(rows, names, strict=True):
+        pixels = np.rint(np.clip(row, 0.0, 1.0) * 255).astype(np.uint8).reshape(channels, height, width)
+        image = Image.fromarray(pixels[0] if channels == 1 else pixels.transpose(1, 2, 0))
+        target = folder / Path(str(name)).with_suffix(".png")
+        if ".." in target.relative_to(folder).parts:  # an id such as "../x" must not leave the folder
+            raise InvalidInputError(f"Cannot write image {str(name)!r}: its name leaves the folder {folder}.")
+        try:
+            target.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as error:
+            raise InvalidInputError(f"Cannot create the folder {target.parent}: {error.strerror}.") from None
+        buffer = io.BytesIO()
+        image.save(buffer, format="PNG")
+        atomic_write_bytes(target, buffer.getvalue())
+        written.append(target)
+    return written
+
+
 @contextmanager
 def open_chunk_writer(path, columns: Sequence[str], id_name: str = "row") -> Iterator[ChunkWriter]:
     """Open a :class:`ChunkWriter` that appends chunks to a temporary file, renamed onto `path` at the end.
@@ -395,6 +455,8 @@ class ChunkWriter:
     The first chunk fixes the dtype of the values (``.parquet``/``.npy``) and the type of the ids.
     """
 
+    _accepts_frames = True  # DataFrame chunks with a dtype per column
+
     def __init__(self, file, path: Path, columns: list[str], id_name: str) -> None:
         self.path, self.columns, self.id_name = path, columns, id_name
         self.n_rows = 0
@@ -402,8 +464,19 @@ class ChunkWriter:
         self._dtype: np.dtype | None = None
 
     def write(self, array, ids=None) -> None:
-        """Append rows; `ids` default to the row numbers continuing from the previous chunk."""
-        array = _as_matrix(array, self.path)
+        """Append rows; `ids` default to the row numbers continuing from the previous chunk.
+
+        `array` may also be a DataFrame whose columns are this writer's, each with its own dtype
+        (integer flags, text labels carried through): ``.csv`` and ``.parquet`` keep them as they are,
+        ``.npy`` holds one dtype and takes the frame's numbers as float64.
+        """
+        if isinstance(array, pd.DataFrame):
+            if list(map(str, array.columns)) != self.columns:
+                raise InvalidInputError(f"Cannot write columns {_preview(list(array.columns))} to {self.path}, "
+                                        f"opened with {_preview(self.columns)}.")
+            array = array if self._accepts_frames else _as_matrix(array.to_numpy(dtype=np.float64), self.path)
+        else:
+            array = _as_matrix(array, self.path)
         if array.shape[1] != len(self.columns):
             raise InvalidInputError(
                 f"Cannot write a chunk with {array.shape[1]} columns to {self.path}, "
@@ -416,9 +489,9 @@ class ChunkWriter:
                 "Give one id per row."
             )
         if self._dtype is None:
-            self._dtype = array.dtype
-            self._begin(ids)
-        self._append(array.astype(self._dtype, copy=False), ids)
+            self._dtype = array.dtype if isinstance(array, np.ndarray) else np.dtype(object)
+            self._begin(ids if isinstance(array, np.ndarray) else (ids, array))
+        self._append(array.astype(self._dtype, copy=False) if isinstance(array, np.ndarray) else array, ids)
         self.n_rows += len(array)
 
     def close(self) -> None:
@@ -446,7 +519,8 @@ class _CsvWriter(ChunkWriter):
         pd.DataFrame(columns=[self.id_name, *self.columns]).to_csv(self._file, index=False)
 
     def _append(self, array, ids):
-        frame = pd.DataFrame(array, columns=self.columns, copy=False)
+        frame = array.copy(deep=False) if isinstance(array, pd.DataFrame) else pd.DataFrame(
+            array, columns=self.columns, copy=False)
         frame.insert(0, self.id_name, ids)
         frame.to_csv(self._file, header=False, index=False)
 
@@ -455,8 +529,12 @@ class _ParquetWriter(ChunkWriter):
     _writer: pq.ParquetWriter | None = None
 
     def _begin(self, ids):
-        value_type = pa.from_numpy_dtype(self._dtype)
-        fields = [(self.id_name, pa.array(ids).type), *((name, value_type) for name in self.columns)]
+        if isinstance(ids, tuple):  # (ids, the first DataFrame chunk): a type per column, from its values
+            ids, frame = ids
+            types = [pa.Array.from_pandas(frame[name]).type for name in self.columns]
+        else:
+            types = [pa.from_numpy_dtype(self._dtype)] * len(self.columns)
+        fields = [(self.id_name, pa.array(ids).type), *zip(self.columns, types, strict=True)]
         self._writer = pq.ParquetWriter(self._file, pa.schema(fields))
 
     def release(self):
@@ -465,6 +543,12 @@ class _ParquetWriter(ChunkWriter):
             self._writer.close()
 
     def _append(self, array, ids):
+        if isinstance(array, pd.DataFrame):
+            types = self._writer.schema.types[1:]
+            arrays = [pa.array(ids), *(pa.Array.from_pandas(array[name], type=kind)
+                                       for name, kind in zip(self.columns, types, strict=True))]
+            self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
+            return
         by_column = np.ascontiguousarray(array.T)
         arrays = [pa.array(ids), *(pa.array(values) for values in by_column)]
         self._writer.write_table(pa.Table.from_arrays(arrays, schema=self._writer.schema))
@@ -477,6 +561,7 @@ class _NpyWriter(ChunkWriter):
     """Reserves a fixed-size .npy header, appends raw rows, then rewrites the header with the row count."""
 
     _HEADER_BYTES = 128  # a multiple of 64, as the format asks; room for any (rows, columns) and dtype
+    _accepts_frames = False
 
     def _begin(self, ids):
         self._file.write(self._header())
@@ -503,7 +588,7 @@ _WRITERS = {".csv": _CsvWriter, ".parquet": _ParquetWriter, ".npy": _NpyWriter}
 # ---------------------------------------------------------------- dispatch and shared checks
 
 
-def _chunks(path, chunk_rows, columns, key, image_size) -> Iterator[Dataset]:
+def _chunks(path, chunk_rows, columns, key, image_size, sep=None) -> Iterator[Dataset]:
     """Check the path and options now, then return the format's chunk generator (one chunk if None)."""
     path = Path(path)
     kind = _input_kind(path)
@@ -515,8 +600,14 @@ def _chunks(path, chunk_rows, columns, key, image_size) -> Iterator[Dataset]:
                 f"aekit's limit of {MAX_IMAGE_PIXELS:,} (4096x4096) per image. Choose a smaller --image-size."
             )
     _check_options(path, kind, columns, key, image_size)
+    if sep is not None and kind != ".csv":
+        raise InvalidInputError(f"sep={sep!r} applies only to text tables (.csv, .tsv), and {path} is not one. "
+                                "Drop --sep.")
+    if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
+        raise InvalidParameterValue(f"The 'sep' parameter must be one character such as ';' or '\\t'. Got {sep!r} "
+                                    "instead.")
     if kind == ".csv":
-        chunks = _csv_chunks(path, columns, chunk_rows)
+        chunks = _csv_chunks(path, columns, chunk_rows, sep or _TEXT_TABLES[table_format(path, suffix=True)])
     elif kind == ".parquet":
         chunks = _parquet_chunks(path, columns, chunk_rows)
     elif kind == "images":
@@ -536,6 +627,27 @@ def _non_empty(chunks: Iterator[Dataset], path: Path) -> Iterator[Dataset]:
         raise InvalidInputError(f"{path} has no data rows. aekit needs at least one sample (one row each).")
 
 
+# Text tables by the end of their name, and their default separator; ".gz" ones are read through gzip.
+_TEXT_TABLES = {".csv": ",", ".tsv": "\t", ".csv.gz": ",", ".tsv.gz": "\t"}
+
+
+def table_format(path, *, suffix: bool = False) -> str | None:
+    """``".csv"`` for a text table (``.csv``, ``.tsv``, either ``.gz``), ``".parquet"``, or None.
+
+    With ``suffix``, the text table's own ending (``".tsv.gz"``, ...) instead of ``".csv"``.
+
+    Examples
+    --------
+    >>> table_format("data.tsv.gz"), table_format("data.tsv.gz", suffix=True), table_format("x.npy")
+    ('.csv', '.tsv.gz', None)
+    """
+    name = Path(path).name.lower()
+    for ending in sorted(_TEXT_TABLES, key=len, reverse=True):
+        if name.endswith(ending):
+            return ending if suffix else ".csv"
+    return ".parquet" if name.endswith(".parquet") else None
+
+
 def _input_kind(path: Path) -> str:
     """``"images"`` for a folder, else the lower-case extension; a clear error if unusable."""
     if not path.exists():
@@ -543,11 +655,24 @@ def _input_kind(path: Path) -> str:
         raise InvalidInputError(f"No such file or folder: {path}.{did_you_mean(path.name, siblings)} Check the path.")
     if path.is_dir():
         return "images"
+    if table_format(path) == ".csv":  # .csv, .tsv and their .gz
+        return ".csv"
     if path.suffix.lower() not in READ_SUFFIXES:
         raise InvalidInputError(
             f"Cannot read {path}: unsupported extension {path.suffix or '(none)'!r}. Supported: {_SUPPORTED}."
         )
     return path.suffix.lower()
+
+
+@contextmanager
+def _open_text_table(path: Path) -> Iterator[BinaryIO]:
+    """A text table opened as :func:`_open_regular` does, read through gzip when its name ends in ``.gz``."""
+    with _open_regular(path) as file:
+        if not path.name.lower().endswith(".gz"):
+            yield file
+            return
+        with gzip.GzipFile(fileobj=file, mode="rb") as unzipped:
+            yield unzipped
 
 
 _FILE_TYPES = ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
@@ -701,23 +826,24 @@ def _output_columns(columns, id_name: str, path: Path) -> list[str]:
 # ---------------------------------------------------------------- CSV and Parquet
 
 
-def _csv_header(file: BinaryIO, path: Path) -> list[str]:
+def _csv_header(file: BinaryIO, path: Path, sep: str = ",") -> list[str]:
     """The header row of the open CSV `file` (left open, at an undefined position)."""
     text = io.TextIOWrapper(file, newline="", encoding="utf-8-sig")
     try:
-        header = next((row for row in csv.reader(text) if row), None)
-    except (UnicodeDecodeError, csv.Error) as error:
+        header = next((row for row in csv.reader(text, delimiter=sep) if row), None)
+    except (UnicodeDecodeError, csv.Error, OSError, EOFError) as error:  # OSError, EOFError: a damaged .gz
         raise InvalidInputError(f"{path} is not readable UTF-8 CSV text ({error}). Save it as UTF-8 CSV.") from error
     finally:
         text.detach()  # closing the wrapper would close `file`
     if not header:
         raise InvalidInputError(f"{path} is empty. A CSV needs a header row naming the columns, then a row per sample.")
-    separator = next((sep for sep in ";\t|" if len(header) == 1 and len(header[0].split(sep)) > 1
-                      and all(part.strip() for part in header[0].split(sep))), None)
+    separator = next((other for other in ";\t|," if other != sep and len(header) == 1
+                      and len(header[0].split(other)) > 1 and all(part.strip() for part in header[0].split(other))),
+                     None)
     if separator is not None:
         raise InvalidInputError(
-            f"{path} has one column named {header[0]!r}: it looks separated by {separator!r}, and aekit reads "
-            "comma-separated CSV. Save it with commas (pandas: pd.read_csv(path, sep=...).to_csv(new_path))."
+            f"{path} has one column named {header[0]!r}: it looks separated by {separator!r}, and aekit read it "
+            f"as separated by {sep!r}. Pass --sep {separator!r} (Python: sep={separator!r})."
         )
     # Whole numbers can be column names ("1", "2", ...); a header of decimals is a data row.
     if all(_is_number(name) for name in header) and not all(name.strip().isdigit() for name in header):
@@ -736,19 +862,19 @@ def _is_number(text: str) -> bool:
     return True
 
 
-def _csv_chunks(path: Path, columns, chunk_rows: int | None) -> Iterator[Dataset]:
-    with _open_regular(path) as file:
-        names = _csv_header(file, path)
+def _csv_chunks(path: Path, columns, chunk_rows: int | None, sep: str = ",") -> Iterator[Dataset]:
+    with _open_text_table(path) as file:
+        names = _csv_header(file, path, sep)
         file.seek(0)
-        yield from _csv_datasets(file, path, names, columns, chunk_rows)
+        yield from _csv_datasets(file, path, names, columns, chunk_rows, sep)
 
 
-def _csv_datasets(file: BinaryIO, path: Path, names: list[str], columns, chunk_rows: int | None
+def _csv_datasets(file: BinaryIO, path: Path, names: list[str], columns, chunk_rows: int | None, sep: str
                   ) -> Iterator[Dataset]:
     id_column, features = _table_plan(names, columns, path)
     # index_col=False: never take the first column as an index. Never usecols: with it pandas silently
     # drops the extra cells of a row longer than the header; every column is parsed, then selected.
-    options = {"index_col": False, "encoding": "utf-8-sig"}
+    options = {"index_col": False, "encoding": "utf-8-sig", "sep": sep}
     start = 0
     try:
         for frame in _csv_frames(file, path, names, options, chunk_rows):
@@ -767,7 +893,7 @@ def _csv_datasets(file: BinaryIO, path: Path, names: list[str], columns, chunk_r
                 X = frame[features].to_numpy(dtype=np.float32, na_value=np.nan)
             yield _make_dataset(X, features, ids, id_column, path, start)
             start += len(frame)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError) as error:  # Empty: blanks only
+    except (pd.errors.ParserError, pd.errors.EmptyDataError, UnicodeDecodeError, gzip.BadGzipFile, EOFError) as error:
         raise InvalidInputError(f"{path} is not a well-formed UTF-8 CSV file: {error}") from error
 
 

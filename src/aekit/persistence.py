@@ -82,6 +82,9 @@ def _folder_contents(estimator: Autoencoder) -> dict[str, bytes]:
             "window": getattr(estimator, "window_", None),
         },
     }
+    output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
+    if output_config:
+        config["fitted"]["output_config"] = {key: str(value) for key, value in output_config.items()}
     environment = {
         "aekit": __version__,
         "torch": torch.__version__,
@@ -537,6 +540,13 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     n_features = fitted.get("n_features_in")
     _expect(_is_count(n_features, 1, 2**31 + 1), "bad n_features_in")
     _check_fitted(fitted, n_features)
+    output_config = fitted.get("output_config")  # present only after set_output
+    _expect(
+        output_config is None
+        or (isinstance(output_config, dict) and set(output_config) <= {"transform"}
+            and output_config.get("transform") in ("default", "pandas", "polars")),
+        "output_config must be null or {\"transform\": \"default\", \"pandas\" or \"polars\"}",
+    )
     _expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
     _check_module_matches_params(module_config, estimator.get_params(), fitted["loss"])
     history = _check_history(_parse_json("history.json", contents["history.json"]))
@@ -590,4 +600,6 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = history
+    if output_config is not None:
+        estimator.set_output(**output_config)
     return estimator, environment

@@ -15,9 +15,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
-from matplotlib import colormaps
 from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
 
 from aekit._atomic import atomic_write_bytes
 from aekit.exceptions import InvalidInputError
@@ -112,56 +112,83 @@ def plot_latent(
         raise InvalidInputError(f"Latent codes must be a 2-D array (n_samples, latent_dim); got shape {latent.shape}.")
     figure = Figure(figsize=(5.5, 4.5))
     axes = figure.subplots()
-    drawn = _draw_embedding(axes, latent, labels, label_name, title)
-    if labels is not None:
-        _colorbar(figure, drawn, axes, label_name)
-    return {"x": drawn["x"], "y": drawn["y"], "colors": drawn["colors"], "path": _save(figure, path)}
+    axis_names = ("axis 0", "axis 1")
+    if latent.shape[1] > 2:  # more axes than a page has: the codes' own first two principal components
+        title = f"{title}, d={latent.shape[1]}: PCA of the codes"
+        latent, axis_names = _principal_projection(latent), ("PC 1 of the codes", "PC 2 of the codes")
+    drawn = _draw_embedding(axes, latent, labels, label_name, title, axis_names=axis_names)
+    key = _colour_key(figure, axes, drawn, label_name)
+    return {"x": drawn["x"], "y": drawn["y"], "colors": drawn["colors"], "classes": drawn["classes"],
+            "colour_key": key, "title": title, "path": _save(figure, path)}
 
 
-_MAX_CATEGORY_TICKS = 20
+MAX_CLASSES = 20  # integer labels with at most this many values are classes (a legend), others a scale
+_PALETTE = [f"C{i}" for i in range(10)] + [
+    "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
+]
 
 
-def label_colors(labels) -> tuple[np.ndarray, list[str] | None]:
-    """Numbers to colour by: numeric labels as they are; text (or mixed) labels as category codes.
+def _principal_projection(codes: np.ndarray) -> np.ndarray:
+    """The codes projected on their first two principal components (centred; numpy's SVD)."""
+    centred = codes - codes.mean(axis=0)
+    _, _, components = np.linalg.svd(centred, full_matrices=False)
+    return centred @ components[:2].T
 
-    Returns the colours and, for categories, their names in code order (sorted), else None.
 
-    Examples
-    --------
-    >>> label_colors(["cat", "dog", "cat"])
-    (array([0., 1., 0.]), ['cat', 'dog'])
+def _classes(labels, n_rows: int) -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
+    """The colour value of each row, and for class labels the class names and their colour values.
+
+    Text labels, and integer labels with at most ``MAX_CLASSES`` values, are classes: one colour each
+    and a legend (integer classes keep their values as colour values, text classes their positions).
+    Other numbers are a continuous scale (names and values None).
     """
     values = np.asarray(labels).reshape(-1)
+    if len(values) != n_rows:
+        raise InvalidInputError(f"Got {len(values)} labels for {n_rows} rows; pass one label per row.")
     if values.dtype.kind in "biuf":
-        return values.astype(np.float64), None
-    names, codes = np.unique(values.astype(str), return_inverse=True)  # str: None and NaN become "None", "nan"
-    return codes.reshape(-1).astype(np.float64), [str(name) for name in names]
+        values = values.astype(np.float64)
+        levels = np.unique(values)
+        if not np.isfinite(values).all() or not np.array_equal(levels, np.round(levels)) or len(levels) > MAX_CLASSES:
+            return values, None, None
+        return values, [str(int(level)) for level in levels], levels
+    names, positions = np.unique(values.astype(str), return_inverse=True)
+    return positions.astype(np.float64), [str(name) for name in names], np.arange(len(names), dtype=np.float64)
 
 
-def _draw_embedding(axes, codes: np.ndarray, labels, label_name: str, title: str) -> dict:
+def _draw_embedding(axes, codes: np.ndarray, labels, label_name: str, title: str,
+                    axis_names: tuple[str, str] = ("axis 0", "axis 1")) -> dict:
     """One scatter of the first two columns of ``codes`` (a 1-D code is drawn against zero)."""
+    from matplotlib.colors import BoundaryNorm
+
     x = codes[:, 0]
     y = codes[:, 1] if codes.shape[1] > 1 else np.zeros(len(codes))
-    colors, categories = (None, None) if labels is None else label_colors(labels)
-    if colors is not None and len(colors) != len(codes):
-        raise InvalidInputError(f"Got {len(colors)} labels for {len(codes)} rows; pass one label per row.")
-    options = {} if colors is None else {"cmap": "viridis"}
-    if categories and len(categories) <= _MAX_CATEGORY_TICKS:  # one distinct colour per category
-        palette = colormaps["tab10" if len(categories) <= 10 else "tab20"].colors[:len(categories)]
-        options = {"cmap": ListedColormap(palette), "vmin": -0.5, "vmax": len(categories) - 0.5}
+    colors, classes, levels = (None, None, None) if labels is None else _classes(labels, len(codes))
+    options: dict = {} if colors is None else {"cmap": "viridis"}
+    if levels is not None:  # one colour per class: a qualitative palette, boundaries between the class values
+        palette = ListedColormap([_PALETTE[i % len(_PALETTE)] for i in range(len(levels))])
+        bounds = np.concatenate([[levels[0] - 0.5], (levels[:-1] + levels[1:]) / 2, [levels[-1] + 0.5]])
+        options = {"cmap": palette, "norm": BoundaryNorm(bounds, palette.N)}
     artist = axes.scatter(x, y, c=colors, s=6, alpha=0.8, **options)
-    axes.set(xlabel="axis 0", ylabel="axis 1" if codes.shape[1] > 1 else "", title=title)
+    axes.set(xlabel=axis_names[0], ylabel=axis_names[1] if codes.shape[1] > 1 else "", title=title)
     drawn_x, drawn_y = _scatter_values(artist)
     drawn_colors = None if colors is None else np.asarray(artist.get_array(), dtype=np.float64)
-    return {"x": drawn_x, "y": drawn_y, "colors": drawn_colors, "categories": categories, "artist": artist}
+    return {"x": drawn_x, "y": drawn_y, "colors": drawn_colors, "artist": artist, "classes": classes,
+            "levels": levels}
 
 
-def _colorbar(figure: Figure, drawn: dict, axes, label_name: str) -> None:
-    """The colour scale; for a few text categories, one tick per category, named."""
-    bar = figure.colorbar(drawn["artist"], ax=axes, label=label_name)
-    categories = drawn["categories"]
-    if categories and len(categories) <= _MAX_CATEGORY_TICKS:
-        bar.set_ticks(range(len(categories)), labels=categories)
+def _colour_key(figure: Figure, axes, drawn: dict, label_name: str) -> str | None:
+    """A legend of the classes (one marker per class), or a colourbar for a continuous label; which one."""
+    if drawn["colors"] is None:
+        return None
+    if drawn["classes"] is None:
+        figure.colorbar(drawn["artist"], ax=axes, label=label_name)
+        return "colorbar"
+    artist = drawn["artist"]
+    handles = [axes.scatter([], [], s=20, color=artist.cmap(artist.norm(level)), label=name)
+               for level, name in zip(drawn["levels"], drawn["classes"], strict=True)]
+    axes.legend(handles=handles, title=label_name, fontsize=7, title_fontsize=8, loc="center left",
+                bbox_to_anchor=(1.01, 0.5), frameon=False)
+    return "legend"
 
 
 def _as_display_image(row: np.ndarray, image_shape: Sequence[int]) -> np.ndarray:
@@ -214,10 +241,13 @@ def plot_reconstructions(
             axes.set_xticks([])
             axes.set_yticks([])
             shown[name].append(np.asarray(image.get_array()))
-        grid[0, column].set_title(str(column), fontsize=8)
+        grid[0, column].set_title(f"row {column}", fontsize=8)
     grid[0, 0].set_ylabel("original")
     grid[1, 0].set_ylabel("reconstruction")
+    figure.suptitle(f"The first {count} rows (top) and the autoencoder's reconstructions of them (bottom)",
+                    fontsize=9)
     return {
+        "title": figure.get_suptitle(),
         "originals": np.stack(shown["originals"]),
         "reconstructions": np.stack(shown["reconstructions"]),
         "path": _save(figure, path),
@@ -250,9 +280,11 @@ def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLik
         n_above = int((errors > threshold).sum())
         axes.axvline(threshold, color="tab:red", label=f"threshold {threshold:.4g} ({n_above} rows above)")
         axes.legend()
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of rows: whole numbers
     axes.set(xlabel="reconstruction error (mean squared, scaled space)", ylabel="rows", title="Reconstruction error")
     drawn_counts = np.asarray([patch.get_height() for patch in patches], dtype=np.float64)
     return {
+        "yticks": np.asarray(axes.get_yticks(), dtype=np.float64),
         "counts": drawn_counts,
         "bin_edges": np.asarray(edges, dtype=np.float64),
         "threshold": threshold,
@@ -268,8 +300,12 @@ def plot_sweep(
     *,
     pca_errors: Sequence[float] | None = None,
     ylabel: str = "held-out reconstruction error",
+    suggested: int | None = None,
 ) -> dict:
     """Reconstruction error against latent dimension (the elbow plot), PCA's beside it when given.
+
+    The d axis is logarithmic (sweeps double d) with a tick at each d tried; ``suggested`` is
+    marked by a vertical line.
 
     Returns
     -------
@@ -295,9 +331,16 @@ def plot_sweep(
     pca_line = None
     if pca_errors is not None:
         (pca_line,) = axes.plot(dims, np.asarray(pca_errors, dtype=np.float64), marker="s", linestyle="--", label="PCA")
-    axes.set(xlabel="latent dimension d", ylabel=ylabel, title="Latent-dimension sweep")
+    if suggested is not None:
+        axes.axvline(suggested, color="grey", linestyle=":", label=f"suggested d = {suggested}")
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(dims, [str(int(d)) for d in dims])
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set(xlabel="latent dimension d (log scale)", ylabel=ylabel, title="Latent-dimension sweep")
     axes.legend()
     return {
+        "suggested": suggested,
+        "xscale": axes.get_xscale(),
         "latent_dims": np.asarray(line.get_xdata(), dtype=np.float64),
         "errors": np.asarray(line.get_ydata(), dtype=np.float64),
         "pca_errors": None if pca_line is None else np.asarray(pca_line.get_ydata(), dtype=np.float64),
@@ -329,9 +372,11 @@ def plot_ae_vs_pca(
         ("pca", right, pca_codes, titles[1]),
     ):
         result = _draw_embedding(axes, np.asarray(codes, dtype=np.float64), labels, label_name, title)
-        drawn[name] = {key: result[key] for key in ("x", "y", "colors")}
-    if labels is not None:
-        _colorbar(figure, result, [left, right], label_name)
+        drawn[name] = {key: result[key] for key in ("x", "y", "colors", "classes")}
+    if result["colors"] is not None and result["classes"] is None:
+        figure.colorbar(result["artist"], ax=[left, right], label=label_name)
+    else:
+        _colour_key(figure, right, result, label_name)
     drawn["path"] = _save(figure, path)
     return drawn
 
@@ -384,9 +429,11 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     ]
     scaled = X if estimator.scaler_ is None else estimator.scaler_.transform(X)
     pca_codes = PCA(n_components=min(2, *scaled.shape)).fit_transform(scaled)
+    shown, how = (latent, "its codes") if latent.shape[1] <= 2 else (
+        _principal_projection(latent), "PCA of its codes")
     written["ae_vs_pca"] = plot_ae_vs_pca(
-        latent, pca_codes, out_dir / "ae_vs_pca.png", labels=labels, label_name=label_name,
-        titles=(f"autoencoder (d={latent.shape[1]}, axes 0-1)", "PCA (2 components)"),
+        shown, pca_codes, out_dir / "ae_vs_pca.png", labels=labels, label_name=label_name,
+        titles=(f"autoencoder (d={latent.shape[1]}, {how})", "PCA of the data (2 components)"),
     )["path"]
     image_shape = image_shape_of(estimator, X.shape[1]) if image_shape is None else tuple(image_shape)
     if image_shape is not None:

@@ -23,7 +23,7 @@ from aekit.plots import write_model_plots
 
 CAPTIONS = {
     "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
-    "latent": "The data's codes on the first two latent axes.",
+    "latent": "The data's codes: the two latent axes, or for d > 2 the first two principal components of the codes.",
     "ae_vs_pca": "The autoencoder's codes beside PCA's 2-component projection of the same (scaled) rows.",
     "reconstructions": "Originals (top) and the autoencoder's reconstructions (bottom).",
     "error_histogram": "Per-row outlier score; rows right of the red threshold are flagged as outliers.",
@@ -141,9 +141,19 @@ def _figure(name: str, png: bytes) -> str:
     )
 
 
+def _seed_given(estimator) -> str:
+    """The seed as the user gave it (``random_state``); when none was, the one drawn (``seed_``)."""
+    given = estimator.random_state
+    if isinstance(given, int) and not isinstance(given, bool):
+        return str(given)
+    drawn = getattr(estimator, "seed_", None)
+    return "none given" + ("" if drawn is None else f" (seed drawn: {drawn})")
+
+
 def write_report(
     estimator, path: str | os.PathLike, X=None, *, labels=None, label_name: str = "label", title: str | None = None,
     image_shape=None,
+    quality: dict | None = None,
 ) -> dict:
     """Write the HTML report of a fitted autoencoder to ``path``; return what it holds.
 
@@ -160,6 +170,10 @@ def write_report(
     title : str, optional
     image_shape : (C, H, W), optional
         The shape of each row when ``X`` holds images (adds the reconstructions picture).
+    quality : dict, optional
+        The comparison with PCA to show, as :func:`quality_against_pca` returns it (plus an optional
+        ``description``); default: :func:`quality_against_pca` on ``X``. The demo passes its own
+        held-out comparison, so that the report shows the figures it prints.
 
     Returns
     -------
@@ -181,7 +195,7 @@ def write_report(
         "epochs run": len(history.get("train_loss", [])),
         "best epoch": history.get("best_epoch"),
         "stopped because": history.get("stop_reason"),
-        "seconds": history.get("seconds"),
+        "training loop seconds": history.get("seconds"),
         "final train loss": (history.get("train_loss") or [None])[-1],
         "final validation loss": (history.get("val_loss") or [None])[-1],
         "loss": estimator.loss_,
@@ -196,9 +210,10 @@ def write_report(
         ("parameters", sum(p.numel() for p in module.parameters())),
         ("scaler", estimator.scaler),
         ("anomaly threshold", estimator.threshold_),
-        ("seed", getattr(estimator, "seed_", None)),
+        ("random_state", _seed_given(estimator)),
     ]
-    quality = None if X is None else quality_against_pca(estimator, X)
+    if quality is None and X is not None:
+        quality = quality_against_pca(estimator, X)
     outliers = None if X is None else top_outliers(estimator, X)
     order = ["training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
@@ -219,8 +234,10 @@ def write_report(
     if quality is not None:
         parts += [
             "<h2>Quality against PCA</h2>",
-            "<p>Mean squared reconstruction error per value, in the model's scaled space, on the "
-            f"{quality['n_rows']} rows given; PCA with {quality['latent_dim']} components fitted on those rows.</p>",
+            "<p>" + html.escape(quality.get("description") or (
+                "Mean squared reconstruction error per value, in the model's scaled space, on the "
+                f"{quality['n_rows']} rows given; PCA with {quality['latent_dim']} components fitted on those rows."
+            )) + "</p>",
             _table(
                 [
                     ("autoencoder", quality["autoencoder_mse"]),

@@ -36,6 +36,8 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # 2.7x, 784-256-64-10 2.5x, 512-512-16 1.7x, but 256-256-64-10 0.7x and 128-64-10 0.9x.
 BF16_MIN_WEIGHTS = 131_072
 _warned_emulated_bf16: set[str] = set()
+PROGRESS_LINES = 10  # verbose training writes about this many lines when stderr is not a terminal
+_NOTEBOOK_BAR = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
 
 
 @dataclass
@@ -557,9 +559,13 @@ def _train(
     train_module = distributed.wrap(module)
 
     module.train()
+    # a bar on a terminal; in a log (stderr not a terminal) a line every PROGRESS_LINES-th of the epochs
+    on_terminal = sys.stderr.isatty() or _NOTEBOOK_BAR  # a notebook draws tqdm.auto's bar as a widget
     progress = tqdm(
-        range(start_epoch, config.epochs), desc="training", unit="epoch", disable=not config.verbose, leave=False
+        range(start_epoch, config.epochs), desc="training", unit="epoch",
+        disable=not (config.verbose and on_terminal), leave=False,
     )
+    log_every = max(1, config.epochs // PROGRESS_LINES) if config.verbose and not on_terminal else 0
     for epoch in progress:
         epoch_generator_state = generator.get_state()
         if skip_steps == 0:
@@ -615,6 +621,9 @@ def _train(
         elif scheduler is not None:
             scheduler.step()
         progress.set_postfix(train=f"{train_loss:.4g}", val=f"{val_loss:.4g}")
+        if log_every and ((epoch + 1) % log_every == 0 or epoch == 0) and distributed.is_main_process():
+            print(f"epoch {epoch + 1}/{config.epochs}: train loss {train_loss:.5g}, validation loss {val_loss:.5g} "
+                  f"({time.perf_counter() - started:.1f} s)", file=sys.stderr, flush=True)
         improved = monitored < best_loss
         if improved:
             best_loss, history.best_epoch = monitored, epoch + 1

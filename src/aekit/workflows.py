@@ -21,12 +21,22 @@ from pathlib import Path
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from aekit import detect, distributed
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import Dataset, check_output_path, count_rows, iter_chunks, open_chunk_writer, read_data
+from aekit.io import (
+    Dataset,
+    check_output_path,
+    count_rows,
+    iter_chunks,
+    open_chunk_writer,
+    read_data,
+    table_format,
+    write_images,
+)
 from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
 from aekit.streaming import fit_stream, should_stream
 from aekit.timeseries import SlidingWindows, top_segments
@@ -46,7 +56,7 @@ _ARRAY_SUFFIXES = (".npy", ".npz")
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
              image_size=None, force: bool = False, streaming: bool | None = False, window: int | None = None,
-             stride: int = 1, **params) -> dict:
+             stride: int = 1, sep: str | None = None, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -55,8 +65,9 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.io.read_data`).
     model_dir : str or path-like
         The model folder to write. An existing one is replaced only with ``force=True``.
-    columns, key, image_size
-        Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size.
+    columns, key, image_size, sep
+        Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size, the
+        separator of a text table.
     force : bool, default=False
         Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
     streaming : bool or None, default=False
@@ -69,7 +80,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         model remembers both (``window_``), and :func:`score_file` then scores each time step.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
-        With ``architecture="conv"`` on images, ``input_shape`` defaults to the images' shape.
+        On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
+        keeps it, so that PNG outputs and pictures know the shape).
 
     Returns
     -------
@@ -100,16 +112,21 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
         streaming = False
     if streaming is None:  # geometry embeds all rows at once: it never streams
-        streamable = params.get("geometry") is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
+        streamable = (params.get("geometry") is None and sep is None
+                      and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
         streaming = streamable and should_stream(data, columns=columns, key=key)
+    if streaming and sep is not None:
+        raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
+                                    "with commas (.csv) or tabs (.tsv).")
     if streaming:
         model = Autoencoder(**params)
         started = time.perf_counter()
         fit_stream(model, data, columns=columns, key=key)
         n_rows, image_shape = count_rows(data, key=key), None
     else:
-        dataset = read_data(data, columns=columns, key=key, image_size=image_size)
-        if params.get("architecture") == "conv" and params.get("input_shape") is None and dataset.image_shape:
+        dataset = read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
+        if params.get("input_shape") is None and dataset.image_shape:
+            # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
         started = time.perf_counter()
@@ -141,11 +158,16 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "threshold": float(model.threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "window": getattr(model, "window_", None),
-        "seconds": round(seconds, 3),
+        "seconds": round(seconds, 3),  # the whole fit: scaling, split, training loop, threshold
+        "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
         "latent_dim": model.latent_dim_,
         "latent_dim_rule": history.get("latent_dim_rule"),
         "pca": (history.get("pca") or {}).get("message"),
     }
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), 3)
 
 
 def _last(values) -> float | None:
@@ -202,7 +224,7 @@ def _names(names: list[str], limit: int = 8) -> str:
 
 
 def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_rows: int | None,
-                    verbose: int) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
+                    verbose: int, sep: str | None = None) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
     """Yield each chunk with its features in the model's column order (a DataFrame when it has names)."""
     expected = _feature_names(model)
     positional = Path(data).suffix.lower() in _ARRAY_SUFFIXES
@@ -211,8 +233,10 @@ def _feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk
         "model was trained on."
     )
     image_shape = getattr(model, "input_shape", None)
+    if columns is None and expected is not None:
+        columns = _by_name(data, expected, what="the model", hint=hint, sep=sep)
     order = None
-    for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose)):
+    for index, chunk in enumerate(_progress(data, key, chunk_rows, columns, image_size, verbose, sep)):
         if index == 0:
             if chunk.image_shape is not None:
                 _check_channels(chunk.image_shape, image_shape, model.n_features_in_, data)
@@ -279,11 +303,11 @@ def read_features(model, data, *, columns: Sequence[str] | None = None, key: str
                                 verbose=0))
 
 
-def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[Dataset]:
+def _progress(data, key, chunk_rows, columns, image_size, verbose, sep=None) -> Iterator[Dataset]:
     if chunk_rows is None:  # all at once
-        yield read_data(data, columns=columns, key=key, image_size=image_size)
+        yield read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
         return
-    chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size)
+    chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size, sep=sep)
     if not verbose:
         yield from chunks
         return
@@ -297,7 +321,8 @@ def _progress(data, key, chunk_rows, columns, image_size, verbose) -> Iterator[D
 
 
 def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
+                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
 
     Parameters
@@ -305,15 +330,19 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model : Autoencoder or str or path-like
         A fitted estimator or a model folder.
     data : str or path-like
-        The data file or image folder; its columns must be the training columns, in any order.
+        The data file or image folder. A table may hold other columns too: the model's are read by
+        name, in any order.
     output : str or path-like
         ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
-    columns, key, image_size
+    columns, key, image_size, sep
         As for :func:`aekit.io.read_data`.
     chunk_rows : int, default=65536
         Rows read, encoded and written at a time.
     verbose : int, default=0
         1 shows a progress bar.
+    keep_columns : list of str, optional
+        Columns of a ``.csv``/``.parquet`` input (ids, labels, any type) to carry into `output`,
+        between the id column and the results.
 
     Returns
     -------
@@ -333,11 +362,13 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model = _model(model)
     names = [str(name) for name in model.get_feature_names_out()]
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
-                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose)
+                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
+                       sep=sep)
 
 
 def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0) -> dict:
+                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                     keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
     Parameters and return value as :func:`encode_file`.
@@ -354,39 +385,172 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     """
     model = _model(model)
     return _map_chunks(model, data, output, _output_feature_names(model), model.reconstruct, columns=columns,
-                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose)
+                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
+                       keep_columns=keep_columns, images=True, sep=sep)
 
 
 def _output_feature_names(model: Autoencoder) -> list[str]:
     return _feature_names(model) or [f"col{j}" for j in range(model.n_features_in_)]
 
 
-def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose) -> dict:
-    """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids."""
-    check_output_path(output, data)
+def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
+                keep_columns=None, images: bool = False, sep: str | None = None) -> dict:
+    """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids.
+
+    `images`: the outputs are rows like the model's input, which a folder output takes as PNG files.
+    """
+    if output is not None:
+        check_output_path(output, data)
     chunks = _feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
-                             verbose=verbose)
-    n_rows = _write_rows(output, names, ((chunk, function(features)) for chunk, features in chunks))
-    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names)}
+                             verbose=verbose, sep=sep)
+    rows = ((chunk, function(features)) for chunk, features in chunks)
+    image_shape = _image_shape(model) if images and _is_folder(output) else None
+    n_rows = _write_rows(output, names, rows, kept=_kept_columns(data, keep_columns, chunk_rows, sep),
+                         image_shape=image_shape)
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
-def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray]]) -> int:
-    """Write each chunk's values with its ids (the id column named as the input's); return the row count."""
+def _kept_columns(data, keep_columns: Sequence[str] | None, chunk_rows: int,
+                  sep: str | None = None) -> Iterator[pd.DataFrame] | None:
+    """The input's `keep_columns` (any type: ids, labels, text), chunk by chunk, to carry into the output."""
+    if not keep_columns:
+        return None
+    path = Path(data)
+    if table_format(path) is None:
+        raise InvalidInputError(
+            f"--keep-columns (Python: keep_columns) carries columns of a table, and {path} is not a .csv or "
+            ".parquet file. Drop --keep-columns."
+        )
+    keep = list(keep_columns)
+    available = _table_columns(path, sep)
+    missing = [name for name in keep if name not in available]
+    if missing:
+        raise InvalidInputError(
+            f"--keep-columns names {_names(missing)}, which {path} lacks. Its columns are {_names(available)}."
+        )
+    return _read_kept(path, keep, chunk_rows, sep)
+
+
+def _by_name(data, expected: list[str], *, what: str, hint: str, sep: str | None = None) -> list[str] | None:
+    """`expected`, the columns to read from a table that may hold others too; None for other inputs."""
+    if table_format(data) is None:
+        return None
+    available = _table_columns(data, sep)
+    missing = [name for name in expected if name not in set(available)]
+    # no names, or one that holds them all (another separator): io's reader explains those better
+    if missing and available and not (len(available) == 1 and len(missing) == len(expected)):
+        raise InvalidInputError(f"{data} lacks {_names(missing)}: {what} takes the columns {_names(expected)}. {hint}")
+    return expected
+
+
+def _table_columns(path, sep: str | None = None) -> list[str]:
+    """The column names of a text or Parquet table (its header or schema; the rows are not read)."""
+    path = Path(path)
+    if not path.is_file():  # io's reader says what is wrong with the path
+        return []
+    try:
+        if table_format(path) == ".csv":
+            sep = sep or _default_sep(path)
+            return [str(name) for name in pd.read_csv(path, nrows=0, encoding="utf-8-sig", sep=sep).columns]
+        return list(pq.ParquetFile(path).schema_arrow.names)
+    except (OSError, ValueError):  # unreadable (pandas and pyarrow errors are ValueErrors): io names the problem
+        return []
+
+
+def _default_sep(path) -> str:
+    return "\t" if table_format(path, suffix=True).startswith(".tsv") else ","
+
+
+def _read_kept(path: Path, keep: list[str], chunk_rows: int, sep: str | None) -> Iterator[pd.DataFrame]:
+    if table_format(path) == ".csv":
+        with pd.read_csv(path, usecols=keep, chunksize=chunk_rows, sep=sep or _default_sep(path)) as reader:
+            for frame in reader:
+                yield frame[keep]
+    else:
+        for batch in pq.ParquetFile(path).iter_batches(batch_size=chunk_rows, columns=keep):
+            yield batch.to_pandas()[keep]
+
+
+def _take_rows(frames: Iterator[pd.DataFrame], buffer: list[pd.DataFrame], n_rows: int) -> pd.DataFrame:
+    """The next `n_rows` rows of `frames` (whose chunks need not line up with the features')."""
+    have = sum(len(frame) for frame in buffer)
+    while have < n_rows:
+        frame = next(frames)
+        buffer.append(frame)
+        have += len(frame)
+    joined = pd.concat(buffer, ignore_index=True) if len(buffer) > 1 else buffer[0].reset_index(drop=True)
+    buffer[:] = [joined.iloc[n_rows:]] if len(joined) > n_rows else []
+    return joined.iloc[:n_rows].reset_index(drop=True)
+
+
+def _write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray | pd.DataFrame]], *,
+                kept: Iterator[pd.DataFrame] | None = None, image_shape=None) -> int:
+    """Write each chunk's values with its ids (the id column named as the input's); return the row count.
+
+    `kept`: columns of the input carried through, written between the ids and the values. Without an
+    `output`, the rows are only counted (a summary without a file). An `output` that names a folder
+    (``out/``, or an existing folder) gets one PNG per row, named by its id, when the values are
+    images of `image_shape`.
+    """
     # The first chunk is read before the output is opened: it tells whether the ids are rows or files.
     # read_data's chunks are never empty, so there is a first one (or an error that says why not).
     first = next(rows)
-    with open_chunk_writer(output, names, first[0].id_name) as writer:
+    if output is None:
+        return len(first[0].X) + sum(len(chunk.X) for chunk, _ in rows)
+    if _is_folder(output):
+        if image_shape is None:
+            raise InvalidInputError(
+                f"{output} names a folder: only images are written as a folder of PNG files (reconstruct or decode "
+                "with a model trained on images). Write a .csv, .parquet or .npy file instead."
+            )
+        n_rows = 0
         for chunk, values in itertools.chain([first], rows):
+            write_images(output, values, image_shape, chunk.ids)
+            n_rows += len(chunk.X)
+        return n_rows
+    if kept is not None and Path(output).suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidInputError(
+            f"--keep-columns (Python: keep_columns) needs a .csv or .parquet output, where columns have names and "
+            f"types of their own; {output} is not one. Write a .csv or .parquet file."
+        )
+    buffer: list[pd.DataFrame] = []
+    with open_chunk_writer(output, _with_kept(names, kept, first, buffer), first[0].id_name) as writer:
+        for chunk, values in itertools.chain([first], rows):
+            if kept is not None:
+                carried = _take_rows(kept, buffer, len(chunk.X))
+                frame = values if isinstance(values, pd.DataFrame) else pd.DataFrame(values, columns=names)
+                values = pd.concat([carried, frame.reset_index(drop=True)], axis=1)
             writer.write(values, chunk.ids)
     return writer.n_rows
 
 
+def _is_folder(output) -> bool:
+    return str(output).endswith(("/", os.sep)) or Path(output).is_dir()
+
+
+def _image_shape(model: Autoencoder) -> tuple[int, int, int] | None:
+    """The (C, H, W) of the model's rows when they are images (see :func:`aekit.plots.image_shape_of`)."""
+    from aekit.plots import image_shape_of  # matplotlib only when PNG files are asked for
+
+    return image_shape_of(model, model.n_features_in_)
+
+
+def _with_kept(names: list[str], kept, first, buffer: list[pd.DataFrame]) -> list[str]:
+    """The output's column names: the kept columns (peeked from their first chunk), then `names`."""
+    if kept is None:
+        return names
+    peek = next(kept)
+    buffer.append(peek)
+    return [str(name) for name in peek.columns] + names
+
+
 def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                verbose: int = 0) -> dict:
+                verbose: int = 0, keep_columns: Sequence[str] | None = None) -> dict:
     """Decode the latent codes in `latent` (what :func:`encode_file` writes) back to the data's units.
 
     Columns named ``latent0``, ``latent1``, ... are matched by name (in any order); a plain array by
-    position. Row ids (the ``row`` or ``file`` column) are carried over to `output`.
+    position; other columns of a table are left out unless named in `keep_columns` (carried over,
+    as :func:`encode_file` takes them). Row ids (the ``row`` or ``file`` column) are carried over to `output`.
 
     Examples
     --------
@@ -404,8 +568,9 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
 
     def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
         latent_names = [str(name) for name in model.get_feature_names_out()]
+        by_name = _by_name(latent, latent_names, what="decode", hint="Pass the latent codes written by aekit encode.")
         order = None
-        for index, chunk in enumerate(_progress(latent, key, chunk_rows, None, None, verbose)):
+        for index, chunk in enumerate(_progress(latent, key, chunk_rows, by_name, None, verbose)):
             if index == 0:
                 if chunk.image_shape is not None:
                     raise InvalidInputError(
@@ -416,8 +581,9 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
                                       hint="Pass the latent codes written by aekit encode.")
             yield chunk, model.inverse_transform(chunk.X if order is None else chunk.X[:, order])
 
-    n_rows = _write_rows(output, names, decoded())
-    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names)}
+    n_rows = _write_rows(output, names, decoded(), kept=_kept_columns(latent, keep_columns, chunk_rows),
+                         image_shape=_image_shape(model) if _is_folder(output) else None)
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
 # ---------------------------------------------------------------- score
@@ -453,10 +619,9 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
         return float(threshold), "given"
     if contamination is None or contamination == model.contamination:
         return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
-    if contamination != "auto" and not 0 < contamination < 1:
+    if contamination != "auto" and not 0 < contamination <= 0.5:  # the range Autoencoder(contamination=...) takes
         raise InvalidParameterValue(
-            f"The contamination must be a share of the rows in the range (0, 1), e.g. 0.05. Got {contamination!r} "
-            "instead."
+            f"The 'contamination' parameter must be a float in the range (0.0, 0.5]. Got {contamination!r} instead."
         )
     quantiles = getattr(model, "error_quantiles_", None)
     if quantiles is None:
@@ -473,14 +638,17 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
-               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5) -> dict:
-    """Write each row's reconstruction error, outlier score and outlier flag (1 = outlier) to `output`.
+               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5,
+               keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+    """Write each row's reconstruction error, outlier score and outlier flag (integer: 1 = outlier, 0 = not) to
+    `output`.
 
     The error is the mean squared error of the row in the scaled space the model was trained in
     (:meth:`~aekit.Autoencoder.reconstruction_error`), the score the model's
     :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
-    feature follows, so that one can see which columns made a row odd.
+    feature follows, so that one can see which columns made a row odd. `output` None writes no file:
+    the summary alone. `keep_columns` as for :func:`encode_file`.
 
     A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
     time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``;
@@ -505,7 +673,8 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     (200, 0.5)
     """
     model = _model(model)
-    check_output_path(output, data)
+    if output is not None:
+        check_output_path(output, data)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
     if getattr(model, "window_", None) is not None:
         return _score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k)
@@ -516,7 +685,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
 
     def scored() -> Iterator[tuple[Dataset, np.ndarray]]:
         for chunk, features in _feature_chunks(model, data, columns=columns, key=key, image_size=image_size,
-                                               chunk_rows=chunk_rows, verbose=verbose):
+                                               chunk_rows=chunk_rows, verbose=verbose, sep=sep):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
             scores = errors if model.anomaly_score == "error" else model.outlier_scores(features)
@@ -524,13 +693,16 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
             totals["outliers"] += int(flags.sum())
             totals["error"] += float(errors.sum(dtype=np.float64))
             totals["largest"] = max(totals["largest"], float(errors.max()))
-            parts = [errors[:, None], scores[:, None], flags[:, None]] + ([squared] if per_feature else [])
-            yield chunk, np.hstack(parts).astype(np.float64)
+            frame = pd.DataFrame({"reconstruction_error": errors.astype(np.float64),
+                                  "outlier_score": scores.astype(np.float64), "outlier": flags.astype(np.int8)})
+            if per_feature:
+                frame = pd.concat([frame, pd.DataFrame(squared.astype(np.float64), columns=names[3:])], axis=1)
+            yield chunk, frame
 
-    n_rows = _write_rows(output, names, scored())
+    n_rows = _write_rows(output, names, scored(), kept=_kept_columns(data, keep_columns, chunk_rows, sep))
     n_outliers = totals["outliers"]
     return {
-        "output": str(output), "n_rows": n_rows, "n_outliers": n_outliers,
+        "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,
         "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
         "mean_error": totals["error"] / n_rows, "max_error": totals["largest"],
     }

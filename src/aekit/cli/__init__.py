@@ -19,13 +19,15 @@ import io
 import json
 import math
 import os
+import re
 import sys
+import warnings
 
 from aekit._version import __version__
 
 # One module per command group; each adds its subcommands in register().
 COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
-                   "aekit.cli.analysis")
+                   "aekit.cli.analysis", "aekit.cli.export")
 
 
 class _OneLineParser(argparse.ArgumentParser):
@@ -65,9 +67,13 @@ def _threads(count: int | None) -> contextlib.AbstractContextManager:
     return threads(count)
 
 
-def show_progress(args: argparse.Namespace) -> int:
-    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json."""
-    return int(not (args.quiet or args.json) and sys.stderr.isatty())
+def show_progress(args: argparse.Namespace, *, logs: bool = False) -> int:
+    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json.
+
+    With ``logs`` (training, where minutes may pass), also when stderr is not a terminal: the trainer
+    then writes a line every tenth of the epochs instead of a bar, so a logged run is not silent.
+    """
+    return int(not (args.quiet or args.json) and (logs or sys.stderr.isatty()))
 
 
 def printable(text: str) -> str:
@@ -105,7 +111,64 @@ def build_parser() -> argparse.ArgumentParser:
     subparsers = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=_OneLineParser)
     for module_name in COMMAND_MODULES:
         importlib.import_module(module_name).register(subparsers)
+    parser.commands = subparsers.choices  # name -> its parser: the options a message may name
     return parser
+
+
+# Library parameters whose option is not the parameter's name with dashes.
+PARAMETER_OPTIONS = {"hidden_dims": "--hidden", "validation_fraction": "--val-fraction", "random_state": "--seed",
+                     "heldout_fraction": "--heldout"}
+
+
+def option_names(message: str, options: set[str]) -> str:
+    """A library message in the command line's words: the options of the command, not Python parameters.
+
+    ``The 'latent_dim' parameter of Autoencoder must be ...`` becomes ``--latent-dim must be ...``,
+    ``use scaler='minmax'`` becomes ``use --scaler minmax`` and a bare ``latent_dim`` becomes
+    ``--latent-dim``, each only where the command has that option.
+
+    Examples
+    --------
+    >>> option_names("The 'hidden_dims' parameter of Autoencoder must be a tuple. Use loss='mse'.",
+    ...              {"--hidden", "--loss"})
+    '--hidden must be a tuple. Use --loss mse.'
+    """
+    def option(name: str) -> str | None:
+        flag = PARAMETER_OPTIONS.get(name, "--" + name.replace("_", "-"))
+        return flag if flag in options else None
+
+    def sentence(match: re.Match) -> str:
+        return option(match.group(1)) or match.group(0)
+
+    def assignment(match: re.Match) -> str:
+        flag, value = option(match.group(1)), match.group(3)
+        if flag is None or value in ("True", "False"):  # force=True and the like: Python hints, kept as such
+            return match.group(0)
+        return f"{flag} {value}"
+
+    def bare(match: re.Match) -> str:
+        return option(match.group(1)) or match.group(0)
+
+    message = re.sub(r"\b[Tt]he '(\w+)' parameter(?: of \w+)?", sentence, message)
+    message = re.sub(r"(?<![\w.-])([a-z]\w*)=('?)([\w.+-]+)\2(?!\w)", assignment, message)
+    return re.sub(r"(?<![\w'-])([a-z]+_[a-z_]+)(?![\w'(=])", bare, message)  # snake_case words only
+
+
+def _command_options(parser: argparse.ArgumentParser, command: str) -> set[str]:
+    command_parser = getattr(parser, "commands", {}).get(command)
+    return {flag for action in getattr(command_parser, "_actions", ()) for flag in action.option_strings}
+
+
+@contextlib.contextmanager
+def _one_line_warnings(command: str, options: set[str]):
+    """Python warnings as one line on stderr, in the command line's words (no source path, no code line)."""
+    def show(message, category, filename, lineno, file=None, line=None) -> None:
+        text = option_names(" ".join(str(message).split()), options)
+        print(f"aekit {command}: warning: {text}", file=sys.stderr)
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -119,13 +182,14 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
+    options = _command_options(parser, args.command)
     try:
         from aekit.exceptions import AekitError  # (sklearn: a second or more on a cold start)
     except KeyboardInterrupt:
         print(f"aekit {args.command}: interrupted", file=sys.stderr)
         return 130
     try:
-        with _threads(args.threads):
+        with _threads(args.threads), _one_line_warnings(args.command, options):
             summary = args.func(args)
         if args.json and summary is not None:
             print(to_json(summary))
@@ -135,7 +199,7 @@ def main(argv: list[str] | None = None) -> int:
     except (AekitError, OSError) as error:  # OSError: a user path the library did not wrap (permissions, ...)
         if args.debug:
             raise
-        message = printable(" ".join(str(error).split()))
+        message = printable(option_names(" ".join(str(error).split()), options))
         if isinstance(error, OSError):
             message += ". Check the path and its permissions."
         print(f"aekit {args.command}: error: {message}", file=sys.stderr)

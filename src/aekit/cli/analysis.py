@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options
-from aekit.cli.fit import _widths, add_data_options
+from aekit.cli.fit import CLI_SEED, EstimatorDefault, _widths, add_data_options, function_defaults, given
 
 COMPARE_EXAMPLES = """examples:
   aekit compare-pca train.csv --latent-dim 5
@@ -47,27 +47,48 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("data", metavar="DATA", help="data: .csv, .parquet, .npy, .npz or an image folder")
-    sweep.add_argument("--dims", type=_dims, metavar="D1,D2,...",
-                       help="latent dimensions to try (default: the powers of two 2 to 32 smaller than the "
-                       "number of features)")
-    sweep.add_argument("--tolerance", type=float, default=0.1,
+    sweep.add_argument("--dims", type=_dims, default=EstimatorDefault("dims", _sweep_defaults), metavar="D1,D2,...",
+                       help="latent dimensions to try (default: %(default)s: up to 8 sizes that fit the data, "
+                       "between 1 and the number of features)")
+    sweep.add_argument("--tolerance", type=float, default=EstimatorDefault("tolerance", _sweep_defaults),
                        help="suggest the smallest d within this relative margin of the best held-out error "
-                       "(default: 0.1)")
+                       "(default: %(default)s)")
     sweep.add_argument("--plot", metavar="FILE.png", help="draw held-out error against d (autoencoder and PCA)")
     _add_shared_options(sweep)
     sweep.set_defaults(func=run_sweep)
 
 
+def _template_defaults() -> dict:
+    from aekit.analysis import default_autoencoder
+
+    return default_autoencoder().get_params()
+
+
+def _compare_defaults() -> dict:
+    from aekit.analysis import compare_with_pca
+
+    return function_defaults(compare_with_pca)
+
+
+def _sweep_defaults() -> dict:
+    from aekit.analysis import sweep_latent_dims
+
+    return function_defaults(sweep_latent_dims)
+
+
 def _add_shared_options(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser, columns=True)
-    group = parser.add_argument_group("models")
-    group.add_argument("--scaler", default="standard", help="standard, minmax or none (default: standard)")
-    group.add_argument("--heldout", type=float, default=0.2, metavar="FRACTION",
-                       help="share of rows held out for the held-out errors (default: 0.2)")
-    group.add_argument("--hidden", type=_widths, default=None, metavar="W1,W2",
-                       help="hidden widths of the non-linear autoencoder (default: 128,64)")
-    group.add_argument("--epochs", type=int, default=None, help="epochs of the non-linear autoencoder (default: 200)")
-    group.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    group = parser.add_argument_group("models (defaults: aekit.analysis.default_autoencoder)")
+    group.add_argument("--scaler", default=EstimatorDefault("scaler", _template_defaults),
+                       help="standard, minmax or none (default: %(default)s)")
+    group.add_argument("--heldout", type=float, metavar="FRACTION",
+                       default=EstimatorDefault("heldout_fraction", _compare_defaults),
+                       help="share of rows held out for the held-out errors (default: %(default)s)")
+    group.add_argument("--hidden", type=_widths, default=EstimatorDefault("hidden_dims", _template_defaults),
+                       metavar="W1,W2", help="hidden widths of the non-linear autoencoder (default: %(default)s)")
+    group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs", _template_defaults),
+                       help="epochs of the non-linear autoencoder (default: %(default)s)")
+    group.add_argument("--seed", type=int, default=CLI_SEED, help="random seed (default: %(default)s)")
     add_common_options(parser)
 
 
@@ -83,29 +104,34 @@ def _dims(text: str) -> tuple[int, ...]:
 
 
 def _autoencoder(args: argparse.Namespace, scaler):
-    """The non-linear autoencoder: the library's default with the options given."""
+    """The non-linear autoencoder: the comparison's default with the options given."""
     from aekit.analysis import default_autoencoder  # here: `aekit --help` must not wait for torch
 
     params = {"random_state": args.seed, "scaler": scaler}
-    if args.hidden is not None:
+    if given(args.hidden):
         params["hidden_dims"] = args.hidden
-    if args.epochs is not None:
+    if given(args.epochs):
         params["epochs"] = args.epochs
     return default_autoencoder().set_params(**params)
 
 
 def _scaler(args: argparse.Namespace):
-    return None if args.scaler.lower() == "none" else args.scaler
+    scaler = str(args.scaler)  # the default reads as the template's scaler
+    return None if scaler.lower() == "none" else scaler
+
+
+def _heldout(args: argparse.Namespace) -> dict:
+    return {"heldout_fraction": args.heldout} if given(args.heldout) else {}
 
 
 def run_compare(args: argparse.Namespace) -> dict:
     from aekit.analysis import compare_with_pca
     from aekit.io import read_data
 
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
+    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     scaler = _scaler(args)
     result = compare_with_pca(
-        data.X, args.latent_dim, scaler=scaler, heldout_fraction=args.heldout, nonlinear=not args.linear_only,
+        data.X, args.latent_dim, scaler=scaler, **_heldout(args), nonlinear=not args.linear_only,
         autoencoder=_autoencoder(args, scaler), random_state=args.seed,
     )
     if not args.json and not args.quiet:
@@ -120,15 +146,15 @@ def run_sweep(args: argparse.Namespace) -> dict:
 
     if args.plot:  # before minutes of training
         check_output_path(args.plot, args.data)
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size)
+    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     result = sweep_latent_dims(
-        data.X, args.dims, estimator=_autoencoder(args, _scaler(args)), heldout_fraction=args.heldout,
-        tolerance=args.tolerance, random_state=args.seed,
+        data.X, *([args.dims] if given(args.dims) else []), estimator=_autoencoder(args, _scaler(args)),
+        **_heldout(args), **({"tolerance": args.tolerance} if given(args.tolerance) else {}), random_state=args.seed,
     )
     summary = result.to_dict()
     if args.plot:
         drawn = plot_sweep(result.dims, result.autoencoder_heldout, args.plot, pca_errors=result.pca_heldout,
-                           ylabel="held-out MSE per value")
+                           ylabel="held-out MSE per value", suggested=result.suggested_dim)
         summary["plot"] = str(drawn["path"])
     if not args.json and not args.quiet:
         print(result.table())

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
+from aekit.cli.fit import EstimatorDefault, function_defaults, given
 
 
 def register(subparsers) -> None:
@@ -17,23 +18,33 @@ def register(subparsers) -> None:
     )
     parser.add_argument("-o", "--output", default="demo_model", help="model folder to write (default: demo_model)")
     parser.add_argument("--force", action="store_true", help="replace the model folder if it exists")
-    parser.add_argument("--latent-dim", type=int, default=10, help="bottleneck size (default: 10)")
-    parser.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    parser.add_argument("--latent-dim", type=int, default=EstimatorDefault("latent_dim", _demo_defaults),
+                        help="bottleneck size (default: %(default)s)")
+    parser.add_argument("--seed", type=int, default=EstimatorDefault("random_state", _demo_defaults),
+                        help="random seed (default: %(default)s)")
     add_common_options(parser)
     parser.set_defaults(func=_run)
+
+
+def _demo_defaults() -> dict:
+    from aekit.demo import run_demo
+
+    return function_defaults(run_demo)
 
 
 def _run(args: argparse.Namespace) -> dict:
     from aekit.demo import run_demo  # here: `aekit --help` must not wait for torch
 
-    result = run_demo(args.output, latent_dim=args.latent_dim, random_state=args.seed, verbose=show_progress(args),
-                      force=args.force)
+    options = {name: value for name, value in (("latent_dim", args.latent_dim), ("random_state", args.seed))
+               if given(value)}
+    result = run_demo(args.output, verbose=show_progress(args, logs=True), force=args.force, **options)
     if not args.json and not args.quiet:
         print(result.table())
     return {
         "latent_dim": result.latent_dim,
         "autoencoder_mse": result.autoencoder_mse,
         "pca_mse": result.pca_mse,
+        "ratio": result.autoencoder_mse / result.pca_mse,
         "epochs": result.epochs,
         "seconds": result.seconds,
         "model_dir": str(result.model_dir),

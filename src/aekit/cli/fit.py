@@ -8,8 +8,11 @@ a new option is one ``add_argument`` line and one entry there.
 from __future__ import annotations
 
 import argparse
+import inspect
 
 from aekit.cli import add_common_options, show_progress
+
+CLI_SEED = 0  # the one CLI default that differs from the estimator's (None): see the README's table
 
 EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
@@ -47,90 +50,137 @@ def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
         group.add_argument("--columns", type=_names, metavar="A,B,C",
                            help="numeric columns to use (default: every column but the id column)")
     group.add_argument("--key", metavar="NAME", help="the array to read from a .npz file (default: its only array)")
+    group.add_argument("--sep", metavar="CHAR", type=_separator,
+                       help="field separator of a text table (default: a tab for .tsv, a comma for .csv; "
+                       ".csv.gz and .tsv.gz are read through gzip)")
     group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
+
+
+class EstimatorDefault:
+    """An option's default: "the library's own default for ``name``", read only when ``--help`` shows it.
+
+    The CLI never copies a default value: an option left out is not passed on, so the estimator (or
+    function) uses its own. ``str()``, which ``--help`` prints through ``%(default)s``, reads that
+    value from ``source()``: by default ``Autoencoder().get_params()``, importing the library only then.
+    """
+
+    def __init__(self, name: str, source=None) -> None:
+        self.name, self.source = name, source or _estimator_defaults
+
+    def __str__(self) -> str:
+        value = self.source()[self.name]
+        if isinstance(value, (tuple, list)):
+            return ",".join(map(str, value))
+        return "none" if value is None else str(value)
+
+    __repr__ = __str__
+
+
+def _estimator_defaults() -> dict:
+    from aekit.estimator import Autoencoder
+
+    return Autoencoder().get_params()
+
+
+def function_defaults(function) -> dict:
+    """The keyword defaults of ``function`` (a source for :class:`EstimatorDefault`)."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
+def given(value) -> bool:
+    """Whether an option was given on the command line (not left at an :class:`EstimatorDefault`)."""
+    return not isinstance(value, EstimatorDefault)
 
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--latent-dim", type=int, default=10, help="bottleneck size (default: 10)")
-    group.add_argument("--hidden", type=_widths, default=(256, 64), metavar="W1,W2",
-                       help="encoder hidden widths, mirrored by the decoder; conv: channels (default: 256,64)")
-    group.add_argument("--activation", default="relu", help="relu, sigmoid, tanh, gelu or identity (default: relu)")
-    group.add_argument("--architecture", default="mlp", help="mlp, linear (PCA-like) or conv (images) (default: mlp)")
-    group.add_argument("--loss", default="auto",
-                       help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: auto)")
-    group.add_argument("--scaler", default="standard", help="standard, minmax or none (default: standard)")
-    group.add_argument("--contamination", type=contamination, default=0.05,
-                       help="expected share of outliers; the stored threshold is the 1 - contamination quantile "
+    group.add_argument("--latent-dim", type=_int_or_word, default=EstimatorDefault("latent_dim"), metavar="D",
+                       help="bottleneck size, or auto: chosen from the data (default: %(default)s)")
+    group.add_argument("--hidden", type=_widths, default=EstimatorDefault("hidden_dims"), metavar="W1,W2",
+                       help="encoder hidden widths, mirrored by the decoder; conv: channels (default: %(default)s)")
+    group.add_argument("--activation", default=EstimatorDefault("activation"),
+                       help="relu, sigmoid, tanh, gelu or identity (default: %(default)s)")
+    group.add_argument("--architecture", default=EstimatorDefault("architecture"),
+                       help="anchored (PCA plus non-linear residual branches), mlp, linear (PCA-like) or conv "
+                       "(images) (default: %(default)s)")
+    group.add_argument("--loss", default=EstimatorDefault("loss"),
+                       help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: %(default)s)")
+    group.add_argument("--scaler", default=EstimatorDefault("scaler"),
+                       help="standard, minmax or none (default: %(default)s)")
+    group.add_argument("--contamination", type=contamination, default=EstimatorDefault("contamination"), metavar="X",
+                       help="expected share of outliers, in (0, 0.5]; the stored threshold is the 1 - X quantile "
                        "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
-                       "(default: 0.05)")
-    group.add_argument("--anomaly-score", default="combined",
+                       "(default: %(default)s)")
+    group.add_argument("--anomaly-score", default=EstimatorDefault("anomaly_score"),
                        help="combined (the reconstruction error normalised per feature plus half the codes' "
-                       "Mahalanobis distance) or error (the plain mean squared error) (default: combined)")
+                       "Mahalanobis distance) or error (the plain mean squared error) (default: %(default)s)")
     group.add_argument("--window", type=int, metavar="W",
                        help="DATA is a time series (one row per time step): train on its windows of W steps; "
                        "aekit score then scores each step (default: rows are independent)")
     group.add_argument("--stride", type=int, default=1, metavar="S",
                        help="with --window: steps between the starts of consecutive windows (default: 1)")
-    group.add_argument("--geometry", default="none",
+    group.add_argument("--geometry", default=EstimatorDefault("geometry"),
                        help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
-                       "(in memory only), or none (default: none)")
-    group.add_argument("--geometry-weight", type=float, default=1.0,
-                       help="weight of the geometry term against the reconstruction loss (default: 1.0)")
+                       "(in memory only), or none (default: %(default)s)")
+    group.add_argument("--geometry-weight", type=float, default=EstimatorDefault("geometry_weight"),
+                       help="weight of the geometry term against the reconstruction loss (default: %(default)s)")
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=100, help="maximum passes over the data (default: 100)")
-    group.add_argument("--batch-size", type=int, default=256, help="rows per step (default: 256)")
-    group.add_argument("--lr", type=float, default=1e-3, help="Adam's learning rate (default: 0.001)")
-    group.add_argument("--val-fraction", type=float, default=0.1,
-                       help="share of rows held out for early stopping and the threshold (default: 0.1)")
-    group.add_argument("--patience", type=int, default=10,
-                       help="stop after this many epochs without validation improvement (default: 10)")
-    group.add_argument("--seed", type=int, default=0,
+    group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs"),
+                       help="maximum passes over the data (default: %(default)s)")
+    group.add_argument("--batch-size", type=_int_or_word, default=EstimatorDefault("batch_size"),
+                       help="rows per step, or auto: chosen from the number of rows (default: %(default)s)")
+    group.add_argument("--lr", type=float, default=EstimatorDefault("lr"),
+                       help="Adam's learning rate (default: %(default)s)")
+    group.add_argument("--val-fraction", type=float, default=EstimatorDefault("validation_fraction"),
+                       help="share of rows held out for early stopping and the threshold (default: %(default)s)")
+    group.add_argument("--patience", type=int, default=EstimatorDefault("patience"),
+                       help="stop after this many epochs without validation improvement (default: %(default)s)")
+    # a deliberate exception to the estimator's default (None): a command run twice gives the same model
+    group.add_argument("--seed", type=int, default=CLI_SEED,
                        help="random seed: the same seed, machine, device and thread count give the same model, "
-                       "bit for bit; another thread count can differ slightly (default: 0)")
-    group.add_argument("--device", default="auto", help="auto, cpu, cuda or cuda:N (default: auto)")
-    group.add_argument("--precision", default="auto",
+                       "bit for bit; another thread count can differ slightly (default: %(default)s, unlike "
+                       "Python's None)")
+    group.add_argument("--device", default=EstimatorDefault("device"),
+                       help="auto, cpu, cuda or cuda:N (default: %(default)s)")
+    group.add_argument("--precision", default=EstimatorDefault("precision"),
                        help="auto (bf16 where the device computes it natively and the model is large enough), "
-                       "fp32 or bf16 (default: auto)")
+                       "fp32 or bf16 (default: %(default)s)")
     group.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
                        help="train chunk by chunk in bounded memory (.csv, .parquet, .npy); default: only when the "
                        "data would not fit in memory")
     group.add_argument("--checkpoint-dir", metavar="DIR", help="write training checkpoints to DIR")
-    group.add_argument("--checkpoint-every", type=int, default=1, metavar="N",
-                       help="epochs between checkpoints (default: 1)")
+    group.add_argument("--checkpoint-every", type=int, default=EstimatorDefault("checkpoint_every"), metavar="N",
+                       help="epochs between checkpoints (default: %(default)s)")
     group.add_argument("--resume", action="store_true",
                        help="continue from the newest checkpoint in --checkpoint-dir (same data and options)")
 
 
+# Estimator parameter -> the option's attribute in the parsed arguments; "none" means None where allowed.
+OPTION_PARAMETERS = {
+    "latent_dim": "latent_dim", "hidden_dims": "hidden", "activation": "activation",
+    "architecture": "architecture", "loss": "loss", "scaler": "scaler", "contamination": "contamination",
+    "anomaly_score": "anomaly_score", "precision": "precision",
+    "geometry": "geometry", "geometry_weight": "geometry_weight", "epochs": "epochs", "batch_size": "batch_size",
+    "lr": "lr", "validation_fraction": "val_fraction", "patience": "patience", "random_state": "seed",
+    "device": "device", "checkpoint_dir": "checkpoint_dir", "checkpoint_every": "checkpoint_every",
+    "resume": "resume",
+}
+_NONE_ALLOWED = ("scaler", "geometry")
+
+
 def estimator_params(args: argparse.Namespace) -> dict:
-    """The :class:`~aekit.Autoencoder` parameters given by the parsed arguments."""
-    return {
-        "latent_dim": args.latent_dim,
-        "hidden_dims": args.hidden,
-        "activation": args.activation,
-        "architecture": args.architecture,
-        "loss": args.loss,
-        "scaler": None if args.scaler.lower() == "none" else args.scaler,
-        "contamination": args.contamination,
-        "anomaly_score": args.anomaly_score,
-        "geometry": None if args.geometry.lower() == "none" else args.geometry,
-        "geometry_weight": args.geometry_weight,
-        "epochs": args.epochs,
-        "batch_size": args.batch_size,
-        "lr": args.lr,
-        "validation_fraction": args.val_fraction,
-        "patience": args.patience,
-        "random_state": args.seed,
-        "device": args.device,
-        "precision": args.precision,
-        "verbose": show_progress(args),
-        "checkpoint_dir": args.checkpoint_dir,
-        "checkpoint_every": args.checkpoint_every,
-        "resume": args.resume,
-    }
+    """The :class:`~aekit.Autoencoder` parameters given by the parsed arguments (options left out: none)."""
+    params = {"verbose": show_progress(args, logs=True)}
+    for parameter, option in OPTION_PARAMETERS.items():
+        value = getattr(args, option, None)
+        if given(value):
+            if parameter in _NONE_ALLOWED and isinstance(value, str) and value.lower() == "none":
+                value = None
+            params[parameter] = value
+    return params
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -145,7 +195,7 @@ def run(args: argparse.Namespace) -> dict:
         )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
                        force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
-                       **estimator_params(args))
+                       sep=args.sep, **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary
@@ -156,8 +206,10 @@ def describe(summary: dict) -> str:
     val = "n/a" if summary["val_loss"] is None else f"{summary['val_loss']:.5g}"
     return "\n".join([
         f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
-        f"{summary['epochs']} epochs in {summary['seconds']:.1f} s (stop: {summary['stop_reason']}, "
-        f"best epoch {summary['best_epoch']}); final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"{summary['epochs']} epochs (stop: {summary['stop_reason']}, best epoch {summary['best_epoch']}); "
+        f"final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
+        "(with scaling, validation split, threshold and start-up)",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']})",
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
@@ -172,6 +224,8 @@ def contamination(text: str) -> float | str:
         return float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
+def _seconds(value) -> str:
+    return "n/a" if value is None else f"{value:.2f} s"
 
 
 def _names(text: str) -> list[str]:
@@ -179,6 +233,19 @@ def _names(text: str) -> list[str]:
     if not names:
         raise argparse.ArgumentTypeError(f"expected comma-separated column names such as a,b,c, got {text!r}")
     return names
+
+
+def _separator(text: str) -> str:
+    """One character; ``\\t`` (as typed in a shell) is the tab."""
+    return "\t" if text in ("\\t", "tab", "TAB") else text
+
+
+def _int_or_word(text: str) -> int | str:
+    """An int, or a word the estimator may accept (it names what it takes when it does not)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text.strip()
 
 
 def _widths(text: str) -> tuple[int, ...]:

@@ -51,7 +51,8 @@ def describe(info: dict) -> str:
         f"scaler      {info['scaler']}, loss {info['loss']}",
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
-        f"{_number(training['seconds'])} s",
+        f"training loop {_number(training['seconds'])} s (aekit fit's whole-fit time also counts scaling, "
+        "the threshold and start-up)",
         *[f"{label:<12}{training[key]}" for label, key in (("latent", "latent_dim_rule"), ("vs PCA", "pca"))
           if training.get(key)],
         f"threshold   {info['threshold']:.5g} (contamination {info['contamination']})",

@@ -9,16 +9,18 @@ from __future__ import annotations
 import argparse
 
 from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import add_data_options, contamination
+from aekit.cli.fit import _names, add_data_options, contamination
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
+_IMAGES_HELP = "; for a model trained on images, FOLDER/ (a trailing slash) writes one PNG per row"
 
 
 def register(subparsers) -> None:
     encode = _add(subparsers, "encode", "write the latent codes of each row",
-                  "Write the latent codes (latent0, latent1, ...) of each row of DATA. DATA's columns must be the "
-                  "training columns, in any order.",
-                  "aekit encode model data.csv -o codes.csv\n  aekit encode model images/ -o codes.parquet")
+                  "Write the latent codes (latent0, latent1, ...) of each row of DATA. A table's training columns "
+                  "are read by name, in any order; its other columns are left out unless --keep-columns names them.",
+                  "aekit encode model data.csv -o codes.csv --keep-columns id,label\n"
+                  "  aekit encode model images/ -o codes.parquet")
     encode.set_defaults(func=_encode)
 
     decode = _add(subparsers, "decode", "decode latent codes back to data",
@@ -28,19 +30,22 @@ def register(subparsers) -> None:
 
     reconstruct = _add(subparsers, "reconstruct", "write the reconstruction of each row",
                        "Write the reconstruction of each row of DATA (encode then decode), in its own units.",
-                       "aekit reconstruct model data.parquet -o reconstructed.parquet")
+                       "aekit reconstruct model data.parquet -o reconstructed.parquet\n"
+                       "  aekit reconstruct model images/ -o reconstructed/     (one PNG per image)")
     reconstruct.set_defaults(func=_reconstruct)
 
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
                  "Write each row's reconstruction error (mean squared error in the model's scaled space), its "
-                 "outlier score and an outlier flag (1 = score above the threshold). The default threshold was "
-                 "learned at fit time: the 1 - contamination quantile of the score on held-out training rows.",
+                 "outlier score and an outlier flag (1 = score above the threshold, else 0); without -o, print the "
+                 "summary only. The default threshold was learned at fit time: the 1 - contamination quantile of "
+                 "the score on held-out training rows.",
                  "aekit score model data.csv -o scores.csv --per-feature\n"
-                 "  aekit score model data.csv -o scores.csv --contamination 0.01")
+                 "  aekit score model data.csv -o scores.csv --contamination 0.01\n"
+                 "  aekit score model data.csv                        (the summary only)")
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--contamination", type=contamination, metavar="X",
-                        help="flag this share of rows as outliers, by the held-out scores' 1 - X quantile; auto: "
-                        "a robust 3-sigma rule on the held-out log scores")
+                        help="flag this share of rows as outliers, in (0, 0.5] as at fit: the held-out scores' "
+                        "1 - X quantile; auto: a robust 3-sigma rule on the held-out log scores")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
     score.add_argument("--top-k", type=int, default=5, metavar="K",
                        help="a model fitted with --window: report the K highest-scoring runs of outlying time "
@@ -57,7 +62,13 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
     parser.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
     inputs = ".csv, .parquet, .npy, .npz" + (" or an image folder" if columns else "")
     parser.add_argument("data", metavar=data, help=f"input: {inputs}")
-    parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP)
+    if name == "score":
+        parser.add_argument("-o", "--output", metavar="OUT", help=_OUT_HELP + "; without it, the summary only")
+    else:
+        images = _IMAGES_HELP if name in ("reconstruct", "decode") else ""
+        parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP + images)
+    parser.add_argument("--keep-columns", type=_names, metavar="A,B", default=None,
+                        help="columns of a .csv/.parquet input (ids, labels, text) to carry into OUT")
     if columns:
         add_data_options(parser, columns=True)
     else:
@@ -67,7 +78,8 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
 
 
 def _data_options(args: argparse.Namespace) -> dict:
-    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args)}
+    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args),
+            "keep_columns": args.keep_columns, "sep": args.sep}
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
@@ -85,7 +97,8 @@ def _encode(args: argparse.Namespace) -> dict:
 def _decode(args: argparse.Namespace) -> dict:
     from aekit.workflows import decode_file
 
-    summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args))
+    summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args),
+                          keep_columns=args.keep_columns)
     return _report(args, summary, "the decoded data")
 
 
@@ -104,8 +117,8 @@ def _score(args: argparse.Namespace) -> dict:
                          **_data_options(args))
     if not args.json and not args.quiet:
         print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
-              f"threshold {summary['threshold']:.5g} ({summary['threshold_source']}); scores written to "
-              f"{summary['output']}")
+              f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
+              + ("" if summary["output"] is None else f"; scores written to {summary['output']}"))
         for segment in summary.get("segments", []):
             print(f"  anomalous steps {segment['start']}-{segment['end']}: peak {segment['peak_score']:.5g} at step "
                   f"{segment['peak']}")

@@ -1,0 +1,48 @@
+"""``aekit export``: a saved model's whole pipeline as one ONNX graph (see :mod:`aekit.export`)."""
+
+from __future__ import annotations
+
+import argparse
+
+from aekit.cli import add_common_options
+
+
+def register(subparsers) -> None:
+    parser = subparsers.add_parser(
+        "export",
+        help="write a model as ONNX (raw rows in; codes, reconstruction, error, outlier flag out)",
+        description="Write MODEL_DIR as one ONNX graph that needs no aekit to run: input X, raw float32 rows with "
+        "the training columns in their training order (the scaler is part of the graph); outputs latent, "
+        "reconstruction (in the data's units), reconstruction_error (per row, as aekit score) and outlier "
+        "(error above the model's threshold). The column names and the threshold are in the file's metadata. "
+        "Needs the onnx package (pip install onnx).",
+        epilog="example:\n  aekit export model -o model.onnx\n"
+        "  python -c \"import onnxruntime as ort, numpy as np; s = ort.InferenceSession('model.onnx'); "
+        "print(s.run(['latent'], {'X': np.zeros((1, s.get_inputs()[0].shape[1]), 'float32')}))\"",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    parser.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
+    parser.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="ONNX file to write")
+    add_common_options(parser)
+    parser.set_defaults(func=run)
+
+
+def run(args: argparse.Namespace) -> dict:
+    from aekit.export import INPUT_NAME, OUTPUT_NAMES, export_onnx  # torch and onnx only when exporting
+    from aekit.persistence import load_model
+
+    model = load_model(args.model)
+    path = export_onnx(model, args.output)
+    summary = {
+        "output": str(path),
+        "input": INPUT_NAME,
+        "n_features": int(model.n_features_in_),
+        "latent_dim": int(model.module_.latent_dim),
+        "outputs": list(OUTPUT_NAMES),
+        "threshold": float(model.threshold_),
+        "bytes": path.stat().st_size,
+    }
+    if not args.json and not args.quiet:
+        print(f"wrote {path} ({summary['bytes']:,} bytes): input {INPUT_NAME} (n x {summary['n_features']} "
+              f"float32, raw units); outputs {', '.join(OUTPUT_NAMES)}")
+    return summary
