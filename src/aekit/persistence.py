@@ -226,7 +226,7 @@ def check_model_target(path: str | os.PathLike, *, overwrite: bool, overwrite_op
         )
     if not overwrite:
         raise InvalidInputError(
-            f"Model folder {str(target)!r} already exists. Pass {overwrite_option} to replace it, or choose another "
+            f"Model folder {target} already exists. Pass {overwrite_option} to replace it, or choose another "
             "output path."
         )
 
@@ -279,8 +279,8 @@ def _read_file(folder: Path, name: str, limit: int | None = None, expected: dict
             raise ModelFileError(f"{str(path)!r} is not a regular file. {_FIX}")
         if expected is not None and info.st_size != expected["bytes"]:
             raise ModelFileError(
-                f"{str(path)!r} is {info.st_size} bytes; manifest.json records {expected['bytes']} "
-                f"(truncated or altered). {_FIX}"
+                f"{name} does not match its checksum in manifest.json: it is {info.st_size} bytes, not the "
+                f"{expected['bytes']} recorded (truncated or altered). {_FIX}"
             )
         if limit is not None and info.st_size > limit:
             raise ModelFileError(f"{str(path)!r} is {info.st_size} bytes, more than the {limit} allowed. {_FIX}")
