@@ -373,7 +373,8 @@ def _expected_weights(module_config: dict, weights_entry: dict) -> dict[str, tor
         with torch.device("meta"):
             expected = build_model(**module_config).state_dict()
     except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: sizes that overflow
-        raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
+        reason = str(error).encode("unicode_escape").decode("ascii")[:200]  # one line, whatever the keys hold
+        raise ModelFileError(f"config.json: the module description is invalid ({reason}). {_FIX}") from None
     needed = sum(t.numel() * t.element_size() for t in expected.values())
     header_allowance = 8 + 4096 + 512 * len(expected)  # the JSON header: names, shapes, offsets, metadata
     size = weights_entry.get("bytes")
