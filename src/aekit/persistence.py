@@ -349,7 +349,7 @@ def _bound_module_config(config: Any, where: str = "module") -> None:
     """Refuse, from the JSON alone, a module description too big for any aekit architecture."""
     if isinstance(config, dict):
         for key, value in config.items():
-            _bound_module_config(value, f"{where}.{key}")
+            _bound_module_config(value, f"{where}.{key}" if key.isprintable() else f"{where}[{key!r}]")
     elif isinstance(config, list):
         _expect(len(config) <= MAX_LAYERS, f"{where} lists {len(config)} layers; aekit models have at most "
                                            f"{MAX_LAYERS}")
