@@ -213,7 +213,7 @@ def test_sweep_uses_clone_and_set_params_and_leaves_the_template_unfitted():
     template = Autoencoder(hidden_dims=(8,), epochs=2, random_state=0)
     sweep = sweep_latent_dims(X, [3, 1], estimator=template)
     assert isinstance(sweep, LatentSweep) and sweep.dims == [1, 3]
-    assert template.latent_dim == 2  # the template's own value, untouched
+    assert template.latent_dim == "auto"  # the template's own value (the default), untouched
     with pytest.raises(NotFittedError):
         check_is_fitted(template)
     assert clone(template).get_params() == template.get_params()
