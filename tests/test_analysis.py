@@ -202,7 +202,7 @@ def test_sweep_heldout_error_falls_as_d_grows_on_digits(digits):
 
 def test_sweep_gap_grows_with_d_on_a_tiny_noisy_training_set(digits):
     noisy = digits + np.random.default_rng(0).normal(scale=4.0, size=digits.shape)
-    template = default_autoencoder().set_params(scaler=None, hidden_dims=(32,))
+    template = default_autoencoder().set_params(scaler=None, hidden_dims=(32,), architecture="mlp")
     sweep = sweep_latent_dims(noisy[:50], [2, 40], X_val=noisy[1000:], estimator=template)
     small, large = sweep.gap
     assert large > 2 * small > 0, sweep.table()
