@@ -202,7 +202,7 @@ def test_sweep_heldout_error_falls_as_d_grows_on_digits(digits):
 
 def test_sweep_gap_grows_with_d_on_a_tiny_noisy_training_set(digits):
     noisy = digits + np.random.default_rng(0).normal(scale=4.0, size=digits.shape)
-    template = default_autoencoder().set_params(scaler=None, hidden_dims=(32,))
+    template = default_autoencoder().set_params(scaler=None, hidden_dims=(32,), architecture="mlp")
     sweep = sweep_latent_dims(noisy[:50], [2, 40], X_val=noisy[1000:], estimator=template)
     small, large = sweep.gap
     assert large > 2 * small > 0, sweep.table()
@@ -213,7 +213,7 @@ def test_sweep_uses_clone_and_set_params_and_leaves_the_template_unfitted():
     template = Autoencoder(hidden_dims=(8,), epochs=2, random_state=0)
     sweep = sweep_latent_dims(X, [3, 1], estimator=template)
     assert isinstance(sweep, LatentSweep) and sweep.dims == [1, 3]
-    assert template.latent_dim == 2  # the template's own value, untouched
+    assert template.latent_dim == "auto"  # the template's own value (the default), untouched
     with pytest.raises(NotFittedError):
         check_is_fitted(template)
     assert clone(template).get_params() == template.get_params()

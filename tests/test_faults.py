@@ -302,8 +302,7 @@ def test_a_model_file_replaced_mid_load_is_caught_by_the_checksum(models, tmp_pa
         return real_read(folder, name, limit, expected)
 
     monkeypatch.setattr(persistence, "_read_file", swapping_read)
-    with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum|weights.safetensors' is "
-                                             r"\d+ bytes; manifest.json records"):
+    with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum"):
         aekit.load(target)
 
 

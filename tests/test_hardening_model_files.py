@@ -245,7 +245,7 @@ def test_any_byte_changed_without_the_manifest_fails_the_checksum(template, name
     with tempfile.TemporaryDirectory() as where:
         folder = copy_model(template, Path(where))
         (folder / name).write_bytes(damaged)
-        with pytest.raises(ModelFileError, match=f"{name} does not match its checksum|{name}' is \\d+ bytes; manifest"):
+        with pytest.raises(ModelFileError, match=f"{name} does not match its checksum"):
             aekit.load(folder)
 
 
@@ -555,7 +555,8 @@ def test_a_file_whose_size_differs_from_the_manifest_is_refused_before_it_is_rea
 
     if os.path.isdir("/proc/self/fd"):
         monkeypatch.setattr(os, "fdopen", no_reading_fdopen)
-    with pytest.raises(ModelFileError, match=rf"{name}' is {size + 10} bytes; manifest.json records {size}"):
+    with pytest.raises(ModelFileError, match=rf"{name} does not match its checksum in manifest.json: it is {size + 10} "
+                                             rf"bytes, not the {size} recorded"):
         aekit.load(folder)
 
 

@@ -112,8 +112,8 @@ def test_pickle_renamed_as_weights_is_refused_and_never_executed(saved, tmp_path
 def test_truncated_weights_fail_the_checksum(saved):
     data = (saved / "weights.safetensors").read_bytes()
     (saved / "weights.safetensors").write_bytes(data[: len(data) // 2])
-    with pytest.raises(ModelFileError, match=r"weights.safetensors' is \d+ bytes; manifest.json records \d+ "
-                                             r"\(truncated or altered\)"):
+    with pytest.raises(ModelFileError, match=r"weights.safetensors does not match its checksum in manifest.json: it "
+                                             r"is \d+ bytes, not the \d+ recorded \(truncated or altered\)"):
         aekit.load(saved)
 
 

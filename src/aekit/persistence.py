@@ -232,7 +232,7 @@ def check_model_target(path: str | os.PathLike, *, overwrite: bool, overwrite_op
         )
     if not overwrite:
         raise InvalidInputError(
-            f"Model folder {str(target)!r} already exists. Pass {overwrite_option} to replace it, or choose another "
+            f"Model folder {target} already exists. Pass {overwrite_option} to replace it, or choose another "
             "output path."
         )
 
@@ -285,8 +285,8 @@ def _read_file(folder: Path, name: str, limit: int | None = None, expected: dict
             raise ModelFileError(f"{str(path)!r} is not a regular file. {_FIX}")
         if expected is not None and info.st_size != expected["bytes"]:
             raise ModelFileError(
-                f"{str(path)!r} is {info.st_size} bytes; manifest.json records {expected['bytes']} "
-                f"(truncated or altered). {_FIX}"
+                f"{name} does not match its checksum in manifest.json: it is {info.st_size} bytes, not the "
+                f"{expected['bytes']} recorded (truncated or altered). {_FIX}"
             )
         if limit is not None and info.st_size > limit:
             raise ModelFileError(f"{str(path)!r} is {info.st_size} bytes, more than the {limit} allowed. {_FIX}")
@@ -355,7 +355,7 @@ def _bound_module_config(config: Any, where: str = "module") -> None:
     """Refuse, from the JSON alone, a module description too big for any aekit architecture."""
     if isinstance(config, dict):
         for key, value in config.items():
-            _bound_module_config(value, f"{where}.{key}")
+            _bound_module_config(value, f"{where}.{key}" if key.isprintable() else f"{where}[{key!r}]")
     elif isinstance(config, list):
         _expect(len(config) <= MAX_LAYERS, f"{where} lists {len(config)} layers; aekit models have at most "
                                            f"{MAX_LAYERS}")
@@ -379,7 +379,8 @@ def _expected_weights(module_config: dict, weights_entry: dict) -> dict[str, tor
         with torch.device("meta"):
             expected = build_model(**module_config).state_dict()
     except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: sizes that overflow
-        raise ModelFileError(f"config.json: the module description is invalid ({str(error)[:200]}). {_FIX}") from None
+        reason = str(error).encode("unicode_escape").decode("ascii")[:200]  # one line, whatever the keys hold
+        raise ModelFileError(f"config.json: the module description is invalid ({reason}). {_FIX}") from None
     needed = sum(t.numel() * t.element_size() for t in expected.values())
     header_allowance = 8 + 4096 + 512 * len(expected)  # the JSON header: names, shapes, offsets, metadata
     size = weights_entry.get("bytes")
