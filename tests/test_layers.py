@@ -228,5 +228,7 @@ def test_verbose_training_says_which_kernel_each_layer_got(fresh_cache, capsys):
                TrainConfig(epochs=1, batch_size=64, verbose=True))
     err = capsys.readouterr().err
     assert "linear-layer kernels (AEKIT_LINEAR_KERNEL=auto, precision fp32):" in err
-    for key in layers.choices():
-        assert f"  {key}: {layers.choices()[key]['kernel']} (" in err
+    timed = {key: choice for key, choice in layers.choices().items() if choice["onednn_speedup"] is not None}
+    assert timed  # 300x200 at 64 rows is large enough to time
+    for key, choice in timed.items():  # the training products of this model's layers
+        assert (f"  {key}: {choice['kernel']} (" in err) == ("/train/" in key)

@@ -83,7 +83,8 @@ def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list
     >>> import numpy as np, aekit
     >>> X = np.random.default_rng(0).normal(size=(200, 4))
     >>> X[7, 2] = 9.0
-    >>> model = aekit.Autoencoder(latent_dim=2, epochs=5, anomaly_score="error", random_state=0).fit(X)
+    >>> model = aekit.Autoencoder(latent_dim=2, architecture="mlp", epochs=5, anomaly_score="error",
+    ...                          random_state=0).fit(X)
     >>> top = top_outliers(model, X, n_rows=1)
     >>> top[0]["row"], top[0]["parts"][0][0]
     (7, 'x2')

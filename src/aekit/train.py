@@ -282,6 +282,14 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
     return None
 
 
+def _module_choices(module: nn.Module) -> dict[str, dict]:
+    """The training kernels timed for the shapes of ``module``'s linear layers (see :func:`aekit.layers.choices`);
+    products too small to time always take ``F.linear`` and are not listed."""
+    shapes = {f"{layer.in_features}x{layer.out_features}/" for layer in module.modules() if isinstance(layer, nn.Linear)}
+    return {key: value for key, value in layers.choices().items()
+            if key[: key.index("/") + 1] in shapes and "/train/" in key and value.get("onednn_speedup") is not None}
+
+
 def _state_copy(module: nn.Module) -> dict:
     return copy.deepcopy(module.state_dict())
 
@@ -592,9 +600,11 @@ def _train(
                     f"{path or checkpointer.folder}. Resume with resume=True (CLI: --resume), same data and settings."
                 )
         skip_steps = 0
-        if config.verbose and epoch == start_epoch and layers.choices():  # chosen during the first steps
+        # chosen during the first steps; this module's layers only, not every choice the process made
+        chosen = _module_choices(module) if config.verbose and epoch == start_epoch else {}
+        if chosen:
             progress.write(f"linear-layer kernels ({layers.KERNEL_VARIABLE}={layers.requested_kernel()}, "
-                           f"precision {precision}):\n  " + layers.describe(layers.choices()).replace("\n", "\n  "),
+                           f"precision {precision}):\n  " + layers.describe(chosen).replace("\n", "\n  "),
                            file=sys.stderr)
         running_total, rows_total = distributed.sum_over_ranks([float(running), rows_seen])
         train_loss = running_total / max(rows_total, 1)
