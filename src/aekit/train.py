@@ -285,7 +285,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 def _module_choices(module: nn.Module) -> dict[str, dict]:
     """The training kernels timed for the shapes of ``module``'s linear layers (see :func:`aekit.layers.choices`);
     products too small to time always take ``F.linear`` and are not listed."""
-    shapes = {f"{layer.in_features}x{layer.out_features}/" for layer in module.modules() if isinstance(layer, nn.Linear)}
+    linear = [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
+    shapes = {f"{layer.in_features}x{layer.out_features}/" for layer in linear}
     return {key: value for key, value in layers.choices().items()
             if key[: key.index("/") + 1] in shapes and "/train/" in key and value.get("onednn_speedup") is not None}
 
