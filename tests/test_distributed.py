@@ -62,8 +62,9 @@ def mse(module, batch):
     return ((module(batch)[0] - batch) ** 2).mean()
 
 
-ESTIMATOR_PARAMS = dict(latent_dim=2, hidden_dims=(6,), epochs=EPOCHS, lr=1e-2, early_stopping=False,
-                        validation_fraction=0.2, random_state=0, device="cpu")
+# The MLP: the anchored model starts at PCA of the rows each process holds, so two processes start apart from one
+ESTIMATOR_PARAMS = dict(latent_dim=2, architecture="mlp", hidden_dims=(6,), epochs=EPOCHS, lr=1e-2,
+                        early_stopping=False, validation_fraction=0.2, random_state=0, device="cpu")
 # No validation rows, so that both ranks get as many training rows (15 of each chunk of 30): full batches then
 # average to the gradient over all rows, as in one process.
 STREAMING_PARAMS = dict(ESTIMATOR_PARAMS, batch_size=10_000, validation_fraction=0.0)
