@@ -161,4 +161,5 @@ def test_cli_fit_chooses_the_score_and_contamination_auto(planted, tmp_path, cap
     assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "n"), "--anomaly-score", "combnied",
                  *options]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and "'anomaly_score' parameter" in err and "combnied" in err
+    assert err.count("\n") == 1 and "--anomaly-score must be" in err and "combnied" in err
+    assert "Did you mean 'combined'?" in err

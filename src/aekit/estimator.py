@@ -602,7 +602,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         except InvalidParameterError as error:
             value = getattr(self, str(error).split("'")[1], None) if "'" in str(error) else None
             choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
-            choices |= set(geometry.GEOMETRIES)
+            choices |= set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES)
             hint = did_you_mean(value, choices) if isinstance(value, str) else ""
             raise InvalidParameterValue(f"{error}{hint}") from None
         if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in self.hidden_dims):

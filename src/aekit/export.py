@@ -2,7 +2,7 @@
 
 The graph takes the raw rows (float32, the training columns in their training order) and applies
 the fitted scaler's operations itself, so a deployment needs no aekit, no scikit-learn and no torch:
-only an ONNX runtime. It has one input and four outputs:
+only an ONNX runtime. It has one input and five outputs:
 
 ==========================  ==================  ===============================================
 name                        shape               the estimator's equivalent
@@ -11,7 +11,8 @@ name                        shape               the estimator's equivalent
 ``latent``                  (n_rows, latent_dim) ``transform(X)``
 ``reconstruction``          (n_rows, n_features) ``reconstruct(X)``, in the data's own units
 ``reconstruction_error``    (n_rows,)            ``reconstruction_error(X)`` (scaled space)
-``outlier``                 (n_rows,)            ``predict(X) == -1`` (error above ``threshold_``)
+``outlier_score``           (n_rows,)            ``outlier_scores(X)`` (the model's ``anomaly_score``)
+``outlier``                 (n_rows,)            ``predict(X) == -1`` (score above ``threshold_``)
 ==========================  ==================  ===============================================
 
 One graph rather than one per output: the outputs share the encoder and decoder passes, and a
@@ -38,6 +39,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
+from aekit import detect
 from aekit._atomic import atomic_write_bytes
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, MissingDependencyError
@@ -45,7 +47,7 @@ from aekit.exceptions import InvalidInputError, MissingDependencyError
 __all__ = ["INPUT_NAME", "OUTPUT_NAMES", "export_onnx"]
 
 INPUT_NAME = "X"
-OUTPUT_NAMES = ("latent", "reconstruction", "reconstruction_error", "outlier")
+OUTPUT_NAMES = ("latent", "reconstruction", "reconstruction_error", "outlier_score", "outlier")
 OPSET_VERSION = 17  # run by every onnxruntime since 1.11 (2022)
 
 
@@ -103,7 +105,7 @@ _APPLY = {"sub": torch.sub, "add": torch.add, "mul": torch.mul, "div": torch.div
 class _Pipeline(nn.Module):
     """Scale, encode, decode, unscale, score: what the estimator does, as one traceable module."""
 
-    def __init__(self, module: nn.Module, scaler, threshold: float) -> None:
+    def __init__(self, module: nn.Module, scaler, threshold: float, score_state=None) -> None:
         super().__init__()
         self.module = module
         steps = _scaling(scaler)
@@ -111,6 +113,14 @@ class _Pipeline(nn.Module):
         for index, (_, values) in enumerate(steps):
             self.register_buffer(f"scaling{index}", torch.as_tensor(np.asarray(values, dtype=np.float32)))
         self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
+        self.combined = score_state is not None  # aekit.detect's combined score, else the plain error
+        if self.combined:
+            n_features = len(score_state.feature_scale)
+            self.register_buffer("feature_weight", torch.as_tensor(1.0 / (score_state.feature_scale * n_features),
+                                                                   dtype=torch.float32))
+            self.register_buffer("code_mean", torch.as_tensor(score_state.code_mean, dtype=torch.float32))
+            self.register_buffer("code_precision", torch.as_tensor(
+                score_state.code_precision * detect.LATENT_WEIGHT / score_state.code_scale, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = [getattr(self, f"scaling{index}") for index in range(len(self.operations))]
@@ -119,11 +129,16 @@ class _Pipeline(nn.Module):
             scaled = _APPLY[operation](scaled, value)
         latent = self.module.encode(scaled)
         decoded = self.module.decode(latent)
-        error = (scaled - decoded).square().mean(dim=1)
+        squared = (scaled - decoded).square()
+        error = squared.mean(dim=1)
+        score = error
+        if self.combined:
+            centred = latent - self.code_mean
+            score = (squared * self.feature_weight).sum(dim=1) + ((centred @ self.code_precision) * centred).sum(dim=1)
         reconstruction = decoded
         for operation, value in reversed(list(zip(self.operations, values, strict=True))):
             reconstruction = _APPLY[_INVERSE[operation]](reconstruction, value)
-        return latent, reconstruction, error, error > self.threshold
+        return latent, reconstruction, error, score, score > self.threshold
 
 
 def export_onnx(estimator, path: str | os.PathLike) -> Path:
@@ -154,13 +169,15 @@ def export_onnx(estimator, path: str | os.PathLike) -> Path:
     >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
     >>> path = export_onnx(ae, pathlib.Path(tempfile.mkdtemp()) / "model.onnx")
     >>> session = onnxruntime.InferenceSession(path)
-    >>> latent, reconstruction, error, outlier = session.run(None, {"X": X})
+    >>> latent, reconstruction, error, score, outlier = session.run(None, {"X": X})
     >>> bool(np.abs(latent - ae.transform(X)).max() < 1e-5)
     True
     """
     check_is_fitted(estimator)
     onnx = _require_onnx()
-    pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_)).eval()
+    score_state = getattr(estimator, "score_state_", None) if estimator.anomaly_score == "combined" else None
+    pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),
+                         score_state).eval()
     example = torch.zeros(2, int(estimator.n_features_in_), dtype=torch.float32)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():

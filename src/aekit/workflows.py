@@ -621,7 +621,8 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
         return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
     if contamination != "auto" and not 0 < contamination <= 0.5:  # the range Autoencoder(contamination=...) takes
         raise InvalidParameterValue(
-            f"The 'contamination' parameter must be a float in the range (0.0, 0.5]. Got {contamination!r} instead."
+            "The 'contamination' parameter must be a float in the range (0.0, 0.5] or a str among {'auto'}. "
+            f"Got {contamination!r} instead."
         )
     quantiles = getattr(model, "error_quantiles_", None)
     if quantiles is None:

@@ -47,9 +47,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     sweep.add_argument("data", metavar="DATA", help="data: .csv, .parquet, .npy, .npz or an image folder")
-    sweep.add_argument("--dims", type=_dims, default=EstimatorDefault("dims", _sweep_defaults), metavar="D1,D2,...",
-                       help="latent dimensions to try (default: %(default)s: up to 8 sizes that fit the data, "
-                       "between 1 and the number of features)")
+    sweep.add_argument("--dims", type=_dims, metavar="D1,D2,...",
+                       help="latent dimensions to try (default: the powers of two from 2 to 32 below the number "
+                       "of features and of training rows, else 1)")
     sweep.add_argument("--tolerance", type=float, default=EstimatorDefault("tolerance", _sweep_defaults),
                        help="suggest the smallest d within this relative margin of the best held-out error "
                        "(default: %(default)s)")
