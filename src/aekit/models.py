@@ -70,6 +70,20 @@ def _mlp(sizes: Sequence[int], activation: str) -> nn.Sequential:
     return nn.Sequential(*layers)
 
 
+def check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int], activation: str) -> tuple[int, ...]:
+    """Validate an MLP-style model's sizes and activation; return ``hidden_dims`` as a tuple."""
+    _choose("activation", activation, ACTIVATIONS)
+    for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise InvalidParameterValue(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
+    hidden_dims = tuple(hidden_dims)
+    if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims):
+        raise InvalidParameterValue(
+            f"The 'hidden_dims' parameter must be a sequence of ints >= 1. Got {hidden_dims!r} instead."
+        )
+    return hidden_dims
+
+
 class MLPAutoencoder(AutoencoderModule):
     """Fully connected autoencoder: ``input -> hidden_dims -> latent -> reversed(hidden_dims) -> input``.
 
@@ -106,15 +120,7 @@ class MLPAutoencoder(AutoencoderModule):
         output_activation: str = "identity",
     ) -> None:
         super().__init__(output_activation)
-        _choose("activation", activation, ACTIVATIONS)
-        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterValue(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
-        hidden_dims = tuple(hidden_dims)
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims):
-            raise InvalidParameterValue(
-                f"The 'hidden_dims' parameter must be a sequence of ints >= 1. Got {hidden_dims!r} instead."
-            )
+        hidden_dims = check_sizes(input_dim, latent_dim, hidden_dims, activation)
         self.input_dim, self.latent_dim = input_dim, latent_dim
         self.hidden_dims, self.activation = hidden_dims, activation
         self.encoder = _mlp((input_dim, *hidden_dims, latent_dim), activation)

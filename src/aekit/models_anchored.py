@@ -23,7 +23,7 @@ from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
 from aekit.layers import Linear
-from aekit.models import ACTIVATIONS, AutoencoderModule, _choose, _mlp
+from aekit.models import AutoencoderModule, _mlp, check_sizes
 
 PCA_BATCH_ROWS = 8192
 # Above this many features the D x D covariance (and its eigendecomposition) costs more than a
@@ -83,15 +83,7 @@ class AnchoredAutoencoder(AutoencoderModule):
                 "architecture='mlp' for a BCE loss)."
             )
         super().__init__(output_activation)
-        _choose("activation", activation, ACTIVATIONS)
-        for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
-            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-                raise InvalidParameterValue(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
-        hidden_dims = tuple(hidden_dims)
-        if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims):
-            raise InvalidParameterValue(
-                f"The 'hidden_dims' parameter must be a sequence of ints >= 1. Got {hidden_dims!r} instead."
-            )
+        hidden_dims = check_sizes(input_dim, latent_dim, hidden_dims, activation)
         self.input_dim, self.latent_dim = input_dim, latent_dim
         self.hidden_dims, self.activation = hidden_dims, activation
         self.encoder = Residual(Linear(input_dim, latent_dim), _mlp((input_dim, *hidden_dims, latent_dim), activation))
