@@ -3,8 +3,9 @@ import pytest
 import torch
 from torch import nn
 
+from aekit.architectures import build_model
 from aekit.exceptions import InvalidParameterValue
-from aekit.models import ACTIVATIONS, LinearAutoencoder, MLPAutoencoder, build_model
+from aekit.models import ACTIVATIONS, LinearAutoencoder, MLPAutoencoder
 from conftest import assert_close
 
 
@@ -94,3 +95,14 @@ def test_config_rebuilds_the_same_architecture(model):
 def test_bad_sizes_are_rejected(kwargs):
     with pytest.raises(InvalidParameterValue, match="Got"):
         MLPAutoencoder(**kwargs)
+
+
+@pytest.mark.parametrize("module", ["aekit.models", "aekit.models_conv", "aekit.models_anchored",
+                                    "aekit.architectures"])
+def test_each_model_module_imports_first_on_its_own(module):
+    """No import cycle between the model modules: each can be the first one a program imports."""
+    import subprocess
+    import sys
+
+    result = subprocess.run([sys.executable, "-c", f"import {module}"], capture_output=True, text=True, timeout=120)
+    assert result.returncode == 0, result.stderr

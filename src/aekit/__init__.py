@@ -21,7 +21,7 @@ _EXPORTS = {
     "MLPAutoencoder": ("aekit.models", "MLPAutoencoder"),
     "ModelFileError": ("aekit.exceptions", "ModelFileError"),
     "TrainingError": ("aekit.exceptions", "TrainingError"),
-    "build_model": ("aekit.models", "build_model"),
+    "build_model": ("aekit.architectures", "build_model"),
     "load": ("aekit.persistence", "load_model"),
     "save": ("aekit.persistence", "save_model"),
 }

@@ -22,6 +22,7 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError, Str
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
 from aekit import detect, distributed, geometry, hardware, streaming
+from aekit.architectures import ARCHITECTURES, build_model
 from aekit.checkpoint import Checkpointer
 from aekit.exceptions import (
     InvalidInputError,
@@ -31,7 +32,7 @@ from aekit.exceptions import (
     did_you_mean,
 )
 from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
-from aekit.models import ACTIVATIONS, ARCHITECTURES, AutoencoderModule, build_model
+from aekit.models import ACTIVATIONS, AutoencoderModule
 from aekit.models_anchored import choose_latent_dim, principal_components
 from aekit.preprocess import SCALERS, make_scaler
 from aekit.train import (

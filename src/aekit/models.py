@@ -164,26 +164,3 @@ class LinearAutoencoder(MLPAutoencoder):
             "latent_dim": self.latent_dim,
             "output_activation": self.output_activation,
         }
-
-
-ARCHITECTURES: dict[str, type[AutoencoderModule]] = {"mlp": MLPAutoencoder, "linear": LinearAutoencoder}
-
-# Imported here, after the base class it subclasses exists (models_conv imports from this module).
-from aekit.models_conv import ConvAutoencoder  # noqa: E402
-
-ARCHITECTURES["conv"] = ConvAutoencoder
-
-from aekit.models_anchored import AnchoredAutoencoder  # noqa: E402
-
-ARCHITECTURES["anchored"] = AnchoredAutoencoder
-
-
-def build_model(architecture: str, **config) -> AutoencoderModule:
-    """Build the model named ``architecture`` from its ``config()`` arguments.
-
-    Examples
-    --------
-    >>> build_model("linear", input_dim=4, latent_dim=2).config()["architecture"]
-    'linear'
-    """
-    return _choose("architecture", architecture, ARCHITECTURES)(**config)

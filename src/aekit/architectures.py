@@ -1,0 +1,30 @@
+"""Every model architecture by name, and :func:`build_model`, which builds one from its config.
+
+:mod:`aekit.models` holds the base class and the MLPs; :mod:`aekit.models_conv` and
+:mod:`aekit.models_anchored` subclass it. This module imports all three, so that none of them has to
+import the others back (no import cycle).
+"""
+
+from __future__ import annotations
+
+from aekit.models import AutoencoderModule, LinearAutoencoder, MLPAutoencoder, _choose
+from aekit.models_anchored import AnchoredAutoencoder
+from aekit.models_conv import ConvAutoencoder
+
+ARCHITECTURES: dict[str, type[AutoencoderModule]] = {
+    "anchored": AnchoredAutoencoder,
+    "mlp": MLPAutoencoder,
+    "linear": LinearAutoencoder,
+    "conv": ConvAutoencoder,
+}
+
+
+def build_model(architecture: str, **config) -> AutoencoderModule:
+    """Build the model named ``architecture`` from its ``config()`` arguments.
+
+    Examples
+    --------
+    >>> build_model("linear", input_dim=4, latent_dim=2).config()["architecture"]
+    'linear'
+    """
+    return _choose("architecture", architecture, ARCHITECTURES)(**config)
