@@ -1,6 +1,6 @@
 """Curved manifolds at d = 2: does the autoencoder lay the swiss roll (and the S-curve) flat?
 
-For each manifold (scikit-learn's generators through ``aekit.manifolds.make_manifold``; 1,500
+For each manifold (scikit-learn's generators through ``aekit.data.manifolds.make_manifold``; 1,500
 training points, 1,000 new points from another seed to evaluate on), and each seed:
 
 - PCA(2) on the standardised points;
@@ -32,7 +32,7 @@ from sklearn.manifold import Isomap
 import aekit
 import aekit.plots
 from _common import machine_line, print_table, spread
-from aekit.manifolds import evaluate_embedding, make_manifold
+from aekit.data.manifolds import evaluate_embedding, make_manifold
 
 NETWORK = dict(hidden_dims=(64, 64, 64), activation="gelu", loss="mse", epochs=100, batch_size=32, lr=3e-3,
                lr_schedule="cosine", early_stopping=False)

@@ -60,7 +60,7 @@ def phase(name: str, data: Path, work: Path, args) -> dict:
     import pyarrow.parquet as pq
 
     import aekit
-    from aekit.streaming import fit_stream
+    from aekit.training.streaming import fit_stream
     from aekit.workflows import encode_file
 
     params = dict(MODEL, epochs=args.epochs, early_stopping=False)

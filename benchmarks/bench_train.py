@@ -82,7 +82,7 @@ from _common import (
     spread,
 )
 from aekit import Autoencoder
-from aekit.layers import KERNEL_VARIABLE, onednn_available, onednn_linear
+from aekit.models.layers import KERNEL_VARIABLE, onednn_available, onednn_linear
 
 BATCH = 256
 LR = 1e-3
@@ -295,7 +295,7 @@ def skorch_fit(X: np.ndarray, work: Workload):
 def gemm_ceiling(work: Workload, steps: int, dtype: torch.dtype = torch.float32, onednn: bool = False):
     """Samples/s if a training step were nothing but its matrix products: ``torch.mm`` (MKL on the
     CPU, cuBLAS on a GPU) into preallocated outputs, or with ``onednn`` oneDNN's linear operator
-    (what ``aekit.layers.Linear`` calls on the CPU; it allocates its outputs)."""
+    (what ``aekit.models.layers.Linear`` calls on the CPU; it allocates its outputs)."""
     encoder = (work.features, *work.hidden, work.latent)
     decoder = (work.latent, *work.hidden[::-1], work.features)
     shapes = list(zip(encoder[:-1], encoder[1:], strict=True)) + list(zip(decoder[:-1], decoder[1:], strict=True))

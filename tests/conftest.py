@@ -40,8 +40,8 @@ def unit_data() -> np.ndarray:
 
 @pytest.fixture(scope="session", autouse=True)
 def kernel_cache_of_the_session(tmp_path_factory):
-    """aekit.layers' kernel choices go to a cache of this session (and its subprocesses), not the user's."""
-    from aekit import layers
+    """aekit.models.layers' kernel choices go to a cache of this session (and its subprocesses), not the user's."""
+    from aekit.models import layers
 
     previous = os.environ.get("XDG_CACHE_HOME")
     os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))

@@ -15,7 +15,9 @@ import safetensors.torch
 import torch
 
 import aekit
-from aekit.checkpoint import (
+from aekit.exceptions import InvalidParameterValue, ModelFileError
+from aekit.models.mlp import MLPAutoencoder
+from aekit.training.checkpoint import (
     Checkpointer,
     decode_state,
     encode_state,
@@ -23,9 +25,7 @@ from aekit.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from aekit.exceptions import InvalidParameterValue, ModelFileError
-from aekit.models import MLPAutoencoder
-from aekit.train import TrainConfig, fit_module
+from aekit.training.loop import TrainConfig, fit_module
 
 
 def mse(module, batch):

@@ -17,7 +17,7 @@ from PIL import Image
 import aekit
 import aekit.workflows
 from aekit.cli import main
-from aekit.io import read_data
+from aekit.data import read_data
 from conftest import assert_close
 
 FAST = ["--latent-dim", "2", "--hidden", "8", "--epochs", "3", "--batch-size", "32", "--seed", "0", "--device", "cpu"]

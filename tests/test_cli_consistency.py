@@ -174,7 +174,7 @@ def test_reconstructions_of_images_as_a_png_folder(tmp_path, capsys):
     import pandas as pd
     from PIL import Image
 
-    from aekit.io import read_data
+    from aekit.data import read_data
 
     images = tmp_path / "images"
     images.mkdir()

@@ -32,10 +32,10 @@ import safetensors.torch
 import torch
 
 import aekit
-from aekit.checkpoint import list_checkpoints
-from aekit.models import MLPAutoencoder
-from aekit.streaming import fit_stream
-from aekit.train import TrainConfig, fit_module
+from aekit.models.mlp import MLPAutoencoder
+from aekit.training.checkpoint import list_checkpoints
+from aekit.training.loop import TrainConfig, fit_module
+from aekit.training.streaming import fit_stream
 from conftest import assert_close
 
 pytestmark = pytest.mark.slow
@@ -76,9 +76,9 @@ _WORKER = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     import test_distributed as spec
     import aekit
-    from aekit import distributed
-    from aekit.streaming import fit_stream
-    from aekit.train import TrainConfig, fit_module
+    from aekit.training import distributed
+    from aekit.training.streaming import fit_stream
+    from aekit.training.loop import TrainConfig, fit_module
 
     out = sys.argv[1]
     distributed.setup()

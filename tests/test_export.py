@@ -68,7 +68,7 @@ def test_graph_matches_the_estimator(tables, tmp_path, params, data, loss):
 
 
 def test_layers_big_enough_for_onednn_export_as_plain_products(tmp_path):
-    """aekit.layers.Linear may route wide layers through a private oneDNN operator with no ONNX form."""
+    """aekit.models.layers.Linear may route wide layers through a private oneDNN operator with no ONNX form."""
     X = np.random.default_rng(1).normal(size=(64, 256)).astype(np.float32)
     ae = aekit.Autoencoder(latent_dim=4, architecture="mlp", hidden_dims=(128,), epochs=2, random_state=0,
                            device="cpu").fit(X)
@@ -77,7 +77,7 @@ def test_layers_big_enough_for_onednn_export_as_plain_products(tmp_path):
     assert "Gemm" in operators or "MatMul" in operators, operators
     assert all(node.domain in ("", "ai.onnx") for node in onnx.load(str(path)).graph.node)
     _check_against_estimator(ae, X, path)
-    assert type(ae.module_.encoder[0]).__module__ == "aekit.layers"  # the estimator's module is left as it was
+    assert type(ae.module_.encoder[0]).__module__ == "aekit.models.layers"  # the estimator's module is left as it was
 
 
 def test_metadata_names_the_columns_and_threshold(tmp_path):

@@ -23,10 +23,11 @@ import pytest
 import torch
 
 import aekit
-from aekit import _atomic, persistence
+from aekit import _files as _atomic
+from aekit import persistence
 from aekit.cli import main as cli_main
+from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError, ModelFileError
-from aekit.io import read_data, write_data
 
 KILLS = int(os.environ.get("AEKIT_FUZZ_KILLS", "12"))
 FAST = {"hidden_dims": (16,), "epochs": 2, "batch_size": 32, "random_state": 0, "device": "cpu"}

@@ -7,8 +7,8 @@ from sklearn.manifold import Isomap
 
 import aekit
 from aekit import geometry
+from aekit.data.manifolds import evaluate_embedding, make_manifold
 from aekit.exceptions import InvalidParameterValue
-from aekit.manifolds import evaluate_embedding, make_manifold
 from aekit.persistence import load_model
 from conftest import assert_close
 

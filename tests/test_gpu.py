@@ -9,7 +9,7 @@ import torch
 
 import aekit.estimator as estimator_module
 from aekit import Autoencoder
-from aekit.streaming import fit_stream
+from aekit.training.streaming import fit_stream
 from conftest import assert_close
 
 pytestmark = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU (none on this machine)")

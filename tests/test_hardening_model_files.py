@@ -71,7 +71,7 @@ def load_outcome(folder: Path, data: np.ndarray) -> str:
     except InvalidInputError as error:
         assert "too large for float32" in str(error) or "overflow float32" in str(error)
         return "refused at use"
-    assert codes.shape == (len(data), model.latent_dim) and np.isfinite(codes).all()
+    assert codes.shape == (len(data), model.latent_dim_) and np.isfinite(codes).all()
     assert not np.isnan(errors).any()  # an error can overflow to inf (a sure outlier), never be NaN
     assert set(np.unique(labels)) <= {-1, 1}
     return "loaded"

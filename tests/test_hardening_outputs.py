@@ -23,8 +23,8 @@ from PIL import Image
 
 import aekit
 from aekit.cli import main
+from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError
-from aekit.io import read_data, write_data
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
 
 FAST = {"latent_dim": 1, "hidden_dims": [4], "epochs": 2, "random_state": 0}
@@ -215,7 +215,7 @@ def test_text_labels_colour_the_latent_scatter(tmp_path, labelled, capsys, suffi
 
 
 def test_text_labels_are_drawn_as_categories(tmp_path, labelled):
-    from aekit.io import read_labels
+    from aekit.data import read_labels
     from aekit.plots import plot_latent
 
     folder, kinds = labelled

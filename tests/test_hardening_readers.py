@@ -26,8 +26,8 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 from PIL import Image
 
+from aekit.data import iter_chunks, read_data, write_data
 from aekit.exceptions import InvalidInputError
-from aekit.io import iter_chunks, read_data, write_data
 
 
 def read_outcome(path: Path, **options):
@@ -505,7 +505,7 @@ def test_images_in_any_format_under_any_name_read_only_through_the_allowed_decod
 
 
 def test_an_image_over_the_pixel_budget_is_refused_before_decoding(tmp_path):
-    from aekit.io import MAX_IMAGE_PIXELS
+    from aekit.data import MAX_IMAGE_PIXELS
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -523,7 +523,7 @@ def test_an_image_over_the_pixel_budget_is_refused_before_decoding(tmp_path):
 def test_image_pixel_names_are_not_stored_as_strings(tmp_path):
     import tracemalloc
 
-    from aekit.io import PixelNames
+    from aekit.data import PixelNames
 
     folder = tmp_path / "images"
     folder.mkdir()
@@ -584,7 +584,7 @@ def test_a_fifo_named_csv_is_refused_without_blocking(tmp_path):
 
 
 def count_rows_of(path):
-    from aekit.io import count_rows
+    from aekit.data import count_rows
 
     return count_rows(path)
 
@@ -658,7 +658,7 @@ SPECIAL_FILES = ["fifo", "/dev/zero", "/dev/urandom", "/dev/null", "socket", "fo
 def test_special_files_under_any_data_name_are_refused_without_blocking(kind, suffix, reader):
     import socket
 
-    from aekit.io import count_rows, read_labels
+    from aekit.data import count_rows, read_labels
 
     functions = {"read_data": read_data, "iter_chunks": lambda path: list(iter_chunks(path, chunk_rows=2)),
                  "count_rows": count_rows, "read_labels": lambda path: read_labels(path, "a")}
@@ -717,7 +717,7 @@ def zlib_crc(data: bytes) -> int:
 
 @given(width=st.integers(1, 2**31 - 1), height=st.integers(1, 2**31 - 1), mode=st.sampled_from(["1", "L", "RGB"]))
 def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, height, mode):
-    from aekit.io import MAX_IMAGE_PIXELS
+    from aekit.data import MAX_IMAGE_PIXELS
 
     with tempfile.TemporaryDirectory() as where:
         folder = Path(where) / "images"
@@ -733,10 +733,10 @@ def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, he
 
 
 def test_chunks_of_images_stay_under_the_byte_budget(tmp_path, monkeypatch):
-    import aekit.io
+    import aekit.data
 
-    assert aekit.io._IMAGE_CHUNK_BYTES == 256 * 2**20  # 65,536 images of 4096x4096 would be 4 TB
-    monkeypatch.setattr(aekit.io, "_IMAGE_CHUNK_BYTES", 4 * 4 * 64)  # here: 4 images of 8x8 gray
+    assert aekit.data._IMAGE_CHUNK_BYTES == 256 * 2**20  # 65,536 images of 4096x4096 would be 4 TB
+    monkeypatch.setattr(aekit.data, "_IMAGE_CHUNK_BYTES", 4 * 4 * 64)  # here: 4 images of 8x8 gray
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(6):

@@ -20,8 +20,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import aekit
-from aekit.checkpoint import MANIFEST, STATE, list_checkpoints, save_checkpoint
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError, TrainingError
+from aekit.training.checkpoint import MANIFEST, STATE, list_checkpoints, save_checkpoint
 from test_hardening_model_files import JSON_VALUES, leaf_paths, replace_at
 
 # the MLP: the tampering tests name its tensors

@@ -179,7 +179,7 @@ def _save_in_a_child(model, target: Path, report: Path) -> int:
 
 def test_two_processes_saving_to_one_folder_never_both_succeed(data, tmp_path, monkeypatch):
     """Both pass the early check, then reach the rename together (slowed there): one saves, one is refused."""
-    from aekit import _atomic
+    from aekit import _files as _atomic
 
     models = [aekit.Autoencoder(latent_dim=k, **FAST).fit(data) for k in (2, 3)]
     real_install = _atomic._install

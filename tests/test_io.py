@@ -1,4 +1,4 @@
-"""Tests of aekit.io (read/write by extension, streaming) and aekit._atomic (atomic writes)."""
+"""Tests of aekit.data (read/write by extension, streaming) and aekit._files (atomic writes)."""
 
 from __future__ import annotations
 
@@ -13,9 +13,8 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from aekit._atomic import atomic_write, atomic_write_bytes, atomic_write_text
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import (
+from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text
+from aekit.data import (
     count_rows,
     iter_chunks,
     open_chunk_writer,
@@ -23,6 +22,7 @@ from aekit.io import (
     read_data,
     write_data,
 )
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from conftest import assert_close
 
 TABLES = [".csv", ".parquet"]

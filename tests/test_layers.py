@@ -1,4 +1,4 @@
-"""aekit.layers.Linear: nn.Linear with oneDNN products, checked against a float64 reference; the
+"""aekit.models.layers.Linear: nn.Linear with oneDNN products, checked against a float64 reference; the
 measured kernel choice, its cache and its override."""
 
 import json
@@ -9,9 +9,10 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from aekit import hardware, layers
+from aekit import hardware
 from aekit.exceptions import InvalidParameterValue
-from aekit.layers import KERNEL_VARIABLE, Linear, onednn_available
+from aekit.models import layers
+from aekit.models.layers import KERNEL_VARIABLE, Linear, onednn_available
 from conftest import assert_close
 
 needs_onednn = pytest.mark.skipif(not onednn_available(), reason="oneDNN's linear operator is not available here")
@@ -219,8 +220,8 @@ def test_tracing_and_onnx_export_see_f_linear(onednn):
 
 @needs_onednn
 def test_verbose_training_says_which_kernel_each_layer_got(fresh_cache, capsys):
-    from aekit.models import MLPAutoencoder
-    from aekit.train import TrainConfig, fit_module
+    from aekit.models.mlp import MLPAutoencoder
+    from aekit.training.loop import TrainConfig, fit_module
 
     torch.manual_seed(0)
     model = MLPAutoencoder(300, 20, hidden_dims=(200,))

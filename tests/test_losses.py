@@ -3,7 +3,7 @@ import pytest
 import torch
 
 from aekit.exceptions import InvalidParameterValue
-from aekit.losses import reconstruction_loss
+from aekit.models.losses import reconstruction_loss
 from conftest import assert_close
 
 

@@ -7,8 +7,8 @@ from sklearn.datasets import make_s_curve, make_swiss_roll
 from sklearn.decomposition import PCA
 from sklearn.manifold import trustworthiness
 
+from aekit.data.manifolds import continuity, evaluate_embedding, make_manifold, spearman_matrix
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.manifolds import continuity, evaluate_embedding, make_manifold, spearman_matrix
 from conftest import assert_close
 
 

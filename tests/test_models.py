@@ -3,9 +3,9 @@ import pytest
 import torch
 from torch import nn
 
-from aekit.architectures import build_model
 from aekit.exceptions import InvalidParameterValue
-from aekit.models import ACTIVATIONS, LinearAutoencoder, MLPAutoencoder
+from aekit.models import build_model
+from aekit.models.mlp import ACTIVATIONS, LinearAutoencoder, MLPAutoencoder
 from conftest import assert_close
 
 
@@ -97,8 +97,8 @@ def test_bad_sizes_are_rejected(kwargs):
         MLPAutoencoder(**kwargs)
 
 
-@pytest.mark.parametrize("module", ["aekit.models", "aekit.models_conv", "aekit.models_anchored",
-                                    "aekit.architectures"])
+@pytest.mark.parametrize("module", ["aekit.models.mlp", "aekit.models.conv", "aekit.models.anchored",
+                                    "aekit.models"])
 def test_each_model_module_imports_first_on_its_own(module):
     """No import cycle between the model modules: each can be the first one a program imports."""
     import subprocess

@@ -13,9 +13,9 @@ from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
 
 import aekit
-from aekit.architectures import build_model
 from aekit.exceptions import InvalidParameterValue
-from aekit.models_anchored import AnchoredAutoencoder, choose_latent_dim, principal_components
+from aekit.models import build_model
+from aekit.models.anchored import AnchoredAutoencoder, choose_latent_dim, principal_components
 from conftest import assert_close
 
 

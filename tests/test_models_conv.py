@@ -9,10 +9,10 @@ from numpy.lib.stride_tricks import sliding_window_view
 from sklearn.datasets import load_digits
 
 import aekit
-from aekit.architectures import build_model
 from aekit.exceptions import InvalidParameterValue
-from aekit.models_conv import ConvAutoencoder
-from aekit.train import TrainConfig, make_scheduler
+from aekit.models import build_model
+from aekit.models.conv import ConvAutoencoder
+from aekit.training.loop import TrainConfig, make_scheduler
 from conftest import assert_close
 
 

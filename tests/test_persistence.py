@@ -11,7 +11,8 @@ import safetensors.torch
 import torch
 
 import aekit
-from aekit import _atomic, persistence
+from aekit import _files as _atomic
+from aekit import persistence
 from aekit.exceptions import ModelFileError
 
 FAST = {"hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}

@@ -10,8 +10,8 @@ import torch
 import aekit.estimator
 from aekit import Autoencoder, hardware, load
 from aekit.exceptions import InvalidParameterValue
-from aekit.models import MLPAutoencoder
-from aekit.train import BF16_MIN_WEIGHTS, TrainConfig, autocast, fit_module, resolve_precision
+from aekit.models.mlp import MLPAutoencoder
+from aekit.training.loop import BF16_MIN_WEIGHTS, TrainConfig, autocast, fit_module, resolve_precision
 
 # bf16 keeps 8 significant bits: one rounding is a relative error of at most 2**-9 ~ 0.2%; a forward
 # pass through a few layers, with sums accumulated in float32, stays within a few percent.
@@ -118,10 +118,10 @@ def test_auto_takes_bf16_only_for_large_layers_on_a_device_that_computes_it(nati
 
 
 def test_bf16_where_it_is_emulated_warns_with_the_measured_slowdown(monkeypatch):
-    import aekit.train
+    import aekit.training.loop
 
     monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
-    monkeypatch.setattr(aekit.train, "_warned_emulated_bf16", set())
+    monkeypatch.setattr(aekit.training.loop, "_warned_emulated_bf16", set())
     module = MLPAutoencoder(64, 4, hidden_dims=(32,))
     with pytest.warns(UserWarning, match=r"without native bfloat16 .* emulated here, \d+\.\d+x slower than fp32"):
         assert resolve_precision("bf16", module, CPU) == "bf16"  # still what was asked for

@@ -12,12 +12,12 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
-from aekit.checkpoint import Checkpointer
+from aekit.data import read_data
 from aekit.exceptions import InvalidParameterValue
-from aekit.io import read_data
-from aekit.models import MLPAutoencoder
-from aekit.streaming import StreamSource, _first_pass, _Reading, fit_stream, should_stream
-from aekit.train import TrainConfig, fit_module
+from aekit.models.mlp import MLPAutoencoder
+from aekit.training.checkpoint import Checkpointer
+from aekit.training.loop import TrainConfig, fit_module
+from aekit.training.streaming import StreamSource, _first_pass, _Reading, fit_stream, should_stream
 from aekit.workflows import encode_file
 from conftest import assert_close
 

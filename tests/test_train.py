@@ -4,8 +4,8 @@ import pytest
 import torch
 
 from aekit.exceptions import TrainingError
-from aekit.models import MLPAutoencoder
-from aekit.train import TrainConfig, evaluate, fit_module
+from aekit.models.mlp import MLPAutoencoder
+from aekit.training.loop import TrainConfig, evaluate, fit_module
 
 
 def mse(module, batch):
@@ -101,7 +101,7 @@ def test_non_finite_loss_raises_clear_error_and_keeps_last_good_weights():
 
 
 def test_tensor_source_with_rows_reads_the_split_without_copying_it_and_trains_as_the_copy_would():
-    from aekit.train import TensorSource
+    from aekit.training.loop import TensorSource
 
     X, rows = _data(50), torch.tensor([7, 3, 40, 11, 25, 0, 33])
     in_order = torch.cat(list(TensorSource(X, rows).batches(3)))
@@ -118,7 +118,7 @@ def test_tensor_source_with_rows_reads_the_split_without_copying_it_and_trains_a
 
 def test_tensor_source_for_another_device_gathers_each_batch_on_the_host_and_sends_it_over():
     """Data too large for a GPU stays on the host; on this CPU-only machine "meta" stands in for the GPU."""
-    from aekit.train import TensorSource
+    from aekit.training.loop import TensorSource
 
     X, rows = _data(50), torch.tensor([7, 3, 40, 11, 25, 0, 33])
     seen = []
@@ -137,7 +137,7 @@ def test_tensor_source_for_another_device_gathers_each_batch_on_the_host_and_sen
 
 def test_device_of_names_a_gpu_with_its_index_as_its_tensors_do(monkeypatch):
     """TensorSource and fit compare the target device with X.device: "cuda" must equal "cuda:0" there."""
-    from aekit.train import device_of
+    from aekit.training.loop import device_of
 
     monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
     assert device_of("cuda") == torch.device("cuda", 1)

@@ -8,8 +8,8 @@ import pytest
 from PIL import Image
 
 import aekit
+from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import read_data, write_data
 from aekit.workflows import (
     decode_file,
     encode_file,
@@ -27,7 +27,7 @@ COLUMNS = ["a", "b", "c", "d", "e"]
 
 @pytest.fixture(scope="module")
 def table(low_rank_data) -> pd.DataFrame:
-    # float32, as aekit.io reads files: then the file and the frame hold the very same numbers
+    # float32, as aekit.data reads files: then the file and the frame hold the very same numbers
     return pd.DataFrame(low_rank_data[:120, :5].astype(np.float32), columns=COLUMNS)
 
 

@@ -14,14 +14,14 @@ from aekit._version import __version__
 _EXPORTS = {
     "AekitError": ("aekit.exceptions", "AekitError"),
     "Autoencoder": ("aekit.estimator", "Autoencoder"),
-    "ConvAutoencoder": ("aekit.models_conv", "ConvAutoencoder"),
+    "ConvAutoencoder": ("aekit.models.conv", "ConvAutoencoder"),
     "InvalidInputError": ("aekit.exceptions", "InvalidInputError"),
     "InvalidParameterValue": ("aekit.exceptions", "InvalidParameterValue"),
-    "LinearAutoencoder": ("aekit.models", "LinearAutoencoder"),
-    "MLPAutoencoder": ("aekit.models", "MLPAutoencoder"),
+    "LinearAutoencoder": ("aekit.models.mlp", "LinearAutoencoder"),
+    "MLPAutoencoder": ("aekit.models.mlp", "MLPAutoencoder"),
     "ModelFileError": ("aekit.exceptions", "ModelFileError"),
     "TrainingError": ("aekit.exceptions", "TrainingError"),
-    "build_model": ("aekit.architectures", "build_model"),
+    "build_model": ("aekit.models", "build_model"),
     "load": ("aekit.persistence", "load_model"),
     "save": ("aekit.persistence", "save_model"),
 }

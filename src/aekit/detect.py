@@ -12,7 +12,7 @@ at half weight (``LATENT_WEIGHT``):
   well but maps to an unusual place in the latent space (a rare combination of normal-looking
   values) are caught too.
 
-It needs only per-feature errors and codes, so it applies to any :class:`~aekit.models.AutoencoderModule`.
+It needs only per-feature errors and codes, so it applies to any :class:`~aekit.models.mlp.AutoencoderModule`.
 On the 17 ODDS benchmarks (``benchmarks/bench_anomaly.py``) it lifts the mean ROC-AUC of the plain
 reconstruction error by about 0.05. The half weight of the latent term was the better of 0.5, 1 and 2
 for a bottleneck of 2 and of ``d // 4`` alike (at full weight a 2-wide bottleneck's distance, a poor

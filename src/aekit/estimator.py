@@ -21,9 +21,7 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import detect, distributed, geometry, hardware, streaming
-from aekit.architectures import ARCHITECTURES, build_model
-from aekit.checkpoint import Checkpointer
+from aekit import detect, geometry, hardware
 from aekit.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
@@ -31,11 +29,14 @@ from aekit.exceptions import (
     TrainingError,
     did_you_mean,
 )
-from aekit.losses import OUTPUT_ACTIVATION, reconstruction_loss
-from aekit.models import ACTIVATIONS, AutoencoderModule
-from aekit.models_anchored import choose_latent_dim, principal_components
+from aekit.models import ARCHITECTURES, build_model
+from aekit.models.anchored import choose_latent_dim, principal_components
+from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
+from aekit.models.mlp import ACTIVATIONS, AutoencoderModule
 from aekit.preprocess import SCALERS, make_scaler
-from aekit.train import (
+from aekit.training import distributed, streaming
+from aekit.training.checkpoint import Checkpointer
+from aekit.training.loop import (
     LR_SCHEDULES,
     PRECISIONS,
     TensorSource,
@@ -363,7 +364,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     latent_dim : int or "auto", default="auto"
         Size of the bottleneck (``n_components`` in PCA's terms), for every architecture. "auto"
         fits PCA on the training rows and takes the smallest ``d`` whose PCA reconstruction explains
-        90% of the variance of the validation rows (:func:`aekit.models_anchored.choose_latent_dim`);
+        90% of the variance of the validation rows (:func:`aekit.models.anchored.choose_latent_dim`);
         the choice and its figures are in ``history_["latent_dim_rule"]``.
     hidden_dims : tuple of int, default=(64,)
         Encoder hidden widths; the decoder mirrors them. Ignored when ``architecture="linear"``.
@@ -376,7 +377,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     scaler : {"standard", "minmax"} or None, default="standard"
         Preprocessing fitted on the training data.
     architecture : {"anchored", "mlp", "linear", "conv"}, default="anchored"
-        "anchored" (:class:`~aekit.models_anchored.AnchoredAutoencoder`) is PCA, fitted in closed form
+        "anchored" (:class:`~aekit.models.anchored.AnchoredAutoencoder`) is PCA, fitted in closed form
         on the training rows (never the validation rows), plus non-linear residual branches (MLPs of
         ``hidden_dims``) that start at zero: at the start of training the model's reconstructions
         are PCA's. Training moves the linear maps and the branches together; the starting (PCA)
@@ -385,7 +386,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         says whether the non-linear part improved on it.
         "mlp" is a plain fully connected autoencoder from random weights.
         "linear" is one linear layer each way with no activation: the PCA-equivalent model.
-        "conv" is :class:`~aekit.models_conv.ConvAutoencoder` for rows that are flattened images
+        "conv" is :class:`~aekit.models.conv.ConvAutoencoder` for rows that are flattened images
         (needs ``input_shape``; ``hidden_dims`` are then its convolutions' channels, e.g. (32, 64)).
     input_shape : tuple of 3 ints or None, default=None
         ``(channels, height, width)`` of the images each row was flattened from; needed by "conv",
@@ -435,13 +436,13 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         reconstruction error; elsewhere it is emulated and many times slower (a warning says how much).
         "auto" takes bf16 where the device computes it natively and the model's largest weight
         matrix has at least 131,072 entries (there bf16 pays for its casts), fp32 otherwise: see
-        :func:`aekit.train.resolve_precision`. ``precision_`` says which was used.
+        :func:`aekit.training.loop.resolve_precision`. ``precision_`` says which was used.
     n_jobs : int or None, default=None
         Threads for ``fit`` and inference (PyTorch's intra-op threads, set for the call and restored
         after it). None: PyTorch's count (``OMP_NUM_THREADS``, else the cores), at most the cores this
         process may use (its CPU affinity); -1: all those cores; 1 on a machine busy with other work.
     checkpoint_dir : str or None, default=None
-        Folder for training checkpoints (see :mod:`aekit.checkpoint`): written every
+        Folder for training checkpoints (see :mod:`aekit.training.checkpoint`): written every
         ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.
     checkpoint_every : int, default=1
         Epochs between checkpoints.
@@ -984,7 +985,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Fit on a ``.csv``, ``.parquet`` or ``.npy`` file chunk by chunk, in bounded memory.
 
         The scaler is fitted in a first pass (``partial_fit``); rows are shuffled within windows of
-        ``buffer_chunks`` chunks. See :func:`aekit.streaming.fit_stream`.
+        ``buffer_chunks`` chunks. See :func:`aekit.training.streaming.fit_stream`.
 
         Returns
         -------

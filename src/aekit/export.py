@@ -40,7 +40,7 @@ from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
 from aekit import detect
-from aekit._atomic import atomic_write_bytes
+from aekit._files import atomic_write_bytes
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, MissingDependencyError
 
@@ -65,7 +65,7 @@ def _require_onnx():
 def _plain_copy(module: nn.Module) -> nn.Module:
     """A float32 CPU copy of ``module`` in which every ``nn.Linear`` subclass is a plain ``nn.Linear``.
 
-    :class:`aekit.layers.Linear` may route its product through a private oneDNN operator that has
+    :class:`aekit.models.layers.Linear` may route its product through a private oneDNN operator that has
     no ONNX form; ``nn.Linear`` with the same weights computes the same values through ``F.linear``,
     which exports as ``Gemm``.
     """

@@ -49,7 +49,7 @@ def isomap_target(
 
     Examples
     --------
-    >>> from aekit.manifolds import make_manifold
+    >>> from aekit.data.manifolds import make_manifold
     >>> X, _ = make_manifold("s_curve", 300, random_state=0)
     >>> target = isomap_target(X, np.arange(300), n_components=2, n_neighbors=10, rng=np.random.default_rng(0))
     >>> target.shape, round(float(np.mean(target ** 2)), 4)

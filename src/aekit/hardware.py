@@ -1,6 +1,6 @@
 """What the processor at hand offers, and how many of its cores this process may use.
 
-The kernel choices in :mod:`aekit.layers`, ``precision="auto"`` and the estimator's ``n_jobs`` all
+The kernel choices in :mod:`aekit.models.layers`, ``precision="auto"`` and the estimator's ``n_jobs`` all
 start from here: the CPU's model and instruction sets (``/proc/cpuinfo``'s flags on Linux, and the
 ISA PyTorch dispatches to, which ``ATEN_CPU_CAPABILITY`` can lower), whether it computes bfloat16
 natively, and the cores this process is allowed to run on (``os.sched_getaffinity``: a container's

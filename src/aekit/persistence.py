@@ -28,13 +28,13 @@ import sklearn
 import torch
 from sklearn.utils.validation import check_is_fitted
 
-from aekit._atomic import write_folder
+from aekit._files import write_folder
 from aekit._version import __version__
-from aekit.architectures import build_model
 from aekit.detect import ScoreState
 from aekit.estimator import Autoencoder, resolve_device
 from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, ModelFileError
-from aekit.losses import OUTPUT_ACTIVATION
+from aekit.models import build_model
+from aekit.models.losses import OUTPUT_ACTIVATION
 from aekit.preprocess import scaler_from_state, scaler_state
 
 FORMAT_VERSION = 1

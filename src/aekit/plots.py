@@ -19,7 +19,7 @@ from matplotlib.colors import ListedColormap
 from matplotlib.figure import Figure
 from matplotlib.ticker import MaxNLocator, NullLocator
 
-from aekit._atomic import atomic_write_bytes
+from aekit._files import atomic_write_bytes
 from aekit.exceptions import InvalidInputError
 
 DPI = 100

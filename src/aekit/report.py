@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 from sklearn.decomposition import PCA
 
-from aekit._atomic import atomic_write_text
+from aekit._files import atomic_write_text
 from aekit._version import __version__
 from aekit.plots import write_model_plots
 

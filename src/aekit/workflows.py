@@ -1,7 +1,7 @@
 """File-level jobs: fit a model on a data file, then encode, decode, reconstruct or score other files.
 
 The command line (:mod:`aekit.cli`) is a thin layer over these functions; each reads with
-:mod:`aekit.io`, calls the estimator, writes its output atomically, and returns a JSON-ready
+:mod:`aekit.data`, calls the estimator, writes its output atomically, and returns a JSON-ready
 summary. Encode, decode, reconstruct and score stream their input in chunks, so they run in bounded
 memory on files bigger than memory (image folders are small and read whole).
 
@@ -24,10 +24,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from aekit import detect, distributed
-from aekit.estimator import Autoencoder
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import (
+from aekit import detect
+from aekit.data import (
     Dataset,
     check_output_path,
     count_rows,
@@ -37,9 +35,12 @@ from aekit.io import (
     table_format,
     write_images,
 )
+from aekit.estimator import Autoencoder
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
-from aekit.streaming import fit_stream, should_stream
 from aekit.timeseries import SlidingWindows, top_segments
+from aekit.training import distributed
+from aekit.training.streaming import fit_stream, should_stream
 
 __all__ = [
     "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold", "read_features", "reconstruct_file",
@@ -62,16 +63,16 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     Parameters
     ----------
     data : str or path-like
-        ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.io.read_data`).
+        ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.data.read_data`).
     model_dir : str or path-like
         The model folder to write. An existing one is replaced only with ``force=True``.
     columns, key, image_size, sep
-        Passed to :func:`aekit.io.read_data`: which columns, which ``.npz`` array, the image size, the
+        Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
     force : bool, default=False
         Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
     streaming : bool or None, default=False
-        Train chunk by chunk in bounded memory (:mod:`aekit.streaming`; ``.csv``, ``.parquet``,
+        Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
         only rank 0 saves the model.
     window, stride : int, optional
@@ -335,7 +336,7 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     output : str or path-like
         ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
     columns, key, image_size, sep
-        As for :func:`aekit.io.read_data`.
+        As for :func:`aekit.data.read_data`.
     chunk_rows : int, default=65536
         Rows read, encoded and written at a time.
     verbose : int, default=0

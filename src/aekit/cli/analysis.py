@@ -1,6 +1,6 @@
 """``aekit compare-pca`` and ``aekit sweep``: PCA as the reference, from the shell.
 
-Both read DATA with :func:`aekit.io.read_data`, call :mod:`aekit.analysis`, print its table and
+Both read DATA with :func:`aekit.data.read_data`, call :mod:`aekit.analysis`, print its table and
 return its dict (``--json``); ``sweep --plot FILE.png`` draws the error against ``d``.
 """
 
@@ -126,7 +126,7 @@ def _heldout(args: argparse.Namespace) -> dict:
 
 def run_compare(args: argparse.Namespace) -> dict:
     from aekit.analysis import compare_with_pca
-    from aekit.io import read_data
+    from aekit.data import read_data
 
     data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     scaler = _scaler(args)
@@ -141,7 +141,7 @@ def run_compare(args: argparse.Namespace) -> dict:
 
 def run_sweep(args: argparse.Namespace) -> dict:
     from aekit.analysis import sweep_latent_dims
-    from aekit.io import check_output_path, read_data
+    from aekit.data import check_output_path, read_data
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
     if args.plot:  # before minutes of training

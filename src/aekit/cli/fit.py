@@ -185,8 +185,8 @@ def estimator_params(args: argparse.Namespace) -> dict:
 
 def run(args: argparse.Namespace) -> dict:
     # here, not at the top: `aekit --help` must not wait for torch
-    from aekit.distributed import is_main_process
     from aekit.exceptions import InvalidParameterValue
+    from aekit.training.distributed import is_main_process
     from aekit.workflows import fit_file
 
     if args.resume and not args.checkpoint_dir:

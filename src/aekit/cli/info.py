@@ -22,7 +22,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
-    from aekit import hardware, layers
+    from aekit import hardware
+    from aekit.models import layers
     from aekit.workflows import model_info  # here: `aekit --help` must not wait for torch
 
     info = model_info(args.model)
@@ -64,7 +65,7 @@ def describe(info: dict) -> str:
 def _machine_lines(machine: dict | None) -> list[str]:
     if machine is None:
         return []
-    from aekit.layers import describe
+    from aekit.models.layers import describe
 
     kernels = describe(machine["linear_kernel_choices"]).splitlines() or ["none timed on this machine yet"]
     bf16 = "native" if machine["bf16_native"] else "emulated"

@@ -43,8 +43,8 @@ def _load(args: argparse.Namespace):
     # here, not at the top: `aekit --help` must not wait for torch
     import numpy as np
 
+    from aekit.data import check_output_path, read_data, read_labels
     from aekit.exceptions import InvalidInputError
-    from aekit.io import check_output_path, read_data, read_labels
     from aekit.persistence import load_model
     from aekit.workflows import read_features
 

@@ -23,8 +23,10 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit import distributed, hardware, layers
+from aekit import hardware
 from aekit.exceptions import InvalidParameterValue, ModelFileError, TrainingError, did_you_mean
+from aekit.models import layers
+from aekit.training import distributed
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
@@ -122,7 +124,7 @@ class TensorSource:
 
     A data source has ``n_rows``, ``device`` and ``batches(batch_size, generator)``, which yields the
     rows in batches: shuffled with ``generator`` (here one permutation per epoch, gathered with
-    ``index_select``), or in order when it is None. ``aekit.streaming.StreamSource`` is the other one.
+    ``index_select``), or in order when it is None. ``aekit.training.streaming.StreamSource`` is the other one.
     With ``rows`` (indices into ``X``), only those rows, in that order, without copying them out of
     ``X``: a training split of a data set costs no memory (``rows`` lives where ``X`` does). With
     ``transform``, each batch is passed through it on its way out, on ``device`` (e.g. scaling, so
@@ -283,7 +285,8 @@ def make_scheduler(optimizer: torch.optim.Optimizer, config: TrainConfig):
 
 
 def _module_choices(module: nn.Module) -> dict[str, dict]:
-    """The training kernels timed for the shapes of ``module``'s linear layers (see :func:`aekit.layers.choices`);
+    """The training kernels timed for the shapes of ``module``'s linear layers (see
+    :func:`aekit.models.layers.choices`);
     products too small to time always take ``F.linear`` and are not listed."""
     linear = [layer for layer in module.modules() if isinstance(layer, nn.Linear)]
     shapes = {f"{layer.in_features}x{layer.out_features}/" for layer in linear}
@@ -461,12 +464,12 @@ def fit_module(
     :class:`~aekit.exceptions.TrainingError`.
 
     ``X_train`` and ``X_val`` are tensors or data sources (see :class:`TensorSource`). With a
-    :class:`~aekit.checkpoint.Checkpointer`, the whole training state is saved every
+    :class:`~aekit.training.checkpoint.Checkpointer`, the whole training state is saved every
     ``checkpointer.every`` epochs and at the end, training continues from the newest checkpoint when
     ``checkpointer.resume`` is set (bit for bit as if never stopped, on the same machine), and Ctrl-C
     or SIGTERM stops after the current step, saves, and raises ``KeyboardInterrupt`` saying how to
     resume. Under ``torchrun`` the module is wrapped in DistributedDataParallel and losses are summed
-    over the ranks before every decision (see :mod:`aekit.distributed`).
+    over the ranks before every decision (see :mod:`aekit.training.distributed`).
 
     ``on_epoch_end(epoch, kept)``, when given, is called after each epoch's validation, with ``kept``
     True when the weights training ends with are, so far, this epoch's (it improved on the best
@@ -480,7 +483,7 @@ def fit_module(
     Examples
     --------
     >>> import torch
-    >>> from aekit.models import LinearAutoencoder
+    >>> from aekit.models.mlp import LinearAutoencoder
     >>> model = LinearAutoencoder(4, 2)
     >>> mse = lambda m, x: ((m(x)[0] - x) ** 2).mean()
     >>> history = fit_module(model, mse, torch.randn(100, 4), None, TrainConfig(epochs=3))
@@ -517,7 +520,7 @@ def _train(
         )
 
     def training_state(epoch: int, step: int, generator_state: torch.Tensor, running, rows_seen: int) -> dict:
-        """Everything needed to go on bit for bit from (epoch, step), for aekit.checkpoint."""
+        """Everything needed to go on bit for bit from (epoch, step), for aekit.training.checkpoint."""
         return {
             "epoch": epoch, "step": step, "config": asdict(config), "module": module.state_dict(),
             "optimizer": optimizer.state_dict(), "scheduler": None if scheduler is None else scheduler.state_dict(),

@@ -22,8 +22,8 @@ import torch
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
-from aekit.layers import Linear
-from aekit.models import AutoencoderModule, _mlp, check_sizes
+from aekit.models.layers import Linear
+from aekit.models.mlp import AutoencoderModule, _mlp, check_sizes
 
 PCA_BATCH_ROWS = 8192
 # Above this many features the D x D covariance (and its eigendecomposition) costs more than a

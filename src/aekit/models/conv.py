@@ -14,8 +14,8 @@ from collections.abc import Sequence
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
-from aekit.layers import Linear
-from aekit.models import ACTIVATIONS, AutoencoderModule, _choose
+from aekit.models.layers import Linear
+from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _choose
 
 KERNEL_SIZE = 3
 

@@ -28,7 +28,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from aekit._atomic import write_folder
+from aekit._files import write_folder
 from aekit.exceptions import InvalidInputError, ModelFileError
 
 __all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "save_checkpoint"]

@@ -1,15 +1,15 @@
 """Every model architecture by name, and :func:`build_model`, which builds one from its config.
 
-:mod:`aekit.models` holds the base class and the MLPs; :mod:`aekit.models_conv` and
-:mod:`aekit.models_anchored` subclass it. This module imports all three, so that none of them has to
+:mod:`aekit.models.mlp` holds the base class and the MLPs; :mod:`aekit.models.conv` and
+:mod:`aekit.models.anchored` subclass it. This module imports all three, so that none of them has to
 import the others back (no import cycle).
 """
 
 from __future__ import annotations
 
-from aekit.models import AutoencoderModule, LinearAutoencoder, MLPAutoencoder, _choose
-from aekit.models_anchored import AnchoredAutoencoder
-from aekit.models_conv import ConvAutoencoder
+from aekit.models.anchored import AnchoredAutoencoder
+from aekit.models.conv import ConvAutoencoder
+from aekit.models.mlp import AutoencoderModule, LinearAutoencoder, MLPAutoencoder, _choose
 
 ARCHITECTURES: dict[str, type[AutoencoderModule]] = {
     "anchored": AnchoredAutoencoder,

@@ -1,6 +1,6 @@
 """Training, encoding and scoring over files bigger than memory, chunk by chunk.
 
-Everything here reads with :func:`aekit.io.iter_chunks` (Parquet by record batches, ``.npy``
+Everything here reads with :func:`aekit.data.iter_chunks` (Parquet by record batches, ``.npy``
 through a memory map, CSV in chunks) and so holds a bounded number of rows at a time:
 
 - **Fitting** (:func:`fit_stream`, ``Autoencoder.fit_stream``) makes a first pass that fits the
@@ -30,11 +30,11 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from aekit import distributed
+from aekit.data import count_rows, iter_chunks
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.io import count_rows, iter_chunks
 from aekit.preprocess import make_scaler
-from aekit.train import staging_tensor
+from aekit.training import distributed
+from aekit.training.loop import staging_tensor
 
 __all__ = ["StreamSource", "fit_stream", "should_stream"]
 
@@ -63,7 +63,7 @@ def _validation_mask(seed: int, chunk_index: int, n_rows: int, fraction: float) 
 
 
 class StreamSource:
-    """A trainer data source (see :class:`aekit.train.TensorSource`) that reads a file chunk by chunk.
+    """A trainer data source (see :class:`aekit.training.loop.TensorSource`) that reads a file chunk by chunk.
 
     Parameters
     ----------
@@ -173,7 +173,7 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
     ----------
     estimator : Autoencoder
     path : str or path-like
-        A ``.csv``, ``.parquet`` or ``.npy`` file (anything :func:`aekit.io.iter_chunks` reads).
+        A ``.csv``, ``.parquet`` or ``.npy`` file (anything :func:`aekit.data.iter_chunks` reads).
     chunk_rows : int, default=65536
         Rows read at a time.
     buffer_chunks : int, default=8

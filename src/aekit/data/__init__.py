@@ -34,7 +34,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from aekit._atomic import atomic_write, atomic_write_bytes
+from aekit._files import atomic_write, atomic_write_bytes
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 
 __all__ = [

@@ -47,7 +47,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from aekit import hardware
-from aekit._atomic import atomic_write_text
+from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",

@@ -14,7 +14,7 @@ import torch
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue, did_you_mean
-from aekit.layers import Linear
+from aekit.models.layers import Linear
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
 OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
