@@ -22,6 +22,8 @@ from aekit.analysis import (
     PCAComparison,
     compare_with_pca,
     default_autoencoder,
+    errors_against_pca,
+    orthonormality_gap,
     principal_angles,
     suggest_dim,
     sweep_latent_dims,
@@ -96,6 +98,31 @@ def test_principal_angles_reject_mismatched_rows_and_nan():
         principal_angles([[np.nan], [1.0]], [[1.0], [0.0]])
 
 
+# ---------------------------------------------------------------- errors_against_pca
+@pytest.mark.parametrize("scaler", ["standard", None])
+def test_errors_against_pca_match_scikit_learn_in_the_models_scaled_space(digits, scaler):
+    """Against scikit-learn's ARPACK PCA on float64 rows (the code uses the LAPACK solver on float32)."""
+    from sklearn.decomposition import PCA
+
+    train, heldout = digits[:300], digits[300:400]
+    model = Autoencoder(latent_dim=4, hidden_dims=(16,), epochs=3, scaler=scaler, random_state=0).fit(train)
+    found = errors_against_pca(model, train, heldout)
+
+    def scaled(rows):
+        rows = rows.astype(np.float32)
+        return (rows if scaler is None else model.scaler_.transform(rows)).astype(np.float64)
+
+    pca = PCA(n_components=4, svd_solver="arpack", random_state=0).fit(scaled(train))
+    for index, rows in enumerate((train, heldout)):
+        expected_pca = np.mean((pca.inverse_transform(pca.transform(scaled(rows))) - scaled(rows)) ** 2)
+        assert_close(found.pca[index], expected_pca, rtol=1e-4, atol=0, what="PCA MSE per value")
+        expected_ae = np.mean((scaled(model.reconstruct(rows)) - scaled(rows)) ** 2)
+        assert_close(found.autoencoder[index], expected_ae, rtol=1e-4, atol=1e-7, what="autoencoder MSE per value")
+        assert found.ratios[index] == pytest.approx(found.autoencoder[index] / found.pca[index])
+    assert found.pca[0] < found.pca[1]  # fitted on the training rows: better there than on held-out rows
+    assert errors_against_pca(model, train, n_components=2).pca_model.n_components_ == 2
+
+
 # ---------------------------------------------------------------- compare_with_pca: linear equivalence
 def test_linear_autoencoder_spans_pca_subspace_on_centred_digits(linear_digits):
     # The subspace is the invariant; the weights need not be orthonormal, and nothing is asserted on them.
@@ -119,12 +146,10 @@ def test_pca_side_matches_numpy_svd_reference(linear_digits, centred_digits):
 
 
 def test_orthonormality_gap_is_the_frobenius_distance_of_the_gram_matrix_to_identity():
-    from aekit.analysis import _orthonormality_gap
-
     orthonormal = ortho_group.rvs(6, random_state=0)[:, :3]
-    assert_close(_orthonormality_gap(orthonormal), 0.0, rtol=0, atol=1e-12)
+    assert_close(orthonormality_gap(orthonormal), 0.0, rtol=0, atol=1e-12)
     # 2Q: W^T W = 4 I, so ||3 I||_F = 3 sqrt(3); same subspace, so the angles stay 0
-    assert_close(_orthonormality_gap(2 * orthonormal), 3 * np.sqrt(3), rtol=1e-12, atol=0)
+    assert_close(orthonormality_gap(2 * orthonormal), 3 * np.sqrt(3), rtol=1e-12, atol=0)
     assert_close(principal_angles(orthonormal, 2 * orthonormal), np.zeros(3), rtol=0, atol=1e-6)
 
 

@@ -15,10 +15,10 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-from sklearn.decomposition import PCA
 
 from aekit._files import atomic_write_text
 from aekit._version import __version__
+from aekit.analysis import errors_against_pca
 from aekit.plots import write_model_plots
 
 CAPTIONS = {
@@ -37,7 +37,8 @@ _STYLE = (
 
 def quality_against_pca(estimator, X) -> dict:
     """Mean squared reconstruction error per value, in the model's scaled space, for the
-    autoencoder and for PCA with as many components as the latent dimension, fitted on ``X``.
+    autoencoder and for PCA with as many components as the latent dimension, fitted on ``X``
+    (:func:`aekit.analysis.errors_against_pca`).
 
     PCA is fitted on the rows it is scored on (the best a linear ``d``-dimensional projection can
     do on them), so a ratio below 1 is a fair win for the autoencoder.
@@ -50,20 +51,13 @@ def quality_against_pca(estimator, X) -> dict:
     >>> sorted(quality)
     ['autoencoder_mse', 'latent_dim', 'n_rows', 'pca_mse', 'ratio']
     """
-    features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
-    X = np.asarray(X, dtype=np.float32)
-    scaled = X if estimator.scaler_ is None else estimator.scaler_.transform(X)
-    latent_dim = int(estimator.module_.latent_dim)
-    autoencoder_mse = float(np.mean(estimator.reconstruction_error(features)))
-    components = min(latent_dim, *scaled.shape)
-    pca = PCA(n_components=components, svd_solver="full").fit(scaled)
-    pca_mse = float(np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2))
+    found = errors_against_pca(estimator, X)
     return {
-        "latent_dim": latent_dim,
+        "latent_dim": int(estimator.module_.latent_dim),
         "n_rows": len(X),
-        "autoencoder_mse": autoencoder_mse,
-        "pca_mse": pca_mse,
-        "ratio": autoencoder_mse / pca_mse if pca_mse > 0 else float("inf"),
+        "autoencoder_mse": found.autoencoder[0],
+        "pca_mse": found.pca[0],
+        "ratio": found.ratios[0],
     }
 
 

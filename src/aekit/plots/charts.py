@@ -1,0 +1,159 @@
+"""Line and bar charts: training curves, the reconstruction-error histogram, the latent-dimension sweep."""
+
+from __future__ import annotations
+
+import math
+import os
+from collections.abc import Sequence
+
+import numpy as np
+from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator, NullLocator
+
+from aekit.exceptions import InvalidInputError
+from aekit.plots.canvas import save
+
+
+def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
+    """Training and validation loss per epoch, with the restored best epoch marked.
+
+    Parameters
+    ----------
+    history : dict
+        ``Autoencoder.history_``: ``train_loss``, ``val_loss`` (NaN when there was no validation
+        split) and ``best_epoch``.
+    path : str or path-like
+        The PNG file to write.
+
+    Returns
+    -------
+    dict
+        ``epochs``, ``train_loss``, ``val_loss`` (None when not drawn) as drawn, ``best_epoch``, ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> drawn = plot_training_curves({"train_loss": [3.0, 2.0], "val_loss": [3.5, 2.5], "best_epoch": 2},
+    ...                              tempfile.mkdtemp() + "/curves.png")
+    >>> drawn["train_loss"].tolist()
+    [3.0, 2.0]
+    """
+    train = np.asarray(history.get("train_loss", []), dtype=np.float64)
+    if train.size == 0:
+        raise InvalidInputError("The history has no 'train_loss' values to plot; fit the model first.")
+    val = np.asarray(history.get("val_loss", [math.nan] * len(train)), dtype=np.float64)
+    epochs = np.arange(1, len(train) + 1)
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    (train_line,) = axes.plot(epochs, train, label="train")
+    val_line = None
+    if np.isfinite(val).any():
+        (val_line,) = axes.plot(epochs, val, label="validation")
+    best = int(history.get("best_epoch") or 0)
+    if best:
+        axes.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best})")
+    axes.set(xlabel="epoch", ylabel="loss", title="Training curves")
+    if train.min() > 0 and train.max() / train.min() > 20:
+        axes.set_yscale("log")
+    axes.legend()
+    return {
+        "epochs": np.asarray(train_line.get_xdata()),
+        "train_loss": np.asarray(train_line.get_ydata(), dtype=np.float64),
+        "val_loss": None if val_line is None else np.asarray(val_line.get_ydata(), dtype=np.float64),
+        "best_epoch": best,
+        "path": save(figure, path),
+    }
+
+
+def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLike, *, bins: int = 50) -> dict:
+    """Histogram of per-row reconstruction errors with the anomaly threshold as a vertical line.
+
+    Returns
+    -------
+    dict
+        ``counts`` and ``bin_edges`` (as drawn), ``threshold``, ``n_above`` (rows above it), ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> drawn = plot_error_histogram(np.array([0.1, 0.2, 0.9]), 0.5, tempfile.mkdtemp() + "/h.png", bins=4)
+    >>> int(drawn["counts"].sum()), drawn["n_above"]
+    (3, 1)
+    """
+    errors = np.asarray(errors, dtype=np.float64).reshape(-1)
+    if errors.size == 0 or not np.isfinite(errors).all():
+        raise InvalidInputError(f"Need finite reconstruction errors to plot; got {errors.size} values.")
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    counts, edges, patches = axes.hist(errors, bins=bins, color="tab:blue", alpha=0.8)
+    n_above = None
+    if threshold is not None:
+        n_above = int((errors > threshold).sum())
+        axes.axvline(threshold, color="tab:red", label=f"threshold {threshold:.4g} ({n_above} rows above)")
+        axes.legend()
+    axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of rows: whole numbers
+    axes.set(xlabel="reconstruction error (mean squared, scaled space)", ylabel="rows", title="Reconstruction error")
+    drawn_counts = np.asarray([patch.get_height() for patch in patches], dtype=np.float64)
+    return {
+        "yticks": np.asarray(axes.get_yticks(), dtype=np.float64),
+        "counts": drawn_counts,
+        "bin_edges": np.asarray(edges, dtype=np.float64),
+        "threshold": threshold,
+        "n_above": n_above,
+        "path": save(figure, path),
+    }
+
+
+def plot_sweep(
+    latent_dims: Sequence[int],
+    errors: Sequence[float],
+    path: str | os.PathLike,
+    *,
+    pca_errors: Sequence[float] | None = None,
+    ylabel: str = "held-out reconstruction error",
+    suggested: int | None = None,
+) -> dict:
+    """Reconstruction error against latent dimension (the elbow plot), PCA's beside it when given.
+
+    The d axis is logarithmic (sweeps double d) with a tick at each d tried; ``suggested`` is
+    marked by a vertical line.
+
+    Returns
+    -------
+    dict
+        ``latent_dims``, ``errors`` and ``pca_errors`` (None when not given) as drawn, ``path``.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> drawn = plot_sweep([2, 4, 8], [0.5, 0.3, 0.2], tempfile.mkdtemp() + "/sweep.png", pca_errors=[0.6, 0.4, 0.3])
+    >>> drawn["pca_errors"].tolist()
+    [0.6, 0.4, 0.3]
+    """
+    dims = np.asarray(latent_dims, dtype=np.float64)
+    values = np.asarray(errors, dtype=np.float64)
+    if dims.shape != values.shape or dims.ndim != 1 or dims.size == 0:
+        raise InvalidInputError(
+            f"latent_dims and errors must be two 1-D sequences of the same length; got {dims.shape} and {values.shape}."
+        )
+    figure = Figure(figsize=(6, 4))
+    axes = figure.subplots()
+    (line,) = axes.plot(dims, values, marker="o", label="autoencoder")
+    pca_line = None
+    if pca_errors is not None:
+        (pca_line,) = axes.plot(dims, np.asarray(pca_errors, dtype=np.float64), marker="s", linestyle="--", label="PCA")
+    if suggested is not None:
+        axes.axvline(suggested, color="grey", linestyle=":", label=f"suggested d = {suggested}")
+    axes.set_xscale("log", base=2)
+    axes.set_xticks(dims, [str(int(d)) for d in dims])
+    axes.xaxis.set_minor_locator(NullLocator())
+    axes.set(xlabel="latent dimension d (log scale)", ylabel=ylabel, title="Latent-dimension sweep")
+    axes.legend()
+    return {
+        "suggested": suggested,
+        "xscale": axes.get_xscale(),
+        "latent_dims": np.asarray(line.get_xdata(), dtype=np.float64),
+        "errors": np.asarray(line.get_ydata(), dtype=np.float64),
+        "pca_errors": None if pca_line is None else np.asarray(pca_line.get_ydata(), dtype=np.float64),
+        "path": save(figure, path),
+    }

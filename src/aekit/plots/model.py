@@ -1,0 +1,66 @@
+"""Every picture that applies to a fitted autoencoder, written into one folder."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aekit.analysis.errors import fit_pca, model_space
+from aekit.exceptions import InvalidInputError
+from aekit.plots.charts import plot_error_histogram, plot_training_curves
+from aekit.plots.embedding import plot_ae_vs_pca, plot_latent, principal_projection
+from aekit.plots.images import image_shape_of, plot_reconstructions
+
+
+def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=None, label_name: str = "label",
+                      image_shape: Sequence[int] | None = None) -> dict:
+    """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
+
+    Always the training curves; with data ``X``: the latent scatter (first two axes, coloured by
+    ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
+    ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
+    when given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).normal(size=(120, 6))
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=3, random_state=0).fit(X)
+    >>> sorted(write_model_plots(ae, tempfile.mkdtemp(), X))
+    ['ae_vs_pca', 'error_histogram', 'latent', 'training_curves']
+    """
+    out_dir = Path(out_dir)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise InvalidInputError(
+            f"Cannot create the folder {str(out_dir)!r}: {error.strerror}. Choose another output folder."
+        ) from None
+    written = {"training_curves": plot_training_curves(estimator.history_, out_dir / "training_curves.png")["path"]}
+    if X is None:
+        return written
+    features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
+    X = np.asarray(X, dtype=np.float32)
+    latent = estimator.transform(features)
+    written["latent"] = plot_latent(latent, out_dir / "latent.png", labels=labels, label_name=label_name)["path"]
+    errors = estimator.outlier_scores(features)  # the score threshold_ is on
+    written["error_histogram"] = plot_error_histogram(errors, estimator.threshold_, out_dir / "error_histogram.png")[
+        "path"
+    ]
+    scaled = model_space(estimator, X)  # PCA of the rows the autoencoder sees, fitted as every comparison fits it
+    pca_codes = fit_pca(scaled, 2).transform(scaled)
+    shown, how = (latent, "its codes") if latent.shape[1] <= 2 else (
+        principal_projection(latent), "PCA of its codes")
+    written["ae_vs_pca"] = plot_ae_vs_pca(
+        shown, pca_codes, out_dir / "ae_vs_pca.png", labels=labels, label_name=label_name,
+        titles=(f"autoencoder (d={latent.shape[1]}, {how})", "PCA of the data (2 components)"),
+    )["path"]
+    image_shape = image_shape_of(estimator, X.shape[1]) if image_shape is None else tuple(image_shape)
+    if image_shape is not None:
+        written["reconstructions"] = plot_reconstructions(
+            X, estimator.reconstruct(features), image_shape, out_dir / "reconstructions.png"
+        )["path"]
+    return written
