@@ -8,7 +8,8 @@ import pytest
 import aekit
 from aekit.analysis import default_autoencoder, sweep_latent_dims
 from aekit.cli import build_parser, main
-from aekit.cli.fit import CLI_SEED, estimator_params
+from aekit.cli.fit import estimator_params
+from aekit.cli.options import CLI_SEED
 
 
 def _help(capsys, *argv) -> str:

@@ -625,7 +625,7 @@ def test_files_that_disagree_with_each_other_are_refused(template, tmp_path, nam
 
 
 def test_model_info_reports_the_environment_it_verified_without_reading_it_again(template, tmp_path, monkeypatch):
-    from aekit import workflows
+    from aekit.workflows import info as workflows  # where model_info looks the loader up
 
     folder = copy_model(template, tmp_path)
     (tmp_path / "evil.json").write_text('{"aekit": "\\u001b[31mswapped"}')

@@ -1,9 +1,10 @@
 """The ``aekit`` command line: parse arguments, call the library, write files.
 
 Each command lives in its own module in this package, exposing ``register(subparsers)`` which adds
-its parser and sets ``func`` (a callable taking the parsed arguments and returning a JSON-ready
-summary dict, or None). Errors aekit raises on purpose become one line on stderr and exit code 2;
-``--debug`` shows the traceback instead.
+its parser (from the shared option groups of :mod:`aekit.cli.options`) and sets ``func`` (a
+callable taking the parsed arguments and returning a JSON-ready summary dict, or None). Errors
+aekit raises on purpose become one line on stderr and exit code 2; ``--debug`` shows the traceback
+instead.
 
 Parsing needs nothing but argparse: the command modules import the library (and with it torch,
 seconds on a cold start) inside the functions that run a command, so that ``aekit --version`` and
@@ -24,6 +25,9 @@ import sys
 import warnings
 
 from aekit._version import __version__
+from aekit.cli.options import add_common_options, show_progress
+
+__all__ = ["add_common_options", "build_parser", "main", "option_names", "printable", "show_progress", "to_json"]
 
 # One module per command group; each adds its subcommands in register().
 COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
@@ -37,25 +41,6 @@ class _OneLineParser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def add_common_options(parser: argparse.ArgumentParser) -> None:
-    """Options every command has: --json, --quiet, --debug, --threads."""
-    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
-    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries on stderr/stdout")
-    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
-    parser.add_argument("--threads", type=_positive_int, metavar="N",
-                        help="CPU threads for PyTorch (default: the cores this process may use; 1 on a busy machine)")
-
-
-def _positive_int(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        value = 0
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"expected a positive number of threads such as 1 or 4, got {text!r}")
-    return value
-
-
 def _threads(count: int | None) -> contextlib.AbstractContextManager:
     """``--threads``: for PyTorch's thread pools when created (set before torch is imported), and while running."""
     if count is None:
@@ -65,15 +50,6 @@ def _threads(count: int | None) -> contextlib.AbstractContextManager:
     from aekit.hardware import threads
 
     return threads(count)
-
-
-def show_progress(args: argparse.Namespace, *, logs: bool = False) -> int:
-    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json.
-
-    With ``logs`` (training, where minutes may pass), also when stderr is not a terminal: the trainer
-    then writes a line every tenth of the epochs instead of a bar, so a logged run is not silent.
-    """
-    return int(not (args.quiet or args.json) and (logs or sys.stderr.isatty()))
 
 
 def printable(text: str) -> str:

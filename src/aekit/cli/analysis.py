@@ -8,8 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options
-from aekit.cli.fit import CLI_SEED, EstimatorDefault, _widths, add_data_options, function_defaults, given
+from aekit.cli.options import (
+    EstimatorDefault,
+    add_common_options,
+    add_data_options,
+    add_seed_option,
+    function_defaults,
+    given,
+    widths,
+)
 
 COMPARE_EXAMPLES = """examples:
   aekit compare-pca train.csv --latent-dim 5
@@ -84,11 +91,11 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--heldout", type=float, metavar="FRACTION",
                        default=EstimatorDefault("heldout_fraction", _compare_defaults),
                        help="share of rows held out for the held-out errors (default: %(default)s)")
-    group.add_argument("--hidden", type=_widths, default=EstimatorDefault("hidden_dims", _template_defaults),
+    group.add_argument("--hidden", type=widths, default=EstimatorDefault("hidden_dims", _template_defaults),
                        metavar="W1,W2", help="hidden widths of the non-linear autoencoder (default: %(default)s)")
     group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs", _template_defaults),
                        help="epochs of the non-linear autoencoder (default: %(default)s)")
-    group.add_argument("--seed", type=int, default=CLI_SEED, help="random seed (default: %(default)s)")
+    add_seed_option(group)
     add_common_options(parser)
 
 

@@ -4,8 +4,15 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import EstimatorDefault, function_defaults, given
+from aekit.cli.options import (
+    EstimatorDefault,
+    add_common_options,
+    add_force_option,
+    add_seed_option,
+    function_defaults,
+    given,
+    show_progress,
+)
 
 
 def register(subparsers) -> None:
@@ -17,11 +24,10 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", default="demo_model", help="model folder to write (default: demo_model)")
-    parser.add_argument("--force", action="store_true", help="replace the model folder if it exists")
+    add_force_option(parser, "the model folder")
     parser.add_argument("--latent-dim", type=int, default=EstimatorDefault("latent_dim", _demo_defaults),
                         help="bottleneck size (default: %(default)s)")
-    parser.add_argument("--seed", type=int, default=EstimatorDefault("random_state", _demo_defaults),
-                        help="random seed (default: %(default)s)")
+    add_seed_option(parser, default=EstimatorDefault("random_state", _demo_defaults))
     add_common_options(parser)
     parser.set_defaults(func=_run)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options
+from aekit.cli.options import add_common_options
 
 
 def register(subparsers) -> None:

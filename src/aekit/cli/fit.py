@@ -1,18 +1,26 @@
 """``aekit fit``: train an autoencoder on a data file or image folder and save the model folder.
 
-The options come in groups (data, model, training); each group is one function that adds its
-arguments, and :func:`estimator_params` maps the parsed arguments to the estimator's parameters, so
+The options come in groups (data, model, training; the data group and the common options are
+shared, in :mod:`aekit.cli.options`); each group is one function that adds its arguments, and
+:func:`estimator_params` maps the parsed arguments to the estimator's parameters, so
 a new option is one ``add_argument`` line and one entry there.
 """
 
 from __future__ import annotations
 
 import argparse
-import inspect
 
-from aekit.cli import add_common_options, show_progress
-
-CLI_SEED = 0  # the one CLI default that differs from the estimator's (None): see the README's table
+from aekit.cli.options import (
+    EstimatorDefault,
+    add_common_options,
+    add_data_options,
+    add_force_option,
+    add_seed_option,
+    contamination,
+    given,
+    show_progress,
+    widths,
+)
 
 EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
@@ -35,7 +43,7 @@ def register(subparsers) -> None:
     )
     parser.add_argument("data", metavar="DATA", help="training data: .csv, .parquet, .npy, .npz or an image folder")
     parser.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="model folder to write")
-    parser.add_argument("--force", action="store_true", help="replace MODEL_DIR if it exists")
+    add_force_option(parser, "MODEL_DIR")
     add_data_options(parser, columns=True)
     add_model_options(parser)
     add_training_options(parser)
@@ -43,60 +51,11 @@ def register(subparsers) -> None:
     parser.set_defaults(func=run)
 
 
-def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
-    """How to read DATA: columns (tables), key (.npz), image size (folders)."""
-    group = parser.add_argument_group("data")
-    if columns:
-        group.add_argument("--columns", type=_names, metavar="A,B,C",
-                           help="numeric columns to use (default: every column but the id column)")
-    group.add_argument("--key", metavar="NAME", help="the array to read from a .npz file (default: its only array)")
-    group.add_argument("--sep", metavar="CHAR", type=_separator,
-                       help="field separator of a text table (default: a tab for .tsv, a comma for .csv; "
-                       ".csv.gz and .tsv.gz are read through gzip)")
-    group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
-
-
-class EstimatorDefault:
-    """An option's default: "the library's own default for ``name``", read only when ``--help`` shows it.
-
-    The CLI never copies a default value: an option left out is not passed on, so the estimator (or
-    function) uses its own. ``str()``, which ``--help`` prints through ``%(default)s``, reads that
-    value from ``source()``: by default ``Autoencoder().get_params()``, importing the library only then.
-    """
-
-    def __init__(self, name: str, source=None) -> None:
-        self.name, self.source = name, source or _estimator_defaults
-
-    def __str__(self) -> str:
-        value = self.source()[self.name]
-        if isinstance(value, (tuple, list)):
-            return ",".join(map(str, value))
-        return "none" if value is None else str(value)
-
-    __repr__ = __str__
-
-
-def _estimator_defaults() -> dict:
-    from aekit.estimator import Autoencoder
-
-    return Autoencoder().get_params()
-
-
-def function_defaults(function) -> dict:
-    """The keyword defaults of ``function`` (a source for :class:`EstimatorDefault`)."""
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
-
-
-def given(value) -> bool:
-    """Whether an option was given on the command line (not left at an :class:`EstimatorDefault`)."""
-    return not isinstance(value, EstimatorDefault)
-
-
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
     group.add_argument("--latent-dim", type=_int_or_word, default=EstimatorDefault("latent_dim"), metavar="D",
                        help="bottleneck size, or auto: chosen from the data (default: %(default)s)")
-    group.add_argument("--hidden", type=_widths, default=EstimatorDefault("hidden_dims"), metavar="W1,W2",
+    group.add_argument("--hidden", type=widths, default=EstimatorDefault("hidden_dims"), metavar="W1,W2",
                        help="encoder hidden widths, mirrored by the decoder; conv: channels (default: %(default)s)")
     group.add_argument("--activation", default=EstimatorDefault("activation"),
                        help="relu, sigmoid, tanh, gelu or identity (default: %(default)s)")
@@ -139,10 +98,9 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--patience", type=int, default=EstimatorDefault("patience"),
                        help="stop after this many epochs without validation improvement (default: %(default)s)")
     # a deliberate exception to the estimator's default (None): a command run twice gives the same model
-    group.add_argument("--seed", type=int, default=CLI_SEED,
-                       help="random seed: the same seed, machine, device and thread count give the same model, "
-                       "bit for bit; another thread count can differ slightly (default: %(default)s, unlike "
-                       "Python's None)")
+    add_seed_option(group, help="random seed: the same seed, machine, device and thread count give the same model, "
+                    "bit for bit; another thread count can differ slightly (default: %(default)s, unlike "
+                    "Python's None)")
     group.add_argument("--device", default=EstimatorDefault("device"),
                        help="auto, cpu, cuda or cuda:N (default: %(default)s)")
     group.add_argument("--precision", default=EstimatorDefault("precision"),
@@ -216,28 +174,8 @@ def describe(summary: dict) -> str:
     ])
 
 
-def contamination(text: str) -> float | str:
-    """``--contamination``: a share of the rows, or ``auto``."""
-    if text.strip().lower() == "auto":
-        return "auto"
-    try:
-        return float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
 def _seconds(value) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
-
-
-def _names(text: str) -> list[str]:
-    names = [name.strip() for name in text.split(",") if name.strip()]
-    if not names:
-        raise argparse.ArgumentTypeError(f"expected comma-separated column names such as a,b,c, got {text!r}")
-    return names
-
-
-def _separator(text: str) -> str:
-    """One character; ``\\t`` (as typed in a shell) is the tab."""
-    return "\t" if text in ("\\t", "tab", "TAB") else text
 
 
 def _int_or_word(text: str) -> int | str:
@@ -246,14 +184,3 @@ def _int_or_word(text: str) -> int | str:
         return int(text)
     except ValueError:
         return text.strip()
-
-
-def _widths(text: str) -> tuple[int, ...]:
-    try:
-        widths = tuple(int(part) for part in text.split(",") if part.strip())
-    except ValueError:
-        widths = ()
-    if not widths or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"expected comma-separated positive widths such as 256,64, got {text!r}")
-    return widths
-

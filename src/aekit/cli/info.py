@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options, printable
+from aekit.cli import printable
+from aekit.cli.options import add_common_options
 
 
 def register(subparsers) -> None:

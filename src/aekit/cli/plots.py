@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from aekit.cli import add_common_options
+from aekit.cli.options import add_common_options
 
 
 def register(subparsers) -> None:

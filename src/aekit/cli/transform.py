@@ -8,8 +8,7 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli import add_common_options, show_progress
-from aekit.cli.fit import _names, add_data_options, contamination
+from aekit.cli.options import add_common_options, add_data_options, column_names, contamination, show_progress
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
 _IMAGES_HELP = "; for a model trained on images, FOLDER/ (a trailing slash) writes one PNG per row"
@@ -67,7 +66,7 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
     else:
         images = _IMAGES_HELP if name in ("reconstruct", "decode") else ""
         parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP + images)
-    parser.add_argument("--keep-columns", type=_names, metavar="A,B", default=None,
+    parser.add_argument("--keep-columns", type=column_names, metavar="A,B", default=None,
                         help="columns of a .csv/.parquet input (ids, labels, text) to carry into OUT")
     if columns:
         add_data_options(parser, columns=True)

@@ -1,0 +1,138 @@
+"""The options several commands share, and the argument types they parse with.
+
+Every command module builds its parser from these groups (data, seed, output/--force, --json,
+--quiet, --debug, --threads), so one option reads and behaves the same in every command. Nothing
+here imports the library at module level: ``aekit --help`` must not wait for torch.
+"""
+
+from __future__ import annotations
+
+import argparse
+import inspect
+import sys
+
+CLI_SEED = 0  # the one CLI default that differs from the estimator's (None): see the README's table
+
+
+# ---------------------------------------------------------------- defaults read from the library
+class EstimatorDefault:
+    """An option's default: "the library's own default for ``name``", read only when ``--help`` shows it.
+
+    The CLI never copies a default value: an option left out is not passed on, so the estimator (or
+    function) uses its own. ``str()``, which ``--help`` prints through ``%(default)s``, reads that
+    value from ``source()``: by default ``Autoencoder().get_params()``, importing the library only then.
+    """
+
+    def __init__(self, name: str, source=None) -> None:
+        self.name, self.source = name, source or _estimator_defaults
+
+    def __str__(self) -> str:
+        value = self.source()[self.name]
+        if isinstance(value, (tuple, list)):
+            return ",".join(map(str, value))
+        return "none" if value is None else str(value)
+
+    __repr__ = __str__
+
+
+def _estimator_defaults() -> dict:
+    from aekit.estimator import Autoencoder
+
+    return Autoencoder().get_params()
+
+
+def function_defaults(function) -> dict:
+    """The keyword defaults of ``function`` (a source for :class:`EstimatorDefault`)."""
+    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+
+
+def given(value) -> bool:
+    """Whether an option was given on the command line (not left at an :class:`EstimatorDefault`)."""
+    return not isinstance(value, EstimatorDefault)
+
+
+# ---------------------------------------------------------------- option groups
+def add_common_options(parser: argparse.ArgumentParser) -> None:
+    """Options every command has: --json, --quiet, --debug, --threads."""
+    parser.add_argument("--json", action="store_true", help="print a machine-readable summary on stdout")
+    parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries on stderr/stdout")
+    parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
+    parser.add_argument("--threads", type=_positive_int, metavar="N",
+                        help="CPU threads for PyTorch (default: the cores this process may use; 1 on a busy machine)")
+
+
+def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
+    """How to read DATA: columns (tables), key (.npz), separator (text tables), image size (folders)."""
+    group = parser.add_argument_group("data")
+    if columns:
+        group.add_argument("--columns", type=column_names, metavar="A,B,C",
+                           help="numeric columns to use (default: every column but the id column)")
+    group.add_argument("--key", metavar="NAME", help="the array to read from a .npz file (default: its only array)")
+    group.add_argument("--sep", metavar="CHAR", type=_separator,
+                       help="field separator of a text table (default: a tab for .tsv, a comma for .csv; "
+                       ".csv.gz and .tsv.gz are read through gzip)")
+    group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
+
+
+def add_seed_option(parser, *, default=CLI_SEED, help: str = "random seed (default: %(default)s)") -> None:
+    """``--seed``: by default the CLI's fixed seed, so that a command run twice gives the same result."""
+    parser.add_argument("--seed", type=int, default=default, help=help)
+
+
+def add_force_option(parser: argparse.ArgumentParser, target: str = "the output") -> None:
+    """``--force``: replace an existing model folder (never anything else)."""
+    parser.add_argument("--force", action="store_true", help=f"replace {target} if it exists")
+
+
+def show_progress(args: argparse.Namespace, *, logs: bool = False) -> int:
+    """Verbosity for library calls: progress bars only on a terminal, and never with --quiet or --json.
+
+    With ``logs`` (training, where minutes may pass), also when stderr is not a terminal: the trainer
+    then writes a line every tenth of the epochs instead of a bar, so a logged run is not silent.
+    """
+    return int(not (args.quiet or args.json) and (logs or sys.stderr.isatty()))
+
+
+# ---------------------------------------------------------------- argument types
+def column_names(text: str) -> list[str]:
+    """``a,b,c``: a list of names (``--columns``, ``--keep-columns``)."""
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"expected comma-separated column names such as a,b,c, got {text!r}")
+    return names
+
+
+def widths(text: str) -> tuple[int, ...]:
+    """``256,64``: positive layer widths (``--hidden``)."""
+    try:
+        values = tuple(int(part) for part in text.split(",") if part.strip())
+    except ValueError:
+        values = ()
+    if not values or min(values) < 1:
+        raise argparse.ArgumentTypeError(f"expected comma-separated positive widths such as 256,64, got {text!r}")
+    return values
+
+
+def contamination(text: str) -> float | str:
+    """``--contamination``: a share of the rows, or ``auto``."""
+    if text.strip().lower() == "auto":
+        return "auto"
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
+
+
+def _positive_int(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected a positive number of threads such as 1 or 4, got {text!r}")
+    return value
+
+
+def _separator(text: str) -> str:
+    """One character; ``\\t`` (as typed in a shell) is the tab."""
+    return "\t" if text in ("\\t", "tab", "TAB") else text

@@ -1,0 +1,139 @@
+"""``fit_file``: train an :class:`~aekit.Autoencoder` on a data file or image folder and save its model folder."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Sequence
+from pathlib import Path
+
+from aekit.data import count_rows, read_data
+from aekit.estimator import Autoencoder
+from aekit.exceptions import InvalidParameterValue
+from aekit.persistence import check_model_target, save_model
+from aekit.timeseries import SlidingWindows
+from aekit.training import distributed
+from aekit.training.streaming import fit_stream, should_stream
+from aekit.workflows.matching import as_frame
+
+FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
+
+
+def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
+             image_size=None, force: bool = False, streaming: bool | None = False, window: int | None = None,
+             stride: int = 1, sep: str | None = None, **params) -> dict:
+    """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
+
+    Parameters
+    ----------
+    data : str or path-like
+        ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.data.read_data`).
+    model_dir : str or path-like
+        The model folder to write. An existing one is replaced only with ``force=True``.
+    columns, key, image_size, sep
+        Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
+        separator of a text table.
+    force : bool, default=False
+        Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
+    streaming : bool or None, default=False
+        Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
+        ``.npy``); None decides by the data's size against the available memory. Under torchrun
+        only rank 0 saves the model.
+    window, stride : int, optional
+        Treat `data` as a time series (one row per time step) and train on its windows of `window`
+        steps, one every `stride` steps (:class:`aekit.timeseries.SlidingWindows`, in memory). The
+        model remembers both (``window_``), and :func:`score_file` then scores each time step.
+    **params
+        Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
+        On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
+        keeps it, so that PNG outputs and pictures know the shape).
+
+    Returns
+    -------
+    dict
+        The summary: rows, features, epochs run, final train and validation loss, seconds, the
+        outlier threshold, and where the model went.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> np.save(folder / "x.npy", np.random.default_rng(0).normal(size=(100, 5)))
+    >>> summary = fit_file(folder / "x.npy", folder / "model", latent_dim=2, epochs=3, random_state=0)
+    >>> summary["n_rows"], summary["n_features"], summary["epochs"]
+    (100, 5, 3)
+    """
+    model_dir = Path(model_dir)
+    # before training, not after minutes of it; save_model checks again at the rename
+    check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    checkpoints = None if params.get("checkpoint_dir") is None else Path(params["checkpoint_dir"]).resolve()
+    if checkpoints is not None and model_dir.resolve() in (checkpoints, *checkpoints.parents):
+        raise InvalidParameterValue(
+            f"The checkpoint folder {params['checkpoint_dir']} is the model folder {model_dir} or inside it; the model "
+            "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it)."
+        )
+    if window is not None:  # a series is windowed in memory
+        if streaming:
+            raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
+        streaming = False
+    if streaming is None:  # geometry embeds all rows at once: it never streams
+        streamable = (params.get("geometry") is None and sep is None
+                      and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
+        streaming = streamable and should_stream(data, columns=columns, key=key)
+    if streaming and sep is not None:
+        raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
+                                    "with commas (.csv) or tabs (.tsv).")
+    if streaming:
+        model = Autoencoder(**params)
+        started = time.perf_counter()
+        fit_stream(model, data, columns=columns, key=key)
+        n_rows, image_shape = count_rows(data, key=key), None
+    else:
+        dataset = read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
+        if params.get("input_shape") is None and dataset.image_shape:
+            # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
+            params["input_shape"] = tuple(dataset.image_shape)
+        model = Autoencoder(**params)
+        started = time.perf_counter()
+        if window is not None:  # the windows' columns are steps x channels: the channel names are kept beside them
+            model.fit(SlidingWindows(window, stride=stride).fit_transform(dataset.X))
+            model.window_ = {"window": int(window), "stride": int(stride), "columns": list(dataset.columns)}
+        else:
+            # Pixels are matched by position (the image's shape), so an image model records no column names:
+            # millions of "px..." strings would cost more than the pixels of a small folder.
+            model.fit(dataset.X if dataset.image_shape else as_frame(dataset.X, dataset.columns))
+        n_rows, image_shape = len(dataset.X), dataset.image_shape
+    seconds = time.perf_counter() - started
+    if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
+        save_model(model, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    history = model.history_
+    return {
+        "model_dir": str(model_dir),
+        "data": str(data),
+        "n_rows": int(n_rows),
+        "n_features": int(model.n_features_in_),
+        "image_shape": list(image_shape) if image_shape else None,
+        "streaming": bool(streaming),
+        "loss": model.loss_,
+        "epochs": int(model.n_iter_),
+        "best_epoch": history.get("best_epoch"),
+        "stop_reason": history.get("stop_reason"),
+        "train_loss": final_value(history.get("train_loss")),
+        "val_loss": final_value(history.get("val_loss")),
+        "threshold": float(model.threshold_),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "window": getattr(model, "window_", None),
+        "seconds": round(seconds, 3),  # the whole fit: scaling, split, training loop, threshold
+        "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
+        "latent_dim": model.latent_dim_,
+        "latent_dim_rule": history.get("latent_dim_rule"),
+        "pca": (history.get("pca") or {}).get("message"),
+    }
+
+
+def _rounded(value) -> float | None:
+    return None if value is None else round(float(value), 3)
+
+
+def final_value(values) -> float | None:
+    """The last value of a history list, as a float; None for an empty or missing one."""
+    return float(values[-1]) if values else None

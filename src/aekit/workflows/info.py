@@ -1,0 +1,55 @@
+"""``model_info``: what a model folder holds, loaded (and so fully checked) first."""
+
+from __future__ import annotations
+
+import os
+
+from aekit.persistence import load_model_and_environment
+from aekit.workflows.fit import final_value
+from aekit.workflows.matching import feature_names
+
+
+def model_info(model_dir) -> dict:
+    """Describe a model folder: architecture, parameter count, columns, training, threshold, versions.
+
+    The folder is loaded (and so fully checked) first.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> folder = tempfile.mkdtemp() + "/model"
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X).save(folder)
+    >>> info = model_info(folder)
+    >>> info["n_features"], info["latent_dim"], info["architecture"]["architecture"]
+    (4, 2, 'anchored')
+    """
+    model, environment = load_model_and_environment(model_dir)  # as verified: not read again
+    history = model.history_
+    return {
+        "model_dir": os.fspath(model_dir),
+        "architecture": model.module_.config(),
+        "n_parameters": int(sum(p.numel() for p in model.module_.parameters())),
+        "latent_dim": int(model.module_.latent_dim),
+        "n_features": int(model.n_features_in_),
+        "columns": feature_names(model),
+        "scaler": model.scaler,
+        "loss": model.loss_,
+        "threshold": float(model.threshold_),
+        "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
+        "anomaly_score": model.anomaly_score,
+        "window": getattr(model, "window_", None),
+        "training": {
+            "epochs": int(model.n_iter_),
+            "best_epoch": history.get("best_epoch"),
+            "stop_reason": history.get("stop_reason"),
+            "train_loss": final_value(history.get("train_loss")),
+            "val_loss": final_value(history.get("val_loss")),
+            "best_val_loss": min(history["val_loss"]) if history.get("val_loss") else None,
+            "seconds": history.get("seconds"),
+            "latent_dim_rule": history.get("latent_dim_rule"),
+            "pca": (history.get("pca") or {}).get("message"),
+        },
+        "params": model.get_params(),
+        "environment": environment,
+    }

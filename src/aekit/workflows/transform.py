@@ -1,0 +1,150 @@
+"""Encode, decode and reconstruct whole files, chunk by chunk, in bounded memory."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from pathlib import Path
+
+import numpy as np
+
+from aekit.data import Dataset, check_output_path
+from aekit.exceptions import InvalidInputError
+from aekit.workflows.matching import (
+    ARRAY_SUFFIXES,
+    CHUNK_ROWS,
+    as_model,
+    by_name,
+    column_order,
+    feature_chunks,
+    output_feature_names,
+    read_chunks,
+)
+from aekit.workflows.output import is_folder, kept_columns, model_image_shape, write_rows
+
+
+def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
+                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+    """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
+
+    Parameters
+    ----------
+    model : Autoencoder or str or path-like
+        A fitted estimator or a model folder.
+    data : str or path-like
+        The data file or image folder. A table may hold other columns too: the model's are read by
+        name, in any order.
+    output : str or path-like
+        ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
+    columns, key, image_size, sep
+        As for :func:`aekit.data.read_data`.
+    chunk_rows : int, default=65536
+        Rows read, encoded and written at a time.
+    verbose : int, default=0
+        1 shows a progress bar.
+    keep_columns : list of str, optional
+        Columns of a ``.csv``/``.parquet`` input (ids, labels, any type) to carry into `output`,
+        between the id column and the results.
+
+    Returns
+    -------
+    dict
+        ``output``, ``n_rows``, ``n_columns``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> np.save(folder / "x.npy", X)
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> encode_file(ae, folder / "x.npy", folder / "z.csv")["n_rows"]
+    50
+    """
+    model = as_model(model)
+    names = [str(name) for name in model.get_feature_names_out()]
+    return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
+                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
+                       sep=sep)
+
+
+def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
+                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
+                     keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+    """Write the reconstruction of every row of `data`, in its own units, under the training column names.
+
+    Parameters and return value as :func:`encode_file`.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> np.save(folder / "x.npy", X)
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> reconstruct_file(ae, folder / "x.npy", folder / "x_hat.npy")["n_columns"]
+    4
+    """
+    model = as_model(model)
+    return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
+                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
+                       keep_columns=keep_columns, images=True, sep=sep)
+
+
+def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
+                keep_columns=None, images: bool = False, sep: str | None = None) -> dict:
+    """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids.
+
+    `images`: the outputs are rows like the model's input, which a folder output takes as PNG files.
+    """
+    if output is not None:
+        check_output_path(output, data)
+    chunks = feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
+                             verbose=verbose, sep=sep)
+    rows = ((chunk, function(features)) for chunk, features in chunks)
+    image_shape = model_image_shape(model) if images and is_folder(output) else None
+    n_rows = write_rows(output, names, rows, kept=kept_columns(data, keep_columns, chunk_rows, sep),
+                         image_shape=image_shape)
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
+
+
+def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: int = CHUNK_ROWS,
+                verbose: int = 0, keep_columns: Sequence[str] | None = None) -> dict:
+    """Decode the latent codes in `latent` (what :func:`encode_file` writes) back to the data's units.
+
+    Columns named ``latent0``, ``latent1``, ... are matched by name (in any order); a plain array by
+    position; other columns of a table are left out unless named in `keep_columns` (carried over,
+    as :func:`encode_file` takes them). Row ids (the ``row`` or ``file`` column) are carried over to `output`.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> X = np.random.default_rng(0).normal(size=(50, 4))
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> np.save(folder / "z.npy", ae.transform(X))
+    >>> decode_file(ae, folder / "z.npy", folder / "x_hat.csv")["n_columns"]
+    4
+    """
+    model = as_model(model)
+    check_output_path(output, latent)
+    names = output_feature_names(model)
+
+    def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
+        latent_names = [str(name) for name in model.get_feature_names_out()]
+        wanted = by_name(latent, latent_names, what="decode", hint="Pass the latent codes written by aekit encode.")
+        order = None
+        for index, chunk in enumerate(read_chunks(latent, key, chunk_rows, wanted, None, verbose)):
+            if index == 0:
+                if chunk.image_shape is not None:
+                    raise InvalidInputError(
+                        f"{latent} holds images; decode takes latent codes (the output of aekit encode)."
+                    )
+                order = column_order(chunk.columns, latent_names, len(latent_names), latent,
+                                      positional=Path(latent).suffix.lower() in ARRAY_SUFFIXES, what="decode",
+                                      hint="Pass the latent codes written by aekit encode.")
+            yield chunk, model.inverse_transform(chunk.X if order is None else chunk.X[:, order])
+
+    n_rows = write_rows(output, names, decoded(), kept=kept_columns(latent, keep_columns, chunk_rows),
+                         image_shape=model_image_shape(model) if is_folder(output) else None)
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
