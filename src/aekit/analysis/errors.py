@@ -3,8 +3,8 @@ comparison of the two (:func:`~aekit.analysis.compare_with_pca`, :func:`~aekit.a
 the report's quality table, the pictures' PCA projection).
 
 The space is the autoencoder's own: the rows after its fitted scaler, where it is trained and where
-:meth:`~aekit.Autoencoder.reconstruction_error` measures. PCA is fitted there, with scikit-learn's exact
-(LAPACK) solver, so the two figures are in one unit and PCA's is the best any linear projection of
+:meth:`~aekit.Autoencoder.reconstruction_error` measures. PCA is fitted there with an exact solver
+(:func:`fit_pca`), so the two figures are in one unit and PCA's is the best any linear projection of
 that rank reaches on the rows it was fitted on.
 """
 
@@ -32,7 +32,12 @@ def model_space(autoencoder, X) -> np.ndarray:
 
 
 def fit_pca(rows: np.ndarray, n_components: int) -> PCA:
-    """PCA with ``n_components`` (at most the rows' rank bound) fitted on ``rows`` with the exact solver.
+    """PCA with ``n_components`` (at most the number of rows and of features) fitted on ``rows``, exactly.
+
+    Both solvers are exact (never the randomized one): the eigendecomposition of the covariance
+    matrix when there are at least as many rows as features (one pass over the rows; about 8x faster
+    than the SVD on MNIST's rows, see docs/pca.md, with errors that agree to 1e-8 relative on the
+    digits), else LAPACK's SVD.
 
     Examples
     --------
@@ -40,7 +45,8 @@ def fit_pca(rows: np.ndarray, n_components: int) -> PCA:
     >>> fit_pca(np.random.default_rng(0).normal(size=(50, 3)), 5).n_components_
     3
     """
-    return PCA(n_components=min(int(n_components), *rows.shape), svd_solver="full").fit(rows)
+    solver = "covariance_eigh" if rows.shape[0] >= rows.shape[1] else "full"
+    return PCA(n_components=min(int(n_components), *rows.shape), svd_solver=solver).fit(rows)
 
 
 def mean_squared_error(reconstruction: np.ndarray, target: np.ndarray) -> float:
