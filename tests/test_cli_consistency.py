@@ -214,3 +214,20 @@ def test_fit_and_score_read_tsv_gzip_and_a_given_separator(tmp_path, capsys):
                                aekit.load(tmp_path / "m").reconstruction_error(frame), rtol=1e-4)  # float32 sums
     assert main(["score", str(tmp_path / "m"), str(tmp_path / "semi.csv"), "-o", str(tmp_path / "t.csv")]) == 2
     assert "Pass --sep ';'" in capsys.readouterr().err
+
+
+def test_command_modules_share_options_only_through_the_options_module():
+    """A command imports from aekit.cli and aekit.cli.options, never from another command's module."""
+    import ast
+    from pathlib import Path
+
+    import aekit.cli
+
+    folder = Path(aekit.cli.__file__).parent
+    shared = {"aekit.cli", "aekit.cli.options"}
+    for path in sorted(folder.glob("*.py")):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, ast.ImportFrom) and (node.module or "").startswith("aekit.cli"):
+                assert node.module in shared, f"{path.name} imports from {node.module}"
+                private = [alias.name for alias in node.names if alias.name.startswith("_")]
+                assert not private, f"{path.name} imports private {private} from {node.module}"
