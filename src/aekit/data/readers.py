@@ -111,12 +111,14 @@ def iter_chunks(path, *, chunk_rows: int = CHUNK_ROWS, columns: Sequence[str] | 
 
 
 def shard_rows(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
-    """The rows ``(start, stop)`` that process `rank` of `world_size` reads: contiguous, sizes differing by one at most.
+    """The rows ``(start, stop)`` that process `rank` of `world_size` reads, split as ``np.array_split`` does.
+
+    Contiguous ranges whose sizes differ by one at most, the larger ones first.
 
     Examples
     --------
     >>> [shard_rows(10, rank, 3) for rank in range(3)]
-    [(0, 3), (3, 6), (6, 10)]
+    [(0, 4), (4, 7), (7, 10)]
     """
     for name, value, low in (("n_rows", n_rows, 0), ("world_size", world_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
@@ -128,7 +130,9 @@ def shard_rows(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
             f"The 'rank' parameter of shard_rows must be an int in the range [0, {world_size - 1}]. "
             f"Got {rank!r} instead."
         )
-    return int(rank * n_rows // world_size), int((rank + 1) * n_rows // world_size)
+    size, larger = divmod(int(n_rows), int(world_size))  # the first `larger` shards take one row more
+    start = int(rank) * size + min(int(rank), larger)
+    return start, start + size + (rank < larger)
 
 
 def count_rows(path, *, key: str | None = None) -> int:

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 
 from aekit.data.common import (
+    CHUNK_ROWS,
     SELECT_HINT,
     Dataset,
     make_dataset,
@@ -166,16 +167,37 @@ def _csv_datasets(file: BinaryIO, path: Path, names: list[str], columns, chunk_r
 
 def _csv_frames(file: BinaryIO, path: Path, names: list[str], options: dict, chunk_rows: int | None, first: int
                 ) -> Iterator[pd.DataFrame]:
-    """pandas' frames of the table, less its first `first` rows."""
-    if chunk_rows is None:
-        yield _parsed(lambda: pd.read_csv(file, **options), path, names).iloc[first:]
+    """pandas' frames of the table (one when `chunk_rows` is None), less its first `first` rows."""
+    if chunk_rows is None and first == 0:
+        yield _parsed(lambda: pd.read_csv(file, **options), path, names)
         return
-    seen = 0
-    with _parsed(lambda: pd.read_csv(file, chunksize=chunk_rows, **options), path, names) as reader:
-        while (frame := _parsed(lambda: next(reader, None), path, names)) is not None:
-            if seen + len(frame) > first:
-                yield frame.iloc[max(first - seen, 0):]
-            seen += len(frame)
+    step, skip = chunk_rows or CHUNK_ROWS, first
+    with _parsed(lambda: pd.read_csv(file, chunksize=step, **options), path, names) as reader:
+        # Skipped rows are parsed apart from the rows kept, so that their types (text, say) do not leak
+        # into the kept rows' types.
+        while skip > 0:
+            skipped = _read(reader, min(skip, step), path, names)
+            if skipped is None or len(skipped) == 0:
+                return
+            skip -= len(skipped)
+        if chunk_rows is None:  # the rest at once
+            frame = _read(reader, options["nrows"] - first if "nrows" in options else None, path, names)
+            if frame is not None:
+                yield frame
+            return
+        while (frame := _read(reader, step, path, names)) is not None:
+            yield frame
+
+
+def _read(reader, n_rows: int | None, path: Path, names: list[str]) -> pd.DataFrame | None:
+    """The next `n_rows` rows (None: all the rest) of pandas' `reader`, or None at the end of the file."""
+    def read():
+        try:
+            # get_chunk stops at read_csv's nrows; read alone would not
+            return reader.read() if n_rows is None else reader.get_chunk(n_rows)
+        except StopIteration:
+            return None
+    return _parsed(read, path, names)
 
 
 def _parsed(parse, path: Path, names: list[str]):
