@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from aekit import detect
 from aekit.data import (
+    CHUNK_ROWS,
     Dataset,
     check_output_path,
     count_rows,
@@ -47,7 +48,6 @@ __all__ = [
     "score_file",
 ]
 
-CHUNK_ROWS = 65536
 FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
 _ARRAY_SUFFIXES = (".npy", ".npz")
 
