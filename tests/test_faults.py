@@ -294,14 +294,14 @@ def test_a_model_file_replaced_mid_load_is_caught_by_the_checksum(models, tmp_pa
     models["old"].save(target)
     other = tmp_path / "other"
     models["new"].save(other)
-    real_read = persistence._read_file
+    real_read = persistence.files.read_file
 
     def swapping_read(folder, name, limit=None, expected=None):
         if name == persistence.WEIGHTS:
             (folder / name).write_bytes((other / name).read_bytes())
         return real_read(folder, name, limit, expected)
 
-    monkeypatch.setattr(persistence, "_read_file", swapping_read)
+    monkeypatch.setattr(persistence.files, "read_file", swapping_read)
     with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum"):
         aekit.load(target)
 

@@ -36,9 +36,9 @@ from aekit.data import (
     table_format,
     write_images,
 )
-from aekit.estimator import Autoencoder
+from aekit.estimator import Autoencoder, load_model, load_model_and_environment, save_model
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
+from aekit.persistence import check_model_target
 from aekit.timeseries import SlidingWindows, top_segments
 from aekit.training import distributed
 from aekit.training.streaming import fit_stream, should_stream
@@ -70,7 +70,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
     force : bool, default=False
-        Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
+        Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
