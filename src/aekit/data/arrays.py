@@ -19,7 +19,16 @@ from aekit.exceptions import InvalidInputError, did_you_mean
 
 
 def load_array(path: Path, key: str | None) -> np.ndarray:
-    """The .npy array (memory-mapped) or the chosen .npz array; never unpickles."""
+    """The .npy array (memory-mapped) or the chosen .npz array; never unpickles.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
+    >>> np.save(path, np.arange(8.0).reshape(4, 2))
+    >>> type(load_array(path, None)).__name__, load_array(path, None).shape
+    ('memmap', (4, 2))
+    """
     with open_regular(path) as file:
         try:
             if path.suffix.lower() == ".npy":
@@ -100,7 +109,16 @@ def _image_shape_of_array(array: np.ndarray, source: Path) -> tuple[int, int, in
 
 def array_chunks(path: Path, key: str | None, columns, chunk_rows: int | None, *, first: int = 0,
                  stop: int | None = None) -> Iterator[Dataset]:
-    """Chunks of rows ``first`` to ``stop`` (all when None); a ``.npy`` file's other rows are never read."""
+    """Chunks of rows ``first`` to ``stop`` (all when None); a ``.npy`` file's other rows are never read.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.npy"
+    >>> np.save(path, np.arange(8.0).reshape(4, 2))
+    >>> [chunk.X.tolist() for chunk in array_chunks(path, None, ["col1"], None, first=2)]
+    [[[5.0], [7.0]]]
+    """
     array = load_array(path, key)
     source = path if key is None else f"{path}[{key!r}]"
     image_shape = _image_shape_of_array(array, source)

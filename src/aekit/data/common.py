@@ -121,6 +121,15 @@ def open_regular(path: Path) -> BinaryIO:
     The check is made on the open descriptor (not the path, which could be swapped in between), and
     the open does not block: a FIFO named ``x.csv`` would otherwise wait forever for a writer, and
     ``/dev/zero`` would be read without end.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "x.csv"
+    >>> _ = path.write_text("a\\n1\\n")
+    >>> with open_regular(path) as file:
+    ...     file.read()
+    b'a\\n1\\n'
     """
     try:
         descriptor = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0))
@@ -141,8 +150,14 @@ def open_regular(path: Path) -> BinaryIO:
         raise
 
 
-def select_columns(columns, available: list[str], source: Path) -> list[str]:
-    """Check the requested column names against those available; return them in the order asked."""
+def select_columns(columns: Sequence[str] | str, available: Sequence[str], source) -> list[str]:
+    """Check the requested column names against those available; return them in the order asked.
+
+    Examples
+    --------
+    >>> select_columns(["c", "a"], ["a", "b", "c"], "data.csv")
+    ['c', 'a']
+    """
     requested = column_names(columns)
     if not requested:
         raise InvalidInputError(f"columns=[] selects nothing from {source}. Name at least one column.")
@@ -159,8 +174,14 @@ def select_columns(columns, available: list[str], source: Path) -> list[str]:
     return requested
 
 
-def table_plan(names: list[str], columns, source: Path) -> tuple[str | None, list[str]]:
-    """Return (id column or None, feature columns) for a table with these column names."""
+def table_plan(names: list[str], columns: Sequence[str] | None, source) -> tuple[str | None, list[str]]:
+    """Return (id column or None, feature columns) for a table with these column names.
+
+    Examples
+    --------
+    >>> table_plan(["row", "x", "y"], None, "data.csv"), table_plan(["x", "y"], ["y"], "data.csv")
+    (('row', ['x', 'y']), (None, ['y']))
+    """
     repeated = repeated_names(names)
     if repeated:
         raise InvalidInputError(
@@ -178,8 +199,17 @@ def table_plan(names: list[str], columns, source: Path) -> tuple[str | None, lis
     return id_column, features
 
 
-def make_dataset(X, columns: list[str], ids, id_column: str | None, source: Path, start: int,
-                  image_shape=None) -> Dataset:
+def make_dataset(X, columns: Sequence[str], ids, id_column: str | None, source, start: int,
+                 image_shape: tuple[int, int, int] | None = None) -> Dataset:
+    """One chunk as a :class:`Dataset`: float32, C-contiguous, every value finite (else a clear error).
+
+    `ids` None numbers the rows from `start`, the chunk's first row in the whole input.
+
+    Examples
+    --------
+    >>> make_dataset([[1, 2], [3, 4]], ["a", "b"], None, None, "data.csv", start=10).ids
+    array([10, 11])
+    """
     X = np.ascontiguousarray(X, dtype=np.float32)
     _check_finite(X, columns, source, start)
     ids = np.arange(start, start + len(X)) if ids is None else np.asarray(ids)
@@ -207,15 +237,35 @@ def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -
     )
 
 
-def column_names(columns) -> list[str]:
-    """Column names as a list of str; a lone string is one name."""
+def column_names(columns: Sequence[str] | str) -> list[str]:
+    """Column names as a list of str; a lone string is one name.
+
+    Examples
+    --------
+    >>> column_names("a"), column_names(["a", 1])
+    (['a'], ['a', '1'])
+    """
     return [columns] if isinstance(columns, str) else [str(name) for name in columns]
 
 
-def repeated_names(names: list[str]) -> list[str]:
+def repeated_names(names: Sequence[str]) -> list[str]:
+    """The names that occur more than once.
+
+    Examples
+    --------
+    >>> repeated_names(["a", "b", "a"])
+    ['a']
+    """
     return [name for name, count in Counter(names).items() if count > 1]
 
 
-def preview_names(names: list[str], limit: int = 10) -> str:
+def preview_names(names: Sequence[str], limit: int = 10) -> str:
+    """The first `limit` names for a message, and how many there are in all when that is more.
+
+    Examples
+    --------
+    >>> preview_names(["a", "b", "c"], limit=2)
+    'a, b, ... (3 in all)'
+    """
     shown = ", ".join(map(str, names[:limit]))
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")

@@ -72,6 +72,16 @@ def image_files(folder: Path) -> list[Path]:
 
     Walked with an explicit stack (a folder thousands of levels deep would exhaust Python's recursion
     limit); linked folders are followed once each, so a link loop ends.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a.png", ".hidden.png"):
+    ...     Image.fromarray(np.zeros((2, 3), dtype=np.uint8)).save(folder / name)
+    >>> [file.name for file in image_files(folder)]
+    ['a.png', 'b.png']
     """
     files, pending, seen = [], [folder], set()
     while pending:
@@ -195,6 +205,16 @@ def image_chunks(folder: Path, image_size, chunk_rows: int | None, *, first: int
 
     Every image's header is still read (sizes must agree across the whole folder, and one colour image
     makes all of them RGB), so that every range of one folder has the same shape.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> from PIL import Image
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.png", "a.png", ".hidden.png"):
+    ...     Image.fromarray(np.zeros((2, 3), dtype=np.uint8)).save(folder / name)
+    >>> [(chunk.ids.tolist(), chunk.image_shape) for chunk in image_chunks(folder, None, None, first=1)]
+    [(['b.png'], (1, 2, 3))]
     """
     files, shape = _scan_images(folder, image_size)
     files = files[first:stop]

@@ -29,7 +29,16 @@ def _open_parquet(path: Path) -> Iterator[pq.ParquetFile]:
 
 def parquet_chunks(path: Path, columns, chunk_rows: int | None, *, first: int = 0, stop: int | None = None
                    ) -> Iterator[Dataset]:
-    """Chunks of the table's rows ``first`` to ``stop`` (all when None); only the row groups holding them are read."""
+    """Chunks of the table's rows ``first`` to ``stop`` (all when None); only the row groups holding them are read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.parquet"
+    >>> pq.write_table(pa.table({"x": [1.5, 2.5, 4.0], "kind": ["cat", "dog", "cat"]}), path)
+    >>> [chunk.X[:, 0].tolist() for chunk in parquet_chunks(path, ["x"], None, first=1, stop=2)]
+    [[2.5]]
+    """
     with _open_parquet(path) as parquet:
         try:
             schema = parquet.schema_arrow
@@ -107,13 +116,31 @@ def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source
 
 
 def count_parquet_rows(path: Path) -> int:
-    """The row count from the file's metadata; no data page is read."""
+    """The row count from the file's metadata; no data page is read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.parquet"
+    >>> pq.write_table(pa.table({"x": [1.5, 2.5, 4.0], "kind": ["cat", "dog", "cat"]}), path)
+    >>> count_parquet_rows(path)
+    3
+    """
     with _open_parquet(path) as parquet:
         return parquet.metadata.num_rows
 
 
 def read_parquet_column(path: Path, column: str) -> np.ndarray:
-    """One column as it is stored (numbers or text)."""
+    """One column as it is stored (numbers or text).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib, pyarrow as pa, pyarrow.parquet as pq
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.parquet"
+    >>> pq.write_table(pa.table({"x": [1.5, 2.5, 4.0], "kind": ["cat", "dog", "cat"]}), path)
+    >>> read_parquet_column(path, "kind").tolist()
+    ['cat', 'dog', 'cat']
+    """
     with _open_parquet(path) as parquet:
         select_columns([column], parquet.schema_arrow.names, path)
         try:

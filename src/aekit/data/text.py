@@ -103,6 +103,14 @@ def csv_chunks(path: Path, columns, chunk_rows: int | None, sep: str | None = No
 
     Text has no index to seek by: the rows before ``first`` are parsed and dropped, the rows after
     ``stop`` are never read.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n2.5,dog\\n4.0,cat\\n")
+    >>> [chunk.ids.tolist() for chunk in csv_chunks(path, ["x"], 1, first=1)]
+    [[1], [2]]
     """
     sep = sep or _TEXT_TABLES[table_format(path, suffix=True)]
     with _open_text_table(path) as file:
@@ -112,13 +120,31 @@ def csv_chunks(path: Path, columns, chunk_rows: int | None, sep: str | None = No
 
 
 def count_csv_rows(path: Path) -> int:
-    """The non-blank lines after the header (a quoted cell that spans lines counts more than once)."""
+    """The non-blank lines after the header (a quoted cell that spans lines counts more than once).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n2.5,dog\\n4.0,cat\\n")
+    >>> count_csv_rows(path)
+    3
+    """
     with _open_text_table(path) as file:
         return max(sum(1 for line in file if line.strip()) - 1, 0)
 
 
 def read_csv_column(path: Path, column: str) -> np.ndarray:
-    """One column of the table as pandas parses it (numbers or text)."""
+    """One column of the table as pandas parses it (numbers or text).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n2.5,dog\\n4.0,cat\\n")
+    >>> read_csv_column(path, "kind").tolist()
+    ['cat', 'dog', 'cat']
+    """
     sep = _TEXT_TABLES[table_format(path, suffix=True)]
     with _open_text_table(path) as file:
         names = _csv_header(file, path, sep)
