@@ -14,9 +14,10 @@ One module per job: ``fit``, ``transform`` (encode, decode, reconstruct), ``scor
 ``matching`` reads data for a model and ``output`` writes the rows.
 """
 
+from aekit.data import CHUNK_ROWS
 from aekit.workflows.fit import FORCE_OPTION, fit_file
 from aekit.workflows.info import model_info
-from aekit.workflows.matching import CHUNK_ROWS, read_features
+from aekit.workflows.matching import read_features
 from aekit.workflows.score import outlier_threshold, score_file
 from aekit.workflows.transform import decode_file, encode_file, reconstruct_file
 

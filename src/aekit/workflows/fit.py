@@ -7,9 +7,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aekit.data import count_rows, read_data
-from aekit.estimator import Autoencoder
+from aekit.estimator import Autoencoder, save_model
 from aekit.exceptions import InvalidParameterValue
-from aekit.persistence import check_model_target, save_model
+from aekit.persistence import check_model_target
 from aekit.timeseries import SlidingWindows
 from aekit.training import distributed
 from aekit.training.streaming import fit_stream, should_stream
@@ -33,7 +33,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
     force : bool, default=False
-        Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
+        Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun

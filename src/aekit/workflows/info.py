@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from aekit.persistence import load_model_and_environment
+from aekit.estimator import load_model_and_environment
 from aekit.workflows.fit import final_value
 from aekit.workflows.matching import feature_names
 

@@ -17,11 +17,9 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format
-from aekit.estimator import Autoencoder
+from aekit.estimator import Autoencoder, load_model
 from aekit.exceptions import InvalidInputError
-from aekit.persistence import load_model
 
-CHUNK_ROWS = 65536
 ARRAY_SUFFIXES = (".npy", ".npz")
 
 

@@ -9,13 +9,12 @@ import numpy as np
 import pandas as pd
 
 from aekit import detect
-from aekit.data import Dataset, check_output_path, read_data
+from aekit.data import CHUNK_ROWS, Dataset, check_output_path, read_data
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.timeseries import SlidingWindows, top_segments
 from aekit.workflows.matching import (
     ARRAY_SUFFIXES,
-    CHUNK_ROWS,
     as_model,
     column_order,
     feature_chunks,

@@ -7,11 +7,10 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data import Dataset, check_output_path
+from aekit.data import CHUNK_ROWS, Dataset, check_output_path
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.matching import (
     ARRAY_SUFFIXES,
-    CHUNK_ROWS,
     as_model,
     by_name,
     column_order,
