@@ -10,6 +10,7 @@ from aekit import geometry
 from aekit.data.manifolds import evaluate_embedding, make_manifold
 from aekit.exceptions import InvalidParameterValue
 from aekit.persistence import load_model
+from aekit.training.sources import ValidationSplit
 from conftest import assert_close
 
 
@@ -39,7 +40,7 @@ def test_target_is_isomaps_embedding_centred_and_scaled_by_one_factor():
 def test_a_heavy_weight_pulls_the_codes_onto_the_target():
     ae, X, _ = _fitted_on_s_curve(geometry_weight=100.0)
     X_scaled = ae.scaler_.transform(X).astype(np.float32)
-    train_rows, _ = ae._split(len(X), np.random.default_rng(ae.seed_))
+    train_rows, _ = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
     target = geometry.isomap_target(X_scaled, train_rows, n_components=2, n_neighbors=10, rng=np.random.default_rng(0))
     codes = ae.transform(X)
     # the target has unit mean square: a code within 0.05 of it (root mean square) follows it closely

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import functools
 import warnings
-from collections.abc import Callable
 from numbers import Integral, Real
 from pathlib import Path
 
@@ -16,12 +15,11 @@ import numpy as np
 import torch
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.exceptions import ConvergenceWarning
-from sklearn.preprocessing import StandardScaler
 from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import detect, geometry, hardware
+from aekit import detect, geometry, hardware, preprocess
 from aekit.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
@@ -33,23 +31,22 @@ from aekit.models import ARCHITECTURES, build_model
 from aekit.models.anchored import choose_latent_dim, principal_components
 from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule
-from aekit.preprocess import SCALERS, make_scaler
-from aekit.training import distributed, streaming
+from aekit.preprocess import SCALERS, tensor_view
+from aekit.training import distributed
 from aekit.training.checkpoint import Checkpointer
 from aekit.training.loop import (
     LR_SCHEDULES,
     PRECISIONS,
-    TensorSource,
     TrainConfig,
     autocast,
     device_of,
     fit_module,
     resolve_precision,
 )
+from aekit.training.sources import ArrayData, ValidationSplit
+from aekit.training.streaming import DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_ROWS, FileData
 
 INFERENCE_BATCH_ROWS = 8192
-DEVICE_DATA_FRACTION = 0.5  # training data may take this much of a GPU's free memory; the rest is for training
-SCALER_FIT_ROWS = 4096
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
@@ -116,150 +113,10 @@ def _check_available(resolved: torch.device, device: str) -> None:
         )
 
 
-def _data_fits_on(device: torch.device, nbytes: int) -> bool:
-    """Whether ``nbytes`` of training data should live on ``device`` for the whole fit.
-
-    Always on the CPU. On a GPU when they take at most ``DEVICE_DATA_FRACTION`` of its free memory,
-    leaving the rest for the model, its gradients, Adam's state and the activations; otherwise the
-    data stays in host memory and each batch is copied over through pinned memory.
-    """
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DEVICE_DATA_FRACTION * free
-
-
 def _row_mse(reconstruction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     """Each row's mean squared error, in float32: the errors behind ``threshold_``, whether kept from
     the validation pass or computed afterwards (:meth:`Autoencoder._row_errors`)."""
     return reconstruction_loss("mse", reconstruction.float(), rows, per_row=True)
-
-
-def _all_rows_equal(X: np.ndarray, probe_rows: int = 256) -> bool:
-    """True when every row of ``X`` equals the first; usually settled by the first ``probe_rows`` rows.
-
-    Examples
-    --------
-    >>> _all_rows_equal(np.ones((3, 2))), _all_rows_equal(np.eye(2))
-    (True, False)
-    """
-    first = X[:1]
-    if (X[:probe_rows] != first).any():
-        return False
-    return not any((X[start : start + 65536] != first).any() for start in range(probe_rows, len(X), 65536))
-
-
-SCALE_CHUNK_ROWS = 16384  # float64 input is scaled this many rows at a time (no float64 copy of all of X)
-STATS_CHUNK_VALUES = 2**18  # values per chunk when a StandardScaler's statistics are computed (cache-sized)
-
-
-def _as_tensor(X: np.ndarray) -> torch.Tensor:
-    """``torch.from_numpy(X)``, quiet about a read-only ``X`` (np.load mmap, pandas' copy-on-write): only read."""
-    with warnings.catch_warnings():
-        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
-        return torch.from_numpy(X)
-
-
-def _fit_scaler(scaler, X: np.ndarray, *, with_range: bool = False) -> np.ndarray | None:
-    """Fit ``scaler`` (None: no scaler) to ``X`` without a float64 copy of ``X``; a ``StandardScaler`` on torch.
-
-    For a ``StandardScaler`` the mean and the variance are computed in two passes over cache-sized
-    chunks with float64 accumulators, and the attributes are set as scikit-learn's ``fit`` sets them:
-    ``mean_``, ``var_``, ``scale_`` (1 for features scikit-learn's rule finds indistinguishable from a
-    constant), ``n_samples_seen_`` and ``n_features_in_`` (a test compares them with
-    ``StandardScaler().fit(X)``). scikit-learn's ``partial_fit`` over chunks gives the same figures
-    4-5x slower (its NaN-aware sums copy every chunk). Other scalers: ``partial_fit`` in chunks of
-    ``SCALER_FIT_ROWS`` rows.
-
-    With ``with_range``, returns each feature's minimum and maximum, a (2, n_features) array in
-    ``X``'s dtype, taken from the chunks of the first pass while they are in cache.
-    """
-    standard = isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std)
-    if scaler is not None and not standard:
-        for start in range(0, len(X), SCALER_FIT_ROWS):
-            scaler.partial_fit(X[start : start + SCALER_FIT_ROWS])
-    if not (standard or with_range):
-        return None
-    source = _as_tensor(X)
-    n_rows, n_features = source.shape
-    rows = max(1, STATS_CHUNK_VALUES // max(n_features, 1))
-    chunks = [source[start : start + rows] for start in range(0, n_rows, rows)]
-    total = torch.zeros(n_features, dtype=torch.float64)
-    low = high = None
-    for chunk in chunks:
-        if standard:
-            total += chunk.sum(dim=0, dtype=torch.float64)
-        if with_range:  # amin and amax, not aminmax: 10x faster along dim 0 (torch 2.13, CPU)
-            chunk_low, chunk_high = chunk.amin(dim=0), chunk.amax(dim=0)
-            low = chunk_low if low is None else torch.minimum(low, chunk_low)
-            high = chunk_high if high is None else torch.maximum(high, chunk_high)
-    value_range = torch.stack([low, high]).numpy() if with_range else None
-    if not standard:
-        return value_range
-    mean = total / n_rows
-    scaler.n_features_in_, scaler.n_samples_seen_ = n_features, np.float64(n_rows)
-    scaler.mean_, scaler.var_, scaler.scale_ = mean.numpy(), None, None
-    if not scaler.with_std:
-        return value_range
-    squares = torch.zeros(n_features, dtype=torch.float64)
-    for chunk in chunks:
-        squares += (chunk.to(torch.float64) - mean).square_().sum(dim=0)
-    var = (squares / n_rows).numpy()
-    # scikit-learn's _is_constant_feature: the variance is within the two-pass algorithm's error bound
-    eps = np.finfo(np.float64).eps
-    constant = var <= n_rows * eps * var + (n_rows * scaler.mean_ * eps) ** 2
-    scaler.var_, scaler.scale_ = var, np.where(constant, 1.0, np.sqrt(var))
-    return value_range
-
-
-def _standard_steps(scaler: StandardScaler, dtype) -> list[tuple[Callable, torch.Tensor]]:
-    """A fitted ``StandardScaler``'s operations in scikit-learn's order: centre, then scale, both cast to ``dtype``."""
-    steps = []
-    if scaler.with_mean:
-        steps.append((torch.sub, torch.from_numpy(scaler.mean_.astype(dtype))))
-    if scaler.with_std:
-        steps.append((torch.div, torch.from_numpy(scaler.scale_.astype(dtype))))
-    return steps
-
-
-def _batch_scaling(scaler: StandardScaler, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor]:
-    """Scale float32 batches on ``device`` with :func:`_scale_to_float32`'s operations: the same values.
-
-    Each step returns a new tensor, so a batch that is a view of the training data is left as it is.
-    """
-    steps = [(op, value.to(device)) for op, value in _standard_steps(scaler, np.float32)]
-
-    def scale(batch: torch.Tensor) -> torch.Tensor:
-        for op, value in steps:
-            batch = op(batch, value)
-        return batch
-
-    return scale
-
-
-def _scale_to_float32(scaler, X: np.ndarray) -> np.ndarray:
-    """``scaler.transform(X)`` as float32; a ``StandardScaler`` runs on torch's threads into one new array.
-
-    For ``StandardScaler`` these are scikit-learn's own operations (subtract ``mean_``, divide by
-    ``scale_``, both cast to ``X``'s dtype, in ``X``'s precision), so the result equals
-    ``scaler.transform(X).astype(np.float32)`` exactly (a test checks it), several times faster on
-    large data: scikit-learn's runs on one thread and writes a full copy in ``X``'s precision first.
-    float64 input is scaled in chunks of ``SCALE_CHUNK_ROWS`` rows. Other scalers use their ``transform``.
-    """
-    if not isinstance(scaler, StandardScaler):
-        return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
-    source = _as_tensor(np.ascontiguousarray(X))
-    steps = _standard_steps(scaler, X.dtype)
-    out = torch.empty(source.shape, dtype=torch.float32)
-    in_place = source.dtype == torch.float32  # compute straight into the output
-    chunk = max(len(source), 1) if in_place else SCALE_CHUNK_ROWS
-    for start in range(0, len(source), chunk):
-        result, target = source[start : start + chunk], out[start : start + chunk]
-        for op, value in steps:
-            result = op(result, value, out=target) if in_place else op(result, value)
-        if result is not target:
-            target.copy_(result)  # float64 to float32, or an unscaled float32 copy
-    return out.numpy()
 
 
 def _detached(X):
@@ -645,38 +502,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             raise error_type(" ".join(message.split())) from None
         return self._scale_rows(X) if scale else X
 
-    def _fit_scaling(self, X: np.ndarray, device: torch.device) -> tuple[np.ndarray, Callable | None]:
-        """Fit the scaler to validated ``X`` and choose the loss; return the rows to train on and the
-        scaling still to apply to each batch of them (None: the rows are the values to train on).
-
-        float32 C-contiguous rows under the standard scaler (or none) are not copied: each batch is
-        scaled on its way into the model with the operations that scale a whole array (the same
-        values), which saves a copy the size of ``X`` and the time to write it. The scaled range, which
-        the loss choice and the overflow check need, comes from each feature's minimum and maximum:
-        scaling a feature is monotone, float32 rounding included, so they map exactly to the scaled
-        minimum and maximum. Other rows (float64, other scalers, ``geometry``) are scaled here into
-        one float32 array.
-        """
-        self.scaler_ = make_scaler(self.scaler)
-        per_batch = (
-            X.dtype == np.float32 and X.flags.c_contiguous and self.geometry is None
-            and (self.scaler_ is None or isinstance(self.scaler_, StandardScaler))
-        )
-        # StandardScaler.fit would hold a float64 copy of X, twice its size
-        value_range = _fit_scaler(self.scaler_, X, with_range=per_batch)
-        if not per_batch:
-            X = self._scale_rows(X)
-            self.loss_ = self._choose_loss(X)
-            return X, None
-        self.loss_ = self._choose_loss(self._scale_rows(value_range))
-        return X, None if self.scaler_ is None else _batch_scaling(self.scaler_, device)
-
     def _scale_rows(self, X: np.ndarray) -> np.ndarray:
         """The fitted scaler applied to validated rows: a C-contiguous float32 array of finite values."""
-        with np.errstate(over="ignore", invalid="ignore"):  # values that overflow float32 are reported below
-            if self.scaler_ is not None:
-                X = _scale_to_float32(self.scaler_, X)
-            X = np.ascontiguousarray(X, dtype=np.float32)
+        with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is reported below
+            X = preprocess.scale(self.scaler_, X)
             # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
             all_finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
         if not all_finite:
@@ -687,7 +516,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         return X
 
     def _choose_loss(self, X_scaled: np.ndarray) -> str:
-        low, high = (float(v) for v in torch.aminmax(_as_tensor(X_scaled)))  # one pass, on torch's threads
+        low, high = float(X_scaled.min()), float(X_scaled.max())
         # a few float32 rounding steps of slack: MinMaxScaler maps a float32 column's maximum to 1.0000001
         in_unit_interval = low >= -UNIT_INTERVAL_SLACK and high <= 1.0 + UNIT_INTERVAL_SLACK
         if self.loss == "bce" and self.architecture == "anchored":
@@ -726,13 +555,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
         return config
 
-    def _split(self, n_rows: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
-        n_val = int(round(n_rows * self.validation_fraction))
-        if self.validation_fraction > 0:
-            n_val = min(max(n_val, 1), n_rows - 1)
-        order = rng.permutation(n_rows)
-        return np.sort(order[n_val:]), np.sort(order[:n_val])
-
     @_in_threads
     def fit(self, X, y=None):
         """Fit the scaler and train the autoencoder on ``X`` (``y`` is ignored).
@@ -742,63 +564,117 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         self : Autoencoder
         """
         self._check_params()
+        X = self._validate_X(X, reset=True, scale=False)
+        return self._fit_data(ArrayData(X, feature_names=getattr(self, "feature_names_in_", None)))
+
+    @_in_threads
+    def fit_stream(self, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS,
+                   columns=None, key=None):
+        """Fit on a ``.csv``, ``.parquet`` or ``.npy`` file chunk by chunk, in bounded memory.
+
+        ``fit`` over the file's rows (:class:`aekit.training.streaming.FileData`): the same checks,
+        warnings, validation rows and threshold as ``fit`` on an array with the same rows in the same
+        order. The scaler is fitted in a first pass; rows are shuffled within windows of
+        ``buffer_chunks`` chunks of ``chunk_rows`` rows (not over the whole file, as ``fit`` shuffles),
+        so the weights differ unless one window holds every row. ``geometry`` needs ``fit``.
+
+        Parameters
+        ----------
+        path : str or path-like
+            A ``.csv``, ``.parquet`` or ``.npy`` file (anything :func:`aekit.data.iter_chunks` reads).
+        chunk_rows : int, default=65536
+            Rows read at a time.
+        buffer_chunks : int, default=8
+            Chunks shuffled together (the shuffle buffer).
+        columns : list of str, optional
+            Feature columns to read (tables).
+        key : str, optional
+            The array of a ``.npz`` file (which is loaded whole).
+
+        Returns
+        -------
+        self : Autoencoder
+
+        Examples
+        --------
+        >>> import numpy as np, tempfile, pathlib
+        >>> from aekit import Autoencoder
+        >>> path = pathlib.Path(tempfile.mkdtemp()) / "big.npy"
+        >>> np.save(path, np.random.default_rng(0).normal(size=(500, 6)).astype("float32"))
+        >>> ae = Autoencoder(latent_dim=2, epochs=2, random_state=0).fit_stream(path, chunk_rows=100)
+        >>> ae.transform(np.load(path)[:3]).shape
+        (3, 2)
+        """
+        data = FileData(path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key)
+        self._check_params()
+        return self._fit_data(data)
+
+    def _fit_data(self, data):
+        """The one fit: ``fit`` and ``fit_stream`` differ only in the data set they give it
+        (:mod:`aekit.training.sources`), whose parameters are checked."""
+        if self.geometry is not None and not data.in_memory:
+            raise InvalidParameterValue(
+                f"geometry={self.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
+                "cannot do. Use fit on data in memory, or geometry=None."
+            )
         device = resolve_device(self.device)
         distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
         device = device_of(distributed.local_device(device))  # "cuda" as cuda:N, as its tensors will say it
-        X, batch_scaling = self._fit_scaling(self._validate_X(X, reset=True, scale=False), device)
-        if self.latent_dim != "auto" and self.latent_dim >= X.shape[1]:
-            warnings.warn(
-                f"latent_dim={self.latent_dim} >= n_features={X.shape[1]}: the autoencoder is overcomplete and "
-                "can learn the identity. Choose latent_dim < n_features for a compressed representation.",
-                UserWarning,
-                stacklevel=2,
-            )
-        if _all_rows_equal(X):  # one distinct row: every row gets the same code
-            warnings.warn(
-                f"All {len(X)} rows of X are identical: there is nothing to learn and every row will get the same "
-                "code. Check that the data was read correctly.",
-                UserWarning,
-                stacklevel=2,
-            )
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
-        rng = np.random.default_rng(self.seed_)
-        train_rows, val_rows = self._split(len(X), rng)
-        pca = None
-        if self.geometry is None:
-            X_tensor = _as_tensor(X)  # X itself, when it needs no scaled copy: only read
-        else:  # each row carries its target code in extra columns, so batches keep the two together
-            # X is scaled here (see _fit_scaling): PCA, and latent_dim="auto", before Isomap needs d
+        # StandardScaler.fit would hold a float64 copy of the rows, twice their size
+        self.scaler_, rows = preprocess.fit_scaler(self.scaler, data.blocks())
+        if rows.n_rows < 2:
+            raise InvalidInputError(
+                f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
+                "check it. Give more rows."
+            )
+        self._check_rows(rows, data)
+        split = ValidationSplit(rows.n_rows, self.validation_fraction, self.seed_)
+        pca = targets = None
+        if self.geometry is not None:  # each row carries its target code in extra columns
+            X = data.scaled(self.scaler_)  # PCA, and latent_dim="auto", before Isomap needs d
+            train_rows, val_rows = split.rows()
             pca = self._principal_components(
-                _as_tensor(X[train_rows]), _as_tensor(X[val_rows]) if len(val_rows) else None
+                tensor_view(X[train_rows]), tensor_view(X[val_rows]) if len(val_rows) else None
             )
-            target = geometry.isomap_target(
+            targets = geometry.isomap_target(
                 X, train_rows, n_components=pca[2] if pca else self.latent_dim, n_neighbors=self.geometry_neighbors,
-                rng=rng,
+                rng=np.random.default_rng([self.seed_, 2]),
             )
-            X_tensor = torch.from_numpy(np.concatenate([X, target], axis=1))
-        # on the device once; on the host when it would not fit there (batches then go over one by one)
-        X_tensor = X_tensor.to(device if _data_fits_on(device, X_tensor.nbytes) else X_tensor.device)
-        train_part, val_part = distributed.shard(train_rows), distributed.shard(val_rows)  # all rows when alone
-
-        def source(part: np.ndarray) -> TensorSource:  # the rows of X, not a copy of them
-            return TensorSource(X_tensor, torch.from_numpy(part).to(X_tensor.device), batch_scaling, device)
-
-        val_data = None
-        if len(val_rows) and X_tensor.device != device:
-            val_data = source(val_part)
-        elif len(val_rows):
-            val_data = X_tensor[torch.from_numpy(val_part).to(device)]
-            val_data = val_data if batch_scaling is None else batch_scaling(val_data)  # once, not every epoch
-        held_out_errors = self._train(source(train_part), val_data, X.shape[1], device, pca=pca)
-        rows = val_rows if len(val_rows) else train_rows
-        held_out = X if len(rows) == len(X) else X[rows]
+        train_data, val_data = data.sources(split, self.scaler_, device, targets=targets)
+        held_out_errors = self._train(train_data, val_data, self.n_features_in_, device, pca=pca)
+        held_out = data.arrays(split, "validation" if split.n_validation else "train")
         if self.anomaly_score == "combined":  # normalisers from all rows, the threshold from the held-out ones
-            self._fit_score_state([X], scale=batch_scaling is not None)
-            held_out_errors = self._outlier_scores(held_out, scale=batch_scaling is not None)
-        elif held_out_errors is None:
-            held_out_errors = self._row_errors(held_out, scale=batch_scaling is not None)
+            self._fit_score_state(data.arrays(split, "all"), scale=True)
+            held_out_errors = np.concatenate([self._outlier_scores(X, scale=True) for X in held_out])
+        elif held_out_errors is None:  # not kept from training (see _train): another pass over the rows
+            held_out_errors = np.concatenate([self._row_errors(X, scale=True) for X in held_out])
         self._set_threshold(held_out_errors)
         return self
+
+    def _check_rows(self, rows, data) -> None:
+        """What the first pass over the rows tells: their names and size, the loss, and what to warn about."""
+        self.n_features_in_ = len(rows.low)
+        if data.feature_names is not None:
+            self.feature_names_in_ = data.feature_names
+        elif hasattr(self, "feature_names_in_"):
+            del self.feature_names_in_
+        # the scaled range, from each feature's minimum and maximum: scaling is monotone, rounding included
+        self.loss_ = self._choose_loss(self._scale_rows(np.stack([rows.low, rows.high])))
+        if self.latent_dim != "auto" and self.latent_dim >= self.n_features_in_:
+            warnings.warn(
+                f"latent_dim={self.latent_dim} >= n_features={self.n_features_in_}: the autoencoder is overcomplete "
+                "and can learn the identity. Choose latent_dim < n_features for a compressed representation.",
+                UserWarning,
+                stacklevel=5,
+            )
+        if rows.all_rows_equal:  # one distinct row: every row gets the same code
+            warnings.warn(
+                f"All {rows.n_rows} rows of {data.name} are identical: there is nothing to learn and every row will "
+                "get the same code. Check that the data was read correctly.",
+                UserWarning,
+                stacklevel=5,
+            )
 
     @_in_threads  # the streaming fit's training too
     def _principal_components(self, train_data, val_data) -> tuple | None:
@@ -979,21 +855,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             return (shares if per_feature else shares.sum(axis=1)).astype(np.float32)
         squared = self._errors_scaled(self._scale_rows(X) if scale else X)  # as reconstruction_error
         return squared / self.n_features_in_ if per_feature else squared.mean(axis=1)
-
-    def fit_stream(self, path, *, chunk_rows: int = streaming.DEFAULT_CHUNK_ROWS,
-                   buffer_chunks: int = streaming.DEFAULT_BUFFER_CHUNKS, columns=None, key=None):
-        """Fit on a ``.csv``, ``.parquet`` or ``.npy`` file chunk by chunk, in bounded memory.
-
-        The scaler is fitted in a first pass (``partial_fit``); rows are shuffled within windows of
-        ``buffer_chunks`` chunks. See :func:`aekit.training.streaming.fit_stream`.
-
-        Returns
-        -------
-        self : Autoencoder
-        """
-        return streaming.fit_stream(
-            self, path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key
-        )
 
     # ------------------------------------------------------------------ inference
     @_in_threads
