@@ -5,7 +5,7 @@ import pytest
 import torch
 
 import aekit.training.sources
-from aekit.training.sources import ArrayData, ValidationSplit, data_fits_on, validation_count
+from aekit.training.sources import ArrayData, ValidationSplit, validation_count
 from aekit.training.streaming import FileData
 
 
@@ -46,10 +46,3 @@ def test_an_array_and_a_file_with_the_same_rows_hold_out_the_same_rows(tmp_path,
         memory_rows = memory_source if isinstance(memory_source, torch.Tensor) else torch.cat(
             list(memory_source.batches(64)))
         assert torch.equal(torch.cat(list(file_source.batches(64))), memory_rows)
-
-
-def test_data_stays_on_the_host_when_it_would_take_over_half_a_gpus_free_memory(monkeypatch):
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 4000))
-    assert data_fits_on(torch.device("cuda"), 500)
-    assert not data_fits_on(torch.device("cuda"), 501)
-    assert data_fits_on(torch.device("cpu"), 10**15)

@@ -34,12 +34,12 @@ from aekit.models.mlp import ACTIVATIONS, AutoencoderModule
 from aekit.preprocess import SCALERS, tensor_view
 from aekit.training import distributed
 from aekit.training.checkpoint import Checkpointer
+from aekit.training.devices import device_of, module_device, resolve_device
 from aekit.training.loop import (
     LR_SCHEDULES,
     PRECISIONS,
     TrainConfig,
     autocast,
-    device_of,
     fit_module,
     resolve_precision,
 )
@@ -68,49 +68,6 @@ def auto_batch_size(n_rows: int) -> int:
     """
     target = max(1, n_rows // AUTO_BATCH_STEPS)
     return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** int(np.log2(target)))))
-
-
-def resolve_device(device: str) -> torch.device:
-    """``"auto"`` is CUDA when available, else CPU; anything else must be a usable torch device."""
-    if device == "auto":
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    try:
-        resolved = torch.device(device)
-    except RuntimeError:
-        raise InvalidParameterValue(
-            "The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. "
-            f"Got {device!r} instead."
-        ) from None
-    if resolved.type == "meta":  # meta tensors hold no data: nothing could be trained or computed
-        raise InvalidParameterValue(
-            f"The 'device' parameter must be a device that holds data, such as 'cpu' or 'cuda'. Got {device!r} instead."
-        )
-    if resolved.type != "cpu":
-        _check_available(resolved, device)
-    return resolved
-
-
-def _check_available(resolved: torch.device, device: str) -> None:
-    """Refuse a device this machine lacks (an MPS, XPU, HPU... device on a machine without one, cuda:7 on one GPU)."""
-    backend = torch.backends.mps if resolved.type == "mps" else getattr(torch, resolved.type, None)
-    is_available = getattr(backend, "is_available", None)
-    try:
-        available = bool(is_available()) if callable(is_available) else False
-        count = getattr(backend, "device_count", None)
-        n_devices = int(count()) if available and callable(count) and resolved.type != "mps" else None
-    except (RuntimeError, AssertionError):  # a backend compiled in but unusable here
-        available, n_devices = False, None
-    name = "CUDA" if resolved.type == "cuda" else resolved.type.upper()
-    if not available:
-        raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but {name} is not available on this machine. "
-            "Use device='auto' or 'cpu'."
-        )
-    if n_devices is not None and resolved.index is not None and resolved.index >= n_devices:
-        raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but this machine has {n_devices} {name} device(s), numbered "
-            f"from 0. Use device='auto' or '{resolved.type}:0'."
-        )
 
 
 def _row_mse(reconstruction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
@@ -619,7 +576,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
             )
         device = resolve_device(self.device)
         distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
-        device = device_of(distributed.local_device(device))  # "cuda" as cuda:N, as its tensors will say it
+        device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
         self.seed_ = int(check_random_state(self.random_state).randint(np.iinfo(np.int32).max))
         # StandardScaler.fit would hold a float64 copy of the rows, twice their size
         self.scaler_, rows = preprocess.fit_scaler(self.scaler, data.blocks())
@@ -864,7 +821,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         With ``scale=True``, ``array`` is unscaled (``_validate_X(..., scale=False)``) and each batch
         is scaled on its way in: the same values as scaling it all first, without that copy.
         """
-        device = next(self.module_.parameters()).device
+        device = module_device(self.module_)
         self.module_.eval()
         outputs = []
         with torch.inference_mode(), autocast(device, resolve_precision(self.precision, self.module_, device)):

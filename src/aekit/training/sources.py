@@ -27,12 +27,12 @@ import torch
 from aekit import preprocess
 from aekit.preprocess import batch_scaling, scales_batches, tensor_view
 from aekit.training import distributed
+from aekit.training.devices import data_fits_on
 from aekit.training.loop import TensorSource
 
-__all__ = ["ArrayData", "ValidationSplit", "data_fits_on", "part_rows", "validation_count"]
+__all__ = ["ArrayData", "ValidationSplit", "part_rows", "validation_count"]
 
 VALIDATION_BLOCK_ROWS = 65536  # the split is drawn block by block: bounded memory for any number of rows
-DEVICE_DATA_FRACTION = 0.5  # training data may take this much of a GPU's free memory; the rest is for training
 _HYPERGEOMETRIC_LIMIT = 10**9  # numpy's hypergeometric takes fewer good and bad items than this
 
 
@@ -124,19 +124,6 @@ def part_rows(split: ValidationSplit, part: str, *, sharded: bool) -> int:
     """How many rows of ``part`` ("train", "validation", "all") a data source yields (in this process: ``sharded``)."""
     n_rows = {"train": split.n_train, "validation": split.n_validation, "all": split.n_rows}[part]
     return len(range(distributed.rank(), n_rows, distributed.world_size())) if sharded else n_rows
-
-
-def data_fits_on(device: torch.device, nbytes: int) -> bool:
-    """Whether ``nbytes`` of training data should live on ``device`` for the whole fit.
-
-    Always on the CPU. On a GPU when they take at most ``DEVICE_DATA_FRACTION`` of its free memory,
-    leaving the rest for the model, its gradients, Adam's state and the activations; otherwise the
-    data stays in host memory and each batch is copied over through pinned memory.
-    """
-    if device.type != "cuda":
-        return True
-    free, _ = torch.cuda.mem_get_info(device)
-    return nbytes <= DEVICE_DATA_FRACTION * free
 
 
 class ArrayData:
