@@ -31,7 +31,7 @@ import numpy as np
 import torch
 
 from aekit import preprocess
-from aekit.data import count_rows, iter_chunks
+from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
 from aekit.exceptions import InvalidParameterValue
 from aekit.training import distributed
 from aekit.training.loop import staging_tensor
@@ -39,7 +39,7 @@ from aekit.training.sources import ValidationSplit, part_rows
 
 __all__ = ["FileData", "StreamSource", "fit_stream", "should_stream"]
 
-DEFAULT_CHUNK_ROWS = 65536
+DEFAULT_CHUNK_ROWS = CHUNK_ROWS
 DEFAULT_BUFFER_CHUNKS = 8
 
 
