@@ -12,6 +12,7 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.training.sources import ValidationSplit
@@ -228,10 +229,10 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path, dty
 @pytest.mark.parametrize("validation_fraction", [0.2, 0.0])
 def test_float32_fit_scales_batch_by_batch_to_the_weights_of_scaling_first(scaler, validation_fraction, monkeypatch):
     """float32 rows are not copied and scaled as a whole: each batch is scaled on its way in, to the same values."""
-    import aekit.estimator
     import aekit.preprocess
 
-    monkeypatch.setattr(aekit.estimator, "INFERENCE_BATCH_ROWS", 64)  # the threshold's errors without validation rows
+    # the threshold's errors without validation rows, in several batches
+    monkeypatch.setattr(aekit.estimator.inference, "INFERENCE_BATCH_ROWS", 64)
     X = (np.random.default_rng(5).normal(size=(400, 9)) * 40 + 7).astype(np.float32)
     X[:, 5:] = X[:, :4] ** 2 / 50  # something to learn
     before = X.copy()
@@ -284,13 +285,13 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
     X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
     X[:, 4:] = X[:, :4] ** 2  # something to learn
     calls = []
-    original = Autoencoder._row_errors
+    original = aekit.estimator.inference.row_errors
 
-    def counted(self, X, **how):
+    def counted(estimator, X, **how):
         calls.append(len(X))
-        return original(self, X, **how)
+        return original(estimator, X, **how)
 
-    monkeypatch.setattr(Autoencoder, "_row_errors", counted)
+    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
     ae = Autoencoder(
         latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0,
         anomaly_score="error", **params
@@ -324,9 +325,7 @@ def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
 @pytest.mark.parametrize("scaler", ["standard", "minmax", None])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkeypatch):
-    import aekit.estimator as module
-
-    monkeypatch.setattr(module, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
+    monkeypatch.setattr(aekit.estimator.inference, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
     X = (np.random.default_rng(2).normal(size=(300, 7)) * 50 + 10).astype(dtype)
     ae = Autoencoder(latent_dim=3, scaler=scaler, **FAST).fit(X)
     scaled = X if scaler is None else ae.scaler_.transform(X)  # scikit-learn's own transform, all at once

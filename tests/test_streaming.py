@@ -12,6 +12,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
+import aekit.estimator.inference
 from aekit.data import read_data
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
@@ -161,13 +162,13 @@ def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
 
 def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
     calls = []
-    original = aekit.Autoencoder._row_errors
+    original = aekit.estimator.inference.row_errors
 
-    def counted(self, X, **how):
+    def counted(estimator, X, **how):
         calls.append(len(X))
-        return original(self, X, **how)
+        return original(estimator, X, **how)
 
-    monkeypatch.setattr(aekit.Autoencoder, "_row_errors", counted)
+    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, architecture="mlp", epochs=3, batch_size=32,
                                       validation_fraction=0.2, random_state=0, device="cpu", anomaly_score="error"),
                     npy_file, chunk_rows=50)
