@@ -188,10 +188,10 @@ _CHILD = textwrap.dedent(
     """
     import pathlib, sys, time
     import numpy as np, safetensors.torch
-    import aekit, aekit.estimator
+    import aekit, aekit.training.loop
 
     out, checkpoint_dir, pause_at = sys.argv[1], sys.argv[2], int(sys.argv[3])
-    real_fit_module = aekit.estimator.fit_module
+    real_fit_module = aekit.training.loop.fit_module
 
     def fit_module_that_pauses(module, loss_fn, *args, **kwargs):
         steps = [0]
@@ -205,7 +205,7 @@ _CHILD = textwrap.dedent(
 
         return real_fit_module(module, loss_then_pause, *args, **kwargs)
 
-    aekit.estimator.fit_module = fit_module_that_pauses
+    aekit.training.loop.fit_module = fit_module_that_pauses
     X = np.random.default_rng(0).normal(size=(600, 8)) @ np.random.default_rng(1).normal(size=(8, 8))
     ae = aekit.Autoencoder(latent_dim=3, hidden_dims=(16,), epochs=5, batch_size=50, random_state=0, device="cpu",
                            early_stopping=False, checkpoint_dir=checkpoint_dir, resume=True).fit(X)

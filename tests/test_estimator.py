@@ -12,8 +12,10 @@ from sklearn.pipeline import make_pipeline
 from sklearn.preprocessing import FunctionTransformer
 from sklearn.utils.estimator_checks import parametrize_with_checks
 
+import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
+from aekit.training.sources import ValidationSplit
 from conftest import assert_close
 
 # the plain MLP: these tests are about the estimator's mechanics and its loss choice (tests/test_models_anchored.py
@@ -206,26 +208,6 @@ def test_all_aekit_errors_share_one_base():
     assert issubclass(InvalidInputError, AekitError) and issubclass(InvalidParameterValue, ValueError)
 
 
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
-def test_threaded_standard_scaling_equals_scikit_learn_bit_for_bit(dtype, with_mean, with_std, monkeypatch):
-    from sklearn.preprocessing import StandardScaler
-
-    import aekit.estimator as module
-
-    monkeypatch.setattr(module, "SCALE_CHUNK_ROWS", 7)  # several float64 chunks, the last one short
-    rng = np.random.default_rng(3)
-    X = (rng.standard_normal((50, 6)) * [1e-3, 1, 10, 1e4, 3, 0.5] + [5, -2, 0, 1e5, 7, 1]).astype(dtype)
-    before = X.copy()
-    scaler = StandardScaler(with_mean=with_mean, with_std=with_std).fit(X)
-    expected = scaler.transform(X).astype(np.float32)
-    got = module._scale_to_float32(scaler, X)
-    assert got.dtype == np.float32 and got.flags.c_contiguous
-    np.testing.assert_array_equal(got, expected)
-    np.testing.assert_array_equal(module._scale_to_float32(scaler, np.asfortranarray(X)), expected)
-    np.testing.assert_array_equal(X, before)  # the input is left as it was
-
-
 @pytest.mark.parametrize("dtype", [np.float64, np.float32])  # float32: trained from the file's pages, batch by batch
 def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path, dtype):
     """np.load(mmap_mode="r") and pandas' copy-on-write hand out read-only arrays; aekit only reads them."""
@@ -247,15 +229,16 @@ def test_read_only_input_is_scaled_without_warnings(low_rank_data, tmp_path, dty
 @pytest.mark.parametrize("validation_fraction", [0.2, 0.0])
 def test_float32_fit_scales_batch_by_batch_to_the_weights_of_scaling_first(scaler, validation_fraction, monkeypatch):
     """float32 rows are not copied and scaled as a whole: each batch is scaled on its way in, to the same values."""
-    import aekit.estimator as module
+    import aekit.preprocess
 
-    monkeypatch.setattr(module, "INFERENCE_BATCH_ROWS", 64)  # the threshold's errors without validation rows
+    # the threshold's errors without validation rows, in several batches
+    monkeypatch.setattr(aekit.estimator.inference, "INFERENCE_BATCH_ROWS", 64)
     X = (np.random.default_rng(5).normal(size=(400, 9)) * 40 + 7).astype(np.float32)
     X[:, 5:] = X[:, :4] ** 2 / 50  # something to learn
     before = X.copy()
     scaled_rows = []
-    original = module._scale_to_float32
-    monkeypatch.setattr(module, "_scale_to_float32", lambda s, A: scaled_rows.append(len(A)) or original(s, A))
+    original = aekit.preprocess.scale
+    monkeypatch.setattr(aekit.preprocess, "scale", lambda s, A: scaled_rows.append(len(A)) or original(s, A))
     params = dict(latent_dim=3, hidden_dims=(16,), epochs=4, batch_size=32, scaler=scaler, random_state=0,
                   validation_fraction=validation_fraction, patience=2)
     per_batch = Autoencoder(**params).fit(X)
@@ -288,60 +271,6 @@ def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data
             Autoencoder(latent_dim=1, **FAST).fit(data)
 
 
-def test_data_stays_on_the_host_when_it_would_take_over_half_a_gpus_free_memory(monkeypatch):
-    import aekit.estimator as module
-
-    monkeypatch.setattr(torch.cuda, "mem_get_info", lambda device=None: (1000, 4000))
-    assert module._data_fits_on(torch.device("cuda"), 500)
-    assert not module._data_fits_on(torch.device("cuda"), 501)
-    assert module._data_fits_on(torch.device("cpu"), 10**15)
-
-
-@pytest.mark.parametrize("dtype", [np.float32, np.float64])
-@pytest.mark.parametrize(("with_mean", "with_std"), [(True, True), (False, True), (True, False), (False, False)])
-def test_standard_scaler_statistics_match_scikit_learns_fit(dtype, with_mean, with_std, monkeypatch):
-    from sklearn.preprocessing import StandardScaler
-
-    import aekit.estimator as module
-
-    monkeypatch.setattr(module, "STATS_CHUNK_VALUES", 40)  # chunks of 5 rows of 8 values, the last one short
-    rng = np.random.default_rng(4)
-    X = (rng.standard_normal((53, 8)) * [1e-3, 1, 10, 1e4, 3, 0.5, 1, 1] + [5, -2, 0, 1e5, 7, 1, 0, 0]).astype(dtype)
-    X[:, 6] = 3.25  # a constant feature: scale 1
-    X[:, 7] = 1e8 + (np.arange(53) % 2) * np.float32(8.0)  # varies, far from zero
-    expected = StandardScaler(with_mean=with_mean, with_std=with_std).fit(X)
-    got = StandardScaler(with_mean=with_mean, with_std=with_std)
-    module._fit_scaler(got, X)
-    assert got.n_features_in_ == expected.n_features_in_ and got.n_samples_seen_ == expected.n_samples_seen_
-    for name in ("mean_", "var_", "scale_"):
-        want, have = getattr(expected, name), getattr(got, name)
-        assert (want is None) == (have is None), name
-        if want is not None:
-            assert have.dtype == want.dtype == np.float64
-            assert_close(have, want, rtol=1e-9, atol=0, what=name)
-    if with_std:
-        assert got.scale_[6] == 1.0 and got.scale_[7] != 1.0
-        assert_close(got.transform(X), expected.transform(X), rtol=1e-6, atol=1e-9, what="transform")
-
-
-@pytest.mark.parametrize("scaler", ["standard", "minmax", None])
-def test_fit_scaler_returns_each_features_range_from_its_chunks(scaler, monkeypatch):
-    import aekit.estimator as module
-    from aekit.preprocess import make_scaler
-
-    monkeypatch.setattr(module, "STATS_CHUNK_VALUES", 40)  # chunks of 5 rows of 8 values, the last one short
-    X = (np.random.default_rng(6).standard_normal((53, 8)) * 100).astype(np.float32)
-    X[52, 3], X[0, 5] = 1e6, -1e6  # extremes in the first and the last chunk
-    fitted = make_scaler(scaler)
-    value_range = module._fit_scaler(fitted, X, with_range=True)
-    assert value_range.dtype == np.float32
-    np.testing.assert_array_equal(value_range, np.stack([X.min(axis=0), X.max(axis=0)]))
-    if scaler is not None:  # fitted as well
-        expected = make_scaler(scaler).fit(X)
-        assert_close(fitted.transform(X), expected.transform(X), rtol=1e-6, atol=1e-6, what=f"{scaler} transform")
-    assert module._fit_scaler(make_scaler(scaler), X) is None
-
-
 @pytest.mark.parametrize(
     "params",
     [
@@ -356,13 +285,13 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
     X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
     X[:, 4:] = X[:, :4] ** 2  # something to learn
     calls = []
-    original = Autoencoder._row_errors
+    original = aekit.estimator.inference.row_errors
 
-    def counted(self, X, **how):
+    def counted(estimator, X, **how):
         calls.append(len(X))
-        return original(self, X, **how)
+        return original(estimator, X, **how)
 
-    monkeypatch.setattr(Autoencoder, "_row_errors", counted)
+    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
     ae = Autoencoder(
         latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0,
         anomaly_score="error", **params
@@ -370,7 +299,7 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
     assert calls == []  # no second pass over the held-out rows
     if params.get("early_stopping"):
         assert ae.history_["best_epoch"] < ae.n_iter_, ae.history_
-    _, val_rows = ae._split(len(X), np.random.default_rng(ae.seed_))
+    _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
     fresh = ae.reconstruction_error(X[val_rows])
     assert_close(ae.error_quantiles_, np.quantile(fresh.astype(np.float64), np.linspace(0, 1, 1001)), rtol=1e-5,
                  atol=1e-7, what="quantiles of the kept errors vs a fresh pass")
@@ -396,9 +325,7 @@ def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
 @pytest.mark.parametrize("scaler", ["standard", "minmax", None])
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
 def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkeypatch):
-    import aekit.estimator as module
-
-    monkeypatch.setattr(module, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
+    monkeypatch.setattr(aekit.estimator.inference, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
     X = (np.random.default_rng(2).normal(size=(300, 7)) * 50 + 10).astype(dtype)
     ae = Autoencoder(latent_dim=3, scaler=scaler, **FAST).fit(X)
     scaled = X if scaler is None else ae.scaler_.transform(X)  # scikit-learn's own transform, all at once
@@ -414,7 +341,95 @@ def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkey
 def test_fit_predict_is_fit_then_predict():
     X = np.random.default_rng(0).normal(size=(120, 5))
     X[:3] *= 20  # three rows far out
-    labels = Autoencoder(latent_dim=2, epochs=3, random_state=0).fit_predict(X)
-    reference = Autoencoder(latent_dim=2, epochs=3, random_state=0).fit(X).predict(X)
-    np.testing.assert_array_equal(labels, reference)
+    labels = Autoencoder(latent_dim=2, epochs=3, random_state=2).fit_predict(X)
+    fitted = Autoencoder(latent_dim=2, epochs=3, random_state=2).fit(X)
+    np.testing.assert_array_equal(labels, fitted.predict(X))
+    # the far rows are training rows here (one among the held-out rows would raise the threshold above the others)
+    assert not {0, 1, 2} & set(ValidationSplit(len(X), 0.1, fitted.seed_).rows()[1])
     assert set(np.unique(labels)) <= {-1, 1} and (labels[:3] == -1).all()
+
+
+# ---------------------------------------------------------------------------------- fit and fit_stream: one fit
+ONE_WINDOW = {"chunk_rows": 100, "buffer_chunks": 4}  # every row of a 300-row file in one shuffle window
+
+
+def _as_file(X, tmp_path, name="X.npy"):
+    np.save(tmp_path / name, X)
+    return tmp_path / name
+
+
+@pytest.mark.parametrize("anomaly_score", ["error", "combined"])
+def test_fit_and_fit_stream_hold_out_the_same_rows_and_set_the_same_threshold(low_rank_data, tmp_path, anomaly_score):
+    """With one shuffle window the two fits see the same batches: any other validation row would change the
+    validation losses, the weights chosen by early stopping and the threshold."""
+    X = low_rank_data.astype(np.float32)
+    params = dict(latent_dim=3, hidden_dims=(8,), epochs=6, batch_size=32, validation_fraction=0.2, patience=2,
+                  random_state=4, device="cpu", anomaly_score=anomaly_score, contamination=0.1)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        in_memory = Autoencoder(**params).fit(X)
+        streamed = Autoencoder(**params).fit_stream(_as_file(X, tmp_path), **ONE_WINDOW)
+    assert streamed.history_["val_loss"] == pytest.approx(in_memory.history_["val_loss"], rel=1e-6)
+    assert streamed.history_["best_epoch"] == in_memory.history_["best_epoch"]
+    for name, value in in_memory.module_.state_dict().items():
+        assert torch.equal(streamed.module_.state_dict()[name], value), name
+    _, val_rows = ValidationSplit(len(X), 0.2, in_memory.seed_).rows()
+    assert len(val_rows) == 60
+    for ae in (in_memory, streamed):  # the threshold: the 1 - contamination quantile of the held-out rows' scores
+        assert_close(ae.threshold_, np.quantile(ae.outlier_scores(X[val_rows]), 0.9), rtol=1e-5, atol=1e-7)
+    assert_close(streamed.error_quantiles_, in_memory.error_quantiles_, rtol=1e-5, atol=1e-7, what="quantiles")
+
+
+def _tiny_spread():
+    X = np.zeros((20, 3), dtype=np.float32)
+    X[::2, 0] = np.float32(1.4e-45)  # its scale is 0 in float32
+    X[:, 1:] = np.random.default_rng(0).normal(size=(20, 2))
+    return X
+
+
+@pytest.mark.parametrize(
+    ("X", "params", "error"),
+    [
+        (np.ones((1, 3), dtype=np.float32), {}, r"1 sample\(s\).* minimum of 2 is required"),
+        (_tiny_spread(), {"latent_dim": 1}, r"too large for float32 after scaling \(scaler='standard'\)"),
+        (np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32), {"loss": "bce"},
+         r"loss='bce' needs data in \[0, 1\], but after scaler='standard'"),
+        (np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32), {"geometry": "isomap"}, None),
+    ],
+    ids=["one-row", "float32-overflow", "bce-range", "geometry"],
+)
+def test_fit_and_fit_stream_refuse_the_same_bad_data(tmp_path, X, params, error):
+    ae = Autoencoder(**{**FAST, "latent_dim": 2, **params})
+    if error is None:  # Isomap embeds all the rows at once: fit only
+        ae.fit(X)
+        with pytest.raises(InvalidParameterValue, match=r"geometry='isomap' .* a streaming fit cannot do"):
+            ae.fit_stream(_as_file(X, tmp_path))
+        return
+    with pytest.raises(InvalidInputError, match=error):
+        ae.fit(X)
+    with pytest.raises(InvalidInputError, match=error):
+        ae.fit_stream(_as_file(X, tmp_path), chunk_rows=7)
+
+
+@pytest.mark.parametrize(
+    ("X", "params", "expected"),
+    [
+        (np.tile(np.float32([1, 2, 3]), (40, 1)), {}, [UserWarning, ConvergenceWarning]),  # identical rows
+        (np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32), {"latent_dim": 3}, [UserWarning]),
+        (np.random.default_rng(0).normal(size=(40, 3)).astype(np.float32), {"batch_size": 64}, [UserWarning]),
+        (np.random.default_rng(0).normal(size=(300, 6)).astype(np.float32), {"epochs": 2}, [ConvergenceWarning]),
+    ],
+    ids=["identical-rows", "overcomplete", "one-batch", "not-converged"],
+)
+def test_fit_and_fit_stream_warn_alike(tmp_path, X, params, expected):
+    ae = Autoencoder(**{**FAST, "latent_dim": 2, "lr": 1e-2, **params})
+    with warnings.catch_warnings(record=True) as in_memory:
+        warnings.simplefilter("always")
+        ae.fit(X)
+    path = _as_file(X, tmp_path)
+    with warnings.catch_warnings(record=True) as streamed:
+        warnings.simplefilter("always")
+        ae.fit_stream(path, chunk_rows=16)
+    said = [(w.category, str(w.message).replace(str(path), "X")) for w in in_memory]
+    assert said == [(w.category, str(w.message).replace(str(path), "X")) for w in streamed]
+    assert {category for category, _ in said} >= set(expected), said

@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import aekit.estimator as estimator_module
+import aekit.training.devices
 from aekit import Autoencoder
 from aekit.training.streaming import fit_stream
 from conftest import assert_close
@@ -38,7 +38,7 @@ def test_fit_on_the_gpu_learns_what_the_cpu_learns(data):
 
 def test_data_kept_on_the_host_trains_as_data_on_the_gpu(data, monkeypatch):
     on_device = Autoencoder(device="cuda", **PARAMS).fit(data)
-    monkeypatch.setattr(estimator_module, "DEVICE_DATA_FRACTION", 0.0)  # nothing fits: every batch goes over
+    monkeypatch.setattr(aekit.training.devices, "DEVICE_DATA_FRACTION", 0.0)  # nothing fits: every batch goes over
     staged = Autoencoder(device="cuda", **PARAMS).fit(data)
     for name, value in _weights(on_device).items():  # the same rows in the same order: the same arithmetic
         assert_close(_weights(staged)[name], value, rtol=1e-5, atol=1e-6, what=name)

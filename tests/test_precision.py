@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-import aekit.estimator
+import aekit.training.loop
 from aekit import Autoencoder, hardware, load
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
@@ -138,13 +138,13 @@ def test_the_estimator_defaults_to_auto_and_says_what_it_used(data):
 @pytest.mark.parametrize("n_jobs", [1, -1, None])
 def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, data, monkeypatch):
     seen = []
-    real_fit_module = aekit.estimator.fit_module
+    real_fit_module = aekit.training.loop.fit_module
 
     def recording_fit_module(*args, **kwargs):
         seen.append(torch.get_num_threads())
         return real_fit_module(*args, **kwargs)
 
-    monkeypatch.setattr(aekit.estimator, "fit_module", recording_fit_module)
+    monkeypatch.setattr(aekit.training.loop, "fit_module", recording_fit_module)
     monkeypatch.setattr(hardware, "usable_cores", lambda: 1)  # as under `taskset -c 0`
     before = torch.get_num_threads()
     model = Autoencoder(3, hidden_dims=(16,), epochs=1, random_state=0, n_jobs=n_jobs).fit(data)

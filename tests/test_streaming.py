@@ -12,12 +12,15 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
+import aekit.estimator.inference
 from aekit.data import read_data
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
+from aekit.preprocess import fit_scaler
 from aekit.training.checkpoint import Checkpointer
 from aekit.training.loop import TrainConfig, fit_module
-from aekit.training.streaming import StreamSource, _first_pass, _Reading, fit_stream, should_stream
+from aekit.training.sources import ValidationSplit
+from aekit.training.streaming import FileData, fit_stream, should_stream
 from aekit.workflows import encode_file
 from conftest import assert_close
 
@@ -29,9 +32,14 @@ def npy_file(tmp_path_factory, low_rank_data):
     return path
 
 
-def _source(path, *, chunk_rows=32, buffer_chunks=3, part="all", n_rows=300, fraction=0.0):
-    return StreamSource(_Reading(path, chunk_rows, None, None), None, part=part, seed=0, validation_fraction=fraction,
-                        n_rows=n_rows, buffer_chunks=buffer_chunks, device=torch.device("cpu"), sharded=True)
+def _source(path, *, chunk_rows=32, buffer_chunks=3, part="all", fraction=0.0):
+    """The file's training source ("train"), validation source ("validation") or all its rows ("all")."""
+    data = FileData(path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks)
+    split = ValidationSplit(300, fraction, seed=0)
+    if part == "all":
+        split = ValidationSplit(300, 0.0, seed=0)
+    train, validation = data.sources(split, None, torch.device("cpu"))
+    return validation if part == "validation" else train
 
 
 def test_every_row_once_per_epoch_in_full_batches_shuffled_within_the_buffer(npy_file, low_rank_data):
@@ -61,8 +69,8 @@ def test_a_streamed_run_interrupted_mid_epoch_resumes_bit_for_bit(tmp_path, npy_
         return MLPAutoencoder(12, 3, hidden_dims=(8,))
 
     def sources():
-        return (_source(npy_file, part="train", fraction=0.2, n_rows=240, buffer_chunks=2),
-                _source(npy_file, part="validation", fraction=0.2, n_rows=60))
+        return (_source(npy_file, part="train", fraction=0.2, buffer_chunks=2),
+                _source(npy_file, part="validation", fraction=0.2))
 
     config = TrainConfig(epochs=3, batch_size=16, early_stopping=False, lr=1e-4)
     plain = model()
@@ -87,18 +95,19 @@ def test_validation_rows_are_the_same_every_pass_and_disjoint_from_training(npy_
     train = _source(npy_file, part="train", fraction=0.2)
     val = _source(npy_file, part="validation", fraction=0.2)
     train_rows, val_rows = np.concatenate(list(train.arrays())), np.concatenate(list(val.arrays()))
-    assert len(train_rows) + len(val_rows) == 300 and 30 < len(val_rows) < 90
+    assert len(train_rows) + len(val_rows) == 300 and len(val_rows) == train.split.n_validation == 60
+    assert train.n_rows == 240 and val.n_rows == 60
     assert np.array_equal(val_rows, np.concatenate(list(val.arrays())))
     assert not (set(map(bytes, train_rows)) & set(map(bytes, val_rows)))
 
 
 @pytest.mark.parametrize("name, reference", [("standard", StandardScaler), ("minmax", MinMaxScaler)])
 def test_first_pass_scaler_matches_scikit_learn_fitted_on_everything(npy_file, low_rank_data, name, reference):
-    scaler, counts, bounds, _ = _first_pass(_Reading(npy_file, 47, None, None), name, seed=0, validation_fraction=0.1)
+    scaler, summary = fit_scaler(name, FileData(npy_file, chunk_rows=47).blocks())
     expected = reference().fit(low_rank_data.astype(np.float32))
     assert_close(scaler.transform(low_rank_data), expected.transform(low_rank_data), rtol=1e-5, atol=1e-5)
-    assert counts["train"] + counts["validation"] == 300
-    assert_close(bounds, [low_rank_data.min(axis=0), low_rank_data.max(axis=0)], rtol=1e-6)
+    assert summary.n_rows == 300
+    assert_close([summary.low, summary.high], [low_rank_data.min(axis=0), low_rank_data.max(axis=0)], rtol=1e-6)
 
 
 def test_fit_stream_with_one_window_equals_the_in_memory_fit_bit_for_bit(npy_file, low_rank_data):
@@ -153,20 +162,19 @@ def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
 
 def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
     calls = []
-    original = aekit.Autoencoder._row_errors
+    original = aekit.estimator.inference.row_errors
 
-    def counted(self, X, **how):
+    def counted(estimator, X, **how):
         calls.append(len(X))
-        return original(self, X, **how)
+        return original(estimator, X, **how)
 
-    monkeypatch.setattr(aekit.Autoencoder, "_row_errors", counted)
+    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, architecture="mlp", epochs=3, batch_size=32,
                                       validation_fraction=0.2, random_state=0, device="cpu", anomaly_score="error"),
                     npy_file, chunk_rows=50)
     assert calls == []  # the validation rows were not read and scored once more
     monkeypatch.undo()
-    val = StreamSource(_Reading(npy_file, 50, None, None), None, part="validation", seed=ae.seed_,
-                       validation_fraction=0.2, n_rows=0, buffer_chunks=1, device=torch.device("cpu"), sharded=False)
-    val_rows = np.concatenate(list(val.arrays()))
-    assert 30 < len(val_rows) < 90
+    val_rows = np.concatenate(list(FileData(npy_file, chunk_rows=50).arrays(ValidationSplit(300, 0.2, ae.seed_),
+                                                                              "validation")))
+    assert len(val_rows) == 60
     assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(val_rows), 0.95), rtol=1e-5, atol=1e-7)

@@ -135,16 +135,6 @@ def test_tensor_source_for_another_device_gathers_each_batch_on_the_host_and_sen
     assert [len(b) for b in TensorSource(X, device="meta").batches(20)] == [20, 20, 10]  # in order, no rows
 
 
-def test_device_of_names_a_gpu_with_its_index_as_its_tensors_do(monkeypatch):
-    """TensorSource and fit compare the target device with X.device: "cuda" must equal "cuda:0" there."""
-    from aekit.training.loop import device_of
-
-    monkeypatch.setattr(torch.cuda, "current_device", lambda: 1)
-    assert device_of("cuda") == torch.device("cuda", 1)
-    assert device_of(torch.device("cuda", 0)) == torch.device("cuda", 0)
-    assert device_of("cpu") == torch.device("cpu") != torch.device("cuda", 1)
-
-
 @pytest.mark.parametrize("early_stopping", [True, False])
 def test_on_epoch_end_marks_the_epochs_whose_weights_training_may_end_with(early_stopping):
     X = _data(200)

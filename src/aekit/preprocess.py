@@ -1,14 +1,23 @@
-"""Scalers: scikit-learn's own, with a state that can be saved without pickle.
+"""Scaling: scikit-learn's scalers, fitted, applied and saved in one place for every path.
 
-numpy in, numpy out; no torch here. The fitted state of a scaler is a handful of arrays, which
-`scaler_state` turns into plain lists (JSON) and `scaler_from_state` turns back.
+- :func:`fit_scaler` fits one to rows in memory or read in chunks from a file (the same code), and
+  summarises the rows on the way (count, each feature's range: the loss choice and the checks).
+- :func:`scale` applies it to an array (numpy in, numpy out); :func:`batch_scaling` applies it to
+  each training batch on its way into the model, with the same values.
+- :func:`scaler_state` and :func:`scaler_from_state` save and rebuild a fitted one without pickle.
+
+Arrays in and out are numpy; torch only supplies its threads for the arithmetic on large arrays.
 """
 
 from __future__ import annotations
 
+import warnings
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
+import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean
@@ -89,3 +98,199 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
     if name == "standard":
         scaler.with_mean = scaler.with_std = True
     return scaler
+
+
+# ---------------------------------------------------------------------------------------------- fitting
+STATS_CHUNK_VALUES = 2**18  # values per piece when statistics are computed (cache-sized)
+SCALER_FIT_ROWS = 4096  # rows per partial_fit of the scalers whose statistics scikit-learn computes
+SCALE_CHUNK_ROWS = 16384  # float64 input is scaled this many rows at a time (no float64 copy of all of it)
+
+
+@dataclass(frozen=True)
+class RowSummary:
+    """What the pass that fits the scaler learns about the rows besides: how many, and each feature's range.
+
+    ``low`` and ``high`` are each feature's minimum and maximum in the rows' dtype (None without rows).
+    Scaling a feature is monotone, float32 rounding included, so the scaled range is the scaled
+    ``low`` and ``high``.
+    """
+
+    n_rows: int
+    low: np.ndarray | None
+    high: np.ndarray | None
+
+    @property
+    def all_rows_equal(self) -> bool:
+        """True when every row equals the first (no feature varies)."""
+        return self.n_rows > 0 and bool(np.array_equal(self.low, self.high))
+
+
+def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
+    """Fit the scaler ``name`` (:func:`make_scaler`) to rows given in blocks, and summarise the rows, in one pass.
+
+    ``blocks`` is one array of rows (data in memory) or an iterable of arrays (a file read chunk by
+    chunk): the same code fits both, and no block is copied to float64 as a whole. Every block is
+    cut into cache-sized pieces; each feature's minimum and maximum are taken from them, and for a
+    ``StandardScaler`` its mean and variance, computed on torch's threads with float64 accumulators:
+    the sum of the values for the mean, each piece's squared deviations from its own mean, merged
+    across pieces (Chan et al.'s pairwise update) for the variance. The attributes are set as
+    scikit-learn's ``fit`` sets them (``mean_``, ``var_``, ``scale_``: 1 for features its rule finds
+    indistinguishable from a constant, ``n_samples_seen_``, ``n_features_in_``), to within float64
+    rounding; scikit-learn's ``partial_fit`` over blocks gives the same figures 4-5x slower (its
+    NaN-aware sums copy every block). Other scalers: ``partial_fit`` on ``SCALER_FIT_ROWS`` rows at a time.
+
+    Returns
+    -------
+    scaler : fitted scaler or None
+        None for ``name=None``; left unfitted when there are no rows.
+    summary : RowSummary
+
+    Examples
+    --------
+    >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
+    >>> scaler, summary = fit_scaler("standard", X)
+    >>> scaler.mean_.tolist(), summary.n_rows, summary.high.tolist()
+    ([2.0, 1.0], 3, [4.0, 1.0])
+    """
+    scaler = make_scaler(name)
+    standard = isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std)
+    blocks = [blocks] if isinstance(blocks, np.ndarray) else blocks
+    n_rows, low, high = 0, None, None
+    total = squares = mean_so_far = None  # the StandardScaler's float64 accumulators
+    for block in blocks:
+        if scaler is not None and not standard:
+            for start in range(0, len(block), SCALER_FIT_ROWS):
+                scaler.partial_fit(block[start : start + SCALER_FIT_ROWS])
+        source = tensor_view(block)
+        n_features = source.shape[1]
+        rows_per_piece = max(1, STATS_CHUNK_VALUES // max(n_features, 1))
+        for start in range(0, len(source), rows_per_piece):
+            piece = source[start : start + rows_per_piece]
+            # amin and amax, not aminmax: 10x faster along dim 0 (torch 2.13, CPU)
+            piece_low, piece_high = piece.amin(dim=0), piece.amax(dim=0)
+            low = piece_low if low is None else torch.minimum(low, piece_low)
+            high = piece_high if high is None else torch.maximum(high, piece_high)
+            if standard:
+                piece_sum = piece.sum(dim=0, dtype=torch.float64)
+                total = piece_sum if total is None else total + piece_sum
+                if scaler.with_std:  # deviations from the piece's mean while it is in cache, then merged
+                    piece_mean = piece_sum / len(piece)
+                    piece_squares = (piece.to(torch.float64) - piece_mean).square_().sum(dim=0)
+                    if squares is None:
+                        squares, mean_so_far = piece_squares, piece_mean
+                    else:
+                        delta = piece_mean - mean_so_far
+                        merged = n_rows + len(piece)
+                        squares = squares + piece_squares + delta.square() * (n_rows * len(piece) / merged)
+                        mean_so_far = mean_so_far + delta * (len(piece) / merged)
+            n_rows += len(piece)
+    if n_rows == 0:
+        return scaler, RowSummary(0, None, None)
+    if standard:
+        _set_standard_statistics(scaler, n_rows, total, squares)
+    return scaler, RowSummary(n_rows, low.numpy(), high.numpy())
+
+
+def _set_standard_statistics(scaler: StandardScaler, n_rows: int, total: torch.Tensor, squares) -> None:
+    mean = (total / n_rows).numpy()
+    scaler.n_features_in_, scaler.n_samples_seen_ = len(mean), np.float64(n_rows)
+    scaler.mean_, scaler.var_, scaler.scale_ = mean, None, None
+    if not scaler.with_std:
+        return
+    var = (squares / n_rows).numpy()
+    # scikit-learn's _is_constant_feature: the variance is within the two-pass algorithm's error bound
+    eps = np.finfo(np.float64).eps
+    constant = var <= n_rows * eps * var + (n_rows * mean * eps) ** 2
+    scaler.var_, scaler.scale_ = var, np.where(constant, 1.0, np.sqrt(var))
+
+
+# ---------------------------------------------------------------------------------------------- applying
+def tensor_view(X: np.ndarray) -> torch.Tensor:
+    """``torch.from_numpy(X)``, quiet about a read-only ``X`` (np.load mmap, pandas' copy-on-write): only read.
+
+    Examples
+    --------
+    >>> X = np.zeros((2, 3), dtype=np.float32)
+    >>> X.setflags(write=False)
+    >>> tensor_view(X).shape
+    torch.Size([2, 3])
+    """
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="The given NumPy array is not writable", category=UserWarning)
+        return torch.from_numpy(X)
+
+
+def _standard_steps(scaler: StandardScaler, dtype) -> list[tuple[Callable, torch.Tensor]]:
+    """A fitted ``StandardScaler``'s operations in scikit-learn's order: centre, then scale, both cast to ``dtype``."""
+    steps = []
+    if scaler.with_mean:
+        steps.append((torch.sub, torch.from_numpy(scaler.mean_.astype(dtype))))
+    if scaler.with_std:
+        steps.append((torch.div, torch.from_numpy(scaler.scale_.astype(dtype))))
+    return steps
+
+
+def scale(scaler, X: np.ndarray) -> np.ndarray:
+    """``scaler.transform(X)`` as a C-contiguous float32 array (``X`` as float32 for ``scaler=None``).
+
+    For a ``StandardScaler`` these are scikit-learn's own operations (subtract ``mean_``, divide by
+    ``scale_``, both cast to ``X``'s dtype, in ``X``'s precision) on torch's threads into one new
+    array, so the result equals ``scaler.transform(X).astype(np.float32)`` exactly, several times
+    faster on large data: scikit-learn's runs on one thread and writes a full copy in ``X``'s
+    precision first. float64 input is scaled ``SCALE_CHUNK_ROWS`` rows at a time. Values that
+    overflow float32 come out infinite: the caller checks.
+
+    Examples
+    --------
+    >>> scaler, _ = fit_scaler("standard", np.array([[0.0], [2.0]]))
+    >>> scale(scaler, np.array([[0.0], [4.0]])).tolist()
+    [[-1.0], [3.0]]
+    """
+    if scaler is None:
+        return np.ascontiguousarray(X, dtype=np.float32)
+    if not isinstance(scaler, StandardScaler):
+        return np.ascontiguousarray(scaler.transform(X), dtype=np.float32)
+    source = tensor_view(np.ascontiguousarray(X))
+    steps = _standard_steps(scaler, X.dtype)
+    out = torch.empty(source.shape, dtype=torch.float32)
+    in_place = source.dtype == torch.float32  # compute straight into the output
+    chunk = max(len(source), 1) if in_place else SCALE_CHUNK_ROWS
+    for start in range(0, len(source), chunk):
+        result, target = source[start : start + chunk], out[start : start + chunk]
+        for op, value in steps:
+            result = op(result, value, out=target) if in_place else op(result, value)
+        if result is not target:
+            target.copy_(result)  # float64 to float32, or an unscaled float32 copy
+    return out.numpy()
+
+
+def scales_batches(scaler) -> bool:
+    """Whether :func:`batch_scaling` can scale float32 batches of ``scaler``'s rows (no scaler, or a standard one)."""
+    return scaler is None or isinstance(scaler, StandardScaler)
+
+
+def batch_scaling(scaler, device: torch.device) -> Callable[[torch.Tensor], torch.Tensor] | None:
+    """Scale float32 batches on ``device`` as :func:`scale` scales float32 rows: the same values, batch by batch.
+
+    For training on rows that are not scaled as a whole (no scaled copy of the data). None for
+    ``scaler=None``; only scalers for which :func:`scales_batches` holds. Each step returns a new
+    tensor, so a batch that is a view of the training data is left as it is.
+
+    Examples
+    --------
+    >>> scaler, _ = fit_scaler("standard", np.array([[0.0], [2.0]], dtype=np.float32))
+    >>> batch_scaling(scaler, torch.device("cpu"))(torch.tensor([[4.0]])).tolist()
+    [[3.0]]
+    """
+    if scaler is None:
+        return None
+    if not scales_batches(scaler):
+        raise InvalidParameterValue(f"{type(scaler).__name__} is not applied batch by batch; scale the rows first.")
+    steps = [(op, value.to(device)) for op, value in _standard_steps(scaler, np.float32)]
+
+    def scale_batch(batch: torch.Tensor) -> torch.Tensor:
+        for op, value in steps:
+            batch = op(batch, value)
+        return batch
+
+    return scale_batch

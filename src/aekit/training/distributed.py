@@ -25,9 +25,10 @@ import torch.distributed as dist
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
+from aekit.training.devices import device_of, module_device
 
 __all__ = [
-    "any_rank", "is_distributed", "is_main_process", "local_device", "min_over_ranks", "rank", "setup",
+    "any_rank", "is_distributed", "is_main_process", "min_over_ranks", "rank", "setup",
     "shard", "sum_over_ranks", "world_size", "wrap",
 ]
 
@@ -110,13 +111,6 @@ def is_main_process() -> bool:
     return rank() == 0
 
 
-def local_device(device: torch.device) -> torch.device:
-    """``device`` pinned to this process's GPU under torchrun (``cuda`` becomes ``cuda:LOCAL_RANK``)."""
-    if device.type == "cuda" and device.index is None and _active():
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
-
-
 def shard(rows: np.ndarray) -> np.ndarray:
     """This rank's share of ``rows``: every ``world_size``-th row from its rank (all rows when alone).
 
@@ -132,14 +126,14 @@ def wrap(module: nn.Module) -> nn.Module:
     """``module`` wrapped in DistributedDataParallel when distributed, else ``module`` itself."""
     if not _active():
         return module
-    device = next(module.parameters()).device
+    device = module_device(module)
     return nn.parallel.DistributedDataParallel(module, device_ids=[device.index] if device.type == "cuda" else None)
 
 
 def _reduce(values: Sequence[float], op) -> list[float]:
     if not _active():
         return [float(v) for v in values]
-    device = torch.device("cuda", torch.cuda.current_device()) if dist.get_backend() == "nccl" else torch.device("cpu")
+    device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
     tensor = torch.tensor([float(v) for v in values], dtype=torch.float64, device=device)
     dist.all_reduce(tensor, op=op)
     return tensor.tolist()

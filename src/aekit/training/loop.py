@@ -27,6 +27,7 @@ from aekit import hardware
 from aekit.exceptions import InvalidParameterValue, ModelFileError, TrainingError, did_you_mean
 from aekit.models import layers
 from aekit.training import distributed
+from aekit.training.devices import device_of
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
@@ -89,20 +90,6 @@ def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.
         return torch.optim.Adam(module.parameters(), lr=lr, fused=True)
     except (RuntimeError, ValueError):
         return torch.optim.Adam(module.parameters(), lr=lr, foreach=device.type != "cpu")
-
-
-def device_of(device: torch.device | str) -> torch.device:
-    """``device`` as a tensor on it reports its own: a GPU with its index ("cuda" is the current one).
-
-    Examples
-    --------
-    >>> device_of("cpu")
-    device(type='cpu')
-    """
-    device = torch.device(device)
-    if device.type == "cuda" and device.index is None:
-        return torch.device("cuda", torch.cuda.current_device())
-    return device
 
 
 def staging_tensor(shape: tuple[int, ...], dtype: torch.dtype, device: torch.device) -> torch.Tensor:

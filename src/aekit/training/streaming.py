@@ -1,20 +1,21 @@
-"""Training, encoding and scoring over files bigger than memory, chunk by chunk.
+"""Training over files bigger than memory, chunk by chunk: the file data set of a fit.
 
 Everything here reads with :func:`aekit.data.iter_chunks` (Parquet by record batches, ``.npy``
-through a memory map, CSV in chunks) and so holds a bounded number of rows at a time:
+through a memory map, CSV in chunks) and so holds a bounded number of rows at a time.
+:class:`FileData` is the file's side of the data-set interface of :mod:`aekit.training.sources`
+(``Autoencoder.fit_stream`` is ``fit`` over it):
 
-- **Fitting** (:func:`fit_stream`, ``Autoencoder.fit_stream``) makes a first pass that fits the
-  scaler with ``partial_fit``, counts the rows and records each feature's range (for ``loss="auto"``),
-  then trains on a :class:`StreamSource`: each epoch reads the file again and shuffles rows within a
-  window of ``buffer_chunks`` consecutive chunks (a bounded shuffle buffer, not a full shuffle: a
-  file sorted by some column should be shuffled once beforehand, as for any streaming reader).
-- **Validation rows** are picked by a seeded draw per chunk (``validation_fraction`` of them on
-  average), the same rows in every epoch and every process.
+- **The scaler** is fitted in a first pass over the chunks (:func:`aekit.preprocess.fit_scaler`,
+  the code that fits it to an array), which also counts the rows and records each feature's range.
+- **Training** reads a :class:`StreamSource`: each epoch reads the file again and shuffles rows
+  within a window of ``buffer_chunks`` consecutive chunks (a bounded shuffle buffer, not a full
+  shuffle: a file sorted by some column should be shuffled once beforehand, as for any streaming reader).
+- **Validation rows** are :class:`~aekit.training.sources.ValidationSplit`'s, drawn block by block
+  as the chunks go by: the rows an array with the same rows would hold out, in every epoch and process.
 - **Encoding, reconstruction and scoring** stream too: :mod:`aekit.workflows` (``encode_file``,
   ``reconstruct_file``, ``score_file``) reads a chunk, runs the model and appends to the output.
-- **Under torchrun** each rank trains on every ``world_size``-th training row of each chunk (so the
-  shards stay balanced however few chunks there are; every rank reads the whole file, which it
-  must anyway for the first pass); the first pass and the validation rows are the same everywhere.
+- **Under torchrun** each rank trains on every ``world_size``-th training row, as with an array
+  (every rank reads the whole file, which it must anyway for the first pass).
 
 Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of data (float32).
 """
@@ -28,15 +29,15 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from sklearn.utils import check_random_state
 
+from aekit import preprocess
 from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.preprocess import make_scaler
+from aekit.exceptions import InvalidParameterValue
 from aekit.training import distributed
 from aekit.training.loop import staging_tensor
+from aekit.training.sources import ValidationSplit, part_rows
 
-__all__ = ["StreamSource", "fit_stream", "should_stream"]
+__all__ = ["FileData", "StreamSource", "fit_stream", "should_stream"]
 
 DEFAULT_CHUNK_ROWS = CHUNK_ROWS
 DEFAULT_BUFFER_CHUNKS = 8
@@ -55,11 +56,68 @@ class _Reading:
         return iter_chunks(self.path, chunk_rows=self.chunk_rows, columns=self.columns, key=self.key)
 
 
-def _validation_mask(seed: int, chunk_index: int, n_rows: int, fraction: float) -> np.ndarray:
-    """Which rows of a chunk are held out: a seeded draw, the same in every epoch and process."""
-    if fraction <= 0:
-        return np.zeros(n_rows, dtype=bool)
-    return np.random.default_rng([seed, chunk_index]).random(n_rows) < fraction
+class FileData:
+    """A ``.csv``, ``.parquet`` or ``.npy`` file read chunk by chunk, as a fit's data set.
+
+    See :mod:`aekit.training.sources` for the interface; ``feature_names`` are the file's columns
+    (tables) once :meth:`blocks` has run.
+
+    Parameters
+    ----------
+    path : str or path-like
+        Anything :func:`aekit.data.iter_chunks` reads.
+    chunk_rows : int, default=65536
+        Rows read at a time.
+    buffer_chunks : int, default=8
+        Chunks shuffled together (the shuffle buffer).
+    columns : list of str, optional
+        Feature columns to read (tables).
+    key : str, optional
+        The array of a ``.npz`` file (which is loaded whole).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "rows.npy"
+    >>> np.save(path, np.arange(10.0).reshape(5, 2))
+    >>> [len(block) for block in FileData(path, chunk_rows=2).blocks()]
+    [2, 2, 1]
+    """
+
+    in_memory = False
+
+    def __init__(self, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS,
+                 columns: Sequence[str] | None = None, key: str | None = None) -> None:
+        for name, value in (("chunk_rows", chunk_rows), ("buffer_chunks", buffer_chunks)):
+            if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
+                raise InvalidParameterValue(
+                    f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
+                )
+        self.reading = _Reading(Path(path), int(chunk_rows), columns, key)
+        self.buffer_chunks, self.name, self.feature_names = int(buffer_chunks), str(path), None
+
+    def blocks(self) -> Iterator[np.ndarray]:
+        named = self.reading.path.suffix.lower() in (".csv", ".parquet")  # named columns, as a DataFrame's
+        for chunk in self.reading.chunks():
+            if named:
+                self.feature_names = np.asarray(chunk.columns, dtype=object)
+            yield chunk.X
+
+    def sources(self, split: ValidationSplit, scaler, device: torch.device, *, targets=None):
+        """This process's training and validation rows (None without any) as :class:`StreamSource` objects."""
+        if targets is not None:
+            raise InvalidParameterValue("Rows read from a file take no target columns: fit the data in memory.")
+
+        def source(part: str) -> StreamSource:
+            return StreamSource(self.reading, scaler, part=part, split=split, buffer_chunks=self.buffer_chunks,
+                                device=device, sharded=True)
+
+        return source("train"), source("validation") if split.n_validation else None
+
+    def arrays(self, split: ValidationSplit, part: str) -> Iterator[np.ndarray]:
+        """The unscaled rows of ``part`` ("train", "validation" or "all"), chunk by chunk."""
+        return StreamSource(self.reading, None, part=part, split=split, buffer_chunks=1,
+                            device=torch.device("cpu"), sharded=False).arrays()
 
 
 class StreamSource:
@@ -70,40 +128,38 @@ class StreamSource:
     reading : _Reading
         The file and how to read it.
     scaler : fitted scaler or None
-        Applied to every chunk.
+        Applied to every chunk (:func:`aekit.preprocess.scale`).
     part : {"train", "validation", "all"}
-        Which rows to yield, by the seeded validation draw.
-    seed, validation_fraction
-        The validation draw.
-    n_rows : int
-        How many rows this source yields per pass (known from the first pass).
+        Which rows to yield, by ``split``.
+    split : ValidationSplit
+        Which rows are held out.
     buffer_chunks : int
         Chunks shuffled together when training.
     device : torch.device
     sharded : bool
-        Keep only this rank's rows (every ``world_size``-th selected row of each chunk) under torchrun.
+        Keep only this rank's rows (every ``world_size``-th row of the part) under torchrun.
     """
 
-    def __init__(self, reading: _Reading, scaler, *, part: str, seed: int, validation_fraction: float, n_rows: int,
-                 buffer_chunks: int, device: torch.device, sharded: bool) -> None:
-        self.reading, self.scaler, self.part = reading, scaler, part
-        self.seed, self.validation_fraction = seed, validation_fraction
-        self.n_rows, self.buffer_chunks, self.device, self.sharded = n_rows, buffer_chunks, device, sharded
+    def __init__(self, reading: _Reading, scaler, *, part: str, split: ValidationSplit, buffer_chunks: int,
+                 device: torch.device, sharded: bool) -> None:
+        self.reading, self.scaler, self.part, self.split = reading, scaler, part, split
+        self.n_rows = part_rows(split, part, sharded=sharded)
+        self.buffer_chunks, self.device, self.sharded = buffer_chunks, device, sharded
 
     def arrays(self) -> Iterator[np.ndarray]:
         """The selected rows of each chunk, scaled, as float32 arrays."""
         rank, world = (distributed.rank(), distributed.world_size()) if self.sharded else (0, 1)
-        for index, chunk in enumerate(self.reading.chunks()):
+        start = seen = 0  # the chunk's first row in the file, and the part's rows before it
+        for chunk in self.reading.chunks():
             X = chunk.X
             if self.part != "all":
-                held_out = _validation_mask(self.seed, index, len(X), self.validation_fraction)
+                held_out = self.split.mask(start, start + len(X))
                 X = X[held_out if self.part == "validation" else ~held_out]
-            X = X[rank::world]
+            start += len(chunk.X)
+            X, seen = X[(rank - seen) % world :: world], seen + len(X)  # the part's rows rank, rank + world, ...
             if len(X) == 0:
                 continue
-            if self.scaler is not None:
-                X = self.scaler.transform(X)
-            yield np.ascontiguousarray(X, dtype=np.float32)
+            yield preprocess.scale(self.scaler, X)
 
     def batches(self, batch_size: int, generator: torch.Generator | None = None) -> Iterator[torch.Tensor]:
         """Batches of ``batch_size`` rows (the last may be smaller); shuffled within windows of
@@ -139,49 +195,9 @@ class StreamSource:
             yield carry[0].to(self.device)
 
 
-def _first_pass(reading: _Reading, scaler_name: str | None, seed: int, validation_fraction: float):
-    """Fit the scaler with partial_fit, count train/validation rows (all and this rank's), and find
-    each feature's range, reading every chunk once."""
-    scaler = make_scaler(scaler_name)
-    rank, world = distributed.rank(), distributed.world_size()
-    counts = {"train": 0, "validation": 0, "rank_train": 0, "rank_validation": 0}
-    low = high = None
-    columns: list[str] = []
-    for index, chunk in enumerate(reading.chunks()):
-        X, columns = chunk.X, chunk.columns
-        if scaler is not None:
-            scaler.partial_fit(X)
-        low = X.min(axis=0) if low is None else np.minimum(low, X.min(axis=0))
-        high = X.max(axis=0) if high is None else np.maximum(high, X.max(axis=0))
-        held_out = _validation_mask(seed, index, len(X), validation_fraction)
-        n_val = int(held_out.sum())
-        counts["train"] += len(X) - n_val
-        counts["validation"] += n_val
-        counts["rank_train"] += len((~held_out).nonzero()[0][rank::world])
-        counts["rank_validation"] += len(held_out.nonzero()[0][rank::world])
-    return scaler, counts, np.vstack([low, high]), columns
-
-
 def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_chunks: int = DEFAULT_BUFFER_CHUNKS,
                columns: Sequence[str] | None = None, key: str | None = None):
-    """Fit ``estimator`` (an :class:`~aekit.Autoencoder`) on the file at ``path`` without loading it whole.
-
-    The estimator's parameters mean what they mean for ``fit``; the scaler is fitted in a first
-    pass (``partial_fit``), ``threshold_`` comes from the errors on the validation rows.
-
-    Parameters
-    ----------
-    estimator : Autoencoder
-    path : str or path-like
-        A ``.csv``, ``.parquet`` or ``.npy`` file (anything :func:`aekit.data.iter_chunks` reads).
-    chunk_rows : int, default=65536
-        Rows read at a time.
-    buffer_chunks : int, default=8
-        Chunks shuffled together (the shuffle buffer).
-    columns : list of str, optional
-        Feature columns to read (tables).
-    key : str, optional
-        The array of a ``.npz`` file (which is loaded whole).
+    """``estimator.fit_stream(path, ...)``: fit an :class:`~aekit.Autoencoder` on a file without loading it whole.
 
     Returns
     -------
@@ -197,57 +213,7 @@ def fit_stream(estimator, path, *, chunk_rows: int = DEFAULT_CHUNK_ROWS, buffer_
     >>> ae.transform(np.load(path)[:3]).shape
     (3, 2)
     """
-    from aekit.estimator import resolve_device
-
-    for name, value in (("chunk_rows", chunk_rows), ("buffer_chunks", buffer_chunks)):
-        if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-            raise InvalidParameterValue(
-                f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
-            )
-    estimator._check_params()
-    if estimator.geometry is not None:
-        raise InvalidParameterValue(
-            f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
-            "cannot do. Use fit on data in memory, or geometry=None."
-        )
-    device = resolve_device(estimator.device)
-    distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
-    device = distributed.local_device(device)
-    reading = _Reading(Path(path), int(chunk_rows), columns, key)
-    estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
-    fraction = float(estimator.validation_fraction)
-    scaler, counts, bounds, names = _first_pass(reading, estimator.scaler, estimator.seed_, fraction)
-    if counts["train"] < 2:
-        raise InvalidInputError(
-            f"{path} has {counts['train']} training row(s) after holding out validation rows; training needs at "
-            "least 2. Use a bigger file or a smaller validation_fraction."
-        )
-    estimator.scaler_ = scaler
-    estimator.n_features_in_ = bounds.shape[1]
-    if reading.path.suffix.lower() in (".csv", ".parquet"):  # named columns, as fit() records a DataFrame's
-        estimator.feature_names_in_ = np.asarray(names, dtype=object)
-    elif hasattr(estimator, "feature_names_in_"):
-        del estimator.feature_names_in_
-    estimator.loss_ = estimator._choose_loss(bounds if scaler is None else scaler.transform(bounds))
-
-    def source(part: str, n_rows: int, sharded: bool) -> StreamSource:
-        return StreamSource(reading, scaler, part=part, seed=estimator.seed_, validation_fraction=fraction,
-                            n_rows=n_rows, buffer_chunks=int(buffer_chunks), device=device, sharded=sharded)
-
-    has_val = counts["validation"] > 0
-    errors = estimator._train(
-        source("train", counts["rank_train"], True),
-        source("validation", counts["rank_validation"], True) if has_val else None,
-        estimator.n_features_in_, device,
-    )
-    held_out = source("validation" if has_val else "train", 0, False)
-    if estimator.anomaly_score == "combined":  # its normalisers from the held-out rows: bounded memory
-        estimator._fit_score_state(held_out.arrays(), scale=False)
-        errors = np.concatenate([estimator._outlier_scores(X, scale=False) for X in held_out.arrays()])
-    elif errors is None:  # not kept from training (see Autoencoder._train): another pass over the rows
-        errors = np.concatenate([estimator._row_errors(X, scale=False) for X in held_out.arrays()])
-    estimator._set_threshold(errors)
-    return estimator
+    return estimator.fit_stream(path, chunk_rows=chunk_rows, buffer_chunks=buffer_chunks, columns=columns, key=key)
 
 
 def should_stream(path, *, columns: Sequence[str] | None = None, key: str | None = None,

@@ -1,0 +1,357 @@
+"""The fit: from a data set (rows in memory or a file) to a trained, thresholded estimator.
+
+``Autoencoder.fit`` and ``Autoencoder.fit_stream`` differ only in the data set they pass to
+:func:`fit_data` (see :mod:`aekit.training.sources`). In order: the scaler and a summary of the rows
+(:func:`aekit.preprocess.fit_scaler`); the checks and warnings that summary allows (too few rows,
+float32 overflow, the loss, identical rows); the validation split; for the anchored model or
+``latent_dim="auto"`` PCA of the training rows; the module, trained by
+:func:`aekit.training.loop.fit_module` with checkpoints; the outlier threshold from the held-out rows.
+Everything learned is set on the estimator, ending in ``_``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import torch
+from sklearn.exceptions import ConvergenceWarning
+from sklearn.utils import check_random_state
+
+from aekit import detect, geometry, preprocess
+from aekit.estimator import inference
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, TrainingError
+from aekit.models import build_model
+from aekit.models.anchored import choose_latent_dim, principal_components
+from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
+from aekit.models.mlp import AutoencoderModule
+from aekit.preprocess import tensor_view
+from aekit.training import distributed, loop
+from aekit.training.checkpoint import Checkpointer
+from aekit.training.devices import device_of, resolve_device
+from aekit.training.loop import TrainConfig, resolve_precision
+from aekit.training.sources import ValidationSplit
+
+UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
+# Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
+ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
+# batch_size="auto": at least this many steps per epoch on small data, batches of at least AUTO_BATCH_MIN
+# rows, at most AUTO_BATCH_MAX (the batch of larger data)
+AUTO_BATCH_STEPS = 4
+AUTO_BATCH_MIN = 16
+AUTO_BATCH_MAX = 256
+
+
+def auto_batch_size(n_rows: int) -> int:
+    """``batch_size="auto"``: the largest power of two giving ``AUTO_BATCH_STEPS`` steps per epoch over
+    ``n_rows`` training rows, within [``AUTO_BATCH_MIN``, ``AUTO_BATCH_MAX``].
+
+    Examples
+    --------
+    >>> auto_batch_size(45), auto_batch_size(400), auto_batch_size(60000)
+    (16, 64, 256)
+    """
+    target = max(1, n_rows // AUTO_BATCH_STEPS)
+    return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** int(np.log2(target)))))
+
+
+def fit_data(estimator, data):
+    """Fit ``estimator`` (its parameters checked) on ``data`` (a data set of :mod:`aekit.training.sources`)."""
+    if estimator.geometry is not None and not data.in_memory:
+        raise InvalidParameterValue(
+            f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
+            "cannot do. Use fit on data in memory, or geometry=None."
+        )
+    device = resolve_device(estimator.device)
+    distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
+    device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
+    estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+    # StandardScaler.fit would hold a float64 copy of the rows, twice their size
+    estimator.scaler_, rows = preprocess.fit_scaler(estimator.scaler, data.blocks())
+    if rows.n_rows < 2:
+        raise InvalidInputError(
+            f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
+            "check it. Give more rows."
+        )
+    _check_rows(estimator, rows, data)
+    split = ValidationSplit(rows.n_rows, estimator.validation_fraction, estimator.seed_)
+    pca = targets = None
+    if estimator.geometry is not None:  # each row carries its target code in extra columns
+        X = data.scaled(estimator.scaler_)  # PCA, and latent_dim="auto", before Isomap needs d
+        train_rows, val_rows = split.rows()
+        pca = _principal_components(
+            estimator, tensor_view(X[train_rows]), tensor_view(X[val_rows]) if len(val_rows) else None
+        )
+        targets = geometry.isomap_target(
+            X, train_rows, n_components=pca[2] if pca else estimator.latent_dim,
+            n_neighbors=estimator.geometry_neighbors, rng=np.random.default_rng([estimator.seed_, 2]),
+        )
+    train_data, val_data = data.sources(split, estimator.scaler_, device, targets=targets)
+    held_out_errors = _train(estimator, train_data, val_data, estimator.n_features_in_, device, pca=pca)
+    held_out = data.arrays(split, "validation" if split.n_validation else "train")
+    if estimator.anomaly_score == "combined":  # normalisers from all rows, the threshold from the held-out ones
+        inference.fit_score_state(estimator, data.arrays(split, "all"), scale=True)
+        held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out])
+    elif held_out_errors is None:  # not kept from training (see _train): another pass over the rows
+        held_out_errors = np.concatenate([inference.row_errors(estimator, X, scale=True) for X in held_out])
+    _set_threshold(estimator, held_out_errors)
+    return estimator
+
+
+def _check_rows(estimator, rows, data) -> None:
+    """What the first pass over the rows tells: their names and size, the loss, and what to warn about."""
+    estimator.n_features_in_ = len(rows.low)
+    if data.feature_names is not None:
+        estimator.feature_names_in_ = data.feature_names
+    elif hasattr(estimator, "feature_names_in_"):
+        del estimator.feature_names_in_
+    # the scaled range, from each feature's minimum and maximum: scaling is monotone, rounding included
+    estimator.loss_ = _choose_loss(estimator, inference.scale_rows(estimator, np.stack([rows.low, rows.high])))
+    if estimator.latent_dim != "auto" and estimator.latent_dim >= estimator.n_features_in_:
+        warnings.warn(
+            f"latent_dim={estimator.latent_dim} >= n_features={estimator.n_features_in_}: the autoencoder is "
+            "overcomplete and can learn the identity. Choose latent_dim < n_features for a compressed representation.",
+            UserWarning,
+            stacklevel=5,
+        )
+    if rows.all_rows_equal:  # one distinct row: every row gets the same code
+        warnings.warn(
+            f"All {rows.n_rows} rows of {data.name} are identical: there is nothing to learn and every row will "
+            "get the same code. Check that the data was read correctly.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+
+def _choose_loss(estimator, X_scaled: np.ndarray) -> str:
+    low, high = float(X_scaled.min()), float(X_scaled.max())
+    # a few float32 rounding steps of slack: MinMaxScaler maps a float32 column's maximum to 1.0000001
+    in_unit_interval = low >= -UNIT_INTERVAL_SLACK and high <= 1.0 + UNIT_INTERVAL_SLACK
+    if estimator.loss == "bce" and estimator.architecture == "anchored":
+        raise InvalidParameterValue(
+            "loss='bce' does not go with architecture='anchored': the anchored model starts at PCA, the "
+            "least-squares solution, and is trained with MSE. Use loss='mse' (or 'auto'), or architecture='mlp'."
+        )
+    if estimator.loss == "auto":
+        return "bce" if in_unit_interval and estimator.architecture != "anchored" else "mse"
+    if estimator.loss == "bce" and not in_unit_interval:
+        raise InvalidInputError(
+            f"loss='bce' needs data in [0, 1], but after scaler={estimator.scaler!r} it lies in "
+            f"[{low:.4g}, {high:.4g}]. Use scaler='minmax' or loss='mse'."
+        )
+    return estimator.loss
+
+
+def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> dict:
+    config = {
+        "input_dim": n_features,
+        "latent_dim": int(latent_dim),
+        "output_activation": OUTPUT_ACTIVATION[loss],
+    }
+    if estimator.architecture in ("mlp", "anchored"):
+        config.update(hidden_dims=[int(h) for h in estimator.hidden_dims], activation=estimator.activation)
+    elif estimator.architecture == "conv":
+        if estimator.input_shape is None:
+            raise InvalidParameterValue(
+                "architecture='conv' needs input_shape=(channels, height, width), the shape of the images "
+                f"each row was flattened from (rows have {n_features} features). Got input_shape=None."
+            )
+        config.update(
+            input_shape=[int(s) for s in estimator.input_shape],
+            channels=[int(h) for h in estimator.hidden_dims],
+            activation=estimator.activation,
+        )
+    return config
+
+
+def _principal_components(estimator, train_data, val_data) -> tuple | None:
+    """PCA of the training rows and the latent dimension, when the model or ``latent_dim="auto"``
+    needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None."""
+    anchored = estimator.architecture == "anchored"
+    if not anchored and estimator.latent_dim != "auto":
+        return None
+    n_rows = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+    max_dim = max(1, min(estimator.n_features_in_ - 1, n_rows))
+    wanted = None if estimator.latent_dim == "auto" else int(estimator.latent_dim)
+    if wanted is None and distributed.world_size() > 1:  # each process sees its own rows: d could differ
+        raise InvalidParameterValue(
+            "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
+            "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
+        )
+    pca = principal_components(train_data, max_components=wanted)
+    if wanted is not None:
+        return pca, None, wanted
+    latent_dim, rule = choose_latent_dim(pca, val_data, max_dim=max_dim)
+    return pca, rule, latent_dim
+
+
+def _train(estimator, train_data, val_data, n_features: int, device: torch.device, pca=None) -> np.ndarray | None:
+    """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
+
+    The anchored model starts at PCA of the training rows (``pca``: from :meth:`_principal_components`,
+    computed here when None). Returns the mean squared error of each validation row under the final
+    weights, from the validation pass that chose them, or None when there was none in this process
+    (no validation rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute
+    them anew.
+    """
+    if pca is None:
+        pca = _principal_components(estimator, train_data, val_data)
+    latent_dim = estimator.latent_dim if pca is None else pca[2]
+    anchored = estimator.architecture == "anchored"
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(estimator.seed_)
+        config = _module_config(estimator, n_features, estimator.loss_, latent_dim)
+        estimator.module_ = build_model(estimator.architecture, **config)
+        if anchored:
+            estimator.module_.anchor(pca[0].mean, _padded(pca[0].components[:latent_dim], latent_dim))
+        estimator.module_ = estimator.module_.to(device)
+    estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device)
+    loss_name = estimator.loss_
+    n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+    batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
+    if batch_size >= n_train > AUTO_BATCH_MIN:
+        warnings.warn(
+            f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "
+            "few to learn more than the mean. Use batch_size='auto' or a batch a fraction of the rows.",
+            UserWarning,
+            stacklevel=5,
+        )
+
+    weight = float(estimator.geometry_weight)
+    # each validation row's error, kept from the pass over the final weights: the threshold's errors
+    # without another forward pass (not under DDP, where each process validates only its share)
+    keep_errors = distributed.world_size() == 1
+    pass_errors: list[torch.Tensor] = []
+    kept: list[torch.Tensor] = []
+
+    def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
+        if estimator.geometry is None:
+            rows = batch
+            raw, _ = module(rows, logits=True)
+            loss = reconstruction_loss(loss_name, raw, rows)
+        else:
+            rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
+            raw, latent = module(rows, logits=True)
+            geometric = reconstruction_loss("mse", latent.float(), target)  # distance to Isomap's codes
+            loss = reconstruction_loss(loss_name, raw, rows) + weight * geometric
+        if keep_errors and not module.training:  # a validation pass: the threshold's errors
+            pass_errors.append(inference.row_mse(module.output(raw), rows))
+        return loss
+
+    def on_epoch_end(epoch: int, final_so_far: bool) -> None:
+        if final_so_far:
+            kept[:] = pass_errors
+        pass_errors.clear()
+
+    config = TrainConfig(
+        epochs=estimator.epochs,
+        batch_size=batch_size,
+        lr=estimator.lr,
+        lr_schedule=estimator.lr_schedule,
+        early_stopping=estimator.early_stopping,
+        patience=estimator.patience,
+        seed=estimator.seed_,
+        verbose=bool(estimator.verbose),
+        precision=estimator.precision_,
+        run=_run_description(estimator, train_data, val_data, n_features),
+    )
+    checkpointer = None
+    if estimator.checkpoint_dir is not None:
+        checkpointer = Checkpointer(
+            estimator.checkpoint_dir, every=estimator.checkpoint_every, resume=estimator.resume,
+            writer=distributed.is_main_process(),
+        )
+    try:
+        history = loop.fit_module(
+            estimator.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
+            on_epoch_end=on_epoch_end, initial_candidate=anchored,
+        )
+    except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
+        stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
+        scale = "" if estimator.scaler == "standard" else " Scaling the data (scaler='standard') may also help."
+        for name in [name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")]:
+            delattr(estimator, name)  # neither this half-trained module nor a previous fit's attributes remain
+        raise TrainingError(f"{stem}{scale} The fit failed: no model was fitted or saved.") from None
+    estimator.history_ = history.to_dict()
+    estimator.history_["batch_size"] = batch_size
+    if pca is not None and pca[1] is not None:
+        estimator.history_["latent_dim_rule"] = pca[1]
+    if anchored:
+        estimator.history_["pca"] = _pca_verdict(history, latent_dim, estimator.geometry is not None)
+        may_refit = estimator.early_stopping and estimator.geometry is None and distributed.world_size() == 1
+        if may_refit and history.best_epoch == 0 and val_data is not None:
+            # PCA won: the final model is PCA of all the rows, the better estimate of the same model. The
+            # threshold keeps the validation rows' errors under the training rows' PCA (out of sample).
+            refit = principal_components(train_data, val_data, max_components=latent_dim)
+            estimator.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
+            kept.clear()  # the threshold's errors are then those of this model: a fresh pass
+    estimator.n_iter_ = len(history.train_loss)
+    _warn_not_converged(history, estimator.early_stopping)
+    return torch.cat(kept).cpu().numpy() if kept else None
+
+
+# Parameters that do not change what is trained (or that TrainConfig already holds)
+_NOT_IN_RUN = ("epochs", "verbose", "device", "checkpoint_dir", "checkpoint_every", "resume", "random_state",
+               "contamination", "anomaly_score", "batch_size", "lr", "lr_schedule", "early_stopping", "patience",
+               "precision", "n_jobs")
+
+
+def _run_description(estimator, train_data, val_data, n_features: int) -> dict:
+    """The settings and data shape a checkpoint must share to be resumed by this fit (JSON-ready)."""
+    run = {name: value for name, value in estimator.get_params().items() if name not in _NOT_IN_RUN}
+    for name in ("hidden_dims", "input_shape"):  # (8,) and [8] are the same setting
+        run[name] = None if run[name] is None else [int(v) for v in run[name]]
+    n_val = 0 if val_data is None else (val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data))
+    run.update(n_features=int(n_features), train_rows=int(train_data.n_rows), validation_rows=int(n_val),
+               fitted_loss=estimator.loss_)
+    return run
+
+
+def _set_threshold(estimator, held_out_errors: np.ndarray) -> None:
+    """``threshold_`` and the quantiles of the held-out scores behind it (other contaminations)."""
+    estimator.error_quantiles_ = np.quantile(held_out_errors.astype(np.float64), ERROR_QUANTILE_LEVELS)
+    if estimator.contamination == "auto":
+        estimator.threshold_ = detect.auto_threshold(estimator.error_quantiles_)
+    else:
+        estimator.threshold_ = float(np.quantile(held_out_errors, 1.0 - estimator.contamination))
+
+
+PCA_IMPROVEMENT = 1e-3  # the non-linear part "improved on PCA" when it lowers the validation loss by more
+
+
+def _pca_verdict(history, latent_dim: int, with_geometry: bool) -> dict:
+    """Whether training improved on the anchored model's start (PCA), in numbers and in words."""
+    pca_loss = history.initial_loss
+    losses = [loss for loss in history.val_loss if np.isfinite(loss)] or history.train_loss
+    best = min([pca_loss, *losses]) if pca_loss is not None else None
+    improved = bool(best is not None and history.best_epoch > 0 and best < pca_loss * (1 - PCA_IMPROVEMENT))
+    where = "validation" if any(np.isfinite(history.val_loss)) else "training"
+    if pca_loss is None:
+        message = f"the model started at PCA (d={latent_dim}); its starting loss was not recorded (resumed run)"
+    elif improved:
+        message = (f"the non-linear part improved on PCA at d={latent_dim}: {where} loss {best:.5g} against PCA's "
+                   f"{pca_loss:.5g} ({1 - best / pca_loss:.1%} lower)")
+    else:
+        message = f"the non-linear part did not improve on PCA at d={latent_dim} on this data: the model is PCA"
+    if with_geometry:
+        message += " (losses include the geometry term)"
+    return {"latent_dim": latent_dim, "val_loss": pca_loss, "best_val_loss": best, "improved": improved,
+            "message": message}
+
+
+def _padded(components: torch.Tensor, latent_dim: int) -> torch.Tensor:
+    """``latent_dim`` rows: more codes than PCA has components start at 0 (the model is still PCA)."""
+    missing = latent_dim - len(components)
+    return components if missing <= 0 else torch.cat([components, components.new_zeros(missing, components.shape[1])])
+
+
+def _warn_not_converged(history, early_stopping: bool) -> None:
+    """Training that was still improving at its last epoch stopped too soon: say so."""
+    n_epochs = len(history.train_loss)
+    if early_stopping and n_epochs > 1 and history.best_epoch == n_epochs and history.stop_reason == "max_epochs":
+        warnings.warn(
+            f"The validation loss was still improving at the last epoch ({n_epochs}): training has not converged. "
+            "Raise epochs (or the learning rate) for a better model.",
+            ConvergenceWarning,
+            stacklevel=6,
+        )

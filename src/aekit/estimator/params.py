@@ -1,0 +1,151 @@
+"""The estimator's parameters and inputs, checked as scikit-learn checks them, with messages that say what to do.
+
+:data:`PARAMETER_CONSTRAINTS` is ``Autoencoder._parameter_constraints`` (parameters validated as data);
+:func:`check_params` runs it and adds the closest valid option for a typo; :func:`validate_rows`
+validates an ``X`` (arrays, DataFrames, tensors) into a float32 or float64 array, unscaled.
+"""
+
+from __future__ import annotations
+
+import functools
+from numbers import Integral, Real
+
+import numpy as np
+import torch
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils.validation import validate_data
+
+from aekit import detect, geometry, hardware
+from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
+from aekit.models import ARCHITECTURES
+from aekit.models.losses import OUTPUT_ACTIVATION
+from aekit.models.mlp import ACTIVATIONS
+from aekit.preprocess import SCALERS
+from aekit.training.loop import LR_SCHEDULES, PRECISIONS
+
+PARAMETER_CONSTRAINTS: dict = {
+    "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "hidden_dims": [list, tuple],
+    "activation": [StrOptions(set(ACTIVATIONS))],
+    "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
+    "scaler": [StrOptions(set(SCALERS)), None],
+    "architecture": [StrOptions(set(ARCHITECTURES))],
+    "input_shape": [list, tuple, None],
+    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
+    "lr": [Interval(Real, 0, None, closed="neither")],
+    "lr_schedule": [StrOptions(set(LR_SCHEDULES))],
+    "validation_fraction": [Interval(Real, 0, 1, closed="left")],
+    "early_stopping": ["boolean"],
+    "patience": [Interval(Integral, 1, None, closed="left")],
+    "contamination": [Interval(Real, 0, 0.5, closed="right"), StrOptions({"auto"})],
+    "anomaly_score": [StrOptions(set(detect.OUTLIER_SCORES))],
+    "random_state": ["random_state"],
+    "device": [str],
+    "verbose": ["verbose"],
+    "precision": [StrOptions(set(PRECISIONS))],
+    "n_jobs": [Interval(Integral, None, -1, closed="right"), Interval(Integral, 1, None, closed="left"), None],
+    "checkpoint_dir": [str, None],
+    "checkpoint_every": [Interval(Integral, 1, None, closed="left")],
+    "resume": ["boolean"],
+    "geometry": [StrOptions(set(geometry.GEOMETRIES)), None],
+    "geometry_weight": [Interval(Real, 0, None, closed="neither")],
+    "geometry_neighbors": [Interval(Integral, 1, None, closed="left")],
+}
+
+
+def check_params(estimator) -> None:
+    """Validate ``estimator``'s parameters (scikit-learn's message, and the closest valid option for a typo)."""
+    try:
+        estimator._validate_params()  # scikit-learn's, from _parameter_constraints
+    except InvalidParameterError as error:
+        value = getattr(estimator, str(error).split("'")[1], None) if "'" in str(error) else None
+        choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
+        choices |= set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES)
+        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+        raise InvalidParameterValue(f"{error}{hint}") from None
+    if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in estimator.hidden_dims):
+        raise InvalidParameterValue(
+            "The 'hidden_dims' parameter of Autoencoder must be a tuple of ints >= 1 (e.g. (256, 64)). "
+            f"Got {estimator.hidden_dims!r} instead."
+        )
+
+
+def validate_rows(estimator, X, *, reset: bool) -> np.ndarray:
+    """Validate ``X`` like scikit-learn (``reset``: as ``fit`` does, recording its features) and return it as
+    a float32 or float64 array, unscaled: fitting and inference scale it batch by batch, without a
+    scaled copy of all of it.
+    """
+    X = detached(X)
+    check_dataframe_columns(X)
+    try:
+        min_rows = 2 if reset else 1
+        with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X; it raises below
+            X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
+    except (ValueError, TypeError) as error:  # TypeError: sparse X, mixed column-name types
+        message = str(error)
+        if message.startswith("Complex data not supported"):  # sklearn appends the whole array
+            message = "Complex data not supported: aekit needs real numbers. Pass X.real, np.abs(X), or both."
+        elif "could not convert" in message or "inhomogeneous" in message:
+            message = message.splitlines()[0].rstrip(".") + (
+                ". X must be a rectangular array of numbers: drop or encode text columns"
+                " (e.g. sklearn.preprocessing.OneHotEncoder) and give every row the same length."
+            )
+        elif "NaN" in message or "infinity" in message:
+            # sklearn's text goes on about supervised estimators; keep its first line, add our fix
+            message = message.splitlines()[0] + (
+                " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer in a Pipeline)"
+                " and replace infinite values."
+            )
+        error_type = InvalidInputTypeError if isinstance(error, TypeError) else InvalidInputError
+        raise error_type(" ".join(message.split())) from None
+    return X
+
+
+def detached(X):
+    """A torch tensor as a NumPy array of its values, outside autograd (NumPy cannot read one that requires
+    grad) and in its own precision (bfloat16, which NumPy lacks, as float32); anything else as given.
+
+    The values are only read: codes and reconstructions come back as NumPy arrays, with no gradient.
+    """
+    if not isinstance(X, torch.Tensor):
+        return X
+    if X.device.type == "meta":
+        raise InvalidInputError("X is a tensor on the meta device, which holds no values. Pass a tensor with data.")
+    X = X.detach().cpu()
+    return (X.float() if X.dtype == torch.bfloat16 else X).resolve_conj().resolve_neg().numpy()
+
+
+def check_dataframe_columns(X) -> None:
+    """Name the first non-numeric column of a DataFrame (sklearn would only say 'could not convert')."""
+    dtypes = getattr(X, "dtypes", None)
+    if dtypes is None or not hasattr(dtypes, "items"):
+        return
+    import pandas as pd
+
+    for position, (column, dtype) in enumerate(dtypes.items()):
+        if pd.api.types.is_numeric_dtype(dtype) or pd.api.types.is_bool_dtype(dtype):
+            continue
+        series = X.iloc[:, position]  # by position: X[column] is a frame when names repeat
+        try:
+            # dates and durations convert to nanosecond counts, which are no features
+            if pd.api.types.is_datetime64_any_dtype(dtype) or pd.api.types.is_timedelta64_dtype(dtype):
+                raise TypeError
+            pd.to_numeric(series)
+        except (TypeError, ValueError):
+            first = series.iloc[0] if len(X) else None
+            raise InvalidInputError(
+                f"Column {column!r} is not numeric (dtype {dtype}, first value {first!r}). Drop or encode it "
+                "first (e.g. sklearn.preprocessing.OneHotEncoder), or select the numeric columns."
+            ) from None
+
+
+def in_threads(method):
+    """Run an estimator method with ``n_jobs`` threads (see :func:`aekit.hardware.threads`)."""
+    @functools.wraps(method)
+    def in_threads(self, *args, **kwargs):
+        # an invalid n_jobs (0, not an int) is left to fit's parameter check, which names it
+        valid = isinstance(self.n_jobs, Integral) and not isinstance(self.n_jobs, bool) and self.n_jobs != 0
+        with hardware.threads(self.n_jobs if valid else None):
+            return method(self, *args, **kwargs)
+    return in_threads
