@@ -253,13 +253,14 @@ def choose_latent_dim(pca: PrincipalComponents, val_source=None, *, max_dim: int
 REPLACE_PCA_Z = 2.0
 
 
-def replaces_pca(verdict: dict, candidate_errors, pca_errors, *, z: float = REPLACE_PCA_Z) -> bool:
+def replaces_pca(verdict: dict, candidate_errors, pca_errors, *, z: float | None = None) -> bool:
     """Whether the best non-linear epoch replaces PCA: a paired test on the validation rows' errors.
 
     ``candidate_errors`` and ``pca_errors`` are each validation row's reconstruction error under the
     best epoch's weights and under PCA's (the same rows, in the same order). The best epoch is the
     lowest of many noisy validation losses, so on few rows it beats PCA by chance; it replaces PCA only
-    when the mean per-row improvement exceeds ``z`` standard errors of the per-row differences.
+    when the mean per-row improvement exceeds ``z`` (default ``REPLACE_PCA_Z``) standard errors of the
+    per-row differences.
     ``verdict`` (the estimator's ``history_["pca"]``) gets the test's figures and, when PCA stays, the
     verdict ``improved=False`` and a message saying why.
 
@@ -269,6 +270,7 @@ def replaces_pca(verdict: dict, candidate_errors, pca_errors, *, z: float = REPL
     >>> replaces_pca({}, pca - 0.5, pca), replaces_pca({}, pca - [0.9, -0.5, 0.4, 0.2], pca)
     (True, False)
     """
+    z = REPLACE_PCA_Z if z is None else z
     difference = np.asarray(pca_errors, np.float64) - np.asarray(candidate_errors, np.float64)
     n_rows = len(difference)
     gain = float(difference.mean()) if n_rows else 0.0
