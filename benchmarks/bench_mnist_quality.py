@@ -68,7 +68,8 @@ def make_autoencoder(kind: str, latent_dim: int, epochs: int, seed: int) -> aeki
         random_state=seed,
     )
     if kind == "mlp":  # Hinton & Salakhutdinov's 784-1000-500-250-d, no pretraining
-        return aekit.Autoencoder(latent_dim, hidden_dims=(1000, 500, 250), batch_size=128, lr=1e-3, **common)
+        return aekit.Autoencoder(latent_dim, architecture="mlp", hidden_dims=(1000, 500, 250), batch_size=128, lr=1e-3,
+                                 **common)
     return aekit.Autoencoder(
         latent_dim, architecture="conv", input_shape=(1, 28, 28), hidden_dims=(32, 64, 128), batch_size=128,
         lr=2e-3, **common,

@@ -8,6 +8,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+from scipy import stats
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -15,7 +16,13 @@ from sklearn.model_selection import train_test_split
 import aekit
 from aekit.exceptions import InvalidParameterValue
 from aekit.models import build_model
-from aekit.models.anchored import AnchoredAutoencoder, choose_latent_dim, principal_components
+from aekit.models.anchored import (
+    REPLACE_PCA_Z,
+    AnchoredAutoencoder,
+    choose_latent_dim,
+    principal_components,
+    replaces_pca,
+)
 from conftest import assert_close
 
 
@@ -92,6 +99,42 @@ def test_on_a_curved_manifold_it_beats_pca_clearly():
     ours, pca = _heldout(ae, X_train, X_test, 2)
     assert ours < 0.5 * pca, (ours, pca)
     assert ae.history_["pca"]["improved"] and ae.history_["best_epoch"] > 0
+
+
+def test_a_non_linear_epoch_replaces_pca_only_past_the_paired_margin():
+    """The statistic is the paired t statistic (scipy's ttest_rel); PCA stays below REPLACE_PCA_Z of it."""
+    rng = np.random.default_rng(0)
+    pca_errors = rng.uniform(0.5, 1.5, size=40)
+    noise = rng.normal(size=40)
+    noise = (noise - noise.mean()) / noise.std(ddof=1)  # mean 0, sd 1: t = t_wanted
+    for t_wanted, expected in ((REPLACE_PCA_Z * 1.05, True), (REPLACE_PCA_Z * 0.95, False), (-1.0, False)):
+        candidate = pca_errors - 0.01 * (t_wanted / np.sqrt(40) + noise)  # differences: sd 0.01
+        verdict = {"latent_dim": 3, "improved": True, "message": "improved"}
+        assert replaces_pca(verdict, candidate, pca_errors) is expected
+        reference = stats.ttest_rel(pca_errors, candidate)
+        assert_close(verdict["gain_per_row"] / verdict["gain_standard_error"], reference.statistic, rtol=1e-9,
+                     atol=0, what="paired t statistic")
+        assert verdict["improved"] is expected
+        if not expected:
+            assert "did not improve on PCA at d=3 significantly" in verdict["message"]
+    assert not replaces_pca({}, [0.1], [1.0])  # one row: no standard error, no evidence
+
+
+def test_on_few_rows_a_chance_winner_on_the_validation_rows_does_not_replace_pca(monkeypatch):
+    """105 training rows of 40 features near a 6-dimensional subspace: without the margin, the validation rows
+    (11 of them) pick a non-linear epoch that is worse than PCA on held-out rows; with it, the model is PCA."""
+    rng = np.random.default_rng(2)
+    basis, _ = np.linalg.qr(rng.normal(size=(40, 6)))
+    X = rng.normal(size=(150, 6)) * np.linspace(3, 1, 6) @ basis.T + 0.3 * rng.normal(size=(150, 40))
+    X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
+    ae = aekit.Autoencoder(latent_dim=4, random_state=0).fit(X_train)
+    ours, pca = _heldout(ae, X_train, X_test, 4)
+    assert ours <= 1.01 * pca, (ours, pca)
+    assert ae.history_["best_epoch"] == 0 and not ae.history_["pca"]["improved"], ae.history_["pca"]
+    monkeypatch.setattr(aekit.models.anchored, "REPLACE_PCA_Z", 0.0)  # any lower validation loss replaces PCA
+    chance = aekit.Autoencoder(latent_dim=4, random_state=0).fit(X_train)
+    assert chance.history_["best_epoch"] > 0
+    assert _heldout(chance, X_train, X_test, 4)[0] > 1.01 * pca
 
 
 def test_latent_dim_auto_recovers_the_rank(subspace_data):

@@ -22,7 +22,7 @@ from aekit import detect, geometry, preprocess
 from aekit.estimator import inference
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.models import build_model
-from aekit.models.anchored import choose_latent_dim, principal_components
+from aekit.models.anchored import choose_latent_dim, principal_components, replaces_pca
 from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models.mlp import AutoencoderModule
 from aekit.preprocess import tensor_view
@@ -238,7 +238,11 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
             pass_errors.append(inference.row_mse(module.output(raw), rows))
         return loss
 
+    pca_errors: list[torch.Tensor] = []  # the anchored model's start (PCA): each validation row's error
+
     def on_epoch_end(epoch: int, final_so_far: bool) -> None:
+        if epoch < 0:
+            pca_errors[:] = pass_errors
         if final_so_far:
             kept[:] = pass_errors
         pass_errors.clear()
@@ -279,7 +283,11 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     if anchored:
         estimator.history_["pca"] = _pca_verdict(history, latent_dim, estimator.geometry is not None)
         may_refit = estimator.early_stopping and estimator.geometry is None and distributed.world_size() == 1
-        if may_refit and history.best_epoch == 0 and val_data is not None:
+        pca_wins = history.best_epoch == 0
+        if may_refit and val_data is not None and not pca_wins and pca_errors and kept:  # paired, same rows
+            pca_wins = not replaces_pca(estimator.history_["pca"], torch.cat(kept).cpu(), torch.cat(pca_errors).cpu())
+        if may_refit and pca_wins and val_data is not None:
+            history.best_epoch = estimator.history_["best_epoch"] = 0
             # PCA won: the final model is PCA of all the rows, the better estimate of the same model. The
             # threshold keeps the validation rows' errors under the training rows' PCA (out of sample).
             refit = principal_components(train_data, val_data, max_components=latent_dim)

@@ -14,6 +14,7 @@ and diagonalised once.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -245,3 +246,42 @@ def choose_latent_dim(pca: PrincipalComponents, val_source=None, *, max_dim: int
             f"{AUTO_EXPLAINED:.0%} of the variance of the {where} (d={d} explains {share:.1%}"
             f"{'' if good else f'; capped at {k}'})")
     return d, rule
+
+
+# A non-linear epoch replaces PCA only when its validation error is lower than PCA's by more than this
+# many standard errors of the per-row difference (a one-sided paired z-test, about 2% of false replacements).
+REPLACE_PCA_Z = 2.0
+
+
+def replaces_pca(verdict: dict, candidate_errors, pca_errors, *, z: float | None = None) -> bool:
+    """Whether the best non-linear epoch replaces PCA: a paired test on the validation rows' errors.
+
+    ``candidate_errors`` and ``pca_errors`` are each validation row's reconstruction error under the
+    best epoch's weights and under PCA's (the same rows, in the same order). The best epoch is the
+    lowest of many noisy validation losses, so on few rows it beats PCA by chance; it replaces PCA only
+    when the mean per-row improvement exceeds ``z`` (default ``REPLACE_PCA_Z``) standard errors of the
+    per-row differences.
+    ``verdict`` (the estimator's ``history_["pca"]``) gets the test's figures and, when PCA stays, the
+    verdict ``improved=False`` and a message saying why.
+
+    Examples
+    --------
+    >>> pca = np.array([1.0, 2.0, 3.0, 4.0])
+    >>> replaces_pca({}, pca - 0.5, pca), replaces_pca({}, pca - [0.9, -0.5, 0.4, 0.2], pca)
+    (True, False)
+    """
+    z = REPLACE_PCA_Z if z is None else z
+    difference = np.asarray(pca_errors, np.float64) - np.asarray(candidate_errors, np.float64)
+    n_rows = len(difference)
+    gain = float(difference.mean()) if n_rows else 0.0
+    standard_error = float(difference.std(ddof=1) / np.sqrt(n_rows)) if n_rows > 1 else math.inf
+    replaces = gain > z * standard_error
+    verdict.update(gain_per_row=gain, gain_standard_error=standard_error)
+    if not replaces and verdict.get("improved", True):
+        verdict["improved"] = False
+        verdict["message"] = (
+            f"the non-linear part did not improve on PCA at d={verdict.get('latent_dim')} significantly on this data: "
+            f"its validation error per row was lower by {gain:.3g}, under {z:g} standard errors ({standard_error:.3g}) "
+            f"over {n_rows} rows; the model is PCA"
+        )
+    return replaces
