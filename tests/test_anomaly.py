@@ -42,7 +42,7 @@ def test_score_state_and_scores_match_numpy_and_sklearn():
     state = detect.fit_score_state([(errors[:70], codes[:70]), (errors[70:], codes[70:])])  # in two chunks
     assert_close(state.feature_scale, errors.mean(axis=0), rtol=1e-12, atol=0)
     distance = EmpiricalCovariance().fit(codes).mahalanobis(codes)  # squared distance, the independent reference
-    expected = (errors / errors.mean(axis=0)).mean(axis=1) + 0.5 * distance / distance.mean()
+    expected = (errors / errors.mean(axis=0)).mean(axis=1) + distance / np.sqrt(distance.mean())
     assert_close(detect.combined_scores(errors, codes, state), expected, rtol=1e-8, atol=1e-10)
     assert_close(state.code_scale, 3.0, rtol=1e-9, atol=0, what="the mean distance is the codes' rank")
     shares = detect.contributions(errors, codes, state)
@@ -64,7 +64,8 @@ def test_outlier_scores_are_the_combined_score_of_the_models_errors_and_codes(co
     assert_close(combined.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.score_samples(X), -expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.outlier_scores(X, per_feature=True).sum(axis=1), expected, rtol=1e-4, atol=1e-5)
-    assert_close(combined.outlier_scores(X).mean(), 1.5, rtol=0.02, atol=0, what="terms average 1 and 0.5")
+    k = combined.score_state_.code_scale  # the codes' rank: the latent term averages k / sqrt(k)
+    assert_close(combined.outlier_scores(X).mean(), 1 + np.sqrt(k), rtol=0.02, atol=0, what="terms average 1, sqrt(k)")
 
 
 def test_the_combined_score_finds_the_planted_outliers_better_than_the_error(combined, planted):
@@ -121,18 +122,38 @@ def test_save_and_load_keep_the_score_and_old_folders_load_with_the_error(combin
     np.testing.assert_array_equal(loaded.outlier_scores(X), combined.outlier_scores(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), combined.predict_proba(X))
     # a folder from before the combined score: no anomaly_score parameter, no score_state
-    config_path = tmp_path / "model" / "config.json"
+    _edit_config(tmp_path / "model", lambda config: (config["params"].pop("anomaly_score"),
+                                                     config["fitted"].pop("score_state")))
+    old = aekit.load(tmp_path / "model")
+    assert old.anomaly_score == "error"
+    assert_close(old.outlier_scores(X), combined.reconstruction_error(X), rtol=0, atol=0)
+
+
+def test_a_folder_saved_before_the_sqrt_rule_keeps_its_score(combined, planted, tmp_path):
+    X = planted[0]
+    combined.save(tmp_path / "model")
+    _edit_config(tmp_path / "model", lambda config: config["fitted"]["score_state"].pop("latent_divisor"))
+    old = aekit.load(tmp_path / "model")
+    state = combined.score_state_
+    errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
+    centred = codes - state.code_mean
+    distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)  # squared Mahalanobis distance
+    expected = (errors / state.feature_scale).mean(axis=1) + 0.5 * distance / state.code_scale  # its old rule
+    assert_close(old.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
+    assert not np.allclose(old.outlier_scores(X), combined.outlier_scores(X), rtol=1e-3)
+
+
+def _edit_config(folder, edit) -> None:
+    """Change a saved model's config.json as an older version wrote it, and its manifest entry to match."""
+    config_path = folder / "config.json"
     config = json.loads(config_path.read_text())
-    del config["params"]["anomaly_score"], config["fitted"]["score_state"]
+    edit(config)
     config_path.write_text(json.dumps(config))
-    manifest_path = tmp_path / "model" / "manifest.json"
+    manifest_path = folder / "manifest.json"
     manifest = json.loads(manifest_path.read_text())
     data = config_path.read_bytes()
     manifest["files"]["config.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
     manifest_path.write_text(json.dumps(manifest))
-    old = aekit.load(tmp_path / "model")
-    assert old.anomaly_score == "error"
-    assert_close(old.outlier_scores(X), combined.reconstruction_error(X), rtol=0, atol=0)
 
 
 def test_report_lists_the_top_outliers_with_their_largest_parts(combined, planted, tmp_path):

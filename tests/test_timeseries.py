@@ -12,7 +12,7 @@ from sklearn.pipeline import make_pipeline
 import aekit
 from aekit.cli import main
 from aekit.exceptions import InvalidInputError
-from aekit.timeseries import SlidingWindows, step_scores, top_segments, window_starts
+from aekit.timeseries import SlidingWindows, step_flags, step_scores, top_segments, window_starts
 from aekit.workflows import fit_file, score_file
 from conftest import assert_close
 
@@ -57,6 +57,22 @@ def test_top_segments_are_the_runs_above_the_threshold_by_peak():
     assert top_segments(scores, 10.0) == []
 
 
+def test_a_short_burst_flagged_by_most_of_its_windows_is_flagged_at_every_step():
+    # windows of 8 steps, stride 1, over 40 steps; a burst at steps 20-21: the 7 windows holding all of it
+    # score 1.05 (just above the threshold 1.0), the 2 holding one of its steps 0.3, the others 0.2
+    n_steps, window = 40, 8
+    starts = window_starts(n_steps, window, 1)
+    holds = np.array([sum(start <= step < start + window for step in (20, 21)) for start in starts])
+    scores = np.select([holds == 2, holds == 1], [1.05, 0.3], 0.2)
+    flags = step_flags(scores, 1.0, n_steps, window, 1)
+    votes = np.array([np.mean(scores[(starts <= step) & (step < starts + window)] > 1.0) for step in range(n_steps)])
+    assert flags.tolist() == (votes > 0.5).tolist()  # a strict majority of the covering windows
+    assert flags[20:22].all() and not flags[:14].any() and not flags[28:].any()
+    # the old rule, the mean score against the window threshold, left the burst unflagged
+    assert not (step_scores(scores, n_steps, window, 1)[20:22] > 1.0).any()
+    assert top_segments(step_scores(scores, n_steps, window, 1), flags, k=1)[0]["peak"] in (20, 21)
+
+
 def test_a_pipeline_of_windows_and_autoencoder_finds_the_burst(series):
     windows = SlidingWindows(40, stride=4)
     model = make_pipeline(windows, aekit.Autoencoder(**FAST)).fit(series)
@@ -76,12 +92,14 @@ def test_fit_and_score_a_series_file_per_time_step(series, tmp_path):
     scored = score_file(tmp_path / "model", tmp_path / "other.parquet", tmp_path / "scores.csv", top_k=3)
     table = pd.read_csv(tmp_path / "scores.csv")
     windows = SlidingWindows(40, stride=4).fit(series)
-    expected = windows.to_steps(model.outlier_scores(windows.transform(series)), len(series))
+    window_scores = model.outlier_scores(windows.transform(series))
+    expected = windows.to_steps(window_scores, len(series))
+    flags = step_flags(window_scores, model.threshold_, len(series), 40, 4)
     assert list(table.columns) == ["row", "outlier_score", "outlier"] and len(table) == 1200
     assert_close(table["outlier_score"], expected, rtol=1e-6, atol=1e-9)
-    assert table["outlier"].tolist() == (expected > model.threshold_).astype(float).tolist()
+    assert table["outlier"].tolist() == flags.astype(float).tolist() and flags[800:820].any()
     assert 760 <= scored["peak_step"] < 860 and scored["segments"][0]["start"] <= scored["peak_step"]
-    assert scored["segments"] == top_segments(expected, model.threshold_, 3)
+    assert scored["segments"] == top_segments(expected, flags, 3)
 
 
 def test_cli_window_options_and_a_too_long_window(series, tmp_path, capsys):

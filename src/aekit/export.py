@@ -39,7 +39,6 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from aekit import detect
 from aekit._files import atomic_write_bytes
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, MissingDependencyError
@@ -120,7 +119,7 @@ class _Pipeline(nn.Module):
                                                                    dtype=torch.float32))
             self.register_buffer("code_mean", torch.as_tensor(score_state.code_mean, dtype=torch.float32))
             self.register_buffer("code_precision", torch.as_tensor(
-                score_state.code_precision * detect.LATENT_WEIGHT / score_state.code_scale, dtype=torch.float32))
+                score_state.code_precision / score_state.latent_divisor, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = [getattr(self, f"scaling{index}") for index in range(len(self.operations))]

@@ -10,8 +10,15 @@ so every step is covered. An :class:`~aekit.Autoencoder` then learns the windows
 windows that cover it**. An anomaly of a few steps raises every window over it, so its steps get the
 highest means; a step at the edge of the series, covered by fewer windows, is not favoured.
 
-**Segments** (:func:`top_segments`): runs of consecutive steps whose score is above the threshold,
-ranked by their highest score.
+**Flags** (:func:`step_flags`): a step is an outlier when **more than half of the windows covering it**
+score above the window threshold. The threshold is a quantile of *window* scores; a step's mean
+averages the windows that hold the whole anomaly with those that hold only its edge, so the mean of
+a short burst can stay under the threshold although most windows over it are flagged (comparing
+the mean with the threshold left such bursts unflagged). The vote flags every step of an anomaly
+that most windows over it catch, and a margin of up to about half a window on each side; the peak of
+the mean score still locates it.
+
+**Segments** (:func:`top_segments`): runs of consecutive flagged steps, ranked by their highest score.
 
 Examples
 --------
@@ -96,8 +103,27 @@ def step_scores(window_scores: np.ndarray, n_steps: int, window: int, stride: in
     return np.cumsum(totals)[:n_steps] / np.cumsum(counts)[:n_steps]
 
 
-def top_segments(scores: np.ndarray, threshold: float, k: int = 5) -> list[dict]:
-    """The ``k`` runs of consecutive steps scored above ``threshold`` with the highest peaks.
+def step_flags(window_scores: np.ndarray, threshold: float, n_steps: int, window: int, stride: int) -> np.ndarray:
+    """Which steps are outliers: those most of whose covering windows score above ``threshold`` (bool).
+
+    See the module's docstring for why a vote of the windows and not the mean score.
+
+    Examples
+    --------
+    >>> scores = np.array([0.5, 1.2, 1.2, 1.2, 0.5])  # windows of 3 steps, stride 1, over 7 steps
+    >>> step_flags(scores, 1.0, 7, 3, 1).astype(int).tolist()
+    [0, 0, 1, 1, 1, 0, 0]
+    >>> (step_scores(scores, 7, 3, 1) > 1.0).astype(int).tolist()  # the mean: the burst's edges drop out
+    [0, 0, 0, 1, 0, 0, 0]
+    """
+    flagged = (np.asarray(window_scores, dtype=np.float64) > threshold).astype(np.float64)
+    return step_scores(flagged, n_steps, window, stride) > 0.5
+
+
+def top_segments(scores: np.ndarray, flags, k: int = 5) -> list[dict]:
+    """The ``k`` runs of consecutive flagged steps with the highest peaks of ``scores``.
+
+    ``flags`` is one bool per step (:func:`step_flags`), or a threshold: the steps scored above it.
 
     Returns
     -------
@@ -110,7 +136,9 @@ def top_segments(scores: np.ndarray, threshold: float, k: int = 5) -> list[dict]
     >>> top_segments(np.array([0, 5, 6, 0, 0, 9, 0.0]), 1.0)
     [{'start': 5, 'end': 5, 'peak': 5, 'peak_score': 9.0}, {'start': 1, 'end': 2, 'peak': 2, 'peak_score': 6.0}]
     """
-    above = np.concatenate([[False], np.asarray(scores) > threshold, [False]])
+    scores = np.asarray(scores)
+    flags = scores > flags if np.ndim(flags) == 0 else np.asarray(flags, dtype=bool)
+    above = np.concatenate([[False], flags, [False]])
     edges = np.flatnonzero(np.diff(above.astype(np.int8)))
     segments = []
     for start, stop in zip(edges[::2], edges[1::2], strict=True):
@@ -176,6 +204,10 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
     def to_steps(self, window_scores: np.ndarray, n_steps: int) -> np.ndarray:
         """Scores of the windows of a series of ``n_steps`` steps mapped back to its steps (:func:`step_scores`)."""
         return step_scores(window_scores, n_steps, self.window, self.stride)
+
+    def flags_to_steps(self, window_scores: np.ndarray, threshold: float, n_steps: int) -> np.ndarray:
+        """Which of the ``n_steps`` steps are outliers, from their windows' scores (:func:`step_flags`)."""
+        return step_flags(window_scores, threshold, n_steps, self.window, self.stride)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``t0_c0, t0_c1, ...``: the step within the window, then the channel."""

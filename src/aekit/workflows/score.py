@@ -86,7 +86,8 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     the summary alone. `keep_columns` as for :func:`encode_file`.
 
     A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
-    time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``;
+    time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``
+    (more than half of those windows are above the threshold: :func:`aekit.timeseries.step_flags`);
     the summary adds ``window``, ``stride``, ``peak_step`` and ``segments``, the `top_k` runs of
     outlying steps (:func:`aekit.timeseries.top_segments`).
 
@@ -152,13 +153,14 @@ def _score_series(model: Autoencoder, data, output, limit: float, source: str, *
                           hint="Select the series' channels with --columns a,b,c (Python: columns=[...]).")
     series = dataset.X if order is None else dataset.X[:, order]
     windows = SlidingWindows(window["window"], stride=window["stride"]).fit(series)
-    scores = windows.to_steps(model.outlier_scores(windows.transform(series)), len(series))
-    flags = scores > limit
+    window_scores = model.outlier_scores(windows.transform(series))
+    scores = windows.to_steps(window_scores, len(series))
+    flags = windows.flags_to_steps(window_scores, limit, len(series))  # a vote of the windows, not the mean
     n_rows = write_rows(output, ["outlier_score", "outlier"], iter([(dataset, np.column_stack([scores, flags]))]))
     return {
         "output": str(output), "n_rows": n_rows, "n_outliers": int(flags.sum()),
         "outlier_fraction": float(flags.mean()), "threshold": limit, "threshold_source": source,
         "mean_score": float(scores.mean()), "max_score": float(scores.max()),
         "window": window["window"], "stride": window["stride"], "peak_step": int(np.argmax(scores)),
-        "segments": top_segments(scores, limit, top_k),
+        "segments": top_segments(scores, flags, top_k),
     }
