@@ -57,7 +57,7 @@ def test_top_segments_are_the_runs_above_the_threshold_by_peak():
     assert top_segments(scores, 10.0) == []
 
 
-def test_a_short_burst_flagged_by_most_of_its_windows_is_flagged_at_every_step():
+def test_a_short_burst_flagged_by_its_windows_is_flagged_at_every_step():
     # windows of 8 steps, stride 1, over 40 steps; a burst at steps 20-21: the 7 windows holding all of it
     # score 1.05 (just above the threshold 1.0), the 2 holding one of its steps 0.3, the others 0.2
     n_steps, window = 40, 8
@@ -66,7 +66,7 @@ def test_a_short_burst_flagged_by_most_of_its_windows_is_flagged_at_every_step()
     scores = np.select([holds == 2, holds == 1], [1.05, 0.3], 0.2)
     flags = step_flags(scores, 1.0, n_steps, window, 1)
     votes = np.array([np.mean(scores[(starts <= step) & (step < starts + window)] > 1.0) for step in range(n_steps)])
-    assert flags.tolist() == (votes > 0.5).tolist()  # a strict majority of the covering windows
+    assert flags.tolist() == (votes >= 0.25).tolist()  # a quarter of the covering windows
     assert flags[20:22].all() and not flags[:14].any() and not flags[28:].any()
     # the old rule, the mean score against the window threshold, left the burst unflagged
     assert not (step_scores(scores, n_steps, window, 1)[20:22] > 1.0).any()
@@ -82,8 +82,7 @@ def test_a_pipeline_of_windows_and_autoencoder_finds_the_burst(series):
 
 def test_fit_and_score_a_series_file_per_time_step(series, tmp_path):
     pd.DataFrame(series, columns=["heart", "breath"]).to_csv(tmp_path / "series.csv", index=False)
-    # the MLP flags the burst's steps at this size; the file plumbing is what this test is about
-    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=4, architecture="mlp", **FAST)
+    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=4, **FAST)
     assert summary["window"] == {"window": 40, "stride": 4, "columns": ["heart", "breath"]}
     model = aekit.load(tmp_path / "model")
     assert model.window_ == summary["window"] and model.n_features_in_ == 80

@@ -10,13 +10,15 @@ so every step is covered. An :class:`~aekit.Autoencoder` then learns the windows
 windows that cover it**. An anomaly of a few steps raises every window over it, so its steps get the
 highest means; a step at the edge of the series, covered by fewer windows, is not favoured.
 
-**Flags** (:func:`step_flags`): a step is an outlier when **more than half of the windows covering it**
-score above the window threshold. The threshold is a quantile of *window* scores; a step's mean
-averages the windows that hold the whole anomaly with those that hold only its edge, so the mean of
-a short burst can stay under the threshold although most windows over it are flagged (comparing
-the mean with the threshold left such bursts unflagged). The vote flags every step of an anomaly
-that most windows over it catch, and a margin of up to about half a window on each side; the peak of
-the mean score still locates it.
+**Flags** (:func:`step_flags`): a step is an outlier when **at least a quarter of the windows covering
+it** (``STEP_QUORUM``) score above the window threshold. The threshold is a quantile of *window*
+scores; a step's mean averages the windows that catch an anomaly with those that hold only its edge
+or catch it less well, so the mean of a short burst can stay under the threshold although windows
+over it are flagged (comparing the mean with the threshold left such bursts unflagged; so did a
+majority of the windows, where a burst is caught from some window positions only). A quarter, not
+any one window: at contamination 0.05 one window in twenty is flagged on normal data, and a stray
+one would otherwise flag a whole window's worth of steps. The peak of the mean score still locates
+an anomaly.
 
 **Segments** (:func:`top_segments`): runs of consecutive flagged steps, ranked by their highest score.
 
@@ -45,6 +47,8 @@ from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
+
+STEP_QUORUM = 0.25  # share of a step's windows that must be flagged to flag the step (see the module's docstring)
 
 
 def as_series(X) -> np.ndarray:
@@ -104,7 +108,7 @@ def step_scores(window_scores: np.ndarray, n_steps: int, window: int, stride: in
 
 
 def step_flags(window_scores: np.ndarray, threshold: float, n_steps: int, window: int, stride: int) -> np.ndarray:
-    """Which steps are outliers: those most of whose covering windows score above ``threshold`` (bool).
+    """Which steps are outliers: a quarter or more of their covering windows score above ``threshold`` (bool).
 
     See the module's docstring for why a vote of the windows and not the mean score.
 
@@ -112,12 +116,12 @@ def step_flags(window_scores: np.ndarray, threshold: float, n_steps: int, window
     --------
     >>> scores = np.array([0.5, 1.2, 1.2, 1.2, 0.5])  # windows of 3 steps, stride 1, over 7 steps
     >>> step_flags(scores, 1.0, 7, 3, 1).astype(int).tolist()
-    [0, 0, 1, 1, 1, 0, 0]
+    [0, 1, 1, 1, 1, 1, 0]
     >>> (step_scores(scores, 7, 3, 1) > 1.0).astype(int).tolist()  # the mean: the burst's edges drop out
     [0, 0, 0, 1, 0, 0, 0]
     """
     flagged = (np.asarray(window_scores, dtype=np.float64) > threshold).astype(np.float64)
-    return step_scores(flagged, n_steps, window, stride) > 0.5
+    return step_scores(flagged, n_steps, window, stride) >= STEP_QUORUM
 
 
 def top_segments(scores: np.ndarray, flags, k: int = 5) -> list[dict]:

@@ -71,7 +71,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
                        "(default: %(default)s)")
     group.add_argument("--anomaly-score", default=EstimatorDefault("anomaly_score"),
-                       help="combined (the reconstruction error normalised per feature plus half the codes' "
+                       help="combined (the reconstruction error normalised per feature plus the codes' "
                        "Mahalanobis distance) or error (the plain mean squared error) (default: %(default)s)")
     group.add_argument("--window", type=int, metavar="W",
                        help="DATA is a time series (one row per time step): train on its windows of W steps; "

@@ -89,7 +89,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     anomaly_score : {"combined", "error"}, default="combined"
         What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
-        half the codes' Mahalanobis distance, each averaging 1 on the training rows (:mod:`aekit.detect`;
+        the codes' squared Mahalanobis distance over the square root of their number (:mod:`aekit.detect`;
         the better detector on the benchmarks). "error": the plain mean squared reconstruction error.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, the validation split and the shuffling. The guarantee: the same value on the

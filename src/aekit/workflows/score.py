@@ -87,7 +87,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
 
     A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
     time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``
-    (more than half of those windows are above the threshold: :func:`aekit.timeseries.step_flags`);
+    (a quarter or more of those windows are above the threshold: :func:`aekit.timeseries.step_flags`);
     the summary adds ``window``, ``stride``, ``peak_step`` and ``segments``, the `top_k` runs of
     outlying steps (:func:`aekit.timeseries.top_segments`).
 
