@@ -1,7 +1,7 @@
 """The linear comparison of ``aekit.analysis.compare_with_pca`` on 60,000 x 784 rows: how long, how close.
 
 Data: MNIST's 60,000 training images (pixels / 255) with the 10,000 test images held out, when
-../shared/data/mnist is there; otherwise seeded data of the same shape (a rank-50 signal plus noise),
+``--data DIR`` holds mnist/; otherwise seeded data of the same shape (a rank-50 signal plus noise),
 said so in the output.
 
 Contenders, timed in this one process, one repeat of each in turn (``_common.round_robin``):
@@ -26,6 +26,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import sys
+from pathlib import Path
 
 import numpy as np
 from sklearn.decomposition import PCA
@@ -33,7 +34,6 @@ from sklearn.decomposition import PCA
 from _common import DATA_ROOT, machine_line, median, print_table, ratio, round_robin, spread
 from aekit.analysis import compare_with_pca
 
-MNIST = DATA_ROOT / "mnist"
 PUBLISHED_PCA_MSE_30 = 13.87 / 784  # Hinton & Salakhutdinov (2006), PCA, 30 components, per test pixel
 TARGET_SECONDS = 60.0
 
@@ -47,12 +47,13 @@ def load_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape[0], -1)
 
 
-def load_data(rows: int) -> tuple[np.ndarray, np.ndarray, str]:
-    if (MNIST / "train-images-idx3-ubyte.gz").exists():
-        train = load_idx(MNIST / "train-images-idx3-ubyte.gz")[:rows].astype(np.float32) / 255
-        test = load_idx(MNIST / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
-        return train, test, f"MNIST ({MNIST})"
-    print(f"{MNIST} is absent (the shared real datasets are not on this machine): using seeded synthetic data "
+def load_data(rows: int, data: Path) -> tuple[np.ndarray, np.ndarray, str]:
+    root = data / "mnist"
+    if (root / "train-images-idx3-ubyte.gz").exists():
+        train = load_idx(root / "train-images-idx3-ubyte.gz")[:rows].astype(np.float32) / 255
+        test = load_idx(root / "t10k-images-idx3-ubyte.gz").astype(np.float32) / 255
+        return train, test, f"MNIST ({root})"
+    print(f"{root} is absent: using seeded synthetic data "
           "of the same shape instead.")
     rng = np.random.default_rng(0)
     loadings = rng.normal(size=(50, 784)).astype(np.float32) / np.sqrt(784)
@@ -69,9 +70,10 @@ def main() -> int:
     parser.add_argument("--rows", type=int, default=60_000, help="training rows (default: 60000)")
     parser.add_argument("--latent-dim", type=int, default=30, help="d (default: 30, as Hinton & Salakhutdinov)")
     parser.add_argument("--repeats", type=int, default=3, help="rounds of every contender (default: 3)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding mnist/")
     args = parser.parse_args()
 
-    X_train, X_test, source = load_data(args.rows)
+    X_train, X_test, source = load_data(args.rows, args.data)
     d = args.latent_dim
     print(f"# bench_pca: {machine_line()}")
     print(f"data: {source}; {X_train.shape[0]} x {X_train.shape[1]} training rows, {len(X_test)} held out; d = {d}")

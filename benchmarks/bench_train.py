@@ -3,7 +3,7 @@
 Workloads (batch 256, Adam, lr 1e-3, MSE):
 
 - W1: the 784-1000-500-250-30 ReLU MLP autoencoder (mirrored decoder) on 60,000 x 784 float32 rows
-  (MNIST's training images in [0, 1] when ../shared/data is there, uniform noise of that shape otherwise).
+  (MNIST's training images in [0, 1] when ``--data DIR`` holds mnist/, uniform noise of that shape otherwise).
 - W2: the 128-64-10-64-128 ReLU autoencoder on 100,000 x 128 rows (seeded, a curved 10-d manifold plus noise).
 
 Contenders, timed in this one process, one repeat of each in turn after one untimed warm-up round
@@ -60,6 +60,7 @@ import subprocess
 import sys
 import time
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -119,20 +120,20 @@ def _load_idx(path) -> np.ndarray:
     return np.frombuffer(data, dtype=np.uint8, offset=4 + 4 * ndim).reshape(shape)
 
 
-def mnist() -> tuple[np.ndarray, np.ndarray] | None:
-    """MNIST train and test images as float32 rows in [0, 1], or None when ../shared/data is absent."""
-    root = DATA_ROOT / "mnist"
+def mnist(data: Path) -> tuple[np.ndarray, np.ndarray] | None:
+    """MNIST train and test images (``data``/mnist) as float32 rows in [0, 1], or None when absent."""
+    root = data / "mnist"
     if not (root / "train-images-idx3-ubyte.gz").exists():
         return None
     train, test = (_load_idx(root / f"{part}-images-idx3-ubyte.gz") for part in ("train", "t10k"))
     return tuple(np.ascontiguousarray(a.reshape(len(a), -1), dtype=np.float32) / np.float32(255) for a in (train, test))
 
 
-def w1_data(rows: int) -> tuple[np.ndarray, np.ndarray | None, str]:
-    images = mnist()
+def w1_data(rows: int, data: Path = DATA_ROOT) -> tuple[np.ndarray, np.ndarray | None, str]:
+    images = mnist(data)
     if images is None:
         rng = np.random.default_rng(0)
-        return rng.random((rows, 784), dtype=np.float32), None, "uniform noise (../shared/data/mnist is absent)"
+        return rng.random((rows, 784), dtype=np.float32), None, f"uniform noise ({data / 'mnist'} is absent)"
     return images[0][:rows], images[1], "MNIST training images"
 
 
@@ -388,7 +389,7 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
             f"auto ({fitted['aekit auto'].precision_}) {errors['auto']:.5f}"
         )
     elif "aekit bf16" in fitted:
-        print(f"\n{work.name} bf16 reconstruction error: skipped (no test images: ../shared/data/mnist is absent)")
+        print(f"\n{work.name} bf16 reconstruction error: skipped (no test images: --data holds no mnist/)")
     return fitted
 
 
@@ -482,6 +483,7 @@ def memory(work: Workload, X: np.ndarray, scale: float) -> None:
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--scale", type=float, default=1.0, help="fraction of the rows to use (quick runs)")
+    parser.add_argument("--data", type=Path, default=DATA_ROOT, help="folder holding mnist/ (W1's images)")
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--warmup", type=int, default=1,
                         help="untimed rounds first (lazy imports, thread pools, first pages; default: 1)")
@@ -500,7 +502,7 @@ def main(argv: list[str] | None = None) -> None:
         return
     if args.memory_child:
         memory_child(Workload("W1", int(60_000 * args.scale), 784, (1000, 500, 250), 30, 1),
-                     w1_data(int(60_000 * args.scale))[0], args.memory_child)
+                     w1_data(int(60_000 * args.scale), args.data)[0], args.memory_child)
         return
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -516,7 +518,7 @@ def main(argv: list[str] | None = None) -> None:
     for name in args.workloads.split(","):
         work = workloads[name]
         if name == "W1":
-            X, X_test, source = w1_data(work.rows)
+            X, X_test, source = w1_data(work.rows, args.data)
             print(f"W1 data: {source}")
         else:
             X, X_test = w2_data(work.rows), None

@@ -23,8 +23,7 @@ import pytest
 import torch
 
 import aekit
-from aekit import _files as _atomic
-from aekit import persistence
+from aekit import _files, persistence
 from aekit.cli import main as cli_main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError, ModelFileError
@@ -295,14 +294,14 @@ def test_a_model_file_replaced_mid_load_is_caught_by_the_checksum(models, tmp_pa
     models["old"].save(target)
     other = tmp_path / "other"
     models["new"].save(other)
-    real_read = persistence._read_file
+    real_read = persistence.files.read_file
 
     def swapping_read(folder, name, limit=None, expected=None):
         if name == persistence.WEIGHTS:
             (folder / name).write_bytes((other / name).read_bytes())
         return real_read(folder, name, limit, expected)
 
-    monkeypatch.setattr(persistence, "_read_file", swapping_read)
+    monkeypatch.setattr(persistence.files, "read_file", swapping_read)
     with pytest.raises(ModelFileError, match="weights.safetensors does not match its checksum"):
         aekit.load(target)
 
@@ -313,7 +312,7 @@ def test_replacing_a_model_swaps_the_folders_in_one_step(models, data, tmp_path,
     models["old"].save(target)
     probe_a, probe_b = tmp_path / ".probe-a", tmp_path / ".probe-b"
     probe_a.mkdir(), probe_b.mkdir()
-    if not _atomic._exchange(probe_a, probe_b):
+    if not _files.exchange_paths(probe_a, probe_b):
         pytest.skip("no atomic exchange of folders on this system: the two-rename fallback is used")
     probe_a.rmdir(), probe_b.rmdir()
     moved_away = []

@@ -7,9 +7,9 @@ from sklearn.manifold import Isomap
 
 import aekit
 from aekit import geometry
+from aekit import load as load_model
 from aekit.data.manifolds import evaluate_embedding, make_manifold
 from aekit.exceptions import InvalidParameterValue
-from aekit.persistence import load_model
 from conftest import assert_close
 
 

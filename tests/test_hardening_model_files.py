@@ -177,7 +177,7 @@ def test_specific_hostile_config_values_are_refused_with_a_clear_message(templat
     write_consistent(folder, "config.json", json.dumps(config, allow_nan=True).encode())
     with pytest.raises(ModelFileError, match=pattern) as excinfo:
         aekit.load(folder)
-    assert str(excinfo.value).endswith(persistence._FIX)
+    assert str(excinfo.value).endswith(persistence.DAMAGED)
 
 
 def test_a_config_claiming_huge_layers_allocates_nothing(template, tmp_path):
@@ -496,7 +496,7 @@ def test_a_module_description_too_big_is_refused_from_the_json_alone(template, t
     config["params"]["hidden_dims"] = [1]
     folder = copy_model(template, tmp_path)
     write_consistent(folder, "config.json", json.dumps(config).encode())
-    monkeypatch.setattr(persistence, "build_model", _never_built)
+    monkeypatch.setattr(persistence.checks, "build_model", _never_built)
     with pytest.raises(ModelFileError, match=pattern):
         aekit.load(folder)
 
@@ -512,13 +512,13 @@ def test_many_layers_in_the_parameters_are_refused_before_the_estimator_checks_t
 
 def _reads(monkeypatch) -> list[str]:
     names: list[str] = []
-    real = persistence._read_file
+    real = persistence.files.read_file
 
     def recording_read(folder, name, *args, **kwargs):
         names.append(name)
         return real(folder, name, *args, **kwargs)
 
-    monkeypatch.setattr(persistence, "_read_file", recording_read)
+    monkeypatch.setattr(persistence.files, "read_file", recording_read)
     return names
 
 

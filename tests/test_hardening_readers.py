@@ -733,10 +733,10 @@ def test_png_headers_declaring_any_size_cost_nothing_beyond_the_budget(width, he
 
 
 def test_chunks_of_images_stay_under_the_byte_budget(tmp_path, monkeypatch):
-    import aekit.data
+    import aekit.data.images
 
-    assert aekit.data._IMAGE_CHUNK_BYTES == 256 * 2**20  # 65,536 images of 4096x4096 would be 4 TB
-    monkeypatch.setattr(aekit.data, "_IMAGE_CHUNK_BYTES", 4 * 4 * 64)  # here: 4 images of 8x8 gray
+    assert aekit.data.images.IMAGE_CHUNK_BYTES == 256 * 2**20  # 65,536 images of 4096x4096 would be 4 TB
+    monkeypatch.setattr(aekit.data.images, "IMAGE_CHUNK_BYTES", 4 * 4 * 64)  # here: 4 images of 8x8 gray
     folder = tmp_path / "images"
     folder.mkdir()
     for i in range(6):

@@ -179,16 +179,16 @@ def _save_in_a_child(model, target: Path, report: Path) -> int:
 
 def test_two_processes_saving_to_one_folder_never_both_succeed(data, tmp_path, monkeypatch):
     """Both pass the early check, then reach the rename together (slowed there): one saves, one is refused."""
-    from aekit import _files as _atomic
+    from aekit import _files
 
     models = [aekit.Autoencoder(latent_dim=k, **FAST).fit(data) for k in (2, 3)]
-    real_install = _atomic._install
+    real_install = _files.install_folder
 
     def slow_install(*args):
         time.sleep(0.5)
         return real_install(*args)
 
-    monkeypatch.setattr(_atomic, "_install", slow_install)
+    monkeypatch.setattr(_files, "install_folder", slow_install)
     target = tmp_path / "out" / "model"
     pids = [_save_in_a_child(model, target, tmp_path / f"report{i}") for i, model in enumerate(models)]
     for pid in pids:

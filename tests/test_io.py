@@ -1,8 +1,7 @@
-"""Tests of aekit.data (read/write by extension, streaming) and aekit._files (atomic writes)."""
+"""Tests of aekit.data: read and write by extension, and in chunks (streaming)."""
 
 from __future__ import annotations
 
-import errno
 import os
 import re
 
@@ -13,7 +12,6 @@ import pyarrow.parquet as pq
 import pytest
 from PIL import Image
 
-from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text
 from aekit.data import (
     count_rows,
     iter_chunks,
@@ -653,93 +651,6 @@ def test_write_data_bad_arrays_and_id_name(tmp_path):
     with pytest.raises(InvalidParameterValue, match="'id_name' parameter of write_data must be one of"):
         write_data(tmp_path / "out.csv", np.ones((2, 2)), id_name="index")
     assert os.listdir(tmp_path) == []
-
-
-# ---------------------------------------------------------------- atomic writes
-
-
-def test_atomic_write_helpers(tmp_path):
-    atomic_write_bytes(tmp_path / "blob", b"\x00\x01")
-    atomic_write_text(tmp_path / "note.txt", "héllo\r\n")
-    assert (tmp_path / "blob").read_bytes() == b"\x00\x01"
-    assert (tmp_path / "note.txt").read_bytes() == "héllo\r\n".encode()
-    assert sorted(os.listdir(tmp_path)) == ["blob", "note.txt"]
-
-
-def test_atomic_write_uses_a_hidden_temporary_in_the_same_folder(tmp_path):
-    with atomic_write(tmp_path / "out.bin") as file:
-        temporaries = os.listdir(tmp_path)
-        file.write(b"data")
-    assert len(temporaries) == 1 and re.fullmatch(r"\.out\.bin\..+\.tmp", temporaries[0])
-    assert os.listdir(tmp_path) == ["out.bin"]
-
-
-def test_atomic_write_respects_the_umask(tmp_path):
-    previous = os.umask(0o027)
-    try:
-        atomic_write_bytes(tmp_path / "out.bin", b"x")
-    finally:
-        os.umask(previous)
-    assert (tmp_path / "out.bin").stat().st_mode & 0o777 == 0o640
-
-
-def test_atomic_write_failure_keeps_the_target(tmp_path):
-    target = tmp_path / "model.json"
-    target.write_text("old")
-    with pytest.raises(KeyError):
-        with atomic_write(target, "w") as file:
-            file.write("new, half written")
-            raise KeyError("boom")
-    assert target.read_text() == "old" and os.listdir(tmp_path) == ["model.json"]
-
-
-def test_full_disk_becomes_invalid_input_error(tmp_path, monkeypatch):
-    target = tmp_path / "out.bin"
-    target.write_bytes(b"old")
-
-    def no_space(fd):
-        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
-
-    monkeypatch.setattr(os, "fsync", no_space)
-    with pytest.raises(InvalidInputError, match=rf"Cannot write {re.escape(str(target))}: No space left on device"):
-        atomic_write_bytes(target, b"new")
-    assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.bin"]
-
-
-def test_missing_folder_becomes_invalid_input_error(tmp_path):
-    with pytest.raises(InvalidInputError, match=r"Cannot write .*out.bin: No such file or directory"):
-        atomic_write_bytes(tmp_path / "absent" / "out.bin", b"x")
-
-
-def test_read_only_folder_becomes_invalid_input_error(tmp_path):
-    folder = tmp_path / "locked"
-    folder.mkdir()
-    folder.chmod(0o555)
-    try:
-        try:
-            (folder / "probe").write_bytes(b"")
-        except PermissionError:
-            pass
-        else:
-            pytest.skip("chmod does not stop this user (root) from writing")
-        with pytest.raises(InvalidInputError, match=r"Cannot write .*out.csv: Permission denied"):
-            write_data(folder / "out.csv", np.ones((2, 2)))
-        assert os.listdir(folder) == []
-    finally:
-        folder.chmod(0o755)
-
-
-def test_caller_os_errors_pass_through_unchanged(tmp_path):
-    with pytest.raises(FileNotFoundError):
-        with atomic_write(tmp_path / "out.bin") as file:
-            file.write((tmp_path / "missing-input").read_bytes())
-    assert os.listdir(tmp_path) == []
-
-
-def test_atomic_write_rejects_other_modes(tmp_path):
-    with pytest.raises(InvalidParameterValue, match="'mode' parameter of atomic_write must be 'wb' or 'w'"):
-        with atomic_write(tmp_path / "x", "a"):
-            pass
 
 
 def test_values_beyond_float32_range_are_reported(tmp_path):

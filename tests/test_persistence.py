@@ -11,8 +11,7 @@ import safetensors.torch
 import torch
 
 import aekit
-from aekit import _files as _atomic
-from aekit import persistence
+from aekit import _files, persistence
 from aekit.exceptions import ModelFileError
 
 FAST = {"hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
@@ -78,7 +77,7 @@ def test_saving_over_an_existing_model_replaces_it(fitted, saved, low_rank_data)
 
 def test_crash_mid_save_leaves_the_old_model_and_no_partial_folder(fitted, saved, monkeypatch, low_rank_data):
     calls = {"n": 0}
-    real_write = _atomic.write_synced
+    real_write = _files.write_synced
 
     def crashing_write(path, data):
         calls["n"] += 1
@@ -86,7 +85,7 @@ def test_crash_mid_save_leaves_the_old_model_and_no_partial_folder(fitted, saved
             raise KeyboardInterrupt  # as if the process were stopped mid-save
         real_write(path, data)
 
-    monkeypatch.setattr(_atomic, "write_synced", crashing_write)
+    monkeypatch.setattr(_files, "write_synced", crashing_write)
     with pytest.raises(KeyboardInterrupt):
         aekit.Autoencoder(latent_dim=2, **FAST).fit(low_rank_data).save(saved, overwrite=True)
     assert [p.name for p in saved.parent.iterdir()] == ["model"]

@@ -22,8 +22,8 @@ _EXPORTS = {
     "ModelFileError": ("aekit.exceptions", "ModelFileError"),
     "TrainingError": ("aekit.exceptions", "TrainingError"),
     "build_model": ("aekit.models", "build_model"),
-    "load": ("aekit.persistence", "load_model"),
-    "save": ("aekit.persistence", "save_model"),
+    "load": ("aekit.estimator", "load_model"),
+    "save": ("aekit.estimator", "save_model"),
 }
 
 __all__ = [

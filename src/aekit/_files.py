@@ -26,8 +26,8 @@ from typing import IO, Any
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
 __all__ = [
-    "atomic_write", "atomic_write_bytes", "atomic_write_text", "fsync_folder", "locked_folder", "write_folder",
-    "write_synced",
+    "atomic_write", "atomic_write_bytes", "atomic_write_text", "exchange_paths", "fsync_folder", "install_folder",
+    "locked_folder", "write_folder", "write_synced",
 ]
 
 
@@ -260,7 +260,7 @@ def write_folder(
             write_synced(staging / name, data)
         fsync_folder(staging)
         with locked_folder(target.parent):
-            backup = _install(staging, target, check_existing, what)
+            backup = install_folder(staging, target, check_existing, what)
         fsync_folder(target.parent)
         if backup is not None:
             shutil.rmtree(backup, ignore_errors=True)
@@ -287,8 +287,22 @@ def _create_staging_folder(target: Path) -> Path:
     raise OSError(errno.EEXIST, f"no free temporary folder name in {target.parent}")
 
 
-def _install(staging: Path, target: Path, check_existing, what: str) -> Path | None:
-    """Rename `staging` to `target` (the caller holds the parent's lock); return the old folder to delete."""
+def install_folder(staging: str | os.PathLike, target: str | os.PathLike,
+                   check_existing: Callable[[Path], None] | None = None, what: str = "folder") -> Path | None:
+    """Rename the finished folder `staging` to `target`; return the replaced folder, for the caller to delete.
+
+    The step of :func:`write_folder` that needs :func:`locked_folder` on the parent held by the caller.
+    An existing `target` is replaced only when ``check_existing(target)`` returns (it raises to refuse).
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "staged").mkdir()
+    >>> install_folder(root / "staged", root / "model") is None, [p.name for p in root.iterdir()]
+    (True, ['model'])
+    """
+    staging, target = Path(staging), Path(target)
     if os.path.lexists(target):
         if target.is_symlink() or not target.is_dir():
             kind = "a symbolic link" if target.is_symlink() else "a file"
@@ -299,7 +313,7 @@ def _install(staging: Path, target: Path, check_existing, what: str) -> Path | N
         if check_existing is None:
             raise InvalidInputError(f"The {what} {str(target)!r} already exists. Choose another path.")
         check_existing(target)
-        if _exchange(staging, target):  # one atomic step: old or new, always one there
+        if exchange_paths(staging, target):  # one atomic step: old or new, always one there
             return staging
         backup = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}.tmp")
         os.replace(target, backup)  # no atomic exchange here: a crash now leaves only the hidden backup
@@ -327,11 +341,21 @@ def _renameat2(first: Path, second: Path, flags: int) -> bool:
     raise OSError(code, os.strerror(code), str(second))
 
 
-def _exchange(first: Path, second: Path) -> bool:
-    """Swap two paths atomically (``RENAME_EXCHANGE``); False where unsupported.
+def exchange_paths(first: str | os.PathLike, second: str | os.PathLike) -> bool:
+    """Swap two paths atomically (Linux ``renameat2(RENAME_EXCHANGE)``); False where unsupported.
 
     Replacing a folder otherwise takes two renames (old away, new in), and a crash between them would
     leave no folder at the target.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> root = pathlib.Path(tempfile.mkdtemp())
+    >>> (root / "a").mkdir()
+    >>> _ = (root / "b").write_text("b")
+    >>> swapped = exchange_paths(root / "a", root / "b")
+    >>> (root / "a").is_file() == swapped
+    True
     """
     return _renameat2(first, second, _RENAME_EXCHANGE)
 

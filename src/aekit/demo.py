@@ -16,8 +16,8 @@ from sklearn.datasets import load_digits
 from sklearn.decomposition import PCA
 from sklearn.model_selection import train_test_split
 
-from aekit.estimator import Autoencoder
-from aekit.persistence import check_model_target, save_model
+from aekit.estimator import Autoencoder, save_model
+from aekit.persistence import check_model_target
 from aekit.plots import write_model_plots
 from aekit.report import write_report
 

@@ -7,6 +7,7 @@ Parameters are only stored in ``__init__`` and validated in ``fit``; the torch m
 from __future__ import annotations
 
 import functools
+import os
 import warnings
 from collections.abc import Callable
 from numbers import Integral, Real
@@ -21,11 +22,12 @@ from sklearn.utils import check_random_state
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted, validate_data
 
-from aekit import detect, geometry, hardware
+from aekit import detect, geometry, hardware, persistence
 from aekit.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
     InvalidParameterValue,
+    ModelFileError,
     TrainingError,
     did_you_mean,
 )
@@ -1168,13 +1170,66 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic).
 
         An existing model folder is replaced only with ``overwrite=True``; a file, a symbolic link or a
-        folder that is not an aekit model is never replaced (see :func:`aekit.persistence.save_model`).
+        folder that is not an aekit model is never replaced (see :func:`save_model`).
         Under ``torchrun`` only rank 0 writes (every rank holds the same weights).
         """
-        from aekit.persistence import save_model
-
         if distributed.is_main_process():
             save_model(self, path, overwrite=overwrite)
+
+    def _saved(self) -> persistence.SavedModel:
+        """This fitted estimator's state, as a model folder stores it."""
+        params = self.get_params(deep=False)
+        if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+            params["random_state"] = None  # a RandomState object has no JSON form; seed_ records the seed used
+        params["hidden_dims"] = [int(h) for h in params["hidden_dims"]]
+        names = getattr(self, "feature_names_in_", None)
+        quantiles = getattr(self, "error_quantiles_", None)
+        state = getattr(self, "score_state_", None)
+        fitted = {
+            "n_features_in": int(self.n_features_in_),
+            "feature_names_in": None if names is None else [str(n) for n in names],
+            "loss": self.loss_,
+            "threshold": float(self.threshold_),
+            "n_iter": int(self.n_iter_),
+            "seed": int(self.seed_),
+            "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
+            "score_state": state.to_dict() if state else None,
+            "window": getattr(self, "window_", None),
+        }
+        output_config = getattr(self, "_sklearn_output_config", None)  # set_output(transform="pandas")
+        if output_config:
+            fitted["output_config"] = {key: str(value) for key, value in output_config.items()}
+        return persistence.SavedModel(params=params, module=self.module_, scaler=self.scaler_, fitted=fitted,
+                                      history=self.history_)
+
+    @classmethod
+    def _from_saved(cls, saved: persistence.SavedModel) -> Autoencoder:
+        """The fitted estimator a (checked) model folder describes, its module on ``device`` (else the CPU)."""
+        estimator = cls(**saved.params)
+        try:
+            device = resolve_device(estimator.device)
+        except InvalidParameterValue:
+            device = torch.device("cpu")  # saved on a GPU (or MPS, XPU...) machine, loaded on one without: the CPU
+        fitted = saved.fitted
+        estimator.module_ = saved.module.to(device).eval()
+        estimator.scaler_ = saved.scaler
+        estimator.n_features_in_ = fitted["n_features_in"]
+        if fitted.get("feature_names_in") is not None:
+            estimator.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
+        estimator.loss_ = fitted["loss"]
+        estimator.threshold_ = float(fitted["threshold"])
+        if fitted.get("error_quantiles") is not None:
+            estimator.error_quantiles_ = np.asarray(fitted["error_quantiles"], dtype=np.float64)
+        if saved.score_state is not None:
+            estimator.score_state_ = saved.score_state
+        if fitted.get("window") is not None:
+            estimator.window_ = fitted["window"]
+        estimator.n_iter_ = fitted["n_iter"]
+        estimator.seed_ = fitted["seed"]
+        estimator.history_ = saved.history
+        if fitted.get("output_config") is not None:
+            estimator.set_output(**fitted["output_config"])
+        return estimator
 
     def to_onnx(self, path) -> Path:
         """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.
@@ -1196,3 +1251,96 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         tags.transformer_tags.preserves_dtype = ["float32"]
         tags.input_tags.allow_nan = False
         return tags
+
+
+# -------------------------------------------------------------------------------------- saving, loading
+def save_model(estimator: Autoencoder, path: str | os.PathLike, *, overwrite: bool = False,
+               overwrite_option: str = "overwrite=True") -> Path:
+    """Write the fitted ``estimator`` to the folder ``path`` atomically and return the path (``aekit.save``).
+
+    Parameters
+    ----------
+    estimator : Autoencoder
+        A fitted estimator.
+    path : str or path-like
+        The model folder to write.
+    overwrite : bool, default=False
+        Replace an existing aekit model folder. Whatever the setting, only a model folder (its manifest
+        present and matching its files) or an empty folder is ever replaced, and only once the new one
+        is complete; a file, a symbolic link or any other folder at ``path`` is refused.
+    overwrite_option : str, default="overwrite=True"
+        How the caller's user asks for a replacement, named in the error when ``path`` exists (the
+        command line passes ``"--force"``).
+
+    Raises
+    ------
+    InvalidInputError
+        ``path`` exists and may not be replaced, or cannot be written.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).normal(size=(64, 5))
+    >>> ae = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X)
+    >>> folder = save_model(ae, tempfile.mkdtemp() + "/model")
+    >>> np.array_equal(aekit.load(folder).transform(X), ae.transform(X))
+    True
+    >>> folder = save_model(ae, folder, overwrite=True)  # replaces the model saved just before
+    """
+    estimator = _the_autoencoder(estimator)
+    check_is_fitted(estimator)
+    return persistence.write_model(estimator._saved(), path, overwrite=overwrite, overwrite_option=overwrite_option)
+
+
+def _the_autoencoder(estimator) -> Autoencoder:
+    """``estimator`` when it is an Autoencoder; otherwise an error that says what to pass."""
+    if isinstance(estimator, Autoencoder):
+        return estimator
+    steps = getattr(estimator, "named_steps", None)
+    if steps is not None:  # a scikit-learn Pipeline: its other steps have no safe (JSON) form here
+        names = [name for name, step in steps.items() if isinstance(step, Autoencoder)]
+        which = (f"its Autoencoder step, aekit.save(pipeline.named_steps[{names[0]!r}], path)" if names
+                 else "an Autoencoder")
+        raise InvalidInputTypeError(
+            f"aekit.save saves one aekit.Autoencoder; got a {type(estimator).__name__} with the steps "
+            f"{list(steps)}. Save {which}, and rebuild the other steps in code (they are not saved)."
+        )
+    raise InvalidInputTypeError(
+        f"aekit.save saves a fitted aekit.Autoencoder; got {type(estimator).__name__}. Pass the Autoencoder."
+    )
+
+
+def load_model(path: str | os.PathLike) -> Autoencoder:
+    """Load a model folder written by :func:`save_model` (``aekit.load``); never executes code from it.
+
+    Raises
+    ------
+    ModelFileError
+        When a file is missing, truncated, altered, a symlink, of the wrong shape, or from a newer
+        format version.
+    """
+    return load_model_and_environment(path)[0]
+
+
+def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, dict]:
+    """:func:`load_model`, and the verified ``environment.json`` (versions and seed at save time).
+
+    Each file is read once; what is returned is what was checked (nothing is read from disk again).
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile, aekit
+    >>> X = np.random.default_rng(0).normal(size=(64, 5))
+    >>> folder = save_model(aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X), tempfile.mkdtemp() + "/m")
+    >>> model, environment = load_model_and_environment(folder)
+    >>> environment["seed"] == model.seed_
+    True
+    """
+    def check_params(params: dict) -> None:
+        try:
+            Autoencoder(**params)._check_params()
+        except InvalidParameterValue as error:
+            raise ModelFileError(f"config.json: {error} {persistence.DAMAGED}") from None
+
+    saved = persistence.read_model(path, defaults=Autoencoder().get_params(), check_params=check_params)
+    return Autoencoder._from_saved(saved), saved.environment

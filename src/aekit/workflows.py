@@ -26,6 +26,7 @@ from tqdm.auto import tqdm
 
 from aekit import detect
 from aekit.data import (
+    CHUNK_ROWS,
     Dataset,
     check_output_path,
     count_rows,
@@ -35,9 +36,9 @@ from aekit.data import (
     table_format,
     write_images,
 )
-from aekit.estimator import Autoencoder
+from aekit.estimator import Autoencoder, load_model, load_model_and_environment, save_model
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.persistence import check_model_target, load_model, load_model_and_environment, save_model
+from aekit.persistence import check_model_target
 from aekit.timeseries import SlidingWindows, top_segments
 from aekit.training import distributed
 from aekit.training.streaming import fit_stream, should_stream
@@ -47,7 +48,6 @@ __all__ = [
     "score_file",
 ]
 
-CHUNK_ROWS = 65536
 FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
 _ARRAY_SUFFIXES = (".npy", ".npz")
 
@@ -70,7 +70,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
     force : bool, default=False
-        Replace an existing aekit model folder (never anything else: see :func:`aekit.persistence.save_model`).
+        Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun

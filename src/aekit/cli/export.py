@@ -28,8 +28,8 @@ def register(subparsers) -> None:
 
 
 def run(args: argparse.Namespace) -> dict:
+    from aekit.estimator import load_model
     from aekit.export import INPUT_NAME, OUTPUT_NAMES, export_onnx  # torch and onnx only when exporting
-    from aekit.persistence import load_model
 
     model = load_model(args.model)
     path = export_onnx(model, args.output)

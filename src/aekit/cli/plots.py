@@ -44,8 +44,8 @@ def _load(args: argparse.Namespace):
     import numpy as np
 
     from aekit.data import check_output_path, read_data, read_labels
+    from aekit.estimator import load_model
     from aekit.exceptions import InvalidInputError
-    from aekit.persistence import load_model
     from aekit.workflows import read_features
 
     model = load_model(args.model_dir)

@@ -30,7 +30,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from aekit.data import count_rows, iter_chunks
+from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.preprocess import make_scaler
 from aekit.training import distributed
@@ -38,7 +38,7 @@ from aekit.training.loop import staging_tensor
 
 __all__ = ["StreamSource", "fit_stream", "should_stream"]
 
-DEFAULT_CHUNK_ROWS = 65536
+DEFAULT_CHUNK_ROWS = CHUNK_ROWS
 DEFAULT_BUFFER_CHUNKS = 8
 
 

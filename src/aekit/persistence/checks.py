@@ -1,0 +1,176 @@
+"""Checks of a model folder's contents, from the JSON alone where possible, before anything is built.
+
+Every check raises :class:`~aekit.exceptions.ModelFileError` with one line naming the field and the value.
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable
+from typing import Any
+
+import numpy as np
+import safetensors
+import safetensors.torch
+import torch
+
+from aekit.exceptions import ModelFileError
+from aekit.models import build_model
+from aekit.models.losses import OUTPUT_ACTIVATION
+from aekit.persistence.files import DAMAGED, WEIGHTS, expect, is_count
+
+# Bounds on a module description, checked from config.json alone before anything is built or read:
+# no aekit architecture has more layers than this in one list, or layers wider than this.
+MAX_LAYERS = 256
+MAX_WIDTH = 2**31
+
+
+def is_number(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool)
+
+
+def check_conv_config(config: dict) -> None:
+    shape = config.get("input_shape")
+    expect(isinstance(shape, list) and len(shape) == 3 and all(is_count(s, 1, MAX_WIDTH) for s in shape),
+            "the conv module's input_shape must be 3 ints >= 1")
+    expect(math.prod(shape) == config.get("input_dim"), "the conv module's input_shape does not give its input_dim")
+
+
+# A new architecture adds the checks of its own description here; every description also gets the
+# generic bounds of bound_module_config (list lengths and integer sizes) and the weights-size check.
+ARCHITECTURE_CHECKS: dict[str, Callable[[dict], None]] = {"conv": check_conv_config}
+
+
+def bound_module_config(config: Any, where: str = "module") -> None:
+    """Refuse, from the JSON alone, a module description too big for any aekit architecture."""
+    if isinstance(config, dict):
+        for key, value in config.items():
+            bound_module_config(value, f"{where}.{key}" if key.isprintable() else f"{where}[{key!r}]")
+    elif isinstance(config, list):
+        expect(len(config) <= MAX_LAYERS, f"{where} lists {len(config)} layers; aekit models have at most "
+                                           f"{MAX_LAYERS}")
+        for value in config:
+            bound_module_config(value, where)
+    elif isinstance(config, int) and not isinstance(config, bool):
+        expect(0 <= config <= MAX_WIDTH, f"{where} is {config}; sizes must be in [0, {MAX_WIDTH}]")
+
+
+def expected_weights(module_config: dict, weights_entry: dict) -> dict[str, torch.Tensor]:
+    """The architecture's tensors, built on the meta device (no memory), after checks from the JSON alone.
+
+    A description with too many or too wide layers is refused before anything is built, and one whose
+    tensors do not fit the weights file's recorded size before that file is read.
+    """
+    bound_module_config(module_config)
+    check = ARCHITECTURE_CHECKS.get(module_config.get("architecture"))
+    if check is not None:
+        check(module_config)
+    try:
+        with torch.device("meta"):
+            expected = build_model(**module_config).state_dict()
+    except (TypeError, ValueError, RuntimeError) as error:  # RuntimeError: sizes that overflow
+        reason = str(error).encode("unicode_escape").decode("ascii")[:200]  # one line, whatever the keys hold
+        raise ModelFileError(f"config.json: the module description is invalid ({reason}). {DAMAGED}") from None
+    needed = sum(t.numel() * t.element_size() for t in expected.values())
+    header_allowance = 8 + 4096 + 512 * len(expected)  # the JSON header: names, shapes, offsets, metadata
+    size = weights_entry.get("bytes")
+    if is_count(size) and not needed <= size <= needed + header_allowance:
+        shapes = ", ".join(f"{name} {tuple(t.shape)}" for name, t in list(expected.items())[:4])
+        raise ModelFileError(
+            f"{WEIGHTS} is {size} bytes, but the architecture in config.json needs {needed} bytes of weights "
+            f"({shapes}, ...). {DAMAGED}"
+        )
+    return expected
+
+
+def load_weights(data: bytes, module_config: dict, expected: dict[str, torch.Tensor]) -> torch.nn.Module:
+    """Check the tensors against the architecture's (``expected``, on the meta device), then build and load."""
+    try:
+        tensors = safetensors.torch.load(data)
+    except (safetensors.SafetensorError, RuntimeError, ValueError, OverflowError, MemoryError) as error:
+        raise ModelFileError(f"{WEIGHTS} is not a valid safetensors file ({str(error)[:160]}). {DAMAGED}") from None
+    if set(tensors) != set(expected):
+        missing, unexpected = sorted(set(expected) - set(tensors)), sorted(set(tensors) - set(expected))
+        raise ModelFileError(
+            f"{WEIGHTS} does not match the architecture: missing tensors {missing[:6]}, "
+            f"unexpected tensors {unexpected[:6]}. {DAMAGED}"
+        )
+    for name, tensor in tensors.items():
+        if tensor.shape != expected[name].shape or tensor.dtype != expected[name].dtype:
+            raise ModelFileError(
+                f"{WEIGHTS}: tensor {name!r} has shape {tuple(tensor.shape)} and dtype {tensor.dtype}; the "
+                f"architecture needs {tuple(expected[name].shape)} and {expected[name].dtype}. {DAMAGED}"
+            )
+        if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+            raise ModelFileError(f"{WEIGHTS}: tensor {name!r} holds NaN or infinite values. {DAMAGED}")
+    module = build_model(**module_config)
+    module.load_state_dict(tensors)
+    return module
+
+
+def check_history(history: Any) -> dict:
+    """history.json: the per-epoch losses and how training ended, each of the type ``info``/``plot`` read."""
+    name = "history.json"
+    expect(isinstance(history, dict), "must be an object", name)
+    for key in ("train_loss", "val_loss"):
+        values = history.get(key, [])
+        expect(isinstance(values, list) and all(is_number(v) for v in values),
+                f"{key!r} must be a list of numbers", name)
+    for key in ("best_epoch", "n_epochs"):
+        expect(key not in history or is_count(history[key], 0, 2**32), f"{key!r} must be an integer >= 0", name)
+    expect(not isinstance(history.get("stop_reason", ""), bool) and isinstance(history.get("stop_reason", ""), str),
+            "'stop_reason' must be a string", name)
+    seconds = history.get("seconds", 0.0)
+    expect(is_number(seconds) and math.isfinite(seconds) and seconds >= 0, "'seconds' must be a number >= 0", name)
+    return history
+
+
+def check_environment(environment: Any) -> dict:
+    expect(isinstance(environment, dict) and all(
+        value is None or isinstance(value, (str, int, float, bool)) for value in environment.values()
+    ), "must be an object of names and plain values (versions, seed)", "environment.json")
+    return environment
+
+
+def check_fitted(fitted: dict, n_features: int) -> None:
+    names = fitted.get("feature_names_in")
+    expect(
+        names is None
+        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
+        "feature_names_in must be null or one string per feature",
+    )
+    expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
+    unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
+                                    "error_quantiles", "score_state", "window", "output_config"}
+    expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
+    threshold = fitted.get("threshold")
+    expect(
+        is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
+        f"threshold must be a finite number >= 0 (an outlier score), got {threshold!r:.40}",
+    )
+    for key in ("n_iter", "seed"):
+        expect(is_count(fitted.get(key), 0, 2**32), f"{key} must be an integer in [0, 2**32), got "
+                                                      f"{fitted.get(key)!r:.40}")
+    quantiles = fitted.get("error_quantiles")  # absent from folders saved before it existed
+    expect(
+        quantiles is None
+        or (isinstance(quantiles, list) and len(quantiles) >= 2 and all(is_number(q) for q in quantiles)
+            and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0))),
+        "error_quantiles must be null or a non-decreasing list of finite numbers >= 0",
+    )
+
+
+def check_module_matches_params(module_config: dict, params: dict, loss: str) -> None:
+    """The module description and the constructor arguments must describe the same model."""
+    expect(module_config.get("architecture") == params.get("architecture", "mlp"),
+            f"the module's architecture {module_config.get('architecture')!r} differs from the parameter "
+            f"architecture={params.get('architecture', 'mlp')!r}")
+    # "auto" chose the module's latent_dim from the data: any size fits it
+    expect(params.get("latent_dim") == "auto" or module_config.get("latent_dim") == params.get("latent_dim"),
+            f"the module's latent_dim {module_config.get('latent_dim')!r} differs from the parameter "
+            f"latent_dim={params.get('latent_dim')!r}")
+    expect(module_config.get("output_activation") == OUTPUT_ACTIVATION[loss],
+            f"the module's output_activation {module_config.get('output_activation')!r} does not go with the "
+            f"{loss} loss")
+
+
