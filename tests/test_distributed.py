@@ -205,3 +205,68 @@ def test_streaming_under_torchrun_matches_single_process_streaming(two_process_r
     streamed = safetensors.torch.load_file(out / "streamed.st")
     for name, value in single.module_.state_dict().items():
         assert_close(streamed[name], value, rtol=RTOL, atol=ATOL, what=name)
+
+
+# ---------------------------------------------------------------------------- a worker killed, the group restarted
+_RESTARTED_WORKER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import safetensors.torch, torch
+    sys.path.insert(0, sys.argv[3])
+    import test_distributed as spec
+    from aekit.training import distributed
+    from aekit.training.checkpoint import Checkpointer
+    from aekit.training.loop import TrainConfig, fit_module
+
+    out, kill_at = sys.argv[1], int(sys.argv[2])
+    distributed.setup()
+    rank, attempt = distributed.rank(), int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+    steps = [0]
+
+    def loss(module, batch):
+        if module.training:
+            steps[0] += 1
+            if attempt == 0 and rank == 1 and steps[0] == kill_at:  # mid-epoch, between two checkpoints
+                os.kill(os.getpid(), signal.SIGKILL)
+        return spec.mse(module, batch)
+
+    X = spec._data()
+    model = spec._model()
+    checkpoints = Checkpointer(f"{out}/checkpoints", resume=True, writer=distributed.is_main_process())
+    config = TrainConfig(epochs=spec.RESTART_EPOCHS, batch_size=25, lr=1e-2, early_stopping=False, seed=3)
+    fit_module(model, loss, torch.from_numpy(distributed.shard(X[: spec.N_TRAIN])),
+               torch.from_numpy(distributed.shard(X[spec.N_TRAIN :])), config, checkpointer=checkpoints)
+    if rank == 0:
+        safetensors.torch.save_file(model.state_dict(), f"{out}/weights.st")
+        open(f"{out}/run.json", "w").write(json.dumps({"attempt": attempt, "steps": steps[0]}))
+    """
+)
+RESTART_EPOCHS = 6  # 4 steps per epoch on each of the 2 ranks (100 rows each, batches of 25)
+
+
+def _launch_restartable(out, kill_at):
+    script = out / "worker.py"
+    script.write_text(_RESTARTED_WORKER)
+    env = {**os.environ, **SAME_KERNELS, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "--max-restarts=1", "--monitor-interval=0.2", str(script), str(out), str(kill_at),
+               os.path.dirname(__file__)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_worker_killed_mid_epoch_is_restarted_and_resumes_to_the_uninterrupted_weights(tmp_path):
+    kill_at = 3 * 4 + 2  # two steps into epoch 4, after the checkpoint of epoch 3
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "killed").mkdir()
+    whole = _launch_restartable(tmp_path / "whole", kill_at=0)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = _launch_restartable(tmp_path / "killed", kill_at=kill_at)
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    assert json.loads((tmp_path / "whole" / "run.json").read_text()) == {"attempt": 0, "steps": RESTART_EPOCHS * 4}
+    # restarted once; the second attempt ran only the steps after the newest checkpoint (epoch 3)
+    assert json.loads((tmp_path / "killed" / "run.json").read_text()) == {"attempt": 1, "steps": 3 * 4}
+    expected = safetensors.torch.load_file(tmp_path / "whole" / "weights.st")
+    resumed = safetensors.torch.load_file(tmp_path / "killed" / "weights.st")
+    assert expected.keys() == resumed.keys()
+    for name, value in expected.items():
+        assert torch.equal(resumed[name], value), name
