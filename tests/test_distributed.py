@@ -270,3 +270,61 @@ def test_a_worker_killed_mid_epoch_is_restarted_and_resumes_to_the_uninterrupted
     assert expected.keys() == resumed.keys()
     for name, value in expected.items():
         assert torch.equal(resumed[name], value), name
+
+
+# ---------------------------------------------------------------------------- two nodes, simulated on this machine
+_NODE_WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    import safetensors.torch, torch
+    sys.path.insert(0, sys.argv[2])
+    import test_distributed as spec
+    from aekit.training import distributed
+    from aekit.training.loop import TrainConfig, fit_module
+
+    out = sys.argv[1]
+    distributed.setup()
+    X = spec._data()
+    model = spec._model()
+    world = distributed.world_size()
+    config = TrainConfig(epochs=spec.EPOCHS, batch_size=spec.N_TRAIN // world, lr=1e-2, early_stopping=False)
+    fit_module(model, spec.mse, torch.from_numpy(distributed.shard(X[: spec.N_TRAIN])),
+               torch.from_numpy(distributed.shard(X[spec.N_TRAIN :])), config)
+    node = {"rank": distributed.rank(), "world": world, "node": int(os.environ["GROUP_RANK"])}
+    open(f"{out}/node-{distributed.rank()}.json", "w").write(json.dumps(node))
+    if distributed.is_main_process():
+        safetensors.torch.save_file(model.state_dict(), f"{out}/weights.st")
+    """
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_nodes_of_one_process_each_match_one_process_with_the_same_global_batch(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_NODE_WORKER)
+    env = {**os.environ, **SAME_KERNELS, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    # what each machine of a cluster would run, here twice on this one: the first agent hosts the rendezvous
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+               "--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{_free_port()}", "--rdzv-id=aekit-test",
+               str(script), str(tmp_path), os.path.dirname(__file__)]
+    agents = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    outputs = [agent.communicate(timeout=300) for agent in agents]
+    for agent, (_, stderr) in zip(agents, outputs, strict=True):
+        assert agent.returncode == 0, stderr[-3000:]
+    nodes = [json.loads((tmp_path / f"node-{rank}.json").read_text()) for rank in (0, 1)]
+    assert sorted(node["node"] for node in nodes) == [0, 1] and {node["world"] for node in nodes} == {2}
+    model = _model()
+    X = _data()
+    fit_module(model, mse, torch.from_numpy(X[:N_TRAIN]), torch.from_numpy(X[N_TRAIN:]),
+               TrainConfig(epochs=EPOCHS, batch_size=N_TRAIN, lr=1e-2, early_stopping=False))
+    weights = safetensors.torch.load_file(tmp_path / "weights.st")
+    for name, value in model.state_dict().items():
+        assert_close(weights[name], value, rtol=RTOL, atol=ATOL, what=name)
