@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench lint docs clean
+.PHONY: demo test fuzz bench lint docs clean distributed-abort-loop
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -40,3 +40,7 @@ lint: $(STAMP)
 
 clean:
 	rm -rf $(VENV) demo_model site
+
+# Two-process gloo launches under torchrun, counting any that abort at exit (long: not part of `make test`).
+distributed-abort-loop: $(STAMP)
+	nice -n 10 $(PY) benchmarks/distributed_abort_loop.py --launches 200

@@ -24,7 +24,6 @@ import os
 import subprocess
 import sys
 import textwrap
-import warnings
 
 import numpy as np
 import pytest
@@ -43,7 +42,6 @@ pytestmark = pytest.mark.slow
 RTOL, ATOL = 1e-4, 1e-5
 WORKER_THREADS = 1  # each of the 2 workers, so that they do not compete for 2 cores
 SAME_KERNELS = {"OMP_NUM_THREADS": str(WORKER_THREADS), "AEKIT_LINEAR_KERNEL": "onednn"}
-TEARDOWN_ABORT = "terminate called without an active exception"
 N_TRAIN, N_VAL, EPOCHS = 200, 40, 15
 
 
@@ -71,7 +69,7 @@ STREAMING_PARAMS = dict(ESTIMATOR_PARAMS, batch_size=10_000, validation_fraction
 
 _WORKER = textwrap.dedent(
     """
-    import json, sys
+    import json, os, sys
     import numpy as np, safetensors.torch, torch, torch.distributed as dist
     sys.path.insert(0, sys.argv[2])
     import test_distributed as spec
@@ -121,6 +119,12 @@ _WORKER = textwrap.dedent(
                                     f"{out}/streamed.st")
         result = {"world": world, "checks": checks, "train_loss": history.train_loss, "val_loss": history.val_loss}
         open(f"{out}/result.json", "w").write(json.dumps(result))
+
+    # leaving the group must free it: gloo threads living on into interpreter shutdown abort the process
+    del model, ae, streamed
+    distributed.teardown()
+    names = [open(f"/proc/self/task/{task}/comm").read().strip() for task in os.listdir("/proc/self/task")]
+    open(f"{out}/threads-{rank}.json", "w").write(json.dumps(names))
     """
 )
 
@@ -141,14 +145,7 @@ def _launch(out):
 def two_process_run(tmp_path_factory):
     out = tmp_path_factory.mktemp("ddp")
     completed = _launch(out)
-    if completed.returncode != 0 and TEARDOWN_ABORT in completed.stderr:
-        # In bursts (4 launches in ~30 one afternoon, none in ~100 since) a gloo worker aborted with this
-        # C++ message; its cause was not found. One more launch, in a fresh folder, said out loud; a
-        # second failure fails.
-        warnings.warn(f"torchrun launch aborted ({TEARDOWN_ABORT!r}); launched once more", stacklevel=1)
-        out = tmp_path_factory.mktemp("ddp")
-        completed = _launch(out)
-    assert completed.returncode == 0, completed.stderr[-3000:]
+    assert completed.returncode == 0, completed.stderr[-3000:]  # an abort at exit fails here: no relaunch
     return out, json.loads((out / "result.json").read_text())
 
 
@@ -167,6 +164,14 @@ def test_ranks_hold_identical_weights_after_every_step(two_process_run):
     assert result["world"] == 2
     assert len(result["checks"]) == EPOCHS + 2  # one per step (one step per epoch), the end, streaming
     assert all(result["checks"])
+
+
+@pytest.mark.skipif(not os.path.isdir("/proc/self/task"), reason="thread names are read from Linux's /proc")
+def test_teardown_joins_the_gloo_threads_before_exit(two_process_run):
+    out, _ = two_process_run
+    for rank in (0, 1):
+        names = json.loads((out / f"threads-{rank}.json").read_text())
+        assert names and not [name for name in names if "gloo" in name], names
 
 
 def test_two_processes_match_a_single_process_run_on_all_rows(two_process_run):
@@ -200,3 +205,126 @@ def test_streaming_under_torchrun_matches_single_process_streaming(two_process_r
     streamed = safetensors.torch.load_file(out / "streamed.st")
     for name, value in single.module_.state_dict().items():
         assert_close(streamed[name], value, rtol=RTOL, atol=ATOL, what=name)
+
+
+# ---------------------------------------------------------------------------- a worker killed, the group restarted
+_RESTARTED_WORKER = textwrap.dedent(
+    """
+    import json, os, signal, sys
+    import safetensors.torch, torch
+    sys.path.insert(0, sys.argv[3])
+    import test_distributed as spec
+    from aekit.training import distributed
+    from aekit.training.checkpoint import Checkpointer
+    from aekit.training.loop import TrainConfig, fit_module
+
+    out, kill_at = sys.argv[1], int(sys.argv[2])
+    distributed.setup()
+    rank, attempt = distributed.rank(), int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+    steps = [0]
+
+    def loss(module, batch):
+        if module.training:
+            steps[0] += 1
+            if attempt == 0 and rank == 1 and steps[0] == kill_at:  # mid-epoch, between two checkpoints
+                os.kill(os.getpid(), signal.SIGKILL)
+        return spec.mse(module, batch)
+
+    X = spec._data()
+    model = spec._model()
+    checkpoints = Checkpointer(f"{out}/checkpoints", resume=True, writer=distributed.is_main_process())
+    config = TrainConfig(epochs=spec.RESTART_EPOCHS, batch_size=25, lr=1e-2, early_stopping=False, seed=3)
+    fit_module(model, loss, torch.from_numpy(distributed.shard(X[: spec.N_TRAIN])),
+               torch.from_numpy(distributed.shard(X[spec.N_TRAIN :])), config, checkpointer=checkpoints)
+    if rank == 0:
+        safetensors.torch.save_file(model.state_dict(), f"{out}/weights.st")
+        open(f"{out}/run.json", "w").write(json.dumps({"attempt": attempt, "steps": steps[0]}))
+    """
+)
+RESTART_EPOCHS = 6  # 4 steps per epoch on each of the 2 ranks (100 rows each, batches of 25)
+
+
+def _launch_restartable(out, kill_at):
+    script = out / "worker.py"
+    script.write_text(_RESTARTED_WORKER)
+    env = {**os.environ, **SAME_KERNELS, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    command = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+               "--max-restarts=1", "--monitor-interval=0.2", str(script), str(out), str(kill_at),
+               os.path.dirname(__file__)]
+    return subprocess.run(command, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_a_worker_killed_mid_epoch_is_restarted_and_resumes_to_the_uninterrupted_weights(tmp_path):
+    kill_at = 3 * 4 + 2  # two steps into epoch 4, after the checkpoint of epoch 3
+    (tmp_path / "whole").mkdir()
+    (tmp_path / "killed").mkdir()
+    whole = _launch_restartable(tmp_path / "whole", kill_at=0)
+    assert whole.returncode == 0, whole.stderr[-3000:]
+    killed = _launch_restartable(tmp_path / "killed", kill_at=kill_at)
+    assert killed.returncode == 0, killed.stderr[-3000:]
+    assert json.loads((tmp_path / "whole" / "run.json").read_text()) == {"attempt": 0, "steps": RESTART_EPOCHS * 4}
+    # restarted once; the second attempt ran only the steps after the newest checkpoint (epoch 3)
+    assert json.loads((tmp_path / "killed" / "run.json").read_text()) == {"attempt": 1, "steps": 3 * 4}
+    expected = safetensors.torch.load_file(tmp_path / "whole" / "weights.st")
+    resumed = safetensors.torch.load_file(tmp_path / "killed" / "weights.st")
+    assert expected.keys() == resumed.keys()
+    for name, value in expected.items():
+        assert torch.equal(resumed[name], value), name
+
+
+# ---------------------------------------------------------------------------- two nodes, simulated on this machine
+_NODE_WORKER = textwrap.dedent(
+    """
+    import json, os, sys
+    import safetensors.torch, torch
+    sys.path.insert(0, sys.argv[2])
+    import test_distributed as spec
+    from aekit.training import distributed
+    from aekit.training.loop import TrainConfig, fit_module
+
+    out = sys.argv[1]
+    distributed.setup()
+    X = spec._data()
+    model = spec._model()
+    world = distributed.world_size()
+    config = TrainConfig(epochs=spec.EPOCHS, batch_size=spec.N_TRAIN // world, lr=1e-2, early_stopping=False)
+    fit_module(model, spec.mse, torch.from_numpy(distributed.shard(X[: spec.N_TRAIN])),
+               torch.from_numpy(distributed.shard(X[spec.N_TRAIN :])), config)
+    node = {"rank": distributed.rank(), "world": world, "node": int(os.environ["GROUP_RANK"])}
+    open(f"{out}/node-{distributed.rank()}.json", "w").write(json.dumps(node))
+    if distributed.is_main_process():
+        safetensors.torch.save_file(model.state_dict(), f"{out}/weights.st")
+    """
+)
+
+
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as probe:
+        probe.bind(("localhost", 0))
+        return probe.getsockname()[1]
+
+
+def test_two_nodes_of_one_process_each_match_one_process_with_the_same_global_batch(tmp_path):
+    script = tmp_path / "worker.py"
+    script.write_text(_NODE_WORKER)
+    env = {**os.environ, **SAME_KERNELS, "PYTHONWARNINGS": "ignore", "PYTHONFAULTHANDLER": "1"}
+    # what each machine of a cluster would run, here twice on this one: the first agent hosts the rendezvous
+    command = [sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+               "--rdzv-backend=c10d", f"--rdzv-endpoint=localhost:{_free_port()}", "--rdzv-id=aekit-test",
+               str(script), str(tmp_path), os.path.dirname(__file__)]
+    agents = [subprocess.Popen(command, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+              for _ in range(2)]
+    outputs = [agent.communicate(timeout=300) for agent in agents]
+    for agent, (_, stderr) in zip(agents, outputs, strict=True):
+        assert agent.returncode == 0, stderr[-3000:]
+    nodes = [json.loads((tmp_path / f"node-{rank}.json").read_text()) for rank in (0, 1)]
+    assert sorted(node["node"] for node in nodes) == [0, 1] and {node["world"] for node in nodes} == {2}
+    model = _model()
+    X = _data()
+    fit_module(model, mse, torch.from_numpy(X[:N_TRAIN]), torch.from_numpy(X[N_TRAIN:]),
+               TrainConfig(epochs=EPOCHS, batch_size=N_TRAIN, lr=1e-2, early_stopping=False))
+    weights = safetensors.torch.load_file(tmp_path / "weights.st")
+    for name, value in model.state_dict().items():
+        assert_close(weights[name], value, rtol=RTOL, atol=ATOL, what=name)

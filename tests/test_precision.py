@@ -118,10 +118,10 @@ def test_auto_takes_bf16_only_for_large_layers_on_a_device_that_computes_it(nati
 
 
 def test_bf16_where_it_is_emulated_warns_with_the_measured_slowdown(monkeypatch):
-    import aekit.training.loop
+    import aekit.training.precision
 
     monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
-    monkeypatch.setattr(aekit.training.loop, "_warned_emulated_bf16", set())
+    monkeypatch.setattr(aekit.training.precision, "_warned_emulated_bf16", set())
     module = MLPAutoencoder(64, 4, hidden_dims=(32,))
     with pytest.warns(UserWarning, match=r"without native bfloat16 .* emulated here, \d+\.\d+x slower than fp32"):
         assert resolve_precision("bf16", module, CPU) == "bf16"  # still what was asked for

@@ -16,6 +16,8 @@ rank takes the same one; only the main process (rank 0) writes logs, checkpoints
 from __future__ import annotations
 
 import atexit
+import gc
+import importlib
 import os
 from collections.abc import Sequence
 
@@ -29,7 +31,7 @@ from aekit.training.devices import device_of, module_device
 
 __all__ = [
     "any_rank", "is_distributed", "is_main_process", "min_over_ranks", "rank", "setup",
-    "shard", "sum_over_ranks", "world_size", "wrap",
+    "shard", "sum_over_ranks", "teardown", "world_size", "wrap",
 ]
 
 
@@ -83,13 +85,32 @@ def setup(device: torch.device | None = None) -> None:
     use_cuda = torch.cuda.is_available() if device is None else device.type == "cuda"
     if use_cuda:
         torch.cuda.set_device(int(os.environ.get("LOCAL_RANK", 0)))
+    # DistributedDataParallel imports torch._dynamo. Imported after the process group exists, that import
+    # keeps references to the group, so that destroy_process_group() no longer frees it: gloo's threads
+    # then live on into interpreter shutdown, where one releasing the tensors of the last collective
+    # takes the GIL and aborts the process ("terminate called without an active exception"). Imported
+    # first, it holds nothing, and teardown() joins those threads.
+    importlib.import_module("torch._dynamo")
+
     dist.init_process_group(backend="nccl" if use_cuda else "gloo")
-    atexit.register(_teardown)
+    atexit.register(teardown)  # on every exit path that runs Python's exit handlers
 
 
-def _teardown() -> None:
-    if dist.is_initialized():
-        dist.destroy_process_group()
+def teardown() -> None:
+    """Leave the process group: free it and join its threads while the interpreter is fully alive.
+
+    Runs by itself at exit (registered by :func:`setup`); call it earlier to end distributed work.
+    Drop DistributedDataParallel wrappers first (the trainer does): a live one holds the group. Safe to
+    call more than once; nothing in a single-process run.
+
+    Examples
+    --------
+    >>> teardown()  # a single process: nothing to leave
+    """
+    if not _active():
+        return
+    gc.collect()  # a wrapper or a collective's work caught in a reference cycle would hold the group
+    dist.destroy_process_group()
 
 
 def _active() -> bool:
