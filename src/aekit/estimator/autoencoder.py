@@ -15,10 +15,11 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from aekit import detect
+from aekit import detect, persistence
 from aekit.estimator import inference
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import PARAMETER_CONSTRAINTS, check_params, detached, in_threads, validate_rows
+from aekit.estimator.state import saved_state
 from aekit.exceptions import InvalidInputError
 from aekit.training import distributed
 from aekit.training.sources import ArrayData
@@ -429,10 +430,9 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         folder that is not an aekit model is never replaced (see :func:`save_model`).
         Under ``torchrun`` only rank 0 writes (every rank holds the same weights).
         """
-        from aekit.estimator.saving import save_model  # saving knows this class: imported when used
-
         if distributed.is_main_process():
-            save_model(self, path, overwrite=overwrite)
+            check_is_fitted(self)
+            persistence.write_model(saved_state(self), path, overwrite=overwrite)
 
     def to_onnx(self, path) -> Path:
         """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.

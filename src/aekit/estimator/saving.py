@@ -16,6 +16,7 @@ from sklearn.utils.validation import check_is_fitted
 from aekit import persistence
 from aekit.estimator import params as estimator_params
 from aekit.estimator.autoencoder import Autoencoder
+from aekit.estimator.state import saved_state
 from aekit.exceptions import InvalidInputTypeError, InvalidParameterValue, ModelFileError
 from aekit.training.devices import resolve_device
 
@@ -110,33 +111,6 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
 
     saved = persistence.read_model(path, defaults=Autoencoder().get_params(), check_params=check_params)
     return from_saved(saved), saved.environment
-
-
-def saved_state(estimator) -> persistence.SavedModel:
-    """This fitted estimator's state, as a model folder stores it."""
-    params = estimator.get_params(deep=False)
-    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
-        params["random_state"] = None  # a RandomState object has no JSON form; seed_ records the seed used
-    params["hidden_dims"] = [int(h) for h in params["hidden_dims"]]
-    names = getattr(estimator, "feature_names_in_", None)
-    quantiles = getattr(estimator, "error_quantiles_", None)
-    state = getattr(estimator, "score_state_", None)
-    fitted = {
-        "n_features_in": int(estimator.n_features_in_),
-        "feature_names_in": None if names is None else [str(n) for n in names],
-        "loss": estimator.loss_,
-        "threshold": float(estimator.threshold_),
-        "n_iter": int(estimator.n_iter_),
-        "seed": int(estimator.seed_),
-        "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
-        "score_state": state.to_dict() if state else None,
-        "window": getattr(estimator, "window_", None),
-    }
-    output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
-    if output_config:
-        fitted["output_config"] = {key: str(value) for key, value in output_config.items()}
-    return persistence.SavedModel(params=params, module=estimator.module_, scaler=estimator.scaler_, fitted=fitted,
-                                  history=estimator.history_)
 
 
 def from_saved(saved: persistence.SavedModel) -> Autoencoder:

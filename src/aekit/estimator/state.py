@@ -1,0 +1,36 @@
+"""A fitted estimator's state as a model folder stores it (:class:`aekit.persistence.SavedModel`).
+
+It reads the estimator's public and fitted attributes only, so the estimator's class can save itself
+through it without this module knowing the class.
+"""
+
+from __future__ import annotations
+
+from aekit import persistence
+
+
+def saved_state(estimator) -> persistence.SavedModel:
+    """This fitted estimator's state, as a model folder stores it."""
+    params = estimator.get_params(deep=False)
+    if not (params["random_state"] is None or isinstance(params["random_state"], int)):
+        params["random_state"] = None  # a RandomState object has no JSON form; seed_ records the seed used
+    params["hidden_dims"] = [int(h) for h in params["hidden_dims"]]
+    names = getattr(estimator, "feature_names_in_", None)
+    quantiles = getattr(estimator, "error_quantiles_", None)
+    state = getattr(estimator, "score_state_", None)
+    fitted = {
+        "n_features_in": int(estimator.n_features_in_),
+        "feature_names_in": None if names is None else [str(n) for n in names],
+        "loss": estimator.loss_,
+        "threshold": float(estimator.threshold_),
+        "n_iter": int(estimator.n_iter_),
+        "seed": int(estimator.seed_),
+        "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
+        "score_state": state.to_dict() if state else None,
+        "window": getattr(estimator, "window_", None),
+    }
+    output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
+    if output_config:
+        fitted["output_config"] = {key: str(value) for key, value in output_config.items()}
+    return persistence.SavedModel(params=params, module=estimator.module_, scaler=estimator.scaler_, fitted=fitted,
+                                  history=estimator.history_)
