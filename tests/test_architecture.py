@@ -8,6 +8,7 @@ import-linter contract in pyproject.toml, checked here too when import-linter is
 from __future__ import annotations
 
 import ast
+import re
 import shutil
 import subprocess
 import sys
@@ -117,3 +118,50 @@ def test_the_layering_contract_holds():
     command = [str(Path(sys.executable).parent / "lint-imports"), "--no-cache"]
     result = subprocess.run(command, capture_output=True, text=True, cwd=SOURCE.parent, timeout=300)
     assert result.returncode == 0, result.stdout[-3000:] + result.stderr[-2000:]
+
+
+def readme_tree(readme: Path) -> set[str]:
+    """The module paths (``aekit/data/text.py``...) the README's Design tree lists."""
+    text = readme.read_text()
+    block = text[text.index("## Design"):]
+    block = block[block.index("```text\n") + len("```text\n"):]
+    block = block[: block.index("```")]
+    listed, folders = set(), []
+    for line in block.splitlines()[1:]:  # below "src/aekit/"
+        depth = (len(line) - len(line.lstrip(" "))) // 2 - 1
+        entry = re.split(r"\s{2,}", line.strip())[0]  # the name(s), then two or more spaces, then what it is
+        del folders[depth:]
+        if entry.endswith("/"):
+            folders.append(entry.rstrip("/"))
+            continue
+        for name in entry.split(", "):
+            listed.add("/".join(["aekit", *folders, name.strip()]))
+    return listed
+
+
+def test_the_readmes_design_tree_lists_every_module_and_only_those():
+    actual = {str(path.relative_to(SOURCE)) for path in (SOURCE / "aekit").rglob("*.py")}
+    listed = readme_tree(SOURCE.parent / "README.md")
+    assert not actual - listed, f"modules the README's Design tree leaves out: {sorted(actual - listed)}"
+    assert not listed - actual, f"modules the README's Design tree lists but do not exist: {sorted(listed - actual)}"
+
+
+def code_lines(path: Path) -> int:
+    """Lines of ``path`` that are neither blank, comments nor docstrings."""
+    tree = ast.parse(path.read_text())
+    docstring_lines = set()
+    for node in ast.walk(tree):
+        if isinstance(node, (ast.Module, ast.ClassDef, ast.FunctionDef, ast.AsyncFunctionDef)) and node.body:
+            first = node.body[0]
+            is_text = isinstance(first, ast.Expr) and isinstance(first.value, ast.Constant)
+            if is_text and isinstance(first.value.value, str):
+                docstring_lines.update(range(first.lineno, first.end_lineno + 1))
+    return sum(1 for number, line in enumerate(path.read_text().splitlines(), 1)
+               if line.strip() and not line.strip().startswith("#") and number not in docstring_lines)
+
+
+def test_no_module_is_over_400_lines_of_code():
+    """Small modules, one responsibility each (docstrings, which the doctests run, are not counted)."""
+    sizes = {str(path.relative_to(SOURCE)): code_lines(path) for path in (SOURCE / "aekit").rglob("*.py")}
+    assert max(sizes.values()) > 100  # the count counts
+    assert {name: size for name, size in sizes.items() if size > 400} == {}
