@@ -1,6 +1,6 @@
-"""The shell examples of the README and of the command-line page run as written.
+"""The shell examples of the README and the docs run as written.
 
-The README's transcript (``$ command`` lines, each followed by its output) is run line by line in an
+The transcripts of the README and of the PCA page (``$ command`` lines, each followed by its output) is run line by line in an
 empty folder and its output compared with the one shown, every number standing for any number (times,
 losses and sizes vary with the machine). The command-line page's example block is run too, on small
 files made for it, and every command must succeed.
@@ -56,9 +56,10 @@ def transcript(path: Path) -> list[tuple[str, list[str]]]:
 
 
 def pattern(line: str) -> re.Pattern:
-    """``line`` with each number standing for any number."""
+    """``line`` with each number standing for any number, and any run of spaces for any other (columns)."""
     parts = NUMBER.split(line)
-    return re.compile(NUMBER.pattern.join(re.escape(part) for part in parts) + r"\Z")
+    text = NUMBER.pattern.join(re.sub(r"(\\ )+", r"\\s+", re.escape(part)) for part in parts)
+    return re.compile(text + r"\Z")
 
 
 def shell_environment() -> dict:
@@ -79,18 +80,19 @@ def test_a_number_stands_for_any_number_and_nothing_else():
     assert not shown.match("90 epochs (stop: early_stopping, best epoch 80); loss 0.031622, 25.2% lower")
 
 
-def test_the_readme_transcript_runs_as_shown(tmp_path):
-    steps = transcript(ROOT / "README.md")
-    assert len(steps) >= 3, "the README's command-line transcript was not found"
+@pytest.mark.parametrize(("page", "least"), [("README.md", 3), ("docs/pca.md", 2)])
+def test_the_transcripts_run_as_shown(tmp_path, page, least):
+    steps = transcript(ROOT / page)
+    assert len(steps) >= least, f"the command-line transcript of {page} was not found"
     for command, shown in steps:
         if command.startswith("aekit export"):
             pytest.importorskip("onnx", reason="aekit export needs the onnx package (the dev extra installs it)")
         result = run(command, tmp_path)
         assert result.returncode == 0, f"{command}\n{result.stderr}"
         printed = result.stdout.splitlines()
-        assert len(printed) == len(shown), f"{command}: printed\n{result.stdout}\nthe README shows\n" + "\n".join(shown)
+        assert len(printed) == len(shown), f"{command}: printed\n{result.stdout}\n{page} shows\n" + "\n".join(shown)
         for want, got in zip(shown, printed, strict=True):
-            assert pattern(want).match(got), f"{command}: printed\n  {got}\nthe README shows\n  {want}"
+            assert pattern(want).match(got), f"{command}: printed\n  {got}\n{page} shows\n  {want}"
 
 
 def _cli_page_files(folder: Path) -> None:

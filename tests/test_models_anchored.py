@@ -121,20 +121,25 @@ def test_a_non_linear_epoch_replaces_pca_only_past_the_paired_margin():
 
 
 def test_on_few_rows_a_chance_winner_on_the_validation_rows_does_not_replace_pca(monkeypatch):
-    """105 training rows of 40 features near a 6-dimensional subspace: without the margin, the validation rows
-    (11 of them) pick a non-linear epoch that is worse than PCA on held-out rows; with it, the model is PCA."""
+    """105 training rows of 40 features near a 6-dimensional subspace, four seeds: without the margin, the
+    validation rows (11 of them) pick a non-linear epoch that is worse than PCA on held-out rows for some
+    seed; with it, the model is PCA for every seed."""
     rng = np.random.default_rng(2)
     basis, _ = np.linalg.qr(rng.normal(size=(40, 6)))
     X = rng.normal(size=(150, 6)) * np.linspace(3, 1, 6) @ basis.T + 0.3 * rng.normal(size=(150, 40))
     X_train, X_test = train_test_split(X, test_size=0.3, random_state=0)
-    ae = aekit.Autoencoder(latent_dim=4, random_state=0).fit(X_train)
-    ours, pca = _heldout(ae, X_train, X_test, 4)
-    assert ours <= 1.01 * pca, (ours, pca)
-    assert ae.history_["best_epoch"] == 0 and not ae.history_["pca"]["improved"], ae.history_["pca"]
-    monkeypatch.setattr(aekit.models.anchored, "REPLACE_PCA_Z", 0.0)  # any lower validation loss replaces PCA
-    chance = aekit.Autoencoder(latent_dim=4, random_state=0).fit(X_train)
-    assert chance.history_["best_epoch"] > 0
-    assert _heldout(chance, X_train, X_test, 4)[0] > 1.01 * pca
+    worse_by_chance = []
+    for seed in range(4):
+        monkeypatch.setattr(aekit.models.anchored, "REPLACE_PCA_Z", 2.0)
+        ae = aekit.Autoencoder(latent_dim=4, random_state=seed).fit(X_train)
+        ours, pca = _heldout(ae, X_train, X_test, 4)
+        assert ours <= 1.01 * pca, (seed, ours, pca)
+        assert ae.history_["best_epoch"] == 0 and not ae.history_["pca"]["improved"], ae.history_["pca"]
+        monkeypatch.setattr(aekit.models.anchored, "REPLACE_PCA_Z", 0.0)  # any lower validation loss replaces PCA
+        chance = aekit.Autoencoder(latent_dim=4, random_state=seed).fit(X_train)
+        if chance.history_["best_epoch"] > 0 and _heldout(chance, X_train, X_test, 4)[0] > 1.01 * pca:
+            worse_by_chance.append(seed)
+    assert worse_by_chance, "without the margin no seed picked a chance epoch: the data does not test the margin"
 
 
 def test_latent_dim_auto_recovers_the_rank(subspace_data):
