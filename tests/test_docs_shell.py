@@ -1,9 +1,10 @@
 """The shell examples of the README and the docs run as written.
 
-The transcripts of the README and of the PCA page (``$ command`` lines, each followed by its output) is run line by line in an
-empty folder and its output compared with the one shown, every number standing for any number (times,
-losses and sizes vary with the machine). The command-line page's example block is run too, on small
-files made for it, and every command must succeed.
+The transcripts of the README and of the PCA page (``$ command`` lines, each followed by its output) are
+run line by line in an empty folder and their output compared with the one shown, every number standing
+for any number and every run of spaces for any other (times, losses and sizes vary with the machine).
+The command-line page's example block is run too, on small files made for it, and every command must
+succeed.
 """
 
 from __future__ import annotations
