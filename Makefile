@@ -6,7 +6,7 @@ PY := $(VENV)/bin/python
 TORCH_PIN ?= torch==2.13.0
 STAMP := $(VENV)/.installed
 
-.PHONY: demo test fuzz bench lint docs clean distributed-abort-loop
+.PHONY: demo test fuzz bench lint docs clean distributed-abort-loop distributed-restart
 
 $(STAMP): pyproject.toml Makefile
 	test -x $(PY) || $(PYTHON) -m venv $(VENV)
@@ -44,3 +44,8 @@ clean:
 # Two-process gloo launches under torchrun, counting any that abort at exit (long: not part of `make test`).
 distributed-abort-loop: $(STAMP)
 	nice -n 10 $(PY) benchmarks/distributed_abort_loop.py --launches 200
+
+# A worker SIGKILLed mid-epoch under torchrun --max-restarts: kept out of `make test` while the restarted
+# group sometimes fails to reconnect (gloo), a fault not yet understood.
+distributed-restart: $(STAMP)
+	AEKIT_RESTART_TEST=1 $(PY) -m pytest -q tests/test_distributed.py -k killed_mid_epoch
