@@ -205,10 +205,10 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if anchored:
             estimator.module_.anchor(pca[0].mean, _padded(pca[0].components[:latent_dim], latent_dim))
         estimator.module_ = estimator.module_.to(device)
-    estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device)
     loss_name = estimator.loss_
     n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
+    estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device, batch_rows=batch_size)
     if batch_size >= n_train > AUTO_BATCH_MIN:
         warnings.warn(
             f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "

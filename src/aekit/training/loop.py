@@ -196,7 +196,7 @@ def _train(
     train_source = as_source(X_train)
     val_source = as_source(X_val) if X_val is not None else None
     device = train_source.device
-    precision = resolve_precision(config.precision, module, device)
+    precision = resolve_precision(config.precision, module, device, batch_rows=config.batch_size)
     optimizer = make_optimizer(module, config.lr, device)
     scheduler = make_scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(config.seed)
