@@ -18,7 +18,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from aekit import detect, geometry, preprocess
+from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.models import build_model
@@ -66,6 +66,9 @@ def fit_data(estimator, data):
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
     estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+    spinning = hardware.spinning_threads_warning(torch.get_num_threads()) if device.type == "cpu" else None
+    if spinning:
+        warnings.warn(spinning, UserWarning, stacklevel=4)
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
     estimator.scaler_, rows = preprocess.fit_scaler(estimator.scaler, data.blocks())
     if rows.n_rows < 2:
