@@ -339,18 +339,18 @@ class Linear(nn.Linear):
 
     def uses_onednn(self, x: torch.Tensor) -> bool:
         """Whether ``forward(x)`` goes through oneDNN (deciding, by a measurement, the first time)."""
-        eligible = (
-            _AVAILABLE
-            and x.dim() == 2
-            and len(x) > 0  # oneDNN has no weight gradient over zero rows
-            and x.device.type == "cpu"
-            and x.dtype == self.weight.dtype == torch.float32
-            and torch.backends.mkldnn.enabled
-            and not torch.is_autocast_enabled("cpu")
-            and not _exporting()
-        )
+        # every call of every layer comes here: the cheap tests first (on a small model they were 16% of a fit)
+        if not (_AVAILABLE and x.dim() == 2 and len(x) > 0  # oneDNN has no weight gradient over zero rows
+                and x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32):
+            return False
+        requested = requested_kernel()
+        if requested == "default" or (
+                requested == "auto" and 2 * _bucket(len(x)) * self.in_features * self.out_features < MIN_FLOPS):
+            return False  # what choose() would answer, without timing
+        if not torch.backends.mkldnn.enabled or torch.is_autocast_enabled("cpu") or _exporting():
+            return False
         training = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        return eligible and choose(self.in_features, self.out_features, len(x), training) == "onednn"
+        return choose(self.in_features, self.out_features, len(x), training) == "onednn"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.uses_onednn(x):
