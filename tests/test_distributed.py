@@ -222,6 +222,7 @@ _RESTARTED_WORKER = textwrap.dedent(
 
     out, kill_at = sys.argv[1], int(sys.argv[2])
     attempt = int(os.environ["TORCHELASTIC_RESTART_COUNT"])
+    import torch._dynamo  # setup() imports it, at a speed that varies: imported first, the delay below is all
     if attempt == 1 and os.environ["RANK"] == "1":
         time.sleep(spec.LATE_START_S)  # as on a loaded machine: its peer joins first
     distributed.setup()
@@ -248,7 +249,9 @@ _RESTARTED_WORKER = textwrap.dedent(
 )
 RESTART_EPOCHS = 6  # 4 steps per epoch on each of the 2 ranks (100 rows each, batches of 25)
 # torchrun keeps one store for all attempts, holding the addresses the killed group's ranks listened on: a rank of
-# the restarted group that looks its peer up before the peer has written its new address must not get the old one
+# the restarted group that looks its peer up before the peer has written its new address must not get the old one.
+# (Given the old one, gloo compares the two addresses to pick the side that connects: the connection was refused,
+# or both sides waited for the other, with no timeout; one launch in four or so went through by chance.)
 LATE_START_S = 3
 
 
