@@ -251,7 +251,7 @@ RESTART_EPOCHS = 6  # 4 steps per epoch on each of the 2 ranks (100 rows each, b
 # torchrun keeps one store for all attempts, holding the addresses the killed group's ranks listened on: a rank of
 # the restarted group that looks its peer up before the peer has written its new address must not get the old one.
 # (Given the old one, gloo compares the two addresses to pick the side that connects: the connection was refused,
-# or both sides waited for the other, with no timeout; one launch in four or so went through by chance.)
+# or both sides waited for the other, with no timeout; about half the launches went through by chance.)
 LATE_START_S = 3
 
 
