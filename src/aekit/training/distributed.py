@@ -19,6 +19,7 @@ import atexit
 import gc
 import importlib
 import os
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -92,8 +93,37 @@ def setup(device: torch.device | None = None) -> None:
     # first, it holds nothing, and teardown() joins those threads.
     importlib.import_module("torch._dynamo")
 
-    dist.init_process_group(backend="nccl" if use_cuda else "gloo")
+    dist.init_process_group(backend="nccl" if use_cuda else "gloo", **_store_of_this_attempt())
     atexit.register(teardown)  # on every exit path that runs Python's exit handlers
+
+
+def _store_of_this_attempt() -> dict:
+    """The rendezvous arguments of ``init_process_group`` that keep a restarted group off the previous one's keys.
+
+    torchrun's agent hosts one store for the whole job and hands it to every attempt of a restarted
+    group (``TORCHELASTIC_USE_AGENT_STORE``). The keys a group writes there while joining, among them
+    the address each gloo rank listens on, outlive its processes. A restarted rank that reads a peer's
+    key before the restarted peer has written it gets the address of a process that no longer exists:
+    the connection is refused (``connectFullMesh``), or, should that port be in use again, it can hang.
+    Under one agent every rank of an attempt has the same ``TORCHELASTIC_RESTART_COUNT``, so the keys
+    of each attempt go under their own prefix. Agents on several machines count their restarts each
+    for itself, so there no prefix is safe; the agents must not share their store.
+    """
+    if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") != "True" or "TORCHELASTIC_RESTART_COUNT" not in os.environ:
+        return {}  # a store of this attempt's own (rank 0 hosts it) or no restarts: nothing left over
+    if os.environ.get("GROUP_WORLD_SIZE", "1") != "1":
+        if os.environ.get("TORCHELASTIC_MAX_RESTARTS", "0") != "0" and os.environ.get("RANK") == "0":
+            warnings.warn(
+                "torchrun's agents share one store across restarts (TORCHELASTIC_USE_AGENT_STORE=True): a restarted "
+                "group may read the addresses of the processes it replaces and fail to connect. Set "
+                "TORCH_DISABLE_SHARE_RDZV_TCP_STORE=1 in torchrun's environment on every machine.",
+                RuntimeWarning,
+                stacklevel=3,
+            )
+        return {}
+    store, rank_, world_size_ = next(dist.rendezvous("env://"))
+    prefix = f"aekit/attempt-{os.environ['TORCHELASTIC_RESTART_COUNT']}/"
+    return {"store": dist.PrefixStore(prefix, store), "rank": rank_, "world_size": world_size_}
 
 
 def teardown() -> None:
