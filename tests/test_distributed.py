@@ -60,7 +60,7 @@ def mse(module, batch):
     return ((module(batch)[0] - batch) ** 2).mean()
 
 
-# The MLP: the anchored model starts at PCA of the rows each process holds, so two processes start apart from one
+# The MLP, from its seeded initial weights (the anchored model would start at PCA of every process's rows)
 ESTIMATOR_PARAMS = dict(latent_dim=2, architecture="mlp", hidden_dims=(6,), epochs=EPOCHS, lr=1e-2,
                         early_stopping=False, validation_fraction=0.2, random_state=0, device="cpu")
 # No validation rows, so that both ranks get as many training rows (each its half of the file): full batches then

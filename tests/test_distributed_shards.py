@@ -6,7 +6,8 @@ module calls (``aekit.training.streaming.iter_chunks``) and records, for every p
 ``rows`` it asked for and the row ids of every chunk it was given. The test then checks that each
 process only ever received rows of its shard (``shard_rows``), that the shards are disjoint and cover
 the file, and that what is computed from all rows (scaler statistics, the combined score's
-normalisers, the threshold, the validation loss) equals what one process computes from the whole file.
+normalisers, the threshold, the validation loss, the anchored model's starting PCA) equals what one
+process computes from the whole file.
 The row counts are odd and the validation split leaves the shards with different numbers of training
 rows, so the run also shows that uneven shards take the same number of steps (DDP would hang otherwise).
 """
@@ -79,6 +80,10 @@ _WORKER = textwrap.dedent(
                       "n_iter": ae.n_iter_, "seed": ae.seed_}
         if rank == 0:
             ae.save(out / f"model-{name}")
+    # the anchored model starts at PCA of the training rows: every rank's, merged
+    anchored = aekit.Autoencoder(**dict(spec.PARAMS, architecture="anchored")).fit_stream(out / "rows.npy",
+                                                                                        chunk_rows=40)
+    fits["anchored"] = {"pca_val_loss": anchored.history_["pca"]["val_loss"]}
     (out / f"rank-{rank}.json").write_text(json.dumps({"world": distributed.world_size(), "passes": passes,
                                                        "fits": fits}))
     """
@@ -154,3 +159,12 @@ def test_every_rank_fits_the_scaler_and_threshold_of_all_the_rows(sharded_run, n
     assert_close(fits[0]["val_loss"][-1], float(errors.astype(np.float64).mean()), rtol=1e-5, atol=1e-8,
                  what="val_loss")
     assert fits[0]["n_iter"] == PARAMS["epochs"]
+
+
+def test_the_anchored_model_starts_at_pca_of_every_ranks_training_rows(sharded_run):
+    out, _, ranks = sharded_run
+    single = aekit.Autoencoder(**dict(PARAMS, architecture="anchored")).fit_stream(out / "rows.npy", chunk_rows=40)
+    # the validation loss of the starting weights (PCA), over all held-out rows: PCA of the same rows
+    for result in ranks:
+        assert_close(result["fits"]["anchored"]["pca_val_loss"], single.history_["pca"]["val_loss"], rtol=1e-6,
+                     atol=0, what="PCA's validation loss")

@@ -173,9 +173,10 @@ def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> di
     return config
 
 
-def _principal_components(estimator, train_data, val_data) -> tuple | None:
+def _principal_components(estimator, train_data, val_data, combine=None) -> tuple | None:
     """PCA of the training rows and the latent dimension, when the model or ``latent_dim="auto"``
-    needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None."""
+    needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None.
+    ``combine``: each process holds its share of the rows, and the PCA is of all of them."""
     anchored = estimator.architecture == "anchored"
     if not anchored and estimator.latent_dim != "auto":
         return None
@@ -187,7 +188,7 @@ def _principal_components(estimator, train_data, val_data) -> tuple | None:
             "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
             "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
         )
-    pca = principal_components(train_data, max_components=wanted)
+    pca = principal_components(train_data, max_components=wanted, combine=combine)
     if wanted is not None:
         return pca, None, wanted
     latent_dim, rule = choose_latent_dim(pca, val_data, max_dim=max_dim)
@@ -203,8 +204,9 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     (no validation rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute
     them anew.
     """
-    if pca is None:
-        pca = _principal_components(estimator, train_data, val_data)
+    if pca is None:  # of every process's training rows (each holds its own share), as one process would
+        combine = distributed.reduce_over_ranks if distributed.world_size() > 1 else None
+        pca = _principal_components(estimator, train_data, val_data, combine=combine)
     latent_dim = estimator.latent_dim if pca is None else pca[2]
     anchored = estimator.architecture == "anchored"
     with torch.random.fork_rng(devices=[]):

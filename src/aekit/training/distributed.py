@@ -191,9 +191,13 @@ def reduce_over_ranks(values: np.ndarray, op: str) -> np.ndarray:
     >>> reduce_over_ranks(np.array([1.0, 2.5]), "max").tolist()  # a single process: its own values
     [1.0, 2.5]
     """
-    array = np.asarray(values, dtype=np.float64)
-    operation = {"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op]
-    return np.asarray(_reduce(array.ravel().tolist(), operation), dtype=np.float64).reshape(array.shape)
+    array = np.array(values, dtype=np.float64)  # a copy: the reduction works in place
+    if not _active():
+        return array
+    device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.from_numpy(array).to(device)
+    dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+    return tensor.cpu().numpy()
 
 
 def gather_over_ranks(values: np.ndarray) -> np.ndarray:
