@@ -4,9 +4,13 @@ from __future__ import annotations
 
 import os
 
-import numpy as np
-import pytest
-import torch
+# as `import aekit` would have it, had torch not come first (here it does): OpenMP threads sleep while they
+# wait, so that tests on a busy machine neither crawl nor see the spinning-threads warning
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+import torch  # noqa: E402
 from hypothesis import HealthCheck, settings
 
 # Property-based tests: a short run in `make test` ("ci"), a long one in `make fuzz` ("long").

@@ -305,12 +305,3 @@ def test_info_shows_the_machine_and_fit_takes_precision(workspace, tmp_path, cap
     assert set(json.loads(out)["machine"]) >= {"cpu", "isa", "bf16_native", "threads", "linear_kernel_choices"}
 
 
-@pytest.mark.parametrize(("chosen", "kept"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
-def test_openmp_threads_sleep_at_barriers_unless_the_user_chose(chosen, kept, capsys, monkeypatch):
-    if chosen is None:
-        monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    else:
-        monkeypatch.setenv("OMP_WAIT_POLICY", chosen)
-    with pytest.raises(SystemExit):
-        main(["--version"])
-    assert os.environ["OMP_WAIT_POLICY"] == kept

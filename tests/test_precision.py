@@ -157,3 +157,71 @@ def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, 
 def test_n_jobs_zero_is_refused(data):
     with pytest.raises(InvalidParameterValue, match="The 'n_jobs' parameter of Autoencoder must be"):
         Autoencoder(n_jobs=0).fit(data)
+
+
+def _fake_timings(fp32: float, bf16: float, steady: bool = True):
+    """layers.timings standing in for a measurement: each precision's sorted round times."""
+    spread = 1.0 if steady else 1.5
+
+    def timings(candidates, budget=0.001, rounds=5):
+        assert set(candidates) == {"fp32", "bf16"}
+        return {"fp32": [fp32, fp32 * spread], "bf16": [bf16, bf16 * spread]}
+
+    return timings
+
+
+@pytest.mark.parametrize(("fp32", "bf16", "expected"), [(2.0, 1.0, "bf16"), (1.0, 1.0, "fp32"), (1.0, 2.0, "fp32"),
+                                                         (1.09, 1.0, "fp32"), (1.11, 1.0, "bf16")])
+def test_auto_takes_bf16_only_where_a_measured_step_is_faster_by_the_margin(fp32, bf16, expected, monkeypatch,
+                                                                             tmp_path):
+    import aekit.training.precision as precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))  # no choice cached by another case
+
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: True)
+    monkeypatch.setattr(precision.layers, "timings", _fake_timings(fp32, bf16))
+    precision.layers.reset()
+    large = MLPAutoencoder(BF16_MIN_WEIGHTS // 256, 8, hidden_dims=(256,))
+    assert resolve_precision("auto", large, CPU, batch_rows=256) == expected
+    assert precision.BF16_MARGIN == 1.10  # the parametrised times straddle it
+    precision.layers.reset()
+
+
+def test_a_steady_precision_timing_is_cached_on_disk_and_a_busy_one_only_in_the_process(monkeypatch, tmp_path):
+    import json
+
+    import aekit.training.precision as precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+
+    module = MLPAutoencoder(BF16_MIN_WEIGHTS // 256, 8, hidden_dims=(256,))
+    for steady, rows in ((True, 64), (False, 128)):
+        monkeypatch.setattr(precision.layers, "timings", _fake_timings(2.0, 1.0, steady=steady))
+        precision.layers.reset()
+        assert precision.measured_precision(module, CPU, rows) == {"precision": "bf16", "bf16_speedup": 2.0,
+                                                                   "steady": steady}
+        monkeypatch.setattr(precision.layers, "timings", _fake_timings(1.0, 2.0))  # would now pick fp32
+        assert precision.measured_precision(module, CPU, rows)["precision"] == "bf16"  # kept for the process
+        precision.layers.reset()  # a new process: only what the file holds
+        again = precision.measured_precision(module, CPU, rows)["precision"]
+        assert again == ("bf16" if steady else "fp32")
+        saved = json.loads(precision.layers.cache_path().read_text())["machines"]
+        keys = [key for machine in saved.values() for key in machine if key.startswith("precision/")]
+        assert any(f"/rows{rows}/" in key for key in keys)
+    precision.layers.reset()
+
+
+def test_measuring_the_precision_leaves_the_model_and_the_random_generators_alone():
+    import aekit.training.precision as precision
+
+    module = MLPAutoencoder(96, 4, hidden_dims=(64,))
+    before = {name: value.clone() for name, value in module.state_dict().items()}
+    rng = torch.random.get_rng_state()
+    precision.layers.reset()
+    choice = precision.measured_precision(module, CPU, 32)  # a real timing, on this machine
+    assert choice["precision"] in ("fp32", "bf16") and choice["bf16_speedup"] > 0
+    assert torch.equal(torch.random.get_rng_state(), rng)
+    for name, value in module.state_dict().items():
+        assert torch.equal(value, before[name]), name
+    assert all(p.grad is None for p in module.parameters())
+    precision.layers.reset()

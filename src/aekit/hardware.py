@@ -13,11 +13,13 @@ import contextlib
 import functools
 import os
 import platform
+import time
 from collections.abc import Iterator
 
 import torch
 
-__all__ = ["bf16_native", "cpu_flags", "cpu_model", "fingerprint", "summary", "threads", "usable_cores"]
+__all__ = ["bf16_native", "cpu_flags", "cpu_model", "fingerprint", "others_running", "spinning_threads_warning",
+           "summary", "threads", "usable_cores"]
 
 # Environment variables that change which kernels oneDNN, MKL and ATen run: part of the fingerprint.
 ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
@@ -83,6 +85,38 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
         return os.cpu_count() or 1
+
+
+def others_running(samples: int = 3) -> int | None:
+    """How many threads of other processes are running or waiting for a core now (the fewest of a few
+    readings of ``/proc/loadavg``, less this process's one running thread); None where that file is absent."""
+    counts = []
+    for _ in range(samples):
+        try:
+            with open("/proc/loadavg", encoding="ascii") as file:
+                counts.append(int(file.read().split()[3].split("/")[0]))
+        except (OSError, ValueError, IndexError):
+            return None
+        time.sleep(0.002)
+    return max(0, min(counts) - 1)
+
+
+def spinning_threads_warning(n_threads: int) -> str | None:
+    """A warning when ``n_threads`` OpenMP threads may spin while other work holds the cores, else None.
+
+    ``import aekit`` sets ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep while they wait) unless torch was
+    imported first, when libgomp has already read its default (spin, then sleep): the variable is
+    still unset then. Spinning threads on a busy machine wait at every barrier for a core another
+    process holds (a W2 fit ran ~20x slower).
+    """
+    if n_threads <= 1 or "OMP_WAIT_POLICY" in os.environ:
+        return None
+    busy = others_running()
+    if busy is None or busy < usable_cores():
+        return None
+    return (f"{busy} threads of other processes hold this machine's {usable_cores()} cores, and torch was imported "
+            "before aekit, so PyTorch's threads spin while they wait: training can run many times slower. Import "
+            "aekit before torch, set OMP_WAIT_POLICY=PASSIVE before starting Python, or use n_jobs=1.")
 
 
 @contextlib.contextmanager

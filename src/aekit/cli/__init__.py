@@ -148,11 +148,6 @@ def _one_line_warnings(command: str, options: set[str]):
 
 
 def main(argv: list[str] | None = None) -> int:
-    # OpenMP threads that sleep at a barrier instead of spinning, unless the user chose otherwise; read
-    # when torch loads (below, in the command). With two threads beside other work on 2 cores, a
-    # spinning thread holds a core its partner needs: a 20,000-row W2 fit took 21-31 s spinning
-    # against 0.16-0.31 s passive under a load average of 16.
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     parser = build_parser()
     args = parser.parse_args(argv)
     if not getattr(args, "func", None):

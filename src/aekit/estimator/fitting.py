@@ -18,7 +18,7 @@ import torch
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.utils import check_random_state
 
-from aekit import detect, geometry, preprocess
+from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.models import build_model
@@ -68,6 +68,9 @@ def fit_data(estimator, data):
     estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
     # one seed, so one validation split, in every process (random_state=None draws one in each)
     estimator.seed_ = distributed.min_over_ranks(estimator.seed_)
+    spinning = hardware.spinning_threads_warning(torch.get_num_threads()) if device.type == "cpu" else None
+    if spinning:
+        warnings.warn(spinning, UserWarning, stacklevel=4)
     # each process's statistics are merged when each reads only its own rows (a file under torchrun)
     combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
@@ -216,10 +219,10 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if anchored:
             estimator.module_.anchor(pca[0].mean, _padded(pca[0].components[:latent_dim], latent_dim))
         estimator.module_ = estimator.module_.to(device)
-    estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device)
     loss_name = estimator.loss_
     n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
+    estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device, batch_rows=batch_size)
     if batch_size >= n_train > AUTO_BATCH_MIN:
         warnings.warn(
             f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "

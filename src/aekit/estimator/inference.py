@@ -50,7 +50,13 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False) 
     device = module_device(estimator.module_)
     estimator.module_.eval()
     outputs = []
-    with torch.inference_mode(), autocast(device, resolve_precision(estimator.precision, estimator.module_, device)):
+    # "auto": the precision the model was trained and validated in (its threshold's errors were computed so)
+    precision = estimator.precision
+    if precision != "auto" or getattr(estimator, "precision_", None) is None:
+        precision = resolve_precision(precision, estimator.module_, device)
+    else:
+        precision = estimator.precision_
+    with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(array), INFERENCE_BATCH_ROWS):
             rows = array[start : start + INFERENCE_BATCH_ROWS]
             batch = torch.from_numpy(scale_rows(estimator, rows) if scale else rows).to(device)

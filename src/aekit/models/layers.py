@@ -51,7 +51,7 @@ from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "describe", "onednn_linear", "requested_kernel", "reset", "timings"]
+           "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset", "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -68,6 +68,7 @@ CACHE_FORMAT = 1
 
 _choices: dict[str, dict] = {}  # this process's choices, by key (see _key)
 _disk: dict[str, dict] | None = None  # the cache file's choices for this machine, read once
+_others: dict[str, dict] = {}  # other measured choices kept in the same file (the training precision), by key
 
 
 def onednn_linear(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:
@@ -171,12 +172,30 @@ def _read_cache() -> dict:
     return content
 
 
-def _disk_choices() -> dict[str, dict]:
+def _disk_entries() -> dict[str, dict]:
+    """Every entry the cache file holds for this machine, read once per process."""
     global _disk
     if _disk is None:
         mine = _read_cache()["machines"].get(hardware.fingerprint(), {})
-        _disk = {key: choice for key, choice in mine.items() if _valid(choice)} if isinstance(mine, dict) else {}
+        _disk = {key: value for key, value in mine.items() if isinstance(value, dict)} if isinstance(mine, dict) else {}
     return _disk
+
+
+def _disk_choices() -> dict[str, dict]:
+    return {key: choice for key, choice in _disk_entries().items() if _valid(choice)}
+
+
+def known_choice(key: str) -> dict | None:
+    """A measured choice other than a kernel (e.g. ``"precision/..."``) made in this process or read from
+    the cache file, or None."""
+    return _others.get(key) or _disk_entries().get(key)
+
+
+def remember_choice(key: str, choice: dict, *, persist: bool = True) -> None:
+    """Keep a measured choice other than a kernel for this process and, with ``persist``, in the cache file."""
+    _others[key] = choice
+    if persist:
+        _write_choice(key, choice)
 
 
 def _write_choice(key: str, choice: dict) -> None:
@@ -257,8 +276,8 @@ def choose(in_features: int, out_features: int, rows: int, training: bool) -> st
     key = _key(in_features, out_features, rows, training)
     choice = _choices.get(key)
     if choice is None:
-        choice = _disk_choices().get(key)
-        if choice is None:
+        choice = _disk_entries().get(key)
+        if not _valid(choice):
             choice = _measure(in_features, out_features, rows, training)
             if choice["onednn_speedup"] is not None:  # a timed choice; an untimed one is a fixed rule
                 _write_choice(key, choice)
@@ -292,6 +311,7 @@ def reset() -> None:
     """Forget this process's choices and the cache file's, as read (they are measured or read again on next use)."""
     global _disk
     _choices.clear()
+    _others.clear()
     _disk = None
 
 
@@ -319,18 +339,18 @@ class Linear(nn.Linear):
 
     def uses_onednn(self, x: torch.Tensor) -> bool:
         """Whether ``forward(x)`` goes through oneDNN (deciding, by a measurement, the first time)."""
-        eligible = (
-            _AVAILABLE
-            and x.dim() == 2
-            and len(x) > 0  # oneDNN has no weight gradient over zero rows
-            and x.device.type == "cpu"
-            and x.dtype == self.weight.dtype == torch.float32
-            and torch.backends.mkldnn.enabled
-            and not torch.is_autocast_enabled("cpu")
-            and not _exporting()
-        )
+        # every call of every layer comes here: the cheap tests first (on a small model they were 16% of a fit)
+        if not (_AVAILABLE and x.dim() == 2 and len(x) > 0  # oneDNN has no weight gradient over zero rows
+                and x.device.type == "cpu" and x.dtype == self.weight.dtype == torch.float32):
+            return False
+        requested = requested_kernel()
+        if requested == "default" or (
+                requested == "auto" and 2 * _bucket(len(x)) * self.in_features * self.out_features < MIN_FLOPS):
+            return False  # what choose() would answer, without timing
+        if not torch.backends.mkldnn.enabled or torch.is_autocast_enabled("cpu") or _exporting():
+            return False
         training = torch.is_grad_enabled() and (x.requires_grad or self.weight.requires_grad)
-        return eligible and choose(self.in_features, self.out_features, len(x), training) == "onednn"
+        return choose(self.in_features, self.out_features, len(x), training) == "onednn"
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         if not self.uses_onednn(x):

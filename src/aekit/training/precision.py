@@ -1,12 +1,21 @@
 """Which precision a training step runs in, and the kernels it was timed to use.
 
-``precision="auto"`` resolves to bf16 only where the device computes bf16 natively and the model is
-wide enough for autocast's casts to pay; ``autocast`` is the context a forward pass runs under.
+``precision="auto"`` resolves to bf16 only where the device computes bf16 natively, the model is wide
+enough for autocast's casts to pay at all, and one training step measured on the device itself, at the
+fit's batch size, runs faster in bf16 than in fp32 by a clear margin (``BF16_MARGIN``). The
+measurement is the only judge that holds on every processor and GPU: on an H200, a 784-1000-500-250-30
+MLP at batch 256 trained at 0.82x fp32's speed under bf16 autocast (the step is bound by kernel launches,
+not by products), where a Xeon with AMX ran it 1.6x faster. Like the kernel choice
+(:mod:`aekit.models.layers`), the result is kept for the process and in the same cache file, so that
+seeded runs on one machine keep making the same choice. ``autocast`` is the context a forward pass runs
+under.
 """
 
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
 import warnings
 
 import torch
@@ -15,8 +24,10 @@ from torch import nn
 from aekit import hardware
 from aekit.exceptions import InvalidParameterValue, did_you_mean
 from aekit.models import layers
+from aekit.training import distributed
 
-__all__ = ["BF16_MIN_WEIGHTS", "PRECISIONS", "autocast", "kernel_choices", "resolve_precision"]
+__all__ = ["BF16_MARGIN", "BF16_MIN_WEIGHTS", "PRECISIONS", "autocast", "kernel_choices", "measured_precision",
+           "resolve_precision"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # precision="auto" picks bf16 where the device computes it natively and the model's largest weight
@@ -24,6 +35,9 @@ PRECISIONS = ("auto", "fp32", "bf16")
 # products save: one training step at batch 256 on a Xeon with AMX, fp32 / bf16 time: 784-1000-500-250-30
 # 2.7x, 784-256-64-10 2.5x, 512-512-16 1.7x, but 256-256-64-10 0.7x and 128-64-10 0.9x.
 BF16_MIN_WEIGHTS = 131_072
+# bf16 must make a measured training step this much faster to be chosen: a closer call is noise, and
+# fp32 is the more accurate of the two.
+BF16_MARGIN = 1.10
 _warned_emulated_bf16: set[str] = set()
 
 
@@ -35,11 +49,13 @@ def _check_precision(precision: str) -> None:
         )
 
 
-def resolve_precision(precision: str, module: nn.Module, device: torch.device) -> str:
+def resolve_precision(precision: str, module: nn.Module, device: torch.device, batch_rows: int | None = None) -> str:
     """``"fp32"`` or ``"bf16"``: ``precision`` itself, or for ``"auto"`` bf16 where ``device`` computes
-    bf16 natively (:func:`aekit.hardware.bf16_native`) and ``module``'s largest weight tensor has at
-    least ``BF16_MIN_WEIGHTS`` entries, fp32 otherwise. ``"bf16"`` on a CPU that only emulates it
-    warns (once per process) with the slow-down measured on the spot at the module's largest layer.
+    bf16 natively (:func:`aekit.hardware.bf16_native`), ``module``'s largest weight tensor has at
+    least ``BF16_MIN_WEIGHTS`` entries and, given ``batch_rows``, a training step of that many rows
+    measured here (:func:`measured_precision`) is faster in bf16 by ``BF16_MARGIN``; fp32 otherwise.
+    ``"bf16"`` on a CPU that only emulates it warns (once per process) with the slow-down measured on
+    the spot at the module's largest layer.
 
     Examples
     --------
@@ -50,7 +66,12 @@ def resolve_precision(precision: str, module: nn.Module, device: torch.device) -
     widest = max((p for p in module.parameters() if p.dim() >= 2), key=torch.Tensor.numel, default=None)
     native = hardware.bf16_native(device)
     if precision == "auto":
-        return "bf16" if native and widest is not None and widest.numel() >= BF16_MIN_WEIGHTS else "fp32"
+        if not native or widest is None or widest.numel() < BF16_MIN_WEIGHTS:
+            return "fp32"
+        if batch_rows is None:
+            return "bf16"
+        bf16 = measured_precision(module, device, batch_rows)["precision"] == "bf16"
+        return "bf16" if distributed.min_over_ranks(int(bf16)) == 1 else "fp32"  # every rank trains alike
     if precision == "bf16" and not native and device.type == "cpu" and "cpu" not in _warned_emulated_bf16:
         _warned_emulated_bf16.add("cpu")
         shape = (widest.shape[0], widest[0].numel()) if widest is not None else (256, 256)
@@ -80,6 +101,55 @@ def _bf16_slowdown(out_features: int, in_features: int, rows: int = 256) -> floa
     with torch.no_grad():
         seconds = layers.timings({"fp32": fp32, "bf16": bf16})
     return seconds["bf16"][0] / seconds["fp32"][0]
+
+
+def _precision_key(module: nn.Module, device: torch.device, rows: int) -> str:
+    shapes = repr([(name, tuple(p.shape)) for name, p in module.named_parameters()]).encode()
+    where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
+    rows = min(1 << max(rows - 1, 0).bit_length(), layers.MAX_BUCKET)
+    return (f"precision/{type(module).__name__}-{hashlib.sha1(shapes).hexdigest()[:12]}/{where}/rows{rows}"
+            f"/threads{torch.get_num_threads()}")
+
+
+def measured_precision(module: nn.Module, device: torch.device, rows: int) -> dict:
+    """Time one training step (forward, MSE, gradients of every parameter) of a copy of ``module`` on
+    ``rows`` random rows, in fp32 and under bf16 autocast, on ``device``: ``{"precision": the faster
+    (bf16 only by ``BF16_MARGIN``), "bf16_speedup": fp32 time / bf16 time, "steady": bool}``. Kept for
+    the process and, when the timing was steady (each precision's two fastest rounds within 10%), in the
+    kernel cache file (:func:`aekit.models.layers.cache_path`), keyed by the model's parameter shapes,
+    the device, the batch bucket and the thread count; neither ``module`` nor any random generator is
+    touched.
+    """
+    key = _precision_key(module, device, rows)
+    known = layers.known_choice(key)
+    if known is not None and known.get("precision") in ("fp32", "bf16"):
+        return known
+    rows = min(1 << max(rows - 1, 0).bit_length(), layers.MAX_BUCKET)
+    probe = copy.deepcopy(module).to(device).train()
+    parameters = [p for p in probe.parameters() if p.requires_grad]
+    generator = torch.Generator().manual_seed(0)
+    x = torch.rand(rows, probe.input_dim, generator=generator).to(device)
+
+    def step(precision: str):
+        def run() -> None:
+            with autocast(device, precision):
+                reconstruction = probe(x)[0]
+            torch.autograd.grad(((reconstruction.float() - x) ** 2).mean(), parameters)
+            if device.type == "cuda":
+                torch.cuda.synchronize(device)
+        return run
+
+    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode(False), \
+            torch.enable_grad():
+        seconds = layers.timings({"fp32": step("fp32"), "bf16": step("bf16")}, budget=0.02, rounds=5)
+    speedup = seconds["fp32"][0] / seconds["bf16"][0]
+    steady = all(values[1] <= 1.1 * values[0] for values in seconds.values())
+    choice = {"precision": "bf16" if speedup > BF16_MARGIN else "fp32", "bf16_speedup": round(speedup, 3),
+              "steady": steady}
+    # a timing taken on a busy machine holds for this process only: the next one measures again (a wrong
+    # choice written to the cache would cost every later fit here up to 1.6x)
+    layers.remember_choice(key, choice, persist=steady)
+    return choice
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
