@@ -10,13 +10,16 @@ in a temporary folder (deleted at the end), then fits a tiny MLP autoencoder for
   instance a version in which every rank read the whole file: ``git archive COMMIT src | tar -x -C DIR``
   and pass ``DIR/src``).
 
-Each process reports its peak resident memory (``getrusage(RUSAGE_SELF).ru_maxrss``, which equals
-``VmHWM`` of ``/proc/self/status``), and the peaks of its anonymous memory (``RssAnon``) and of the
-file pages mapped into it (``RssFile``), sampled every 10 ms, as well as its resident memory after
-the imports (the libraries; ``file share``: the peak file-backed pages beyond the libraries', as a
-share of the file). Pages of the memory-mapped ``.npy`` file that a process touches count
-in its resident memory until the file is unmapped after each pass: reading only its shard keeps
-that part at the shard's size. The figures are per process.
+Each process reports its peak resident memory (``VmHWM`` of ``/proc/self/status``; Linux's
+``getrusage(RUSAGE_SELF).ru_maxrss`` is also recorded, but it keeps the peak of the process that
+started this one across ``exec``: here this script's, which wrote the file), and the peaks of its
+anonymous memory (``RssAnon``) and of the file pages mapped into it (``RssFile``), sampled every
+10 ms, as well as its resident memory after the imports (the libraries; ``file share``: the peak
+file-backed pages beyond the libraries', as a share of the file). Pages of a memory-mapped ``.npy``
+file that a process reads count in its resident memory until they are unmapped: aekit releases each
+chunk's once it is copied (``aekit.data.iter_chunks``), so that part stays near a chunk whatever the
+file's size; a version that does not holds, at its peak, every page of the range it read in a pass
+(its shard, or the whole file where each rank reads all of it). The figures are per process.
 
 Run: ``nice -n 10 python benchmarks/bench_shard_memory.py --out-dir /tmp/shard-memory``
 (``--gigabytes 0.2`` for a quick look).
@@ -162,14 +165,14 @@ def main() -> None:
     print(f"file: {n_rows:,} rows x {args.features} float32 = {file_bytes / 2**20:,.0f} MiB; chunks of "
           f"{args.chunk_rows:,} rows, shuffle buffer {args.buffer_chunks} chunks; 1 epoch, MLP "
           f"{args.features}-8-2, batch 4096")
-    print("MiB per process: peak RSS; RSS after the imports; peak anonymous; peak file-backed pages beyond those "
-          "mapped after the imports (the data file's)")
+    print("MiB per process: peak RSS (VmHWM); RSS after the imports; peak anonymous; peak file-backed pages "
+          "beyond those mapped after the imports (the data file's)")
     print(f"{'run':52} {'rank':>4} {'seconds':>8} {'peak RSS':>9} {'imports':>8} {'anon':>7} {'data file':>10} "
           f"{'file share':>10}")
     for label, results in runs.items():
         for result in results:
             data_pages = result["peak_file_kib"] - result["libraries_file_kib"]
-            print(f"{label:52} {result['rank']:>4} {result['seconds']:>8.1f} {mib(result['ru_maxrss_kib']):>9} "
+            print(f"{label:52} {result['rank']:>4} {result['seconds']:>8.1f} {mib(result['vmhwm_kib']):>9} "
                   f"{mib(result['libraries_kib']):>8} {mib(result['peak_anon_kib']):>7} {mib(data_pages):>10} "
                   f"{data_pages * 1024 / file_bytes:>10.2f}")
     summary = {"rows": n_rows, "features": args.features, "file_bytes": file_bytes, "chunk_rows": args.chunk_rows,
