@@ -23,7 +23,11 @@ swiss roll: the geometry-regularised codes beside PCA's.
 from __future__ import annotations
 
 import argparse
+import os
 import time
+
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from sklearn.decomposition import PCA

@@ -23,8 +23,12 @@ from __future__ import annotations
 import argparse
 import gzip
 import json
+import os
 import time
 from pathlib import Path
+
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import torch

@@ -25,8 +25,12 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import sys
 from pathlib import Path
+
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 from sklearn.decomposition import PCA

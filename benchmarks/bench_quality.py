@@ -22,9 +22,13 @@ from __future__ import annotations
 
 import argparse
 import gzip
+import os
 import time
 import warnings
 from pathlib import Path
+
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
 import scipy.io

@@ -62,6 +62,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 import torch
 import torch.nn.functional as F

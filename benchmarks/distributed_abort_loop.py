@@ -24,6 +24,9 @@ import tempfile
 import time
 from pathlib import Path
 
+# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
+
 import numpy as np
 
 ABORT = "terminate called without an active exception"

@@ -154,6 +154,8 @@ def test_the_fallback_gives_the_results_of_onednn_up_to_rounding(how, monkeypatc
 
 @needs_onednn
 def test_auto_measures_once_keeps_the_choice_and_the_next_process_reads_it(fresh_cache, monkeypatch):
+    measure = layers._measure  # a real timing, taken as steady (a busy one is timed again: see below)
+    monkeypatch.setattr(layers, "_measure", lambda *args: {**measure(*args), "steady": True})
     kernel = layers.choose(784, 500, 200, training=True)  # 200 rows: the 256-row bucket
     key = f"784x500/rows256/train/threads{torch.get_num_threads()}"
     assert layers.choices()[key]["kernel"] == kernel in ("onednn", "default")
@@ -171,6 +173,27 @@ def test_auto_measures_once_keeps_the_choice_and_the_next_process_reads_it(fresh
     assert layers.choose(784, 500, 129, training=True) == kernel
     with pytest.raises(AssertionError, match="measured again"):  # another bucket is a new measurement
         layers.choose(784, 500, 64, training=True)
+
+
+@needs_onednn
+def test_a_busy_timing_in_the_cache_is_timed_again_until_a_steady_one_replaces_it(fresh_cache, monkeypatch):
+    key = f"784x500/rows256/train/threads{torch.get_num_threads()}"
+
+    def new_process_timing(kernel, steady):
+        monkeypatch.setattr(layers, "_measure", lambda *args: {"kernel": kernel, "onednn_speedup": 1.5 if kernel ==
+                                                               "onednn" else 0.5, "steady": steady})
+        layers.reset()
+        chosen = layers.choose(784, 500, 256, training=True)
+        return chosen, json.loads(layers.cache_path().read_text())["machines"][hardware.fingerprint()][key]
+
+    assert new_process_timing("onednn", steady=False) == ("onednn", {"kernel": "onednn", "onednn_speedup": 1.5,
+                                                                     "steady": False})
+    assert new_process_timing("default", steady=False)[0] == "onednn"  # busy again: the file's choice holds
+    assert new_process_timing("default", steady=True) == ("default", {"kernel": "default", "onednn_speedup": 0.5,
+                                                                      "steady": True})
+    monkeypatch.setattr(layers, "_measure", lambda *args: pytest.fail("a steady choice was timed again"))
+    layers.reset()
+    assert layers.choose(784, 500, 256, training=True) == "default"
 
 
 @needs_onednn

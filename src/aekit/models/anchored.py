@@ -24,7 +24,7 @@ from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.layers import Linear
-from aekit.models.mlp import AutoencoderModule, _mlp, check_sizes
+from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _mlp, check_sizes
 
 PCA_BATCH_ROWS = 8192
 # Above this many features the D x D covariance (and its eigendecomposition) costs more than a
@@ -33,8 +33,12 @@ COVARIANCE_MAX_FEATURES = 4096
 LOWRANK_COMPONENTS = 256
 
 
+LAYOUTS = ("fused", "residual")
+
+
 class Residual(nn.Module):
-    """``linear(x) + branch(x)``: a linear map with a non-linear correction beside it."""
+    """``linear(x) + branch(x)``: a linear map with a non-linear correction beside it (the layout of model
+    folders saved before :class:`FusedResidual`; loaded as it was)."""
 
     def __init__(self, linear: nn.Linear, branch: nn.Module) -> None:
         super().__init__()
@@ -42,6 +46,39 @@ class Residual(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) + self.branch(x)
+
+    def anchor(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.linear.weight.copy_(weight)
+        self.linear.bias.copy_(bias)
+        self.branch[-1].weight.zero_()
+        self.branch[-1].bias.zero_()
+
+
+class FusedResidual(nn.Module):
+    """The same map, ``W x + b + branch(x)``, in as many products as the branch alone: the linear map
+    and the branch's first layer are one layer (``head``: its first ``out_features`` outputs are the
+    linear map), and the branch's last product is accumulated onto the linear part (``addmm``, with
+    ``tail`` its weight; the linear map's bias stands for the last layer's). On small models, where
+    each product costs its call more than its arithmetic, the anchored model then trains about as fast
+    as the plain MLP (two products and an addition fewer per step, each way).
+    """
+
+    def __init__(self, in_features: int, out_features: int, hidden_dims: Sequence[int], activation: str) -> None:
+        super().__init__()
+        self.out_features = out_features
+        self.head = Linear(in_features, out_features + hidden_dims[0])
+        self.body = nn.Sequential(ACTIVATIONS[activation](), *(
+            [_mlp(tuple(hidden_dims), activation), ACTIVATIONS[activation]()] if len(hidden_dims) > 1 else []))
+        self.tail = nn.Parameter(torch.zeros(out_features, hidden_dims[-1]))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        linear, hidden = self.head(x).split([self.out_features, self.head.out_features - self.out_features], dim=1)
+        return torch.addmm(linear, self.body(hidden), self.tail.t())
+
+    def anchor(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
+        self.head.weight[: self.out_features].copy_(weight)
+        self.head.bias[: self.out_features].copy_(bias)
+        self.tail.zero_()
 
 
 class AnchoredAutoencoder(AutoencoderModule):
@@ -58,6 +95,9 @@ class AnchoredAutoencoder(AutoencoderModule):
     activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
     output_activation : {"identity"}, default="identity"
         Only "identity": PCA is the least-squares solution, so the anchored model goes with MSE.
+    layout : {"fused", "residual"}, default="fused"
+        How the same function is laid out in parameters: :class:`FusedResidual` (fewer, larger
+        products), or :class:`Residual`, the layout of model folders saved before it.
 
     Examples
     --------
@@ -76,6 +116,7 @@ class AnchoredAutoencoder(AutoencoderModule):
         hidden_dims: Sequence[int] = (64,),
         activation: str = "relu",
         output_activation: str = "identity",
+        layout: str = "fused",
     ) -> None:
         if output_activation != "identity":
             raise InvalidParameterValue(
@@ -83,28 +124,29 @@ class AnchoredAutoencoder(AutoencoderModule):
                 f"and an identity output. Got output_activation={output_activation!r}; use loss='mse' (or "
                 "architecture='mlp' for a BCE loss)."
             )
+        if layout not in LAYOUTS:
+            raise InvalidParameterValue(f"layout must be one of {LAYOUTS}; got {layout!r}.")
         super().__init__(output_activation)
         hidden_dims = check_sizes(input_dim, latent_dim, hidden_dims, activation)
         self.input_dim, self.latent_dim = input_dim, latent_dim
-        self.hidden_dims, self.activation = hidden_dims, activation
-        self.encoder = Residual(Linear(input_dim, latent_dim), _mlp((input_dim, *hidden_dims, latent_dim), activation))
-        self.decoder = Residual(
-            Linear(latent_dim, input_dim), _mlp((latent_dim, *reversed(hidden_dims), input_dim), activation)
-        )
+        self.hidden_dims, self.activation, self.layout = hidden_dims, activation, layout
+        if layout == "fused":
+            self.encoder = FusedResidual(input_dim, latent_dim, hidden_dims, activation)
+            self.decoder = FusedResidual(latent_dim, input_dim, tuple(reversed(hidden_dims)), activation)
+        else:
+            self.encoder = Residual(Linear(input_dim, latent_dim),
+                                    _mlp((input_dim, *hidden_dims, latent_dim), activation))
+            self.decoder = Residual(
+                Linear(latent_dim, input_dim), _mlp((latent_dim, *reversed(hidden_dims), input_dim), activation)
+            )
 
     @torch.no_grad()
     def anchor(self, mean: torch.Tensor, components: torch.Tensor) -> None:
         """Set the linear maps to PCA (``components``: d x D, orthonormal rows) and the branches to zero."""
-        components = components.to(self.encoder.linear.weight)
+        components = components.to(next(self.parameters()))
         mean = mean.to(components)
-        self.encoder.linear.weight.copy_(components)
-        self.encoder.linear.bias.copy_(-(components @ mean))
-        self.decoder.linear.weight.copy_(components.T)
-        self.decoder.linear.bias.copy_(mean)
-        for branch in (self.encoder.branch, self.decoder.branch):
-            last = branch[-1]
-            last.weight.zero_()
-            last.bias.zero_()
+        self.encoder.anchor(components, -(components @ mean))
+        self.decoder.anchor(components.T, mean)
 
     def config(self) -> dict:
         return {
@@ -114,6 +156,7 @@ class AnchoredAutoencoder(AutoencoderModule):
             "hidden_dims": list(self.hidden_dims),
             "activation": self.activation,
             "output_activation": self.output_activation,
+            "layout": self.layout,
         }
 
 

@@ -19,8 +19,10 @@ choice, and a choice made once and reused never changes between two runs on the 
 the cache cannot be written, each process measures afresh and close calls could go either way: set
 ``AEKIT_LINEAR_KERNEL`` to pin the kernel (``auto``, the default; ``onednn``; ``default`` for
 ``F.linear``). A timing taken while other work kept the cores busy is marked ``"steady": false``
-(its two fastest of five rounds differ by more than 10%); it is kept all the same, for the sake of
-reproducibility; delete the cache file to measure again on a quiet machine.
+(its two fastest of five rounds differ by more than 10%). It is written all the same, so that runs on
+a busy machine keep making one choice, but each later process times that shape again, and the first
+steady timing replaces it (one change, towards the choice a quiet machine makes); a second busy
+timing leaves the file's choice in place.
 
 oneDNN is used only where it can be: float32 on the CPU, no autocast, 2-D input with rows, oneDNN
 enabled (``torch.backends.mkldnn``; ``torch.backends.mkldnn.flags(enabled=False)`` turns it off) and
@@ -51,7 +53,8 @@ from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset", "timings"]
+           "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset", "settle",
+           "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -191,11 +194,10 @@ def known_choice(key: str) -> dict | None:
     return _others.get(key) or _disk_entries().get(key)
 
 
-def remember_choice(key: str, choice: dict, *, persist: bool = True) -> None:
-    """Keep a measured choice other than a kernel for this process and, with ``persist``, in the cache file."""
+def remember_choice(key: str, choice: dict) -> None:
+    """Keep a measured choice other than a kernel for this process and in the cache file."""
     _others[key] = choice
-    if persist:
-        _write_choice(key, choice)
+    _write_choice(key, choice)
 
 
 def _write_choice(key: str, choice: dict) -> None:
@@ -276,13 +278,21 @@ def choose(in_features: int, out_features: int, rows: int, training: bool) -> st
     key = _key(in_features, out_features, rows, training)
     choice = _choices.get(key)
     if choice is None:
-        choice = _disk_entries().get(key)
-        if not _valid(choice):
-            choice = _measure(in_features, out_features, rows, training)
-            if choice["onednn_speedup"] is not None:  # a timed choice; an untimed one is a fixed rule
-                _write_choice(key, choice)
+        cached = _disk_entries().get(key)
+        choice = cached if _valid(cached) and cached.get("steady", True) else None
+        if choice is None:
+            measured = _measure(in_features, out_features, rows, training)
+            choice = settle(cached if _valid(cached) else None, measured)
+            if choice is measured and measured["onednn_speedup"] is not None:  # an untimed one is a fixed rule
+                _write_choice(key, measured)
         _choices[key] = choice
     return choice["kernel"]
+
+
+def settle(cached: dict | None, measured: dict) -> dict:
+    """The choice to keep when a shape's cached timing was taken on a busy machine (or is absent) and
+    it was just timed again: the new timing when it is steady or there is none, else the cached one."""
+    return measured if cached is None or measured.get("steady", True) else cached
 
 
 def choices() -> dict[str, dict]:

@@ -224,6 +224,8 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
            f"holds the state of scaler {saved_scaler!r} but the model was fitted with scaler="
            f"{full_params['scaler']!r}", "scaler.json")
     scaler = scaler_from_state(state, n_features)
+    if module_config.get("architecture") == "anchored" and "layout" not in module_config:
+        module_config = {**module_config, "layout": "residual"}  # saved before the fused layout
     expected = expected_weights(module_config, entries[WEIGHTS])  # before the weights file is read
     module = load_weights(files.read_file(folder, WEIGHTS, expected=entries[WEIGHTS]), module_config, expected)
     score_state = fitted.get("score_state")

@@ -115,14 +115,15 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     """Time one training step (forward, MSE, gradients of every parameter) of a copy of ``module`` on
     ``rows`` random rows, in fp32 and under bf16 autocast, on ``device``: ``{"precision": the faster
     (bf16 only by ``BF16_MARGIN``), "bf16_speedup": fp32 time / bf16 time, "steady": bool}``. Kept for
-    the process and, when the timing was steady (each precision's two fastest rounds within 10%), in the
-    kernel cache file (:func:`aekit.models.layers.cache_path`), keyed by the model's parameter shapes,
-    the device, the batch bucket and the thread count; neither ``module`` nor any random generator is
-    touched.
+    the process and in the kernel cache file (:func:`aekit.models.layers.cache_path`), keyed by the
+    model's parameter shapes, the device, the batch bucket and the thread count, under the kernels'
+    rule for timings taken on a busy machine (:func:`aekit.models.layers.settle`); neither ``module``
+    nor any random generator is touched.
     """
     key = _precision_key(module, device, rows)
     known = layers.known_choice(key)
-    if known is not None and known.get("precision") in ("fp32", "bf16"):
+    known = known if known is not None and known.get("precision") in ("fp32", "bf16") else None
+    if known is not None and known.get("steady", True):
         return known
     rows = min(1 << max(rows - 1, 0).bit_length(), layers.MAX_BUCKET)
     probe = copy.deepcopy(module).to(device).train()
@@ -146,9 +147,10 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     steady = all(values[1] <= 1.1 * values[0] for values in seconds.values())
     choice = {"precision": "bf16" if speedup > BF16_MARGIN else "fp32", "bf16_speedup": round(speedup, 3),
               "steady": steady}
-    # a timing taken on a busy machine holds for this process only: the next one measures again (a wrong
-    # choice written to the cache would cost every later fit here up to 1.6x)
-    layers.remember_choice(key, choice, persist=steady)
+    # as for the kernels: a busy timing is re-taken by later processes until a steady one replaces it
+    choice = layers.settle(known, choice)
+    if choice is not known:
+        layers.remember_choice(key, choice)
     return choice
 
 
