@@ -7,6 +7,7 @@ reference), and values that would be refused sit outside the range to show those
 from __future__ import annotations
 
 import gzip
+import os
 
 import numpy as np
 import pandas as pd
@@ -135,3 +136,21 @@ def test_bad_ranges_are_refused(files, rows):
 def test_a_range_past_the_end_says_so(files, name):
     with pytest.raises(InvalidInputError, match=r"no data rows in rows=\(23, 30\): the range starts past its last"):
         read_data(files[name], rows=(23, 30))
+
+
+def _file_pages_kib() -> int:
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("RssFile:"))
+
+
+@pytest.mark.skipif(not os.path.exists("/proc/self/status"), reason="reads Linux's /proc/self/status")
+def test_a_npy_file_read_in_chunks_leaves_no_mapped_pages_behind(tmp_path):
+    # 64 MiB of rows read 1 MiB at a time: each chunk's mapped pages are released once copied, so the
+    # process's file-backed memory grows by a chunk or so, not by the file (it did, by the whole range read)
+    path = tmp_path / "rows.npy"
+    np.save(path, np.ones((1 << 18, 64), dtype=np.float32))
+    before, growth, rows = _file_pages_kib(), 0, 0
+    for chunk in iter_chunks(path, chunk_rows=4096, rows=(1000, 1 << 18)):
+        growth, rows = max(growth, _file_pages_kib() - before), rows + len(chunk.X)
+    assert rows == (1 << 18) - 1000
+    assert growth < 8 * 1024, f"file-backed memory grew by {growth} KiB reading a 65,536 KiB file"

@@ -2,7 +2,7 @@
 
 One torchrun launch (it costs seconds) runs three jobs in each worker: the trainer with a check of
 the weights on every rank before every step, the estimator (rank 0 saves the model and the
-checkpoints), and a streaming fit over per-rank chunks. Full-batch training makes a 2-process run
+checkpoints), and a streaming fit over per-rank shards of a file. Full-batch training makes a 2-process run
 the same computation as a single-process run on all the rows (the mean of the two shards' mean
 gradients is the mean gradient), up to the order of floating-point sums: hence the tolerances.
 
@@ -62,10 +62,10 @@ def mse(module, batch):
     return ((module(batch)[0] - batch) ** 2).mean()
 
 
-# The MLP: the anchored model starts at PCA of the rows each process holds, so two processes start apart from one
+# The MLP, from its seeded initial weights (the anchored model would start at PCA of every process's rows)
 ESTIMATOR_PARAMS = dict(latent_dim=2, architecture="mlp", hidden_dims=(6,), epochs=EPOCHS, lr=1e-2,
                         early_stopping=False, validation_fraction=0.2, random_state=0, device="cpu")
-# No validation rows, so that both ranks get as many training rows (15 of each chunk of 30): full batches then
+# No validation rows, so that both ranks get as many training rows (each its half of the file): full batches then
 # average to the gradient over all rows, as in one process.
 STREAMING_PARAMS = dict(ESTIMATOR_PARAMS, batch_size=10_000, validation_fraction=0.0)
 
@@ -111,7 +111,7 @@ _WORKER = textwrap.dedent(
     ae = aekit.Autoencoder(**params).fit(X)
     ae.save(f"{out}/model")
 
-    # 3. streaming: rank r trains on rows r, r + 2, ... of each chunk
+    # 3. streaming: rank r reads and trains on its contiguous half of the file
     streamed = fit_stream(aekit.Autoencoder(**spec.STREAMING_PARAMS), f"{out}/data.npy", chunk_rows=30)
     checks.append(gathered_equal(streamed.module_))
 

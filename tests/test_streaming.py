@@ -13,10 +13,11 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
 import aekit.estimator.inference
-from aekit.data import read_data
-from aekit.exceptions import InvalidParameterValue
+from aekit.data import read_data, shard_rows
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
 from aekit.preprocess import fit_scaler
+from aekit.training import distributed
 from aekit.training.checkpoint import Checkpointer
 from aekit.training.loop import TrainConfig, fit_module
 from aekit.training.sources import ValidationSplit
@@ -178,3 +179,41 @@ def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(n
                                                                               "validation")))
     assert len(val_rows) == 60
     assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(val_rows), 0.95), rtol=1e-5, atol=1e-7)
+
+
+# ---------------------------------------------------------------------------- one process's shard (torchrun)
+@pytest.mark.parametrize("world", [2, 3])
+def test_a_rank_reads_its_shard_and_holds_out_the_rows_one_process_holds_out(tmp_path, monkeypatch, world):
+    X = np.random.default_rng(1).normal(size=(101, 3)).astype(np.float32)
+    np.save(tmp_path / "X.npy", X)
+    split = ValidationSplit(len(X), 0.2, seed=4)
+    _, val_rows = split.rows()
+    held_out = np.isin(np.arange(len(X)), val_rows)
+    monkeypatch.setattr(distributed, "world_size", lambda: world)
+    parts = {"train": [], "validation": [], "all": []}
+    for rank in range(world):
+        monkeypatch.setattr(distributed, "rank", lambda rank=rank: rank)
+        data = FileData(tmp_path / "X.npy", chunk_rows=7)
+        start, stop = data.rows()
+        assert (start, stop) == shard_rows(len(X), rank, world) and data.sharded
+        in_shard = np.zeros(len(X), dtype=bool)
+        in_shard[start:stop] = True
+        train_source, val_source = data.sources(split, None, torch.device("cpu"))
+        for part, mask, source in (("train", in_shard & ~held_out, train_source),
+                                   ("validation", in_shard & held_out, val_source), ("all", in_shard, None)):
+            rows = np.concatenate(list(data.arrays(split, part)) or [np.empty((0, 3), np.float32)])
+            np.testing.assert_array_equal(rows, X[mask])  # this shard's rows of the part, in file order
+            parts[part].append(rows)
+            if source is not None:
+                assert source.n_rows == mask.sum() == len(torch.cat(list(source.batches(16))))
+    # the shards' parts together: the one-process split of the whole file
+    np.testing.assert_array_equal(np.concatenate(parts["train"]), X[~held_out])
+    np.testing.assert_array_equal(np.concatenate(parts["validation"]), X[held_out])
+    np.testing.assert_array_equal(np.concatenate(parts["all"]), X)
+
+
+def test_a_file_with_fewer_rows_than_processes_is_refused(tmp_path, monkeypatch):
+    np.save(tmp_path / "X.npy", np.zeros((2, 3), dtype=np.float32))
+    monkeypatch.setattr(distributed, "world_size", lambda: 4)
+    with pytest.raises(InvalidInputError, match=r"holds 2 row\(s\), fewer than the 4 processes"):
+        list(FileData(tmp_path / "X.npy").blocks())

@@ -33,7 +33,7 @@ robust three-sigma rule on log scores); the outlier probability is the logistic
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -93,10 +93,14 @@ class ScoreState:
         return result
 
 
-def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> ScoreState:
+def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
+                    combine: Callable[[np.ndarray, str], np.ndarray] | None = None) -> ScoreState:
     """Learn the combined score's normalisers from ``(squared_errors, codes)`` chunks of the training rows.
 
-    One pass, in float64 sums: the chunks need not fit in memory together.
+    One pass, in float64 sums: the chunks need not fit in memory together. With ``combine``
+    (``combine(array, "sum")`` adds a float64 array over the processes of a distributed fit, e.g.
+    :func:`aekit.training.distributed.reduce_over_ranks`), ``parts`` are this process's rows and the
+    sums are every process's.
 
     Examples
     --------
@@ -114,6 +118,9 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> ScoreStat
         error_sum = error_sum + errors.sum(axis=0, dtype=np.float64)
         code_sum = code_sum + codes.sum(axis=0)
         outer_sum = outer_sum + codes.T @ codes
+    if combine is not None:
+        n, error_sum, code_sum, outer_sum = (combine(np.asarray(v, dtype=np.float64), "sum")
+                                             for v in (n, error_sum, code_sum, outer_sum))
     feature_scale = np.asarray(error_sum, dtype=np.float64) / n
     feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), 1e-12))
     code_mean = np.asarray(code_sum) / n

@@ -125,7 +125,8 @@ class RowSummary:
         return self.n_rows > 0 and bool(np.array_equal(self.low, self.high))
 
 
-def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
+def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray], *,
+               combine: Callable[[np.ndarray, str], np.ndarray] | None = None):
     """Fit the scaler ``name`` (:func:`make_scaler`) to rows given in blocks, and summarise the rows, in one pass.
 
     ``blocks`` is one array of rows (data in memory) or an iterable of arrays (a file read chunk by
@@ -139,6 +140,14 @@ def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
     indistinguishable from a constant, ``n_samples_seen_``, ``n_features_in_``), to within float64
     rounding; scikit-learn's ``partial_fit`` over blocks gives the same figures 4-5x slower (its
     NaN-aware sums copy every block). Other scalers: ``partial_fit`` on ``SCALER_FIT_ROWS`` rows at a time.
+
+    With ``combine``, the blocks are one process's share of the rows (each process of a distributed
+    fit reads its own) and the scaler is fitted to every process's rows: ``combine(array, op)``
+    reduces a float64 array element-wise over the processes (``op`` "sum", "min" or "max"; e.g.
+    :func:`aekit.training.distributed.reduce_over_ranks`), and every process must have at least one
+    row. Counts and sums are added, ranges merged, and each process's squared deviations (about
+    its own mean) are merged as blocks are, about the overall mean: the figures of one process
+    reading every row, to within float64 rounding. A ``MinMaxScaler`` is fitted to the merged range.
 
     Returns
     -------
@@ -159,7 +168,7 @@ def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
     n_rows, low, high = 0, None, None
     total = squares = mean_so_far = None  # the StandardScaler's float64 accumulators
     for block in blocks:
-        if scaler is not None and not standard:
+        if scaler is not None and not standard and combine is None:
             for start in range(0, len(block), SCALER_FIT_ROWS):
                 scaler.partial_fit(block[start : start + SCALER_FIT_ROWS])
         source = tensor_view(block)
@@ -189,11 +198,35 @@ def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
                 squares = squares + block_squares + delta.square() * (n_rows * len(source) / merged)
                 mean_so_far = mean_so_far + delta * (len(source) / merged)
         n_rows += len(source)
+    if combine is not None:
+        return _fit_over_processes(scaler, combine, n_rows, low, high, total, squares)
     if n_rows == 0:
         return scaler, RowSummary(0, None, None)
     if standard:
         _set_standard_statistics(scaler, n_rows, total, squares)
     return scaler, RowSummary(n_rows, low.numpy(), high.numpy())
+
+
+def _fit_over_processes(scaler, combine, n_rows: int, low, high, total, squares):
+    """:func:`fit_scaler`'s figures over every process's rows, from this process's (see ``combine`` there)."""
+    if n_rows == 0:
+        raise InvalidParameterValue("fit_scaler with combine needs rows in every process; this one read none.")
+    n_all = int(combine(np.array([n_rows], dtype=np.float64), "sum")[0])
+    low, high = low.numpy(), high.numpy()
+    # float32 extremes are exact in float64, so they come back unchanged
+    low, high = combine(low, "min").astype(low.dtype), combine(high, "max").astype(high.dtype)
+    if isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std):
+        local_sum = total.numpy()
+        total_all = combine(local_sum, "sum")
+        squares_all = None
+        if scaler.with_std:  # Chan et al.'s merge of blocks: each one's squares plus n (its mean - the mean)^2
+            shift = local_sum / n_rows - total_all / n_all
+            squares_all = torch.from_numpy(combine(squares.numpy() + n_rows * shift**2, "sum"))
+        _set_standard_statistics(scaler, n_all, torch.from_numpy(total_all), squares_all)
+    elif scaler is not None:  # a MinMaxScaler: its statistics are the range
+        scaler.partial_fit(np.stack([low, high]))
+        scaler.n_samples_seen_ = n_all
+    return scaler, RowSummary(n_all, low, high)
 
 
 def _set_standard_statistics(scaler: StandardScaler, n_rows: int, total: torch.Tensor, squares) -> None:

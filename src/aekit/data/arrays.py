@@ -1,10 +1,14 @@
 """NumPy arrays: ``.npy`` (memory-mapped, so a slice of rows reads only those rows) and ``.npz``.
 
+Read chunk by chunk, a ``.npy`` file's pages are unmapped once each chunk is copied, so a process's
+resident memory holds its chunks, not every page of the file it has read.
+
 Nothing here unpickles: an array of Python objects is refused.
 """
 
 from __future__ import annotations
 
+import mmap
 import tokenize
 import zipfile
 import zlib
@@ -56,6 +60,29 @@ def _map_npy(file: BinaryIO) -> np.ndarray:
         return np.empty(shape, dtype=dtype)
     return np.memmap(file, dtype=dtype, mode="r", offset=file.tell(), shape=shape,
                      order="F" if fortran_order else "C")
+
+
+def _release_pages(array: np.ndarray, start: int, stop: int) -> None:
+    """Unmap the pages of a memory-mapped ``.npy`` array's rows ``start`` to ``stop`` once they are copied.
+
+    Pages of a mapped file that a process has read count in its resident memory until it unmaps the
+    file: reading a large file chunk by chunk would grow it by the whole range read. Released, they
+    stay in the kernel's page cache (a later read finds them there) but leave this process's
+    memory, which then stays at the chunks'. Only C-ordered mappings; nothing where ``madvise`` is
+    missing.
+    """
+    mapping = array.base
+    if not (isinstance(array, np.memmap) and isinstance(mapping, mmap.mmap) and array.flags.c_contiguous):
+        return
+    if not hasattr(mapping, "madvise") or not hasattr(mmap, "MADV_DONTNEED"):
+        return
+    row_bytes = array.strides[0]
+    begin = array.offset - array.offset % mmap.ALLOCATIONGRANULARITY  # where the mapping starts in the file
+    first_byte = array.offset - begin + start * row_bytes
+    last_byte = array.offset - begin + stop * row_bytes
+    first_page = first_byte - first_byte % mmap.PAGESIZE  # madvise takes a page-aligned start
+    if last_byte > first_page:
+        mapping.madvise(mmap.MADV_DONTNEED, first_page, last_byte - first_page)
 
 
 def _npz_member(archive, path: Path, key: str | None) -> np.ndarray:
@@ -136,5 +163,6 @@ def array_chunks(path: Path, key: str | None, columns, chunk_rows: int | None, *
     for start in range(first, stop, step):
         with np.errstate(over="ignore"):  # beyond float32 range: inf, which make_dataset reports
             X = np.array(array[start:min(start + step, stop)], dtype=np.float32, order="C").reshape(-1, n_features)
+        _release_pages(array, start, min(start + step, stop))
         yield make_dataset(X if indices is None else X[:, indices], names, None, None, source, start,
                             image_shape)

@@ -66,11 +66,15 @@ def fit_data(estimator, data):
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
     estimator.seed_ = int(check_random_state(estimator.random_state).randint(np.iinfo(np.int32).max))
+    # one seed, so one validation split, in every process (random_state=None draws one in each)
+    estimator.seed_ = distributed.min_over_ranks(estimator.seed_)
     spinning = hardware.spinning_threads_warning(torch.get_num_threads()) if device.type == "cpu" else None
     if spinning:
         warnings.warn(spinning, UserWarning, stacklevel=4)
+    # each process's statistics are merged when each reads only its own rows (a file under torchrun)
+    combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
-    estimator.scaler_, rows = preprocess.fit_scaler(estimator.scaler, data.blocks())
+    estimator.scaler_, rows = preprocess.fit_scaler(estimator.scaler, data.blocks(), combine=combine)
     if rows.n_rows < 2:
         raise InvalidInputError(
             f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
@@ -92,11 +96,16 @@ def fit_data(estimator, data):
     train_data, val_data = data.sources(split, estimator.scaler_, device, targets=targets)
     held_out_errors = _train(estimator, train_data, val_data, estimator.n_features_in_, device, pca=pca)
     held_out = data.arrays(split, "validation" if split.n_validation else "train")
+    no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
     if estimator.anomaly_score == "combined":  # normalisers from all rows, the threshold from the held-out ones
-        inference.fit_score_state(estimator, data.arrays(split, "all"), scale=True)
-        held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out])
+        inference.fit_score_state(estimator, data.arrays(split, "all"), scale=True, combine=combine)
+        held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out]
+                                         or no_rows)
     elif held_out_errors is None:  # not kept from training (see _train): another pass over the rows
-        held_out_errors = np.concatenate([inference.row_errors(estimator, X, scale=True) for X in held_out])
+        held_out_errors = np.concatenate([inference.row_errors(estimator, X, scale=True) for X in held_out]
+                                         or no_rows)
+    if data.sharded:  # each process scored its own rows: the threshold is read off all of them
+        held_out_errors = distributed.gather_over_ranks(held_out_errors)
     _set_threshold(estimator, held_out_errors)
     return estimator
 
@@ -167,9 +176,10 @@ def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> di
     return config
 
 
-def _principal_components(estimator, train_data, val_data) -> tuple | None:
+def _principal_components(estimator, train_data, val_data, combine=None) -> tuple | None:
     """PCA of the training rows and the latent dimension, when the model or ``latent_dim="auto"``
-    needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None."""
+    needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None.
+    ``combine``: each process holds its share of the rows, and the PCA is of all of them."""
     anchored = estimator.architecture == "anchored"
     if not anchored and estimator.latent_dim != "auto":
         return None
@@ -181,7 +191,7 @@ def _principal_components(estimator, train_data, val_data) -> tuple | None:
             "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
             "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
         )
-    pca = principal_components(train_data, max_components=wanted)
+    pca = principal_components(train_data, max_components=wanted, combine=combine)
     if wanted is not None:
         return pca, None, wanted
     latent_dim, rule = choose_latent_dim(pca, val_data, max_dim=max_dim)
@@ -197,8 +207,9 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     (no validation rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute
     them anew.
     """
-    if pca is None:
-        pca = _principal_components(estimator, train_data, val_data)
+    if pca is None:  # of every process's training rows (each holds its own share), as one process would
+        combine = distributed.reduce_over_ranks if distributed.world_size() > 1 else None
+        pca = _principal_components(estimator, train_data, val_data, combine=combine)
     latent_dim = estimator.latent_dim if pca is None else pca[2]
     anchored = estimator.architecture == "anchored"
     with torch.random.fork_rng(devices=[]):
@@ -313,7 +324,9 @@ def _run_description(estimator, train_data, val_data, n_features: int) -> dict:
     for name in ("hidden_dims", "input_shape"):  # (8,) and [8] are the same setting
         run[name] = None if run[name] is None else [int(v) for v in run[name]]
     n_val = 0 if val_data is None else (val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data))
-    run.update(n_features=int(n_features), train_rows=int(train_data.n_rows), validation_rows=int(n_val),
+    # all processes' rows: each holds its own share, and a checkpoint is resumed by every process
+    n_train, n_val = distributed.sum_over_ranks([train_data.n_rows, n_val])
+    run.update(n_features=int(n_features), train_rows=int(n_train), validation_rows=int(n_val),
                fitted_loss=estimator.loss_)
     return run
 

@@ -196,7 +196,19 @@ def _ordered_batches(source):
     return source.batches(PCA_BATCH_ROWS, None)
 
 
-def principal_components(*sources, max_components: int | None = None) -> PrincipalComponents:
+def _merged_covariance(combine, rows: int, mean: torch.Tensor, scatter: torch.Tensor):
+    """The mean, covariance and row count of every process's rows, from this process's (``scatter`` about ``mean``)."""
+    def summed(tensor: torch.Tensor) -> torch.Tensor:
+        return torch.from_numpy(combine(tensor.cpu().numpy(), "sum")).to(tensor.device)
+
+    n_all = int(summed(torch.tensor([float(rows)], dtype=torch.float64))[0])
+    mean_all = summed(mean * rows) / n_all
+    shift = mean - mean_all  # each process's scatter, moved to the overall mean
+    scatter_all = summed(scatter + rows * torch.outer(shift, shift))
+    return mean_all, scatter_all / n_all, n_all
+
+
+def principal_components(*sources, max_components: int | None = None, combine=None) -> PrincipalComponents:
     """PCA of the rows of ``sources`` (tensors or data sources, taken together), in closed form.
 
     Up to ``COVARIANCE_MAX_FEATURES`` features: the float64 covariance (accumulated batch by batch
@@ -204,6 +216,12 @@ def principal_components(*sources, max_components: int | None = None) -> Princip
     component, as scikit-learn's ``covariance_eigh`` solver does. Above: the rows are gathered and a
     randomised SVD (``torch.svd_lowrank``) gives the first ``max_components`` (at most
     ``LOWRANK_COMPONENTS``).
+
+    With ``combine`` (``combine(array, "sum")`` adds a float64 array over the processes of a
+    distributed fit, e.g. :func:`aekit.training.distributed.reduce_over_ranks`), ``sources`` are this
+    process's share of the rows and, up to ``COVARIANCE_MAX_FEATURES`` features, the PCA is that of
+    every process's rows: each one's mean and scatter about it, merged as Chan et al. merge blocks.
+    Above, each process keeps the PCA of its own rows.
 
     Examples
     --------
@@ -236,6 +254,8 @@ def principal_components(*sources, max_components: int | None = None) -> Princip
     mean = shift + offset
     if gram is not None:
         covariance = gram / rows - torch.outer(offset, offset)
+        if combine is not None:  # every process's rows
+            mean, covariance, rows = _merged_covariance(combine, rows, mean, covariance * rows)
         values, vectors = torch.linalg.eigh(covariance)
         values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
         total_variance = float(values.sum())

@@ -31,8 +31,8 @@ from aekit.exceptions import InvalidParameterValue
 from aekit.training.devices import device_of, module_device
 
 __all__ = [
-    "any_rank", "is_distributed", "is_main_process", "min_over_ranks", "rank", "setup",
-    "shard", "sum_over_ranks", "teardown", "world_size", "wrap",
+    "any_rank", "gather_over_ranks", "is_distributed", "is_main_process", "min_over_ranks", "rank",
+    "reduce_over_ranks", "setup", "shard", "sum_over_ranks", "teardown", "world_size", "wrap",
 ]
 
 
@@ -209,3 +209,46 @@ def min_over_ranks(value: int) -> int:
 def any_rank(flag: bool) -> bool:
     """True when ``flag`` is true on at least one rank (a stop request seen anywhere stops everyone)."""
     return bool(_reduce([float(flag)], dist.ReduceOp.MAX)[0])
+
+
+def reduce_over_ranks(values: np.ndarray, op: str) -> np.ndarray:
+    """``values`` combined element-wise over all ranks by ``op`` ("sum", "min" or "max"), as float64.
+
+    Every rank passes an array of the same shape (statistics of its own rows, to be merged).
+
+    Examples
+    --------
+    >>> reduce_over_ranks(np.array([1.0, 2.5]), "max").tolist()  # a single process: its own values
+    [1.0, 2.5]
+    """
+    array = np.array(values, dtype=np.float64)  # a copy: the reduction works in place
+    if not _active():
+        return array
+    device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    tensor = torch.from_numpy(array).to(device)
+    dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
+    return tensor.cpu().numpy()
+
+
+def gather_over_ranks(values: np.ndarray) -> np.ndarray:
+    """Every rank's 1-D ``values`` (lengths may differ), concatenated in rank order, on every rank.
+
+    For small per-row results (one number a row) that a decision needs whole, such as the quantiles
+    of the held-out errors behind a threshold. Returns ``values`` when not distributed.
+
+    Examples
+    --------
+    >>> gather_over_ranks(np.array([0.5, 1.5], dtype=np.float32)).tolist()
+    [0.5, 1.5]
+    """
+    if not _active():
+        return values
+    ranks, own = dist.get_world_size(), dist.get_rank()
+    sizes = [int(n) for n in _reduce([len(values) if r == own else 0 for r in range(ranks)], dist.ReduceOp.SUM)]
+    device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
+    padded = torch.zeros(max(sizes), dtype=torch.float64, device=device)  # all_gather takes equal shapes
+    padded[: len(values)] = torch.from_numpy(np.asarray(values, dtype=np.float64)).to(device)
+    parts = [torch.empty_like(padded) for _ in range(ranks)]
+    dist.all_gather(parts, padded)
+    gathered = torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
+    return gathered.cpu().numpy().astype(np.asarray(values).dtype)  # float32 round-trips float64 exactly

@@ -9,12 +9,17 @@ array, :class:`aekit.training.streaming.FileData` for a file read chunk by chunk
   scaled, as trainer data sources (see :class:`aekit.training.loop.TensorSource`);
 - ``arrays(split, part)``: the rows of a part ("train", "validation" or "all"), unscaled, in blocks
   (the passes that set the outlier threshold);
-- ``in_memory``, ``name`` (how messages call it) and ``feature_names`` (once ``blocks`` has run).
+- ``in_memory``, ``name`` (how messages call it) and ``feature_names`` (once ``blocks`` has run);
+- ``sharded``: whether ``blocks()`` and ``arrays()`` give only this process's rows (a file under
+  ``torchrun``), so that what is computed from them is combined over the processes.
 
 Which rows are held out for validation is :class:`ValidationSplit`'s alone: it depends on the
-number of rows, the fraction and the seed, never on how the rows arrive, so an array and a file with
-the same rows in the same order hold out the same rows. Under ``torchrun`` each process trains on
-every ``world_size``-th training row (:func:`aekit.training.distributed.shard`), by the same rule for both.
+number of rows, the fraction and the seed, never on how the rows arrive (nor on the number of
+processes: a row's role follows its index in the whole data), so an array and a file with the same
+rows in the same order hold out the same rows. Under ``torchrun`` an array, in every process's
+memory, is shared out row by row: each process trains on every ``world_size``-th training row
+(:func:`aekit.training.distributed.shard`); a file is shared out in contiguous ranges, each process
+reading only its own (:class:`aekit.training.streaming.FileData`).
 """
 
 from __future__ import annotations
@@ -103,6 +108,24 @@ class ValidationSplit:
         offset = first * VALIDATION_BLOCK_ROWS
         return masks[start - offset : stop - offset]
 
+    def count(self, start: int, stop: int) -> int:
+        """How many of the rows ``start`` to ``stop - 1`` are held out (whole blocks by their drawn counts).
+
+        Examples
+        --------
+        >>> split = ValidationSplit(10, 0.2, seed=0)
+        >>> split.count(0, 10), split.count(3, 7) == int(split.mask(3, 7).sum())
+        (2, True)
+        """
+        held_out = 0
+        for block in range(start // VALIDATION_BLOCK_ROWS, -(-stop // VALIDATION_BLOCK_ROWS)):
+            first, last = block * VALIDATION_BLOCK_ROWS, min((block + 1) * VALIDATION_BLOCK_ROWS, self.n_rows)
+            if start <= first and last <= stop:
+                held_out += self._counts[block]
+            else:
+                held_out += int(self.mask(max(start, first), min(stop, last)).sum())
+        return held_out
+
     def rows(self) -> tuple[np.ndarray, np.ndarray]:
         """The training rows and the validation rows, each in increasing order."""
         held_out = self.mask(0, self.n_rows)
@@ -120,10 +143,20 @@ def _held_out_in_block(rng: np.random.Generator, held_left: int, kept_left: int,
     return min(max(count, size - kept_left), held_left, size)
 
 
-def part_rows(split: ValidationSplit, part: str, *, sharded: bool) -> int:
-    """How many rows of ``part`` ("train", "validation", "all") a data source yields (in this process: ``sharded``)."""
-    n_rows = {"train": split.n_train, "validation": split.n_validation, "all": split.n_rows}[part]
-    return len(range(distributed.rank(), n_rows, distributed.world_size())) if sharded else n_rows
+def part_rows(split: ValidationSplit, part: str, rows: tuple[int, int] | None = None) -> int:
+    """How many rows of ``part`` ("train", "validation", "all") lie in ``rows`` (``(start, stop)``; None: all rows).
+
+    Examples
+    --------
+    >>> split = ValidationSplit(10, 0.2, seed=0)
+    >>> part_rows(split, "train"), part_rows(split, "all", (2, 5))
+    (8, 3)
+    """
+    start, stop = (0, split.n_rows) if rows is None else rows
+    if part == "all":
+        return stop - start
+    held_out = split.n_validation if rows is None else split.count(start, stop)
+    return held_out if part == "validation" else stop - start - held_out
 
 
 class ArrayData:
@@ -137,6 +170,7 @@ class ArrayData:
     """
 
     in_memory = True
+    sharded = False  # every process holds all the rows
     name = "X"
 
     def __init__(self, X: np.ndarray, *, feature_names: np.ndarray | None = None) -> None:

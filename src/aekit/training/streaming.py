@@ -14,8 +14,17 @@ through a memory map, CSV in chunks) and so holds a bounded number of rows at a 
   as the chunks go by: the rows an array with the same rows would hold out, in every epoch and process.
 - **Encoding, reconstruction and scoring** stream too: :mod:`aekit.workflows` (``encode_file``,
   ``reconstruct_file``, ``score_file``) reads a chunk, runs the model and appends to the output.
-- **Under torchrun** each rank trains on every ``world_size``-th training row, as with an array
-  (every rank reads the whole file, which it must anyway for the first pass).
+- **Under torchrun** each rank reads only its own contiguous range of the file's rows
+  (:func:`aekit.data.shard_rows`: ranges that differ by one row at most, rank 0 first) in every
+  pass: the scaler's statistics are computed on each range and merged over the ranks
+  (:func:`aekit.preprocess.fit_scaler` with ``combine``), each rank trains and validates on the
+  rows of its range (validation losses summed over the ranks), and the outlier threshold is read
+  off every rank's held-out errors, gathered (one number a row). A ``.npy`` file maps only the
+  range, Parquet reads only the row groups holding it; a CSV is parsed from its start up to the
+  range's end (text has no index to seek by). Held-out rows are chosen by their index in the whole
+  file, as in one process. Ranges whose training rows differ in number are evened out by the
+  trainer: every rank takes as many steps as the rank with the fewest batches, and the others
+  leave their last rows of that epoch out (a different few each epoch, as the rows are shuffled).
 
 Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of data (float32).
 """
@@ -31,8 +40,8 @@ import numpy as np
 import torch
 
 from aekit import preprocess
-from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
-from aekit.exceptions import InvalidParameterValue
+from aekit.data import CHUNK_ROWS, count_rows, iter_chunks, shard_rows
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.training import distributed
 from aekit.training.loop import staging_tensor
 from aekit.training.sources import ValidationSplit, part_rows
@@ -52,15 +61,16 @@ class _Reading:
     columns: Sequence[str] | None
     key: str | None
 
-    def chunks(self):
-        return iter_chunks(self.path, chunk_rows=self.chunk_rows, columns=self.columns, key=self.key)
+    def chunks(self, rows: tuple[int, int] | None = None):
+        return iter_chunks(self.path, chunk_rows=self.chunk_rows, columns=self.columns, key=self.key, rows=rows)
 
 
 class FileData:
     """A ``.csv``, ``.parquet`` or ``.npy`` file read chunk by chunk, as a fit's data set.
 
     See :mod:`aekit.training.sources` for the interface; ``feature_names`` are the file's columns
-    (tables) once :meth:`blocks` has run.
+    (tables) once :meth:`blocks` has run. Under ``torchrun`` every method reads only this process's
+    rows (:meth:`rows`).
 
     Parameters
     ----------
@@ -95,10 +105,36 @@ class FileData:
                 )
         self.reading = _Reading(Path(path), int(chunk_rows), columns, key)
         self.buffer_chunks, self.name, self.feature_names = int(buffer_chunks), str(path), None
+        self._n_rows: int | None = None
+
+    @property
+    def sharded(self) -> bool:
+        """Whether this process reads only its own rows (under torchrun)."""
+        return distributed.world_size() > 1
+
+    def rows(self) -> tuple[int, int] | None:
+        """The rows ``(start, stop)`` of the file this process reads: its shard under torchrun, None (all) alone.
+
+        Raises
+        ------
+        InvalidInputError
+            Fewer rows than processes (every process raises it, so none waits for the others).
+        """
+        if not self.sharded:
+            return None
+        world = distributed.world_size()
+        if self._n_rows is None:
+            self._n_rows = count_rows(self.reading.path, key=self.reading.key)
+        if self._n_rows < world:
+            raise InvalidInputError(
+                f"{self.name} holds {self._n_rows} row(s), fewer than the {world} processes, each of which reads "
+                "rows of its own. Start fewer processes (torchrun --nproc_per_node) or give more rows."
+            )
+        return shard_rows(self._n_rows, distributed.rank(), world)
 
     def blocks(self) -> Iterator[np.ndarray]:
         named = self.reading.path.suffix.lower() in (".csv", ".parquet")  # named columns, as a DataFrame's
-        for chunk in self.reading.chunks():
+        for chunk in self.reading.chunks(self.rows()):
             if named:
                 self.feature_names = np.asarray(chunk.columns, dtype=object)
             yield chunk.X
@@ -107,17 +143,24 @@ class FileData:
         """This process's training and validation rows (None without any) as :class:`StreamSource` objects."""
         if targets is not None:
             raise InvalidParameterValue("Rows read from a file take no target columns: fit the data in memory.")
+        rows = self.rows()
+        if rows is not None and split.n_rows != self._n_rows:  # the same numbers in every process: all raise
+            raise InvalidInputError(
+                f"{self.name} has {split.n_rows} rows when read, but {self._n_rows} when counted (a quoted text "
+                "cell spanning lines counts once per line), so the processes' shares of it are wrong. Convert "
+                "the file to Parquet, or fit it in one process."
+            )
 
         def source(part: str) -> StreamSource:
             return StreamSource(self.reading, scaler, part=part, split=split, buffer_chunks=self.buffer_chunks,
-                                device=device, sharded=True)
+                                device=device, rows=rows)
 
         return source("train"), source("validation") if split.n_validation else None
 
     def arrays(self, split: ValidationSplit, part: str) -> Iterator[np.ndarray]:
-        """The unscaled rows of ``part`` ("train", "validation" or "all"), chunk by chunk."""
+        """The unscaled rows of ``part`` ("train", "validation" or "all") in this process's rows, chunk by chunk."""
         return StreamSource(self.reading, None, part=part, split=split, buffer_chunks=1,
-                            device=torch.device("cpu"), sharded=False).arrays()
+                            device=torch.device("cpu"), rows=self.rows()).arrays()
 
 
 class StreamSource:
@@ -136,27 +179,25 @@ class StreamSource:
     buffer_chunks : int
         Chunks shuffled together when training.
     device : torch.device
-    sharded : bool
-        Keep only this rank's rows (every ``world_size``-th row of the part) under torchrun.
+    rows : (start, stop) or None
+        Read only these rows of the file (a process's shard under torchrun); None: all of them.
     """
 
     def __init__(self, reading: _Reading, scaler, *, part: str, split: ValidationSplit, buffer_chunks: int,
-                 device: torch.device, sharded: bool) -> None:
+                 device: torch.device, rows: tuple[int, int] | None = None) -> None:
         self.reading, self.scaler, self.part, self.split = reading, scaler, part, split
-        self.n_rows = part_rows(split, part, sharded=sharded)
-        self.buffer_chunks, self.device, self.sharded = buffer_chunks, device, sharded
+        self.n_rows = part_rows(split, part, rows)
+        self.buffer_chunks, self.device, self.rows = buffer_chunks, device, rows
 
     def arrays(self) -> Iterator[np.ndarray]:
         """The selected rows of each chunk, scaled, as float32 arrays."""
-        rank, world = (distributed.rank(), distributed.world_size()) if self.sharded else (0, 1)
-        start = seen = 0  # the chunk's first row in the file, and the part's rows before it
-        for chunk in self.reading.chunks():
+        start = 0 if self.rows is None else self.rows[0]  # the chunk's first row in the file
+        for chunk in self.reading.chunks(self.rows):
             X = chunk.X
             if self.part != "all":
                 held_out = self.split.mask(start, start + len(X))
                 X = X[held_out if self.part == "validation" else ~held_out]
             start += len(chunk.X)
-            X, seen = X[(rank - seen) % world :: world], seen + len(X)  # the part's rows rank, rank + world, ...
             if len(X) == 0:
                 continue
             yield preprocess.scale(self.scaler, X)

@@ -1,0 +1,98 @@
+"""Statistics merged over processes that each saw only their own rows: the figures of all the rows.
+
+The processes of a distributed fit are simulated by threads here, each with its own uneven share of
+the rows, read in blocks; ``combine`` is what :func:`aekit.training.distributed.reduce_over_ranks`
+does between real processes (tests/test_distributed_shards.py runs it under torchrun).
+"""
+
+from __future__ import annotations
+
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import numpy as np
+import pytest
+import torch
+
+from aekit import detect, preprocess
+from aekit.models.anchored import principal_components
+from conftest import assert_close
+
+SHARES = [(0, 50), (50, 51), (51, 400)]  # uneven, one of a single row
+
+
+class ThreadRanks:
+    """``combine(array, op)`` for processes simulated by threads: each call waits for all of them."""
+
+    def __init__(self, n_ranks: int) -> None:
+        self.barrier, self.slots = threading.Barrier(n_ranks, timeout=30), [None] * n_ranks
+
+    def combine_for(self, rank: int):
+        def combine(array: np.ndarray, op: str) -> np.ndarray:
+            self.slots[rank] = np.array(array, dtype=np.float64)
+            self.barrier.wait()
+            result = {"sum": np.sum, "min": np.min, "max": np.max}[op](np.stack(self.slots), axis=0)
+            self.barrier.wait()  # everyone has read the slots before the next call writes them
+            return result
+
+        return combine
+
+
+def run_ranks(work):
+    """``work(rank, start, stop, combine)`` in one thread per share; the results in rank order."""
+    ranks = ThreadRanks(len(SHARES))
+    with ThreadPoolExecutor(len(SHARES)) as pool:
+        futures = [pool.submit(work, rank, start, stop, ranks.combine_for(rank))
+                   for rank, (start, stop) in enumerate(SHARES)]
+        return [future.result() for future in futures]
+
+
+@pytest.fixture(scope="module")
+def rows():
+    rng = np.random.default_rng(3)
+    X = rng.normal(size=(400, 6)) @ rng.normal(size=(6, 6)) * [1, 10, 1e3, 1e-2, 1, 5] + [0, 1e4, -3, 0, 7, 1]
+    return X.astype(np.float32)
+
+
+def blocks(X: np.ndarray, block_rows: int = 32):
+    return [X[start : start + block_rows] for start in range(0, len(X), block_rows)]
+
+
+@pytest.mark.parametrize("name", ["standard", "minmax"])
+def test_a_scaler_fitted_on_shares_and_combined_is_the_scaler_of_all_rows(rows, name):
+    results = run_ranks(lambda rank, start, stop, combine: preprocess.fit_scaler(
+        name, blocks(rows[start:stop]), combine=combine))
+    reference, summary = preprocess.fit_scaler(name, blocks(rows))
+    for scaler, merged in results:
+        assert merged.n_rows == summary.n_rows == len(rows)
+        assert np.array_equal(merged.low, rows.min(axis=0)) and np.array_equal(merged.high, rows.max(axis=0))
+        if name == "standard":
+            X64 = rows.astype(np.float64)
+            assert_close(scaler.mean_, X64.mean(axis=0), rtol=1e-12, atol=0, what="mean_")
+            assert_close(scaler.var_, X64.var(axis=0), rtol=1e-12, atol=0, what="var_")
+            assert scaler.n_samples_seen_ == len(rows)
+        # the scaled rows are those of the scaler fitted in one pass
+        assert_close(preprocess.scale(scaler, rows), preprocess.scale(reference, rows), rtol=1e-6, atol=1e-6)
+
+
+def test_pca_of_shares_combined_is_the_pca_of_all_rows(rows):
+    scaled = torch.from_numpy(preprocess.scale(preprocess.fit_scaler("standard", rows)[0], rows))
+    results = run_ranks(lambda rank, start, stop, combine: principal_components(scaled[start:stop], combine=combine))
+    whole = principal_components(scaled)
+    for pca in results:
+        assert pca.n_rows == whole.n_rows == len(rows)
+        assert_close(pca.mean, whole.mean, rtol=1e-9, atol=1e-12, what="mean")
+        assert_close(pca.explained_variance, whole.explained_variance, rtol=1e-9, atol=1e-12, what="variances")
+        assert pca.total_variance == pytest.approx(whole.total_variance, rel=1e-9)
+        assert_close(pca.components, whole.components, rtol=1e-6, atol=1e-9, what="components")
+
+
+def test_score_normalisers_of_shares_combined_are_those_of_all_rows(rows):
+    rng = np.random.default_rng(4)
+    errors, codes = rng.random((len(rows), 6)), rng.normal(size=(len(rows), 2))
+    results = run_ranks(lambda rank, start, stop, combine: detect.fit_score_state(
+        [(errors[start:stop], codes[start:stop])], combine=combine))
+    whole = detect.fit_score_state([(errors, codes)]).to_dict()
+    for state in results:
+        for key, value in state.to_dict().items():
+            assert_close(value, whole[key], rtol=1e-9, atol=1e-12, what=key)
