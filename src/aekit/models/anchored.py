@@ -220,7 +220,8 @@ def choose_latent_dim(pca: PrincipalComponents, *, max_dim: int) -> tuple[int, s
 
     Examples
     --------
-    >>> X = torch.randn(200, 2) @ torch.randn(2, 6)
+    >>> generator = torch.Generator().manual_seed(0)
+    >>> X = torch.randn(200, 2, generator=generator) @ torch.randn(2, 6, generator=generator)  # rank 2
     >>> choose_latent_dim(principal_components(X), max_dim=5)[0]
     2
     """
