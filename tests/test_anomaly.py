@@ -42,7 +42,7 @@ def test_score_state_and_scores_match_numpy_and_sklearn():
     state = detect.fit_score_state([(errors[:70], codes[:70]), (errors[70:], codes[70:])])  # in two chunks
     assert_close(state.feature_scale, errors.mean(axis=0), rtol=1e-12, atol=0)
     distance = EmpiricalCovariance().fit(codes).mahalanobis(codes)  # squared distance, the independent reference
-    expected = (errors / errors.mean(axis=0)).mean(axis=1) + distance / np.sqrt(distance.mean())
+    expected = (errors / errors.mean(axis=0)).mean(axis=1) + distance / np.sqrt(2 * distance.mean())
     assert_close(detect.combined_scores(errors, codes, state), expected, rtol=1e-8, atol=1e-10)
     assert_close(state.code_scale, 3.0, rtol=1e-9, atol=0, what="the mean distance is the codes' rank")
     shares = detect.contributions(errors, codes, state)
@@ -64,8 +64,9 @@ def test_outlier_scores_are_the_combined_score_of_the_models_errors_and_codes(co
     assert_close(combined.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.score_samples(X), -expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.outlier_scores(X, per_feature=True).sum(axis=1), expected, rtol=1e-4, atol=1e-5)
-    k = combined.score_state_.code_scale  # the codes' rank: the latent term averages k / sqrt(k)
-    assert_close(combined.outlier_scores(X).mean(), 1 + np.sqrt(k), rtol=0.02, atol=0, what="terms average 1, sqrt(k)")
+    k = combined.score_state_.code_scale  # the codes' rank: the latent term averages k / sqrt(2 k)
+    assert_close(combined.outlier_scores(X).mean(), 1 + np.sqrt(k / 2), rtol=0.02, atol=0,
+                 what="terms average 1, sqrt(k / 2)")
 
 
 def test_the_combined_score_finds_the_planted_outliers_better_than_the_error(combined, planted):
@@ -141,6 +142,18 @@ def test_a_folder_saved_before_the_sqrt_rule_keeps_its_score(combined, planted, 
     expected = (errors / state.feature_scale).mean(axis=1) + 0.5 * distance / state.code_scale  # its old rule
     assert_close(old.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
     assert not np.allclose(old.outlier_scores(X), combined.outlier_scores(X), rtol=1e-3)
+
+
+def test_a_folder_saved_with_the_sqrt_k_divisor_keeps_it(combined, planted, tmp_path):
+    X = planted[0]
+    combined.save(tmp_path / "model")
+    k = combined.score_state_.code_scale
+    _edit_config(tmp_path / "model", lambda config: config["fitted"]["score_state"].update(latent_divisor=np.sqrt(k)))
+    old = aekit.load(tmp_path / "model")
+    shares = combined.outlier_scores(X, per_feature=True)
+    errors, latent = shares[:, :-1], shares[:, -1]
+    # the latent term under sqrt(k) is sqrt(2) times the one under sqrt(2 k); the error term is the same
+    assert_close(old.outlier_scores(X), errors.sum(axis=1) + np.sqrt(2) * latent, rtol=1e-4, atol=1e-6)
 
 
 def _edit_config(folder, edit) -> None:

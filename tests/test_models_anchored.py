@@ -17,6 +17,7 @@ import aekit
 from aekit.exceptions import InvalidParameterValue
 from aekit.models import build_model
 from aekit.models.anchored import (
+    AUTO_EXPLAINED,
     REPLACE_PCA_Z,
     AnchoredAutoencoder,
     choose_latent_dim,
@@ -150,10 +151,39 @@ def test_latent_dim_auto_recovers_the_rank(subspace_data):
     assert mlp.latent_dim_ == 4
 
 
-def test_choose_latent_dim_without_validation_rows_reads_the_training_spectrum():
-    X = torch.randn(300, 3, generator=torch.Generator().manual_seed(0)) @ torch.eye(3, 8) * 2.0
-    d, rule = choose_latent_dim(principal_components(X), None, max_dim=7)
-    assert d == 3 and "training rows" in rule
+@pytest.mark.parametrize("rank", [1, 2, 3, 4])
+def test_choose_latent_dim_recovers_ranks_up_to_four_with_noise(rank):
+    rng = np.random.default_rng(rank)
+    basis, _ = np.linalg.qr(rng.normal(size=(20, rank)))
+    X = rng.normal(size=(500, rank)) @ basis.T * 3.0 + 0.05 * rng.normal(size=(500, 20))
+    d, _ = choose_latent_dim(principal_components(torch.from_numpy(X)), max_dim=19)
+    assert d == rank
+
+
+def test_choose_latent_dim_raises_d_to_the_rank_at_a_noise_floor():
+    rng = np.random.default_rng(0)
+    basis, _ = np.linalg.qr(rng.normal(size=(10, 4)))
+    signal = rng.normal(size=(2000, 4)) * np.sqrt([5.0, 4.0, 3.0, 2.0])  # 3 components explain ~86 %, not 4's 100 %
+    X = torch.from_numpy(signal @ basis.T + 0.01 * rng.normal(size=(2000, 10)))
+    d, rule = choose_latent_dim(principal_components(X), max_dim=9)
+    assert d == 4 and "raised to the rank" in rule, rule
+    without_floor = torch.from_numpy(signal @ basis.T + 0.3 * rng.normal(size=(2000, 10)))  # noise near the signal
+    assert choose_latent_dim(principal_components(without_floor), max_dim=9)[0] == 3
+
+
+@pytest.mark.parametrize("seed", [0, 1, 2])
+def test_choose_latent_dim_matches_sklearn_pca_at_the_same_share(seed):
+    rng = np.random.default_rng(seed)
+    X = rng.normal(size=(400, 12)) * np.geomspace(4.0, 0.2, 12)  # a smooth spectrum: no obvious rank
+    d, rule = choose_latent_dim(principal_components(torch.from_numpy(X)), max_dim=11)
+    expected = PCA(n_components=AUTO_EXPLAINED, svd_solver="full").fit(X).n_components_
+    assert d == expected and f"chose d={d}" in rule and "training rows" in rule, (d, expected, rule)
+
+
+def test_choose_latent_dim_is_capped_at_max_dim():
+    X = torch.randn(300, 8, generator=torch.Generator().manual_seed(0), dtype=torch.float64)  # isotropic
+    d, rule = choose_latent_dim(principal_components(X), max_dim=3)
+    assert d == 3 and "capped at 3" in rule
 
 
 def test_batch_size_auto_gives_small_data_several_steps_an_epoch():

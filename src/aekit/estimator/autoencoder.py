@@ -37,9 +37,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     ----------
     latent_dim : int or "auto", default="auto"
         Size of the bottleneck (``n_components`` in PCA's terms), for every architecture. "auto"
-        fits PCA on the training rows and takes the smallest ``d`` whose PCA reconstruction explains
-        90% of the variance of the validation rows (:func:`aekit.models.anchored.choose_latent_dim`);
-        the choice and its figures are in ``history_["latent_dim_rule"]``.
+        fits PCA on the training rows and takes the smallest ``d`` whose components explain 80% of
+        their variance (as ``PCA(n_components=0.8)``), raised to the rows' rank when the spectrum shows
+        a noise floor (:func:`aekit.models.anchored.choose_latent_dim`); the choice and its figures are
+        in ``history_["latent_dim_rule"]``.
     hidden_dims : tuple of int, default=(64,)
         Encoder hidden widths; the decoder mirrors them. Ignored when ``architecture="linear"``.
     activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
@@ -90,7 +91,7 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     anomaly_score : {"combined", "error"}, default="combined"
         What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
-        the codes' squared Mahalanobis distance over the square root of their number (:mod:`aekit.detect`;
+        the codes' squared Mahalanobis distance over ``sqrt(2 k)``, its spread for ``k`` codes (:mod:`aekit.detect`;
         the better detector on the benchmarks). "error": the plain mean squared reconstruction error.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, the validation split and the shuffling. The guarantee: the same value on the

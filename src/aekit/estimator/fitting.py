@@ -85,10 +85,8 @@ def fit_data(estimator, data):
     pca = targets = None
     if estimator.geometry is not None:  # each row carries its target code in extra columns
         X = data.scaled(estimator.scaler_)  # PCA, and latent_dim="auto", before Isomap needs d
-        train_rows, val_rows = split.rows()
-        pca = _principal_components(
-            estimator, tensor_view(X[train_rows]), tensor_view(X[val_rows]) if len(val_rows) else None
-        )
+        train_rows, _ = split.rows()
+        pca = _principal_components(estimator, tensor_view(X[train_rows]))
         targets = geometry.isomap_target(
             X, train_rows, n_components=pca[2] if pca else estimator.latent_dim,
             n_neighbors=estimator.geometry_neighbors, rng=np.random.default_rng([estimator.seed_, 2]),
@@ -176,7 +174,7 @@ def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> di
     return config
 
 
-def _principal_components(estimator, train_data, val_data, combine=None) -> tuple | None:
+def _principal_components(estimator, train_data, combine=None) -> tuple | None:
     """PCA of the training rows and the latent dimension, when the model or ``latent_dim="auto"``
     needs them: ``(pca, rule, latent_dim)`` (``rule`` None for a given ``latent_dim``), else None.
     ``combine``: each process holds its share of the rows, and the PCA is of all of them."""
@@ -194,7 +192,7 @@ def _principal_components(estimator, train_data, val_data, combine=None) -> tupl
     pca = principal_components(train_data, max_components=wanted, combine=combine)
     if wanted is not None:
         return pca, None, wanted
-    latent_dim, rule = choose_latent_dim(pca, val_data, max_dim=max_dim)
+    latent_dim, rule = choose_latent_dim(pca, max_dim=max_dim)
     return pca, rule, latent_dim
 
 
@@ -209,7 +207,7 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     """
     if pca is None:  # of every process's training rows (each holds its own share), as one process would
         combine = distributed.reduce_over_ranks if distributed.world_size() > 1 else None
-        pca = _principal_components(estimator, train_data, val_data, combine=combine)
+        pca = _principal_components(estimator, train_data, combine=combine)
     latent_dim = estimator.latent_dim if pca is None else pca[2]
     anchored = estimator.architecture == "anchored"
     with torch.random.fork_rng(devices=[]):
