@@ -18,7 +18,7 @@ The *combined* score of a row adds two terms:
 
 It needs only per-feature errors and codes, so it applies to any :class:`~aekit.models.mlp.AutoencoderModule`.
 On the 17 ODDS benchmarks (``benchmarks/bench_anomaly.py``, the estimator's defaults, 5 seeds) the
-combined score with ``latent_dim="auto"``'s 80 % rule reaches a mean ROC-AUC of 0.815 (the plain error
+combined score with ``latent_dim="auto"``'s 80 % rule reaches a mean ROC-AUC of 0.810 (the plain error
 of the earlier 90 % defaults: 0.739; those defaults with the distance over ``sqrt(k)``: 0.809). Measured
 and not kept (each within 0.003 of it or below): the median or a trimmed mean of the training errors as
 the per-feature scale, each term divided by its interquartile range, other weights on the distance.
