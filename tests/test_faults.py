@@ -23,7 +23,7 @@ import pytest
 import torch
 
 import aekit
-from aekit import _files, hardware, persistence
+from aekit import _files, persistence
 from aekit.cli import main as cli_main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError, ModelFileError
@@ -67,14 +67,10 @@ def visible_entries(folder: Path) -> list[str]:
 
 
 def seconds_per(work, repeats: int = 3) -> float:
-    """Seconds per call of ``work`` on one thread, as the child of :func:`kill_at_random` runs it (with more
-    threads here the window came out shorter than the child's calls on a busy machine, and no kill landed
-    after a complete one)."""
-    with hardware.threads(1):
-        start = time.perf_counter()
-        for i in range(repeats):
-            work(i)
-        return (time.perf_counter() - start) / repeats
+    start = time.perf_counter()
+    for i in range(repeats):
+        work(i)
+    return (time.perf_counter() - start) / repeats
 
 
 # ------------------------------------------------------------------------------------ SIGKILL: save
