@@ -53,8 +53,8 @@ from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset", "settle",
-           "timings"]
+           "bucket", "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset",
+           "settle", "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -143,13 +143,13 @@ def requested_kernel() -> str:
     return value
 
 
-def _bucket(rows: int) -> int:
+def bucket(rows: int) -> int:
     """``rows`` rounded up to a power of two, at most ``MAX_BUCKET``."""
     return min(1 << max(rows - 1, 0).bit_length(), MAX_BUCKET)
 
 
 def _key(in_features: int, out_features: int, rows: int, training: bool) -> str:
-    return (f"{in_features}x{out_features}/rows{_bucket(rows)}/{'train' if training else 'infer'}"
+    return (f"{in_features}x{out_features}/rows{bucket(rows)}/{'train' if training else 'infer'}"
             f"/threads{torch.get_num_threads()}")
 
 
@@ -234,7 +234,7 @@ def timings(candidates: dict, budget: float = 0.001, rounds: int = 5) -> dict[st
 
 def _measure(in_features: int, out_features: int, rows: int, training: bool) -> dict:
     """Time ``F.linear`` and oneDNN (forward, and both backward products when ``training``) at this shape."""
-    rows = _bucket(rows)
+    rows = bucket(rows)
     if 2 * rows * in_features * out_features < MIN_FLOPS:
         return {"kernel": "default", "onednn_speedup": None, "steady": True}
     generator = torch.Generator().manual_seed(0)  # not the global generator: measuring must not move seeded runs
@@ -355,7 +355,7 @@ class Linear(nn.Linear):
             return False
         requested = requested_kernel()
         if requested == "default" or (
-                requested == "auto" and 2 * _bucket(len(x)) * self.in_features * self.out_features < MIN_FLOPS):
+                requested == "auto" and 2 * bucket(len(x)) * self.in_features * self.out_features < MIN_FLOPS):
             return False  # what choose() would answer, without timing
         if not torch.backends.mkldnn.enabled or torch.is_autocast_enabled("cpu") or _exporting():
             return False

@@ -106,7 +106,7 @@ def _bf16_slowdown(out_features: int, in_features: int, rows: int = 256) -> floa
 def _precision_key(module: nn.Module, device: torch.device, rows: int) -> str:
     shapes = repr([(name, tuple(p.shape)) for name, p in module.named_parameters()]).encode()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
-    rows = min(1 << max(rows - 1, 0).bit_length(), layers.MAX_BUCKET)
+    rows = layers.bucket(rows)
     return (f"precision/{type(module).__name__}-{hashlib.sha1(shapes).hexdigest()[:12]}/{where}/rows{rows}"
             f"/threads{torch.get_num_threads()}")
 
@@ -125,7 +125,7 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     known = known if known is not None and known.get("precision") in ("fp32", "bf16") else None
     if known is not None and known.get("steady", True):
         return known
-    rows = min(1 << max(rows - 1, 0).bit_length(), layers.MAX_BUCKET)
+    rows = layers.bucket(rows)
     probe = copy.deepcopy(module).to(device).train()
     parameters = [p for p in probe.parameters() if p.requires_grad]
     generator = torch.Generator().manual_seed(0)
