@@ -380,6 +380,34 @@ def test_fit_and_fit_stream_hold_out_the_same_rows_and_set_the_same_threshold(lo
     assert_close(streamed.error_quantiles_, in_memory.error_quantiles_, rtol=1e-5, atol=1e-7, what="quantiles")
 
 
+def test_on_many_rows_the_score_normalisers_come_from_a_uniform_sample_the_same_in_fit_and_fit_stream(
+        low_rank_data, tmp_path, monkeypatch):
+    """Above SCORE_STATE_ROWS rows the combined score's normalisers are those of that many rows drawn by
+    their index in the whole data: the same rows from an array and from a file read in chunks."""
+    from aekit.estimator import fitting, inference
+
+    monkeypatch.setattr(fitting, "SCORE_STATE_ROWS", 100)
+    X = low_rank_data.astype(np.float32)
+    params = dict(latent_dim=3, hidden_dims=(8,), epochs=3, batch_size=32, validation_fraction=0.2,
+                  random_state=4, device="cpu")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        in_memory = Autoencoder(**params).fit(X)
+        streamed = Autoencoder(**params).fit_stream(_as_file(X, tmp_path), chunk_rows=70, buffer_chunks=8)
+    seed = int(np.random.default_rng([in_memory.seed_, fitting.SCORE_STATE_STREAM]).integers(np.iinfo(np.int32).max))
+    _, sample = ValidationSplit(len(X), 100 / len(X), seed).rows()
+    _, val_rows = ValidationSplit(len(X), 0.2, in_memory.seed_).rows()
+    assert len(sample) == 100 and len(set(sample) & set(val_rows)) < 60  # not the validation rows again
+    states = [ae.score_state_.to_dict() for ae in (in_memory, streamed)]
+    for key, value in states[0].items():  # the same rows, in either order of arrival
+        assert_close(states[1][key], value, rtol=1e-6, atol=1e-9, what=key)
+    inference.fit_score_state(in_memory, [X[sample]], scale=True)  # numpy sums over exactly those rows
+    for key, value in in_memory.score_state_.to_dict().items():
+        assert_close(states[0][key], value, rtol=1e-6, atol=1e-9, what=key)
+    inference.fit_score_state(in_memory, [X], scale=True)  # all rows: another state
+    assert not np.allclose(in_memory.score_state_.feature_scale, states[0]["feature_scale"], rtol=1e-3)
+
+
 def _tiny_spread():
     X = np.zeros((20, 3), dtype=np.float32)
     X[::2, 0] = np.float32(1.4e-45)  # its scale is 0 in float32

@@ -54,6 +54,20 @@ def test_principal_components_match_scikit_learn(subspace_data):
     assert_close(ours.components[:4], theirs.components_[:4], rtol=1e-6, atol=1e-8, what="components")
 
 
+def test_principal_components_add_rows_to_a_previous_pca_without_reading_its_rows_again(subspace_data):
+    X = torch.from_numpy(subspace_data)
+    first, rest = X[:150] * 3.0 + 1.0, X[150:]  # unequal means and spreads: the merge's cross term counts
+    merged = principal_components(rest, previous=principal_components(first))
+    theirs = PCA().fit(torch.cat([first, rest]).numpy())
+    n = len(X)
+    assert merged.n_rows == n
+    assert_close(merged.mean, theirs.mean_, rtol=1e-10, atol=1e-10, what="mean")
+    assert_close(merged.explained_variance * n / (n - 1), theirs.explained_variance_, rtol=1e-8, atol=1e-12)
+    assert_close(merged.components[:4], theirs.components_[:4], rtol=1e-6, atol=1e-8, what="components")
+    with pytest.raises(InvalidParameterValue, match="previous= needs a PCA that kept its covariance"):
+        principal_components(rest[:, :5], previous=principal_components(first))
+
+
 def test_at_initialisation_the_anchored_model_is_pca(subspace_data):
     X32 = subspace_data.astype(np.float32)
     pca = PCA(n_components=3).fit(subspace_data)

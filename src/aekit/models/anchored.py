@@ -163,13 +163,16 @@ class AnchoredAutoencoder(AutoencoderModule):
 @dataclass
 class PrincipalComponents:
     """PCA of the training rows: ``mean`` (D,), ``components`` (k x D, orthonormal rows, by decreasing
-    variance), ``explained_variance`` (k,) and ``total_variance`` (the sum over all D directions)."""
+    variance), ``explained_variance`` (k,) and ``total_variance`` (the sum over all D directions).
+    ``covariance`` (D x D, float64) is the rows' covariance when PCA came from it (None after a
+    randomised SVD): with it, more rows can be added without reading these again (``previous``)."""
 
     mean: torch.Tensor
     components: torch.Tensor
     explained_variance: torch.Tensor
     total_variance: float
     n_rows: int
+    covariance: torch.Tensor | None = None
 
 
 def _ordered_batches(source):
@@ -191,7 +194,8 @@ def _merged_covariance(combine, rows: int, mean: torch.Tensor, scatter: torch.Te
     return mean_all, scatter_all / n_all, n_all
 
 
-def principal_components(*sources, max_components: int | None = None, combine=None) -> PrincipalComponents:
+def principal_components(*sources, max_components: int | None = None, combine=None,
+                         previous: PrincipalComponents | None = None) -> PrincipalComponents:
     """PCA of the rows of ``sources`` (tensors or data sources, taken together), in closed form.
 
     Up to ``COVARIANCE_MAX_FEATURES`` features: the float64 covariance (accumulated batch by batch
@@ -205,6 +209,10 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     process's share of the rows and, up to ``COVARIANCE_MAX_FEATURES`` features, the PCA is that of
     every process's rows: each one's mean and scatter about it, merged as Chan et al. merge blocks.
     Above, each process keeps the PCA of its own rows.
+
+    With ``previous`` (a PCA of other rows that holds its ``covariance``), the result is the PCA of
+    those rows and the rows of ``sources`` together, merged the same way: the earlier rows are not
+    read again (the anchored model's refit on its training and validation rows reads only the latter).
 
     Examples
     --------
@@ -235,14 +243,20 @@ def principal_components(*sources, max_components: int | None = None, combine=No
         raise InvalidParameterValue("PCA needs at least one training row; got none.")
     offset = total / rows
     mean = shift + offset
+    covariance = None
     if gram is not None:
         covariance = gram / rows - torch.outer(offset, offset)
         if combine is not None:  # every process's rows
             mean, covariance, rows = _merged_covariance(combine, rows, mean, covariance * rows)
+        if previous is not None:
+            mean, covariance, rows = _merged_with(previous, rows, mean, covariance)
         values, vectors = torch.linalg.eigh(covariance)
         values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
         total_variance = float(values.sum())
     else:
+        if previous is not None:
+            raise InvalidParameterValue(
+                f"previous= needs a PCA computed from its covariance (at most {COVARIANCE_MAX_FEATURES} features).")
         centred = torch.cat(gathered) - offset.float()
         q = min(max_components or LOWRANK_COMPONENTS, LOWRANK_COMPONENTS, *centred.shape)
         generator_state = torch.random.get_rng_state()
@@ -257,7 +271,22 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     vectors = vectors * signs
     if max_components is not None:
         values, vectors = values[:max_components], vectors[:max_components]
-    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, rows)
+    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, rows,
+                               None if covariance is None else covariance.cpu())
+
+
+def _merged_with(previous: PrincipalComponents, rows: int, mean: torch.Tensor, covariance: torch.Tensor):
+    """The mean and covariance of ``previous``'s rows and ``rows`` more (of ``mean``, ``covariance``) together."""
+    if previous.covariance is None or previous.covariance.shape != covariance.shape:
+        raise InvalidParameterValue("previous= needs a PCA that kept its covariance, of rows with as many features.")
+    n_before = previous.n_rows
+    n_all = n_before + rows
+    before_mean = previous.mean.to(mean)
+    delta = mean - before_mean
+    merged_mean = before_mean + delta * (rows / n_all)
+    scatter = (previous.covariance.to(covariance) * n_before + covariance * rows
+               + torch.outer(delta, delta) * (n_before * rows / n_all))
+    return merged_mean, scatter / n_all, n_all
 
 
 # latent_dim="auto" keeps the smallest d whose principal components explain AUTO_EXPLAINED of the training
