@@ -101,7 +101,7 @@ def fit_data(estimator, data):
     held_out_errors = _train(estimator, train_data, val_data, estimator.n_features_in_, device, pca=pca)
     held_out = data.arrays(split, "validation" if split.n_validation else "train")
     no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
-    if estimator.anomaly_score == "combined":  # normalisers from (a sample of) all rows, the threshold from the held-out ones
+    if estimator.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
         inference.fit_score_state(estimator, _score_state_rows(data, split, estimator.seed_), scale=True,
                                   combine=combine)
         held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out]
@@ -319,8 +319,9 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if may_refit and pca_wins and val_data is not None:
             history.best_epoch = estimator.history_["best_epoch"] = 0
             # PCA won: the final model is PCA of all the rows, the better estimate of the same model. The
-            # threshold keeps the validation rows' errors under the training rows' PCA (out of sample).
-            refit = principal_components(val_data, max_components=latent_dim, previous=pca[0])  # training rows: not read again
+            # threshold keeps the validation rows' errors under the training rows' PCA (out of sample). The
+            # training rows' covariance is kept in pca[0]: only the validation rows are read again.
+            refit = principal_components(val_data, max_components=latent_dim, previous=pca[0])
             estimator.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
             kept.clear()  # the threshold's errors are then those of this model: a fresh pass
     estimator.n_iter_ = len(history.train_loss)
