@@ -10,7 +10,7 @@ training points, 1,000 new points from another seed to evaluate on), and each se
   ones with its ``transform``), the geometry's reference.
 
 Printed per method (median [min-max] over seeds, on the new points): the best |Spearman rho|
-between a latent axis and the position along the manifold (issue 5's target: about 0.9 or more
+between a latent axis and the position along the manifold (the target: about 0.9 or more
 for the autoencoder, about 0.2 for PCA), the same for the height, trustworthiness and continuity
 (k = 10), the reconstruction's mean squared error per standardised value, and the fit's seconds.
 Then the geometry weight's effect (seed 0, swiss roll).

@@ -16,7 +16,7 @@ Then the quality of that run: the linear autoencoder's MSE over PCA's (train and
 principal angles to PCA's subspace, and PCA's held-out error beside the published figure (Hinton &
 Salakhutdinov 2006: 13.87 squared error per test image at d = 30, i.e. 0.01769 per pixel).
 
-Target (issue 4): the comparison finishes in well under a minute on 2 cores.
+Target: the comparison finishes in well under a minute on 2 cores.
 
 Run: ``python benchmarks/bench_pca.py`` (``make bench``); ``--rows 10000 --repeats 1`` for a quick look.
 """

@@ -28,7 +28,7 @@ Contenders, timed in this one process, one repeat of each in turn after one unti
   the same shapes), once through ``torch.mm`` (MKL on the CPU) with preallocated outputs, once
   through oneDNN's linear operator (what aekit's layers call on the CPU; on AMD processors MKL takes
   its AVX2 path and oneDNN its AVX-512 one). The target is a fraction of the faster of the two.
-- lean loop, for context (no target; its own ratios beside it): the loop the issue's targets were
+- lean loop, for context (no target; its own ratios beside it): the loop the speed targets were
   measured with (one tensor, a permutation per epoch, ``index_select`` batches, fused Adam, the loss
   summed on the device), with no validation, scaling or checks: what aekit's validation pass and
   fixed work cost. (``validation_fraction=0`` would not show the trainer alone: the threshold then
@@ -217,7 +217,7 @@ def idiomatic(X: np.ndarray, work: Workload):
 
 
 def lean_loop(X: np.ndarray, work: Workload):
-    """The loop the issue's targets were set with: one tensor, a permutation per epoch, fused Adam."""
+    """The loop the speed targets were set with: one tensor, a permutation per epoch, fused Adam."""
     def run() -> float:
         module = _module(work).to(DEVICE)
         optimizer = torch.optim.Adam(module.parameters(), lr=LR, fused=True)
@@ -355,7 +355,7 @@ def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: 
     })
     if DEVICE.type == "cpu" and onednn_available():
         contenders[f"{CEILING} (oneDNN)"] = gemm_ceiling(work, steps, onednn=True)
-    contenders["lean loop"] = lean_loop(X, work)  # context, no target: the issue's reference loop
+    contenders["lean loop"] = lean_loop(X, work)  # context, no target: the targets' reference loop
     print(f"\n== {work.name}: {work.layers}, {len(X):,} x {work.features}, batch {BATCH}, {work.epochs} epoch(s)")
     results = round_robin(contenders, repeats, warmup=warmup)
     ceilings = {name: median(figures) for name, figures in results.items() if name.startswith(CEILING)}

@@ -1,9 +1,8 @@
 #!/usr/bin/env bash
-# The prepared GPU check, for a session that is lent a GPU machine (the device tool's `run`, from the
-# repository root there): the CUDA tests, then the training benchmark with every contender on the GPU.
-# That machine's python3 has torch, scikit-learn, safetensors, pyarrow, pandas and tqdm but neither pyod
-# nor skorch (carry their wheels to compare against them; without, those rows are skipped).
-# Results also go to $OUT (the device tool brings them back).
+# The GPU check, run from the repository root on a machine with an NVIDIA GPU: the CUDA tests, then the
+# training benchmark with every contender on the GPU. It uses that machine's python3, which needs torch,
+# scikit-learn, safetensors, pyarrow, pandas and tqdm; pyod and skorch are optional (without them, those
+# rows are skipped). Results also go to $OUT when it is set (else /tmp/aekit-gpu-check).
 set -uo pipefail
 export PYTHONPATH="src${PYTHONPATH:+:$PYTHONPATH}" PYTHONUNBUFFERED=1
 out="${OUT:-/tmp/aekit-gpu-check}"

@@ -1,6 +1,6 @@
 """The CUDA paths: data on the GPU once, or kept on the host and sent batch by batch through pinned memory.
 
-Skipped where there is no GPU (CI); `benchmarks/gpu_check.sh` runs them on a lent GPU machine.
+Skipped where there is no GPU (CI); `benchmarks/gpu_check.sh` runs them on a machine with an NVIDIA GPU.
 """
 
 import numpy as np
