@@ -4,9 +4,9 @@ The *combined* score of a row adds two terms:
 
 - the **normalised reconstruction error**: each feature's squared error divided by that feature's
   mean squared error over the rows the model was fitted on (a uniform sample of 10,000 of them when
-  there are more), averaged over the features (it averages 1 over those rows). A feature the model reconstructs well counts as much as one it reconstructs
-  badly, so an error in a column that is usually exact stands out instead of drowning in the noise
-  of the loose columns;
+  there are more), averaged over the features (it averages 1 over those rows). A feature the model
+  reconstructs well counts as much as one it reconstructs badly, so an error in a column that is
+  usually exact stands out instead of drowning in the noise of the loose columns;
 - the **codes' Mahalanobis distance** (squared) to the training codes' mean, under their covariance
   (pseudo-inverse), divided by ``sqrt(2 k)``, ``k`` its mean over the training rows (the codes'
   rank): rows that the model reconstructs well but maps to an unusual place in the latent
