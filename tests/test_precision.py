@@ -220,3 +220,72 @@ def test_measuring_the_precision_leaves_the_model_and_the_random_generators_alon
         assert torch.equal(value, before[name]), name
     assert all(p.grad is None for p in module.parameters())
     precision.layers.reset()
+
+
+# ------------------------------------------------------------------ the training steps' threads (n_jobs=None)
+def _fake_thread_timings(step_seconds: dict[int, float], seen: list):
+    """layers.timings standing in for a measurement by thread count; records the candidates asked for."""
+    def timings(candidates, budget=0.001, rounds=5):
+        seen.append(sorted(int(name) for name in candidates))
+        return {name: [step_seconds[int(name)]] * 2 for name in candidates}
+    return timings
+
+
+@pytest.mark.parametrize(("step_seconds", "expected"), [({1: 1.0, 2: 0.5, 4: 0.47}, 2), ({1: 1.0, 2: 0.95, 4: 0.3}, 4),
+                                                        ({1: 1.0, 2: 0.92, 4: 0.95}, 1), ({1: 0.5, 2: 1.0, 4: 2.0}, 1)])
+def test_the_training_threads_are_the_fewest_within_the_margin_of_the_fastest_step(step_seconds, expected,
+                                                                                   monkeypatch, tmp_path):
+    import aekit.training.precision as precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    seen: list = []
+    monkeypatch.setattr(precision.layers, "timings", _fake_thread_timings(step_seconds, seen))
+    precision.layers.reset()
+    large = MLPAutoencoder(512, 8, hidden_dims=(512,))  # 6 x 256 rows x 0.5 M weights: above the floor
+    previous = torch.get_num_threads()
+    torch.set_num_threads(4)
+    try:
+        choice = precision.training_threads(large, CPU, 256, "fp32")
+        assert torch.get_num_threads() == 4  # the timing's thread counts are undone
+        assert choice["threads"] == expected and seen == [[1, 2, 4]]
+        assert precision.training_threads(large, CPU, 256, "fp32") == choice and len(seen) == 1  # kept, not re-timed
+        precision.layers.reset()  # a new process: read from the cache file
+        assert precision.training_threads(large, CPU, 256, "fp32")["threads"] == expected and len(seen) == 1
+    finally:
+        torch.set_num_threads(previous)
+        precision.layers.reset()
+    assert precision.THREADS_MARGIN == 1.10  # the parametrised times straddle it
+
+
+def test_a_step_below_the_floor_trains_on_one_thread_untimed_and_n_jobs_overrides_it(data, monkeypatch):
+    import aekit.training.precision as precision
+
+    def no_timing(*args, **kwargs):
+        raise AssertionError("a step this small is not timed")
+
+    monkeypatch.setattr(precision.layers, "timings", no_timing)
+    small = MLPAutoencoder(12, 3, hidden_dims=(16,))
+    assert 6 * 256 * sum(p.numel() for p in small.parameters() if p.dim() >= 2) < precision.THREADS_MIN_FLOPS
+    seen = []
+    real_fit_module = aekit.training.loop.fit_module
+
+    def recording_fit_module(*args, **kwargs):
+        seen.append(torch.get_num_threads())
+        return real_fit_module(*args, **kwargs)
+
+    monkeypatch.setattr(aekit.training.loop, "fit_module", recording_fit_module)
+    monkeypatch.setattr(hardware, "usable_cores", lambda: 2)
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        chosen = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0).fit(data)
+        assert torch.get_num_threads() == 2  # restored after the steps
+        one = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, n_jobs=1).fit(data)
+        two = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, n_jobs=2).fit(data)
+    finally:
+        torch.set_num_threads(previous)
+    assert seen == [1, 1, 2]  # the default's steps on one thread; n_jobs is what it says
+    # the same threads, the same products: the default's weights are n_jobs=1's, bit for bit
+    for name, value in chosen.module_.state_dict().items():
+        assert torch.equal(value, one.module_.state_dict()[name]), name
+    assert two.n_iter_ == 2

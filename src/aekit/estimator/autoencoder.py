@@ -115,7 +115,11 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     n_jobs : int or None, default=None
         Threads for ``fit`` and inference (PyTorch's intra-op threads, set for the call and restored
         after it). None: PyTorch's count (``OMP_NUM_THREADS``, else the cores), at most the cores this
-        process may use (its CPU affinity); -1: all those cores; 1 on a machine busy with other work.
+        process may use (its CPU affinity), except that on a CPU the training steps take the fewest of
+        those threads that run them within 10% of the fastest, timed once per model shape and kept (a
+        small model's steps are fastest on one thread: see
+        :func:`aekit.training.precision.training_threads`); -1: all those cores, for everything; 1 on a
+        machine busy with other work.
     checkpoint_dir : str or None, default=None
         Folder for training checkpoints (see :mod:`aekit.training.checkpoint`): written every
         ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.

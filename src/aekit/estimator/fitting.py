@@ -11,6 +11,7 @@ Everything learned is set on the estimator, ending in ``_``.
 
 from __future__ import annotations
 
+import sys
 import warnings
 
 import numpy as np
@@ -30,6 +31,7 @@ from aekit.training import distributed, loop
 from aekit.training.checkpoint import Checkpointer
 from aekit.training.devices import device_of, resolve_device
 from aekit.training.loop import TrainConfig, resolve_precision
+from aekit.training.precision import training_threads
 from aekit.training.sources import ValidationSplit
 
 # The combined score's normalisers are means over rows (each feature's squared error, the codes' mean
@@ -239,6 +241,16 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
     estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device, batch_rows=batch_size)
+    # n_jobs=None on a CPU: the training steps take the threads that make them fastest here (a small
+    # model's steps are fastest on one); the passes before and after keep all of them
+    steps_threads = None
+    if estimator.n_jobs is None and device.type == "cpu" and distributed.world_size() == 1:
+        chosen = training_threads(estimator.module_, device, batch_size, estimator.precision_)
+        steps_threads = chosen["threads"]
+        if estimator.verbose and steps_threads != torch.get_num_threads() and "step_ms" in chosen:  # timed
+            timed = ", ".join(f"{n}: {ms:.3g} ms" for n, ms in chosen["step_ms"].items())
+            print(f"training steps on {steps_threads} of {torch.get_num_threads()} threads (one step by thread "
+                  f"count: {timed}; n_jobs sets them)", file=sys.stderr)
     if batch_size >= n_train > AUTO_BATCH_MIN:
         warnings.warn(
             f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "
@@ -296,10 +308,11 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
             writer=distributed.is_main_process(),
         )
     try:
-        history = loop.fit_module(
-            estimator.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
-            on_epoch_end=on_epoch_end, initial_candidate=anchored,
-        )
+        with hardware.threads(steps_threads):
+            history = loop.fit_module(
+                estimator.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
+                on_epoch_end=on_epoch_end, initial_candidate=anchored,
+            )
     except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
         stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
         scale = "" if estimator.scaler == "standard" else " Scaling the data (scaler='standard') may also help."

@@ -26,8 +26,8 @@ from aekit.exceptions import InvalidParameterValue, did_you_mean
 from aekit.models import layers
 from aekit.training import distributed
 
-__all__ = ["BF16_MARGIN", "BF16_MIN_WEIGHTS", "PRECISIONS", "autocast", "kernel_choices", "measured_precision",
-           "resolve_precision"]
+__all__ = ["BF16_MARGIN", "BF16_MIN_WEIGHTS", "PRECISIONS", "THREADS_MARGIN", "THREADS_MIN_FLOPS", "autocast",
+           "kernel_choices", "measured_precision", "resolve_precision", "training_threads"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
 # precision="auto" picks bf16 where the device computes it natively and the model's largest weight
@@ -38,6 +38,14 @@ BF16_MIN_WEIGHTS = 131_072
 # bf16 must make a measured training step this much faster to be chosen: a closer call is noise, and
 # fp32 is the more accurate of the two.
 BF16_MARGIN = 1.10
+# A CPU training step of less work than this (6 x rows x weights floating-point operations: forward,
+# and the two products of the backward pass) runs on one thread without timing: its products take
+# microseconds, and waking other threads for each of its ~30 operations costs more than they share
+# (W2, 128-64-10 at 256 rows, 31 MFLOP a step: one thread 1.7x faster than two on a 2-core Xeon).
+THREADS_MIN_FLOPS = 50_000_000
+# More threads must make a measured training step this much faster to be chosen: fewer threads are
+# the kinder choice on a shared machine, and a closer call is noise.
+THREADS_MARGIN = 1.10
 _warned_emulated_bf16: set[str] = set()
 
 
@@ -148,6 +156,58 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     choice = {"precision": "bf16" if speedup > BF16_MARGIN else "fp32", "bf16_speedup": round(speedup, 3),
               "steady": steady}
     # as for the kernels: a busy timing is re-taken by later processes until a steady one replaces it
+    choice = layers.settle(known, choice)
+    if choice is not known:
+        layers.remember_choice(key, choice)
+    return choice
+
+
+def training_threads(module: nn.Module, device: torch.device, rows: int, precision: str) -> dict:
+    """How many of this process's intra-op threads (``torch.get_num_threads()``) a CPU training step of
+    ``module`` at ``rows`` rows in ``precision`` should use: ``{"threads": n, "step_ms": {threads: ms}
+    (absent when not timed), "steady": bool}``.
+
+    One thread, untimed, below ``THREADS_MIN_FLOPS`` per step; else one training step (forward, MSE,
+    gradients) of a copy of ``module`` timed with 1, 2, 4, ... and all the threads, and the fewest
+    threads within ``THREADS_MARGIN`` of the fastest taken. Kept for the process and in the kernel cache
+    file like :func:`measured_precision` (same key parts, same rule for timings taken on a busy
+    machine); neither ``module`` nor any random generator is touched. Not for a GPU (all threads).
+    """
+    most = torch.get_num_threads()
+    if device.type != "cpu" or most <= 1:
+        return {"threads": most, "steady": True}
+    weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
+    rows = layers.bucket(rows)
+    if 6 * rows * weights < THREADS_MIN_FLOPS:
+        return {"threads": 1, "steady": True}
+    key = f"threads/{_precision_key(module, device, rows)[len('precision/'):]}/{precision}"
+    known = layers.known_choice(key)
+    known = known if known is not None and isinstance(known.get("threads"), int) else None
+    if known is not None and known.get("steady", True) and 1 <= known["threads"] <= most:
+        return known
+    probe = copy.deepcopy(module).to(device).train()
+    parameters = [p for p in probe.parameters() if p.requires_grad]
+    x = torch.rand(rows, probe.input_dim, generator=torch.Generator().manual_seed(0))
+    counts = sorted({1, most} | {2**i for i in range(1, most.bit_length()) if 2**i < most})
+
+    def step(threads: int):
+        def run() -> None:
+            torch.set_num_threads(threads)
+            with autocast(device, precision):
+                reconstruction = probe(x)[0]
+            torch.autograd.grad(((reconstruction.float() - x) ** 2).mean(), parameters)
+        return run
+
+    try:
+        with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
+            seconds = layers.timings({str(n): step(n) for n in counts}, budget=0.02, rounds=5)
+    finally:
+        torch.set_num_threads(most)
+    fastest = min(values[0] for values in seconds.values())
+    chosen = min(n for n in counts if seconds[str(n)][0] <= fastest * THREADS_MARGIN)
+    steady = all(values[1] <= 1.1 * values[0] for values in seconds.values())
+    choice = {"threads": chosen, "step_ms": {str(n): round(seconds[str(n)][0] * 1e3, 4) for n in counts},
+              "steady": steady}
     choice = layers.settle(known, choice)
     if choice is not known:
         layers.remember_choice(key, choice)
