@@ -44,20 +44,43 @@ def models(data) -> dict[str, aekit.Autoencoder]:
             "new": aekit.Autoencoder(latent_dim=3, **FAST).fit(data)}
 
 
-def kill_at_random(work, seconds: float, seed: int) -> None:
-    """Fork a child that runs ``work(i)`` for i = 0, 1, ... and SIGKILL it after a random delay."""
+@pytest.fixture
+def scratch(tmp_path_factory) -> Path:
+    """A folder apart from the test's own, for the child's warm-up output."""
+    return tmp_path_factory.mktemp("scratch")
+
+
+def kill_at_random(work, seconds: float, seed: int, warm_up=None) -> None:
+    """Fork a child that runs ``work(i)`` for i = 0, 1, ... and SIGKILL it after a random delay.
+
+    The delay starts when the child is ready: after ``warm_up()`` (the same work on scratch output, so
+    that the first real call runs as fast as the calls ``seconds`` was timed with, not slowed by
+    what a forked process does once) and never before the child is on one thread, as the timing was.
+    """
     delay = random.Random(seed).uniform(0.0, seconds)
+    ready_read, ready_write = os.pipe()
     pid = os.fork()
     if pid == 0:  # the child: write until killed, never return into pytest
         try:
+            os.close(ready_read)
             torch.set_num_threads(1)  # a thread pool inherited through fork would hang the child
+            if warm_up is not None:
+                warm_up()
+            os.write(ready_write, b"r")
+            os.close(ready_write)
             for i in range(10**9):
                 work(i)
         finally:
             os._exit(1)
+    os.close(ready_write)
+    try:
+        ready = os.read(ready_read, 1)  # b"" if the child died first
+    finally:
+        os.close(ready_read)
     time.sleep(delay)
     os.kill(pid, signal.SIGKILL)
     _, status = os.waitpid(pid, 0)
+    assert ready == b"r", "the child died before it was ready"
     assert os.WIFSIGNALED(status) and os.WTERMSIG(status) == signal.SIGKILL, "the child died on its own"
 
 
@@ -67,14 +90,21 @@ def visible_entries(folder: Path) -> list[str]:
 
 
 def seconds_per(work, repeats: int = 3) -> float:
-    start = time.perf_counter()
-    for i in range(repeats):
-        work(i)
-    return (time.perf_counter() - start) / repeats
+    """Seconds per call of ``work`` on one thread, as the killed child runs it (after one untimed call)."""
+    previous = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        work(0)
+        start = time.perf_counter()
+        for i in range(repeats):
+            work(i)
+        return (time.perf_counter() - start) / repeats
+    finally:
+        torch.set_num_threads(previous)
 
 
 # ------------------------------------------------------------------------------------ SIGKILL: save
-def test_sigkill_at_any_moment_of_save_leaves_the_old_or_the_new_model(models, data, tmp_path):
+def test_sigkill_at_any_moment_of_save_leaves_the_old_or_the_new_model(models, data, tmp_path, scratch):
     expected = {name: model.transform(data) for name, model in models.items()}
     target = tmp_path / "model"
     order = ("new", "old")
@@ -82,11 +112,15 @@ def test_sigkill_at_any_moment_of_save_leaves_the_old_or_the_new_model(models, d
     def save(i: int) -> None:
         models[order[i % 2]].save(target, overwrite=True)
 
+    def warm_up() -> None:  # the same saves, elsewhere
+        for name in order:
+            models[name].save(scratch / "model", overwrite=True)
+
     window = 3 * seconds_per(save)  # the kill lands anywhere in the first few saves
     outcomes = set()
     for kill in range(KILLS):
         models["old"].save(target, overwrite=True)
-        kill_at_random(save, window, seed=kill)
+        kill_at_random(save, window, seed=kill, warm_up=warm_up)
         assert visible_entries(tmp_path) == ["model"]
         loaded = aekit.load(target)  # never partial: a ModelFileError here fails the test
         codes = loaded.transform(data)
@@ -144,7 +178,8 @@ def test_sigkill_of_a_fresh_python_saving_in_a_loop(models, data, tmp_path):
 
 # ------------------------------------------------------------------------------------ SIGKILL: encode
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
-def test_sigkill_at_any_moment_of_encode_leaves_the_old_or_the_new_output(models, data, tmp_path, suffix):
+def test_sigkill_at_any_moment_of_encode_leaves_the_old_or_the_new_output(models, data, tmp_path, suffix,
+                                                                          scratch):
     """The child runs ``aekit encode`` (the CLI's own code path) over and over onto the same output."""
     model_dir, inputs, output = tmp_path / "model", tmp_path / "X.npy", tmp_path / f"codes{suffix}"
     models["new"].save(model_dir)
@@ -156,11 +191,14 @@ def test_sigkill_at_any_moment_of_encode_leaves_the_old_or_the_new_output(models
     def encode(i: int) -> None:
         assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(output), "--quiet"]) == 0
 
+    def warm_up() -> None:  # the same encode, elsewhere
+        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(scratch / output.name), "--quiet"]) == 0
+
     window = 3 * seconds_per(encode, repeats=2)
     outcomes = set()
     for kill in range(KILLS):
         write_data(output, old, columns=["latent0", "latent1", "latent2"])
-        kill_at_random(encode, window, seed=kill)
+        kill_at_random(encode, window, seed=kill, warm_up=warm_up)
         assert visible_entries(tmp_path) == sorted(["X.npy", "model", output.name])
         values = read_data(output).X  # never partial: an error here fails the test
         if np.array_equal(values, old):
