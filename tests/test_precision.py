@@ -289,3 +289,23 @@ def test_a_step_below_the_floor_trains_on_one_thread_untimed_and_n_jobs_override
     for name, value in chosen.module_.state_dict().items():
         assert torch.equal(value, one.module_.state_dict()[name]), name
     assert two.n_iter_ == 2
+
+
+def test_a_small_convolutional_model_has_its_threads_timed_not_assumed(monkeypatch, tmp_path):
+    """A convolution computes at every position: its few weights say nothing about a step's work."""
+    import aekit.training.precision as precision
+    from aekit.models.conv import ConvAutoencoder
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    seen: list = []
+    monkeypatch.setattr(precision.layers, "timings", _fake_thread_timings({1: 2.0, 2: 1.0}, seen))
+    precision.layers.reset()
+    conv = ConvAutoencoder(input_dim=28 * 28, latent_dim=4, input_shape=(1, 28, 28), channels=(4, 8))
+    assert 6 * 256 * sum(p.numel() for p in conv.parameters() if p.dim() >= 2) < precision.THREADS_MIN_FLOPS
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        assert precision.training_threads(conv, CPU, 256, "fp32")["threads"] == 2 and seen == [[1, 2]]
+    finally:
+        torch.set_num_threads(previous)
+        precision.layers.reset()

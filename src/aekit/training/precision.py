@@ -167,7 +167,8 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     ``module`` at ``rows`` rows in ``precision`` should use: ``{"threads": n, "step_ms": {threads: ms}
     (absent when not timed), "steady": bool}``.
 
-    One thread, untimed, below ``THREADS_MIN_FLOPS`` per step; else one training step (forward, MSE,
+    One thread, untimed, for a model of dense layers below ``THREADS_MIN_FLOPS`` per step; else (and
+    always for convolutions, which reuse their weights at every position) one training step (forward, MSE,
     gradients) of a copy of ``module`` timed with 1, 2, 4, ... and all the threads, and the fewest
     threads within ``THREADS_MARGIN`` of the fastest taken. Kept for the process and in the kernel cache
     file like :func:`measured_precision` (same key parts, same rule for timings taken on a busy
@@ -177,8 +178,9 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     if device.type != "cpu" or most <= 1:
         return {"threads": most, "steady": True}
     weights = sum(p.numel() for p in module.parameters() if p.dim() >= 2)
+    dense = all(p.dim() <= 2 for p in module.parameters())  # a convolution's work is not 2 x its weights a row
     rows = layers.bucket(rows)
-    if 6 * rows * weights < THREADS_MIN_FLOPS:
+    if dense and 6 * rows * weights < THREADS_MIN_FLOPS:
         return {"threads": 1, "steady": True}
     key = f"threads/{_precision_key(module, device, rows)[len('precision/'):]}/{precision}"
     known = layers.known_choice(key)
