@@ -309,3 +309,34 @@ def test_a_small_convolutional_model_has_its_threads_timed_not_assumed(monkeypat
     finally:
         torch.set_num_threads(previous)
         precision.layers.reset()
+
+
+def test_a_busy_threads_timing_is_final_within_the_process_and_timed_again_by_the_next(monkeypatch, tmp_path):
+    """Every fit in one process trains on the same threads (seeded fits alike); a later process times again."""
+    import aekit.training.precision as precision
+
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
+    seen: list = []
+
+    def busy(step_seconds):
+        def timings(candidates, budget=0.001, rounds=5):
+            seen.append(sorted(int(name) for name in candidates))
+            return {name: [step_seconds[int(name)], 2 * step_seconds[int(name)]] for name in candidates}  # unsteady
+        return timings
+
+    large = MLPAutoencoder(512, 8, hidden_dims=(512,))
+    previous = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        precision.layers.reset()
+        monkeypatch.setattr(precision.layers, "timings", busy({1: 2.0, 2: 1.0}))
+        first = precision.training_threads(large, CPU, 256, "fp32")
+        monkeypatch.setattr(precision.layers, "timings", busy({1: 1.0, 2: 2.0}))
+        assert precision.training_threads(large, CPU, 256, "fp32") == first and first["threads"] == 2
+        assert len(seen) == 1  # not timed again in this process, busy as it was
+        precision.layers.reset()  # the next process: the file's busy timing is timed again
+        assert precision.training_threads(large, CPU, 256, "fp32")["threads"] == 2  # busy again: the file's kept
+        assert len(seen) == 2
+    finally:
+        torch.set_num_threads(previous)
+        precision.layers.reset()

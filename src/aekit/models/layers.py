@@ -53,8 +53,8 @@ from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "bucket", "describe", "known_choice", "onednn_linear", "remember_choice", "requested_kernel", "reset",
-           "settle", "timings"]
+           "bucket", "decided_choice", "describe", "known_choice", "onednn_linear", "remember_choice",
+           "requested_kernel", "reset", "settle", "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -190,14 +190,21 @@ def _disk_choices() -> dict[str, dict]:
 
 def known_choice(key: str) -> dict | None:
     """A measured choice other than a kernel (e.g. ``"precision/..."``) made in this process or read from
-    the cache file, or None."""
+    the cache file, or None (see :func:`decided_choice` for this process's alone)."""
     return _others.get(key) or _disk_entries().get(key)
 
 
-def remember_choice(key: str, choice: dict) -> None:
-    """Keep a measured choice other than a kernel for this process and in the cache file."""
+def decided_choice(key: str) -> dict | None:
+    """This process's choice other than a kernel for ``key``, once made: final for the process (as a
+    kernel choice is), so that every fit in one process takes the same one."""
+    return _others.get(key)
+
+
+def remember_choice(key: str, choice: dict, *, write: bool = True) -> None:
+    """Keep a choice other than a kernel for this process and, with ``write`` (a new measurement), in the cache file."""
     _others[key] = choice
-    _write_choice(key, choice)
+    if write:
+        _write_choice(key, choice)
 
 
 def _write_choice(key: str, choice: dict) -> None:

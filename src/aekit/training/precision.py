@@ -129,9 +129,13 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     nor any random generator is touched.
     """
     key = _precision_key(module, device, rows)
+    decided = layers.decided_choice(key)
+    if decided is not None:  # made once per process: every fit in it trains alike
+        return decided
     known = layers.known_choice(key)
     known = known if known is not None and known.get("precision") in ("fp32", "bf16") else None
     if known is not None and known.get("steady", True):
+        layers.remember_choice(key, known, write=False)
         return known
     rows = layers.bucket(rows)
     probe = copy.deepcopy(module).to(device).train()
@@ -157,8 +161,7 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
               "steady": steady}
     # as for the kernels: a busy timing is re-taken by later processes until a steady one replaces it
     choice = layers.settle(known, choice)
-    if choice is not known:
-        layers.remember_choice(key, choice)
+    layers.remember_choice(key, choice, write=choice is not known)
     return choice
 
 
@@ -172,7 +175,8 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     gradients) of a copy of ``module`` timed with 1, 2, 4, ... and all the threads, and the fewest
     threads within ``THREADS_MARGIN`` of the fastest taken. Kept for the process and in the kernel cache
     file like :func:`measured_precision` (same key parts, same rule for timings taken on a busy
-    machine); neither ``module`` nor any random generator is touched. Not for a GPU (all threads).
+    machine: re-timed by later processes, never within one, so that a process's fits train alike);
+    neither ``module`` nor any random generator is touched. Not for a GPU (all threads).
     """
     most = torch.get_num_threads()
     if device.type != "cpu" or most <= 1:
@@ -183,9 +187,14 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     if dense and 6 * rows * weights < THREADS_MIN_FLOPS:
         return {"threads": 1, "steady": True}
     key = f"threads/{_precision_key(module, device, rows)[len('precision/'):]}/{precision}"
+    decided = layers.decided_choice(key)
+    if decided is not None:  # made once per process: every fit in it trains alike
+        return decided
     known = layers.known_choice(key)
     known = known if known is not None and isinstance(known.get("threads"), int) else None
-    if known is not None and known.get("steady", True) and 1 <= known["threads"] <= most:
+    known = known if known is not None and 1 <= known["threads"] <= most else None
+    if known is not None and known.get("steady", True):
+        layers.remember_choice(key, known, write=False)
         return known
     probe = copy.deepcopy(module).to(device).train()
     parameters = [p for p in probe.parameters() if p.requires_grad]
@@ -211,8 +220,7 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     choice = {"threads": chosen, "step_ms": {str(n): round(seconds[str(n)][0] * 1e3, 4) for n in counts},
               "steady": steady}
     choice = layers.settle(known, choice)
-    if choice is not known:
-        layers.remember_choice(key, choice)
+    layers.remember_choice(key, choice, write=choice is not known)
     return choice
 
 
