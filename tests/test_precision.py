@@ -135,9 +135,9 @@ def test_the_estimator_defaults_to_auto_and_says_what_it_used(data):
     np.testing.assert_array_equal(model.transform(data), reference.transform(data))
 
 
-@pytest.mark.parametrize("n_jobs", [1, -1, None])
-def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, data, monkeypatch):
-    seen = []
+def threads_of_the_training_steps(monkeypatch) -> list[int]:
+    """A list that gets torch's thread count at each call of the trainer (the training steps' threads)."""
+    seen: list[int] = []
     real_fit_module = aekit.training.loop.fit_module
 
     def recording_fit_module(*args, **kwargs):
@@ -145,6 +145,12 @@ def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, 
         return real_fit_module(*args, **kwargs)
 
     monkeypatch.setattr(aekit.training.loop, "fit_module", recording_fit_module)
+    return seen
+
+
+@pytest.mark.parametrize("n_jobs", [1, -1, None])
+def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, data, monkeypatch):
+    seen = threads_of_the_training_steps(monkeypatch)
     monkeypatch.setattr(hardware, "usable_cores", lambda: 1)  # as under `taskset -c 0`
     before = torch.get_num_threads()
     model = Autoencoder(3, hidden_dims=(16,), epochs=1, random_state=0, n_jobs=n_jobs).fit(data)
@@ -266,14 +272,7 @@ def test_a_step_below_the_floor_trains_on_one_thread_untimed_and_n_jobs_override
     monkeypatch.setattr(precision.layers, "timings", no_timing)
     small = MLPAutoencoder(12, 3, hidden_dims=(16,))
     assert 6 * 256 * sum(p.numel() for p in small.parameters() if p.dim() >= 2) < precision.THREADS_MIN_FLOPS
-    seen = []
-    real_fit_module = aekit.training.loop.fit_module
-
-    def recording_fit_module(*args, **kwargs):
-        seen.append(torch.get_num_threads())
-        return real_fit_module(*args, **kwargs)
-
-    monkeypatch.setattr(aekit.training.loop, "fit_module", recording_fit_module)
+    seen = threads_of_the_training_steps(monkeypatch)
     monkeypatch.setattr(hardware, "usable_cores", lambda: 2)
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
