@@ -277,10 +277,11 @@ def test_a_step_below_the_floor_trains_on_one_thread_untimed_and_n_jobs_override
     previous = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        chosen = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0).fit(data)
+        cpu = {"hidden_dims": (16,), "epochs": 2, "random_state": 0, "device": "cpu"}  # threads are a CPU's
+        chosen = Autoencoder(3, **cpu).fit(data)
         assert torch.get_num_threads() == 2  # restored after the steps
-        one = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, n_jobs=1).fit(data)
-        two = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, n_jobs=2).fit(data)
+        one = Autoencoder(3, **cpu, n_jobs=1).fit(data)
+        two = Autoencoder(3, **cpu, n_jobs=2).fit(data)
     finally:
         torch.set_num_threads(previous)
     assert seen == [1, 1, 2]  # the default's steps on one thread; n_jobs is what it says
