@@ -41,6 +41,7 @@ import json
 import os
 import platform
 import time
+from collections.abc import Callable
 from pathlib import Path
 
 import torch
@@ -53,8 +54,8 @@ from aekit._files import atomic_write_text
 from aekit.exceptions import AekitError, InvalidParameterValue, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "cache_path", "choices", "choose", "onednn_available",
-           "bucket", "decided_choice", "describe", "known_choice", "onednn_linear", "remember_choice",
-           "requested_kernel", "reset", "settle", "timings"]
+           "bucket", "describe", "measured_choice", "onednn_linear", "requested_kernel", "reset", "settle",
+           "timings"]
 
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
@@ -188,23 +189,23 @@ def _disk_choices() -> dict[str, dict]:
     return {key: choice for key, choice in _disk_entries().items() if _valid(choice)}
 
 
-def known_choice(key: str) -> dict | None:
-    """A measured choice other than a kernel (e.g. ``"precision/..."``) made in this process or read from
-    the cache file, or None (see :func:`decided_choice` for this process's alone)."""
-    return _others.get(key) or _disk_entries().get(key)
-
-
-def decided_choice(key: str) -> dict | None:
-    """This process's choice other than a kernel for ``key``, once made: final for the process (as a
-    kernel choice is), so that every fit in one process takes the same one."""
-    return _others.get(key)
-
-
-def remember_choice(key: str, choice: dict, *, write: bool = True) -> None:
-    """Keep a choice other than a kernel for this process and, with ``write`` (a new measurement), in the cache file."""
+def measured_choice(key: str, valid: Callable[[dict], bool], measure: Callable[[], dict]) -> dict:
+    """A measured choice other than a kernel (e.g. ``"precision/..."``), by the kernels' rules: this
+    process's once made (final for the process, so that every fit in it takes the same one); else the
+    cache file's, when ``valid`` and timed on a quiet machine; else ``measure()``'s, settled against a
+    busy cached one (:func:`settle`) and written to the cache file when it is kept."""
+    if key in _others:
+        return _others[key]
+    cached = _disk_entries().get(key)
+    cached = cached if cached is not None and valid(cached) else None
+    if cached is not None and cached.get("steady", True):
+        choice = cached
+    else:
+        choice = settle(cached, measure())
+        if choice is not cached:
+            _write_choice(key, choice)
     _others[key] = choice
-    if write:
-        _write_choice(key, choice)
+    return choice
 
 
 def _write_choice(key: str, choice: dict) -> None:

@@ -111,11 +111,13 @@ def _bf16_slowdown(out_features: int, in_features: int, rows: int = 256) -> floa
     return seconds["bf16"][0] / seconds["fp32"][0]
 
 
-def _precision_key(module: nn.Module, device: torch.device, rows: int) -> str:
+def _step_key(kind: str, module: nn.Module, device: torch.device, rows: int) -> str:
+    """The cache key of a choice ``kind`` timed on training steps: the model's shapes, the device, the
+    batch bucket and the thread count."""
     shapes = repr([(name, tuple(p.shape)) for name, p in module.named_parameters()]).encode()
     where = torch.cuda.get_device_name(device) if device.type == "cuda" else "cpu"
     rows = layers.bucket(rows)
-    return (f"precision/{type(module).__name__}-{hashlib.sha1(shapes).hexdigest()[:12]}/{where}/rows{rows}"
+    return (f"{kind}/{type(module).__name__}-{hashlib.sha1(shapes).hexdigest()[:12]}/{where}/rows{rows}"
             f"/threads{torch.get_num_threads()}")
 
 
@@ -128,23 +130,32 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
     rule for timings taken on a busy machine (:func:`aekit.models.layers.settle`); neither ``module``
     nor any random generator is touched.
     """
-    key = _precision_key(module, device, rows)
-    decided = layers.decided_choice(key)
-    if decided is not None:  # made once per process: every fit in it trains alike
-        return decided
-    known = layers.known_choice(key)
-    known = known if known is not None and known.get("precision") in ("fp32", "bf16") else None
-    if known is not None and known.get("steady", True):
-        layers.remember_choice(key, known, write=False)
-        return known
-    rows = layers.bucket(rows)
+    def measure() -> dict:
+        seconds, steady = _timed_steps(module, device, rows, {"fp32": ("fp32", None), "bf16": ("bf16", None)})
+        speedup = seconds["fp32"] / seconds["bf16"]
+        return {"precision": "bf16" if speedup > BF16_MARGIN else "fp32", "bf16_speedup": round(speedup, 3),
+                "steady": steady}
+
+    return layers.measured_choice(_step_key("precision", module, device, rows),
+                                  lambda choice: choice.get("precision") in ("fp32", "bf16"), measure)
+
+
+def _timed_steps(module: nn.Module, device: torch.device, rows: int,
+                 settings: dict[str, tuple[str, int | None]]) -> tuple[dict[str, float], bool]:
+    """Seconds of one training step (forward, MSE, gradients of every parameter) of a copy of ``module``
+    on ``bucket(rows)`` random rows under each setting, ``name: (precision, threads or None for the
+    current count)``, the fastest of the rounds of :func:`aekit.models.layers.timings`; and whether the
+    timing was steady (each setting's second-best round within 10% of its best: a quiet machine).
+    Neither ``module``, the thread count nor any random generator is changed."""
     probe = copy.deepcopy(module).to(device).train()
     parameters = [p for p in probe.parameters() if p.requires_grad]
-    generator = torch.Generator().manual_seed(0)
-    x = torch.rand(rows, probe.input_dim, generator=generator).to(device)
+    x = torch.rand(layers.bucket(rows), probe.input_dim, generator=torch.Generator().manual_seed(0)).to(device)
+    threads_before = torch.get_num_threads()
 
-    def step(precision: str):
+    def step(precision: str, threads: int | None):
         def run() -> None:
+            if threads is not None:
+                torch.set_num_threads(threads)
             with autocast(device, precision):
                 reconstruction = probe(x)[0]
             torch.autograd.grad(((reconstruction.float() - x) ** 2).mean(), parameters)
@@ -152,17 +163,15 @@ def measured_precision(module: nn.Module, device: torch.device, rows: int) -> di
                 torch.cuda.synchronize(device)
         return run
 
-    with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), torch.inference_mode(False), \
-            torch.enable_grad():
-        seconds = layers.timings({"fp32": step("fp32"), "bf16": step("bf16")}, budget=0.02, rounds=5)
-    speedup = seconds["fp32"][0] / seconds["bf16"][0]
+    try:
+        with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []), \
+                torch.inference_mode(False), torch.enable_grad():
+            seconds = layers.timings({name: step(*setting) for name, setting in settings.items()},
+                                     budget=0.02, rounds=5)
+    finally:
+        torch.set_num_threads(threads_before)
     steady = all(values[1] <= 1.1 * values[0] for values in seconds.values())
-    choice = {"precision": "bf16" if speedup > BF16_MARGIN else "fp32", "bf16_speedup": round(speedup, 3),
-              "steady": steady}
-    # as for the kernels: a busy timing is re-taken by later processes until a steady one replaces it
-    choice = layers.settle(known, choice)
-    layers.remember_choice(key, choice, write=choice is not known)
-    return choice
+    return {name: values[0] for name, values in seconds.items()}, steady
 
 
 def training_threads(module: nn.Module, device: torch.device, rows: int, precision: str) -> dict:
@@ -186,42 +195,18 @@ def training_threads(module: nn.Module, device: torch.device, rows: int, precisi
     rows = layers.bucket(rows)
     if dense and 6 * rows * weights < THREADS_MIN_FLOPS:
         return {"threads": 1, "steady": True}
-    key = f"threads/{_precision_key(module, device, rows)[len('precision/'):]}/{precision}"
-    decided = layers.decided_choice(key)
-    if decided is not None:  # made once per process: every fit in it trains alike
-        return decided
-    known = layers.known_choice(key)
-    known = known if known is not None and isinstance(known.get("threads"), int) else None
-    known = known if known is not None and 1 <= known["threads"] <= most else None
-    if known is not None and known.get("steady", True):
-        layers.remember_choice(key, known, write=False)
-        return known
-    probe = copy.deepcopy(module).to(device).train()
-    parameters = [p for p in probe.parameters() if p.requires_grad]
-    x = torch.rand(rows, probe.input_dim, generator=torch.Generator().manual_seed(0))
     counts = sorted({1, most} | {2**i for i in range(1, most.bit_length()) if 2**i < most})
 
-    def step(threads: int):
-        def run() -> None:
-            torch.set_num_threads(threads)
-            with autocast(device, precision):
-                reconstruction = probe(x)[0]
-            torch.autograd.grad(((reconstruction.float() - x) ** 2).mean(), parameters)
-        return run
+    def measure() -> dict:
+        seconds, steady = _timed_steps(module, device, rows, {str(n): (precision, n) for n in counts})
+        fastest = min(seconds.values())
+        chosen = min(n for n in counts if seconds[str(n)] <= fastest * THREADS_MARGIN)
+        return {"threads": chosen, "step_ms": {str(n): round(seconds[str(n)] * 1e3, 4) for n in counts},
+                "steady": steady}
 
-    try:
-        with torch.random.fork_rng(devices=[]), torch.inference_mode(False), torch.enable_grad():
-            seconds = layers.timings({str(n): step(n) for n in counts}, budget=0.02, rounds=5)
-    finally:
-        torch.set_num_threads(most)
-    fastest = min(values[0] for values in seconds.values())
-    chosen = min(n for n in counts if seconds[str(n)][0] <= fastest * THREADS_MARGIN)
-    steady = all(values[1] <= 1.1 * values[0] for values in seconds.values())
-    choice = {"threads": chosen, "step_ms": {str(n): round(seconds[str(n)][0] * 1e3, 4) for n in counts},
-              "steady": steady}
-    choice = layers.settle(known, choice)
-    layers.remember_choice(key, choice, write=choice is not known)
-    return choice
+    return layers.measured_choice(
+        f"{_step_key('threads', module, device, rows)}/{precision}",
+        lambda choice: isinstance(choice.get("threads"), int) and 1 <= choice["threads"] <= most, measure)
 
 
 def autocast(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
