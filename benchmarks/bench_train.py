@@ -16,7 +16,8 @@ Contenders, timed in this one process, one repeat of each in turn after one unti
   and its linear layers take the kernel timed on this machine (``AEKIT_LINEAR_KERNEL=auto``).
 - aekit fp32, aekit F.linear, aekit oneDNN: the same with ``precision="fp32"``, and with each kernel
   forced (``AEKIT_LINEAR_KERNEL``): aekit must be within 3% of the better kernel and of fp32.
-- aekit bf16 (W1): the same with ``precision="bf16"`` (autocast).
+- aekit bf16 (W1): the same with ``precision="bf16"`` (autocast); timed only where bf16 is native
+  unless ``--bf16 always`` (emulated, one epoch of W1 takes many minutes, and ``"auto"`` never picks it).
 - idiomatic: ``DataLoader(TensorDataset(X), batch_size=256, shuffle=True)``, ``torch.optim.Adam``,
   ``loss.item()`` per step, on the same architecture written in plain ``torch.nn`` (``nn.Linear``,
   ``nn.ReLU``), as a user's own loop has it (skorch and the lean loop train that module too).
@@ -86,6 +87,7 @@ from _common import (
     spread,
 )
 from aekit import Autoencoder
+from aekit.hardware import bf16_native
 from aekit.models.layers import KERNEL_VARIABLE, onednn_available, onednn_linear
 
 BATCH = 256
@@ -340,15 +342,19 @@ TARGETS = {
 }
 
 
-def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int, warmup: int) -> dict:
+def training(work: Workload, X: np.ndarray, X_test: np.ndarray | None, repeats: int, warmup: int,
+             bf16: str = "native") -> dict:
     fitted: dict = {}
     steps = math.ceil(len(X) / BATCH)
     contenders = {"aekit": aekit_fit(X, work, "auto", fitted), "aekit fp32": aekit_fit(X, work, "fp32", fitted)}
     if DEVICE.type == "cpu" and onednn_available():
         contenders["aekit F.linear"] = aekit_fit(X, work, "auto", fitted, kernel="default")
         contenders["aekit oneDNN"] = aekit_fit(X, work, "auto", fitted, kernel="onednn")
-    if work.name == "W1":
+    if work.name == "W1" and (bf16 == "always" or (bf16 == "native" and bf16_native(DEVICE))):
         contenders["aekit bf16"] = aekit_fit(X, work, "bf16", fitted)
+    elif work.name == "W1" and bf16 == "native":
+        print(f"\n{work.name} aekit bf16: skipped, this {DEVICE.type} has no native bf16 (emulated, it runs at a tenth "
+              "of fp32's speed or less; --bf16 always times it)")
     contenders.update({
         "idiomatic": idiomatic(X, work), "PyOD": pyod_train(X, work, fitted), "skorch": skorch_fit(X, work),
         f"{CEILING} ({'torch.mm, MKL' if DEVICE.type == 'cpu' else 'torch.mm'})": gemm_ceiling(work, steps),
@@ -495,6 +501,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--threads", type=int, default=None, help="torch.set_num_threads (default: torch's)")
     parser.add_argument("--device", default="cpu", help="where every contender trains: cpu (default) or cuda")
     parser.add_argument("--skip-memory", action="store_true")
+    parser.add_argument("--bf16", choices=("native", "always", "never"), default="native",
+                        help="the explicit precision='bf16' contender (W1): where bf16 is native (default), always "
+                        "(emulated bf16 takes many minutes per epoch), or never")
     parser.add_argument("--memory-child", choices=("aekit", "pyod"), help=argparse.SUPPRESS)
     parser.add_argument("--isa", help="comma-separated instruction-set settings, each run in a fresh process: "
                         + ", ".join(ISA_SETTINGS))
@@ -525,7 +534,7 @@ def main(argv: list[str] | None = None) -> None:
             print(f"W1 data: {source}")
         else:
             X, X_test = w2_data(work.rows), None
-        fitted = training(work, X, X_test, args.repeats, args.warmup)
+        fitted = training(work, X, X_test, args.repeats, args.warmup, args.bf16)
         summary[name] = fitted.pop("_medians")
         encoding(work, X, fitted, args.repeats, args.warmup)
         if name == "W1" and not args.skip_memory:
