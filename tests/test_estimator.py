@@ -306,6 +306,58 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
     assert_close(ae.threshold_, np.quantile(fresh, 0.95), rtol=1e-5, atol=1e-7)
 
 
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"early_stopping": False},  # the anchored model, trained to its last epoch
+        {"early_stopping": True, "patience": 2, "lr": 0.03},  # the best epoch is not the last
+        {"architecture": "mlp", "hidden_dims": (16,), "loss": "bce", "scaler": "minmax"},
+        {"precision": "bf16"},
+    ],
+    ids=["anchored-last-epoch", "anchored-best-epoch", "mlp-bce", "bf16"],
+)
+def test_combined_threshold_scores_kept_from_validation_equal_a_fresh_pass(params, monkeypatch):
+    X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
+    X[:, 4:] = X[:, :4] ** 2
+    calls = []
+    original = aekit.estimator.inference.outlier_scores
+
+    def counted(estimator, X, **how):
+        calls.append(len(X))
+        return original(estimator, X, **how)
+
+    monkeypatch.setattr(aekit.estimator.inference, "outlier_scores", counted)
+    ae = Autoencoder(latent_dim=2, epochs=8, batch_size=32, random_state=0, device="cpu", **params).fit(X)
+    assert ae.history_["best_epoch"] > 0, "PCA won: its refit is scored afresh, which this test is not about"
+    assert calls == []  # the held-out rows' scores came from the last validation pass
+    if params.get("early_stopping"):
+        assert ae.history_["best_epoch"] < ae.n_iter_, ae.history_
+    monkeypatch.undo()
+    _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
+    fresh = ae.outlier_scores(X[val_rows]).astype(np.float64)
+    assert_close(ae.error_quantiles_, np.quantile(fresh, np.linspace(0, 1, 1001)), rtol=1e-5, atol=1e-7,
+                 what="quantiles of the kept scores vs a fresh pass")
+
+
+def test_combined_threshold_scores_are_computed_afresh_when_pca_wins(monkeypatch):
+    X = np.random.default_rng(2).normal(size=(400, 6)).astype(np.float32)  # noise: nothing beats PCA
+    calls = []
+    original = aekit.estimator.inference.outlier_scores
+
+    def counted(estimator, X, **how):
+        calls.append(len(X))
+        return original(estimator, X, **how)
+
+    monkeypatch.setattr(aekit.estimator.inference, "outlier_scores", counted)
+    ae = Autoencoder(latent_dim=2, epochs=3, lr=0.5, random_state=0, device="cpu").fit(X)
+    assert ae.history_["best_epoch"] == 0, ae.history_
+    assert len(calls) == 1  # the refitted PCA's scores: the validation passes scored other weights
+    monkeypatch.undo()
+    _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
+    assert_close(ae.error_quantiles_, np.quantile(ae.outlier_scores(X[val_rows]).astype(np.float64),
+                                                  np.linspace(0, 1, 1001)), rtol=1e-6, atol=1e-8)
+
+
 def test_without_validation_rows_the_threshold_comes_from_the_training_rows(monkeypatch):
     X = np.random.default_rng(1).normal(size=(300, 6)).astype(np.float32)
     ae = Autoencoder(latent_dim=2, epochs=2, validation_fraction=0, random_state=0).fit(X)

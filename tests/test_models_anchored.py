@@ -3,6 +3,7 @@ latent_dim="auto" and batch_size="auto"."""
 
 from __future__ import annotations
 
+import math
 import warnings
 
 import numpy as np
@@ -24,6 +25,7 @@ from aekit.models.anchored import (
     principal_components,
     replaces_pca,
 )
+from aekit.training.sources import ValidationSplit
 from conftest import assert_close
 
 
@@ -81,6 +83,43 @@ def test_at_initialisation_the_anchored_model_is_pca(subspace_data):
     # float32 rounding of values ~10 through two products of 12 terms
     assert_close(reconstruction, expected, rtol=0, atol=2e-5, what="reconstruction")
     assert_close(codes, expected_codes, rtol=0, atol=2e-5, what="codes")
+
+
+@pytest.mark.parametrize("layout", ["fused", "residual"])
+def test_the_linear_reconstruction_is_the_model_s_own_at_the_anchor_only(subspace_data, layout):
+    X = torch.from_numpy(subspace_data.astype(np.float32))
+    fitted = principal_components(X)
+    model = AnchoredAutoencoder(12, 3, hidden_dims=(16, 8), layout=layout)
+    model.anchor(fitted.mean, fitted.components[:3])
+    with torch.no_grad():
+        # the same products, other blockings: float32 rounding of values ~10
+        assert_close(model.linear_reconstruction(X), model(X)[0], rtol=1e-6, atol=1e-5, what="at the anchor")
+        for parameter in model.parameters():  # the branches' last layers leave zero
+            parameter.add_(0.05 * torch.randn_like(parameter))
+        gap = (model.linear_reconstruction(X) - model(X)[0]).abs().max()
+    assert gap > 1e-2  # away from it, the branches count
+
+
+def test_the_starting_loss_is_pca_s_validation_error_without_a_forward_pass_through_the_branches(
+        subspace_data, monkeypatch):
+    calls = []
+    original = AnchoredAutoencoder.forward
+
+    def counted(self, x, **how):
+        calls.append(self.training)
+        return original(self, x, **how)
+
+    monkeypatch.setattr(AnchoredAutoencoder, "forward", counted)
+    ae = aekit.Autoencoder(latent_dim=3, epochs=1, random_state=0, device="cpu").fit(subspace_data)
+    train_rows, val_rows = ValidationSplit(len(subspace_data), ae.validation_fraction, ae.seed_).rows()
+    steps = math.ceil(len(train_rows) / ae.history_["batch_size"])
+    assert calls[: steps + 1] == [True] * steps + [False]  # the epoch's steps come first, then its validation
+    scaled = ae.scaler_.transform(subspace_data)
+    pca = PCA(n_components=3).fit(scaled[train_rows])
+    val = scaled[val_rows]
+    expected = float(np.mean((pca.inverse_transform(pca.transform(val)) - val) ** 2))
+    # float32 products of values ~ 3 over 12 terms, against float64
+    assert_close(ae.history_["initial_loss"], expected, rtol=1e-4, what="the starting weights' validation loss")
 
 
 def test_when_pca_wins_the_estimator_is_pca_of_all_the_rows(subspace_data):

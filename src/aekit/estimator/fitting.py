@@ -23,7 +23,7 @@ from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.models import build_model
-from aekit.models.anchored import choose_latent_dim, principal_components, replaces_pca
+from aekit.models.anchored import AnchoredAutoencoder, choose_latent_dim, principal_components, replaces_pca
 from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models.mlp import AutoencoderModule
 from aekit.preprocess import tensor_view
@@ -40,6 +40,9 @@ from aekit.training.sources import ValidationSplit
 # over them from growing with the data (it was a third of a one-epoch fit's training work).
 SCORE_STATE_ROWS = 10_000
 SCORE_STATE_STREAM = 3  # the sample's seed is drawn from (seed_, this): apart from the validation split's draws
+# The combined score's parts of each validation row (squared errors and codes) are kept from the pass over the
+# final weights, for the threshold's scores, while they take at most this much memory; above, another pass
+KEEP_PARTS_BYTES = 256 * 2**20
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
 # Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
@@ -100,14 +103,19 @@ def fit_data(estimator, data):
             n_neighbors=estimator.geometry_neighbors, rng=np.random.default_rng([estimator.seed_, 2]),
         )
     train_data, val_data = data.sources(split, estimator.scaler_, device, targets=targets)
-    held_out_errors = _train(estimator, train_data, val_data, estimator.n_features_in_, device, pca=pca)
+    held_out_errors, held_out_parts = _train(estimator, train_data, val_data, estimator.n_features_in_, device,
+                                             pca=pca)
     held_out = data.arrays(split, "validation" if split.n_validation else "train")
     no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
     if estimator.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
         inference.fit_score_state(estimator, _score_state_rows(data, split, estimator.seed_), scale=True,
                                   combine=combine)
-        held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out]
-                                         or no_rows)
+        if held_out_parts is not None:  # as outlier_scores gives them, from the last validation pass's parts
+            errors, codes = held_out_parts[:, : estimator.n_features_in_], held_out_parts[:, estimator.n_features_in_ :]
+            held_out_errors = detect.combined_scores(errors, codes, estimator.score_state_).astype(np.float32)
+        else:
+            held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out]
+                                             or no_rows)
     elif held_out_errors is None:  # not kept from training (see _train): another pass over the rows
         held_out_errors = np.concatenate([inference.row_errors(estimator, X, scale=True) for X in held_out]
                                          or no_rows)
@@ -216,14 +224,16 @@ def _principal_components(estimator, train_data, combine=None) -> tuple | None:
     return pca, rule, latent_dim
 
 
-def _train(estimator, train_data, val_data, n_features: int, device: torch.device, pca=None) -> np.ndarray | None:
+def _train(estimator, train_data, val_data, n_features: int, device: torch.device,
+           pca=None) -> tuple[np.ndarray | None, np.ndarray | None]:
     """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
 
     The anchored model starts at PCA of the training rows (``pca``: from :meth:`_principal_components`,
-    computed here when None). Returns the mean squared error of each validation row under the final
-    weights, from the validation pass that chose them, or None when there was none in this process
-    (no validation rows, a resumed run that ended on an earlier epoch's weights, DDP): then compute
-    them anew.
+    computed here when None). Returns, from the validation pass that chose the final weights, the mean
+    squared error of each validation row and, for the combined score (within ``KEEP_PARTS_BYTES``),
+    each one's squared errors and codes side by side (n_val x (n_features + latent_dim)); each is None
+    when that pass did not give it in this process (no validation rows, a resumed run that ended on
+    an earlier epoch's weights, PCA refitted, DDP): then compute them anew.
     """
     if pca is None:  # of every process's training rows (each holds its own share), as one process would
         combine = distributed.reduce_over_ranks if distributed.world_size() > 1 else None
@@ -263,13 +273,18 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     # each validation row's error, kept from the pass over the final weights: the threshold's errors
     # without another forward pass (not under DDP, where each process validates only its share)
     keep_errors = distributed.world_size() == 1
+    n_val = 0 if val_data is None else val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data)
+    keep_parts = (keep_errors and estimator.anomaly_score == "combined"
+                  and n_val * (n_features + latent_dim) * 4 <= KEEP_PARTS_BYTES)
     pass_errors: list[torch.Tensor] = []
     kept: list[torch.Tensor] = []
+    pass_parts: list[torch.Tensor] = []  # keep_parts: each validation row's squared errors and codes
+    kept_parts: list[torch.Tensor] = []
 
     def loss_fn(module: AutoencoderModule, batch: torch.Tensor) -> torch.Tensor:
         if estimator.geometry is None:
             rows = batch
-            raw, _ = module(rows, logits=True)
+            raw, latent = module(rows, logits=True)
             loss = reconstruction_loss(loss_name, raw, rows)
         else:
             rows, target = batch[:, :n_features].contiguous(), batch[:, n_features:]  # see fit
@@ -277,8 +292,19 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
             geometric = reconstruction_loss("mse", latent.float(), target)  # distance to Isomap's codes
             loss = reconstruction_loss(loss_name, raw, rows) + weight * geometric
         if keep_errors and not module.training:  # a validation pass: the threshold's errors
-            pass_errors.append(inference.row_mse(module.output(raw), rows))
+            reconstruction = module.output(raw)
+            pass_errors.append(inference.row_mse(reconstruction, rows))
+            if keep_parts:  # as inference.score_parts has them
+                pass_parts.append(torch.cat([(reconstruction.float() - rows.float()) ** 2, latent.float()], dim=1))
         return loss
+
+    def start_loss(module: AnchoredAutoencoder, rows: torch.Tensor) -> torch.Tensor:
+        """The anchored model's starting loss: its branches add exactly zero there, so its reconstruction is
+        its linear maps' (PCA's), at a fraction of a forward pass's cost."""
+        reconstruction = module.linear_reconstruction(rows)
+        if keep_errors:
+            pass_errors.append(inference.row_mse(reconstruction, rows))
+        return reconstruction_loss(loss_name, reconstruction, rows)
 
     pca_errors: list[torch.Tensor] = []  # the anchored model's start (PCA): each validation row's error
 
@@ -286,8 +312,9 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if epoch < 0:
             pca_errors[:] = pass_errors
         if final_so_far:
-            kept[:] = pass_errors
+            kept[:], kept_parts[:] = pass_errors, pass_parts
         pass_errors.clear()
+        pass_parts.clear()
 
     config = TrainConfig(
         epochs=estimator.epochs,
@@ -311,7 +338,9 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         with hardware.threads(steps_threads):
             history = loop.fit_module(
                 estimator.module_, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
-                on_epoch_end=on_epoch_end, initial_candidate=anchored,
+                on_epoch_end=on_epoch_end,
+                # with geometry, the loss also weighs the codes' distance to their targets: the full pass
+                initial_candidate=anchored and (start_loss if estimator.geometry is None else True),
             )
     except TrainingError as error:  # say what this estimator can do about it, and that nothing was fitted
         stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
@@ -337,9 +366,11 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
             refit = principal_components(val_data, max_components=latent_dim, previous=pca[0])
             estimator.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
             kept.clear()  # the threshold's errors are then those of this model: a fresh pass
+            kept_parts.clear()
     estimator.n_iter_ = len(history.train_loss)
     _warn_not_converged(history, estimator.early_stopping)
-    return torch.cat(kept).cpu().numpy() if kept else None
+    return (torch.cat(kept).cpu().numpy() if kept else None,
+            torch.cat(kept_parts).cpu().numpy() if kept_parts else None)
 
 
 # Parameters that do not change what is trained (or that TrainConfig already holds)

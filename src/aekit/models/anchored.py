@@ -47,6 +47,9 @@ class Residual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.linear(x) + self.branch(x)
 
+    def linear_part(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)
+
     def anchor(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         self.linear.weight.copy_(weight)
         self.linear.bias.copy_(bias)
@@ -74,6 +77,10 @@ class FusedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         linear, hidden = self.head(x).split([self.out_features, self.head.out_features - self.out_features], dim=1)
         return torch.addmm(linear, self.body(hidden), self.tail.t())
+
+    def linear_part(self, x: torch.Tensor) -> torch.Tensor:
+        """``W x + b`` alone: :meth:`forward` while ``tail`` is zero (at the anchor), without the branch's products."""
+        return torch.nn.functional.linear(x, self.head.weight[: self.out_features], self.head.bias[: self.out_features])
 
     def anchor(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
         self.head.weight[: self.out_features].copy_(weight)
@@ -147,6 +154,11 @@ class AnchoredAutoencoder(AutoencoderModule):
         mean = mean.to(components)
         self.encoder.anchor(components, -(components @ mean))
         self.decoder.anchor(components.T, mean)
+
+    def linear_reconstruction(self, x: torch.Tensor) -> torch.Tensor:
+        """The reconstruction by the linear maps alone: the model's own while its branches add zero (at
+        :meth:`anchor`, where it is PCA's), at the cost of two thin products instead of every layer's."""
+        return self.decoder.linear_part(self.encoder.linear_part(x))
 
     def config(self) -> dict:
         return {

@@ -153,7 +153,7 @@ def fit_module(
     *,
     checkpointer=None,
     on_epoch_end: Callable[[int, bool], None] | None = None,
-    initial_candidate: bool = False,
+    initial_candidate: bool | LossFn = False,
 ) -> History:
     """Train ``module`` in place on ``X_train`` and return its :class:`History`.
 
@@ -177,6 +177,9 @@ def fit_module(
     With ``initial_candidate``, the starting weights are scored before the first step and compete
     with every epoch's as epoch 0 (``history.initial_loss``; ``best_epoch`` 0 when none beat them):
     a model that starts at a known solution (PCA) then ends no worse than it on the monitored loss.
+    ``initial_candidate`` may be a loss function that gives the starting weights' loss for less than
+    ``loss_fn`` (the anchored model's PCA reconstruction, without its branches' products): it then
+    scores them instead.
 
     Examples
     --------
@@ -193,7 +196,8 @@ def fit_module(
 
 
 def _train(
-    module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end, initial_candidate=False
+    module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end,
+    initial_candidate: bool | LossFn = False,
 ) -> History:
     """The body of :func:`fit_module`, with the stop request (or None) installed."""
     train_source = as_source(X_train)
@@ -237,8 +241,9 @@ def _train(
             start_epoch = config.epochs
     started = time.perf_counter() - history.seconds
     if initial_candidate and saved is None:  # epoch 0: the starting weights, scored like any epoch's
+        start_loss = loss_fn if isinstance(initial_candidate, bool) else initial_candidate
         total, count = distributed.sum_over_ranks(
-            _loss_sum(module, loss_fn, val_source if has_val else train_source, config.precision)
+            _loss_sum(module, start_loss, val_source if has_val else train_source, config.precision)
         )
         history.initial_loss = total / max(count, 1)
         watch.start_from(history.initial_loss, last_good_state)
