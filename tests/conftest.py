@@ -27,6 +27,17 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, wh
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
+def flat_state(state: dict, prefix: str = "") -> dict:
+    """A saved state's numbers by dotted key (``{"a": {"b": [1]}}`` -> ``{"a.b": [1]}``), to compare key by key."""
+    flat = {}
+    for key, value in state.items():
+        if isinstance(value, dict):
+            flat.update(flat_state(value, f"{prefix}{key}."))
+        else:
+            flat[prefix + key] = value
+    return flat
+
+
 @pytest.fixture(scope="module")
 def low_rank_data() -> np.ndarray:
     """300 x 12 data of rank 3 plus small noise, in large units with an offset (needs scaling)."""

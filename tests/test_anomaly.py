@@ -7,8 +7,10 @@ import json
 
 import numpy as np
 import pytest
+from scipy.stats import multivariate_normal
 from sklearn.covariance import EmpiricalCovariance
 from sklearn.metrics import roc_auc_score
+from sklearn.mixture import GaussianMixture
 
 import aekit
 from aekit import detect
@@ -50,6 +52,73 @@ def test_score_state_and_scores_match_numpy_and_sklearn():
     assert_close(shares.sum(axis=1), expected, rtol=1e-8, atol=1e-10)
 
 
+def _two_modes_and_a_few_outliers(seed: int = 0) -> np.ndarray:
+    """Codes in two clusters (70 % and 27 % of 1,000 rows) and a tight group of 3 % far off: correlated axes."""
+    rng = np.random.default_rng(seed)
+    parts = [rng.normal(size=(700, 2)) * 0.5 + [-3.0, 0.0], rng.normal(size=(270, 2)) * 0.5 + [3.0, 0.0],
+             rng.normal(size=(30, 2)) * 0.1 + [0.0, 6.0]]
+    return np.concatenate(parts) @ np.array([[1.0, 0.5], [0.0, 1.0]])
+
+
+def test_latent_modes_are_the_densest_mixture_by_bic_less_its_small_modes_against_scikit_learn():
+    codes = _two_modes_and_a_few_outliers()
+    mean, covariance = codes.mean(axis=0), np.cov(codes.T, bias=True)
+    modes = detect.fit_latent_modes(codes - mean, covariance, seed=0)
+    # the 3 % group is fitted as a mode of its own, then left out; the clusters take a mode or two each
+    assert_close(modes.weights.sum(), 0.97, rtol=0, atol=1e-6)
+    assert modes.weights.min() >= detect.MODE_MIN_SHARE
+    # independent reference: scikit-learn's mixture of lowest BIC on the whitened codes, its kept modes' densities
+    z = (codes - mean) @ modes.whitening
+    assert_close(z.T @ z / len(z), np.eye(2), rtol=0, atol=1e-10, what="whitened codes have unit covariance")
+    mixtures = [GaussianMixture(count, covariance_type="diag", reg_covar=1e-6, random_state=0).fit(z)
+                for count in range(1, 6)]
+    reference = min(mixtures, key=lambda mixture: mixture.bic(z))
+    kept = reference.weights_ >= detect.MODE_MIN_SHARE
+    log_density = np.log(sum(weight * multivariate_normal(mean_, np.diag(variance)).pdf(z)
+                             for weight, mean_, variance in zip(reference.weights_[kept], reference.means_[kept],
+                                                                reference.covariances_[kept], strict=True)))
+    bound = np.log(sum(weight * multivariate_normal(mean_, np.diag(variance)).pdf(mean_)
+                       for weight, mean_, variance in zip(reference.weights_[kept], reference.means_[kept],
+                                                          reference.covariances_[kept], strict=True)))
+    assert_close(modes.distance(codes - mean), -2 * (log_density - bound), rtol=1e-6, atol=1e-8)
+    assert modes.distance(codes - mean).min() >= 0
+    # the rows of the small group and a row between the modes score far above the modes' own rows
+    distance = modes.distance(np.array([[0.0, 6.0], [0.0, 0.0], [-3.0, 0.0], [3.0, 0.0]])
+                              @ np.array([[1.0, 0.5], [0.0, 1.0]]) - mean)
+    assert distance[0] > 5 * distance[2:].max() and distance[1] > 5 * distance[2:].max(), distance
+
+
+def test_between_two_modes_the_modes_see_an_outlier_that_the_mahalanobis_distance_misses():
+    codes = _two_modes_and_a_few_outliers(1)
+    state = detect.fit_score_state([(np.ones((len(codes), 3)), codes)])
+    middle = codes[:970].mean(axis=0, keepdims=True)  # between the clusters: the codes' mean, an empty place
+    inliers = codes[:970]
+    latent = lambda state, rows: detect.contributions(np.ones((len(rows), 3)), rows, state)[:, -1]  # noqa: E731
+    assert (latent(state, middle) > latent(state, inliers)).mean() > 0.99
+    mahalanobis = detect.ScoreState(state.feature_scale, state.code_mean, state.code_precision, state.code_scale)
+    assert (latent(mahalanobis, middle) > latent(mahalanobis, inliers)).mean() < 0.05
+
+
+def test_one_gaussian_mode_is_the_mahalanobis_distance_exactly():
+    rng = np.random.default_rng(3)
+    codes = rng.normal(size=(2000, 3)) @ rng.normal(size=(3, 3)) + 5.0
+    state = detect.fit_score_state([(np.ones((2000, 2)), codes)])
+    assert len(state.modes.weights) == 1
+    distance = EmpiricalCovariance().fit(codes).mahalanobis(codes)
+    assert_close(detect.contributions(np.ones((2000, 2)), codes, state)[:, -1] * state.latent_divisor, distance,
+                 rtol=1e-8, atol=1e-8)
+
+
+def test_damaged_latent_modes_are_refused_when_a_model_loads(combined, tmp_path):
+    assert combined.score_state_.modes is not None
+    for damage in ({"weights": [-1.0]}, {"variances": [[0.0, 1.0]]}, {"means": [[1.0]]}, {"whitening": "x"}):
+        combined.save(tmp_path / "model", overwrite=True)
+        _edit_config(tmp_path / "model", lambda config, damage=damage: config["fitted"]["score_state"]["latent_modes"]
+                     .update(damage))
+        with pytest.raises(aekit.exceptions.ModelFileError, match="score_state"):
+            aekit.load(tmp_path / "model")
+
+
 def test_a_constant_feature_does_not_divide_by_zero():
     errors = np.zeros((50, 3))
     errors[:, 1:] = np.random.default_rng(0).random((50, 2))
@@ -64,9 +133,9 @@ def test_outlier_scores_are_the_combined_score_of_the_models_errors_and_codes(co
     assert_close(combined.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.score_samples(X), -expected, rtol=1e-4, atol=1e-6)
     assert_close(combined.outlier_scores(X, per_feature=True).sum(axis=1), expected, rtol=1e-4, atol=1e-5)
-    k = combined.score_state_.code_scale  # the codes' rank: the latent term averages k / sqrt(2 k)
-    assert_close(combined.outlier_scores(X).mean(), 1 + np.sqrt(k / 2), rtol=0.02, atol=0,
-                 what="terms average 1, sqrt(k / 2)")
+    shares = combined.outlier_scores(X, per_feature=True)  # the state was learned on all of X (under 10,000 rows)
+    assert_close(shares[:, :-1].sum(axis=1).mean(), 1.0, rtol=0.02, atol=0, what="the error term averages 1")
+    assert shares[:, -1].min() >= 0
 
 
 def test_the_combined_score_finds_the_planted_outliers_better_than_the_error(combined, planted):
@@ -133,7 +202,9 @@ def test_save_and_load_keep_the_score_and_old_folders_load_with_the_error(combin
 def test_a_folder_saved_before_the_sqrt_rule_keeps_its_score(combined, planted, tmp_path):
     X = planted[0]
     combined.save(tmp_path / "model")
-    _edit_config(tmp_path / "model", lambda config: config["fitted"]["score_state"].pop("latent_divisor"))
+    # as that version wrote it: no divisor, and the Mahalanobis distance (no latent modes)
+    _edit_config(tmp_path / "model", lambda config: [config["fitted"]["score_state"].pop(key)
+                                                     for key in ("latent_divisor", "latent_modes")])
     old = aekit.load(tmp_path / "model")
     state = combined.score_state_
     errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
@@ -147,13 +218,20 @@ def test_a_folder_saved_before_the_sqrt_rule_keeps_its_score(combined, planted, 
 def test_a_folder_saved_with_the_sqrt_k_divisor_keeps_it(combined, planted, tmp_path):
     X = planted[0]
     combined.save(tmp_path / "model")
-    k = combined.score_state_.code_scale
-    _edit_config(tmp_path / "model", lambda config: config["fitted"]["score_state"].update(latent_divisor=np.sqrt(k)))
+    state = combined.score_state_
+    k = state.code_scale
+
+    def as_then(config):  # the divisor sqrt(k), and the Mahalanobis distance (no latent modes)
+        config["fitted"]["score_state"].update(latent_divisor=np.sqrt(k))
+        config["fitted"]["score_state"].pop("latent_modes")
+
+    _edit_config(tmp_path / "model", as_then)
     old = aekit.load(tmp_path / "model")
-    shares = combined.outlier_scores(X, per_feature=True)
-    errors, latent = shares[:, :-1], shares[:, -1]
-    # the latent term under sqrt(k) is sqrt(2) times the one under sqrt(2 k); the error term is the same
-    assert_close(old.outlier_scores(X), errors.sum(axis=1) + np.sqrt(2) * latent, rtol=1e-4, atol=1e-6)
+    errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
+    centred = codes - state.code_mean
+    distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)
+    expected = (errors / state.feature_scale).mean(axis=1) + distance / np.sqrt(k)
+    assert_close(old.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
 
 
 def _edit_config(folder, edit) -> None:

@@ -16,7 +16,7 @@ import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.training.sources import ValidationSplit
-from conftest import assert_close
+from conftest import assert_close, flat_state
 
 # the plain MLP: these tests are about the estimator's mechanics and its loss choice (tests/test_models_anchored.py
 # has the anchored default's)
@@ -450,11 +450,11 @@ def test_on_many_rows_the_score_normalisers_come_from_a_uniform_sample_the_same_
     _, sample = ValidationSplit(len(X), 100 / len(X), seed).rows()
     _, val_rows = ValidationSplit(len(X), 0.2, in_memory.seed_).rows()
     assert len(sample) == 100 and len(set(sample) & set(val_rows)) < 60  # not the validation rows again
-    states = [ae.score_state_.to_dict() for ae in (in_memory, streamed)]
-    for key, value in states[0].items():  # the same rows, in either order of arrival
+    states = [flat_state(ae.score_state_.to_dict()) for ae in (in_memory, streamed)]
+    for key, value in states[0].items():  # the same rows, in the same order (by index), from either source
         assert_close(states[1][key], value, rtol=1e-6, atol=1e-9, what=key)
     inference.fit_score_state(in_memory, [X[sample]], scale=True)  # numpy sums over exactly those rows
-    for key, value in in_memory.score_state_.to_dict().items():
+    for key, value in flat_state(in_memory.score_state_.to_dict()).items():
         assert_close(states[0][key], value, rtol=1e-6, atol=1e-9, what=key)
     inference.fit_score_state(in_memory, [X], scale=True)  # all rows: another state
     assert not np.allclose(in_memory.score_state_.feature_scale, states[0]["feature_scale"], rtol=1e-3)

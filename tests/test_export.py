@@ -67,6 +67,16 @@ def test_graph_matches_the_estimator(tables, tmp_path, params, data, loss):
     assert_close(_run_graph(path, X[:1])["latent"], ae.transform(X[:1]), **TOLERANCE)
 
 
+def test_the_latent_modes_of_the_combined_score_export_with_it(tmp_path):
+    rng = np.random.default_rng(5)
+    groups = rng.normal(size=(600, 2)) * 0.3 + np.repeat([[-3.0, 0.0], [3.0, 1.0], [0.0, 4.0]], 200, axis=0)
+    X = (groups @ rng.normal(size=(2, 8)) + 0.05 * rng.normal(size=(600, 8))).astype(np.float32)
+    ae = aekit.Autoencoder(latent_dim=2, epochs=3, random_state=0, device="cpu").fit(X)
+    assert len(ae.score_state_.modes.weights) > 1  # the mixture, not the single Mahalanobis distance
+    X_new = np.vstack([X[:50], X[:50].mean(axis=0) + rng.normal(size=(50, 8)).astype(np.float32)])
+    _check_against_estimator(ae, X_new, ae.to_onnx(tmp_path / "model.onnx"))
+
+
 def test_layers_big_enough_for_onednn_export_as_plain_products(tmp_path):
     """aekit.models.layers.Linear may route wide layers through a private oneDNN operator with no ONNX form."""
     X = np.random.default_rng(1).normal(size=(64, 256)).astype(np.float32)

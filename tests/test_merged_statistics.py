@@ -16,7 +16,7 @@ import torch
 
 from aekit import detect, preprocess
 from aekit.models.anchored import principal_components
-from conftest import assert_close
+from conftest import assert_close, flat_state
 
 SHARES = [(0, 50), (50, 51), (51, 400)]  # uneven, one of a single row
 
@@ -37,12 +37,25 @@ class ThreadRanks:
 
         return combine
 
+    def gather_for(self, rank: int):
+        """As :func:`aekit.training.distributed.gather_over_ranks`: every rank's 1-D array, in rank order."""
+        def gather(array: np.ndarray) -> np.ndarray:
+            self.slots[rank] = np.array(array, dtype=np.float64)
+            self.barrier.wait()
+            result = np.concatenate(self.slots)
+            self.barrier.wait()
+            return result
 
-def run_ranks(work):
-    """``work(rank, start, stop, combine)`` in one thread per share; the results in rank order."""
+        return gather
+
+
+def run_ranks(work, gather: bool = False):
+    """``work(rank, start, stop, combine)`` in one thread per share (``gather``: ``work(..., combine, gather)``);
+    the results in rank order."""
     ranks = ThreadRanks(len(SHARES))
     with ThreadPoolExecutor(len(SHARES)) as pool:
-        futures = [pool.submit(work, rank, start, stop, ranks.combine_for(rank))
+        futures = [pool.submit(work, rank, start, stop, ranks.combine_for(rank),
+                               *([ranks.gather_for(rank)] if gather else []))
                    for rank, (start, stop) in enumerate(SHARES)]
         return [future.result() for future in futures]
 
@@ -90,9 +103,11 @@ def test_pca_of_shares_combined_is_the_pca_of_all_rows(rows):
 def test_score_normalisers_of_shares_combined_are_those_of_all_rows(rows):
     rng = np.random.default_rng(4)
     errors, codes = rng.random((len(rows), 6)), rng.normal(size=(len(rows), 2))
-    results = run_ranks(lambda rank, start, stop, combine: detect.fit_score_state(
-        [(errors[start:stop], codes[start:stop])], combine=combine))
-    whole = detect.fit_score_state([(errors, codes)]).to_dict()
+    codes[::3] += [8.0, 0.0]  # a second mode: the latent modes are a mixture, fitted on all the codes
+    results = run_ranks(lambda rank, start, stop, combine, gather: detect.fit_score_state(
+        [(errors[start:stop], codes[start:stop])], combine=combine, gather=gather), gather=True)
+    whole = flat_state(detect.fit_score_state([(errors, codes)]).to_dict())
+    assert len(whole["latent_modes.weights"]) > 1
     for state in results:
-        for key, value in state.to_dict().items():
+        for key, value in flat_state(state.to_dict()).items():
             assert_close(value, whole[key], rtol=1e-9, atol=1e-12, what=key)

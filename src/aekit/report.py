@@ -247,7 +247,7 @@ def write_report(
             f"<p>The rows with the highest outlier scores ({html.escape(str(estimator.anomaly_score))} score; "
             f"threshold {_fmt(estimator.threshold_)}), with the parts of each score that weigh most: a feature's "
             "share is its normalised reconstruction error's, the latent distance's that of the codes' "
-            "Mahalanobis distance.</p>",
+            "distance to the dense places of the training codes.</p>",
             _outlier_rows(outliers),
         ]
     parts += ["<h2>Pictures</h2>", *(_figure(name, png) for name, png in figures)]

@@ -72,7 +72,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "(default: %(default)s)")
     group.add_argument("--anomaly-score", default=EstimatorDefault("anomaly_score"),
                        help="combined (the reconstruction error normalised per feature plus the codes' "
-                       "Mahalanobis distance) or error (the plain mean squared error) (default: %(default)s)")
+                       "distance to the training codes' modes) or error (the plain mean squared error) "
+                       "(default: %(default)s)")
     group.add_argument("--window", type=int, metavar="W",
                        help="DATA is a time series (one row per time step): train on its windows of W steps; "
                        "aekit score then scores each step (default: rows are independent)")

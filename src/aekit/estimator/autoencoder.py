@@ -91,8 +91,10 @@ class Autoencoder(TransformerMixin, BaseEstimator):
     anomaly_score : {"combined", "error"}, default="combined"
         What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
-        the codes' squared Mahalanobis distance over ``sqrt(2 k)``, its spread for ``k`` codes (:mod:`aekit.detect`;
-        the better detector on the benchmarks). "error": the plain mean squared reconstruction error.
+        the codes' distance to the training codes' modes (``-2 log`` of their density, a mixture of
+        up to 5 Gaussians; one mode: the squared Mahalanobis distance) over ``sqrt(2 k)``, its spread
+        for ``k`` codes (:mod:`aekit.detect`; the better detector on the benchmarks). "error": the
+        plain mean squared reconstruction error.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, the validation split and the shuffling. The guarantee: the same value on the
         same machine, device and number of torch threads (``torch.get_num_threads()``) gives bitwise

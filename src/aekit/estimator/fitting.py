@@ -109,7 +109,7 @@ def fit_data(estimator, data):
     no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
     if estimator.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
         inference.fit_score_state(estimator, _score_state_rows(data, split, estimator.seed_), scale=True,
-                                  combine=combine)
+                                  combine=combine, gather=distributed.gather_over_ranks if data.sharded else None)
         if held_out_parts is not None:  # as outlier_scores gives them, from the last validation pass's parts
             errors, codes = held_out_parts[:, : estimator.n_features_in_], held_out_parts[:, estimator.n_features_in_ :]
             held_out_errors = detect.combined_scores(errors, codes, estimator.score_state_).astype(np.float32)

@@ -107,15 +107,15 @@ def score_parts(estimator, X: np.ndarray, *, scale: bool) -> tuple[np.ndarray, n
     return parts[:, : estimator.n_features_in_], parts[:, estimator.n_features_in_ :]
 
 
-def fit_score_state(estimator, arrays, *, scale: bool, combine=None) -> None:
+def fit_score_state(estimator, arrays, *, scale: bool, combine=None, gather=None) -> None:
     """The combined score's normalisers, from the rows of ``arrays`` (an iterable of row blocks); with
-    ``combine``, this process's share of the rows (see :func:`aekit.detect.fit_score_state`)."""
+    ``combine`` and ``gather``, this process's share of the rows (see :func:`aekit.detect.fit_score_state`)."""
     def parts():
         for array in arrays:
             for start in range(0, len(array), INFERENCE_BATCH_ROWS):
                 yield score_parts(estimator, array[start : start + INFERENCE_BATCH_ROWS], scale=scale)
 
-    estimator.score_state_ = detect.fit_score_state(parts(), combine=combine)
+    estimator.score_state_ = detect.fit_score_state(parts(), combine=combine, gather=gather, seed=estimator.seed_)
 
 
 def outlier_scores(estimator, X: np.ndarray, *, scale: bool, per_feature: bool = False) -> np.ndarray:
