@@ -88,6 +88,18 @@ def test_latent_modes_are_the_densest_mixture_by_bic_less_its_small_modes_agains
     assert distance[0] > 5 * distance[2:].max() and distance[1] > 5 * distance[2:].max(), distance
 
 
+def test_on_many_rows_the_modes_are_fitted_on_evenly_spaced_ones(monkeypatch):
+    codes = _two_modes_and_a_few_outliers(2)
+    mean, covariance = codes.mean(axis=0), np.cov(codes.T, bias=True)
+    monkeypatch.setattr(detect, "MODE_FIT_ROWS", 250)
+    modes = detect.fit_latent_modes(codes - mean, covariance, seed=0)
+    monkeypatch.setattr(detect, "MODE_FIT_ROWS", 10_000)
+    every_fourth = detect.fit_latent_modes(codes[np.linspace(0, 999, 250).astype(int)] - mean, covariance, seed=0)
+    for name in ("whitening", "weights", "means", "variances"):
+        assert_close(getattr(modes, name), getattr(every_fourth, name), rtol=1e-12, atol=1e-12, what=name)
+    assert not np.allclose(modes.weights.sum(), detect.fit_latent_modes(codes - mean, covariance, 0).weights.sum())
+
+
 def test_between_two_modes_the_modes_see_an_outlier_that_the_mahalanobis_distance_misses():
     codes = _two_modes_and_a_few_outliers(1)
     state = detect.fit_score_state([(np.ones((len(codes), 3)), codes)])

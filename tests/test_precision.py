@@ -160,6 +160,25 @@ def test_n_jobs_sets_the_threads_of_fit_and_transform_and_restores_them(n_jobs, 
     assert torch.get_num_threads() == before
 
 
+@pytest.mark.parametrize("n_jobs", [1, None])
+def test_n_jobs_caps_the_blas_and_openmp_pools_that_fit_uses_beside_torch(n_jobs, data, monkeypatch):
+    from threadpoolctl import threadpool_info
+
+    pools: list[list[int]] = []
+    real = aekit.detect.fit_latent_modes  # numpy's BLAS and scikit-learn's OpenMP, in the score's modes
+
+    def recording(*args, **kwargs):
+        pools.append([pool["num_threads"] for pool in threadpool_info()])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(aekit.detect, "fit_latent_modes", recording)
+    before = [pool["num_threads"] for pool in threadpool_info()]
+    Autoencoder(3, hidden_dims=(16,), epochs=1, random_state=0, n_jobs=n_jobs, device="cpu").fit(data)
+    assert len(pools) == 1
+    assert pools[0] == ([1] * len(before) if n_jobs == 1 else before)
+    assert [pool["num_threads"] for pool in threadpool_info()] == before  # restored
+
+
 def test_n_jobs_zero_is_refused(data):
     with pytest.raises(InvalidParameterValue, match="The 'n_jobs' parameter of Autoencoder must be"):
         Autoencoder(n_jobs=0).fit(data)

@@ -64,6 +64,9 @@ _NORMAL_IQR = 1.3489795  # interquartile range of the standard normal
 LATENT_MODES = 5
 MODE_MIN_ROWS = 5
 MODE_MIN_SHARE = 0.1
+# The modes are fitted on at most this many of the rows (evenly spaced among them): a fifth of the cost on 10,000
+# rows, and on the ODDS sets the same figures (0.839 against 0.834 with all of them, within the seeds' noise)
+MODE_FIT_ROWS = 3000
 _MODE_VARIANCE_FLOOR = 1e-6  # scikit-learn's reg_covar, in the whitened codes' units (variance 1)
 
 
@@ -113,13 +116,16 @@ def fit_latent_modes(centred: np.ndarray, covariance: np.ndarray, seed: int) -> 
     The codes are whitened (eigenvectors of ``covariance`` over the square roots of its eigenvalues,
     those above 1e-6 of the largest: the pseudo-inverse's rank), then Gaussian mixtures with
     diagonal covariances and 1 to ``LATENT_MODES`` modes are fitted (scikit-learn's
-    ``GaussianMixture``, ``random_state=seed``); the one of lowest BIC is kept, less its modes holding
-    under ``MODE_MIN_SHARE`` of the rows (the largest always stays). When one mode wins, it is the
-    whitened codes' own: mean 0, variance 1, the Mahalanobis distance.
+    ``GaussianMixture``, ``random_state=seed``) on at most ``MODE_FIT_ROWS`` of them, evenly spaced;
+    the one of lowest BIC is kept, less its modes holding under ``MODE_MIN_SHARE`` of the rows (the
+    largest always stays). When one mode wins, it is the whitened codes' own: mean 0, variance 1, the
+    Mahalanobis distance.
     """
     values, vectors = np.linalg.eigh(covariance)
     rank = values > 1e-6 * max(float(values.max(initial=0.0)), 1e-300)
     whitening = vectors[:, rank] / np.sqrt(values[rank])
+    if len(centred) > MODE_FIT_ROWS:
+        centred = centred[np.linspace(0, len(centred) - 1, MODE_FIT_ROWS).astype(int)]
     z = centred @ whitening
     standard = LatentModes(whitening, np.ones(1), np.zeros((1, z.shape[1])), np.ones((1, z.shape[1])))
     if z.shape[1] == 0 or len(z) < 2 * MODE_MIN_ROWS:

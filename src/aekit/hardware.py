@@ -124,7 +124,9 @@ def threads(n_jobs: int | None) -> Iterator[int]:
     """Run the block with ``n_jobs`` intra-op threads (None: PyTorch's own count, which already follows
     ``OMP_NUM_THREADS`` and the affinity), restoring the previous count after it; yields the count used.
 
-    ``n_jobs=-1`` means every usable core, ``-2`` all but one, as in scikit-learn.
+    ``n_jobs=-1`` means every usable core, ``-2`` all but one, as in scikit-learn. A given ``n_jobs``
+    also caps the thread pools of the BLAS and OpenMP libraries behind numpy, SciPy and scikit-learn
+    (``threadpoolctl``), which the fit uses beside PyTorch (PCA's covariance, the score's modes).
 
     Examples
     --------
@@ -142,7 +144,13 @@ def threads(n_jobs: int | None) -> Iterator[int]:
     if wanted != previous:
         torch.set_num_threads(wanted)
     try:
-        yield wanted
+        if n_jobs is None:
+            yield wanted
+        else:
+            from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
+
+            with threadpool_limits(limits=wanted):
+                yield wanted
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 
 import numpy as np
 import torch
+from scipy.linalg import blas
 from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
@@ -187,6 +188,24 @@ class PrincipalComponents:
     covariance: torch.Tensor | None = None
 
 
+def _add_scatter(gram, centred: torch.Tensor):
+    """``gram + centred.T @ centred``. On the CPU ``gram`` is a Fortran-ordered float64 array updated in
+    place by BLAS's symmetric rank-k update (``dsyrk``: its upper triangle, half the products of a
+    general one; see :func:`_symmetric`); elsewhere a tensor."""
+    if isinstance(gram, torch.Tensor):
+        return gram + centred.T @ centred
+    rows = centred.cpu().numpy()  # C-ordered rows: their transpose is the Fortran-ordered matrix dsyrk takes
+    return blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, trans=0, overwrite_c=1)
+
+
+def _symmetric(gram, device: torch.device) -> torch.Tensor:
+    """The whole symmetric matrix from :func:`_add_scatter`'s result, as a float64 tensor on ``device``."""
+    if isinstance(gram, torch.Tensor):
+        return gram
+    upper = np.triu(gram)
+    return torch.from_numpy(upper + np.triu(upper, 1).T).to(device)
+
+
 def _ordered_batches(source):
     """The rows of a data source (or a tensor) in order, in large batches."""
     if isinstance(source, torch.Tensor):
@@ -243,11 +262,12 @@ def principal_components(*sources, max_components: int | None = None, combine=No
             shift = batch.mean(dim=0)
             total = torch.zeros(n_features, dtype=torch.float64, device=batch.device)
             if n_features <= COVARIANCE_MAX_FEATURES:
-                gram = torch.zeros(n_features, n_features, dtype=torch.float64, device=batch.device)
+                gram = (np.zeros((n_features, n_features), order="F") if batch.device.type == "cpu"
+                        else torch.zeros(n_features, n_features, dtype=torch.float64, device=batch.device))
         centred = batch - shift
         total += centred.sum(dim=0)
         if gram is not None:
-            gram += centred.T @ centred
+            gram = _add_scatter(gram, centred)
         else:
             gathered.append(centred.float())
         rows += len(batch)
@@ -257,7 +277,7 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     mean = shift + offset
     covariance = None
     if gram is not None:
-        covariance = gram / rows - torch.outer(offset, offset)
+        covariance = _symmetric(gram, shift.device) / rows - torch.outer(offset, offset)
         if combine is not None:  # every process's rows
             mean, covariance, rows = _merged_covariance(combine, rows, mean, covariance * rows)
         if previous is not None:
