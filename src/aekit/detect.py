@@ -84,11 +84,15 @@ class LatentModes:
     means: np.ndarray
     variances: np.ndarray
 
+    def log_peaks(self) -> np.ndarray:
+        """Each mode's log weight plus its log density at its mean, less the modes' common ``r/2 log(2 pi)``."""
+        return np.log(self.weights) - 0.5 * np.log(self.variances).sum(axis=1)
+
     def distance(self, centred: np.ndarray) -> np.ndarray:
         """``-2 log`` of the density at the codes over its upper bound ``sum_j w_j N_j(mean_j)``: >= 0, and the
         squared Mahalanobis distance for one standard mode."""
         z = centred @ self.whitening
-        peaks = np.log(self.weights) - 0.5 * np.log(self.variances).sum(axis=1)  # each mode's log density at its mean
+        peaks = self.log_peaks()
         quadratic = np.stack([(((z - mean) ** 2) / variance).sum(axis=1)
                               for mean, variance in zip(self.means, self.variances, strict=True)], axis=1)
         return np.maximum(2.0 * (logsumexp(peaks) - logsumexp(peaks - 0.5 * quadratic, axis=1)), 0.0)

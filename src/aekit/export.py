@@ -125,7 +125,7 @@ class _Pipeline(nn.Module):
             self.modes = score_state.modes is not None  # else the Mahalanobis distance (older models)
             if self.modes:
                 modes = score_state.modes
-                peaks = np.log(modes.weights) - 0.5 * np.log(modes.variances).sum(axis=1)
+                peaks = modes.log_peaks()
                 for name, value in (("whitening", modes.whitening), ("mode_means", modes.means),
                                     ("mode_inverse_variances", 1.0 / modes.variances),
                                     ("mode_peaks", peaks - logsumexp(peaks))):
