@@ -27,6 +27,19 @@ def assert_close(actual, expected, *, rtol: float = 1e-5, atol: float = 1e-6, wh
     np.testing.assert_allclose(actual, expected, rtol=rtol, atol=atol, err_msg=what)
 
 
+def calls_to(monkeypatch, module, name: str) -> list[int]:
+    """Record the number of rows of every call to ``module.name(estimator, X, ...)`` (the list fills as it runs)."""
+    calls: list[int] = []
+    original = getattr(module, name)
+
+    def counted(estimator, X, **how):
+        calls.append(len(X))
+        return original(estimator, X, **how)
+
+    monkeypatch.setattr(module, name, counted)
+    return calls
+
+
 def flat_state(state: dict, prefix: str = "") -> dict:
     """A saved state's numbers by dotted key (``{"a": {"b": [1]}}`` -> ``{"a.b": [1]}``), to compare key by key."""
     flat = {}

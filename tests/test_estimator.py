@@ -16,7 +16,7 @@ import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.training.sources import ValidationSplit
-from conftest import assert_close, flat_state
+from conftest import assert_close, calls_to, flat_state
 
 # the plain MLP: these tests are about the estimator's mechanics and its loss choice (tests/test_models_anchored.py
 # has the anchored default's)
@@ -284,14 +284,7 @@ def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data
 def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkeypatch):
     X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
     X[:, 4:] = X[:, :4] ** 2  # something to learn
-    calls = []
-    original = aekit.estimator.inference.row_errors
-
-    def counted(estimator, X, **how):
-        calls.append(len(X))
-        return original(estimator, X, **how)
-
-    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
+    calls = calls_to(monkeypatch, aekit.estimator.inference, "row_errors")
     ae = Autoencoder(
         latent_dim=2, architecture="mlp", hidden_dims=(16,), epochs=8, batch_size=32, random_state=0,
         anomaly_score="error", **params
@@ -319,14 +312,7 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
 def test_combined_threshold_scores_kept_from_validation_equal_a_fresh_pass(params, monkeypatch):
     X = np.random.default_rng(1).normal(size=(600, 8)).astype(np.float32)
     X[:, 4:] = X[:, :4] ** 2
-    calls = []
-    original = aekit.estimator.inference.outlier_scores
-
-    def counted(estimator, X, **how):
-        calls.append(len(X))
-        return original(estimator, X, **how)
-
-    monkeypatch.setattr(aekit.estimator.inference, "outlier_scores", counted)
+    calls = calls_to(monkeypatch, aekit.estimator.inference, "outlier_scores")
     ae = Autoencoder(latent_dim=2, epochs=8, batch_size=32, random_state=0, device="cpu", **params).fit(X)
     assert ae.history_["best_epoch"] > 0, "PCA won: its refit is scored afresh, which this test is not about"
     assert calls == []  # the held-out rows' scores came from the last validation pass
@@ -341,14 +327,7 @@ def test_combined_threshold_scores_kept_from_validation_equal_a_fresh_pass(param
 
 def test_combined_threshold_scores_are_computed_afresh_when_pca_wins(monkeypatch):
     X = np.random.default_rng(2).normal(size=(400, 6)).astype(np.float32)  # noise: nothing beats PCA
-    calls = []
-    original = aekit.estimator.inference.outlier_scores
-
-    def counted(estimator, X, **how):
-        calls.append(len(X))
-        return original(estimator, X, **how)
-
-    monkeypatch.setattr(aekit.estimator.inference, "outlier_scores", counted)
+    calls = calls_to(monkeypatch, aekit.estimator.inference, "outlier_scores")
     ae = Autoencoder(latent_dim=2, epochs=3, lr=0.5, random_state=0, device="cpu").fit(X)
     assert ae.history_["best_epoch"] == 0, ae.history_
     assert len(calls) == 1  # the refitted PCA's scores: the validation passes scored other weights

@@ -23,7 +23,7 @@ from aekit.training.loop import TrainConfig, fit_module
 from aekit.training.sources import ValidationSplit
 from aekit.training.streaming import FileData, fit_stream, should_stream
 from aekit.workflows import encode_file
-from conftest import assert_close
+from conftest import assert_close, calls_to
 
 
 @pytest.fixture(scope="module")
@@ -162,14 +162,7 @@ def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
 
 
 def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
-    calls = []
-    original = aekit.estimator.inference.row_errors
-
-    def counted(estimator, X, **how):
-        calls.append(len(X))
-        return original(estimator, X, **how)
-
-    monkeypatch.setattr(aekit.estimator.inference, "row_errors", counted)
+    calls = calls_to(monkeypatch, aekit.estimator.inference, "row_errors")
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, architecture="mlp", epochs=3, batch_size=32,
                                       validation_fraction=0.2, random_state=0, device="cpu", anomaly_score="error"),
                     npy_file, chunk_rows=50)
