@@ -147,13 +147,20 @@ def threads(n_jobs: int | None) -> Iterator[int]:
         if n_jobs is None:
             yield wanted
         else:
-            from threadpoolctl import threadpool_limits  # scikit-learn's own dependency
-
-            with threadpool_limits(limits=wanted):
+            with _thread_pools().limit(limits=wanted):
                 yield wanted
     finally:
         if torch.get_num_threads() != previous:
             torch.set_num_threads(previous)
+
+
+@functools.cache
+def _thread_pools():
+    """The BLAS and OpenMP libraries loaded with numpy, SciPy, scikit-learn and torch, found once (finding
+    them takes milliseconds; limiting them afterwards, microseconds)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
 
 
 def fingerprint() -> str:
