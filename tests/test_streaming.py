@@ -161,17 +161,20 @@ def test_should_stream_compares_the_data_size_with_available_memory(npy_file):
     assert should_stream(npy_file, memory_fraction=1e-12) is True
 
 
-def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch):
-    calls = calls_to(monkeypatch, aekit.estimator.inference, "row_errors")
+@pytest.mark.parametrize(("anomaly_score", "scoring"), [("error", "row_errors"), ("combined", "outlier_scores")])
+def test_fit_stream_threshold_comes_from_the_validation_pass_without_rereading(npy_file, monkeypatch, anomaly_score,
+                                                                              scoring):
+    calls = calls_to(monkeypatch, aekit.estimator.inference, scoring)
     ae = fit_stream(aekit.Autoencoder(latent_dim=3, architecture="mlp", epochs=3, batch_size=32,
-                                      validation_fraction=0.2, random_state=0, device="cpu", anomaly_score="error"),
+                                      validation_fraction=0.2, random_state=0, device="cpu",
+                                      anomaly_score=anomaly_score),
                     npy_file, chunk_rows=50)
     assert calls == []  # the validation rows were not read and scored once more
     monkeypatch.undo()
     val_rows = np.concatenate(list(FileData(npy_file, chunk_rows=50).arrays(ValidationSplit(300, 0.2, ae.seed_),
                                                                               "validation")))
     assert len(val_rows) == 60
-    assert_close(ae.threshold_, np.quantile(ae.reconstruction_error(val_rows), 0.95), rtol=1e-5, atol=1e-7)
+    assert_close(ae.threshold_, np.quantile(ae.outlier_scores(val_rows), 0.95), rtol=1e-5, atol=1e-7)
 
 
 # ---------------------------------------------------------------------------- one process's shard (torchrun)
