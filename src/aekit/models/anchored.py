@@ -188,22 +188,28 @@ class PrincipalComponents:
     covariance: torch.Tensor | None = None
 
 
-def _add_scatter(gram, centred: torch.Tensor):
-    """``gram + centred.T @ centred``. On the CPU ``gram`` is a Fortran-ordered float64 array updated in
-    place by BLAS's symmetric rank-k update (``dsyrk``: its upper triangle, half the products of a
-    general one; see :func:`_symmetric`); elsewhere a tensor."""
-    if isinstance(gram, torch.Tensor):
-        return gram + centred.T @ centred
-    rows = centred.cpu().numpy()  # C-ordered rows: their transpose is the Fortran-ordered matrix dsyrk takes
-    return blas.dsyrk(1.0, rows.T, beta=1.0, c=gram, trans=0, overwrite_c=1)
+class _Scatter:
+    """``sum x.T @ x`` over blocks of rows, in float64. On the CPU by BLAS's symmetric rank-k update
+    (``dsyrk``, into a Fortran-ordered array, in place): only its upper triangle, half the products of
+    a general one. Elsewhere a tensor product."""
 
+    def __init__(self, n_features: int, device: torch.device) -> None:
+        self.device = device
+        self.sum = (np.zeros((n_features, n_features), order="F") if device.type == "cpu"
+                    else torch.zeros(n_features, n_features, dtype=torch.float64, device=device))
 
-def _symmetric(gram, device: torch.device) -> torch.Tensor:
-    """The whole symmetric matrix from :func:`_add_scatter`'s result, as a float64 tensor on ``device``."""
-    if isinstance(gram, torch.Tensor):
-        return gram
-    upper = np.triu(gram)
-    return torch.from_numpy(upper + np.triu(upper, 1).T).to(device)
+    def add(self, rows: torch.Tensor) -> None:
+        if isinstance(self.sum, torch.Tensor):
+            self.sum += rows.T @ rows
+        else:  # C-ordered rows: their transpose is the Fortran-ordered matrix dsyrk takes
+            self.sum = blas.dsyrk(1.0, rows.cpu().numpy().T, beta=1.0, c=self.sum, trans=0, overwrite_c=1)
+
+    def total(self) -> torch.Tensor:
+        """The whole symmetric matrix, a float64 tensor on the rows' device."""
+        if isinstance(self.sum, torch.Tensor):
+            return self.sum
+        upper = np.triu(self.sum)
+        return torch.from_numpy(upper + np.triu(upper, 1).T).to(self.device)
 
 
 def _ordered_batches(source):
@@ -262,12 +268,11 @@ def principal_components(*sources, max_components: int | None = None, combine=No
             shift = batch.mean(dim=0)
             total = torch.zeros(n_features, dtype=torch.float64, device=batch.device)
             if n_features <= COVARIANCE_MAX_FEATURES:
-                gram = (np.zeros((n_features, n_features), order="F") if batch.device.type == "cpu"
-                        else torch.zeros(n_features, n_features, dtype=torch.float64, device=batch.device))
+                gram = _Scatter(n_features, batch.device)
         centred = batch - shift
         total += centred.sum(dim=0)
         if gram is not None:
-            gram = _add_scatter(gram, centred)
+            gram.add(centred)
         else:
             gathered.append(centred.float())
         rows += len(batch)
@@ -277,7 +282,7 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     mean = shift + offset
     covariance = None
     if gram is not None:
-        covariance = _symmetric(gram, shift.device) / rows - torch.outer(offset, offset)
+        covariance = gram.total() / rows - torch.outer(offset, offset)
         if combine is not None:  # every process's rows
             mean, covariance, rows = _merged_covariance(combine, rows, mean, covariance * rows)
         if previous is not None:
