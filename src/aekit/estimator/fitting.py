@@ -110,8 +110,8 @@ def fit_data(estimator, data):
     if estimator.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
         inference.fit_score_state(estimator, _score_state_rows(data, split, estimator.seed_), scale=True,
                                   combine=combine, gather=distributed.gather_over_ranks if data.sharded else None)
-        if held_out_parts is not None:  # as outlier_scores gives them, from the last validation pass's parts
-            errors, codes = held_out_parts[:, : estimator.n_features_in_], held_out_parts[:, estimator.n_features_in_ :]
+        if held_out_parts is not None:  # as outlier_scores gives them (float32), from the last validation pass
+            errors, codes = inference.split_parts(estimator, held_out_parts)
             held_out_errors = detect.combined_scores(errors, codes, estimator.score_state_).astype(np.float32)
         else:
             held_out_errors = np.concatenate([inference.outlier_scores(estimator, X, scale=True) for X in held_out]
@@ -209,7 +209,7 @@ def _principal_components(estimator, train_data, combine=None) -> tuple | None:
     anchored = estimator.architecture == "anchored"
     if not anchored and estimator.latent_dim != "auto":
         return None
-    n_rows = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+    n_rows = _n_rows(train_data)
     max_dim = max(1, min(estimator.n_features_in_ - 1, n_rows))
     wanted = None if estimator.latent_dim == "auto" else int(estimator.latent_dim)
     if wanted is None and distributed.world_size() > 1:  # each process sees its own rows: d could differ
@@ -248,7 +248,7 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
             estimator.module_.anchor(pca[0].mean, _padded(pca[0].components[:latent_dim], latent_dim))
         estimator.module_ = estimator.module_.to(device)
     loss_name = estimator.loss_
-    n_train = train_data.n_rows if hasattr(train_data, "n_rows") else len(train_data)
+    n_train = _n_rows(train_data)
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
     estimator.precision_ = resolve_precision(estimator.precision, estimator.module_, device, batch_rows=batch_size)
     # n_jobs=None on a CPU: the training steps take the threads that make them fastest here (a small
@@ -273,7 +273,7 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
     # each validation row's error, kept from the pass over the final weights: the threshold's errors
     # without another forward pass (not under DDP, where each process validates only its share)
     keep_errors = distributed.world_size() == 1
-    n_val = 0 if val_data is None else val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data)
+    n_val = 0 if val_data is None else _n_rows(val_data)
     keep_parts = (keep_errors and estimator.anomaly_score == "combined"
                   and n_val * (n_features + latent_dim) * 4 <= KEEP_PARTS_BYTES)
     pass_errors: list[torch.Tensor] = []
@@ -294,8 +294,8 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if keep_errors and not module.training:  # a validation pass: the threshold's errors
             reconstruction = module.output(raw)
             pass_errors.append(inference.row_mse(reconstruction, rows))
-            if keep_parts:  # as inference.score_parts has them
-                pass_parts.append(torch.cat([(reconstruction.float() - rows.float()) ** 2, latent.float()], dim=1))
+            if keep_parts:
+                pass_parts.append(inference.joined_parts(reconstruction, rows, latent))
         return loss
 
     def start_loss(module: AnchoredAutoencoder, rows: torch.Tensor) -> torch.Tensor:
@@ -379,12 +379,17 @@ _NOT_IN_RUN = ("epochs", "verbose", "device", "checkpoint_dir", "checkpoint_ever
                "precision", "n_jobs")
 
 
+def _n_rows(data) -> int:
+    """The rows of a tensor or a data source."""
+    return data.n_rows if hasattr(data, "n_rows") else len(data)
+
+
 def _run_description(estimator, train_data, val_data, n_features: int) -> dict:
     """The settings and data shape a checkpoint must share to be resumed by this fit (JSON-ready)."""
     run = {name: value for name, value in estimator.get_params().items() if name not in _NOT_IN_RUN}
     for name in ("hidden_dims", "input_shape"):  # (8,) and [8] are the same setting
         run[name] = None if run[name] is None else [int(v) for v in run[name]]
-    n_val = 0 if val_data is None else (val_data.n_rows if hasattr(val_data, "n_rows") else len(val_data))
+    n_val = 0 if val_data is None else _n_rows(val_data)
     # all processes' rows: each holds its own share, and a checkpoint is resumed by every process
     n_train, n_val = distributed.sum_over_ranks([train_data.n_rows, n_val])
     run.update(n_features=int(n_features), train_rows=int(n_train), validation_rows=int(n_val),

@@ -97,14 +97,24 @@ def unscale(estimator, X_scaled: np.ndarray) -> np.ndarray:
     return estimator.scaler_.inverse_transform(X_scaled).astype(np.float32, copy=False)
 
 
+def joined_parts(reconstruction: torch.Tensor, rows: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:
+    """Each value's squared error and each row's codes side by side, in float32: what the combined score
+    reads (:func:`score_parts`, and the validation pass that keeps them for the threshold)."""
+    return torch.cat([(reconstruction.float() - rows.float()) ** 2, latent.float()], dim=1)
+
+
+def split_parts(estimator, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """:func:`joined_parts`' columns as (squared errors, codes)."""
+    return parts[:, : estimator.n_features_in_], parts[:, estimator.n_features_in_ :]
+
+
 def score_parts(estimator, X: np.ndarray, *, scale: bool) -> tuple[np.ndarray, np.ndarray]:
     """Each value's squared error and each row's codes, in the scaled space (``scale``: X is unscaled)."""
     def both(batch: torch.Tensor) -> torch.Tensor:
         reconstruction, latent = estimator.module_(batch)
-        return torch.cat([(reconstruction.float() - batch.float()) ** 2, latent.float()], dim=1)
+        return joined_parts(reconstruction, batch, latent)
 
-    parts = run_batches(estimator, both, X, scale=scale)
-    return parts[:, : estimator.n_features_in_], parts[:, estimator.n_features_in_ :]
+    return split_parts(estimator, run_batches(estimator, both, X, scale=scale))
 
 
 def fit_score_state(estimator, arrays, *, scale: bool, combine=None, gather=None) -> None:
