@@ -233,12 +233,14 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
     code_mean = np.asarray(code_sum) / n
     covariance = np.asarray(outer_sum) / n - np.outer(code_mean, code_mean)
     covariance = (covariance + covariance.T) / 2
-    precision = np.linalg.pinv(covariance, rcond=1e-6, hermitian=True)
-    code_scale = float(np.trace(precision @ covariance))  # the mean squared distance: the covariance's rank
     codes = np.concatenate(kept) if kept else np.empty((0, len(code_mean)))
     if gather is not None:
         codes = gather(codes.ravel()).reshape(-1, len(code_mean))
     modes = fit_latent_modes(codes - code_mean, covariance, seed)
+    # the covariance's pseudo-inverse (kept for the Mahalanobis distance of older readers) and its rank, the mean
+    # squared distance, both from the whitening: the same eigenvalues, decomposed once
+    precision = modes.whitening @ modes.whitening.T
+    code_scale = float(modes.whitening.shape[1])
     return ScoreState(feature_scale, code_mean, precision, max(code_scale, 1e-12), modes=modes)
 
 
