@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import re
+import stat
 
 import numpy as np
 import pytest
 
-from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text
+from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text, file_kind
 from aekit.data import write_data
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
@@ -96,3 +98,61 @@ def test_atomic_write_rejects_other_modes(tmp_path):
     with pytest.raises(InvalidParameterValue, match="'mode' parameter of atomic_write must be 'wb' or 'w'"):
         with atomic_write(tmp_path / "x", "a"):
             pass
+
+
+def make_node(path, kind: str) -> str:
+    """Put a `kind` of thing at `path` (as an attacker or a careless user would); return its lstat kind."""
+    if kind == "fifo":
+        os.mkfifo(path)
+    elif kind == "device":
+        try:
+            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
+        except PermissionError:
+            pytest.skip("creating a device node needs root (CAP_MKNOD)")
+    elif kind == "folder":
+        os.mkdir(path)
+    elif kind == "socket":
+        import socket
+
+        with socket.socket(socket.AF_UNIX) as listener:
+            listener.bind(str(path))
+    elif kind.startswith("link-to-"):
+        make_node(path.with_name("pointed"), kind.removeprefix("link-to-"))
+        os.symlink(path.with_name("pointed"), path)
+    elif kind == "dangling-link":
+        os.symlink(path.with_name("nowhere"), path)
+    else:  # a regular file
+        path.write_bytes(b"old")
+    return file_kind(path)
+
+
+NOT_FILES = ["fifo", "device", "folder", "socket", "link-to-fifo", "link-to-device", "link-to-folder",
+             "link-to-file", "dangling-link"]
+
+
+@pytest.mark.parametrize("kind", NOT_FILES)
+def test_atomic_write_replaces_only_a_regular_file(tmp_path, kind):
+    target = tmp_path / "out.npy"
+    what = make_node(target, kind)
+    before = os.lstat(target)
+    with pytest.raises(InvalidInputError, match=rf"Cannot write '.*out.npy': it is {re.escape(what)}"):
+        atomic_write_bytes(target, b"new")
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device", "folder", "link-to-file", "file"])
+def test_a_name_taken_while_writing_is_judged_again_at_the_rename(tmp_path, kind):
+    # the check before the work saw nothing there; what appears meanwhile is refused (a regular file replaced)
+    target = tmp_path / "out.csv"
+    with pytest.raises(InvalidInputError) if kind != "file" else contextlib.nullcontext():
+        with atomic_write(target, "w") as file:
+            file.write("new")
+            what = make_node(target, kind)
+    if kind == "file":
+        assert target.read_text() == "new"
+    else:
+        assert file_kind(target) == what
+    assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
+

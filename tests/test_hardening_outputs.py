@@ -26,6 +26,7 @@ from aekit.cli import main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError
 from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
+from test_files import make_node
 
 FAST = {"latent_dim": 1, "hidden_dims": [4], "epochs": 2, "random_state": 0}
 
@@ -80,6 +81,48 @@ def test_the_cli_refuses_an_output_that_is_the_input(tmp_path, table_model, caps
     assert main(["score", str(tmp_path / "model"), str(data), "-o", str(data)]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1 and "is the input file" in error and data.read_bytes() == before
+
+
+# ------------------------------------------------------------------------------ outputs of every file type
+@pytest.fixture(scope="module")
+def saved(tmp_path_factory, table_model):
+    """A saved model, its training table and its latent codes, for the commands that write files."""
+    folder, model = table_model
+    model.save(folder / "model")
+    write_data(folder / "codes.csv", model.transform(read_data(folder / "data.csv").X), columns=["latent0"])
+    return folder
+
+
+def writing_command(command: str, folder: Path, output: Path) -> list[str]:
+    """The argv of a command that writes `output` (plot: the folder of its pictures)."""
+    model, data = str(folder / "model"), str(folder / "data.csv")
+    return {"encode": ["encode", model, data, "-o", str(output)],
+            "reconstruct": ["reconstruct", model, data, "-o", str(output)],
+            "score": ["score", model, data, "-o", str(output)],
+            "decode": ["decode", model, str(folder / "codes.csv"), "-o", str(output)],
+            "export": ["export", model, "-o", str(output)],
+            "report": ["report", model, data, "-o", str(output)],
+            "plot": ["plot", model, "-o", str(output)]}[command]
+
+
+OUTPUT_NAMES = {"encode": "out.npy", "reconstruct": "out.parquet", "score": "out.csv", "decode": "out.csv",
+                "export": "fakenull.onnx", "report": "report.html", "plot": "plots"}
+
+
+@pytest.mark.parametrize("kind", ["device", "fifo", "link-to-device"])
+@pytest.mark.parametrize("command", sorted(OUTPUT_NAMES))
+def test_no_command_replaces_a_device_or_a_fifo(tmp_path, saved, capsys, command, kind):
+    output = tmp_path / OUTPUT_NAMES[command]
+    target = output / "training_curves.png" if command == "plot" else output  # the picture written first
+    target.parent.mkdir(exist_ok=True)
+    what = make_node(target, kind)
+    before = os.lstat(target)
+    assert main([*writing_command(command, saved, output), "--quiet"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]
+    assert error.startswith(f"aekit {command}: error: ") and f"it is {what}" in error and "not a regular file" in error, error
+    after = os.lstat(target)
+    assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
+    assert not [name for name in os.listdir(target.parent) if name.endswith(".tmp")]
 
 
 # ------------------------------------------------------------------------------ strict JSON

@@ -1,9 +1,11 @@
 """Atomic file and folder writes: a reader sees the old one or the complete new one, never half of one.
 
 The data goes to a hidden temporary file in the target's folder (same file system, so the final
-rename is atomic), is flushed and fsync'ed, then `os.replace`d onto the target; the folder is
-fsync'ed last so the rename itself survives a crash. On any error the temporary file is removed
-and the target is left as it was.
+rename is atomic), is flushed and fsync'ed, then renamed onto the target; the folder is fsync'ed
+last so the rename itself survives a crash. On any error the temporary file is removed and the
+target is left as it was. Only a new name or a regular file is ever replaced: a folder, a symbolic
+link, a FIFO, a device or a socket at the target is refused, judged by ``lstat`` before the work and
+again at the rename (a name taken meanwhile is never replaced: ``renameat2(RENAME_NOREPLACE)``).
 
 A folder of files (a model, a checkpoint) is built the same way under a hidden temporary name and
 renamed into place by :func:`write_folder`, under a lock on the parent folder, so that two processes
@@ -18,6 +20,7 @@ import errno
 import os
 import secrets
 import shutil
+import stat
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,8 +29,8 @@ from typing import IO, Any
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
 __all__ = [
-    "atomic_write", "atomic_write_bytes", "atomic_write_text", "exchange_paths", "fsync_folder", "install_folder",
-    "locked_folder", "write_folder", "write_synced",
+    "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file", "exchange_paths", "file_kind",
+    "fsync_folder", "install_folder", "locked_folder", "write_folder", "write_synced",
 ]
 
 
@@ -52,7 +55,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     Raises
     ------
     InvalidInputError
-        The file cannot be written (missing or read-only folder, full disk, ...); nothing is left behind.
+        The file cannot be written (missing or read-only folder, full disk, ...), or `path` is something
+        other than a regular file (:func:`check_output_file`); nothing is left behind.
 
     Examples
     --------
@@ -66,6 +70,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     if mode not in ("wb", "w"):
         raise InvalidParameterValue(f"The 'mode' parameter of atomic_write must be 'wb' or 'w'. Got {mode!r} instead.")
     path = Path(path)
+    check_output_file(path)  # before the work; again at the rename
     fd, temporary = _create_temporary(path)
     try:
         text_options = {"encoding": encoding, "newline": ""} if mode == "w" else {}
@@ -73,7 +78,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
             yield file
             file.flush()
             os.fsync(file.fileno())
-        os.replace(temporary, path)
+        _install_file(temporary, path)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         # Only OS errors about the file being written are write failures; an OSError raised by the
@@ -112,6 +117,67 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     """
     with atomic_write(path, "w", encoding=encoding) as file:
         file.write(text)
+
+
+def file_kind(path: str | os.PathLike) -> str | None:
+    """What `path` itself is, by ``lstat`` (a link is not followed): ``"a regular file"``, ``"a folder"``,
+    ``"a symbolic link"``, ``"a FIFO (named pipe)"``, ``"a character device"``, ...; None when nothing is there.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> file_kind(tempfile.mkdtemp()), file_kind(tempfile.mkdtemp() + "/nothing")
+    ('a folder', None)
+    """
+    try:
+        mode = os.lstat(path).st_mode
+    except (OSError, ValueError):  # ValueError: a NUL byte in the path
+        return None
+    kinds = ((stat.S_ISREG, "a regular file"), (stat.S_ISDIR, "a folder"), (stat.S_ISLNK, "a symbolic link"),
+             (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISCHR, "a character device"),
+             (stat.S_ISBLK, "a block device"), (stat.S_ISSOCK, "a socket"))
+    return next((kind for test, kind in kinds if test(mode)), "not a regular file")
+
+
+def check_output_file(path: str | os.PathLike) -> None:
+    """Refuse an output path where something other than a regular file is: a folder, a symbolic link, a FIFO,
+    a device, a socket (as coreutils' ``install`` and ``cp`` refuse to replace what is not a file).
+
+    A symbolic link is refused even to a regular file: the rename would replace the link, not the file it
+    points to.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_output_file(tempfile.mkdtemp() + "/new.csv")  # nothing there: fine
+    >>> try:
+    ...     check_output_file("/dev/null")
+    ... except InvalidInputError as error:
+    ...     print(error)
+    Cannot write '/dev/null': it is a character device, not a regular file. Choose another output path.
+    """
+    kind = file_kind(path)
+    if kind in (None, "a regular file"):
+        return
+    pointed = f" (to {os.readlink(path)!r})" if kind == "a symbolic link" else ""
+    raise InvalidInputError(
+        f"Cannot write {str(path)!r}: it is {kind}{pointed}, not a regular file. Choose another output path."
+    )
+
+
+def _install_file(temporary: Path, path: Path) -> None:
+    """Rename the finished `temporary` onto `path`, judging what is there at that moment (``lstat``).
+
+    A name that is free takes the file with ``RENAME_NOREPLACE``, so that a FIFO or device made there
+    meanwhile is refused, not replaced; a regular file there is replaced.
+    """
+    try:
+        if _rename_no_replace(temporary, path):
+            return
+    except FileExistsError:
+        pass
+    check_output_file(path)
+    os.replace(temporary, path)
 
 
 def _create_temporary(path: Path) -> tuple[int, Path]:
