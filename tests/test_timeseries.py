@@ -1,4 +1,4 @@
-"""Time series: windows, per-step scores, segments, and the fit/score workflow with --window."""
+"""Time series: windows, the dominant period, SeriesAutoencoder, and the fit/score workflow with --window."""
 
 from __future__ import annotations
 
@@ -11,8 +11,17 @@ from sklearn.pipeline import make_pipeline
 
 import aekit
 from aekit.cli import main
-from aekit.exceptions import InvalidInputError
-from aekit.timeseries import SlidingWindows, step_flags, step_scores, top_segments, window_starts
+from aekit.estimator import series as series_module
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.timeseries import (
+    SlidingWindows,
+    dominant_period,
+    step_scores,
+    top_segments,
+    window_bounds,
+    window_rows,
+    window_starts,
+)
 from aekit.workflows import fit_file, score_file
 from conftest import assert_close
 
@@ -57,22 +66,6 @@ def test_top_segments_are_the_runs_above_the_threshold_by_peak():
     assert top_segments(scores, 10.0) == []
 
 
-def test_a_short_burst_flagged_by_its_windows_is_flagged_at_every_step():
-    # windows of 8 steps, stride 1, over 40 steps; a burst at steps 20-21: the 7 windows holding all of it
-    # score 1.05 (just above the threshold 1.0), the 2 holding one of its steps 0.3, the others 0.2
-    n_steps, window = 40, 8
-    starts = window_starts(n_steps, window, 1)
-    holds = np.array([sum(start <= step < start + window for step in (20, 21)) for start in starts])
-    scores = np.select([holds == 2, holds == 1], [1.05, 0.3], 0.2)
-    flags = step_flags(scores, 1.0, n_steps, window, 1)
-    votes = np.array([np.mean(scores[(starts <= step) & (step < starts + window)] > 1.0) for step in range(n_steps)])
-    assert flags.tolist() == (votes >= 0.25).tolist()  # a quarter of the covering windows
-    assert flags[20:22].all() and not flags[:14].any() and not flags[28:].any()
-    # the old rule, the mean score against the window threshold, left the burst unflagged
-    assert not (step_scores(scores, n_steps, window, 1)[20:22] > 1.0).any()
-    assert top_segments(step_scores(scores, n_steps, window, 1), flags, k=1)[0]["peak"] in (20, 21)
-
-
 def test_a_pipeline_of_windows_and_autoencoder_finds_the_burst(series):
     windows = SlidingWindows(40, stride=4)
     model = make_pipeline(windows, aekit.Autoencoder(**FAST)).fit(series)
@@ -80,37 +73,184 @@ def test_a_pipeline_of_windows_and_autoencoder_finds_the_burst(series):
     assert 760 <= int(np.argmax(per_step)) < 860
 
 
+def _windows_by_loop(X: np.ndarray, window: int, normalize) -> np.ndarray:
+    rows = []
+    for start in range(len(X) - window + 1):
+        part = X[start : start + window].astype(np.float64)
+        if normalize is not None:
+            part = part - part.mean(axis=0)
+            if normalize == "zscore":
+                spread = part.std(axis=0)
+                part = part / np.where(spread > 0, spread, 1.0)
+        rows.append(part.ravel())
+    return np.array(rows)
+
+
+@pytest.mark.parametrize("normalize", [None, "level", "zscore"])
+def test_window_rows_normalise_each_window_as_a_loop_does(normalize):
+    X = np.random.default_rng(1).normal(size=(30, 2)) + np.linspace(0, 5, 30)[:, None]
+    X[10:20, 1] = 3.0  # a flat stretch: zscore leaves its windows undivided
+    got = window_rows(X, np.arange(30 - 6 + 1), 6, normalize)
+    assert_close(got, _windows_by_loop(X, 6, normalize), rtol=1e-10, atol=1e-10)
+    assert_close(SlidingWindows(6, normalize=normalize).fit_transform(X), got, rtol=0, atol=0)
+
+
+def test_dominant_period_finds_the_period_within_its_bounds():
+    t = np.arange(6000)
+    rng = np.random.default_rng(0)
+    seasonal = np.sin(2 * np.pi * t / 96) + 0.3 * rng.normal(size=len(t))
+    assert dominant_period(seasonal)["window"] in (95, 96, 97)
+    # a trend does not hide the season (it is removed first); two channels with the same period agree
+    trending = np.column_stack([seasonal + t / 500.0, np.cos(2 * np.pi * t / 96) + 0.3 * rng.normal(size=len(t))])
+    found = dominant_period(trending)
+    assert found["rule"] == "period" and found["window"] in (95, 96, 97) and found["bounds"] == [8, 512]
+    noise = dominant_period(rng.normal(size=3000))
+    assert noise == {"window": 64, "rule": "no period", "autocorrelation": None, "bounds": [8, 375]}
+    # a period longer than an eighth of the series is out of bounds: the fallback, clipped
+    assert dominant_period(np.sin(2 * np.pi * np.arange(400) / 100))["window"] == window_bounds(400)[1] == 50
+    assert dominant_period(np.zeros(100))["rule"] == "no period"
+
+
+@pytest.fixture(scope="module")
+def series_model(series) -> aekit.SeriesAutoencoder:
+    return aekit.SeriesAutoencoder(40, stride=2, autoencoder=aekit.Autoencoder(**FAST)).fit(series)
+
+
+def test_series_autoencoder_scores_each_step_as_the_mean_of_its_windows(series, series_model):
+    model = series_model
+    windows = _windows_by_loop(series, 40, "level").astype(np.float32)
+    window_scores = model.autoencoder_.outlier_scores(windows)
+    expected = [window_scores[max(0, step - 39) : step + 1].mean() for step in range(len(series))]
+    scores = model.outlier_scores(series)
+    assert scores.shape == (1200,) and model.stride_ == 2 and model.window_rule_ == {"window": 40, "rule": "given"}
+    assert_close(scores, expected, rtol=1e-5, atol=1e-7)
+    assert 760 <= int(np.argmax(scores)) < 860
+    # the threshold is on step scores: about contamination of the training steps are flagged, each above it
+    flagged = model.predict(series) == -1
+    assert abs(flagged.mean() - 0.05) < 0.002 and set(np.unique(model.predict(series))) == {-1, 1}
+    assert (scores[flagged] > model.threshold_).all() and (scores[~flagged] <= model.threshold_).all()
+    assert_close(model.score_samples(series), -scores, rtol=0, atol=0)
+
+
+def test_series_scoring_runs_in_chunks_with_the_same_result(series, series_model, monkeypatch):
+    whole = series_model.outlier_scores(series)
+    sizes = []
+    real = series_model.autoencoder_.outlier_scores
+    monkeypatch.setattr(series_module, "SCORE_VALUES", 40 * 2 * 100)  # 100 windows of 40 steps x 2 channels
+    monkeypatch.setattr(series_model.autoencoder_, "outlier_scores", lambda rows: sizes.append(len(rows)) or real(rows))
+    assert_close(series_model.outlier_scores(series), whole, rtol=1e-6, atol=1e-9)
+    assert max(sizes) == 100 and sum(sizes) == 1200 - 40 + 1
+
+
+def test_series_autoencoder_parameters_and_inputs_are_checked(series, series_model):
+    with pytest.raises(InvalidParameterValue, match="'normalize' parameter"):
+        aekit.SeriesAutoencoder(normalize="levle").fit(series)
+    with pytest.raises(InvalidParameterValue, match="'window' parameter"):
+        aekit.SeriesAutoencoder(window=1).fit(series)
+    with pytest.raises(InvalidInputError, match="needs a series of at least 51 time steps"):
+        aekit.SeriesAutoencoder(window=50).fit(series[:50])
+    with pytest.raises(InvalidInputError, match="The series has 1 channels; this model was fitted on 2"):
+        series_model.outlier_scores(series[:, :1])
+
+
+def test_a_series_model_round_trips_and_its_state_is_checked(series, series_model, tmp_path):
+    aekit.save(series_model, tmp_path / "model")
+    loaded = aekit.load(tmp_path / "model")
+    assert isinstance(loaded, aekit.SeriesAutoencoder) and loaded.window_ == 40 and loaded.stride_ == 2
+    assert loaded.threshold_ == series_model.threshold_ and loaded.normalize == "level"
+    assert np.array_equal(loaded.outlier_scores(series), series_model.outlier_scores(series))
+    config = json.loads((tmp_path / "model" / "config.json").read_text())
+    config["fitted"]["window"]["window"] = 30  # window x channels is no longer the model's input (80 values)
+    _rewrite(tmp_path / "model", config)
+    with pytest.raises(ModelFileError, match="window x channels"):
+        aekit.load(tmp_path / "model")
+    config["fitted"]["window"] = {"window": 40, "stride": 2, "columns": ["a", "b"]}  # an older --window model
+    _rewrite(tmp_path / "model", config)
+    with pytest.raises(ModelFileError, match="refit it"):
+        aekit.load(tmp_path / "model")
+
+
+def _rewrite(folder, config) -> None:
+    """Rewrite config.json and its manifest entry, as a careful forger would."""
+    import hashlib
+
+    data = json.dumps(config).encode()
+    (folder / "config.json").write_bytes(data)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    manifest["files"]["config.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+
+
+def test_the_onnx_export_of_a_series_model_says_how_to_score_steps(series, series_model, tmp_path):
+    onnx = pytest.importorskip("onnx")
+    ort = pytest.importorskip("onnxruntime")
+    path = series_model.to_onnx(tmp_path / "series.onnx")
+    metadata = {prop.key: prop.value for prop in onnx.load(path).metadata_props}
+    assert metadata["series_window"] == "40" and json.loads(metadata["series_normalize"]) == "level"
+    # what the metadata tells a consumer to do gives the model's step scores
+    windows = _windows_by_loop(series, 40, "level").astype(np.float32)
+    window_scores = ort.InferenceSession(str(path)).run(["outlier_score"], {"X": windows})[0]
+    steps = step_scores(window_scores, len(series), 40, 1)
+    assert_close(steps, series_model.outlier_scores(series), rtol=1e-4, atol=1e-5)
+    assert float(metadata["series_threshold"]) == series_model.threshold_
+
+
 def test_fit_and_score_a_series_file_per_time_step(series, tmp_path):
-    pd.DataFrame(series, columns=["heart", "breath"]).to_csv(tmp_path / "series.csv", index=False)
-    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=4, **FAST)
-    assert summary["window"] == {"window": 40, "stride": 4, "columns": ["heart", "breath"]}
+    frame = pd.DataFrame(series, columns=["heart", "breath"])
+    frame.insert(0, "when", pd.date_range("2024-01-01", periods=len(series), freq="h").astype(str))
+    frame["ward"] = "A"
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **FAST)
+    assert summary["window"]["window"] == 40 and summary["n_features"] == 2
     model = aekit.load(tmp_path / "model")
-    assert model.window_ == summary["window"] and model.n_features_in_ == 80
-    # the channels in another order are matched by name
-    pd.DataFrame(series[:, ::-1], columns=["breath", "heart"]).to_parquet(tmp_path / "other.parquet")
-    scored = score_file(tmp_path / "model", tmp_path / "other.parquet", tmp_path / "scores.csv", top_k=3)
+    assert list(model.feature_names_in_) == ["heart", "breath"]
+    # the channels in another order are matched by name; the timestamp column is carried, then keep-columns
+    frame[["ward", "breath", "when", "heart"]].to_csv(tmp_path / "other.csv", index=False)
+    scored = score_file(tmp_path / "model", tmp_path / "other.csv", tmp_path / "scores.csv", top_k=3,
+                        keep_columns=["ward"])
     table = pd.read_csv(tmp_path / "scores.csv")
-    windows = SlidingWindows(40, stride=4).fit(series)
-    window_scores = model.outlier_scores(windows.transform(series))
-    expected = windows.to_steps(window_scores, len(series))
-    flags = step_flags(window_scores, model.threshold_, len(series), 40, 4)
-    assert list(table.columns) == ["row", "outlier_score", "outlier"] and len(table) == 1200
+    expected = model.outlier_scores(series)
+    assert list(table.columns) == ["row", "when", "ward", "outlier_score", "outlier"] and len(table) == 1200
+    assert table["when"].tolist() == frame["when"].tolist() and table["outlier"].dtype == np.int64
     assert_close(table["outlier_score"], expected, rtol=1e-6, atol=1e-9)
-    assert table["outlier"].tolist() == flags.astype(float).tolist() and flags[800:820].any()
-    assert 760 <= scored["peak_step"] < 860 and scored["segments"][0]["start"] <= scored["peak_step"]
-    assert scored["segments"] == top_segments(expected, flags, 3)
+    assert table["outlier"].tolist() == (expected > model.threshold_).astype(int).tolist()
+    assert scored["segments"][0]["start_time"] == frame["when"][scored["segments"][0]["start"]]
+    assert [(s["start"], s["end"]) for s in scored["segments"]] == [
+        (s["start"], s["end"]) for s in top_segments(expected, expected > model.threshold_, 3)]
+    assert all(table["outlier_score"][s["start"] : s["end"] + 1].min() > scored["threshold"]
+               for s in scored["segments"])
+    assert score_file(model, tmp_path / "other.csv", None)["output"] is None
+    with pytest.raises(InvalidInputError, match="--keep-columns names 'wrad'"):
+        score_file(model, tmp_path / "other.csv", tmp_path / "x.csv", keep_columns=["wrad"])
+    with pytest.raises(InvalidParameterValue, match="--per-feature"):
+        score_file(model, tmp_path / "other.csv", None, per_feature=True)
+    with pytest.raises(InvalidParameterValue, match="integer >= 0"):
+        score_file(model, tmp_path / "other.csv", None, top_k=-1)
 
 
-def test_cli_window_options_and_a_too_long_window(series, tmp_path, capsys):
+def test_cli_series_options_and_errors(series, tmp_path, capsys):
     np.save(tmp_path / "series.npy", series[:300, :1])  # one channel
-    code = main(["fit", str(tmp_path / "series.npy"), "-o", str(tmp_path / "model"), "--window", "30", "--stride",
+    code = main(["fit", str(tmp_path / "series.npy"), "-o", str(tmp_path / "model"), "--window", "auto", "--stride",
                  "3", "--latent-dim", "3", "--hidden", "16", "--epochs", "3", "--json"])
-    assert code == 0 and json.loads(capsys.readouterr().out)["window"]["window"] == 30
-    code = main(["score", str(tmp_path / "model"), str(tmp_path / "series.npy"), "-o", str(tmp_path / "s.csv"),
-                 "--json"])
+    window = json.loads(capsys.readouterr().out)["window"]
+    assert code == 0 and window["rule"] in ("period", "no period") and window["stride"] == 3
+    code = main(["score", str(tmp_path / "model"), str(tmp_path / "series.npy"), "--json"])
     summary = json.loads(capsys.readouterr().out)
-    assert code == 0 and summary["n_rows"] == 300 and summary["window"] == 30 and summary["stride"] == 3
-    np.save(tmp_path / "short.npy", series[:20, :1])
+    assert code == 0 and summary["n_rows"] == 300 and summary["window"] == window["window"]
+    assert summary["output"] is None
+    code = main(["info", str(tmp_path / "model")])
+    assert code == 0 and f"window      {window['window']} steps" in capsys.readouterr().out
+    for argv, message in [
+        (["score", "MODEL", "series.npy", "--top-k", "-1"], "must be an integer >= 0"),
+        (["encode", "MODEL", "series.npy", "-o", str(tmp_path / "z.csv")], "encode works on independent rows"),
+        (["fit", "series.npy", "-o", str(tmp_path / "m2"), "--stride", "4"], "needs --window W or --window auto"),
+    ]:
+        argv = [str(tmp_path / "model") if a == "MODEL" else str(tmp_path / a) if a == "series.npy" else a
+                for a in argv]
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and message in err, err
+    np.save(tmp_path / "short.npy", series[:5, :1])
     code = main(["score", str(tmp_path / "model"), str(tmp_path / "short.npy"), "-o", str(tmp_path / "t.csv")])
     err = capsys.readouterr().err
-    assert code == 2 and err.count("\n") == 1 and "longer than the series (20 time steps)" in err
+    assert code == 2 and err.count("\n") == 1 and "fewer than the model's window" in err

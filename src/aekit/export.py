@@ -157,7 +157,27 @@ class _Pipeline(nn.Module):
         return latent, reconstruction, error, score, score > self.threshold
 
 
-def export_onnx(estimator, path: str | os.PathLike) -> Path:
+def _series_metadata(series: dict) -> dict:
+    """What a consumer of a series model's graph must do around it (the graph scores windows, not steps)."""
+    window, channels = series["window"], series["columns"]
+    level = {None: "", "level": " minus each channel's mean over the window",
+             "zscore": " minus each channel's mean over the window, divided by its standard deviation (when above 0)"}
+    return {
+        "series_window": str(window),
+        "series_stride": "1",
+        "series_normalize": json.dumps(series["params"]["normalize"]),
+        "series_channels": json.dumps(channels),
+        "series_threshold": repr(float(series["threshold"])),
+        "series_steps": (
+            f"A time-series model: each row of X is a window of {window} consecutive time steps, flattened step by "
+            f"step (the channels of a step side by side){level[series['params']['normalize']]}; take every window "
+            "(stride 1). A step's outlier score is the mean outlier_score of the windows covering it; the step is an "
+            "outlier when that mean is above series_threshold (the graph's own outlier output is per window)."
+        ),
+    }
+
+
+def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = None) -> Path:
     """Write a fitted estimator's pipeline (scaling, encoder, decoder, error, outlier flag) as ONNX.
 
     Parameters
@@ -166,6 +186,11 @@ def export_onnx(estimator, path: str | os.PathLike) -> Path:
         A fitted estimator (or one loaded with :func:`aekit.load`).
     path : str or path-like
         The ``.onnx`` file to write (atomically; an existing file is replaced).
+    series : dict, optional
+        A :class:`~aekit.SeriesAutoencoder`'s state (``series_state()``) when ``estimator`` is its model
+        of the windows: the graph then scores windows, and the metadata (``series_window``,
+        ``series_stride``, ``series_normalize``, ``series_channels``, ``series_threshold``,
+        ``series_steps``) and the description say what a consumer must do around it.
 
     Returns
     -------
@@ -215,11 +240,14 @@ def export_onnx(estimator, path: str | os.PathLike) -> Path:
         "contamination": repr(float(estimator.contamination)),
         "outputs": ", ".join(OUTPUT_NAMES),
     }
-    onnx.helper.set_model_props(graph, metadata)
     graph.doc_string = (
         "aekit autoencoder: raw float32 rows in (scaling included); latent codes, reconstruction in the data's "
         "units, per-row mean squared error in the scaled space, and the outlier flag out."
     )
+    if series is not None:
+        metadata.update(_series_metadata(series))
+        graph.doc_string += " " + metadata["series_steps"]
+    onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
     path = Path(path)
     atomic_write_bytes(path, graph.SerializeToString())

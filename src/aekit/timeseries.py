@@ -1,26 +1,27 @@
-"""Time series: sliding windows in, one outlier score per time step and the top anomalous segments out.
+"""Time series: sliding windows, the dominant period, and window scores mapped back to time steps.
 
 A series is an array with one row per time step and one column per channel (a 1-d array is one
 channel). :class:`SlidingWindows` turns it into windows of ``window`` consecutive steps, each
 flattened to one row (step by step, the channels of a step side by side), starting every ``stride``
 steps; when the last start does not reach the end, one more window ending at the last step is added,
-so every step is covered. An :class:`~aekit.Autoencoder` then learns the windows like any table.
+so every step is covered. Optionally each window is normalised on its own (``normalize``): "level"
+removes each channel's mean over the window, "zscore" also divides by its standard deviation, so a
+trend or a level shift does not swamp the window's shape. :class:`aekit.SeriesAutoencoder` learns
+the windows and scores time steps.
+
+**Window length** (:func:`dominant_period`): the lag of the highest peak of the series' autocorrelation
+(linear trend removed, averaged over channels) between ``MIN_WINDOW`` steps and the smaller of
+``MAX_WINDOW`` and an eighth of the series; ``FALLBACK_WINDOW`` (clipped to those bounds) when no
+peak reaches ``MIN_AUTOCORRELATION``.
 
 **Back to time steps** (:func:`step_scores`): the score of a step is the **mean of the scores of the
 windows that cover it**. An anomaly of a few steps raises every window over it, so its steps get the
 highest means; a step at the edge of the series, covered by fewer windows, is not favoured.
 
-**Flags** (:func:`step_flags`): a step is an outlier when **at least a quarter of the windows covering
-it** (``STEP_QUORUM``) score above the window threshold. The threshold is a quantile of *window*
-scores; a step's mean averages the windows that catch an anomaly with those that hold only its edge
-or catch it less well, so the mean of a short burst can stay under the threshold although windows
-over it are flagged (comparing the mean with the threshold left such bursts unflagged; so did a
-majority of the windows, where a burst is caught from some window positions only). A quarter, not
-any one window: at contamination 0.05 one window in twenty is flagged on normal data, and a stray
-one would otherwise flag a whole window's worth of steps. The peak of the mean score still locates
-an anomaly.
-
-**Segments** (:func:`top_segments`): runs of consecutive flagged steps, ranked by their highest score.
+**Flags and segments**: a step is an outlier when its score is above the threshold, and a flagged
+segment is a run of consecutive flagged steps (:func:`top_segments`, ranked by their highest score).
+The threshold is a quantile of *step* scores, so the steps of a segment are each above the printed
+threshold and ``contamination`` is the share of steps flagged on series like the training one.
 
 Examples
 --------
@@ -43,12 +44,17 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
-STEP_QUORUM = 0.25  # share of a step's windows that must be flagged to flag the step (see the module's docstring)
+NORMALIZATIONS = ("level", "zscore")  # per-window normalisations (see the module's docstring)
+MIN_WINDOW = 8  # bounds of window="auto" (dominant_period)
+MAX_WINDOW = 512
+FALLBACK_WINDOW = 64  # window="auto" on a series without a clear period
+MIN_AUTOCORRELATION = 0.2  # a peak of the autocorrelation below this is no period
+PERIOD_STEPS = 100_000  # the autocorrelation is computed on the first steps of a longer series
 
 
 def as_series(X) -> np.ndarray:
@@ -107,27 +113,94 @@ def step_scores(window_scores: np.ndarray, n_steps: int, window: int, stride: in
     return np.cumsum(totals)[:n_steps] / np.cumsum(counts)[:n_steps]
 
 
-def step_flags(window_scores: np.ndarray, threshold: float, n_steps: int, window: int, stride: int) -> np.ndarray:
-    """Which steps are outliers: a quarter or more of their covering windows score above ``threshold`` (bool).
-
-    See the module's docstring for why a vote of the windows and not the mean score.
+def window_bounds(n_steps: int) -> tuple[int, int]:
+    """The shortest and longest window ``window="auto"`` may choose for a series of ``n_steps`` steps.
 
     Examples
     --------
-    >>> scores = np.array([0.5, 1.2, 1.2, 1.2, 0.5])  # windows of 3 steps, stride 1, over 7 steps
-    >>> step_flags(scores, 1.0, 7, 3, 1).astype(int).tolist()
-    [0, 1, 1, 1, 1, 1, 0]
-    >>> (step_scores(scores, 7, 3, 1) > 1.0).astype(int).tolist()  # the mean: the burst's edges drop out
-    [0, 0, 0, 1, 0, 0, 0]
+    >>> window_bounds(20_000), window_bounds(100), window_bounds(20)
+    ((8, 512), (8, 12), (2, 2))
     """
-    flagged = (np.asarray(window_scores, dtype=np.float64) > threshold).astype(np.float64)
-    return step_scores(flagged, n_steps, window, stride) >= STEP_QUORUM
+    longest = max(2, min(MAX_WINDOW, n_steps // 8))
+    return min(MIN_WINDOW, longest), longest
+
+
+def dominant_period(series) -> dict:
+    """The window ``window="auto"`` takes: the series' dominant period, from its autocorrelation.
+
+    Each channel's linear trend is removed and its autocorrelation computed (by FFT, over the first
+    ``PERIOD_STEPS`` steps); the channels' autocorrelations are averaged. The window is the lag of the
+    highest local maximum between the bounds of :func:`window_bounds`; when no local maximum there
+    reaches ``MIN_AUTOCORRELATION``, the series has no clear period and the window is
+    ``FALLBACK_WINDOW`` clipped to the bounds.
+
+    Returns
+    -------
+    dict
+        ``window``, ``rule`` ("period" or "no period"), ``autocorrelation`` at the chosen lag (the
+        peak's height; None without a period), ``bounds``.
+
+    Examples
+    --------
+    >>> t = np.arange(5000)
+    >>> dominant_period(np.sin(2 * np.pi * t / 50))["window"]
+    50
+    >>> dominant_period(np.random.default_rng(0).normal(size=5000))["rule"]
+    'no period'
+    """
+    values = as_series(series)[:PERIOD_STEPS].astype(np.float64)
+    lowest, highest = window_bounds(len(as_series(series)))
+    steps = np.arange(len(values), dtype=np.float64)
+    design = np.column_stack([np.ones_like(steps), steps])
+    residuals = values - design @ np.linalg.lstsq(design, values, rcond=None)[0]
+    spread = residuals.std(axis=0)
+    residuals = residuals[:, spread > 0] / spread[spread > 0]
+    fallback = {"window": int(np.clip(FALLBACK_WINDOW, lowest, highest)), "rule": "no period",
+                "autocorrelation": None, "bounds": [lowest, highest]}
+    if residuals.shape[1] == 0 or len(values) < 4:
+        return fallback
+    size = 1 << int(2 * len(residuals) - 1).bit_length()
+    power = np.abs(np.fft.rfft(residuals, size, axis=0)) ** 2
+    autocorrelation = np.fft.irfft(power, size, axis=0)[: highest + 2].mean(axis=1)
+    autocorrelation /= autocorrelation[0]
+    lags = np.arange(max(lowest, 1), min(highest, len(autocorrelation) - 2) + 1)
+    peaks = lags[(autocorrelation[lags] > autocorrelation[lags - 1])
+                 & (autocorrelation[lags] >= autocorrelation[lags + 1])
+                 & (autocorrelation[lags] >= MIN_AUTOCORRELATION)]
+    if len(peaks) == 0:
+        return fallback
+    best = int(peaks[np.argmax(autocorrelation[peaks])])
+    return {"window": best, "rule": "period", "autocorrelation": round(float(autocorrelation[best]), 4),
+            "bounds": [lowest, highest]}
+
+
+def window_rows(series: np.ndarray, starts: np.ndarray, window: int, normalize: str | None) -> np.ndarray:
+    """The windows of ``series`` (n_steps, n_channels) starting at ``starts``, flattened and normalised.
+
+    One row per start, ``window * n_channels`` values, step by step; ``normalize`` as
+    :class:`SlidingWindows`. A window whose channel does not vary (standard deviation at most 1e-8
+    times its level, or 1e-12) is not divided by it under "zscore".
+
+    Examples
+    --------
+    >>> window_rows(np.arange(6.0)[:, None], np.array([0, 3]), 3, "level").tolist()
+    [[-1.0, 0.0, 1.0], [-1.0, 0.0, 1.0]]
+    """
+    views = np.lib.stride_tricks.sliding_window_view(series, window, axis=0)[starts]  # (n, channels, window)
+    rows = views.astype(np.float64 if series.dtype == np.float64 else np.float32, copy=False)  # views[starts]: a copy
+    if normalize is not None:
+        level = rows.mean(axis=2, keepdims=True)
+        rows -= level
+        if normalize == "zscore":
+            spread = rows.std(axis=2, keepdims=True)
+            rows /= np.where(spread > np.maximum(1e-8 * np.abs(level), 1e-12), spread, 1.0)
+    return np.ascontiguousarray(rows.transpose(0, 2, 1).reshape(len(starts), -1))
 
 
 def top_segments(scores: np.ndarray, flags, k: int = 5) -> list[dict]:
     """The ``k`` runs of consecutive flagged steps with the highest peaks of ``scores``.
 
-    ``flags`` is one bool per step (:func:`step_flags`), or a threshold: the steps scored above it.
+    ``flags`` is one bool per step, or a threshold: the steps scored above it.
 
     Returns
     -------
@@ -160,6 +233,9 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
         Steps per window.
     stride : int >= 1, default=1
         Steps between the starts of consecutive windows.
+    normalize : {"level", "zscore"} or None, default=None
+        Remove each window's level (each channel's mean over the window), and with "zscore" also
+        divide by each channel's standard deviation over the window (see :func:`window_rows`).
 
     Attributes
     ----------
@@ -176,11 +252,13 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
     _parameter_constraints: dict = {
         "window": [Interval(Integral, 1, None, closed="left")],
         "stride": [Interval(Integral, 1, None, closed="left")],
+        "normalize": [StrOptions(set(NORMALIZATIONS)), None],
     }
 
-    def __init__(self, window=32, *, stride=1):
+    def __init__(self, window=32, *, stride=1, normalize=None):
         self.window = window
         self.stride = stride
+        self.normalize = normalize
 
     def fit(self, X, y=None):
         """Check the parameters and the series (``y`` is ignored)."""
@@ -201,17 +279,11 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
             raise InvalidInputError(
                 f"The series has {series.shape[1]} channels; these windows were fitted on {self.n_features_in_}."
             )
-        starts = window_starts(len(series), self.window, self.stride)
-        views = np.lib.stride_tricks.sliding_window_view(series, self.window, axis=0)  # (n, channels, window)
-        return np.ascontiguousarray(views[starts].transpose(0, 2, 1).reshape(len(starts), -1))
+        return window_rows(series, window_starts(len(series), self.window, self.stride), self.window, self.normalize)
 
     def to_steps(self, window_scores: np.ndarray, n_steps: int) -> np.ndarray:
         """Scores of the windows of a series of ``n_steps`` steps mapped back to its steps (:func:`step_scores`)."""
         return step_scores(window_scores, n_steps, self.window, self.stride)
-
-    def flags_to_steps(self, window_scores: np.ndarray, threshold: float, n_steps: int) -> np.ndarray:
-        """Which of the ``n_steps`` steps are outliers, from their windows' scores (:func:`step_flags`)."""
-        return step_flags(window_scores, threshold, n_steps, self.window, self.stride)
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """``t0_c0, t0_c1, ...``: the step within the window, then the channel."""

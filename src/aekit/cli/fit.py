@@ -74,11 +74,17 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="combined (the reconstruction error normalised per feature plus the codes' "
                        "distance to the training codes' modes) or error (the plain mean squared error) "
                        "(default: %(default)s)")
-    group.add_argument("--window", type=int, metavar="W",
-                       help="DATA is a time series (one row per time step): train on its windows of W steps; "
-                       "aekit score then scores each step (default: rows are independent)")
-    group.add_argument("--stride", type=int, default=1, metavar="S",
-                       help="with --window: steps between the starts of consecutive windows (default: 1)")
+    group.add_argument("--window", type=_int_or_word, metavar="W",
+                       help="DATA is a time series (one row per time step; a timestamp column is recognised): "
+                       "train on its windows of W steps, or auto: the series' dominant period (8 to 512 steps, "
+                       "64 without a clear period); aekit score then scores each step (default: rows are "
+                       "independent)")
+    group.add_argument("--stride", type=_int_or_word, metavar="S",
+                       help="with --window: steps between the starts of the training windows, or auto: 1, more on "
+                       "series of over 2,000 windows (default: auto)")
+    group.add_argument("--normalize", default="level", metavar="HOW",
+                       help="with --window: level (remove each window's mean, per channel), zscore (also divide by "
+                       "its standard deviation) or none (default: %(default)s)")
     group.add_argument("--geometry", default=EstimatorDefault("geometry"),
                        help="isomap: pull the codes towards Isomap's embedding, to lay curved manifolds flat "
                        "(in memory only), or none (default: %(default)s)")
@@ -154,7 +160,8 @@ def run(args: argparse.Namespace) -> dict:
         )
     summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
                        force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
-                       sep=args.sep, **estimator_params(args))
+                       normalize=None if args.normalize.lower() == "none" else args.normalize, sep=args.sep,
+                       **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary
@@ -164,15 +171,26 @@ def describe(summary: dict) -> str:
     """The human summary of a fit, a few lines."""
     val = "n/a" if summary["val_loss"] is None else f"{summary['val_loss']:.5g}"
     return "\n".join([
-        f"trained on {summary['n_rows']} rows x {summary['n_features']} features ({summary['loss']} loss)",
+        f"trained on {summary['n_rows']} {'time steps' if summary.get('window') else 'rows'} x "
+        f"{summary['n_features']} {'channel(s)' if summary.get('window') else 'features'} ({summary['loss']} loss)",
         f"{summary['epochs']} epochs (stop: {summary['stop_reason']}, best epoch {summary['best_epoch']}); "
         f"final train loss {summary['train_loss']:.5g}, validation loss {val}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
-        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']})",
+        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
+        f"{', on step scores' if summary.get('window') else ''})",
+        *([_window_line(summary["window"])] if summary.get("window") else []),
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def _window_line(window: dict) -> str:
+    """How a series model's window was chosen, one line."""
+    rule = {"given": "given", "no period": f"no clear period in {window.get('bounds')} steps: the default",
+            "period": f"the series' dominant period (autocorrelation {window.get('autocorrelation')})"}
+    return (f"window {window['window']} steps ({rule[window['rule']]}), training stride {window['stride']}, "
+            f"normalize {window['normalize']}, {window['channels']} channel(s)")
 
 
 def _seconds(value) -> str:

@@ -49,7 +49,7 @@ def describe(info: dict) -> str:
         f"model       {info['model_dir']}",
         f"module      {architecture}",
         f"parameters  {info['n_parameters']:,}",
-        f"features    {info['n_features']} ({shown})",
+        *_feature_lines(info, shown),
         f"scaler      {info['scaler']}, loss {info['loss']}",
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
@@ -57,10 +57,30 @@ def describe(info: dict) -> str:
         "the threshold and start-up)",
         *[f"{label:<12}{training[key]}" for label, key in (("latent", "latent_dim_rule"), ("vs PCA", "pca"))
           if training.get(key)],
-        f"threshold   {info['threshold']:.5g} (contamination {info['contamination']})",
+        *_threshold_lines(info),
         f"versions    {versions}",
         *_machine_lines(info.get("machine")),
     ])
+
+
+def _feature_lines(info: dict, shown: str) -> list[str]:
+    series = info.get("series")
+    if series is None:
+        return [f"features    {info['n_features']} ({shown})"]
+    rule = series["window_rule"]
+    how = {"given": "given", "period": f"dominant period, autocorrelation {rule.get('autocorrelation')}",
+           "no period": f"no clear period within {rule.get('bounds')} steps: the default"}[rule["rule"]]
+    return [f"series      {series['channels']} channel(s) ({shown}), one score per time step",
+            f"window      {series['window']} steps ({how}), normalize {series['normalize']}, training stride "
+            f"{series['stride']}; the model of the windows takes {info['n_features']} values"]
+
+
+def _threshold_lines(info: dict) -> list[str]:
+    series = info.get("series")
+    if series is None:
+        return [f"threshold   {info['threshold']:.5g} (contamination {info['contamination']})"]
+    return [f"threshold   {series['threshold']:.5g} on step scores (contamination {series['contamination']}); "
+            "a step is flagged above it, a segment is a run of flagged steps"]
 
 
 def _machine_lines(machine: dict | None) -> list[str]:

@@ -47,8 +47,8 @@ def register(subparsers) -> None:
                         "1 - X quantile; auto: a robust 3-sigma rule on the held-out log scores")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
     score.add_argument("--top-k", type=int, default=5, metavar="K",
-                       help="a model fitted with --window: report the K highest-scoring runs of outlying time "
-                       "steps (default: 5)")
+                       help="a model fitted with --window: list the K flagged segments (runs of consecutive "
+                       "outlying time steps) with the highest peaks, K >= 0 (default: 5)")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
     score.set_defaults(func=_score)
@@ -115,10 +115,16 @@ def _score(args: argparse.Namespace) -> dict:
                          threshold=args.threshold, per_feature=args.per_feature, top_k=args.top_k,
                          **_data_options(args))
     if not args.json and not args.quiet:
-        print(f"{summary['n_outliers']} of {summary['n_rows']} rows are outliers ({summary['outlier_fraction']:.2%}); "
+        unit = "time steps" if "segments" in summary else "rows"
+        print(f"{summary['n_outliers']} of {summary['n_rows']} {unit} are outliers "
+              f"({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
               + ("" if summary["output"] is None else f"; scores written to {summary['output']}"))
+        if "segments" in summary:
+            print(f"{summary['n_segments']} flagged segment(s) (runs of consecutive steps above the threshold)"
+                  + (f"; the {len(summary['segments'])} with the highest peaks:" if summary["segments"] else ""))
         for segment in summary.get("segments", []):
-            print(f"  anomalous steps {segment['start']}-{segment['end']}: peak {segment['peak_score']:.5g} at step "
+            when = f" ({segment['start_time']} to {segment['end_time']})" if "start_time" in segment else ""
+            print(f"  steps {segment['start']}-{segment['end']}{when}: peak {segment['peak_score']:.5g} at step "
                   f"{segment['peak']}")
     return summary

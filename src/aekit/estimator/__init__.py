@@ -4,11 +4,14 @@
 - :mod:`~aekit.estimator.params`: the parameter constraints and the validation of inputs;
 - :mod:`~aekit.estimator.fitting`: the one fit, over rows in memory or a file;
 - :mod:`~aekit.estimator.inference`: codes, reconstructions, errors and outlier scores of a fitted model;
+- :mod:`~aekit.estimator.series`: ``aekit.SeriesAutoencoder``, one score per time step of a series;
 - :mod:`~aekit.estimator.saving`: ``aekit.save`` and ``aekit.load``.
 """
 
 from aekit.estimator.autoencoder import Autoencoder
 from aekit.estimator.fitting import auto_batch_size
 from aekit.estimator.saving import load_model, load_model_and_environment, save_model
+from aekit.estimator.series import SeriesAutoencoder
 
-__all__ = ["Autoencoder", "auto_batch_size", "load_model", "load_model_and_environment", "save_model"]
+__all__ = ["Autoencoder", "SeriesAutoencoder", "auto_batch_size", "load_model", "load_model_and_environment",
+           "save_model"]

@@ -26,7 +26,24 @@ from aekit.training.sources import ArrayData
 from aekit.training.streaming import DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_ROWS, FileData
 
 
-class Autoencoder(TransformerMixin, BaseEstimator):
+class ThresholdedScores:
+    """scikit-learn's detector methods from ``outlier_scores`` and ``threshold_`` (higher score: more outlying)."""
+
+    def score_samples(self, X) -> np.ndarray:
+        """Opposite of :meth:`outlier_scores`: higher means more normal (as IsolationForest)."""
+        return -self.outlier_scores(X)
+
+    def decision_function(self, X) -> np.ndarray:
+        """``threshold_ - outlier_scores``: negative for outliers, positive for inliers."""
+        check_is_fitted(self)
+        return self.threshold_ - self.outlier_scores(X)
+
+    def predict(self, X) -> np.ndarray:
+        """-1 for outliers (score above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
+        return np.where(self.decision_function(X) < 0, -1, 1)
+
+
+class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     """An undercomplete autoencoder with scikit-learn's ``fit``/``transform``/``inverse_transform``.
 
     The encoder maps each row of ``X`` (``n_features`` values) to ``latent_dim`` codes, the decoder
@@ -381,19 +398,6 @@ class Autoencoder(TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         return inference.outlier_scores(self, validate_rows(self, X, reset=False), scale=True, per_feature=per_feature)
-
-    def score_samples(self, X) -> np.ndarray:
-        """Opposite of :meth:`outlier_scores`: higher means more normal (as IsolationForest)."""
-        return -self.outlier_scores(X)
-
-    def decision_function(self, X) -> np.ndarray:
-        """``threshold_ - outlier_scores``: negative for outliers, positive for inliers."""
-        check_is_fitted(self)
-        return self.threshold_ - self.outlier_scores(X)
-
-    def predict(self, X) -> np.ndarray:
-        """-1 for outliers (score above ``threshold_``), 1 for inliers, as scikit-learn's detectors."""
-        return np.where(self.decision_function(X) < 0, -1, 1)
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities ``[inlier, outlier]`` of each row, shape (n_samples, 2), as scikit-learn's classifiers.

@@ -11,23 +11,25 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from sklearn.base import clone
 from sklearn.utils.validation import check_is_fitted
 
 from aekit import persistence
 from aekit.estimator import params as estimator_params
 from aekit.estimator.autoencoder import Autoencoder
+from aekit.estimator.series import SeriesAutoencoder
 from aekit.estimator.state import saved_state
 from aekit.exceptions import InvalidInputTypeError, InvalidParameterValue, ModelFileError
 from aekit.training.devices import resolve_device
 
 
-def save_model(estimator: Autoencoder, path: str | os.PathLike, *, overwrite: bool = False,
+def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLike, *, overwrite: bool = False,
                overwrite_option: str = "overwrite=True") -> Path:
     """Write the fitted ``estimator`` to the folder ``path`` atomically and return the path (``aekit.save``).
 
     Parameters
     ----------
-    estimator : Autoencoder
+    estimator : Autoencoder or SeriesAutoencoder
         A fitted estimator.
     path : str or path-like
         The model folder to write.
@@ -54,9 +56,14 @@ def save_model(estimator: Autoencoder, path: str | os.PathLike, *, overwrite: bo
     True
     >>> folder = save_model(ae, folder, overwrite=True)  # replaces the model saved just before
     """
+    series = None
+    if isinstance(estimator, SeriesAutoencoder):
+        check_is_fitted(estimator)
+        estimator, series = estimator.autoencoder_, estimator.series_state()
     estimator = _the_autoencoder(estimator)
     check_is_fitted(estimator)
-    return persistence.write_model(saved_state(estimator), path, overwrite=overwrite, overwrite_option=overwrite_option)
+    return persistence.write_model(saved_state(estimator, series=series), path, overwrite=overwrite,
+                                   overwrite_option=overwrite_option)
 
 
 def _the_autoencoder(estimator) -> Autoencoder:
@@ -77,8 +84,10 @@ def _the_autoencoder(estimator) -> Autoencoder:
     )
 
 
-def load_model(path: str | os.PathLike) -> Autoencoder:
+def load_model(path: str | os.PathLike) -> Autoencoder | SeriesAutoencoder:
     """Load a model folder written by :func:`save_model` (``aekit.load``); never executes code from it.
+
+    A :class:`~aekit.SeriesAutoencoder`'s folder gives a SeriesAutoencoder, any other an Autoencoder.
 
     Raises
     ------
@@ -89,7 +98,7 @@ def load_model(path: str | os.PathLike) -> Autoencoder:
     return load_model_and_environment(path)[0]
 
 
-def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, dict]:
+def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder | SeriesAutoencoder, dict]:
     """:func:`load_model`, and the verified ``environment.json`` (versions and seed at save time).
 
     Each file is read once; what is returned is what was checked (nothing is read from disk again).
@@ -113,8 +122,27 @@ def load_model_and_environment(path: str | os.PathLike) -> tuple[Autoencoder, di
     return from_saved(saved), saved.environment
 
 
-def from_saved(saved: persistence.SavedModel) -> Autoencoder:
+def from_saved(saved: persistence.SavedModel) -> Autoencoder | SeriesAutoencoder:
     """The fitted estimator a (checked) model folder describes, its module on ``device`` (else the CPU)."""
+    autoencoder = _autoencoder_from_saved(saved)
+    series = saved.fitted.get("window")
+    if series is None:
+        return autoencoder
+    estimator = SeriesAutoencoder(**series["params"], autoencoder=clone(autoencoder),
+                                  random_state=autoencoder.random_state)
+    estimator.autoencoder_ = autoencoder
+    estimator.window_ = series["window"]
+    estimator.window_rule_ = series["window_rule"]
+    estimator.stride_ = series["stride"]
+    estimator.threshold_ = float(series["threshold"])
+    estimator.error_quantiles_ = np.asarray(series["error_quantiles"], dtype=np.float64)
+    estimator.n_features_in_ = autoencoder.n_features_in_ // series["window"]
+    if series["columns"] is not None:
+        estimator.feature_names_in_ = np.asarray(series["columns"], dtype=object)
+    return estimator
+
+
+def _autoencoder_from_saved(saved: persistence.SavedModel) -> Autoencoder:
     estimator = Autoencoder(**saved.params)
     try:
         device = resolve_device(estimator.device)
@@ -132,8 +160,6 @@ def from_saved(saved: persistence.SavedModel) -> Autoencoder:
         estimator.error_quantiles_ = np.asarray(fitted["error_quantiles"], dtype=np.float64)
     if saved.score_state is not None:
         estimator.score_state_ = saved.score_state
-    if fitted.get("window") is not None:
-        estimator.window_ = fitted["window"]
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = saved.history

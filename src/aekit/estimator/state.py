@@ -9,8 +9,12 @@ from __future__ import annotations
 from aekit import persistence
 
 
-def saved_state(estimator) -> persistence.SavedModel:
-    """This fitted estimator's state, as a model folder stores it."""
+def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedModel:
+    """This fitted estimator's state, as a model folder stores it.
+
+    ``series`` is a :class:`~aekit.SeriesAutoencoder`'s own state (``series_state()``) when ``estimator``
+    is its model of the windows; it is stored as ``fitted["window"]``.
+    """
     params = estimator.get_params(deep=False)
     if not (params["random_state"] is None or isinstance(params["random_state"], int)):
         params["random_state"] = None  # a RandomState object has no JSON form; seed_ records the seed used
@@ -27,7 +31,7 @@ def saved_state(estimator) -> persistence.SavedModel:
         "seed": int(estimator.seed_),
         "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
         "score_state": state.to_dict() if state else None,
-        "window": getattr(estimator, "window_", None),
+        "window": series,
     }
     output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
     if output_config:

@@ -39,6 +39,7 @@ from aekit.persistence.checks import (
     check_fitted,
     check_history,
     check_module_matches_params,
+    check_series_state,
     expected_weights,
     load_weights,
 )
@@ -157,18 +158,6 @@ def _check_output_config(output_config) -> None:
     )
 
 
-def _check_window(window, n_features: int) -> None:
-    expect(
-        window is None
-        or (isinstance(window, dict) and set(window) == {"window", "stride", "columns"}
-            and all(isinstance(window[k], int) and not isinstance(window[k], bool) and window[k] >= 1
-                    for k in ("window", "stride"))
-            and isinstance(window["columns"], list) and all(isinstance(c, str) for c in window["columns"])
-            and window["window"] * len(window["columns"]) == n_features),
-        "window must be null or {window, stride, columns} with window x channels = n_features_in",
-    )
-
-
 def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callable[[dict], None]) -> SavedModel:
     """Read and check the model folder ``path``; never executes code from it.
 
@@ -236,6 +225,6 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
             score_state = ScoreState.from_dict(score_state, n_features, int(module.latent_dim))
         except (KeyError, TypeError, ValueError) as error:
             raise ModelFileError(f"config.json: score_state: {error}. {DAMAGED}") from None
-    _check_window(fitted.get("window"), n_features)  # a model trained on a time series' windows
+    check_series_state(fitted.get("window"), n_features)  # a model trained on a time series' windows
     return SavedModel(params=params, module=module.eval(), scaler=scaler, fitted=fitted, history=history,
                       environment=environment, score_state=score_state)

@@ -174,3 +174,43 @@ def check_module_matches_params(module_config: dict, params: dict, loss: str) ->
             f"{loss} loss")
 
 
+_SERIES_PARAMS = {"window", "stride", "normalize", "contamination"}
+_WINDOW_RULES = {"given", "period", "no period"}
+
+
+def check_series_state(window, n_features: int) -> None:
+    """A :class:`~aekit.SeriesAutoencoder`'s state (``series_state()``), bounded by what a fit writes."""
+    if window is None:
+        return
+    what = "window must be null or a series model's state"
+    expect(isinstance(window, dict) and set(window) == {"params", "window", "stride", "columns", "window_rule",
+                                                         "threshold", "error_quantiles"},
+           f"{what}: {{params, window, stride, columns, window_rule, threshold, error_quantiles}} (a model saved by an "
+           "older aekit's --window: refit it)")
+    length, stride, columns, rule = window["window"], window["stride"], window["columns"], window["window_rule"]
+    expect(is_count(length, 2, n_features + 1) and n_features % length == 0 and is_count(stride, 1, 2**31),
+           f"{what}: window and stride must be integers, window x channels = n_features_in ({n_features})")
+    channels = n_features // length
+    expect(columns is None or (isinstance(columns, list) and len(columns) == channels
+                               and all(isinstance(c, str) for c in columns)),
+           f"{what}: columns must be null or {channels} channel names")
+    params = window["params"]
+    expect(isinstance(params, dict) and set(params) == _SERIES_PARAMS
+           and (params["window"] == "auto" or params["window"] == length)
+           and (params["stride"] == "auto" or params["stride"] == stride)
+           and params["normalize"] in (None, "level", "zscore")
+           and (params["contamination"] == "auto"
+                or (is_number(params["contamination"]) and 0 < params["contamination"] <= 0.5)),
+           f"{what}: params must be {sorted(_SERIES_PARAMS)} agreeing with the window and stride")
+    expect(isinstance(rule, dict) and rule.get("rule") in _WINDOW_RULES and rule.get("window") == length
+           and set(rule) <= {"window", "rule", "autocorrelation", "bounds"}
+           and (rule.get("autocorrelation") is None or is_number(rule["autocorrelation"]))
+           and (rule.get("bounds") is None or (isinstance(rule["bounds"], list) and len(rule["bounds"]) == 2
+                                               and all(is_count(v, 1, 2**31) for v in rule["bounds"]))),
+           f"{what}: window_rule must say how the window of {length} steps was chosen")
+    threshold, quantiles = window["threshold"], window["error_quantiles"]
+    expect(is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
+           f"{what}: threshold must be a finite number >= 0")
+    expect(isinstance(quantiles, list) and len(quantiles) == 1001 and all(is_number(q) for q in quantiles)
+           and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0)),
+           f"{what}: error_quantiles must be 1001 non-decreasing finite numbers >= 0")

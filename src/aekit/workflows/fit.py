@@ -7,20 +7,21 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aekit.data import count_rows, read_data
-from aekit.estimator import Autoencoder, save_model
+from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue
 from aekit.persistence import check_model_target
-from aekit.timeseries import SlidingWindows
 from aekit.training import distributed
 from aekit.training.streaming import fit_stream, should_stream
 from aekit.workflows.matching import as_frame
+from aekit.workflows.series import read_series
 
 FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
-             image_size=None, force: bool = False, streaming: bool | None = False, window: int | None = None,
-             stride: int = 1, sep: str | None = None, **params) -> dict:
+             image_size=None, force: bool = False, streaming: bool | None = False, window: int | str | None = None,
+             stride: int | str | None = None, normalize: str | None = "level", sep: str | None = None,
+             **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -38,10 +39,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
         ``.npy``); None decides by the data's size against the available memory. Under torchrun
         only rank 0 saves the model.
-    window, stride : int, optional
-        Treat `data` as a time series (one row per time step) and train on its windows of `window`
-        steps, one every `stride` steps (:class:`aekit.timeseries.SlidingWindows`, in memory). The
-        model remembers both (``window_``), and :func:`score_file` then scores each time step.
+    window, stride, normalize : optional
+        Treat `data` as a time series (one row per time step; a table's timestamp column is recognised
+        and skipped, :func:`aekit.workflows.series.time_column`) and fit a
+        :class:`~aekit.SeriesAutoencoder` with this window ("auto": the series' dominant period), training
+        stride (None: "auto") and per-window normalisation, in memory; :func:`score_file` then scores
+        each time step.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
         On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
@@ -71,6 +74,9 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
             f"The checkpoint folder {params['checkpoint_dir']} is the model folder {model_dir} or inside it; the model "
             "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it)."
         )
+    if window is None and stride is not None:
+        raise InvalidParameterValue(f"--stride (Python: stride) is the step between a series' windows; it needs "
+                                    f"--window W or --window auto. Got stride {stride!r} without a window.")
     if window is not None:  # a series is windowed in memory
         if streaming:
             raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
@@ -88,15 +94,18 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         fit_stream(model, data, columns=columns, key=key)
         n_rows, image_shape = count_rows(data, key=key), None
     else:
-        dataset = read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
+        dataset = (read_data(data, columns=columns, key=key, image_size=image_size, sep=sep) if window is None
+                   else read_series(data, columns=columns, key=key, sep=sep))
         if params.get("input_shape") is None and dataset.image_shape:
             # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
             params["input_shape"] = tuple(dataset.image_shape)
         model = Autoencoder(**params)
+        if window is not None:
+            model = SeriesAutoencoder(window, stride="auto" if stride is None else stride, normalize=normalize,
+                                      contamination=model.contamination, autoencoder=model)
         started = time.perf_counter()
-        if window is not None:  # the windows' columns are steps x channels: the channel names are kept beside them
-            model.fit(SlidingWindows(window, stride=stride).fit_transform(dataset.X))
-            model.window_ = {"window": int(window), "stride": int(stride), "columns": list(dataset.columns)}
+        if window is not None:
+            model.fit(as_frame(dataset.X, dataset.columns))
         else:
             # Pixels are matched by position (the image's shape), so an image model records no column names:
             # millions of "px..." strings would cost more than the pixels of a small folder.
@@ -105,12 +114,15 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
         save_model(model, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    series = model if window is not None else None
+    if series is not None:
+        model = series.autoencoder_
     history = model.history_
     return {
         "model_dir": str(model_dir),
         "data": str(data),
         "n_rows": int(n_rows),
-        "n_features": int(model.n_features_in_),
+        "n_features": int((series or model).n_features_in_),
         "image_shape": list(image_shape) if image_shape else None,
         "streaming": bool(streaming),
         "loss": model.loss_,
@@ -119,9 +131,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "stop_reason": history.get("stop_reason"),
         "train_loss": final_value(history.get("train_loss")),
         "val_loss": final_value(history.get("val_loss")),
-        "threshold": float(model.threshold_),
+        "threshold": float((series or model).threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
-        "window": getattr(model, "window_", None),
+        "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
+                                               "normalize": series.normalize, "channels": len(dataset.columns)},
         "seconds": round(seconds, 3),  # the whole fit: scaling, split, training loop, threshold
         "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
         "latent_dim": model.latent_dim_,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 
-from aekit.estimator import load_model_and_environment
+from aekit.estimator import SeriesAutoencoder, load_model_and_environment
 from aekit.workflows.fit import final_value
 from aekit.workflows.matching import feature_names
 
@@ -25,6 +25,15 @@ def model_info(model_dir) -> dict:
     (4, 2, 'anchored')
     """
     model, environment = load_model_and_environment(model_dir)  # as verified: not read again
+    series = None
+    if isinstance(model, SeriesAutoencoder):  # a time-series model: its own part, then its model of the windows
+        series = {"window": model.window_, "window_rule": model.window_rule_, "stride": model.stride_,
+                  "normalize": model.normalize, "channels": model.n_features_in_, "threshold": model.threshold_,
+                  "contamination": model.contamination}
+        columns = feature_names(model)
+        model = model.autoencoder_
+    else:
+        columns = feature_names(model)
     history = model.history_
     return {
         "model_dir": os.fspath(model_dir),
@@ -32,13 +41,13 @@ def model_info(model_dir) -> dict:
         "n_parameters": int(sum(p.numel() for p in model.module_.parameters())),
         "latent_dim": int(model.module_.latent_dim),
         "n_features": int(model.n_features_in_),
-        "columns": feature_names(model),
+        "columns": columns,
         "scaler": model.scaler,
         "loss": model.loss_,
         "threshold": float(model.threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "anomaly_score": model.anomaly_score,
-        "window": getattr(model, "window_", None),
+        "series": series,
         "training": {
             "epochs": int(model.n_iter_),
             "best_epoch": history.get("best_epoch"),

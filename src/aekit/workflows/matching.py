@@ -17,7 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format
-from aekit.estimator import Autoencoder, load_model
+from aekit.estimator import Autoencoder, SeriesAutoencoder, load_model
 from aekit.exceptions import InvalidInputError
 
 ARRAY_SUFFIXES = (".npy", ".npz")
@@ -28,9 +28,21 @@ def as_frame(X: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
     return pd.DataFrame(X, columns=list(columns), copy=False)
 
 
-def as_model(model) -> Autoencoder:
+def as_model(model) -> Autoencoder | SeriesAutoencoder:
     """A fitted estimator as it is, or the model folder `model` loaded."""
-    return model if isinstance(model, Autoencoder) else load_model(model)
+    return model if isinstance(model, (Autoencoder, SeriesAutoencoder)) else load_model(model)
+
+
+def row_model(model, job: str) -> Autoencoder:
+    """:func:`as_model` for a job on independent rows (`job` names it): a time-series model is refused."""
+    model = as_model(model)
+    if isinstance(model, SeriesAutoencoder):
+        raise InvalidInputError(
+            f"{job} works on independent rows; this is a time-series model (window of {model.window_} steps), which "
+            "scores the steps of a series. Use score (aekit score MODEL SERIES), plot or report on it; in Python, "
+            "model.autoencoder_ works on the series' windows (aekit.timeseries.window_rows)."
+        )
+    return model
 
 
 def feature_names(model: Autoencoder) -> list[str] | None:

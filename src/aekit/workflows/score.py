@@ -3,24 +3,21 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from pathlib import Path
 
 import numpy as np
 import pandas as pd
 
 from aekit import detect
-from aekit.data import CHUNK_ROWS, Dataset, check_output_path, read_data
-from aekit.estimator import Autoencoder
+from aekit.data import CHUNK_ROWS, Dataset, check_output_path
+from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.timeseries import SlidingWindows, top_segments
 from aekit.workflows.matching import (
-    ARRAY_SUFFIXES,
     as_model,
-    column_order,
     feature_chunks,
     output_feature_names,
 )
 from aekit.workflows.output import kept_columns, write_rows
+from aekit.workflows.series import score_series
 
 
 def outlier_threshold(model: Autoencoder, *, contamination: float | str | None = None,
@@ -85,11 +82,12 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     feature follows, so that one can see which columns made a row odd. `output` None writes no file:
     the summary alone. `keep_columns` as for :func:`encode_file`.
 
-    A model fitted on a time series (``fit_file(..., window=W)``) scores `data` as a series: each
-    time step gets ``outlier_score``, the mean score of the windows covering it, and ``outlier``
-    (a quarter or more of those windows are above the threshold: :func:`aekit.timeseries.step_flags`);
-    the summary adds ``window``, ``stride``, ``peak_step`` and ``segments``, the `top_k` runs of
-    outlying steps (:func:`aekit.timeseries.top_segments`).
+    A :class:`~aekit.SeriesAutoencoder` (``fit_file(..., window=...)``) scores `data` as a series
+    (:func:`aekit.workflows.series.score_series`): each time step gets ``outlier_score``, the mean
+    score of the windows covering it, and ``outlier`` (1 when that score is above the threshold); a
+    timestamp column is carried to the output; the summary adds ``window``, ``peak_step``,
+    ``n_segments`` and ``segments``, the `top_k` runs of consecutive outlying steps with the highest
+    peaks (:func:`aekit.timeseries.top_segments`).
 
     Returns
     -------
@@ -111,9 +109,18 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     model = as_model(model)
     if output is not None:
         check_output_path(output, data)
+    if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
+        raise InvalidParameterValue("The number of flagged segments to list (top_k, --top-k) must be an integer "
+                                    f">= 0 (0: none). Got {top_k!r} instead.")
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
-    if getattr(model, "window_", None) is not None:
-        return _score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k)
+    if isinstance(model, SeriesAutoencoder):
+        if per_feature:
+            raise InvalidParameterValue(
+                "--per-feature (Python: per_feature) splits a row's score over its columns; a time-series model "
+                "scores each step from the windows covering it, which has no such split. Drop --per-feature."
+            )
+        return score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k,
+                            keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows)
     names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in output_feature_names(model)]
@@ -141,26 +148,4 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,
         "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
         "mean_error": totals["error"] / n_rows, "max_error": totals["largest"],
-    }
-
-
-def _score_series(model: Autoencoder, data, output, limit: float, source: str, *, columns, key, top_k: int) -> dict:
-    """:func:`score_file` for a model trained on a series' windows: one score per time step."""
-    window = model.window_
-    dataset = read_data(data, columns=columns, key=key)
-    order = column_order(dataset.columns, window["columns"], len(window["columns"]), data,
-                          positional=Path(data).suffix.lower() in ARRAY_SUFFIXES, what="the model",
-                          hint="Select the series' channels with --columns a,b,c (Python: columns=[...]).")
-    series = dataset.X if order is None else dataset.X[:, order]
-    windows = SlidingWindows(window["window"], stride=window["stride"]).fit(series)
-    window_scores = model.outlier_scores(windows.transform(series))
-    scores = windows.to_steps(window_scores, len(series))
-    flags = windows.flags_to_steps(window_scores, limit, len(series))  # a vote of the windows, not the mean
-    n_rows = write_rows(output, ["outlier_score", "outlier"], iter([(dataset, np.column_stack([scores, flags]))]))
-    return {
-        "output": str(output), "n_rows": n_rows, "n_outliers": int(flags.sum()),
-        "outlier_fraction": float(flags.mean()), "threshold": limit, "threshold_source": source,
-        "mean_score": float(scores.mean()), "max_score": float(scores.max()),
-        "window": window["window"], "stride": window["stride"], "peak_step": int(np.argmax(scores)),
-        "segments": top_segments(scores, flags, top_k),
     }

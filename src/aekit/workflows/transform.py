@@ -11,12 +11,12 @@ from aekit.data import CHUNK_ROWS, Dataset, check_output_path
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.matching import (
     ARRAY_SUFFIXES,
-    as_model,
     by_name,
     column_order,
     feature_chunks,
     output_feature_names,
     read_chunks,
+    row_model,
 )
 from aekit.workflows.output import is_folder, kept_columns, model_image_shape, write_rows
 
@@ -60,7 +60,7 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     >>> encode_file(ae, folder / "x.npy", folder / "z.csv")["n_rows"]
     50
     """
-    model = as_model(model)
+    model = row_model(model, "encode")
     names = [str(name) for name in model.get_feature_names_out()]
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
                        image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
@@ -84,7 +84,7 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     >>> reconstruct_file(ae, folder / "x.npy", folder / "x_hat.npy")["n_columns"]
     4
     """
-    model = as_model(model)
+    model = row_model(model, "reconstruct")
     return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
                        key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
                        keep_columns=keep_columns, images=True, sep=sep)
@@ -125,7 +125,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     >>> decode_file(ae, folder / "z.npy", folder / "x_hat.csv")["n_columns"]
     4
     """
-    model = as_model(model)
+    model = row_model(model, "decode")
     check_output_path(output, latent)
     names = output_feature_names(model)
 
