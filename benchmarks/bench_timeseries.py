@@ -1,33 +1,51 @@
-"""Time-series anomalies: aekit on sliding windows beside stumpy's matrix-profile discord.
+"""Time-series anomalies: aekit's SeriesAutoencoder through the command line beside subsequence baselines.
 
-Both detectors see the same windows of ``m`` steps; both map window scores back to steps the same way
-(:func:`aekit.timeseries.step_scores`: the mean of the windows covering a step). aekit is
-``SlidingWindows(m)`` then ``Autoencoder(random_state=i)`` with its defaults, score = ``outlier_scores``;
-stumpy's window score is the matrix profile (the distance of each window to its nearest non-trivial
-neighbour, ``stumpy.stump``), its top discord the window with the largest one.
+Contenders, re-run here, each with the **same window** per series (the one aekit's ``window="auto"``
+picks, :func:`aekit.timeseries.dominant_period`; ``--window W`` gives all the same W instead), each
+window's score mapped back to steps the same way (:func:`aekit.timeseries.step_scores`, the mean
+over the windows covering a step):
 
-Series (``DATA`` = ``--data``):
+- **aekit**: ``aekit fit SERIES.csv -o MODEL --window auto`` then ``aekit score MODEL SERIES.csv``
+  with every other option at its default (the CLI's own code path, in this process); the per-step
+  ``outlier_score`` column is the score. ``--normalize level,zscore,none`` runs one aekit per choice.
+- **IForest**: scikit-learn's ``IsolationForest(random_state=0)`` on the raw windows (stride 1);
+  the window score is ``-score_samples``.
+- **Sub-PCA**: ``PCA`` on the standardised raw windows keeping 90% of their variance; the window score is
+  the squared reconstruction error.
+- **MP**: stumpy's matrix profile (``stumpy.stump``, the z-normalised distance of each window to its
+  nearest non-trivial neighbour; non-finite values, on flat stretches, set to 0).
 
-- **KDD Cup 2021 / UCR 135** (``kdd_tsad_135``, 7,501 points, one labelled anomaly at 4187-4198; the first
-  1,200 points are anomaly-free training data): aekit trains on those 1,200 points, stumpy joins the
-  whole series with itself; both look for the top-scored step after point 1,200. KDD Cup rule: a hit
-  when it lies within 100 points of the labelled segment. ``m = 100``. Per-point ROC-AUC on the test part.
-- **ECG5000** (``ecg5000_train``, 500 heartbeats of 140 samples, class 1 normal): ``--beats`` beats
-  (default 200) drawn at random (seed 0; the file is ordered by class), in file order, laid end to end
-  as one series, each point labelled by its beat; ``m = 140`` (one beat); both fit on the whole series
-  (unsupervised). Per-point ROC-AUC; hit: the top step in an abnormal beat.
-- **MIT-BIH record 208** (``ecg_mitbih208_scipy``, 5 minutes at 360 Hz, **no labels**): downsampled to
-  90 Hz (every 4th sample, 27,000 points), ``m = 90`` (one second); prints where each detector's top
-  segment lies (seconds), nothing to score it against. Its README names noise artefacts at 207-215 s.
+Metrics per series: per-step ROC-AUC and PR-AUC (average precision) against the labels, and top-1:
+whether the highest-scoring step lies in a labelled window. VUS-PR (TSB-AD) is not computed here:
+its range-based precision/recall over buffer lengths was not reimplemented and checked against the
+authors' code, and a lookalike would not be comparable with their tables.
 
-Run: ``python benchmarks/bench_timeseries.py [--seeds 5] [--data DIR]``.
+Data (``--data``, default ``../shared/data``):
+
+- **NAB** (``nab/``): the 29 labelled series (``labels/combined_windows.json``: a step is anomalous
+  when its timestamp is inside a window); every detector fits and scores the whole series
+  (unsupervised). The 5 ``artificialNoAnomaly`` series: the share of steps aekit flags at its
+  default contamination (0.05).
+- **UCR/KDD 135** (``kdd_tsad_135/``, 7,501 points, anomaly at 4187-4198): aekit, IForest and Sub-PCA
+  fit on the 1,200 anomaly-free training points and score the whole series; MP self-joins it. KDD Cup
+  rule for top-1: the top step after point 1,200 within 100 points of the anomaly.
+- **Speed**: fit + score of a 20,000-step series (a daily-like period of 288 steps and noise) through
+  the command line, ``--threads`` threads.
+- ``--memory``: peak memory of ``aekit score`` on series of 1M and 10M steps (a fresh process each).
+
+Run: ``python benchmarks/bench_timeseries.py [--normalize level] [--window W] [--memory] [--data DIR]``.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
+import json
 import os
+import subprocess
 import sys
+import tempfile
 import time
 import warnings
 from pathlib import Path
@@ -36,108 +54,211 @@ from pathlib import Path
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np
+import pandas as pd
 import torch
-from sklearn.metrics import roc_auc_score
+from sklearn.decomposition import PCA
+from sklearn.ensemble import IsolationForest
+from sklearn.metrics import average_precision_score, roc_auc_score
+from sklearn.preprocessing import StandardScaler
 
-import aekit
-from _common import DATA_ROOT, machine_line, print_table
-from aekit.timeseries import SlidingWindows, step_scores
+from _common import DATA_ROOT, machine_line, mib, print_table
+from aekit.cli import main as aekit_main
+from aekit.timeseries import dominant_period, step_scores, window_rows
 
-
-def aekit_steps(train: np.ndarray, series: np.ndarray, window: int, seed: int) -> np.ndarray:
-    windows = SlidingWindows(window)
-    model = aekit.Autoencoder(random_state=seed, device="cpu")
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", UserWarning)
-        model.fit(windows.fit_transform(train))
-    return windows.to_steps(model.outlier_scores(windows.transform(series)), len(series))
+PEERS = ("IForest", "Sub-PCA", "MP")
 
 
-def stumpy_steps(series: np.ndarray, window: int) -> np.ndarray:
-    import stumpy
-
-    profile = stumpy.stump(series.astype(np.float64), window)[:, 0].astype(np.float64)
-    profile[~np.isfinite(profile)] = 0.0
-    return step_scores(profile, len(series), window, 1)
-
-
-def kdd(data: Path) -> tuple[np.ndarray, np.ndarray, int, int]:
-    """(series, labels, training length, window)."""
-    table = np.loadtxt(data / "kdd_tsad_135" / "135_UCR_Anomaly_InternalBleeding16_TEST.csv", delimiter=",",
-                       skiprows=1)
-    return table[:, 1], table[:, 2].astype(int), 1200, 100
+def cli(argv: list[str]) -> dict:
+    """Run the aekit command line in this process and return its JSON summary."""
+    out = io.StringIO()
+    with contextlib.redirect_stdout(out), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        code = aekit_main([*argv, "--json"])
+    if code != 0:
+        raise RuntimeError(f"aekit {' '.join(argv)} exited {code}")
+    return json.loads(out.getvalue())
 
 
-def ecg5000(data: Path, beats: int) -> tuple[np.ndarray, np.ndarray, int, int]:
-    table = np.loadtxt(data / "ecg5000_train" / "ECG5000_TRAIN.txt")
-    # the file is ordered by class: an even sample of the beats, in file order, holds every class
-    table = table[np.sort(np.random.default_rng(0).choice(len(table), min(beats, len(table)), replace=False))]
-    series = table[:, 1:].ravel()
-    labels = np.repeat((table[:, 0] != 1).astype(int), table.shape[1] - 1)
-    return series, labels, len(series), 140
+def aekit_scores(train_csv: Path, series_csv: Path, folder: Path, normalize: str, window: int | None,
+                 threads: int) -> tuple[np.ndarray, dict, dict]:
+    """Fit on `train_csv` and score `series_csv` through the command line; (step scores, fit and score summaries)."""
+    model = folder / f"model-{normalize}"
+    fit = cli(["fit", str(train_csv), "-o", str(model), "--force", "--window", str(window or "auto"),
+               "--normalize", normalize, "--threads", str(threads)])
+    output = folder / f"scores-{normalize}.csv"
+    output.unlink(missing_ok=True)
+    scored = cli(["score", str(model), str(series_csv), "-o", str(output), "--threads", str(threads)])
+    return pd.read_csv(output)["outlier_score"].to_numpy(), fit, scored
 
 
-def mitbih(data: Path) -> np.ndarray:
-    raw = np.load(data / "ecg_mitbih208_scipy" / "ecg.dat", allow_pickle=False)["ecg"]
-    return ((raw.astype(np.int64) - 1024) / 200.0)[::4]
+def peer_scores(name: str, train: np.ndarray, series: np.ndarray, window: int) -> np.ndarray:
+    """A subsequence baseline's per-step scores (`train`: the part it fits on)."""
+    starts = np.arange(len(series) - window + 1)
+    if name == "MP":
+        import stumpy
+
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            profile = stumpy.stump(series.astype(np.float64), window)[:, 0].astype(np.float64)
+        profile[~np.isfinite(profile)] = 0.0
+        return step_scores(profile, len(series), window, 1)
+    fit_rows = window_rows(train[:, None].astype(np.float64), np.arange(len(train) - window + 1), window, None)
+    rows = window_rows(series[:, None].astype(np.float64), starts, window, None)
+    if name == "IForest":
+        forest = IsolationForest(random_state=0).fit(fit_rows)
+        return step_scores(-forest.score_samples(rows), len(series), window, 1)
+    scaler = StandardScaler().fit(fit_rows)
+    pca = PCA(n_components=0.9, random_state=0).fit(scaler.transform(fit_rows))
+    scaled = scaler.transform(rows)
+    errors = ((scaled - pca.inverse_transform(pca.transform(scaled))) ** 2).sum(axis=1)
+    return step_scores(errors, len(series), window, 1)
 
 
-def kdd_hit(step: int, labels: np.ndarray) -> bool:
+def nab_series(data: Path) -> list[tuple[str, Path, np.ndarray, np.ndarray]]:
+    """(name, file, values, labels) of every NAB series (labels all 0 for the no-anomaly ones)."""
+    windows = json.loads((data / "nab" / "labels" / "combined_windows.json").read_text())
+    found = []
+    for name in sorted(windows):
+        path = data / "nab" / "data" / name
+        frame = pd.read_csv(path, parse_dates=["timestamp"])
+        labels = np.zeros(len(frame), dtype=int)
+        for start, end in windows[name]:
+            labels[frame["timestamp"].between(pd.Timestamp(start), pd.Timestamp(end)).to_numpy()] = 1
+        found.append((name, path, frame["value"].to_numpy(np.float64), labels))
+    return found
+
+
+def metrics(scores: np.ndarray, labels: np.ndarray, part: slice = slice(None)) -> tuple[float, float, bool]:
+    top = int(np.argmax(scores[part])) + (part.start or 0)
+    return (roc_auc_score(labels[part], scores[part]), average_precision_score(labels[part], scores[part]),
+            bool(labels[top]))
+
+
+def run_nab(args, folder: Path, contenders: list[str]) -> None:
+    try:
+        every = nab_series(args.data)
+    except OSError as error:
+        print(f"NAB: skipped ({error})")
+        return
+    results: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in contenders}
+    rows, flag_rows, seconds = [], [], {name: 0.0 for name in contenders}
+    for name, path, values, labels in every:
+        window = args.window or dominant_period(values)["window"]
+        if not labels.any():  # no anomaly: the share of steps aekit flags
+            for normalize in args.normalize:
+                _, fit, scored = aekit_scores(path, path, folder, normalize, args.window, args.threads)
+                flag_rows.append((name, str(len(values)), str(fit["window"]["window"]), normalize,
+                                  f"{scored['outlier_fraction']:.3f}", str(scored["n_segments"])))
+            continue
+        line = [name.split("/")[-1][:34], str(len(values)), str(window)]
+        for contender in contenders:
+            started = time.perf_counter()
+            if contender.startswith("aekit"):
+                scores, fit, _ = aekit_scores(path, path, folder, contender.split(":")[1], args.window, args.threads)
+                assert fit["window"]["window"] == window, (fit["window"], window)
+            else:
+                scores = peer_scores(contender, values, values, window)
+            seconds[contender] += time.perf_counter() - started
+            results[contender].append(metrics(scores, labels))
+            line.append(f"{results[contender][-1][0]:.3f}/{results[contender][-1][1]:.3f}"
+                        f"{'*' if results[contender][-1][2] else ''}")
+        rows.append(tuple(line))
+        print("  " + " | ".join(line), file=sys.stderr, flush=True)
+    print_table("NAB, per series: ROC-AUC/PR-AUC (* = top-1 step inside a labelled window)", rows,
+                ("series", "steps", "window", *contenders))
+    summary = [(contender, f"{np.mean([r[0] for r in found]):.3f}", f"{np.mean([r[1] for r in found]):.3f}",
+                f"{sum(r[2] for r in found)}/{len(found)}", f"{seconds[contender]:.0f}")
+               for contender, found in results.items()]
+    print_table(f"NAB, {len(rows)} labelled series: means", summary,
+                ("detector", "ROC-AUC", "PR-AUC", "top-1 hits", "seconds (all series)"))
+    aekit_first = next(c for c in contenders if c.startswith("aekit"))
+    peers = [c for c in contenders if not c.startswith("aekit")]
+    losses = [row[0] for i, row in enumerate(rows)
+              if any(results[peer][i][0] > results[aekit_first][i][0] for peer in peers)]
+    print(f"\nseries where a peer's ROC-AUC beats {aekit_first}: {len(losses)} of {len(rows)}: {', '.join(losses)}")
+    print_table("NAB artificialNoAnomaly: share of steps aekit flags (contamination 0.05)", flag_rows,
+                ("series", "steps", "window", "normalize", "flagged share", "segments"))
+
+
+def run_kdd(args, folder: Path, contenders: list[str]) -> None:
+    path = args.data / "kdd_tsad_135" / "135_UCR_Anomaly_InternalBleeding16_TEST.csv"
+    try:
+        table = np.loadtxt(path, delimiter=",", skiprows=1)
+    except OSError as error:
+        print(f"UCR/KDD 135: skipped ({error})")
+        return
+    values, labels, n_train = table[:, 1], table[:, 2].astype(int), 1200
+    pd.DataFrame({"value": values[:n_train]}).to_csv(folder / "kdd_train.csv", index=False)
+    pd.DataFrame({"value": values}).to_csv(folder / "kdd.csv", index=False)
+    window = args.window or dominant_period(values[:n_train])["window"]
     anomalous = np.flatnonzero(labels)
-    return bool(anomalous.min() - 100 <= step <= anomalous.max() + 100)
+    rows = []
+    for contender in contenders:
+        if contender.startswith("aekit"):
+            scores, _, _ = aekit_scores(folder / "kdd_train.csv", folder / "kdd.csv", folder,
+                                        contender.split(":")[1], args.window, args.threads)
+        else:
+            scores = peer_scores(contender, values[:n_train], values, window)
+        roc, pr, _ = metrics(scores, labels, slice(n_train, None))
+        top = int(np.argmax(scores[n_train:])) + n_train
+        hit = anomalous.min() - 100 <= top <= anomalous.max() + 100
+        rows.append((contender, str(window), f"{roc:.3f}", f"{pr:.3f}", f"{'yes' if hit else 'no'} (step {top})"))
+    print_table("UCR/KDD 135 (test part after step 1,200)", rows, ("detector", "window", "ROC-AUC", "PR-AUC", "top-1"))
+
+
+def run_speed(args, folder: Path) -> None:
+    t = np.arange(20_000)
+    values = np.sin(2 * np.pi * t / 288) + 0.1 * np.random.default_rng(0).normal(size=len(t))
+    pd.DataFrame({"value": values}).to_csv(folder / "speed.csv", index=False)
+    started, cpu_started = time.perf_counter(), time.process_time()
+    fit = cli(["fit", str(folder / "speed.csv"), "-o", str(folder / "speed-model"), "--force", "--window", "auto",
+               "--threads", str(args.threads)])
+    fitted = time.perf_counter()
+    cli(["score", str(folder / "speed-model"), str(folder / "speed.csv"), "--threads", str(args.threads)])
+    done, cpu_seconds = time.perf_counter(), time.process_time() - cpu_started
+    print(f"\n20,000 steps, window {fit['window']['window']}: fit {fitted - started:.2f} s + score "
+          f"{done - fitted:.2f} s = {done - started:.2f} s through the command line ({args.threads} threads; "
+          f"{cpu_seconds:.2f} s of CPU time; load average {os.getloadavg()[0]:.1f} on {os.cpu_count()} cores)")
+
+
+def run_memory(args, folder: Path) -> None:
+    rng = np.random.default_rng(0)
+    for n_steps in (1_000_000, 10_000_000):
+        t = np.arange(n_steps, dtype=np.float64)
+        np.save(folder / "long.npy", (np.sin(2 * np.pi * t / 288) + 0.1 * rng.normal(size=n_steps))[:, None]
+                .astype(np.float32))
+        del t
+        code = ("import resource, sys; from aekit.cli import main; code = main(sys.argv[1:]); "
+                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr); sys.exit(code)")
+        started = time.perf_counter()
+        command = [sys.executable, "-c", code, "score", str(folder / "speed-model"), str(folder / "long.npy"),
+                   "--quiet", "--threads", str(args.threads)]
+        done = subprocess.run(command, capture_output=True, text=True, check=True)
+        print(f"score {n_steps:,} steps (float32 series {mib(4 * n_steps)}): peak RSS "
+              f"{mib(int(done.stderr.strip().splitlines()[-1]))}, {time.perf_counter() - started:.0f} s")
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=DATA_ROOT)
-    parser.add_argument("--seeds", type=int, default=5)
-    parser.add_argument("--beats", type=int, default=200, help="ECG5000 beats laid end to end (default 200 of 500)")
-    parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--normalize", default="level", help="aekit's per-window normalisations to run, comma-"
+                        "separated among level, zscore, none (default: level)")
+    parser.add_argument("--window", type=int, help="one window for every series and detector (default: auto)")
+    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--no-peers", action="store_true", help="aekit alone")
+    parser.add_argument("--memory", action="store_true", help="also the peak memory of scoring 1M and 10M steps")
     args = parser.parse_args()
+    args.normalize = args.normalize.split(",")
     torch.set_num_threads(args.threads)
     print(machine_line())
-    rows = []
-    for name, loader in (("KDD 135", lambda: kdd(args.data)), ("ECG5000", lambda: ecg5000(args.data, args.beats))):
-        try:
-            series, labels, n_train, window = loader()
-        except OSError as error:
-            print(f"{name}: skipped ({error})")
-            continue
-        test = slice(n_train, None) if n_train < len(series) else slice(None)
-        hit = kdd_hit if name.startswith("KDD") else (lambda step, labels: bool(labels[step]))
-        started = time.perf_counter()
-        profile = stumpy_steps(series, window)
-        stumpy_seconds = time.perf_counter() - started
-        stumpy_top = int(np.argmax(profile[test])) + (test.start or 0)
-        aucs, hits, tops, seconds = [], [], [], 0.0
-        for seed in range(args.seeds):
-            torch.manual_seed(seed)
-            started = time.perf_counter()
-            scores = aekit_steps(series[:n_train, None], series[:, None], window, seed)
-            seconds += time.perf_counter() - started
-            top = int(np.argmax(scores[test])) + (test.start or 0)
-            tops.append(top)
-            hits.append(hit(top, labels))
-            aucs.append(roc_auc_score(labels[test], scores[test]))
-        rows.append((name, str(len(series)), str(window),
-                     f"{np.mean(aucs):.3f} ({np.std(aucs):.3f})", f"{roc_auc_score(labels[test], profile[test]):.3f}",
-                     f"{sum(hits)}/{len(hits)} (steps {', '.join(map(str, tops))})",
-                     f"{'yes' if hit(stumpy_top, labels) else 'no'} (step {stumpy_top})",
-                     f"{seconds / args.seeds:.1f}", f"{stumpy_seconds:.1f}"))
-        print("  " + " | ".join(rows[-1]), file=sys.stderr, flush=True)  # each series as it is done
-    print_table("per-point ROC-AUC (test part) and top-scored step", rows,
-                ("series", "points", "m", "aekit ROC-AUC", "stumpy ROC-AUC", "aekit top hits", "stumpy top hits",
-                 "aekit s/seed", "stumpy s"))
-    try:
-        series = mitbih(args.data)
-    except OSError as error:
-        print(f"MIT-BIH 208: skipped ({error})")
-        return 0
-    profile = stumpy_steps(series, 90)
-    scores = aekit_steps(series[:, None], series[:, None], 90, 0)
-    print(f"\nMIT-BIH 208 (no labels; 90 Hz, m = 90): stumpy's top discord at {np.argmax(profile) / 90:.1f} s, "
-          f"aekit's top step at {np.argmax(scores) / 90:.1f} s (seed 0); Spearman correlation of the per-step "
-          f"scores {np.corrcoef(np.argsort(np.argsort(profile)), np.argsort(np.argsort(scores)))[0, 1]:.3f}")
+    contenders = [f"aekit:{n}" for n in args.normalize] + ([] if args.no_peers else list(PEERS))
+    with tempfile.TemporaryDirectory() as temporary:
+        folder = Path(temporary)
+        run_speed(args, folder)
+        if args.memory:
+            run_memory(args, folder)
+        run_kdd(args, folder, contenders)
+        run_nab(args, folder, contenders)
     return 0
 
 

@@ -13,6 +13,7 @@ import aekit
 from aekit.cli import main
 from aekit.estimator import series as series_module
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.plots import plot_series_scores
 from aekit.timeseries import (
     SlidingWindows,
     dominant_period,
@@ -254,3 +255,24 @@ def test_cli_series_options_and_errors(series, tmp_path, capsys):
     code = main(["score", str(tmp_path / "model"), str(tmp_path / "short.npy"), "-o", str(tmp_path / "t.csv")])
     err = capsys.readouterr().err
     assert code == 2 and err.count("\n") == 1 and "fewer than the model's window" in err
+
+
+def test_plot_and_report_draw_the_score_over_time(series, tmp_path, capsys):
+    frame = pd.DataFrame(series, columns=["heart", "breath"])
+    frame.insert(0, "timestamp", pd.date_range("2024-01-01", periods=len(series), freq="min").astype(str))
+    frame.to_csv(tmp_path / "series.csv", index=False)
+    fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **FAST)
+    assert main(["plot", str(tmp_path / "model"), str(tmp_path / "series.csv"), "-o", str(tmp_path / "plots"),
+                 "--json"]) == 0
+    assert set(json.loads(capsys.readouterr().out)["files"]) == {"training_curves", "series_scores"}
+    model = aekit.load(tmp_path / "model")
+    scores = model.outlier_scores(series)
+    drawn = plot_series_scores(series, scores, model.threshold_, tmp_path / "s.png", channel_names=["heart", "breath"])
+    flagged = np.flatnonzero(scores > model.threshold_)
+    assert drawn["n_flagged"] == len(flagged) and drawn["segments"][0][0] == flagged[0]
+    assert sum(end - start + 1 for start, end in drawn["segments"]) == len(flagged)
+    assert main(["report", str(tmp_path / "model"), str(tmp_path / "series.csv"), "-o", str(tmp_path / "r.html"),
+                 "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["figures"] == ["series_scores", "training_curves"]
+    page = (tmp_path / "r.html").read_text()
+    assert "Flagged segments" in page and "per-window normalisation" in page

@@ -20,6 +20,7 @@ from aekit._files import atomic_write_text
 from aekit._version import __version__
 from aekit.analysis import errors_against_pca
 from aekit.plots import write_model_plots
+from aekit.timeseries import top_segments
 
 CAPTIONS = {
     "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
@@ -136,6 +137,19 @@ def _figure(name: str, png: bytes) -> str:
     )
 
 
+def _series_rows(estimator) -> list[tuple[str, object]]:
+    """A SeriesAutoencoder's own settings, for the model table."""
+    rule = estimator.window_rule_
+    names = getattr(estimator, "feature_names_in_", None)
+    return [
+        ("channels", estimator.n_features_in_ if names is None else ", ".join(map(str, names))),
+        ("window (steps)", f"{estimator.window_} ({rule['rule']}"
+                           + (f", autocorrelation {rule['autocorrelation']})" if rule.get("autocorrelation") else ")")),
+        ("per-window normalisation", estimator.normalize),
+        ("threshold on", "step scores: a step is flagged above it"),
+    ]
+
+
 def _seed_given(estimator) -> str:
     """The seed as the user gave it (``random_state``); when none was, the one drawn (``seed_``)."""
     given = estimator.random_state
@@ -185,7 +199,9 @@ def write_report(
     >>> summary["figures"]
     ['training_curves', 'latent', 'ae_vs_pca', 'error_histogram']
     """
-    history = estimator.history_
+    series_model = getattr(estimator, "autoencoder_", None)  # a SeriesAutoencoder: X is a series
+    autoencoder = series_model or estimator
+    history = autoencoder.history_
     training = {
         "epochs run": len(history.get("train_loss", [])),
         "best epoch": history.get("best_epoch"),
@@ -193,24 +209,30 @@ def write_report(
         "training loop seconds": history.get("seconds"),
         "final train loss": (history.get("train_loss") or [None])[-1],
         "final validation loss": (history.get("val_loss") or [None])[-1],
-        "loss": estimator.loss_,
+        "loss": autoencoder.loss_,
     }
     for label, key in (("latent dimension", "latent_dim_rule"), ("against PCA", "pca")):
         value = history.get(key)
         if value:
             training[label] = value["message"] if isinstance(value, dict) else value
-    module = estimator.module_
+    module = autoencoder.module_
     model_rows = [(key, value) for key, value in module.config().items()]
     model_rows += [
         ("parameters", sum(p.numel() for p in module.parameters())),
-        ("scaler", estimator.scaler),
+        ("scaler", autoencoder.scaler),
         ("anomaly threshold", estimator.threshold_),
-        ("random_state", _seed_given(estimator)),
+        ("random_state", _seed_given(autoencoder)),
     ]
-    if quality is None and X is not None:
+    segments = None
+    if series_model is not None:
+        model_rows += _series_rows(estimator)
+        if X is not None:
+            scores = estimator.outlier_scores(X)
+            segments = top_segments(scores, scores > estimator.threshold_, 10)
+    elif quality is None and X is not None:
         quality = quality_against_pca(estimator, X)
-    outliers = None if X is None else top_outliers(estimator, X)
-    order = ["training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
+    outliers = None if X is None or series_model is not None else top_outliers(estimator, X)
+    order = ["series_scores", "training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
         written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
                                     image_shape=image_shape)
@@ -240,6 +262,14 @@ def write_report(
                     ("autoencoder / PCA", quality["ratio"]),
                 ]
             ),
+        ]
+    if segments is not None:
+        parts += [
+            "<h2>Flagged segments</h2>",
+            f"<p>Runs of consecutive time steps whose score is above the threshold {_fmt(estimator.threshold_)} "
+            "(a step's score is the mean score of the windows covering it), highest peak first; at most 10.</p>",
+            _table([(f"steps {s['start']}-{s['end']}", f"peak {_fmt(s['peak_score'])} at step {s['peak']}")
+                    for s in segments] or [("none", "no step above the threshold")]),
         ]
     if outliers:
         parts += [

@@ -15,7 +15,8 @@ def register(subparsers) -> None:
         help="write pictures of a model (training curves, latent space, reconstructions, errors) as PNG",
         description="Write the pictures that apply to a saved model: training curves always; with DATA the "
         "latent scatter, the error histogram with the anomaly threshold, autoencoder vs PCA, and for images "
-        "originals vs reconstructions.",
+        "originals vs reconstructions; for a time-series model (fit --window), the series and its score over "
+        "time with the threshold and the flagged segments.",
         epilog="example: aekit plot model/ test.csv -o plots/ --label-column digit",
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -44,9 +45,10 @@ def _load(args: argparse.Namespace):
     import numpy as np
 
     from aekit.data import check_output_path, read_data, read_labels
-    from aekit.estimator import load_model
+    from aekit.estimator import SeriesAutoencoder, load_model
     from aekit.exceptions import InvalidInputError
     from aekit.workflows import read_features
+    from aekit.workflows.series import read_series
 
     model = load_model(args.model_dir)
     for taken in (args.data, args.model_dir):  # the pictures must not land on the data or in the model
@@ -60,6 +62,12 @@ def _load(args: argparse.Namespace):
         if args.label_column:
             raise InvalidInputError("--label-column needs DATA: pass the data file after MODEL_DIR.")
         return model, None, None, None
+    if isinstance(model, SeriesAutoencoder):  # a series: its channels by name, one row per time step
+        if args.label_column:
+            raise InvalidInputError("--label-column colours a latent scatter; a time-series model draws the score "
+                                    "over time instead. Drop --label-column.")
+        names = getattr(model, "feature_names_in_", None)
+        return model, read_series(args.data, columns=None if names is None else list(names)).X, None, None
     labels = None if args.label_column is None else read_labels(args.data, args.label_column)
     names = getattr(model, "feature_names_in_", None)
     if names is None and labels is not None:  # no names to select by: every column of DATA but the label

@@ -9,7 +9,7 @@ One module per kind of picture: ``charts`` (curves, histogram, sweep), ``embeddi
 codes), ``images`` (image rows), ``model`` (all of a model's pictures); ``canvas`` writes them.
 """
 
-from aekit.plots.charts import plot_error_histogram, plot_sweep, plot_training_curves
+from aekit.plots.charts import plot_error_histogram, plot_series_scores, plot_sweep, plot_training_curves
 from aekit.plots.embedding import plot_ae_vs_pca, plot_latent
 from aekit.plots.images import image_shape_of, plot_reconstructions
 from aekit.plots.model import write_model_plots
@@ -20,6 +20,7 @@ __all__ = [
     "plot_error_histogram",
     "plot_latent",
     "plot_reconstructions",
+    "plot_series_scores",
     "plot_sweep",
     "plot_training_curves",
     "write_model_plots",

@@ -157,3 +157,51 @@ def plot_sweep(
         "pca_errors": None if pca_line is None else np.asarray(pca_line.get_ydata(), dtype=np.float64),
         "path": save(figure, path),
     }
+
+
+def plot_series_scores(series, scores, threshold: float, path: str | os.PathLike, *,
+                       channel_names: Sequence[str] | None = None) -> dict:
+    """The score over time: the series above, its per-step outlier score and the threshold below, the
+    flagged segments (runs of consecutive steps scored above the threshold) shaded on both.
+
+    Returns
+    -------
+    dict
+        ``segments`` (``(start, end)`` steps of each flagged run, inclusive), ``n_flagged``, ``threshold``, ``path``.
+
+    Examples
+    --------
+    >>> import numpy as np, tempfile
+    >>> scores = np.array([0.1, 0.2, 0.9, 0.8, 0.1, 0.7])
+    >>> drawn = plot_series_scores(np.arange(6.0), scores, 0.5, tempfile.mkdtemp() + "/s.png")
+    >>> drawn["segments"], drawn["n_flagged"]
+    ([(2, 3), (5, 5)], 3)
+    """
+    values = np.asarray(series, dtype=np.float64)
+    values = values[:, None] if values.ndim == 1 else values
+    scores = np.asarray(scores, dtype=np.float64).reshape(-1)
+    if len(scores) != len(values) or not np.isfinite(scores).all():
+        raise InvalidInputError(f"Need one finite score per time step to plot; got {len(scores)} scores for "
+                                f"{len(values)} steps.")
+    flags = scores > threshold
+    edges = np.flatnonzero(np.diff(np.concatenate([[0], flags.astype(np.int8), [0]])))
+    segments = [(int(start), int(stop - 1)) for start, stop in zip(edges[::2], edges[1::2], strict=True)]
+    figure = Figure(figsize=(10, 5))
+    top, bottom = figure.subplots(2, 1, sharex=True)
+    steps = np.arange(len(values))
+    names = list(channel_names) if channel_names is not None else [f"channel {c}" for c in range(values.shape[1])]
+    for channel in range(values.shape[1]):
+        top.plot(steps, values[:, channel], linewidth=0.7, label=names[channel])
+    bottom.plot(steps, scores, color="tab:blue", linewidth=0.7, label="outlier score")
+    bottom.axhline(threshold, color="tab:red", linewidth=1, label=f"threshold {threshold:.4g}")
+    for axes in (top, bottom):
+        for start, end in segments:
+            axes.axvspan(start - 0.5, end + 0.5, color="tab:red", alpha=0.2, linewidth=0)
+    top.set(ylabel="value", title=f"Series and outlier score per time step ({len(segments)} flagged segments, "
+                                  f"{int(flags.sum())} steps)")
+    bottom.set(xlabel="time step", ylabel="outlier score")
+    if values.shape[1] <= 8:
+        top.legend(loc="upper left", fontsize="small")
+    bottom.legend(loc="upper left", fontsize="small")
+    return {"segments": segments, "n_flagged": int(flags.sum()), "threshold": float(threshold),
+            "path": save(figure, path)}

@@ -10,7 +10,7 @@ import numpy as np
 
 from aekit.analysis.errors import fit_pca, model_space
 from aekit.exceptions import InvalidInputError
-from aekit.plots.charts import plot_error_histogram, plot_training_curves
+from aekit.plots.charts import plot_error_histogram, plot_series_scores, plot_training_curves
 from aekit.plots.embedding import plot_ae_vs_pca, plot_latent, principal_projection
 from aekit.plots.images import image_shape_of, plot_reconstructions
 
@@ -19,8 +19,9 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
                       image_shape: Sequence[int] | None = None) -> dict:
     """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
 
-    Always the training curves; with data ``X``: the latent scatter (first two axes, coloured by
-    ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
+    Always the training curves. A :class:`~aekit.SeriesAutoencoder` with a series ``X``: the score over
+    time (:func:`aekit.plots.plot_series_scores`). Another model, with data ``X``: the latent scatter
+    (first two axes, coloured by ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
     ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
     when given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
 
@@ -39,8 +40,15 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
         raise InvalidInputError(
             f"Cannot create the folder {str(out_dir)!r}: {error.strerror}. Choose another output folder."
         ) from None
-    written = {"training_curves": plot_training_curves(estimator.history_, out_dir / "training_curves.png")["path"]}
+    series_model = getattr(estimator, "autoencoder_", None)  # a SeriesAutoencoder: X is a series
+    history = (series_model or estimator).history_
+    written = {"training_curves": plot_training_curves(history, out_dir / "training_curves.png")["path"]}
     if X is None:
+        return written
+    if series_model is not None:
+        names = getattr(estimator, "feature_names_in_", None)
+        written["series_scores"] = plot_series_scores(X, estimator.outlier_scores(X), estimator.threshold_,
+                                                      out_dir / "series_scores.png", channel_names=names)["path"]
         return written
     features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
     X = np.asarray(X, dtype=np.float32)
