@@ -122,3 +122,34 @@ def test_cli_export_round_trip(tmp_path, capsys, monkeypatch):
     assert main(["export", str(tmp_path / "model"), "-o", str(tmp_path / "other.onnx")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "pip install onnx" in err and err.startswith("aekit export: error:"), err
+
+
+@pytest.mark.parametrize("anomaly_score", ["combined", "error"])
+def test_rows_with_nan_or_inf_are_flagged_as_outliers_by_the_graph(tmp_path, anomaly_score):
+    """aekit refuses such rows; the graph cannot refuse, so it flags them: score +inf, outlier True."""
+    rng = np.random.default_rng(6)
+    X = rng.normal(size=(80, 5)).astype(np.float32)
+    ae = aekit.Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=2, random_state=0, device="cpu",
+                           anomaly_score=anomaly_score).fit(X)
+    broken = np.repeat(X[:1], 4, axis=0)
+    broken[0, 0], broken[1, 4], broken[2, 2], broken[3] = np.nan, np.inf, -np.inf, np.nan
+    with pytest.raises(aekit.InvalidInputError, match="NaN"):
+        ae.predict(broken)  # what the estimator does with them
+    rows = np.vstack([X[:10], broken])
+    out = _run_graph(ae.to_onnx(tmp_path / "model.onnx"), rows)
+    assert out["outlier"][10:].all() and np.isposinf(out["outlier_score"][10:]).all()
+    # the finite rows are scored as before, whatever their neighbours hold
+    assert_close(out["outlier_score"][:10], ae.outlier_scores(X[:10]), **TOLERANCE)
+    np.testing.assert_array_equal(out["outlier"][:10], ae.predict(X[:10]) == -1)
+
+
+def test_a_model_fitted_with_contamination_auto_exports(tmp_path, capsys):
+    X = np.random.default_rng(7).normal(size=(80, 5)).astype(np.float32)
+    ae = aekit.Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=2, random_state=0, device="cpu",
+                           contamination="auto").fit(X)
+    ae.save(tmp_path / "model")
+    assert main(["export", str(tmp_path / "model"), "-o", str(tmp_path / "model.onnx")]) == 0, capsys.readouterr().err
+    graph = onnx.load(str(tmp_path / "model.onnx"))
+    metadata = {prop.key: prop.value for prop in graph.metadata_props}
+    assert metadata["contamination"] == "auto" and float(metadata["threshold"]) == ae.threshold_
+    _check_against_estimator(aekit.load(tmp_path / "model"), X, tmp_path / "model.onnx")

@@ -15,6 +15,11 @@ name                        shape               the estimator's equivalent
 ``outlier``                 (n_rows,)            ``predict(X) == -1`` (score above ``threshold_``)
 ==========================  ==================  ===============================================
 
+aekit refuses a row holding NaN or an infinite value; the graph cannot refuse, so it **flags** it: such a
+row (and any row whose score is not a number, or overflows float32) has ``outlier_score`` ``+inf`` and
+``outlier`` True, whatever its other outputs hold. A deployment that must tell a broken row from an
+outlier checks ``numpy.isfinite(X).all(axis=1)`` itself.
+
 One graph rather than one per output: the outputs share the encoder and decoder passes, and a
 runtime computes only what is asked for (``session.run(["latent"], ...)``). The graph always
 computes in float32, whatever the model's ``precision``. The training column names, the threshold
@@ -154,6 +159,9 @@ class _Pipeline(nn.Module):
         reconstruction = decoded
         for operation, value in reversed(list(zip(self.operations, values, strict=True))):
             reconstruction = _APPLY[_INVERSE[operation]](reconstruction, value)
+        # a row aekit would refuse (NaN or inf in it, or a score that is not a number) is flagged, never normal
+        valid = torch.isfinite(x).all(dim=1) & torch.isfinite(score)
+        score = torch.where(valid, score, torch.full_like(score, float("inf")))
         return latent, reconstruction, error, score, score > self.threshold
 
 
@@ -179,6 +187,9 @@ def _series_metadata(series: dict) -> dict:
 
 def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = None) -> Path:
     """Write a fitted estimator's pipeline (scaling, encoder, decoder, error, outlier flag) as ONNX.
+
+    A row holding NaN or an infinite value, which the estimator refuses, gets ``outlier_score`` ``+inf`` and
+    ``outlier`` True in the graph (see the module's documentation).
 
     Parameters
     ----------
@@ -237,7 +248,7 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
         "n_features": str(int(estimator.n_features_in_)),
         "latent_dim": str(int(estimator.module_.latent_dim)),
         "threshold": repr(float(estimator.threshold_)),
-        "contamination": repr(float(estimator.contamination)),
+        "contamination": str(estimator.contamination),  # a share of the rows, or "auto"
         "outputs": ", ".join(OUTPUT_NAMES),
     }
     graph.doc_string = (
