@@ -57,6 +57,7 @@ AUTO_Z = 3.0
 # A feature's error scale is floored at this share of the mean scale: a feature the model reconstructs
 # exactly (a constant column) would otherwise turn any later deviation into an infinite score.
 _SCALE_FLOOR = 1e-3
+MIN_FEATURE_SCALE = 1e-12  # and at this, whatever the mean
 _NORMAL_IQR = 1.3489795  # interquartile range of the standard normal
 # The latent term's density: a mixture of at most LATENT_MODES Gaussians (their number by BIC), each fitted on at
 # least MODE_MIN_ROWS rows a mode; a mode holding under MODE_MIN_SHARE of the rows is a cluster of outliers
@@ -67,7 +68,11 @@ MODE_MIN_SHARE = 0.1
 # The modes are fitted on at most this many of the rows (evenly spaced among them): a third of the cost on 10,000
 # rows; on the ODDS sets the mean moved within the mixtures' own noise (0.831 against 0.834 with all the rows)
 MODE_FIT_ROWS = 3000
-_MODE_VARIANCE_FLOOR = 1e-6  # scikit-learn's reg_covar, in the whitened codes' units (variance 1)
+MODE_VARIANCE_FLOOR = 1e-6  # scikit-learn's reg_covar, in the whitened codes' units (variance 1)
+# The codes' covariance keeps the directions of eigenvalue above 1e-6 of the largest and above this: a direction in
+# which float32 codes vary by less than 1e-12 is a constant, and its whitening (1 / sqrt of the eigenvalue, at most
+# 1e12) stays within float32, as the exported graph computes it.
+MIN_CODE_VARIANCE = 1e-24
 
 
 @dataclass
@@ -101,32 +106,25 @@ class LatentModes:
         return {name: getattr(self, name).tolist() for name in ("whitening", "weights", "means", "variances")}
 
     @classmethod
-    def from_dict(cls, state: dict, latent_dim: int) -> LatentModes:
-        names = ("whitening", "weights", "means", "variances")
-        modes = cls(*(np.asarray(state[name], dtype=np.float64) for name in names))
-        rank = modes.whitening.shape[1] if modes.whitening.ndim == 2 else -1
-        count = len(modes.weights) if modes.weights.ndim == 1 else 0
-        shapes_ok = (modes.whitening.shape == (latent_dim, rank) and count >= 1
-                     and modes.means.shape == modes.variances.shape == (count, rank))
-        values = np.concatenate([v.ravel() for v in (modes.whitening, modes.weights, modes.means, modes.variances)])
-        if not shapes_ok or not np.isfinite(values).all() or modes.weights.min() <= 0 or modes.variances.min() <= 0:
-            raise ValueError("the outlier score's latent modes have the wrong shapes or non-finite values")
-        return modes
+    def from_dict(cls, state: dict) -> LatentModes:
+        """Rebuild from :meth:`to_dict` (a saved state is checked first: :mod:`aekit.persistence.checks`)."""
+        return cls(*(np.asarray(state[name], dtype=np.float64) for name in ("whitening", "weights", "means",
+                                                                                "variances")))
 
 
 def fit_latent_modes(centred: np.ndarray, covariance: np.ndarray, seed: int) -> LatentModes:
     """The codes' modes (see :class:`LatentModes`) from the centred codes of the training rows.
 
     The codes are whitened (eigenvectors of ``covariance`` over the square roots of its eigenvalues,
-    those above 1e-6 of the largest: the pseudo-inverse's rank), then Gaussian mixtures with
-    diagonal covariances and 1 to ``LATENT_MODES`` modes are fitted (scikit-learn's
+    those above 1e-6 of the largest and above ``MIN_CODE_VARIANCE``: the pseudo-inverse's rank), then
+    Gaussian mixtures with diagonal covariances and 1 to ``LATENT_MODES`` modes are fitted (scikit-learn's
     ``GaussianMixture``, ``random_state=seed``) on at most ``MODE_FIT_ROWS`` of them, evenly spaced;
     the one of lowest BIC is kept, less its modes holding under ``MODE_MIN_SHARE`` of the rows (the
     largest always stays). When one mode wins, it is the whitened codes' own: mean 0, variance 1, the
     Mahalanobis distance.
     """
     values, vectors = np.linalg.eigh(covariance)
-    rank = values > 1e-6 * max(float(values.max(initial=0.0)), 1e-300)
+    rank = values > max(1e-6 * float(values.max(initial=0.0)), MIN_CODE_VARIANCE)
     whitening = vectors[:, rank] / np.sqrt(values[rank])
     if len(centred) > MODE_FIT_ROWS:
         centred = centred[np.linspace(0, len(centred) - 1, MODE_FIT_ROWS).astype(int)]
@@ -136,7 +134,7 @@ def fit_latent_modes(centred: np.ndarray, covariance: np.ndarray, seed: int) -> 
         return standard
     best, best_bic = None, np.inf
     for count in range(1, min(LATENT_MODES, len(z) // MODE_MIN_ROWS) + 1):
-        mixture = GaussianMixture(count, covariance_type="diag", reg_covar=_MODE_VARIANCE_FLOOR, random_state=seed)
+        mixture = GaussianMixture(count, covariance_type="diag", reg_covar=MODE_VARIANCE_FLOOR, random_state=seed)
         with warnings.catch_warnings():  # EM stopped at max_iter: still a valid mixture, judged by its BIC
             warnings.simplefilter("ignore", ConvergenceWarning)
             mixture.fit(z)
@@ -173,27 +171,19 @@ class ScoreState:
         }
 
     @classmethod
-    def from_dict(cls, state: dict, n_features: int, latent_dim: int) -> ScoreState:
-        """Rebuild from :meth:`to_dict`; raises ValueError when a shape or value is wrong.
+    def from_dict(cls, state: dict) -> ScoreState:
+        """Rebuild from :meth:`to_dict` (a saved state is checked first: :mod:`aekit.persistence.checks`).
 
         A state saved without ``latent_divisor`` (an older model) keeps the rule it was fitted with,
         ``code_scale / 0.5``, so that its scores still match its stored threshold.
         """
         code_scale = float(state["code_scale"])
-        result = cls(
+        return cls(
             np.asarray(state["feature_scale"], dtype=np.float64), np.asarray(state["code_mean"], dtype=np.float64),
             np.asarray(state["code_precision"], dtype=np.float64), code_scale,
             float(state.get("latent_divisor", code_scale / LEGACY_LATENT_WEIGHT)),
-            LatentModes.from_dict(state["latent_modes"], latent_dim) if "latent_modes" in state else None,
+            LatentModes.from_dict(state["latent_modes"]) if "latent_modes" in state else None,
         )
-        shapes_ok = (result.feature_scale.shape == (n_features,) and result.code_mean.shape == (latent_dim,)
-                     and result.code_precision.shape == (latent_dim, latent_dim))
-        values = np.concatenate([result.feature_scale, result.code_mean, result.code_precision.ravel()])
-        bad_values = (not np.isfinite(values).all() or not result.code_scale > 0 or result.feature_scale.min() <= 0
-                      or not np.isfinite(result.latent_divisor) or not result.latent_divisor > 0)
-        if not shapes_ok or bad_values:
-            raise ValueError("the outlier score's state has the wrong shapes or non-finite values")
-        return result
 
 
 def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
@@ -229,7 +219,7 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
         n, error_sum, code_sum, outer_sum = (combine(np.asarray(v, dtype=np.float64), "sum")
                                              for v in (n, error_sum, code_sum, outer_sum))
     feature_scale = np.asarray(error_sum, dtype=np.float64) / n
-    feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), 1e-12))
+    feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), MIN_FEATURE_SCALE))
     code_mean = np.asarray(code_sum) / n
     covariance = np.asarray(outer_sum) / n - np.outer(code_mean, code_mean)
     covariance = (covariance + covariance.T) / 2

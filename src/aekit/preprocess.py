@@ -23,11 +23,17 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
-# The fitted attributes each scaler needs to transform and inverse-transform, and their kinds.
+# The fitted attributes each scaler needs to transform and inverse-transform, and the values a fit gives them:
+# a number per feature, finite, and >= 0 ("nonnegative": variances, ranges) or > 0 ("positive": the divisors).
 _STATE_ARRAYS = {
-    "standard": ("mean_", "var_", "scale_"),
-    "minmax": ("min_", "scale_", "data_min_", "data_max_", "data_range_"),
+    "standard": {"mean_": "finite", "var_": "nonnegative", "scale_": "positive"},
+    "minmax": {"min_": "finite", "scale_": "positive", "data_min_": "finite", "data_max_": "finite",
+               "data_range_": "nonnegative"},
 }
+_STATE_KEYS = {"name", "n_features_in", "n_samples_seen"}  # besides the arrays
+_VALUE_CHECKS = {"finite": lambda a: True, "nonnegative": lambda a: bool(np.all(a >= 0)),
+                 "positive": lambda a: bool(np.all(a > 0))}
+_CORRUPT = "The model folder is corrupt: save the model again."
 
 
 def make_scaler(name: str | None) -> StandardScaler | MinMaxScaler | None:
@@ -69,32 +75,39 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
     if not isinstance(state, dict) or not isinstance(state.get("name"), str) or state["name"] not in SCALERS:
         raise ModelFileError(
             f"The scaler state must be an object with 'name' in {sorted(SCALERS)}; got {state!r:.200}. "
-            "The model folder is corrupt: save the model again."
+            f"{_CORRUPT}"
         )
     name = state["name"]
+    unknown = set(state) - _STATE_KEYS - set(_STATE_ARRAYS[name])
+    if unknown:
+        raise ModelFileError(f"The {name} scaler's state holds unknown keys {sorted(unknown)[:5]}. {_CORRUPT}")
+    count = state.get("n_features_in", n_features)
+    seen = state.get("n_samples_seen")
+    if count != n_features or isinstance(count, bool) or not (
+            seen is None or (isinstance(seen, int) and not isinstance(seen, bool) and seen >= 1)):
+        raise ModelFileError(
+            f"The scaler state's n_features_in must be {n_features} and n_samples_seen null or an integer >= 1; "
+            f"got {count!r:.40} and {seen!r:.40}. {_CORRUPT}"
+        )
     scaler = SCALERS[name]()
-    for attribute in _STATE_ARRAYS[name]:
+    for attribute, kind in _STATE_ARRAYS[name].items():
         value = state.get(attribute)
-        try:
-            array = np.asarray(value, dtype=np.float64)
-        except (TypeError, ValueError) as error:
+        numbers = isinstance(value, list) and all(
+            isinstance(v, (int, float)) and not isinstance(v, bool) for v in value)
+        array = np.asarray(value if numbers else [], dtype=np.float64)
+        if not numbers or array.shape != (n_features,) or not np.all(np.isfinite(array)):
             raise ModelFileError(
-                f"Scaler field {attribute!r} is not a list of numbers ({error}). "
-                "The model folder is corrupt: save the model again."
-            ) from None
-        if array.shape != (n_features,) or not np.all(np.isfinite(array)):
-            raise ModelFileError(
-                f"Scaler field {attribute!r} must be {n_features} finite numbers; got shape {array.shape}. "
-                "The model folder is corrupt: save the model again."
+                f"Scaler field {attribute!r} must be a list of {n_features} finite numbers; got "
+                f"{type(value).__name__} {value!r:.60}. {_CORRUPT}"
             )
-        if attribute == "scale_" and not np.all(array != 0):  # fitted scalers never divide by zero
+        if not _VALUE_CHECKS[kind](array):  # a fitted scaler never divides by zero or holds a negative variance
             raise ModelFileError(
-                "Scaler field 'scale_' holds zeros, which would divide by zero. "
-                "The model folder is corrupt: save the model again."
+                f"Scaler field {attribute!r} holds {'zeros or ' if kind == 'positive' else ''}negative values, "
+                f"which no fitted scaler has ({kind} numbers expected). {_CORRUPT}"
             )
         setattr(scaler, attribute, array)
     scaler.n_features_in_ = n_features
-    scaler.n_samples_seen_ = state.get("n_samples_seen") if name == "standard" else 1
+    scaler.n_samples_seen_ = seen if name == "standard" else 1
     if name == "standard":
         scaler.with_mean = scaler.with_std = True
     return scaler

@@ -39,6 +39,7 @@ from aekit.persistence.checks import (
     check_fitted,
     check_history,
     check_module_matches_params,
+    check_score_state,
     check_series_state,
     expected_weights,
     load_weights,
@@ -190,6 +191,7 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     unknown = set(params) - set(defaults)
     expect(not unknown, f"unknown parameters {sorted(unknown)}")
     bound_module_config(params, "params")
+    bound_module_config(module_config)  # before it is compared with the parameters
     if "anomaly_score" not in params:  # saved before it existed: its threshold is on the reconstruction error
         params["anomaly_score"] = "error"
     if isinstance(params.get("hidden_dims"), list):
@@ -221,10 +223,7 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     expect((score_state is None) == (full_params["anomaly_score"] == "error"),
            "score_state must be present exactly when anomaly_score is 'combined'")
     if score_state is not None:
-        try:
-            score_state = ScoreState.from_dict(score_state, n_features, int(module.latent_dim))
-        except (KeyError, TypeError, ValueError) as error:
-            raise ModelFileError(f"config.json: score_state: {error}. {DAMAGED}") from None
+        score_state = check_score_state(score_state, n_features, int(module.latent_dim))
     check_series_state(fitted.get("window"), n_features)  # a model trained on a time series' windows
     return SavedModel(params=params, module=module.eval(), scaler=scaler, fitted=fitted, history=history,
                       environment=environment, score_state=score_state)

@@ -14,6 +14,7 @@ import safetensors
 import safetensors.torch
 import torch
 
+from aekit import detect
 from aekit.exceptions import ModelFileError
 from aekit.models import build_model
 from aekit.models.losses import OUTPUT_ACTIVATION
@@ -23,6 +24,7 @@ from aekit.persistence.files import DAMAGED, WEIGHTS, expect, is_count
 # no aekit architecture has more layers than this in one list, or layers wider than this.
 MAX_LAYERS = 256
 MAX_WIDTH = 2**31
+MAX_DEPTH = 4  # lists in lists: a module description holds lists of sizes, and no deeper
 
 
 def is_number(value: Any) -> bool:
@@ -41,16 +43,18 @@ def check_conv_config(config: dict) -> None:
 ARCHITECTURE_CHECKS: dict[str, Callable[[dict], None]] = {"conv": check_conv_config}
 
 
-def bound_module_config(config: Any, where: str = "module") -> None:
-    """Refuse, from the JSON alone, a module description too big for any aekit architecture."""
+def bound_module_config(config: Any, where: str = "module", depth: int = 0) -> None:
+    """Refuse, from the JSON alone, a module description too big (or too deeply nested) for any aekit architecture."""
+    expect(depth <= MAX_DEPTH, f"{where} nests lists or objects more than {MAX_DEPTH} deep; aekit writes sizes "
+                               "and lists of sizes")
     if isinstance(config, dict):
         for key, value in config.items():
-            bound_module_config(value, f"{where}.{key}" if key.isprintable() else f"{where}[{key!r}]")
+            bound_module_config(value, f"{where}.{key}" if key.isprintable() else f"{where}[{key!r}]", depth + 1)
     elif isinstance(config, list):
         expect(len(config) <= MAX_LAYERS, f"{where} lists {len(config)} layers; aekit models have at most "
                                            f"{MAX_LAYERS}")
         for value in config:
-            bound_module_config(value, where)
+            bound_module_config(value, where, depth + 1)
     elif isinstance(config, int) and not isinstance(config, bool):
         expect(0 <= config <= MAX_WIDTH, f"{where} is {config}; sizes must be in [0, {MAX_WIDTH}]")
 
@@ -160,6 +164,11 @@ def check_fitted(fitted: dict, n_features: int) -> None:
     )
 
 
+# The module description's keys that repeat a constructor argument (the conv model's channels are hidden_dims).
+MODULE_PARAMS = {"activation": "activation", "hidden_dims": "hidden_dims", "channels": "hidden_dims",
+                 "input_shape": "input_shape"}
+
+
 def check_module_matches_params(module_config: dict, params: dict, loss: str) -> None:
     """The module description and the constructor arguments must describe the same model."""
     expect(module_config.get("architecture") == params.get("architecture", "mlp"),
@@ -169,6 +178,12 @@ def check_module_matches_params(module_config: dict, params: dict, loss: str) ->
     expect(params.get("latent_dim") == "auto" or module_config.get("latent_dim") == params.get("latent_dim"),
             f"the module's latent_dim {module_config.get('latent_dim')!r} differs from the parameter "
             f"latent_dim={params.get('latent_dim')!r}")
+    for key, param in MODULE_PARAMS.items():
+        if key in module_config:
+            given = params.get(param)
+            given = list(given) if isinstance(given, (list, tuple)) else given
+            expect(module_config[key] == given, f"the module's {key} {module_config[key]!r:.60} differs from the "
+                                                f"parameter {param}={given!r:.60}")
     expect(module_config.get("output_activation") == OUTPUT_ACTIVATION[loss],
             f"the module's output_activation {module_config.get('output_activation')!r} does not go with the "
             f"{loss} loss")
@@ -214,3 +229,90 @@ def check_series_state(window, n_features: int) -> None:
     expect(isinstance(quantiles, list) and len(quantiles) == 1001 and all(is_number(q) for q in quantiles)
            and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0)),
            f"{what}: error_quantiles must be 1001 non-decreasing finite numbers >= 0")
+
+
+# ----------------------------------------------------------------------------------------- the outlier score's state
+# score_state as aekit.detect.fit_score_state writes it: each array's shape, in the sizes n (features), d (latent
+# dimensions), m (modes, 1 to detect.LATENT_MODES) and r (the codes' rank, 0 to d), and the range a fit can give its
+# values. A file outside them is refused: each array then costs what a fitted one does, and every finite row gets a
+# finite score (a variance of 1e-300 or a whitening of 1e300 would make them inf or NaN).
+_FLOAT32_MAX = float(np.finfo(np.float32).max)
+_MAX_WHITENING = 1.000001 / math.sqrt(detect.MIN_CODE_VARIANCE)  # unit eigenvectors over the root of an eigenvalue
+_MAX_MODE_MEAN = 1e6  # whitened codes: unit variance, so a mean within sqrt(rows) of 0
+_MAX_MODE_VARIANCE = 1e6  # a mode's share of the unit variance, over its weight (>= detect.MODE_MIN_SHARE)
+
+
+def _score_state_fields(latent_dim: int) -> dict[str, tuple[tuple[str, ...], float, float]]:
+    """score_state's fields: ``name: (shape, low, high)``; ``code_scale`` is the rank (legacy: the mean squared
+    distance, about the rank), ``latent_divisor`` ``sqrt(code_scale)``, ``sqrt(2 code_scale)`` or ``2 code_scale``."""
+    rank = max(latent_dim, 1)
+    return {
+        "feature_scale": (("n",), detect.MIN_FEATURE_SCALE, _FLOAT32_MAX),  # a mean squared float32 error, floored
+        "code_mean": (("d",), -_FLOAT32_MAX, _FLOAT32_MAX),  # the mean of float32 codes
+        "code_precision": (("d", "d"), -rank * _MAX_WHITENING**2, rank * _MAX_WHITENING**2),  # whitening @ its T
+        "code_scale": ((), detect.MIN_FEATURE_SCALE, 2.0 * rank),
+        "latent_divisor": ((), detect.MIN_FEATURE_SCALE, 4.0 * rank),
+    }
+
+
+LATENT_MODES_FIELDS: dict[str, tuple[tuple[str, ...], float, float]] = {
+    "whitening": (("d", "r"), -_MAX_WHITENING, _MAX_WHITENING),
+    "weights": (("m",), detect.MODE_MIN_SHARE, 1.0),  # smaller modes are left out by the fit
+    "means": (("m", "r"), -_MAX_MODE_MEAN, _MAX_MODE_MEAN),
+    "variances": (("m", "r"), detect.MODE_VARIANCE_FLOOR / 2, _MAX_MODE_VARIANCE),  # reg_covar, less rounding
+}
+_REQUIRED = {"feature_scale", "code_mean", "code_precision", "code_scale"}  # older states lack the others
+_SIZE_LIMITS = {"m": (1, detect.LATENT_MODES), "r": (0, None)}  # r: at most d
+
+
+def _checked_array(value: Any, shape: tuple[str, ...], sizes: dict[str, int], low: float, high: float,
+                   where: str) -> None:
+    """``value`` must be nested lists of numbers of ``shape`` (sizes known in ``sizes``, the others bound there on
+    first sight within ``_SIZE_LIMITS``), each in [low, high]. Lengths are checked before any element is read."""
+    def length_ok(items: Any, axis: int) -> bool:
+        name = shape[axis]
+        if not isinstance(items, list):
+            return False
+        if name not in sizes:
+            smallest, largest = _SIZE_LIMITS[name]
+            largest = sizes["d"] if largest is None else largest
+            expect(smallest <= len(items) <= largest, f"score_state.{where} has {len(items)} entries along its "
+                                                      f"{'modes' if name == 'm' else 'rank'} axis; a fit writes "
+                                                      f"{smallest} to {largest}")
+            sizes[name] = len(items)
+        return len(items) == sizes[name]
+
+    def message() -> str:  # the sizes as far as they are known
+        return (f"score_state.{where} must be {' x '.join(shape) or 'one'} number(s) "
+                f"({' x '.join(str(sizes.get(n, n)) for n in shape)}) in [{low:.3g}, {high:.3g}]")
+
+    if not shape:
+        expect(is_number(value) and low <= value <= high, f"{message()}, got {value!r:.40}")
+        return
+    expect(length_ok(value, 0), f"{message()}, got {type(value).__name__} of another shape")
+    rows = value if len(shape) == 2 else [value]
+    expect(all(length_ok(row, len(shape) - 1) for row in rows), f"{message()}: its rows differ in length")
+    expect(all(is_number(v) for row in rows for v in row), f"{message()}: it holds other values than numbers")
+    expect(all(low <= v <= high for row in rows for v in row), f"{message()}: it holds values out of that range")
+
+
+def check_score_state(state: Any, n_features: int, latent_dim: int) -> detect.ScoreState:
+    """The combined score's saved state, every field checked against what a fit writes (see above), then built."""
+    expect(isinstance(state, dict), "score_state must be an object")
+    fields = _score_state_fields(latent_dim)
+    unknown = set(state) - set(fields) - {"latent_modes"}
+    expect(not unknown, f"score_state holds unknown keys {sorted(unknown)[:5]}")
+    missing = _REQUIRED - set(state)
+    expect(not missing, f"score_state lacks {sorted(missing)}")
+    sizes = {"n": n_features, "d": latent_dim}
+    for name, (shape, low, high) in fields.items():
+        if name in state:
+            _checked_array(state[name], shape, sizes, low, high, name)
+    if "latent_modes" in state:
+        modes = state["latent_modes"]
+        expect(isinstance(modes, dict) and set(modes) == set(LATENT_MODES_FIELDS),
+               f"score_state.latent_modes must be an object of exactly {sorted(LATENT_MODES_FIELDS)}")
+        for name, (shape, low, high) in LATENT_MODES_FIELDS.items():
+            _checked_array(modes[name], shape, sizes, low, high, f"latent_modes.{name}")
+        expect(sum(modes["weights"]) <= 1.0 + 1e-9, "score_state.latent_modes.weights sum to more than 1")
+    return detect.ScoreState.from_dict(state)
