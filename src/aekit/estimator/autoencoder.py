@@ -369,7 +369,10 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         """
         check_is_fitted(self)
         errors = inference.errors_scaled(self, inference.scale_rows(self, validate_rows(self, X, reset=False)))
-        return errors if per_feature else errors.mean(axis=1)
+        if per_feature:
+            return errors
+        with np.errstate(over="ignore"):  # reported by finite_rows
+            return inference.finite_rows(errors.mean(axis=1), "reconstruction error")
 
     def outlier_scores(self, X, *, per_feature: bool = False) -> np.ndarray:
         """Outlier score of each row: higher is more anomalous (``anomaly_score`` says which score).

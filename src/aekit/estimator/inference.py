@@ -33,9 +33,11 @@ def scale_rows(estimator, X: np.ndarray) -> np.ndarray:
         # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
         all_finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
     if not all_finite:
+        fix = ("check that X is in the training data's units" if estimator.scaler == "standard"
+               else "refit with scaler='standard', or rescale the data")
         raise InvalidInputError(
             f"X holds values too large for float32 after scaling (scaler={estimator.scaler!r}), or a feature "
-            "whose spread is below float32's smallest number (~1e-38); use scaler='standard' or rescale the data."
+            f"whose spread is below float32's smallest number (~1e-38); {fix}."
         )
     return X
 
@@ -59,7 +61,7 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False) 
     with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(array), INFERENCE_BATCH_ROWS):
             rows = array[start : start + INFERENCE_BATCH_ROWS]
-            batch = torch.from_numpy(scale_rows(estimator, rows) if scale else rows).to(device)
+            batch = preprocess.tensor_view(scale_rows(estimator, rows) if scale else rows).to(device)  # read-only X
             outputs.append(function(batch).float().cpu().numpy())
     if not outputs:
         return np.empty((0, 0), dtype=np.float32)
@@ -85,10 +87,24 @@ def row_errors(estimator, X: np.ndarray, *, scale: bool) -> np.ndarray:
     return run_batches(estimator, errors, X, scale=scale)[:, 0]
 
 
+def finite_rows(values: np.ndarray, what: str) -> np.ndarray:
+    """``values`` (one per row, or a row of them each), when all are finite; else an error naming the rows, so that
+    no ``inf`` or NaN reaches an output."""
+    finite = np.isfinite(values) if values.ndim == 1 else np.isfinite(values).all(axis=1)
+    if not finite.all():
+        rows = np.flatnonzero(~finite)
+        raise InvalidInputError(
+            f"The {what} of {len(rows)} row(s) of X (first: row {rows[0]}) would overflow float32: they lie far "
+            "outside the range of the training data. Check the scale of X."
+        )
+    return values
+
+
 def errors_scaled(estimator, X_scaled: np.ndarray) -> np.ndarray:
-    """Squared error of each value, in the scaled space the model was trained in."""
+    """Squared error of each value, in the scaled space the model was trained in (finite: else an error)."""
     reconstruction = run_batches(estimator, lambda batch: estimator.module_(batch)[0], X_scaled)
-    return (X_scaled - reconstruction) ** 2
+    with np.errstate(over="ignore"):  # reported by finite_rows
+        return finite_rows((X_scaled - reconstruction) ** 2, "squared reconstruction error")
 
 
 def unscale(estimator, X_scaled: np.ndarray) -> np.ndarray:
@@ -129,10 +145,15 @@ def fit_score_state(estimator, arrays, *, scale: bool, combine=None, gather=None
 
 
 def outlier_scores(estimator, X: np.ndarray, *, scale: bool, per_feature: bool = False) -> np.ndarray:
-    if estimator.anomaly_score == "combined":
-        errors, codes = score_parts(estimator, X, scale=scale)
-        shares = detect.contributions(errors, codes, estimator.score_state_)
-        # float32, as the errors they come from (and as reconstruction_error)
-        return (shares if per_feature else shares.sum(axis=1)).astype(np.float32)
-    squared = errors_scaled(estimator, scale_rows(estimator, X) if scale else X)  # as reconstruction_error
-    return squared / estimator.n_features_in_ if per_feature else squared.mean(axis=1)
+    """Each row's outlier score (``per_feature``: its shares), float32 and finite: a row whose score overflows
+    float32 is an error, never an ``inf`` in an output."""
+    with np.errstate(over="ignore", invalid="ignore"):  # reported by finite_rows
+        if estimator.anomaly_score == "combined":
+            errors, codes = score_parts(estimator, X, scale=scale)
+            shares = detect.contributions(errors, codes, estimator.score_state_)
+            # float32, as the errors they come from (and as reconstruction_error)
+            scores = (shares if per_feature else shares.sum(axis=1)).astype(np.float32)
+        else:
+            squared = errors_scaled(estimator, scale_rows(estimator, X) if scale else X)  # as reconstruction_error
+            scores = squared / estimator.n_features_in_ if per_feature else squared.mean(axis=1)
+    return finite_rows(scores, "outlier score")
