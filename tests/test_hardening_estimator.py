@@ -24,7 +24,7 @@ from hypothesis import strategies as st
 from hypothesis.extra import numpy as hnp
 
 from aekit import Autoencoder
-from aekit.exceptions import AekitError, InvalidInputError, TrainingError
+from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 
 FAST = {"hidden_dims": (3,), "epochs": 2, "batch_size": 8, "random_state": 0, "device": "cpu"}
 DTYPES = st.sampled_from(
@@ -296,3 +296,88 @@ def test_inverse_transform_of_any_codes_is_finite_or_reported(fitted, log_scale,
         assert_clear_error(error)
         return
     assert latent == fitted.module_.latent_dim and np.isfinite(result).all()
+
+
+# ------------------------------------------------------------------------------- parameters that cannot work
+@pytest.mark.parametrize(("params", "pattern"), [
+    ({"latent_dim": True}, r"The 'latent_dim' parameter of Autoencoder must be an int, not a bool\. Got True instead"),
+    ({"epochs": True}, "The 'epochs' parameter of Autoencoder must be an int, not a bool"),
+    ({"hidden_dims": (), "architecture": "anchored"}, r"must hold at least one width for architecture='anchored'"),
+    ({"hidden_dims": (), "architecture": "conv", "input_shape": (1, 2, 3)}, "at least one width for architecture="
+                                                                            "'conv'"),
+    ({"input_shape": ["a", "b"]}, r"The 'input_shape' parameter of Autoencoder must be None or 3 ints >= 1, "
+                                  r"\(channels, height, width\)\. Got \['a', 'b'\] instead"),
+    ({"input_shape": (1, 2, 3, 4)}, "'input_shape' parameter .* Got \\(1, 2, 3, 4\\)"),
+    ({"input_shape": [[[[1]]]]}, "'input_shape' parameter .* Got a list holding lists instead"),
+    ({"n_jobs": 100_000}, r"n_jobs=100000 asks for more threads than this machine can run usefully: it has \d+ cores"),
+    ({"hidden_dims": (1_000_000_000,), "architecture": "mlp"},
+     r"The 'hidden_dims' parameter of Autoencoder is too wide for this machine: \(1000000000,\) on 6 features gives "
+     r"the mlp model 1\d,\d{3},\d{3},\d{3} parameters, and training "
+     r"them needs \d+ GiB .* where this machine has [\d.]+ GiB free\. Choose smaller widths"),
+], ids=["latent-dim-bool", "epochs-bool", "no-hidden-anchored", "no-hidden-conv", "input-shape-text",
+        "input-shape-4", "input-shape-nested", "threads-100000", "hidden-1e9"])
+def test_parameters_that_cannot_work_are_refused_before_any_work(params, pattern):
+    X = np.random.default_rng(0).normal(size=(30, 6))
+    with pytest.raises(InvalidParameterValue, match=pattern):
+        Autoencoder(**{**FAST, "latent_dim": 2, **params}).fit(X)
+
+
+def test_the_mlp_without_hidden_layers_still_means_one_linear_map_each_way():
+    X = np.random.default_rng(0).normal(size=(30, 6))
+    model = fit_quietly(X, hidden_dims=(), architecture="mlp", latent_dim=2)
+    assert model.transform(X).shape == (30, 2)
+
+
+@pytest.mark.parametrize(("argv", "pattern"), [
+    (["--threads", "100000"], r"--threads 100000 asks for more threads than this machine can run usefully"),
+    (["--hidden", "1000000000", "--architecture", "mlp"],
+     r"--hidden is too wide for this machine: \(1000000000,\) on 6 features gives the mlp model "),
+], ids=["threads", "hidden"])
+def test_the_cli_refuses_them_in_one_line(tmp_path, capsys, argv, pattern):
+    import re
+
+    from aekit.cli import main
+
+    np.savetxt(tmp_path / "X.csv", np.random.default_rng(0).normal(size=(30, 6)), delimiter=",",
+               header="a,b,c,d,e,f", comments="")
+    code = main(["fit", str(tmp_path / "X.csv"), "-o", str(tmp_path / "model"), "--epochs", "1", *argv])
+    error = capsys.readouterr().err
+    assert code == 2 and error.count("\n") == 1 and re.search(pattern, error), error
+    assert not (tmp_path / "model").exists()
+
+
+# ------------------------------------------------------------------------------- messages
+def test_inverse_transform_of_pandas_codes_is_quiet(recwarn):
+    X = np.random.default_rng(0).normal(size=(30, 6))
+    model = fit_quietly(X, latent_dim=2)
+    model.set_output(transform="pandas")
+    codes = model.transform(X)
+    recwarn.clear()
+    restored = model.inverse_transform(codes)
+    assert restored.shape == (30, 6) and not [str(w.message) for w in recwarn]
+
+
+@pytest.mark.parametrize("scaler", ["standard", "minmax"])
+def test_data_beyond_float32_after_scaling_advises_what_this_model_can_use(scaler):
+    X = np.random.default_rng(0).normal(size=(30, 6)) * 1e-3  # scaling multiplies by hundreds
+    model = fit_quietly(X, latent_dim=2, scaler=scaler)
+    with pytest.raises(InvalidInputError, match="too large for float32 after scaling") as excinfo:
+        model.transform(np.full((2, 6), 3e38))
+    advice = str(excinfo.value).split(";")[-1]  # the fix, after the problem
+    assert ("scaler='standard'" in advice) == (scaler != "standard"), advice
+
+
+def test_a_column_missing_in_every_row_is_not_reported_as_one_missing_value(tmp_path, capsys):
+    from aekit.cli import main
+
+    X = np.random.default_rng(0).normal(size=(40, 4))
+    X[:, 2] = np.nan
+    pd.DataFrame(X, columns=list("abcd")).to_csv(tmp_path / "X.csv", index=False)
+    assert main(["fit", str(tmp_path / "X.csv"), "-o", str(tmp_path / "model"), "--epochs", "1"]) == 2
+    error = capsys.readouterr().err
+    assert "Column 'c'" in error and "at row 0" in error and "1 missing" not in error, error
+    with pytest.raises(InvalidInputError, match=r"Column 'c' .* 40 missing or infinite value\(s\) .* among rows 0 to "
+                                                r"39, first at row 0"):
+        from aekit.data.readers import read_data
+
+        read_data(tmp_path / "X.csv")

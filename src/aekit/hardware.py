@@ -15,8 +15,15 @@ import os
 import platform
 import time
 from collections.abc import Iterator
+from typing import TYPE_CHECKING
 
-import torch
+from aekit.exceptions import InvalidParameterValue
+
+if TYPE_CHECKING:
+    import torch
+
+# torch is imported inside the functions that use it: the command line checks a thread count (max_threads)
+# before torch loads, since its thread pools are sized then
 
 __all__ = ["bf16_native", "cpu_flags", "cpu_model", "fingerprint", "others_running", "spinning_threads_warning",
            "summary", "threads", "usable_cores"]
@@ -62,6 +69,8 @@ def bf16_native(device: torch.device | str = "cpu") -> bool:
     >>> isinstance(bf16_native("cpu"), bool)
     True
     """
+    import torch
+
     device = torch.device(device)
     if device.type == "cuda":
         return torch.cuda.is_available() and torch.cuda.is_bf16_supported()
@@ -85,6 +94,61 @@ def usable_cores() -> int:
         return len(os.sched_getaffinity(0))
     except AttributeError:  # macOS and Windows have no affinity call
         return os.cpu_count() or 1
+
+
+# Threads a process may ask for, per core of the machine: beyond that they only wait for a core (and by the ten
+# thousand their stacks exhaust the address space: torch, or the next library loaded, fails to start).
+THREADS_PER_CORE = 8
+
+
+def max_threads() -> int:
+    """The most threads ``n_jobs`` or ``--threads`` may ask for: ``THREADS_PER_CORE`` per core of the machine.
+
+    Examples
+    --------
+    >>> max_threads() >= THREADS_PER_CORE
+    True
+    """
+    return THREADS_PER_CORE * (os.cpu_count() or 1)
+
+
+def check_thread_count(count: int, name: str = "n_jobs") -> None:
+    """Refuse a thread count above :func:`max_threads` (the error names ``name``: the parameter or the option)."""
+    if count > max_threads():
+        raise InvalidParameterValue(
+            f"{name}={count} asks for more threads than this machine can run usefully: it has {os.cpu_count()} "
+            f"cores, and aekit allows at most {THREADS_PER_CORE} threads per core ({max_threads()}). Use -1 for every "
+            "usable core, or a count up to that."
+        )
+
+
+def available_memory(device: torch.device | str = "cpu") -> int | None:
+    """Bytes of memory free for a new allocation on ``device``: the kernel's ``MemAvailable`` on a CPU (else the
+    free pages), ``torch.cuda.mem_get_info`` on a GPU; None where it cannot be told.
+
+    Examples
+    --------
+    >>> available_memory("cpu") is None or available_memory("cpu") > 0
+    True
+    """
+    import torch
+
+    device = torch.device(device)
+    if device.type == "cuda":
+        return int(torch.cuda.mem_get_info(device)[0]) if torch.cuda.is_available() else None
+    if device.type != "cpu":
+        return None
+    try:
+        with open("/proc/meminfo", encoding="ascii") as file:
+            for line in file:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
 
 
 def others_running(samples: int = 3) -> int | None:
@@ -130,10 +194,13 @@ def threads(n_jobs: int | None) -> Iterator[int]:
 
     Examples
     --------
+    >>> import torch
     >>> with threads(1) as n:
     ...     n, torch.get_num_threads()
     (1, 1)
     """
+    import torch
+
     previous = torch.get_num_threads()
     if n_jobs is None:
         wanted = min(previous, usable_cores())
@@ -165,6 +232,8 @@ def _thread_pools():
 
 def fingerprint() -> str:
     """What a measured kernel choice depends on: processor, PyTorch's ISA and version, ISA caps, threads."""
+    import torch
+
     caps = ",".join(f"{name}={os.environ[name]}" for name in ISA_VARIABLES if os.environ.get(name))
     return (f"{cpu_model()}|{torch.backends.cpu.get_cpu_capability()}|torch {torch.__version__}|"
             f"threads {torch.get_num_threads()}|{caps}")
@@ -178,5 +247,7 @@ def summary() -> dict:
     >>> sorted(summary())
     ['bf16_native', 'cpu', 'isa', 'threads', 'usable_cores']
     """
+    import torch
+
     return {"cpu": cpu_model(), "isa": torch.backends.cpu.get_cpu_capability(), "bf16_native": bf16_native("cpu"),
             "usable_cores": usable_cores(), "threads": torch.get_num_threads()}

@@ -45,6 +45,9 @@ def _threads(count: int | None) -> contextlib.AbstractContextManager:
     """``--threads``: for PyTorch's thread pools when created (set before torch is imported), and while running."""
     if count is None:
         return contextlib.nullcontext()
+    from aekit.hardware import check_thread_count
+
+    check_thread_count(count)  # before torch sizes its pools: too many threads fail there, not with a message
     if "torch" not in sys.modules:  # the pools are sized once, at import: no extra threads ever started
         os.environ["OMP_NUM_THREADS"] = os.environ["MKL_NUM_THREADS"] = str(count)
     from aekit.hardware import threads
@@ -93,7 +96,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 # Library parameters whose option is not the parameter's name with dashes.
 PARAMETER_OPTIONS = {"hidden_dims": "--hidden", "validation_fraction": "--val-fraction", "random_state": "--seed",
-                     "heldout_fraction": "--heldout"}
+                     "heldout_fraction": "--heldout", "n_jobs": "--threads"}
 
 
 def option_names(message: str, options: set[str]) -> str:

@@ -229,9 +229,11 @@ def _check_finite(X: np.ndarray, columns: list[str], source: Path, start: int) -
     bad_columns = np.flatnonzero(bad.any(axis=0))
     rows = np.flatnonzero(bad[:, bad_columns[0]])
     others = [columns[j] for j in bad_columns[1:]]
+    # the count is of the rows read so far (a chunk, or the one row read to size the data), never the file's
+    span = f"in row {start}" if len(X) == 1 else f"among rows {start} to {start + len(X) - 1}"
     raise InvalidInputError(
-        f"Column {columns[bad_columns[0]]!r} in {source} has {len(rows)} missing or infinite value(s) "
-        f"(NaN, empty cell, null or inf), first at row {start + rows[0]}"
+        f"Column {columns[bad_columns[0]]!r} in {source} has {len(rows)} missing or infinite value(s) (NaN, empty "
+        f"cell, null or inf) {span}, first at row {start + rows[0]}"
         + (f"; so do {preview_names(others)}" if others else "")
         + ". Drop or fill those rows first (pandas: df.dropna())."
     )

@@ -92,6 +92,7 @@ def fit_data(estimator, data):
             "check it. Give more rows."
         )
     _check_rows(estimator, rows, data)
+    _check_model_size(estimator, device)
     split = ValidationSplit(rows.n_rows, estimator.validation_fraction, estimator.seed_)
     pca = targets = None
     if estimator.geometry is not None:  # each row carries its target code in extra columns
@@ -158,6 +159,35 @@ def _check_rows(estimator, rows, data) -> None:
             "get the same code. Check that the data was read correctly.",
             UserWarning,
             stacklevel=5,
+        )
+
+
+# Training holds each parameter four times in float32: the weights, their gradients and Adam's two moments.
+TRAINING_BYTES_PER_PARAMETER = 16
+
+
+def _check_model_size(estimator, device: torch.device) -> None:
+    """Refuse, before anything is built, widths whose training cannot fit in the memory ``device`` has free.
+
+    The parameters are counted on the meta device (no memory); with ``latent_dim="auto"`` at its smallest, 1.
+    """
+    latent_dim = 1 if estimator.latent_dim == "auto" else int(estimator.latent_dim)
+    config = _module_config(estimator, estimator.n_features_in_, estimator.loss_, latent_dim)
+    try:
+        with torch.device("meta"):
+            n_parameters = sum(p.numel() for p in build_model(estimator.architecture, **config).parameters())
+    except RuntimeError:  # sizes whose product overflows torch's integers
+        n_parameters = None
+    available = hardware.available_memory(device)
+    needed = None if n_parameters is None else n_parameters * TRAINING_BYTES_PER_PARAMETER
+    if needed is None or (available is not None and needed > available):
+        size = "more parameters than torch can count" if n_parameters is None else (
+            f"{n_parameters:,} parameters, and training them needs {needed / 2**30:.3g} GiB (weights, gradients and "
+            f"Adam's two moments, float32) where this machine has {available / 2**30:.3g} GiB free")
+        raise InvalidParameterValue(
+            f"The 'hidden_dims' parameter of Autoencoder is too wide for this machine: {tuple(estimator.hidden_dims)} "
+            f"on {estimator.n_features_in_} features gives the {estimator.architecture} model {size}. Choose smaller "
+            "widths."
         )
 
 

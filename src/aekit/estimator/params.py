@@ -54,6 +54,11 @@ PARAMETER_CONSTRAINTS: dict = {
 }
 
 
+# The parameters that take an int: a bool is refused, though Python counts it as one.
+INTEGER_PARAMETERS = tuple(name for name, constraints in PARAMETER_CONSTRAINTS.items()
+                           if any(isinstance(c, Interval) and c.type is Integral for c in constraints))
+
+
 def check_params(estimator) -> None:
     """Validate ``estimator``'s parameters (scikit-learn's message, and the closest valid option for a typo)."""
     try:
@@ -64,11 +69,38 @@ def check_params(estimator) -> None:
         choices |= set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES)
         hint = did_you_mean(value, choices) if isinstance(value, str) else ""
         raise InvalidParameterValue(f"{error}{hint}") from None
+    for name in INTEGER_PARAMETERS:  # scikit-learn's Interval(Integral) takes True for 1
+        if isinstance(getattr(estimator, name), bool):
+            raise InvalidParameterValue(f"The {name!r} parameter of Autoencoder must be an int, not a bool. Got "
+                                        f"{getattr(estimator, name)!r} instead.")
     if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in estimator.hidden_dims):
         raise InvalidParameterValue(
             "The 'hidden_dims' parameter of Autoencoder must be a tuple of ints >= 1 (e.g. (256, 64)). "
             f"Got {estimator.hidden_dims!r} instead."
         )
+    if not estimator.hidden_dims and estimator.architecture in ("anchored", "conv"):
+        raise InvalidParameterValue(
+            f"The 'hidden_dims' parameter of Autoencoder must hold at least one width for architecture="
+            f"{estimator.architecture!r} (its hidden layers or channels). Got () instead. Give e.g. (64,), or use "
+            "architecture='mlp' (no hidden layer) or 'linear'."
+        )
+    shape = estimator.input_shape
+    if shape is not None and not (len(shape) == 3 and all(
+            isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 2**31 for s in shape)):
+        raise InvalidParameterValue(
+            "The 'input_shape' parameter of Autoencoder must be None or 3 ints >= 1, (channels, height, width). "
+            f"Got {printable_value(shape)} instead."
+        )
+    if isinstance(estimator.n_jobs, Integral) and estimator.n_jobs > 0:
+        hardware.check_thread_count(int(estimator.n_jobs))
+
+
+def printable_value(value, limit: int = 60) -> str:
+    """``repr(value)`` cut to ``limit`` characters, without recursing into deeply nested lists."""
+    if isinstance(value, (list, tuple)) and any(isinstance(v, (list, tuple, dict)) for v in value):
+        return f"a {type(value).__name__} holding lists"
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 3] + "..."
 
 
 def validate_rows(estimator, X, *, reset: bool) -> np.ndarray:
@@ -144,8 +176,9 @@ def in_threads(method):
     """Run an estimator method with ``n_jobs`` threads (see :func:`aekit.hardware.threads`)."""
     @functools.wraps(method)
     def in_threads(self, *args, **kwargs):
-        # an invalid n_jobs (0, not an int) is left to fit's parameter check, which names it
-        valid = isinstance(self.n_jobs, Integral) and not isinstance(self.n_jobs, bool) and self.n_jobs != 0
+        # an invalid n_jobs (0, not an int, too many threads) is left to fit's parameter check, which names it
+        valid = (isinstance(self.n_jobs, Integral) and not isinstance(self.n_jobs, bool) and self.n_jobs != 0
+                 and self.n_jobs <= hardware.max_threads())
         with hardware.threads(self.n_jobs if valid else None):
             return method(self, *args, **kwargs)
     return in_threads

@@ -31,7 +31,6 @@ Memory is about ``(buffer_chunks + 2) * chunk_rows * n_features * 4`` bytes of d
 
 from __future__ import annotations
 
-import os
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -39,7 +38,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from aekit import preprocess
+from aekit import hardware, preprocess
 from aekit.data import CHUNK_ROWS, count_rows, iter_chunks, shard_rows
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.training import distributed
@@ -50,6 +49,7 @@ __all__ = ["FileData", "StreamSource", "fit_stream", "should_stream"]
 
 DEFAULT_CHUNK_ROWS = CHUNK_ROWS
 DEFAULT_BUFFER_CHUNKS = 8
+PEEK_ROWS = 1024  # rows read to learn the data's width
 
 
 @dataclass(frozen=True)
@@ -271,20 +271,8 @@ def should_stream(path, *, columns: Sequence[str] | None = None, key: str | None
     >>> should_stream(path)
     False
     """
-    first = next(iter_chunks(path, chunk_rows=1, columns=columns, key=key))
+    # the width from the first rows (a few, so that a problem found in them is told with a count that means something)
+    first = next(iter_chunks(path, chunk_rows=PEEK_ROWS, columns=columns, key=key))
     needed = 3 * 4 * count_rows(path, key=key) * first.X.shape[1]
-    return needed > memory_fraction * _available_memory()
-
-
-def _available_memory() -> int:
-    try:
-        with open("/proc/meminfo") as meminfo:
-            for line in meminfo:
-                if line.startswith("MemAvailable:"):
-                    return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    try:
-        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-    except (ValueError, OSError, AttributeError):
-        return 2**63
+    available = hardware.available_memory("cpu")
+    return needed > memory_fraction * (2**63 if available is None else available)
