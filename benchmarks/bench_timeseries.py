@@ -31,9 +31,11 @@ Data (``--data``, default ``../shared/data``):
   rule for top-1: the top step after point 1,200 within 100 points of the anomaly.
 - **Speed**: fit + score of a 20,000-step series (a daily-like period of 288 steps and noise) through
   the command line, ``--threads`` threads.
-- ``--memory``: peak memory of ``aekit score`` on series of 1M and 10M steps (a fresh process each).
+- ``--parts memory``: peak memory of ``aekit score`` on series of 1M and 10M steps (``.npy``, a fresh
+  process each, no output file: the summary alone), with the model of the speed test.
 
-Run: ``python benchmarks/bench_timeseries.py [--normalize level] [--window W] [--memory] [--data DIR]``.
+Run: ``python benchmarks/bench_timeseries.py [--normalize level,zscore] [--window W] [--threads 1]
+[--parts speed,memory,kdd,nab] [--data DIR]``.
 """
 
 from __future__ import annotations
@@ -246,7 +248,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, help="one window for every series and detector (default: auto)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="aekit alone")
-    parser.add_argument("--memory", action="store_true", help="also the peak memory of scoring 1M and 10M steps")
+    parser.add_argument("--parts", default="speed,kdd,nab", help="what to run, comma-separated among speed, memory "
+                        "(peak memory of scoring 1M and 10M steps; needs speed), kdd, nab (default: %(default)s)")
     args = parser.parse_args()
     args.normalize = args.normalize.split(",")
     torch.set_num_threads(args.threads)
@@ -254,11 +257,15 @@ def main() -> int:
     contenders = [f"aekit:{n}" for n in args.normalize] + ([] if args.no_peers else list(PEERS))
     with tempfile.TemporaryDirectory() as temporary:
         folder = Path(temporary)
-        run_speed(args, folder)
-        if args.memory:
+        parts = args.parts.split(",")
+        if "speed" in parts or "memory" in parts:
+            run_speed(args, folder)
+        if "memory" in parts:
             run_memory(args, folder)
-        run_kdd(args, folder, contenders)
-        run_nab(args, folder, contenders)
+        if "kdd" in parts:
+            run_kdd(args, folder, contenders)
+        if "nab" in parts:
+            run_nab(args, folder, contenders)
     return 0
 
 

@@ -276,3 +276,16 @@ def test_plot_and_report_draw_the_score_over_time(series, tmp_path, capsys):
     assert json.loads(capsys.readouterr().out)["figures"] == ["series_scores", "training_curves"]
     page = (tmp_path / "r.html").read_text()
     assert "Flagged segments" in page and "per-window normalisation" in page
+
+
+def test_a_flat_series_fits_saves_loads_and_flags_nothing(tmp_path):
+    flat = np.full(300, 7.0)
+    model = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**FAST)).fit(flat)
+    aekit.save(model, tmp_path / "model")  # its windows are all alike: the codes' modes have rank 0
+    loaded = aekit.load(tmp_path / "model")
+    assert np.array_equal(loaded.outlier_scores(flat), model.outlier_scores(flat))
+    assert (loaded.predict(flat) == 1).all()
+    # a plain array is read by position, whatever the channel names the model stored
+    np.save(tmp_path / "flat.npy", flat[:, None])
+    named = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**FAST)).fit(pd.DataFrame({"level": flat}))
+    assert score_file(named, tmp_path / "flat.npy", None)["n_rows"] == 300

@@ -17,7 +17,7 @@ from aekit.data import CHUNK_ROWS, Dataset, read_data, table_format
 from aekit.estimator import SeriesAutoencoder
 from aekit.exceptions import InvalidInputError
 from aekit.timeseries import top_segments
-from aekit.workflows.matching import default_sep, quoted, table_columns
+from aekit.workflows.matching import ARRAY_SUFFIXES, default_sep, quoted, table_columns
 from aekit.workflows.output import kept_columns, write_rows
 
 TIME_NAMES = ("timestamp", "time", "date", "datetime", "ds")  # a column of one of these names is the time
@@ -100,11 +100,14 @@ def score_series(model: SeriesAutoencoder, data, output, limit: float, source: s
                  chunk_rows: int = CHUNK_ROWS) -> dict:
     """:func:`aekit.workflows.score_file` for a :class:`~aekit.SeriesAutoencoder`: one score and flag per step.
 
-    The model's stored channel names are read by name (`columns` when it stored none); a timestamp
+    The model's stored channel names are read by name from a table (`columns` when it stored none; a
+    ``.npy``/``.npz`` array's channels are taken in order, checked by their count); a timestamp
     column (:func:`time_column`) is written before the scores, then `keep_columns`.
     """
     names = getattr(model, "feature_names_in_", None)
-    dataset = read_series(data, columns=list(names) if names is not None else columns, key=key, sep=sep)
+    if names is not None and Path(data).suffix.lower() not in ARRAY_SUFFIXES:  # an array's columns have no names
+        columns = list(names)
+    dataset = read_series(data, columns=columns, key=key, sep=sep)
     scores = model.outlier_scores(dataset.X)
     flags = scores > limit
     timestamp = time_column(data, sep)
