@@ -85,11 +85,11 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
     Examples
     --------
     >>> import numpy as np
-    >>> from aekit import SeriesAutoencoder
+    >>> from aekit import Autoencoder, SeriesAutoencoder
     >>> t = np.arange(3000)
     >>> series = np.sin(2 * np.pi * t / 40) + 0.05 * np.random.default_rng(0).normal(size=len(t))
     >>> series[2000:2010] += 1.5
-    >>> model = SeriesAutoencoder(random_state=0).fit(series)
+    >>> model = SeriesAutoencoder(autoencoder=Autoencoder(epochs=10, random_state=0)).fit(series)
     >>> model.window_, model.window_rule_["rule"]
     (40, 'period')
     >>> scores = model.outlier_scores(series)  # one per time step
