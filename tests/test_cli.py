@@ -69,6 +69,16 @@ def test_fit_prints_a_summary_and_json(workspace, tmp_path, capsys):
     assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m3", "--quiet", *FAST)[1] == ""
 
 
+def test_fit_a_csv_of_20000_columns(tmp_path, capsys):
+    """Wide tables (gene expression, spectra, images as rows) fit with the default model."""
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 2)) @ rng.normal(size=(2, 20_000)) + 0.05 * rng.normal(size=(30, 20_000))
+    pd.DataFrame(X.astype(np.float32)).add_prefix("g").to_csv(tmp_path / "wide.csv", index=False)
+    code, out, err = run(capsys, "fit", tmp_path / "wide.csv", "-o", tmp_path / "m", "--epochs", "2", "--json")
+    assert code == 0, err
+    assert json.loads(out)["n_features"] == 20_000 and aekit.load(tmp_path / "m").latent_dim_ == 2
+
+
 def test_fit_never_overwrites_a_model_folder_without_force(workspace, tmp_path, capsys):
     folder, _ = workspace
     assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--quiet", *FAST)[0] == 0

@@ -15,7 +15,7 @@ import pytest
 import torch
 
 from aekit import detect, preprocess
-from aekit.models.anchored import principal_components
+from aekit.models.anchored import COVARIANCE_MAX_FEATURES, principal_components
 from conftest import assert_close, flat_state
 
 SHARES = [(0, 50), (50, 51), (51, 400)]  # uneven, one of a single row
@@ -98,6 +98,23 @@ def test_pca_of_shares_combined_is_the_pca_of_all_rows(rows):
         assert_close(pca.explained_variance, whole.explained_variance, rtol=1e-9, atol=1e-12, what="variances")
         assert pca.total_variance == pytest.approx(whole.total_variance, rel=1e-9)
         assert_close(pca.components, whole.components, rtol=1e-6, atol=1e-9, what="components")
+
+
+def test_pca_of_wide_shares_combined_is_the_pca_of_all_rows():
+    """Rows wider than the covariance's limit: each subspace iteration's product is summed over the shares
+    (float32 products, summed in another order: agreement to float32 rounding)."""
+    rng = np.random.default_rng(5)
+    wide = rng.normal(size=(400, 3)) * [3.0, 2.0, 1.0] @ rng.normal(size=(3, COVARIANCE_MAX_FEATURES + 1)) + 1.0
+    wide = torch.from_numpy(wide + 0.05 * rng.normal(size=wide.shape))
+    results = run_ranks(lambda rank, start, stop, combine: principal_components(
+        wide[start:stop], max_components=3, combine=combine))
+    whole = principal_components(wide, max_components=3)
+    for pca in results:
+        assert pca.n_rows == whole.n_rows == len(wide)
+        assert_close(pca.mean, whole.mean, rtol=1e-9, atol=1e-12, what="mean")
+        assert_close(pca.explained_variance, whole.explained_variance, rtol=1e-6, atol=0, what="variances")
+        assert pca.total_variance == pytest.approx(whole.total_variance, rel=1e-6)
+        assert_close(pca.components, whole.components, rtol=0, atol=1e-6, what="components")
 
 
 def test_score_normalisers_of_shares_combined_are_those_of_all_rows(rows):

@@ -10,6 +10,7 @@ import numpy as np
 import pytest
 import torch
 from scipy import stats
+from scipy.linalg import subspace_angles
 from sklearn.decomposition import PCA
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.model_selection import train_test_split
@@ -19,6 +20,7 @@ from aekit.exceptions import InvalidParameterValue
 from aekit.models import build_model
 from aekit.models.anchored import (
     AUTO_EXPLAINED,
+    COVARIANCE_MAX_FEATURES,
     REPLACE_PCA_Z,
     AnchoredAutoencoder,
     choose_latent_dim,
@@ -68,6 +70,61 @@ def test_principal_components_add_rows_to_a_previous_pca_without_reading_its_row
     assert_close(merged.components[:4], theirs.components_[:4], rtol=1e-6, atol=1e-8, what="components")
     with pytest.raises(InvalidParameterValue, match="previous= needs a PCA that kept its covariance"):
         principal_components(rest[:, :5], previous=principal_components(first))
+
+
+def wide_rows(n_rows: int, n_features: int, seed: int = 0) -> np.ndarray:
+    """Rows wider than the covariance's limit: a 3-dimensional signal (variances 9, 4, 1 per loading)
+    through loadings of unit scale, plus small isotropic noise, as float32."""
+    rng = np.random.default_rng(seed)
+    signal = rng.normal(size=(n_rows, 3)) * [3.0, 2.0, 1.0] @ rng.normal(size=(3, n_features))
+    return (signal + 0.05 * rng.normal(size=(n_rows, n_features)) + 1.0).astype(np.float32)
+
+
+def assert_same_wide_pca(ours, X: np.ndarray) -> None:
+    """``ours`` (aekit's PCA of wide rows, float32 products) against scikit-learn's exact PCA of ``X`` in
+    float64: the mean, the signal's 3 variances, the total variance and the principal angles between the
+    spans of the first 3 components (float32 rounding of sums over thousands of features: ~1e-5 degrees)."""
+    k = 3
+    theirs = PCA(svd_solver="full").fit(X.astype(np.float64))
+    n = len(X)
+    assert_close(ours.mean, theirs.mean_, rtol=1e-10, atol=1e-9, what="mean")
+    # scikit-learn's variances divide by n - 1, ours by n
+    assert_close(ours.explained_variance[:k] * n / (n - 1), theirs.explained_variance_[:k], rtol=1e-6, atol=0)
+    assert ours.total_variance * n / (n - 1) == pytest.approx(theirs.explained_variance_.sum(), rel=1e-6)
+    angles = np.degrees(subspace_angles(ours.components[:k].numpy().T, theirs.components_[:k].T))
+    assert angles.max() < 1e-3, angles
+
+
+@pytest.mark.parametrize("n_features", [COVARIANCE_MAX_FEATURES + 1, 20_000])
+def test_principal_components_of_rows_wider_than_the_covariance_limit_match_scikit_learn(n_features):
+    """Fewer rows than the sketch's directions: the first product spans every direction of the rows."""
+    X = wide_rows(40, n_features)
+    ours = principal_components(torch.from_numpy(X))
+    assert ours.covariance is None and ours.components.shape == (40, n_features)
+    assert_same_wide_pca(ours, X)
+
+
+def test_principal_components_of_wide_rows_iterate_when_the_rows_outnumber_the_directions():
+    """120 rows, 3 components (13 directions with the oversampling): the subspace iterations converge."""
+    X = wide_rows(120, COVARIANCE_MAX_FEATURES + 1, seed=1)
+    ours = principal_components(torch.from_numpy(X), max_components=3)
+    assert ours.components.shape == (3, X.shape[1])
+    assert_same_wide_pca(ours, X)
+    with pytest.raises(InvalidParameterValue, match="Pass the earlier rows as a source instead"):
+        principal_components(torch.from_numpy(X[:10]), previous=ours)
+
+
+@pytest.mark.parametrize("n_features", [COVARIANCE_MAX_FEATURES + 1, 20_000])
+def test_the_default_model_fits_rows_wider_than_the_covariance_limit(n_features):
+    """The default estimator (anchored, latent_dim="auto") on wide rows: it finds the signal's rank and
+    reconstructs as well as PCA of that rank."""
+    X = wide_rows(40, n_features)
+    ae = aekit.Autoencoder(epochs=2, random_state=0).fit(X)
+    assert ae.n_features_in_ == n_features and ae.latent_dim_ == 3
+    scaled = ae.scaler_.transform(X)
+    pca = PCA(n_components=3).fit(scaled)
+    pca_error = float(np.mean((pca.inverse_transform(pca.transform(scaled)) - scaled) ** 2))
+    assert float(np.mean(ae.reconstruction_error(X), dtype=np.float64)) < 1.05 * pca_error
 
 
 def test_at_initialisation_the_anchored_model_is_pca(subspace_data):

@@ -391,9 +391,12 @@ def _train(estimator, train_data, val_data, n_features: int, device: torch.devic
         if may_refit and pca_wins and val_data is not None:
             history.best_epoch = estimator.history_["best_epoch"] = 0
             # PCA won: the final model is PCA of all the rows, the better estimate of the same model. The
-            # threshold keeps the validation rows' errors under the training rows' PCA (out of sample). The
-            # training rows' covariance is kept in pca[0]: only the validation rows are read again.
-            refit = principal_components(val_data, max_components=latent_dim, previous=pca[0])
+            # threshold keeps the validation rows' errors under the training rows' PCA (out of sample). When
+            # pca[0] kept the training rows' covariance, only the validation rows are read again.
+            if pca[0].covariance is not None:
+                refit = principal_components(val_data, max_components=latent_dim, previous=pca[0])
+            else:  # wide rows
+                refit = principal_components(train_data, val_data, max_components=latent_dim)
             estimator.module_.anchor(refit.mean, _padded(refit.components[:latent_dim], latent_dim))
             kept.clear()  # the threshold's errors are then those of this model: a fresh pass
             kept_parts.clear()

@@ -7,13 +7,14 @@ rounding); training moves the linear maps and the branches together, away from P
 that lowers the loss. The bottleneck is still ``latent_dim`` values: the branches add to the
 linear code, they do not widen it.
 
-:func:`principal_components` fits PCA in closed form from the rows of a data source (the in-memory
-``TensorSource`` or the streaming one), batch by batch: the covariance is accumulated in float64
-and diagonalised once.
+:func:`principal_components` fits PCA from the rows of a data source (the in-memory ``TensorSource``
+or the streaming one), batch by batch, in float64: from the covariance up to
+``COVARIANCE_MAX_FEATURES`` features, by subspace iteration on the covariance above (wide data).
 """
 
 from __future__ import annotations
 
+import itertools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -28,10 +29,14 @@ from aekit.models.layers import Linear
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _mlp, check_sizes
 
 PCA_BATCH_ROWS = 8192
-# Above this many features the D x D covariance (and its eigendecomposition) costs more than a
-# randomised SVD of the training rows; PCA is then that SVD's, to a few leading components.
+# Rows are read in batches of at most PCA_BATCH_ROWS rows and PCA_BATCH_BYTES (in float64, 8192 rows up to
+# 512 features): wide rows in fewer rows a batch, so that the copies a batch takes stay bounded.
+PCA_BATCH_BYTES = 32 * 2**20
+# Up to this many features PCA comes from the D x D covariance (8 D^2 bytes: 128 MiB at 4096) and its
+# eigendecomposition; above, from subspace iteration on the covariance, which holds D x (k + oversampling).
 COVARIANCE_MAX_FEATURES = 4096
-LOWRANK_COMPONENTS = 256
+LOWRANK_COMPONENTS = 256  # wide data: latent_dim="auto" looks at this many components at most
+SKETCH_OVERSAMPLING = 10  # directions iterated beyond the components wanted (scikit-learn's randomized_svd's)
 
 
 LAYOUTS = ("fused", "residual")
@@ -177,8 +182,8 @@ class AnchoredAutoencoder(AutoencoderModule):
 class PrincipalComponents:
     """PCA of the training rows: ``mean`` (D,), ``components`` (k x D, orthonormal rows, by decreasing
     variance), ``explained_variance`` (k,) and ``total_variance`` (the sum over all D directions).
-    ``covariance`` (D x D, float64) is the rows' covariance when PCA came from it (None after a
-    randomised SVD): with it, more rows can be added without reading these again (``previous``)."""
+    ``covariance`` (D x D, float64) is the rows' covariance when PCA came from it (None for wide rows):
+    with it, more rows can be added without reading these again (``previous``)."""
 
     mean: torch.Tensor
     components: torch.Tensor
@@ -212,44 +217,69 @@ class _Scatter:
         return torch.from_numpy(upper + np.triu(upper, 1).T).to(self.device)
 
 
-def _ordered_batches(source):
-    """The rows of a data source (or a tensor) in order, in large batches."""
-    if isinstance(source, torch.Tensor):
-        return source.split(PCA_BATCH_ROWS)
-    return source.batches(PCA_BATCH_ROWS, None)
+class _Rows:
+    """The rows of ``sources`` (tensors or data sources, taken together), in order, in batches of
+    ``dtype``; iterable as many times as PCA reads them. The first batch tells the rows' width
+    (``n_features``); from then on a batch holds at most ``PCA_BATCH_BYTES`` as float64
+    (``PCA_BATCH_ROWS`` rows up to 1024 features)."""
+
+    def __init__(self, sources, dtype: torch.dtype = torch.float64) -> None:
+        self.sources = [source for source in sources if source is not None]
+        self.n_features: int | None = None
+        self.dtype = dtype
+
+    def _batch_rows(self) -> int:
+        if self.n_features is None:
+            return PCA_BATCH_ROWS
+        row_bytes = self.n_features * torch.finfo(self.dtype).bits // 8
+        return max(1, min(PCA_BATCH_ROWS, PCA_BATCH_BYTES // row_bytes))
+
+    def __iter__(self):
+        for source in self.sources:
+            batches = source.split(self._batch_rows()) if isinstance(source, torch.Tensor) else source.batches(
+                self._batch_rows(), None)
+            for batch in batches:
+                self.n_features = batch.shape[1]
+                for block in batch.split(self._batch_rows()):
+                    yield block.to(self.dtype)
+
+
+def _summed(combine, tensor: torch.Tensor) -> torch.Tensor:
+    """``tensor`` added over the processes of a distributed fit (itself without ``combine``)."""
+    if combine is None:
+        return tensor
+    return torch.from_numpy(combine(tensor.cpu().numpy(), "sum")).to(tensor.device)
 
 
 def _merged_covariance(combine, rows: int, mean: torch.Tensor, scatter: torch.Tensor):
     """The mean, covariance and row count of every process's rows, from this process's (``scatter`` about ``mean``)."""
-    def summed(tensor: torch.Tensor) -> torch.Tensor:
-        return torch.from_numpy(combine(tensor.cpu().numpy(), "sum")).to(tensor.device)
-
-    n_all = int(summed(torch.tensor([float(rows)], dtype=torch.float64))[0])
-    mean_all = summed(mean * rows) / n_all
+    n_all = int(_summed(combine, torch.tensor([float(rows)], dtype=torch.float64))[0])
+    mean_all = _summed(combine, mean * rows) / n_all
     shift = mean - mean_all  # each process's scatter, moved to the overall mean
-    scatter_all = summed(scatter + rows * torch.outer(shift, shift))
+    scatter_all = _summed(combine, scatter + rows * torch.outer(shift, shift))
     return mean_all, scatter_all / n_all, n_all
 
 
 def principal_components(*sources, max_components: int | None = None, combine=None,
                          previous: PrincipalComponents | None = None) -> PrincipalComponents:
-    """PCA of the rows of ``sources`` (tensors or data sources, taken together), in closed form.
+    """PCA of the rows of ``sources`` (tensors or data sources, taken together), in float64.
 
-    Up to ``COVARIANCE_MAX_FEATURES`` features: the float64 covariance (accumulated batch by batch
-    around the first batch's mean, against cancellation) and its eigendecomposition give every
-    component, as scikit-learn's ``covariance_eigh`` solver does. Above: the rows are gathered and a
-    randomised SVD (``torch.svd_lowrank``) gives the first ``max_components`` (at most
-    ``LOWRANK_COMPONENTS``).
+    Up to ``COVARIANCE_MAX_FEATURES`` features: the covariance (accumulated batch by batch around the
+    first batch's mean, against cancellation) and its eigendecomposition give every component, as
+    scikit-learn's ``covariance_eigh`` solver does. Above (wide rows), :func:`_subspace_iteration`
+    gives the first ``max_components`` (``LOWRANK_COMPONENTS`` when None), reading the rows a few
+    times and holding D x (components + ``SKETCH_OVERSAMPLING``) values, never D x D nor the rows.
 
     With ``combine`` (``combine(array, "sum")`` adds a float64 array over the processes of a
     distributed fit, e.g. :func:`aekit.training.distributed.reduce_over_ranks`), ``sources`` are this
-    process's share of the rows and, up to ``COVARIANCE_MAX_FEATURES`` features, the PCA is that of
-    every process's rows: each one's mean and scatter about it, merged as Chan et al. merge blocks.
-    Above, each process keeps the PCA of its own rows.
+    process's share of the rows and the PCA is that of every process's rows: each one's mean and
+    scatter about it merged as Chan et al. merge blocks, or, for wide rows, each pass's products summed.
 
-    With ``previous`` (a PCA of other rows that holds its ``covariance``), the result is the PCA of
-    those rows and the rows of ``sources`` together, merged the same way: the earlier rows are not
-    read again (the anchored model's refit on its training and validation rows reads only the latter).
+    With ``previous`` (a PCA of other rows that holds its ``covariance``: up to
+    ``COVARIANCE_MAX_FEATURES`` features), the result is the PCA of those rows and the rows of
+    ``sources`` together, merged the same way: the earlier rows are not read again (the anchored
+    model's refit on its training and validation rows reads only the latter). Wide rows keep no
+    covariance: pass every source instead.
 
     Examples
     --------
@@ -258,58 +288,104 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     >>> [round(float(v), 1) for v in pca.components[0].abs()]
     [1.0, 0.0, 0.0]
     """
-    shift = total = gram = None
-    rows, gathered = 0, []
-    batches = (batch for source in sources if source is not None for batch in _ordered_batches(source))
-    for batch in batches:
-        batch = batch.double()
-        if shift is None:
-            n_features = batch.shape[1]
-            shift = batch.mean(dim=0)
-            total = torch.zeros(n_features, dtype=torch.float64, device=batch.device)
-            if n_features <= COVARIANCE_MAX_FEATURES:
-                gram = _Scatter(n_features, batch.device)
-        centred = batch - shift
-        total += centred.sum(dim=0)
-        if gram is not None:
-            gram.add(centred)
-        else:
-            gathered.append(centred.float())
-        rows += len(batch)
-    if rows == 0:
+    rows = _Rows(sources)
+    first_pass = iter(rows)
+    first = next(first_pass, None)
+    if first is None:
         raise InvalidParameterValue("PCA needs at least one training row; got none.")
-    offset = total / rows
-    mean = shift + offset
-    covariance = None
-    if gram is not None:
-        covariance = gram.total() / rows - torch.outer(offset, offset)
-        if combine is not None:  # every process's rows
-            mean, covariance, rows = _merged_covariance(combine, rows, mean, covariance * rows)
-        if previous is not None:
-            mean, covariance, rows = _merged_with(previous, rows, mean, covariance)
-        values, vectors = torch.linalg.eigh(covariance)
-        values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
-        total_variance = float(values.sum())
-    else:
+    first_pass = itertools.chain([first], first_pass)
+    if rows.n_features > COVARIANCE_MAX_FEATURES:
         if previous is not None:
             raise InvalidParameterValue(
-                f"previous= needs a PCA computed from its covariance (at most {COVARIANCE_MAX_FEATURES} features).")
-        centred = torch.cat(gathered) - offset.float()
-        q = min(max_components or LOWRANK_COMPONENTS, LOWRANK_COMPONENTS, *centred.shape)
-        generator_state = torch.random.get_rng_state()
-        torch.manual_seed(0)  # the randomised SVD's sketch: the same components for the same rows
-        _, singular, right = torch.svd_lowrank(centred, q=q, niter=4)
-        torch.random.set_rng_state(generator_state)
-        values, vectors = singular.double().square() / rows, right.T.double()
-        total_variance = float(centred.double().square().sum() / rows)
+                f"previous= needs a PCA that kept its covariance, of at most {COVARIANCE_MAX_FEATURES} features; "
+                f"these rows have {rows.n_features}. Pass the earlier rows as a source instead.")
+        rows.dtype = torch.float32
+        pca = _subspace_iteration(rows, first_pass, max_components or LOWRANK_COMPONENTS, combine)
+    else:
+        pca = _from_covariance(first_pass, combine, previous)
     # one sign per component, as scikit-learn's svd_flip: the largest loading is positive
+    vectors = pca.components
     signs = torch.sign(vectors.gather(1, vectors.abs().argmax(dim=1, keepdim=True)))
     signs[signs == 0] = 1
-    vectors = vectors * signs
+    pca.components = vectors * signs
     if max_components is not None:
-        values, vectors = values[:max_components], vectors[:max_components]
-    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, rows,
-                               None if covariance is None else covariance.cpu())
+        pca.components = pca.components[:max_components]
+        pca.explained_variance = pca.explained_variance[:max_components]
+    return pca
+
+
+def _from_covariance(batches, combine, previous: PrincipalComponents | None) -> PrincipalComponents:
+    """PCA from the covariance of the rows of ``batches`` (float64): every component (see
+    :func:`principal_components`)."""
+    shift = total = gram = None
+    n_rows = 0
+    for batch in batches:
+        if shift is None:
+            shift = batch.mean(dim=0)
+            total = torch.zeros(len(shift), dtype=torch.float64, device=batch.device)
+            gram = _Scatter(len(shift), batch.device)
+        centred = batch - shift
+        total += centred.sum(dim=0)
+        gram.add(centred)
+        n_rows += len(batch)
+    offset = total / n_rows
+    mean = shift + offset
+    covariance = gram.total() / n_rows - torch.outer(offset, offset)
+    if combine is not None:  # every process's rows
+        mean, covariance, n_rows = _merged_covariance(combine, n_rows, mean, covariance * n_rows)
+    if previous is not None:
+        mean, covariance, n_rows = _merged_with(previous, n_rows, mean, covariance)
+    values, vectors = torch.linalg.eigh(covariance)
+    values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
+    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), float(values.sum()), n_rows,
+                               covariance.cpu())
+
+
+def _subspace_iteration(rows: _Rows, first_pass, n_components: int, combine) -> PrincipalComponents:
+    """The first ``n_components`` principal components of wide rows, by subspace iteration on their
+    covariance ``C`` (Halko, Martinsson and Tropp 2011, algorithm 4.4; scikit-learn's ``randomized_svd``
+    iterates the same way on the rows): ``q = n_components + SKETCH_OVERSAMPLING`` random directions
+    ``V`` are replaced by an orthonormal basis of ``C V`` a few times, then ``C`` restricted to them is
+    diagonalised (Rayleigh-Ritz). ``C V`` is one pass over the rows, ``sum (x - mean)((x - mean)^T V)``,
+    so the rows are never held: memory is a batch and a few D x q matrices.
+
+    Iterations: 7 when ``n_components`` is under a tenth of ``min(n_rows, D)``, else 4 (scikit-learn's
+    rule); none when ``q`` reaches the rows' rank (``n_rows - 1``), where the first ``C V`` already spans
+    every direction of the rows and the result is exact. The random directions come from a fixed seed:
+    the same rows give the same components, in every process. ``first_pass``: the batches of the
+    first pass over ``rows``, which gives the mean.
+    """
+    n_rows, total = 0, 0.0
+    for batch in first_pass:
+        total = total + batch.sum(dim=0, dtype=torch.float64)
+        n_rows += len(batch)
+    device = total.device
+    n_rows = int(_summed(combine, torch.tensor([float(n_rows)], dtype=torch.float64))[0])
+    mean = _summed(combine, total) / n_rows
+    rank = min(n_rows - 1, rows.n_features)
+    q = max(1, min(n_components + SKETCH_OVERSAMPLING, n_rows, rows.n_features))
+    n_iterations = 0 if q >= rank else (7 if n_components < 0.1 * min(n_rows, rows.n_features) else 4)
+
+    def covariance_times(basis: torch.Tensor) -> tuple[torch.Tensor, float]:
+        """``C @ basis`` and the trace of ``C``: one pass over the rows (float32 products, float64 sums)."""
+        product = torch.zeros_like(basis)
+        trace = torch.zeros(1, dtype=torch.float64, device=device)
+        mean32, basis32 = mean.float(), basis.float()
+        for batch in rows:
+            centred = batch - mean32
+            product += centred.T @ (centred @ basis32)
+            trace += torch.linalg.vector_norm(centred, dim=1).double().square().sum()
+        return _summed(combine, product) / n_rows, float(_summed(combine, trace)[0]) / n_rows
+
+    sketch = torch.randn(rows.n_features, q, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    product, total_variance = covariance_times(sketch.to(device))
+    for _ in range(n_iterations + 1):  # the last pass gives C V for Rayleigh-Ritz
+        basis = torch.linalg.qr(product).Q
+        product, _ = covariance_times(basis)
+    projected = basis.T @ product
+    values, rotation = torch.linalg.eigh((projected + projected.T) / 2)
+    values, vectors = values.flip(0).clamp_min(0), (basis @ rotation.flip(1)).T
+    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, n_rows)
 
 
 def _merged_with(previous: PrincipalComponents, rows: int, mean: torch.Tensor, covariance: torch.Tensor):
