@@ -133,19 +133,3 @@ def test_tensor_source_for_another_device_gathers_each_batch_on_the_host_and_sen
     assert [batch.device.type for batch in sent] == ["meta"] * 3 and [len(b) for b in sent] == [3, 3, 1]
     assert seen == [torch.device("meta")] * 3  # the transform runs on the device, after the copy
     assert [len(b) for b in TensorSource(X, device="meta").batches(20)] == [20, 20, 10]  # in order, no rows
-
-
-@pytest.mark.parametrize("early_stopping", [True, False])
-def test_on_epoch_end_marks_the_epochs_whose_weights_training_may_end_with(early_stopping):
-    X = _data(200)
-    calls = []
-    config = TrainConfig(epochs=40, lr=0.05, patience=3, batch_size=8, early_stopping=early_stopping)
-    history = fit_module(_model(), mse, X[:150], X[150:], config, on_epoch_end=lambda *args: calls.append(args))
-    assert [epoch for epoch, _ in calls] == list(range(len(history.val_loss)))  # once per epoch, in order
-    kept = [epoch for epoch, final_so_far in calls if final_so_far]
-    if early_stopping:  # the epochs that improved on the best validation loss; the last of them is kept
-        losses = history.val_loss
-        best_so_far = [i for i, loss in enumerate(losses) if loss < min(losses[:i], default=math.inf)]
-        assert kept == best_so_far and kept[-1] + 1 == history.best_epoch
-    else:
-        assert kept == list(range(len(history.val_loss)))

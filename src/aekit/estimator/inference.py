@@ -78,7 +78,7 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False) 
 def row_errors(estimator, X: np.ndarray, *, scale: bool) -> np.ndarray:
     """Mean squared error of each row in the scaled space, batch by batch (``scale``: ``X`` is unscaled).
 
-    The threshold's errors when they were not kept from the last validation pass; the same
+    The threshold's errors when the training step's pass over the validation rows did not give them; the same
     formula as that pass's, and no copy of ``X``, scaled or squared.
     """
     def errors(batch: torch.Tensor) -> torch.Tensor:

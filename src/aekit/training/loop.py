@@ -152,8 +152,7 @@ def fit_module(
     config: TrainConfig,
     *,
     checkpointer=None,
-    on_epoch_end: Callable[[int, bool], None] | None = None,
-    initial_candidate: bool | LossFn = False,
+    start_loss_fn: LossFn | None = None,
 ) -> History:
     """Train ``module`` in place on ``X_train`` and return its :class:`History`.
 
@@ -169,17 +168,11 @@ def fit_module(
     resume. Under ``torchrun`` the module is wrapped in DistributedDataParallel and losses are summed
     over the ranks before every decision (see :mod:`aekit.training.distributed`).
 
-    ``on_epoch_end(epoch, kept)``, when given, is called after each epoch's validation, with ``kept``
-    True when the weights training ends with are, so far, this epoch's (it improved on the best
-    loss, or early stopping is off): what a caller needs to keep numbers from the validation pass of
-    the final weights instead of computing them again.
-
-    With ``initial_candidate``, the starting weights are scored before the first step and compete
+    With ``start_loss_fn``, the starting weights are scored with it before the first step and compete
     with every epoch's as epoch 0 (``history.initial_loss``; ``best_epoch`` 0 when none beat them):
     a model that starts at a known solution (PCA) then ends no worse than it on the monitored loss.
-    ``initial_candidate`` may be a loss function that gives the starting weights' loss for less than
-    ``loss_fn`` (the anchored model's PCA reconstruction, without its branches' products): it then
-    scores them instead.
+    It is ``loss_fn`` itself, or a function that gives the starting weights' loss for less (the
+    anchored model's PCA reconstruction, without its branches' products).
 
     Examples
     --------
@@ -192,12 +185,11 @@ def fit_module(
     3
     """
     with stop_on_signal(checkpointer is not None) as stop:
-        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop, on_epoch_end, initial_candidate)
+        return _train(module, loss_fn, X_train, X_val, config, checkpointer, stop, start_loss_fn)
 
 
 def _train(
-    module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, on_epoch_end,
-    initial_candidate: bool | LossFn = False,
+    module, loss_fn, X_train, X_val, config: TrainConfig, checkpointer, stop, start_loss_fn: LossFn | None = None,
 ) -> History:
     """The body of :func:`fit_module`, with the stop request (or None) installed."""
     train_source = as_source(X_train)
@@ -240,15 +232,12 @@ def _train(
         if history.stop_reason == "early_stopping":
             start_epoch = config.epochs
     started = time.perf_counter() - history.seconds
-    if initial_candidate and saved is None:  # epoch 0: the starting weights, scored like any epoch's
-        start_loss = loss_fn if isinstance(initial_candidate, bool) else initial_candidate
+    if start_loss_fn is not None and saved is None:  # epoch 0: the starting weights, scored like any epoch's
         total, count = distributed.sum_over_ranks(
-            _loss_sum(module, start_loss, val_source if has_val else train_source, config.precision)
+            _loss_sum(module, start_loss_fn, val_source if has_val else train_source, config.precision)
         )
         history.initial_loss = total / max(count, 1)
         watch.start_from(history.initial_loss, last_good_state)
-        if on_epoch_end is not None:
-            on_epoch_end(-1, True)
 
     module.train()
     # a bar on a terminal; in a log (stderr not a terminal) a line every PROGRESS_LINES-th of the epochs
@@ -317,8 +306,6 @@ def _train(
             improved = watch.consider(monitored, last_good_state)
             if improved:
                 history.best_epoch = epoch + 1
-            if on_epoch_end is not None:
-                on_epoch_end(epoch, improved or not config.early_stopping)
             if watch.should_stop:
                 history.stop_reason = "early_stopping"
                 break
