@@ -59,11 +59,16 @@ def fit_data(estimator, data):
     combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
     scaler, rows = preprocess.fit_scaler(estimator.scaler, data.blocks(), combine=combine)
+    if rows.n_rows < 2:
+        raise InvalidInputError(
+            f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
+            "check it. Give more rows."
+        )
     n_features = len(rows.low)
-    _check_rows(estimator, rows, data, n_features)
     # the scaled range, from each feature's minimum and maximum: scaling is monotone, rounding included
     scaled_range = inference.scale_rows(_as_fitted(estimator, scaler_=scaler), np.stack([rows.low, rows.high]))
     loss = _choose_loss(estimator, scaled_range)
+    _warn_about_rows(estimator, rows, data, n_features)
     check_model_size(estimator, n_features, loss, device)
 
     split = ValidationSplit(rows.n_rows, estimator.validation_fraction, seed)
@@ -178,13 +183,8 @@ def _score_state_rows(data, split: ValidationSplit, seed: int):
     return data.arrays(sample, "validation")  # the sample's "held-out" rows are the ones drawn
 
 
-def _check_rows(estimator, rows, data, n_features: int) -> None:
-    """What the first pass over the rows tells: too few of them, and what to warn about."""
-    if rows.n_rows < 2:
-        raise InvalidInputError(
-            f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
-            "check it. Give more rows."
-        )
+def _warn_about_rows(estimator, rows, data, n_features: int) -> None:
+    """What the first pass over the rows gives reason to warn about."""
     if estimator.latent_dim != "auto" and estimator.latent_dim >= n_features:
         warnings.warn(
             f"latent_dim={estimator.latent_dim} >= n_features={n_features}: the autoencoder is "
