@@ -26,6 +26,7 @@ EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
   aekit fit train.parquet -o model --columns age,income,score --scaler minmax
   aekit fit images/ -o model --image-size 28x28 --architecture conv --hidden 32,64
+  aekit fit sounds/ -o model          (log-mel frames; aekit score model clips/ gives one score per clip)
   aekit fit huge.parquet -o model --streaming --checkpoint-dir ckpt     (then, after a crash: ... --resume)
   torchrun --nproc_per_node=4 -m aekit fit train.parquet -o model      (DistributedDataParallel)
 """
@@ -41,7 +42,8 @@ def register(subparsers) -> None:
         epilog=EXAMPLE,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
-    parser.add_argument("data", metavar="DATA", help="training data: .csv, .parquet, .npy, .npz or an image folder")
+    parser.add_argument("data", metavar="DATA", help="training data: .csv, .parquet, .npy, .npz, an image folder, "
+                        "or sound (.wav, .flac, .ogg or a folder of them: trained on log-mel frames)")
     parser.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="model folder to write")
     add_force_option(parser, "MODEL_DIR")
     add_data_options(parser, columns=True)

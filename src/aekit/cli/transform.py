@@ -39,6 +39,7 @@ def register(subparsers) -> None:
                  "summary only. The default threshold was learned at fit time: the 1 - contamination quantile of "
                  "the score on held-out training rows.",
                  "aekit score model data.csv -o scores.csv --per-feature\n"
+                 "  aekit score model sounds/ -o scores.csv            (one score per clip; --per-frame: per moment)\n"
                  "  aekit score model data.csv -o scores.csv --contamination 0.01\n"
                  "  aekit score model data.csv                        (the summary only)")
     choice = score.add_mutually_exclusive_group()
@@ -51,6 +52,9 @@ def register(subparsers) -> None:
                        "outlying time steps) with the highest peaks, K >= 0 (default: 5)")
     score.add_argument("--per-feature", action="store_true",
                        help="add one error_<column> column per feature: which columns made a row odd")
+    score.add_argument("--per-frame", action="store_true",
+                       help="a model fitted on sound: one score per moment (log-mel row) of each clip, with its "
+                       "time in seconds, instead of one per clip")
     score.set_defaults(func=_score)
 
 
@@ -113,7 +117,7 @@ def _score(args: argparse.Namespace) -> dict:
 
     summary = score_file(args.model, args.data, args.output, contamination=args.contamination,
                          threshold=args.threshold, per_feature=args.per_feature, top_k=args.top_k,
-                         **_data_options(args))
+                         per_frame=args.per_frame, **_data_options(args))
     if not args.json and not args.quiet:
         unit = "time steps" if "segments" in summary else "rows"
         print(f"{summary['n_outliers']} of {summary['n_rows']} {unit} are outliers "

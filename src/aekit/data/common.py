@@ -24,6 +24,7 @@ from aekit.exceptions import InvalidInputError, did_you_mean
 # iter_chunks, streaming training and the file workflows share.
 CHUNK_ROWS = 65536
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".pgm", ".ppm")
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 READ_SUFFIXES = (".csv", ".parquet", ".npy", ".npz")
 ID_NAMES = ("row", "file")
 # "Unnamed: 0" is the name we (like pandas) give an empty first header: the index of df.to_csv().
@@ -148,6 +149,61 @@ def open_regular(path: Path) -> BinaryIO:
     except BaseException:
         os.close(descriptor)
         raise
+
+
+def files_under(folder: Path, suffixes: Sequence[str], what: str) -> list[Path]:
+    """Files under `folder` whose extension (any case) is one of `suffixes`, sorted by relative path.
+
+    Hidden files and folders are skipped. Walked with an explicit stack (a folder thousands of levels
+    deep would exhaust Python's recursion limit); linked folders are followed once each, so a link
+    loop ends. `what` ("image", "audio") names the folder in the error.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> for name in ("b.WAV", "a.wav", ".hidden.wav", "notes.txt"):
+    ...     _ = (folder / name).write_bytes(b"")
+    >>> [file.name for file in files_under(folder, (".wav",), "audio")]
+    ['a.wav', 'b.WAV']
+    """
+    files, pending, seen = [], [folder], set()
+    while pending:
+        current = pending.pop()
+        try:
+            identity = (current.stat().st_dev, current.stat().st_ino)
+            if identity in seen:
+                continue
+            seen.add(identity)
+            with os.scandir(current) as entries:
+                for entry in entries:
+                    if entry.name.startswith("."):
+                        continue
+                    if entry.is_dir():
+                        pending.append(Path(entry.path))
+                    elif Path(entry.name).suffix.lower() in suffixes and entry.is_file():
+                        files.append(Path(entry.path))
+        except OSError as error:
+            raise InvalidInputError(
+                f"Cannot list the {what} folder {current}: {error.strerror}. Check the folder and its permissions."
+            ) from None
+    return sorted(files, key=lambda file: file.relative_to(folder).as_posix())
+
+
+def file_id(file: Path, folder: Path) -> str:
+    """The file's path relative to the folder, as text that any output can hold.
+
+    A name that is not valid UTF-8 (bytes kept as lone surrogates by Python) is shown with ``\\xNN``
+    escapes for those bytes, as ``ls -b`` would, rather than failing the CSV or Parquet writer.
+
+    Examples
+    --------
+    >>> from pathlib import Path
+    >>> file_id(Path("/data/sounds/a/b.wav"), Path("/data/sounds"))
+    'a/b.wav'
+    """
+    name = file.relative_to(folder).as_posix()
+    return os.fsencode(name).decode("utf-8", "backslashreplace")
 
 
 def select_columns(columns: Sequence[str] | str, available: Sequence[str], source) -> list[str]:

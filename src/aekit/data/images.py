@@ -6,7 +6,6 @@ file declaring a huge image costs nothing.
 
 from __future__ import annotations
 
-import os
 import re
 import warnings
 from collections.abc import Iterator
@@ -16,7 +15,7 @@ from pathlib import Path
 import numpy as np
 from PIL import Image
 
-from aekit.data.common import IMAGE_SUFFIXES, READ_SUFFIXES, Dataset, PixelNames, open_regular
+from aekit.data.common import IMAGE_SUFFIXES, READ_SUFFIXES, Dataset, PixelNames, file_id, files_under, open_regular
 from aekit.exceptions import InvalidInputError
 
 # The only Pillow decoders an image file may reach, whatever its content says: Pillow picks the decoder
@@ -70,8 +69,7 @@ def check_image_size(image_size: tuple[int, int] | str) -> tuple[int, int]:
 def image_files(folder: Path) -> list[Path]:
     """Image files under `folder`, sorted by relative path; hidden files and folders are skipped.
 
-    Walked with an explicit stack (a folder thousands of levels deep would exhaust Python's recursion
-    limit); linked folders are followed once each, so a link loop ends.
+    See :func:`aekit.data.common.files_under` for how the folder is walked.
 
     Examples
     --------
@@ -83,37 +81,7 @@ def image_files(folder: Path) -> list[Path]:
     >>> [file.name for file in image_files(folder)]
     ['a.png', 'b.png']
     """
-    files, pending, seen = [], [folder], set()
-    while pending:
-        current = pending.pop()
-        try:
-            identity = (current.stat().st_dev, current.stat().st_ino)
-            if identity in seen:
-                continue
-            seen.add(identity)
-            with os.scandir(current) as entries:
-                for entry in entries:
-                    if entry.name.startswith("."):
-                        continue
-                    if entry.is_dir():
-                        pending.append(Path(entry.path))
-                    elif Path(entry.name).suffix.lower() in IMAGE_SUFFIXES and entry.is_file():
-                        files.append(Path(entry.path))
-        except OSError as error:
-            raise InvalidInputError(
-                f"Cannot list the image folder {current}: {error.strerror}. Check the folder and its permissions."
-            ) from None
-    return sorted(files, key=lambda file: file.relative_to(folder).as_posix())
-
-
-def _file_id(file: Path, folder: Path) -> str:
-    """The file's path relative to the folder, as text that any output can hold.
-
-    A name that is not valid UTF-8 (bytes kept as lone surrogates by Python) is shown with ``\\xNN``
-    escapes for those bytes, as ``ls -b`` would, rather than failing the CSV or Parquet writer.
-    """
-    name = file.relative_to(folder).as_posix()
-    return os.fsencode(name).decode("utf-8", "backslashreplace")
+    return files_under(folder, IMAGE_SUFFIXES, "image")
 
 
 def _bad_image(file: Path, error: Exception) -> InvalidInputError:
@@ -219,7 +187,7 @@ def image_chunks(folder: Path, image_size, chunk_rows: int | None, *, first: int
     files, shape = _scan_images(folder, image_size)
     files = files[first:stop]
     columns = PixelNames(int(np.prod(shape)))
-    ids = np.array([_file_id(file, folder) for file in files])
+    ids = np.array([file_id(file, folder) for file in files])
     step = chunk_rows or max(len(files), 1)
     if chunk_rows is not None:  # bounded memory means bytes: 65,536 large images would be hundreds of GB
         step = max(1, min(step, IMAGE_CHUNK_BYTES // (4 * len(columns))))

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit.data.arrays import array_chunks, load_array
+from aekit.data.audio import is_audio_input
 from aekit.data.common import CHUNK_ROWS, IMAGE_SUFFIXES, READ_SUFFIXES, Dataset
 from aekit.data.images import check_image_size, image_chunks, image_files
 from aekit.data.parquet import count_parquet_rows, parquet_chunks, read_parquet_column
@@ -247,6 +248,11 @@ def _input_kind(path: Path) -> str:
     if not path.exists():
         siblings = os.listdir(path.parent) if path.parent.is_dir() else []
         raise InvalidInputError(f"No such file or folder: {path}.{did_you_mean(path.name, siblings)} Check the path.")
+    if is_audio_input(path):  # clips of any length: rows come from their features (aekit.spectrogram)
+        raise InvalidInputError(
+            f"{path} is sound: clips of different lengths are not rows of a table. Turn them into rows with "
+            "aekit.spectrogram.LogMelFrames (aekit fit and aekit score do it for sound files and folders)."
+        )
     if path.is_dir():
         return "images"
     if table_format(path) == ".csv":  # .csv, .tsv and their .gz

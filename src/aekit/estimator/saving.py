@@ -160,6 +160,8 @@ def _autoencoder_from_saved(saved: persistence.SavedModel) -> Autoencoder:
         estimator.error_quantiles_ = np.asarray(fitted["error_quantiles"], dtype=np.float64)
     if saved.score_state is not None:
         estimator.score_state_ = saved.score_state
+    if fitted.get("audio") is not None:
+        estimator.audio_ = fitted["audio"]
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = saved.history

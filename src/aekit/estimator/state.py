@@ -32,6 +32,7 @@ def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedMo
         "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
         "score_state": state.to_dict() if state else None,
         "window": series,
+        "audio": getattr(estimator, "audio_", None),
     }
     output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
     if output_config:

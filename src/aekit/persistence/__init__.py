@@ -14,6 +14,7 @@ This module knows the files, not the estimator: :meth:`aekit.Autoencoder.save` h
 from __future__ import annotations
 
 import hashlib
+import math
 import os
 import platform
 from collections.abc import Callable
@@ -65,7 +66,7 @@ __all__ = ["ARCHITECTURE_CHECKS", "DAMAGED", "FORMAT_VERSION", "JSON_FILES", "MA
            "WEIGHTS", "SavedModel", "check_model_target", "read_model", "write_model"]
 
 FITTED_KEYS = frozenset({"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                         "error_quantiles", "score_state", "window", "output_config"})
+                         "error_quantiles", "score_state", "window", "audio", "output_config"})
 
 
 @dataclass
@@ -159,6 +160,26 @@ def _check_output_config(output_config) -> None:
     )
 
 
+_AUDIO_INTS = ("sample_rate", "n_fft", "hop_length", "n_mels", "frames", "n_clips", "n_frames")
+
+
+def _check_audio(audio, n_features: int) -> None:
+    def number(value) -> bool:
+        return isinstance(value, int | float) and not isinstance(value, bool) and math.isfinite(value)
+
+    expect(
+        audio is None
+        or (isinstance(audio, dict) and set(audio) == {*_AUDIO_INTS, "fmin", "fmax", "clip_quantiles"}
+            and all(isinstance(audio[k], int) and not isinstance(audio[k], bool) and audio[k] >= 1 for k in _AUDIO_INTS)
+            and number(audio["fmin"]) and (audio["fmax"] is None or number(audio["fmax"]))
+            and audio["n_mels"] * audio["frames"] == n_features
+            and isinstance(audio["clip_quantiles"], list) and len(audio["clip_quantiles"]) >= 2
+            and all(number(q) for q in audio["clip_quantiles"])),
+        "audio must be null or the log-mel parameters {sample_rate, n_fft, hop_length, n_mels, frames, fmin, fmax} "
+        "with n_mels x frames = n_features_in, n_clips, n_frames and clip_quantiles (numbers)",
+    )
+
+
 def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callable[[dict], None]) -> SavedModel:
     """Read and check the model folder ``path``; never executes code from it.
 
@@ -225,5 +246,6 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     if score_state is not None:
         score_state = check_score_state(score_state, n_features, int(module.latent_dim))
     check_series_state(fitted.get("window"), n_features)  # a model trained on a time series' windows
+    _check_audio(fitted.get("audio"), n_features)  # a model trained on sound clips' log-mel frames
     return SavedModel(params=params, module=module.eval(), scaler=scaler, fitted=fitted, history=history,
                       environment=environment, score_state=score_state)

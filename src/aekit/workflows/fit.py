@@ -7,11 +7,13 @@ from collections.abc import Sequence
 from pathlib import Path
 
 from aekit.data import count_rows, read_data
+from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue
 from aekit.persistence import check_model_target
 from aekit.training import distributed
 from aekit.training.streaming import fit_stream, should_stream
+from aekit.workflows.audio import fit_audio
 from aekit.workflows.matching import as_frame
 from aekit.workflows.series import read_series
 
@@ -21,7 +23,7 @@ FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
              image_size=None, force: bool = False, streaming: bool | None = False, window: int | str | None = None,
              stride: int | str | None = None, normalize: str | None = "level", sep: str | None = None,
-             **params) -> dict:
+             audio: dict | None = None, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
@@ -45,6 +47,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         :class:`~aekit.SeriesAutoencoder` with this window ("auto": the series' dominant period), training
         stride (None: "auto") and per-window normalisation, in memory; :func:`score_file` then scores
         each time step.
+    audio : dict, optional
+        For sound (a ``.wav``, ``.flac`` or ``.ogg`` file, or a folder of them): parameters of
+        :class:`aekit.spectrogram.LogMelFrames`. The model trains on the clips' log-mel frames
+        (:func:`aekit.workflows.audio.fit_audio`) and :func:`score_file` then scores each clip.
     **params
         Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
         On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
@@ -81,6 +87,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         if streaming:
             raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
         streaming = False
+    if streaming is None and is_audio_input(data):
+        streaming = False
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = (params.get("geometry") is None and sep is None
                       and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
@@ -88,7 +96,13 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     if streaming and sep is not None:
         raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
                                     "with commas (.csv) or tabs (.tsv).")
-    if streaming:
+    if is_audio_input(data):  # sound: rows are the clips' log-mel frames (aekit.workflows.audio)
+        if streaming:
+            raise InvalidParameterValue("Sound is trained in memory on its log-mel frames: drop --streaming.")
+        started = time.perf_counter()
+        model = fit_audio(data, audio, **params)
+        n_rows, image_shape = model.audio_["n_frames"], None
+    elif streaming:
         model = Autoencoder(**params)
         started = time.perf_counter()
         fit_stream(model, data, columns=columns, key=key)
@@ -135,6 +149,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
                                                "normalize": series.normalize, "channels": len(dataset.columns)},
+        "n_clips": model.audio_["n_clips"] if getattr(model, "audio_", None) else None,
         "seconds": round(seconds, 3),  # the whole fit: scaling, split, training loop, threshold
         "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
         "latent_dim": model.latent_dim_,

@@ -11,6 +11,7 @@ from aekit import detect
 from aekit.data import CHUNK_ROWS, Dataset, check_output_path
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.workflows.audio import is_sound_model, score_audio
 from aekit.workflows.matching import (
     as_model,
     feature_chunks,
@@ -61,17 +62,28 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
             "This model was saved without the distribution of its held-out errors, so it only knows the "
             f"threshold for contamination {model.contamination}. Refit it with this aekit, or give --threshold X."
         )
+    return quantile_threshold(quantiles, contamination, "held-out scores")
+
+
+def quantile_threshold(quantiles, contamination: float | str, what: str) -> tuple[float, str]:
+    """The threshold read off stored score quantiles (at levels 0 ... 1) for `contamination`, and its source.
+
+    Examples
+    --------
+    >>> quantile_threshold(np.linspace(0.0, 10.0, 11), 0.05, "clip scores")
+    (9.5, 'clip scores, contamination 0.05')
+    """
     if contamination == "auto":
-        return detect.auto_threshold(quantiles), "held-out scores, contamination auto (robust 3-sigma on log scores)"
+        return detect.auto_threshold(quantiles), f"{what}, contamination auto (robust 3-sigma on log scores)"
     levels = np.linspace(0.0, 1.0, len(quantiles))
     value = float(np.interp(1.0 - contamination, levels, quantiles))
-    return value, f"held-out scores, contamination {contamination:g}"
+    return value, f"{what}, contamination {contamination:g}"
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5,
-               keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+               keep_columns: Sequence[str] | None = None, sep: str | None = None, per_frame: bool = False) -> dict:
     """Write each row's reconstruction error, outlier score and outlier flag (integer: 1 = outlier, 0 = not) to
     `output`.
 
@@ -88,6 +100,9 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     timestamp column is carried to the output; the summary adds ``window``, ``peak_step``,
     ``n_segments`` and ``segments``, the `top_k` runs of consecutive outlying steps with the highest
     peaks (:func:`aekit.timeseries.top_segments`).
+
+    A model fitted on sound scores each clip of a sound file or folder, or each moment of each clip
+    with `per_frame`: :func:`aekit.workflows.audio.score_audio`.
 
     Returns
     -------
@@ -113,6 +128,11 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         raise InvalidParameterValue("The number of flagged segments to list (top_k, --top-k) must be an integer "
                                     f">= 0 (0: none). Got {top_k!r} instead.")
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
+    if is_sound_model(model):  # one score per clip, or per moment of a clip (aekit.workflows.audio)
+        clip_limit = (limit, source) if threshold is not None else quantile_threshold(
+            model.audio_["clip_quantiles"], contamination or model.contamination, "training clips' scores")
+        return score_audio(model, data, output, (limit, source) if per_frame else clip_limit, per_frame=per_frame,
+                           chunk_rows=chunk_rows)
     if isinstance(model, SeriesAutoencoder):
         if per_feature:
             raise InvalidParameterValue(

@@ -1,0 +1,174 @@
+"""Sound files and folders: train on their log-mel frames, then score each clip and each moment of it.
+
+:func:`fit_audio` reads every clip (:func:`aekit.data.audio.audio_clips`: mono, resampled to the
+features' rate), turns it into rows with :class:`aekit.spectrogram.LogMelFrames` and trains an
+:class:`~aekit.Autoencoder` on all the rows. The features' parameters are stored with the model
+(``audio_``), so that :func:`score_audio` computes the very same rows.
+
+**The clip score** is the mean of its rows' scores (:meth:`LogMelFrames.to_clips`), and the rows'
+score is their **reconstruction error** by default (``anomaly_score="error"``, as the DCASE baseline
+scores machine sounds): on spoken digits the combined score (error and the code's distance) ranked
+novel clips worse than the error alone, the code of a frame telling more about the speaker than the
+word. A clip is an outlier when its score is above the ``1 - contamination`` quantile of the training
+clips' scores (``audio_["clip_quantiles"]``, 1001 levels).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+
+import numpy as np
+import pandas as pd
+
+from aekit.data import CHUNK_ROWS, Dataset
+from aekit.data.audio import audio_clips
+from aekit.estimator import Autoencoder
+from aekit.exceptions import InvalidParameterValue, ModelFileError
+from aekit.spectrogram import LogMelFrames
+from aekit.workflows.output import write_rows
+
+QUANTILE_LEVELS = 1001  # as error_quantiles_: levels 0, 0.001, ..., 1
+_FEATURE_KEYS = ("sample_rate", "n_fft", "hop_length", "n_mels", "frames", "fmin", "fmax")
+
+
+def audio_rows(features: LogMelFrames, data) -> tuple[np.ndarray, np.ndarray, list[str]]:
+    """The rows of every clip of a sound file or folder, each clip's row count, and the clips' ids."""
+    rows, names = [], []
+    for name, wave in audio_clips(data, features.sample_rate):
+        rows.append(features.clip_rows(wave, name))
+        names.append(name)
+    return np.concatenate(rows), np.array([len(block) for block in rows], dtype=np.int64), names
+
+
+def fit_audio(data, features: dict | None = None, **params) -> Autoencoder:
+    """An :class:`~aekit.Autoencoder` fitted on the log-mel frames of a sound file or folder.
+
+    Parameters
+    ----------
+    data : str or path-like
+        A ``.wav``, ``.flac`` or ``.ogg`` file or a folder of them (subfolders included).
+    features : dict, optional
+        Parameters of :class:`~aekit.spectrogram.LogMelFrames` (``n_mels``, ``frames``, ...); its defaults otherwise.
+    **params
+        Constructor arguments of :class:`~aekit.Autoencoder`; ``anomaly_score`` defaults to ``"error"``
+        (see the module's docstring).
+
+    Returns
+    -------
+    Autoencoder
+        Fitted, with ``audio_``: the features' parameters, the count of training clips and of their rows
+        (``n_clips``, ``n_frames``) and the quantiles of the training clips' scores.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> t = np.arange(8000) / 16000
+    >>> for k in range(8):
+    ...     soundfile.write(folder / f"{k}.wav", np.sin(2 * np.pi * (300 + 20 * k) * t), 16000)
+    >>> model = fit_audio(folder, {"n_mels": 16, "frames": 3}, latent_dim=2, epochs=2, random_state=0)
+    >>> model.n_features_in_, model.audio_["n_mels"], len(model.audio_["clip_quantiles"])
+    (48, 16, 1001)
+    """
+    logmel = LogMelFrames(**(features or {})).fit()
+    X, counts, _ = audio_rows(logmel, data)
+    model = Autoencoder(**{"anomaly_score": "error", **params}).fit(X)
+    clip_scores = logmel.to_clips(model.outlier_scores(X), counts)
+    model.audio_ = {**logmel.to_dict(), "n_clips": len(counts), "n_frames": int(counts.sum()),
+                    "clip_quantiles": np.quantile(clip_scores, np.linspace(0, 1, QUANTILE_LEVELS)).tolist()}
+    return model
+
+
+def model_features(model: Autoencoder) -> LogMelFrames:
+    """The fitted :class:`LogMelFrames` a sound model was trained on (its parameters checked again)."""
+    try:
+        return LogMelFrames(**{key: model.audio_[key] for key in _FEATURE_KEYS}).fit()
+    except InvalidParameterValue as error:
+        raise ModelFileError(f"config.json: audio: {error} The model folder is damaged; refit it.") from None
+
+
+def score_audio(model: Autoencoder, data, output, threshold: tuple[float, str], *, per_frame: bool = False,
+                chunk_rows: int = CHUNK_ROWS) -> dict:
+    """Write one score per clip of a sound file or folder (ids = file names), or one per moment with `per_frame`.
+
+    :func:`aekit.workflows.score_file` calls it for a sound model, with the threshold it chose (the
+    clip threshold, or the row threshold for `per_frame`) and where that came from. Per clip:
+    ``outlier_score`` (the mean of its rows' scores), ``outlier`` (1 when above `threshold`),
+    ``peak_time`` (seconds: the centre of its highest-scored row) and ``seconds`` (the clip's length,
+    to within one hop). Per frame: ``time`` (seconds, the row's centre), ``outlier_score`` and
+    ``outlier``. Clips are read one at a time and scored in batches of about `chunk_rows` rows, so
+    memory is bounded by the longest clip and the batch.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> t = np.arange(8000) / 16000
+    >>> for k in range(8):
+    ...     soundfile.write(folder / f"{k}.wav", np.sin(2 * np.pi * (300 + 20 * k) * t), 16000)
+    >>> model = fit_audio(folder, {"n_mels": 16, "frames": 3}, latent_dim=2, epochs=2, random_state=0)
+    >>> summary = score_audio(model, folder, folder / "scores.csv", (1.0, "given"))
+    >>> summary["n_clips"], list(pd.read_csv(folder / "scores.csv").columns)
+    (8, ['file', 'outlier_score', 'outlier', 'peak_time', 'seconds'])
+    """
+    features = model_features(model)
+    limit, source = threshold
+    totals = {"clips": 0, "rows": 0, "outliers": 0, "sum": 0.0, "peak": (-np.inf, None)}
+
+    def scored() -> Iterator[tuple[Dataset, pd.DataFrame]]:
+        for names, blocks in _batches(features, data, chunk_rows):
+            counts = np.array([len(block) for block in blocks], dtype=np.int64)
+            row_scores = model.outlier_scores(np.concatenate(blocks)).astype(np.float64)
+            clip_scores = features.to_clips(row_scores, counts)
+            per_clip = np.split(row_scores, np.cumsum(counts)[:-1])
+            totals["clips"] += len(names)
+            totals["rows"] += int(counts.sum())
+            best = int(np.argmax(clip_scores))
+            if clip_scores[best] > totals["peak"][0]:
+                totals["peak"] = (float(clip_scores[best]), names[best])
+            if per_frame:
+                ids = np.repeat(np.array(names, dtype=object), counts)
+                times = np.concatenate([features.row_times(count) for count in counts])
+                frame = pd.DataFrame({"time": times, "outlier_score": row_scores,
+                                      "outlier": (row_scores > limit).astype(np.int8)})
+            else:
+                ids = np.array(names, dtype=object)
+                frame = pd.DataFrame({
+                    "outlier_score": clip_scores, "outlier": (clip_scores > limit).astype(np.int8),
+                    "peak_time": [features.row_times(len(scores))[np.argmax(scores)] for scores in per_clip],
+                    "seconds": (counts + features.frames - 2) * features.hop_length / features.sample_rate,
+                })
+            totals["outliers"] += int(frame["outlier"].sum())
+            totals["sum"] += float(frame["outlier_score"].sum())
+            yield Dataset(np.empty((len(ids), 0), dtype=np.float32), [], ids, "file"), frame
+
+    names = ["time", "outlier_score", "outlier"] if per_frame else ["outlier_score", "outlier", "peak_time", "seconds"]
+    n_written = write_rows(output, names, scored())
+    return {
+        "output": None if output is None else str(output), "n_clips": totals["clips"], "n_frames": totals["rows"],
+        "n_rows": n_written, "n_outliers": totals["outliers"], "outlier_fraction": totals["outliers"] / n_written,
+        "threshold": limit, "threshold_source": source, "mean_score": totals["sum"] / n_written,
+        "max_clip_score": totals["peak"][0], "max_clip": totals["peak"][1], "per_frame": bool(per_frame),
+    }
+
+
+def _batches(features: LogMelFrames, data, chunk_rows: int) -> Iterator[tuple[list[str], list[np.ndarray]]]:
+    """Clips' ids and rows, a batch at a time of at least `chunk_rows` rows (the last may have fewer)."""
+    names, blocks, n_rows = [], [], 0
+    for name, wave in audio_clips(data, features.sample_rate):
+        blocks.append(features.clip_rows(wave, name))
+        names.append(name)
+        n_rows += len(blocks[-1])
+        if n_rows >= chunk_rows:
+            yield names, blocks
+            names, blocks, n_rows = [], [], 0
+    if names:
+        yield names, blocks
+
+
+def is_sound_model(model) -> bool:
+    """Whether a fitted estimator (or a loaded model folder) was trained on sound (it has ``audio_``)."""
+    return getattr(model, "audio_", None) is not None
+
+
+__all__ = ["audio_rows", "fit_audio", "is_sound_model", "model_features", "score_audio"]

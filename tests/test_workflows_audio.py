@@ -1,0 +1,115 @@
+"""Sound through the file workflows and the CLI: fit on a folder's log-mel frames, score per clip and per moment."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import numpy as np
+import pandas as pd
+import pytest
+import soundfile
+
+import aekit
+from aekit.data import read_data
+from aekit.exceptions import InvalidInputError
+from aekit.spectrogram import LogMelFrames
+from aekit.workflows import fit_file, score_file
+from aekit.workflows.audio import audio_rows
+
+RATE = 16000
+FEATURES = {"n_mels": 16, "frames": 3, "n_fft": 512, "hop_length": 256}
+PARAMS = {"latent_dim": 3, "hidden_dims": (16,), "epochs": 15, "random_state": 0}
+
+
+def hum(frequency: float, rng, seconds: float = 0.3) -> np.ndarray:
+    """A machine-like hum: a tone and its second harmonic, with a little noise."""
+    t = np.arange(int(seconds * RATE)) / RATE
+    return (0.3 * np.sin(2 * np.pi * frequency * t) + 0.1 * np.sin(4 * np.pi * frequency * t)
+            + 0.01 * rng.normal(size=t.size))
+
+
+@pytest.fixture(scope="module")
+def sounds(tmp_path_factory):
+    """A training folder of 24 hums, and a new folder with two more hums and two odd clips."""
+    rng = np.random.default_rng(0)
+    root = tmp_path_factory.mktemp("sounds")
+    train, new = root / "train", root / "new"
+    (train / "sub").mkdir(parents=True)
+    new.mkdir()
+    for k in range(24):
+        soundfile.write(train / ("sub" if k % 2 else ".") / f"hum{k:02d}.wav", hum(200 + 5 * k, rng), RATE)
+    soundfile.write(new / "hum_a.wav", hum(230, rng), RATE)
+    soundfile.write(new / "hum_b.flac", hum(250, rng), RATE)
+    soundfile.write(new / "noise.wav", 0.3 * rng.normal(size=RATE // 3), RATE)
+    squeal = np.sin(2 * np.pi * 3000 * np.arange(RATE // 2) / 8000)  # at 8 kHz: resampled on reading
+    soundfile.write(new / "squeal.wav", 0.5 * squeal, 8000)
+    model_dir = root / "model"
+    summary = fit_file(train, model_dir, audio=FEATURES, **PARAMS)
+    return train, new, model_dir, summary
+
+
+def test_fit_trains_on_the_frames_and_stores_the_features(sounds):
+    train, _, model_dir, summary = sounds
+    model = aekit.load(model_dir)
+    X, counts, names = audio_rows(LogMelFrames(**FEATURES).fit(), train)
+    assert names[:2] == ["hum00.wav", "hum02.wav"] and "sub/hum01.wav" in names and len(names) == 24
+    assert summary["n_rows"] == len(X) == counts.sum() and summary["n_clips"] == 24
+    assert model.n_features_in_ == 16 * 3 and model.anomaly_score == "error"
+    assert {key: model.audio_[key] for key in FEATURES} == FEATURES
+    assert model.audio_["n_clips"] == 24 and len(model.audio_["clip_quantiles"]) == 1001
+    # the stored clip quantiles are those of the training clips' mean row errors
+    clip_scores = LogMelFrames(**FEATURES).fit().to_clips(model.reconstruction_error(X), counts)
+    np.testing.assert_allclose(model.audio_["clip_quantiles"][::500], np.quantile(clip_scores, [0, 0.5, 1]),
+                               rtol=1e-5)
+
+
+def test_score_per_clip_and_per_frame_agree(sounds, tmp_path):
+    _, new, model_dir, _ = sounds
+    clips = score_file(model_dir, new, tmp_path / "clips.csv")
+    frames = score_file(model_dir, new, tmp_path / "frames.csv", per_frame=True, chunk_rows=7)
+    per_clip = pd.read_csv(tmp_path / "clips.csv")
+    per_frame = pd.read_csv(tmp_path / "frames.csv")
+    assert per_clip["file"].tolist() == ["hum_a.wav", "hum_b.flac", "noise.wav", "squeal.wav"]
+    assert clips["n_clips"] == frames["n_clips"] == 4 and frames["n_rows"] == len(per_frame) == clips["n_frames"]
+    # a clip's score is the mean of its moments' scores (batches of 7 rows cut clips apart: same result)
+    means = per_frame.groupby("file", sort=False)["outlier_score"].mean()
+    np.testing.assert_allclose(per_clip["outlier_score"].to_numpy(), means.to_numpy(), rtol=1e-6)
+    # the first moment of a clip is centred on frame frames // 2
+    first = per_frame.groupby("file", sort=False)["time"].min()
+    np.testing.assert_allclose(first.to_numpy(), 1 * 256 / RATE)
+    # the odd clips score above both hums, and are flagged
+    hums = per_clip["outlier_score"][:2].max()
+    assert (per_clip["outlier_score"][2:] > hums).all()
+    assert per_clip["outlier"].tolist()[2:] == [1, 1]
+    assert clips["threshold_source"].startswith("training clips' scores, contamination 0.05")
+
+
+def test_scores_survive_the_model_folder(sounds, tmp_path):
+    train, new, model_dir, _ = sounds
+    fitted = aekit.load(model_dir)
+    X, _, _ = audio_rows(LogMelFrames(**FEATURES).fit(), new)
+    reloaded = aekit.load(model_dir)
+    np.testing.assert_array_equal(fitted.outlier_scores(X), reloaded.outlier_scores(X))
+
+
+def test_read_data_refuses_sound_with_the_way_forward(sounds):
+    train = sounds[0]
+    with pytest.raises(InvalidInputError, match="is sound: clips of different lengths are not rows"):
+        read_data(train)
+
+
+def test_cli_fit_score_and_a_bad_clip(sounds, tmp_path):
+    _, new, model_dir, _ = sounds
+    run = [sys.executable, "-m", "aekit"]
+    done = subprocess.run([*run, "score", str(model_dir), str(new), "-o", str(tmp_path / "s.csv")],
+                          capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert len(pd.read_csv(tmp_path / "s.csv")) == 4
+    bad = tmp_path / "bad"
+    bad.mkdir()
+    (bad / "renamed.wav").write_text("not sound at all\n" * 20)
+    done = subprocess.run([*run, "score", str(model_dir), str(bad), "-o", str(tmp_path / "t.csv")],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1 and "renamed.wav" in done.stderr, done.stderr
+    assert "Traceback" not in done.stderr and not (tmp_path / "t.csv").exists()
