@@ -92,3 +92,11 @@ def test_refusals():
         LogMelFrames(n_mels=0).fit()
     with pytest.raises(InvalidParameterValue, match="band 0 covers no bin"):
         LogMelFrames(n_fft=32, n_mels=64).fit()
+
+
+def test_centre_frames_are_the_spectrogram_inside_its_edges():
+    features = LogMelFrames(n_mels=8, frames=5, n_fft=256, hop_length=128).fit()
+    clip = tone(440.0, 0.3)
+    spectrogram = features.log_mel(clip)
+    np.testing.assert_array_equal(features.centre_frames(features.clip_rows(clip)), spectrogram[2:-2])
+    assert LogMelFrames.from_dict({**features.to_dict(), "n_clips": 3}).get_params() == features.get_params()

@@ -113,3 +113,29 @@ def test_cli_fit_score_and_a_bad_clip(sounds, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 2 and done.stderr.count("\n") == 1 and "renamed.wav" in done.stderr, done.stderr
     assert "Traceback" not in done.stderr and not (tmp_path / "t.csv").exists()
+
+
+def test_pictures_of_clips_and_reconstruct(sounds, tmp_path):
+    from aekit.plots import write_model_plots
+    from aekit.plots.sound import clip_picture
+    from aekit.report import write_report
+    from aekit.workflows import reconstruct_file
+
+    _, new, model_dir, _ = sounds
+    model = aekit.load(model_dir)
+    written = write_model_plots(model, tmp_path / "plots", new)
+    assert sorted(written) == ["clip_highest", "clip_lowest", "training_curves"]
+    assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in written.values())
+    summary = write_report(model, tmp_path / "report.html", new)
+    assert summary["figures"][:2] == ["clip_highest", "clip_lowest"]
+    done = reconstruct_file(model_dir, new, tmp_path / "pictures")
+    assert done["n_rows"] == 4
+    assert sorted(path.name for path in (tmp_path / "pictures").iterdir()) == [
+        "hum_a.wav.png", "hum_b.flac.png", "noise.wav.png", "squeal.wav.png"]
+    # a picture's clip score is the score that score_file gives the clip
+    score_file(model_dir, new, tmp_path / "clips.csv")
+    scores = pd.read_csv(tmp_path / "clips.csv").set_index("file")["outlier_score"]
+    drawn = clip_picture(model, LogMelFrames(**FEATURES).fit(), new / "noise.wav", tmp_path / "n.png")
+    assert drawn["clip_score"] == pytest.approx(scores["noise.wav"], rel=1e-6)
+    with pytest.raises(InvalidInputError, match="already exists: the reconstructions of sound clips are pictures"):
+        reconstruct_file(model_dir, new, tmp_path / "pictures")

@@ -229,10 +229,14 @@ def write_report(
         if X is not None:
             scores = estimator.outlier_scores(X)
             segments = top_segments(scores, scores > estimator.threshold_, 10)
+    sound = getattr(estimator, "audio_", None) is not None  # X: a sound file or folder, drawn clip by clip
+    if sound:
+        model_rows += [(f"log-mel {key}", value) for key, value in estimator.audio_.items() if key != "clip_quantiles"]
     elif quality is None and X is not None:
         quality = quality_against_pca(estimator, X)
-    outliers = None if X is None or series_model is not None else top_outliers(estimator, X)
-    order = ["series_scores", "training_curves", "latent", "ae_vs_pca", "reconstructions", "error_histogram"]
+    outliers = None if X is None or series_model is not None or sound else top_outliers(estimator, X)
+    order = ["clip_highest", "clip_lowest", "series_scores", "training_curves", "latent", "ae_vs_pca",
+             "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
         written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
                                     image_shape=image_shape)

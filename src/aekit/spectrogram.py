@@ -44,6 +44,7 @@ from numbers import Integral, Real
 from pathlib import Path
 
 import numpy as np
+from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError
 from sklearn.utils.validation import check_is_fitted
@@ -132,6 +133,8 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
 
     Attributes
     ----------
+    filters_ : scipy.sparse.csr_array of shape (n_mels, n_fft // 2 + 1)
+        The mel filters (:func:`mel_filters`).
     n_features_out_ : int
         ``n_mels * frames``, the values of a row.
 
@@ -169,8 +172,9 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
             self._validate_params()
         except InvalidParameterError as error:
             raise InvalidParameterValue(str(error)) from None
-        filters = mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax)
-        self.filters_ = filters
+        # sparse: a frequency bin feeds two bands at most, and a sparse product uses no BLAS threads, which
+        # slowed the dense product of a clip's small matrices fifteen-fold on a busy machine
+        self.filters_ = sparse.csr_array(mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax))
         self.n_features_out_ = self.n_mels * self.frames
         return self
 
@@ -211,7 +215,8 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
 
     def _log_mel(self, wave: np.ndarray) -> np.ndarray:
         power = power_spectrogram(wave, self.n_fft, self.hop_length)
-        return (10.0 * np.log10(np.maximum(power @ self.filters_.T, POWER_FLOOR))).astype(np.float32)
+        bands = (self.filters_ @ power.T).T
+        return (10.0 * np.log10(np.maximum(bands, POWER_FLOOR))).astype(np.float32)
 
     def transform_clips(self, X) -> tuple[np.ndarray, np.ndarray]:
         """The rows of every clip of `X` stacked, and how many rows each clip gave (to split them again)."""
@@ -241,9 +246,23 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
             )
         return np.add.reduceat(row_scores, np.cumsum(counts) - counts) / counts
 
+    def centre_frames(self, rows) -> np.ndarray:
+        """The centre frame of each row (frame ``frames // 2`` of its context), shape (n_rows, n_mels).
+
+        Of a clip's rows, the log-mel spectrogram from frame ``frames // 2`` to ``frames // 2`` before
+        the end; of its reconstructed rows, the reconstructed spectrogram over the same moments.
+        """
+        rows = np.asarray(rows)
+        return rows.reshape(len(rows), self.frames, self.n_mels)[:, self.frames // 2]
+
     def row_times(self, n_rows: int) -> np.ndarray:
         """The time in seconds at the centre of each of a clip's `n_rows` rows."""
         return (np.arange(n_rows) + self.frames // 2) * self.hop_length / self.sample_rate
+
+    @classmethod
+    def from_dict(cls, params: dict) -> LogMelFrames:
+        """The fitted features a model folder's parameters describe (other keys are ignored)."""
+        return cls(**{key: params[key] for key in cls._get_param_names()}).fit()
 
     def to_dict(self) -> dict:
         """The parameters as JSON-ready values, as a model folder stores them."""

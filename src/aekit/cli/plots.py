@@ -62,6 +62,11 @@ def _load(args: argparse.Namespace):
         if args.label_column:
             raise InvalidInputError("--label-column needs DATA: pass the data file after MODEL_DIR.")
         return model, None, None, None
+    if getattr(model, "audio_", None) is not None:  # sound: the pictures read the clips themselves
+        if args.label_column:
+            raise InvalidInputError("--label-column colours a latent scatter; a sound model draws its clips' "
+                                    "spectrograms instead. Drop --label-column.")
+        return model, args.data, None, None
     if isinstance(model, SeriesAutoencoder):  # a series: its channels by name, one row per time step
         if args.label_column:
             raise InvalidInputError("--label-column colours a latent scatter; a time-series model draws the score "

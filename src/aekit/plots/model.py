@@ -13,13 +13,16 @@ from aekit.exceptions import InvalidInputError
 from aekit.plots.charts import plot_error_histogram, plot_series_scores, plot_training_curves
 from aekit.plots.embedding import plot_ae_vs_pca, plot_latent, principal_projection
 from aekit.plots.images import image_shape_of, plot_reconstructions
+from aekit.plots.sound import sound_pictures
 
 
 def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=None, label_name: str = "label",
                       image_shape: Sequence[int] | None = None) -> dict:
     """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
 
-    Always the training curves. A :class:`~aekit.SeriesAutoencoder` with a series ``X``: the score over
+    Always the training curves. A model trained on sound, with a sound file or folder ``X``: its
+    highest- and lowest-scored clips' spectrograms, reconstructions and scores over time
+    (:func:`aekit.plots.sound.sound_pictures`). A :class:`~aekit.SeriesAutoencoder` with a series ``X``: the score over
     time (:func:`aekit.plots.plot_series_scores`). Another model, with data ``X``: the latent scatter
     (first two axes, coloured by ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
     ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
@@ -45,6 +48,8 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     written = {"training_curves": plot_training_curves(history, out_dir / "training_curves.png")["path"]}
     if X is None:
         return written
+    if getattr(estimator, "audio_", None) is not None:  # a sound model: X is a sound file or folder
+        return {**written, **sound_pictures(estimator, X, out_dir)}
     if series_model is not None:
         names = getattr(estimator, "feature_names_in_", None)
         written["series_scores"] = plot_series_scores(X, estimator.outlier_scores(X), estimator.threshold_,

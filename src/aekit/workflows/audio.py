@@ -16,6 +16,7 @@ clips' scores (``audio_["clip_quantiles"]``, 1001 levels).
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -23,12 +24,12 @@ import pandas as pd
 from aekit.data import CHUNK_ROWS, Dataset
 from aekit.data.audio import audio_clips
 from aekit.estimator import Autoencoder
-from aekit.exceptions import InvalidParameterValue, ModelFileError
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.plots.sound import clip_picture
 from aekit.spectrogram import LogMelFrames
 from aekit.workflows.output import write_rows
 
 QUANTILE_LEVELS = 1001  # as error_quantiles_: levels 0, 0.001, ..., 1
-_FEATURE_KEYS = ("sample_rate", "n_fft", "hop_length", "n_mels", "frames", "fmin", "fmax")
 
 
 def audio_rows(features: LogMelFrames, data) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -82,7 +83,7 @@ def fit_audio(data, features: dict | None = None, **params) -> Autoencoder:
 def model_features(model: Autoencoder) -> LogMelFrames:
     """The fitted :class:`LogMelFrames` a sound model was trained on (its parameters checked again)."""
     try:
-        return LogMelFrames(**{key: model.audio_[key] for key in _FEATURE_KEYS}).fit()
+        return LogMelFrames.from_dict(model.audio_)
     except InvalidParameterValue as error:
         raise ModelFileError(f"config.json: audio: {error} The model folder is damaged; refit it.") from None
 
@@ -171,4 +172,40 @@ def is_sound_model(model) -> bool:
     return getattr(model, "audio_", None) is not None
 
 
-__all__ = ["audio_rows", "fit_audio", "is_sound_model", "model_features", "score_audio"]
+
+
+def reconstruct_audio(model: Autoencoder, data, output) -> dict:
+    """Write one PNG per clip into the new folder `output`: its spectrogram, the model's reconstruction, its scores.
+
+    Pictures rather than sound: the log-mel features keep no phase and merge the frequency bins of each
+    band, so a waveform rebuilt from them would be a guess (see :mod:`aekit.plots.sound`). A clip
+    ``a/b.wav`` is drawn as ``a/b.wav.png``. `output` must not exist yet, or be an empty folder.
+
+    Examples
+    --------
+    >>> import numpy as np, soundfile, tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> t = np.arange(8000) / 16000
+    >>> for k in range(8):
+    ...     soundfile.write(folder / f"{k}.wav", np.sin(2 * np.pi * (300 + 20 * k) * t), 16000)
+    >>> model = fit_audio(folder, {"n_mels": 16, "frames": 3}, latent_dim=2, epochs=2, random_state=0)
+    >>> reconstruct_audio(model, folder, folder / "pictures")["n_rows"]
+    8
+    """
+    output = Path(output)
+    if output.is_symlink() or (output.exists() and (not output.is_dir() or any(output.iterdir()))):
+        raise InvalidInputError(
+            f"{output} already exists: the reconstructions of sound clips are pictures written into a new folder, "
+            "one PNG per clip. Choose a new folder (or an empty one)."
+        )
+    features = model_features(model)
+    n_clips = 0
+    for name, wave in audio_clips(data, features.sample_rate):
+        target = output / f"{name}.png"
+        target.parent.mkdir(parents=True, exist_ok=True)
+        clip_picture(model, features, wave, target, name=name)
+        n_clips += 1
+    return {"output": str(output), "n_rows": n_clips, "n_columns": 0}
+
+
+__all__ = ["audio_rows", "fit_audio", "is_sound_model", "model_features", "reconstruct_audio", "score_audio"]

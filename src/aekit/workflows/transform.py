@@ -9,8 +9,10 @@ import numpy as np
 
 from aekit.data import CHUNK_ROWS, Dataset, check_output_path
 from aekit.exceptions import InvalidInputError
+from aekit.workflows.audio import is_sound_model, reconstruct_audio
 from aekit.workflows.matching import (
     ARRAY_SUFFIXES,
+    as_model,
     by_name,
     column_order,
     feature_chunks,
@@ -72,7 +74,8 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
                      keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
-    Parameters and return value as :func:`encode_file`.
+    Parameters and return value as :func:`encode_file`. A model trained on sound writes one picture per
+    clip into the folder `output` instead (:func:`aekit.workflows.audio.reconstruct_audio`).
 
     Examples
     --------
@@ -84,6 +87,9 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     >>> reconstruct_file(ae, folder / "x.npy", folder / "x_hat.npy")["n_columns"]
     4
     """
+    model = as_model(model)
+    if is_sound_model(model):  # one picture per clip (aekit.workflows.audio)
+        return reconstruct_audio(model, data, output)
     model = row_model(model, "reconstruct")
     return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
                        key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
