@@ -5,11 +5,11 @@ Each measurement is one fresh process fitting the W2 model of ``bench_train.py``
 uniform noise. It runs alone ("idle"), then beside ``--burners`` processes that each spin one core
 ("busy"), for each setting:
 
-- ``aekit``: ``import aekit`` first, as a library user does (aekit makes OpenMP's waiting threads
-  sleep, ``OMP_WAIT_POLICY=PASSIVE``, unless the variable is set or torch was imported first);
-- ``spinning threads``: ``OMP_WAIT_POLICY=ACTIVE``, what a process gets when torch comes first under a
-  spin-waiting OpenMP setting (libgomp's default spins for a while before sleeping);
-- ``torch first``: torch imported before aekit, the environment left as it is (libgomp's default);
+- ``aekit``: as the ``aekit`` command runs a fit: OpenMP's waiting threads sleep
+  (``OMP_WAIT_POLICY=PASSIVE``, which the command sets unless the variable is set);
+- ``spinning threads``: ``OMP_WAIT_POLICY=ACTIVE``, a spin-waiting OpenMP setting;
+- ``unset``: the variable unset, as in a Python program that imports aekit (the library changes no
+  environment variable): libgomp's default, which spins for a while before sleeping;
 - ``n_jobs=1``: one thread, what ``--threads 1`` gives.
 
 Printed: seconds per fit (median of ``--repeats``, idle and busy alternate) and busy / idle, the
@@ -27,9 +27,9 @@ import sys
 import time
 
 SETTINGS = {
-    "aekit": ({}, "import aekit, torch", None),
+    "aekit": ({"OMP_WAIT_POLICY": "PASSIVE"}, "import aekit, torch", None),
     "spinning threads": ({"OMP_WAIT_POLICY": "ACTIVE"}, "import aekit, torch", None),
-    "torch first": ({}, "import torch, aekit", None),
+    "unset": ({}, "import aekit, torch", None),
     "n_jobs=1": ({}, "import aekit, torch", 1),
 }
 

@@ -27,7 +27,7 @@ import os
 import time
 from pathlib import Path
 
-# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+# as the `aekit` command sets it, before torch loads OpenMP below: its waiting threads sleep
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np

@@ -13,7 +13,7 @@ Contenders, timed in this one process, one repeat of each in turn after one unti
   epoch, early stopping, the progress bar on. Its samples/s counts only the training rows, and its
   time is the whole of ``fit``, so the validation and scaling costs count against it.
   Its ``precision`` is the default, ``"auto"`` (bf16 only where native and the model is large enough),
-  and its linear layers take the kernel timed on this machine (``AEKIT_LINEAR_KERNEL=auto``).
+  and its linear layers take the kernel of the default rule (``AEKIT_LINEAR_KERNEL=auto``).
 - aekit fp32, aekit F.linear, aekit oneDNN: the same with ``precision="fp32"``, and with each kernel
   forced (``AEKIT_LINEAR_KERNEL``): aekit must be within 3% of the better kernel and of fp32.
 - aekit bf16 (W1): the same with ``precision="bf16"`` (autocast); timed only where bf16 is native
@@ -63,7 +63,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-# as `import aekit` would have it, had torch not come first below: OpenMP's waiting threads sleep
+# as the `aekit` command sets it, before torch loads OpenMP below: its waiting threads sleep
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np

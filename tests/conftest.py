@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import os
 
-# as `import aekit` would have it, had torch not come first (here it does): OpenMP threads sleep while they
-# wait, so that tests on a busy machine neither crawl nor see the spinning-threads warning
+# as the `aekit` command sets it: OpenMP threads sleep while they wait, so that tests on a busy machine do
+# not crawl (set before torch loads OpenMP)
 os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 import numpy as np  # noqa: E402
@@ -66,17 +66,3 @@ def unit_data() -> np.ndarray:
     return np.random.default_rng(1).uniform(size=(200, 10))
 
 
-@pytest.fixture(scope="session", autouse=True)
-def kernel_cache_of_the_session(tmp_path_factory):
-    """aekit.models.layers' kernel choices go to a cache of this session (and its subprocesses), not the user's."""
-    from aekit.models import layers
-
-    previous = os.environ.get("XDG_CACHE_HOME")
-    os.environ["XDG_CACHE_HOME"] = str(tmp_path_factory.mktemp("xdg-cache"))
-    layers.reset()
-    yield
-    if previous is None:
-        os.environ.pop("XDG_CACHE_HOME", None)
-    else:
-        os.environ["XDG_CACHE_HOME"] = previous
-    layers.reset()

@@ -312,6 +312,6 @@ def test_info_shows_the_machine_and_fit_takes_precision(workspace, tmp_path, cap
     assert code == 0 and len(machine) == 2 and " threads (" in machine[0]
     assert machine[1].startswith("kernels     auto: ")
     code, out, _ = run(capsys, "info", tmp_path / "m", "--json")
-    assert set(json.loads(out)["machine"]) >= {"cpu", "isa", "bf16_native", "threads", "linear_kernel_choices"}
+    assert set(json.loads(out)["machine"]) >= {"cpu", "isa", "bf16_native", "threads", "linear_kernel"}
 
 

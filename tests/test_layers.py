@@ -1,7 +1,6 @@
 """aekit.models.layers.Linear: nn.Linear with oneDNN products, checked against a float64 reference; the
-measured kernel choice, its cache and its override."""
+kernel rule and its override."""
 
-import json
 import warnings
 
 import pytest
@@ -22,16 +21,6 @@ needs_onednn = pytest.mark.skipif(not onednn_available(), reason="oneDNN's linea
 def onednn(monkeypatch):
     """oneDNN wherever it can run, without timing."""
     monkeypatch.setenv(KERNEL_VARIABLE, "onednn")
-
-
-@pytest.fixture
-def fresh_cache(monkeypatch, tmp_path):
-    """An empty kernel cache and no choices in this process (and the same again afterwards)."""
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path))
-    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
-    layers.reset()
-    yield tmp_path
-    layers.reset()
 
 
 def _reference(layer: nn.Linear, x: torch.Tensor, grad: torch.Tensor):
@@ -152,76 +141,34 @@ def test_the_fallback_gives_the_results_of_onednn_up_to_rounding(how, monkeypatc
     assert_close(layer.weight.grad, onednn_grads[1], rtol=1e-5, atol=1e-5, what="weight gradient")
 
 
-@needs_onednn
-def test_auto_measures_once_keeps_the_choice_and_the_next_process_reads_it(fresh_cache, monkeypatch):
-    measure = layers._measure  # a real timing, taken as steady (a busy one is timed again: see below)
-    monkeypatch.setattr(layers, "_measure", lambda *args: {**measure(*args), "steady": True})
-    kernel = layers.choose(784, 500, 200, training=True)  # 200 rows: the 256-row bucket
-    key = f"784x500/rows256/train/threads{torch.get_num_threads()}"
-    assert layers.choices()[key]["kernel"] == kernel in ("onednn", "default")
-    assert layers.choices()[key]["onednn_speedup"] > 0
-    saved = json.loads(layers.cache_path().read_text())
-    assert layers.cache_path().parent == fresh_cache / "aekit"
-    assert saved["machines"][hardware.fingerprint()][key]["kernel"] == kernel
-
-    def no_timing(*args):
-        raise AssertionError("measured again")
-
-    monkeypatch.setattr(layers, "_measure", no_timing)
-    assert layers.choose(784, 500, 256, training=True) == kernel  # this process: kept
-    layers.reset()  # as a new process: read from the cache file
-    assert layers.choose(784, 500, 129, training=True) == kernel
-    with pytest.raises(AssertionError, match="measured again"):  # another bucket is a new measurement
-        layers.choose(784, 500, 64, training=True)
+@pytest.mark.parametrize(("vendor", "isa", "expected"), [
+    ("AuthenticAMD", "AVX512", "onednn"),  # MKL keeps to AVX2 on AMD: oneDNN's AVX-512 kernels
+    ("AuthenticAMD", "AVX2", "default"),
+    ("GenuineIntel", "AVX512", "default"),
+])
+def test_auto_is_a_rule_of_the_processor_and_the_product_size(vendor, isa, expected, monkeypatch):
+    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
+    monkeypatch.setattr(layers, "_AVAILABLE", True)
+    monkeypatch.setattr(hardware, "cpu_vendor", lambda: vendor)
+    monkeypatch.setattr(torch.backends.cpu, "get_cpu_capability", lambda: isa)
+    layers.onednn_preferred.cache_clear()
+    try:
+        assert layers.choose(784, 500, 256) == expected
+        assert layers.choose(64, 10, 256) == "default"  # 0.3 MFLOP: under MIN_FLOPS on every processor
+        monkeypatch.setenv(KERNEL_VARIABLE, "onednn")  # the override wins over the rule
+        assert layers.choose(784, 500, 256) == "onednn"
+    finally:
+        layers.onednn_preferred.cache_clear()
 
 
-@needs_onednn
-def test_a_busy_timing_in_the_cache_is_timed_again_until_a_steady_one_replaces_it(fresh_cache, monkeypatch):
-    key = f"784x500/rows256/train/threads{torch.get_num_threads()}"
-
-    def new_process_timing(kernel, steady):
-        monkeypatch.setattr(layers, "_measure", lambda *args: {"kernel": kernel, "onednn_speedup": 1.5 if kernel ==
-                                                               "onednn" else 0.5, "steady": steady})
-        layers.reset()
-        chosen = layers.choose(784, 500, 256, training=True)
-        return chosen, json.loads(layers.cache_path().read_text())["machines"][hardware.fingerprint()][key]
-
-    assert new_process_timing("onednn", steady=False) == ("onednn", {"kernel": "onednn", "onednn_speedup": 1.5,
-                                                                     "steady": False})
-    assert new_process_timing("default", steady=False)[0] == "onednn"  # busy again: the file's choice holds
-    assert new_process_timing("default", steady=True) == ("default", {"kernel": "default", "onednn_speedup": 0.5,
-                                                                      "steady": True})
-    monkeypatch.setattr(layers, "_measure", lambda *args: pytest.fail("a steady choice was timed again"))
-    layers.reset()
-    assert layers.choose(784, 500, 256, training=True) == "default"
-
-
-@needs_onednn
-def test_a_cached_choice_is_what_the_layer_uses(fresh_cache):
-    key = f"784x500/rows8/infer/threads{torch.get_num_threads()}"
-    for kernel in ("onednn", "default"):
-        layers.reset()
-        layers.cache_path().parent.mkdir(parents=True, exist_ok=True)
-        layers.cache_path().write_text(json.dumps(
-            {"format": 1, "machines": {hardware.fingerprint(): {key: {"kernel": kernel}}}}))
-        with torch.no_grad():
-            assert Linear(784, 500).uses_onednn(torch.randn(8, 784)) == (kernel == "onednn")
-
-
-@needs_onednn
-@pytest.mark.parametrize("content", ["{not json", '{"format": 99, "machines": {}}', '{"format": 1, "machines": []}',
-                                     '{"format": 1, "machines": {"FP": {"K": {"kernel": "os.system"}}}}'])
-def test_a_broken_or_foreign_cache_file_is_ignored_and_replaced(fresh_cache, content):
-    layers.cache_path().parent.mkdir(parents=True)
-    layers.cache_path().write_text(content.replace("FP", hardware.fingerprint()))
-    assert layers.choose(784, 500, 16, training=False) in ("onednn", "default")
-    assert json.loads(layers.cache_path().read_text())["format"] == 1
-
-
-def test_small_products_are_left_to_f_linear_without_timing(fresh_cache, monkeypatch):
-    monkeypatch.setattr(layers, "timings", lambda *args: pytest.fail("timed a 64x10 layer"))
-    assert layers.choose(64, 10, 256, training=True) == "default"
-    assert all(choice["onednn_speedup"] is None for choice in layers.choices().values())
+def test_choosing_a_kernel_times_nothing_and_writes_nothing(monkeypatch, tmp_path):
+    monkeypatch.setenv("HOME", str(tmp_path))
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
+    monkeypatch.delenv(KERNEL_VARIABLE, raising=False)
+    layer = Linear(784, 500)
+    layer(torch.randn(256, 784, requires_grad=True)).sum().backward()
+    assert list(tmp_path.rglob("*")) == []
+    assert not hasattr(layers, "timings") and not hasattr(layers, "cache_path")
 
 
 def test_an_unknown_kernel_name_is_refused_with_the_choices(monkeypatch):
@@ -239,20 +186,3 @@ def test_tracing_and_onnx_export_see_f_linear(onednn):
     traced = torch.jit.trace(layer, x)
     assert "mkldnn" not in str(traced.graph) and "linear" in str(traced.graph)
     assert_close(traced(x), layer(x), rtol=1e-5, atol=1e-5)
-
-
-@needs_onednn
-def test_verbose_training_says_which_kernel_each_layer_got(fresh_cache, capsys):
-    from aekit.models.mlp import MLPAutoencoder
-    from aekit.training.loop import TrainConfig, fit_module
-
-    torch.manual_seed(0)
-    model = MLPAutoencoder(300, 20, hidden_dims=(200,))
-    fit_module(model, lambda m, b: F.mse_loss(m(b)[0], b), torch.randn(64, 300), None,
-               TrainConfig(epochs=1, batch_size=64, verbose=True))
-    err = capsys.readouterr().err
-    assert "linear-layer kernels (AEKIT_LINEAR_KERNEL=auto, precision fp32):" in err
-    timed = {key: choice for key, choice in layers.choices().items() if choice["onednn_speedup"] is not None}
-    assert timed  # 300x200 at 64 rows is large enough to time
-    for key, choice in timed.items():  # the training products of this model's layers
-        assert (f"  {key}: {choice['kernel']} (" in err) == ("/train/" in key)

@@ -1,62 +1,41 @@
-"""OpenMP's wait policy: ``import aekit`` makes waiting threads sleep (unless torch came first or the
-variable is set), and a fit whose threads may spin on a busy machine says so."""
+"""No state around the library: importing and fitting change no environment variable and write no file
+outside the user's outputs; the ``aekit`` command makes OpenMP's waiting threads sleep (documented)."""
 
 import os
 import subprocess
 import sys
-import warnings
 
-import numpy as np
 import pytest
 
-from aekit import Autoencoder, hardware
+FIT = ("import numpy as np; from aekit import Autoencoder; "
+       "Autoencoder(2, epochs=1, random_state=0).fit(np.random.default_rng(0).normal(size=(200, 5)))")
 
 
-def _policy_after(imports: str, preset: str | None) -> str:
-    env = {key: value for key, value in os.environ.items() if key != "OMP_WAIT_POLICY"}
-    if preset is not None:
-        env["OMP_WAIT_POLICY"] = preset
-    code = f"{imports}; import os; print(os.environ.get('OMP_WAIT_POLICY'))"
+def _run(code: str, env: dict) -> str:
     return subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
                           check=True).stdout.strip()
 
 
-@pytest.mark.parametrize(("imports", "preset", "expected"), [
-    ("import aekit", None, "PASSIVE"),
-    ("import aekit", "ACTIVE", "ACTIVE"),  # the user's choice is kept
-    ("import torch, aekit", None, "None"),  # too late: libgomp read its default when torch loaded
-])
-def test_import_aekit_makes_openmp_threads_sleep_unless_too_late_or_chosen(imports, preset, expected):
-    assert _policy_after(imports, preset) == expected
+def _clean_env(home, **extra) -> dict:
+    env = {key: value for key, value in os.environ.items() if key not in ("OMP_WAIT_POLICY", "XDG_CACHE_HOME")}
+    return env | {"HOME": str(home)} | extra
 
 
-def test_others_running_reads_the_run_queue():
-    count = hardware.others_running()
-    assert count is None or count >= 0
-    if os.path.exists("/proc/loadavg"):
-        assert isinstance(count, int)
+def test_importing_and_fitting_change_no_environment_variable_and_write_nothing_outside_outputs(tmp_path):
+    home = tmp_path / "home"
+    home.mkdir()
+    # the libraries' own: scikit-learn sets KMP_* on import, torch TORCHINDUCTOR_CACHE_DIR when its
+    # compiler's modules load (the fused optimiser)
+    code = (f"import os, sklearn, torch; before = dict(os.environ); import aekit, aekit.estimator; {FIT}; "
+            "print(sorted(key for key in set(before) | set(os.environ) if before.get(key) != os.environ.get(key) "
+            "and not key.startswith('TORCHINDUCTOR_')))")
+    assert _run(code, _clean_env(home)) == "[]"
+    assert list(home.rglob("*")) == []  # no cache, no settings file
 
 
-def test_the_warning_names_the_fix_only_for_spinning_threads_on_a_busy_machine(monkeypatch):
-    cores = hardware.usable_cores()
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.setattr(hardware, "others_running", lambda samples=3: cores)
-    message = hardware.spinning_threads_warning(2)
-    assert message is not None and "Import aekit before torch" in message and "n_jobs=1" in message
-    assert hardware.spinning_threads_warning(1) is None  # one thread has no barrier to spin at
-    monkeypatch.setattr(hardware, "others_running", lambda samples=3: cores - 1)
-    assert hardware.spinning_threads_warning(2) is None  # a core is free
-    monkeypatch.setattr(hardware, "others_running", lambda samples=3: cores)
-    monkeypatch.setenv("OMP_WAIT_POLICY", "PASSIVE")
-    assert hardware.spinning_threads_warning(2) is None
-
-
-def test_a_fit_warns_when_its_threads_may_spin_on_a_busy_machine(monkeypatch):
-    X = np.random.default_rng(0).normal(size=(200, 5))
-    monkeypatch.delenv("OMP_WAIT_POLICY", raising=False)
-    monkeypatch.setattr(hardware, "others_running", lambda samples=3: hardware.usable_cores())
-    with pytest.warns(UserWarning, match="PyTorch's threads spin while they wait"):
-        Autoencoder(2, epochs=1, n_jobs=2, random_state=0).fit(X)
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        Autoencoder(2, epochs=1, n_jobs=1, random_state=0, early_stopping=False).fit(X)
+@pytest.mark.parametrize(("preset", "expected"), [(None, "PASSIVE"), ("ACTIVE", "ACTIVE")])
+def test_the_command_makes_openmp_threads_sleep_unless_the_user_chose(tmp_path, preset, expected):
+    code = ("import os; from aekit.cli import main; main(['info', 'no-such-model']); "
+            "print(os.environ.get('OMP_WAIT_POLICY'))")
+    env = _clean_env(tmp_path, **({} if preset is None else {"OMP_WAIT_POLICY": preset}))
+    assert _run(code, env).splitlines()[-1] == expected

@@ -7,17 +7,8 @@
 """
 
 import importlib
-import os
-import sys
 
 from aekit._version import __version__
-
-# OpenMP threads that wait for work sleep rather than spin: on a machine busy with other work, spinning
-# threads wait at every barrier for a core another process holds (a W2 fit beside two CPU-bound processes
-# ran ~20x slower than with sleeping threads; docs/performance.md). libgomp reads this once, when torch
-# loads it: too late if torch was imported before aekit. A value already set is kept.
-if "torch" not in sys.modules:
-    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
 
 # Imported on first use (PEP 562), so that `aekit --version` and `--help` do not wait seconds for torch.
 _EXPORTS = {

@@ -1,10 +1,12 @@
-"""What the processor at hand offers, and how many of its cores this process may use.
+"""What the processor at hand reports, and how many of its cores this process may use.
 
-The kernel choices in :mod:`aekit.models.layers`, ``precision="auto"`` and the estimator's ``n_jobs`` all
-start from here: the CPU's model and instruction sets (``/proc/cpuinfo``'s flags on Linux, and the
-ISA PyTorch dispatches to, which ``ATEN_CPU_CAPABILITY`` can lower), whether it computes bfloat16
-natively, and the cores this process is allowed to run on (``os.sched_getaffinity``: a container's
-or ``taskset``'s limit, not the machine's count).
+The default rules (docs/performance.md, "Defaults") start from here: the linear-layer kernel
+(:mod:`aekit.models.layers`), ``precision="auto"`` and the training threads
+(:mod:`aekit.training.precision`). They read the CPU's vendor, model and instruction sets
+(``/proc/cpuinfo`` on Linux, and the ISA PyTorch dispatches to, which ``ATEN_CPU_CAPABILITY`` can
+lower), whether it computes bfloat16 natively, and the cores this process is allowed to run on
+(``os.sched_getaffinity``: a container's or ``taskset``'s limit, not the machine's count): facts
+about the machine, never how busy it is.
 """
 
 from __future__ import annotations
@@ -13,7 +15,6 @@ import contextlib
 import functools
 import os
 import platform
-import time
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
@@ -25,11 +26,9 @@ if TYPE_CHECKING:
 # torch is imported inside the functions that use it: the command line checks a thread count (max_threads)
 # before torch loads, since its thread pools are sized then
 
-__all__ = ["bf16_native", "cpu_flags", "cpu_model", "fingerprint", "others_running", "spinning_threads_warning",
+__all__ = ["available_memory", "bf16_native", "check_thread_count", "cpu_flags", "cpu_model", "cpu_vendor",
+           "max_threads",
            "summary", "threads", "usable_cores"]
-
-# Environment variables that change which kernels oneDNN, MKL and ATen run: part of the fingerprint.
-ISA_VARIABLES = ("ONEDNN_MAX_CPU_ISA", "DNNL_MAX_CPU_ISA", "MKL_ENABLE_INSTRUCTIONS", "ATEN_CPU_CAPABILITY")
 
 
 @functools.cache
@@ -51,6 +50,11 @@ def _cpuinfo() -> dict[str, str]:
 def cpu_model() -> str:
     """The processor's name (``platform.processor()`` where ``/proc/cpuinfo`` is absent)."""
     return _cpuinfo().get("model name") or platform.processor() or platform.machine()
+
+
+def cpu_vendor() -> str:
+    """The processor's vendor as the kernel reports it (``AuthenticAMD``, ``GenuineIntel``; empty where unknown)."""
+    return _cpuinfo().get("vendor_id", "")
 
 
 def cpu_flags() -> frozenset[str]:
@@ -151,38 +155,6 @@ def available_memory(device: torch.device | str = "cpu") -> int | None:
         return None
 
 
-def others_running(samples: int = 3) -> int | None:
-    """How many threads of other processes are running or waiting for a core now (the fewest of a few
-    readings of ``/proc/loadavg``, less this process's one running thread); None where that file is absent."""
-    counts = []
-    for _ in range(samples):
-        try:
-            with open("/proc/loadavg", encoding="ascii") as file:
-                counts.append(int(file.read().split()[3].split("/")[0]))
-        except (OSError, ValueError, IndexError):
-            return None
-        time.sleep(0.002)
-    return max(0, min(counts) - 1)
-
-
-def spinning_threads_warning(n_threads: int) -> str | None:
-    """A warning when ``n_threads`` OpenMP threads may spin while other work holds the cores, else None.
-
-    ``import aekit`` sets ``OMP_WAIT_POLICY=PASSIVE`` (threads sleep while they wait) unless torch was
-    imported first, when libgomp has already read its default (spin, then sleep): the variable is
-    still unset then. Spinning threads on a busy machine wait at every barrier for a core another
-    process holds (a W2 fit ran ~20x slower).
-    """
-    if n_threads <= 1 or "OMP_WAIT_POLICY" in os.environ:
-        return None
-    busy = others_running()
-    if busy is None or busy < usable_cores():
-        return None
-    return (f"{busy} threads of other processes hold this machine's {usable_cores()} cores, and torch was imported "
-            "before aekit, so PyTorch's threads spin while they wait: training can run many times slower. Import "
-            "aekit before torch, set OMP_WAIT_POLICY=PASSIVE before starting Python, or use n_jobs=1.")
-
-
 @contextlib.contextmanager
 def threads(n_jobs: int | None) -> Iterator[int]:
     """Run the block with ``n_jobs`` intra-op threads (None: PyTorch's own count, which already follows
@@ -228,15 +200,6 @@ def _thread_pools():
     from threadpoolctl import ThreadpoolController
 
     return ThreadpoolController()
-
-
-def fingerprint() -> str:
-    """What a measured kernel choice depends on: processor, PyTorch's ISA and version, ISA caps, threads."""
-    import torch
-
-    caps = ",".join(f"{name}={os.environ[name]}" for name in ISA_VARIABLES if os.environ.get(name))
-    return (f"{cpu_model()}|{torch.backends.cpu.get_cpu_capability()}|torch {torch.__version__}|"
-            f"threads {torch.get_num_threads()}|{caps}")
 
 
 def summary() -> dict:

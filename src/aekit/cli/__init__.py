@@ -9,6 +9,11 @@ instead.
 Parsing needs nothing but argparse: the command modules import the library (and with it torch,
 seconds on a cold start) inside the functions that run a command, so that ``aekit --version`` and
 ``aekit --help`` answer at once, and Ctrl-C while those imports run is one line and exit code 130.
+
+The command sets ``OMP_WAIT_POLICY=PASSIVE`` (unless it is set) before torch loads OpenMP: its threads
+then sleep while they wait for work instead of spinning, which on a machine busy with other work
+holds every barrier up for a core another process has (docs/performance.md, "Threads"). The library
+itself changes no environment variable.
 """
 
 from __future__ import annotations
@@ -157,6 +162,8 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help(sys.stderr)
         return 2
     options = _command_options(parser, args.command)
+    if "torch" not in sys.modules:  # read once, when torch loads OpenMP (see the module)
+        os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
         from aekit.exceptions import AekitError  # (sklearn: a second or more on a cold start)
     except KeyboardInterrupt:

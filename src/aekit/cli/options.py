@@ -58,8 +58,8 @@ def add_common_options(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--quiet", action="store_true", help="no progress bars or summaries on stderr/stdout")
     parser.add_argument("--debug", action="store_true", help="show the full traceback on errors")
     parser.add_argument("--threads", type=_positive_int, metavar="N",
-                        help="CPU threads for PyTorch (default: the cores this process may use, and for training "
-                             "steps the fewest of them that run as fast, timed once per model; 1 on a busy machine)")
+                        help="CPU threads for PyTorch (default: the cores this process may use, and one for the "
+                             "training steps of a small model; 1 on a busy machine)")
 
 
 def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:

@@ -127,18 +127,17 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
         products in bf16, weights and optimizer state in float32. Faster where the hardware has
         bf16 units (x86 CPUs with AVX512-BF16 or AMX, Ampere and later GPUs), with a slightly higher
-        reconstruction error; elsewhere it is emulated and many times slower (a warning says how much).
-        "auto" takes bf16 where the device computes it natively and the model's largest weight
-        matrix has at least 131,072 entries (there bf16 pays for its casts), fp32 otherwise: see
+        reconstruction error; elsewhere it is emulated and many times slower (a warning says so).
+        "auto" takes bf16 on a CPU that computes it natively when the model's largest weight matrix
+        has at least 131,072 entries (there bf16 pays for its casts), fp32 otherwise: see
         :func:`aekit.training.loop.resolve_precision`. ``precision_`` says which was used.
     n_jobs : int or None, default=None
         Threads for ``fit`` and inference (PyTorch's intra-op threads, set for the call and restored
         after it). None: PyTorch's count (``OMP_NUM_THREADS``, else the cores), at most the cores this
-        process may use (its CPU affinity), except that on a CPU the training steps take the fewest of
-        those threads that run them within 10% of the fastest, timed once per model shape and kept (a
-        small model's steps are fastest on one thread: see
-        :func:`aekit.training.precision.training_threads`); -1: all those cores, for everything; 1 on a
-        machine busy with other work.
+        process may use (its CPU affinity), except that on a CPU the training steps of a small model
+        (under 50 MFLOP a step) run on one thread, where they are fastest (the rule of
+        :func:`aekit.training.precision.training_threads`; ``history_["training_threads"]`` records the
+        count); -1: all those cores, for everything; 1 on a machine busy with other work.
     checkpoint_dir : str or None, default=None
         Folder for training checkpoints (see :mod:`aekit.training.checkpoint`): written every
         ``checkpoint_every`` epochs and at the end; Ctrl-C then stops after the current step and saves.

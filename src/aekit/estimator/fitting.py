@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from aekit import detect, geometry, hardware, preprocess
+from aekit import detect, geometry, preprocess
 from aekit.estimator import inference
 from aekit.estimator.train import HeldOutPass, check_model_size, pca_start, train
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
@@ -32,7 +32,7 @@ from aekit.training.sources import ValidationSplit
 # The combined score's normalisers are means over rows (each feature's squared error, the codes' mean
 # and covariance): on more rows, a uniform sample of this many estimates them well enough (relative
 # standard error sqrt(2 / n) = 1.4 % for the mean of a chi-square-like squared error) and keeps the pass
-# over them from growing with the data (it was a third of a one-epoch fit's training work).
+# over them from growing with the data.
 SCORE_STATE_ROWS = 10_000
 SCORE_STATE_STREAM = 3  # the sample's seed is drawn from (seed_, this): apart from the validation split's draws
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
@@ -51,10 +51,6 @@ def fit_data(estimator, data):
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
     seed = _draw_seed(estimator.random_state)
-    spinning = hardware.spinning_threads_warning(torch.get_num_threads()) if device.type == "cpu" else None
-    if spinning:
-        warnings.warn(spinning, UserWarning, stacklevel=4)
-
     # each process's statistics are merged when each reads only its own rows (a file under torchrun)
     combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size

@@ -8,7 +8,6 @@ the loss, checkpoints, and for the anchored model whether PCA stays. It hands ba
 
 from __future__ import annotations
 
-import sys
 import warnings
 from dataclasses import dataclass
 
@@ -118,7 +117,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     n_train = _n_rows(train_data)
     n_val = 0 if val_data is None else _n_rows(val_data)
     batch_size = _batch_size(estimator, n_train)
-    precision = resolve_precision(estimator.precision, module, device, batch_rows=batch_size)
+    precision = resolve_precision(estimator.precision, module, device)
     geometry_weight = None if estimator.geometry is None else float(estimator.geometry_weight)
     loss_fn = _training_loss(loss, n_features, geometry_weight)
     # the anchored model's start competes with every epoch; with geometry, the loss also weighs the codes'
@@ -143,7 +142,8 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     may_refit = anchored and estimator.early_stopping and estimator.geometry is None and single_process and n_val > 0
 
     # the passes over the validation rows run on the training steps' threads: the numbers of the loop's passes
-    with hardware.threads(_steps_threads(estimator, module, device, batch_size, precision)):
+    steps_threads = _steps_threads(estimator, module, device, batch_size)
+    with hardware.threads(steps_threads):
         pca_errors = _pca_errors(module, val_data, precision) if may_refit else None
         history = _fit_module(estimator, module, loss_fn, train_data, val_data, config, start_loss_fn)
         pca_wins = anchored and history.best_epoch == 0
@@ -155,6 +155,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
 
     record = history.to_dict()
     record["batch_size"] = batch_size
+    record["training_threads"] = steps_threads or torch.get_num_threads()
     if start is not None and start.rule is not None:
         record["latent_dim_rule"] = start.rule
     if anchored:
@@ -281,19 +282,13 @@ def _held_out_pass(module: AutoencoderModule, source, n_features: int, precision
     return HeldOutPass(torch.cat(errors).cpu().numpy(), torch.cat(parts).cpu().numpy() if keep_parts else None)
 
 
-def _steps_threads(estimator, module, device: torch.device, batch_size: int, precision: str) -> int | None:
-    """The threads the training steps run on (None: all of torch's). With n_jobs=None on a CPU the steps
-    take the threads that make them fastest here (a small model's steps are fastest on one); the passes
-    before and after keep all of them."""
+def _steps_threads(estimator, module, device: torch.device, batch_size: int) -> int | None:
+    """The threads the training steps run on (None: all of torch's). With n_jobs=None on a CPU, the rule of
+    :func:`aekit.training.precision.training_threads` (a small model's steps run on one); the passes before
+    and after keep all of them."""
     if estimator.n_jobs is not None or device.type != "cpu" or distributed.world_size() > 1:
         return None
-    chosen = training_threads(module, device, batch_size, precision)
-    threads = chosen["threads"]
-    if estimator.verbose and threads != torch.get_num_threads() and "step_ms" in chosen:  # timed
-        timed = ", ".join(f"{n}: {ms:.3g} ms" for n, ms in chosen["step_ms"].items())
-        print(f"training steps on {threads} of {torch.get_num_threads()} threads (one step by thread "
-              f"count: {timed}; n_jobs sets them)", file=sys.stderr)
-    return threads
+    return training_threads(module, device, batch_size)
 
 
 def _batch_size(estimator, n_train: int) -> int:

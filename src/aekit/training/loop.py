@@ -23,11 +23,10 @@ from torch import nn
 from tqdm.auto import tqdm
 
 from aekit.exceptions import TrainingError
-from aekit.models import layers
 from aekit.training import distributed
 from aekit.training.config import LR_SCHEDULES, History, TrainConfig, make_optimizer, make_scheduler
 from aekit.training.devices import device_of
-from aekit.training.precision import BF16_MIN_WEIGHTS, PRECISIONS, autocast, kernel_choices, resolve_precision
+from aekit.training.precision import BF16_MIN_WEIGHTS, PRECISIONS, autocast, resolve_precision
 from aekit.training.resume import restore
 from aekit.training.stopping import EarlyStopping, stop_on_signal
 
@@ -137,7 +136,7 @@ def evaluate(module: nn.Module, loss_fn: LossFn, X) -> float:
 
 
 def _state_copy(module: nn.Module) -> dict:
-    """The module's weights, cloned (as deepcopy would, at a fraction of its cost: 9% of a small model's fit)."""
+    """The module's weights, cloned (as deepcopy would, at a fraction of its cost)."""
     state = module.state_dict()
     copied = type(state)((name, value.detach().clone()) for name, value in state.items())
     copied._metadata = getattr(state, "_metadata", None)  # the version numbers load_state_dict may read
@@ -195,7 +194,7 @@ def _train(
     train_source = as_source(X_train)
     val_source = as_source(X_val) if X_val is not None else None
     device = train_source.device
-    precision = resolve_precision(config.precision, module, device, batch_rows=config.batch_size)
+    precision = resolve_precision(config.precision, module, device)
     optimizer = make_optimizer(module, config.lr, device)
     scheduler = make_scheduler(optimizer, config)
     generator = torch.Generator().manual_seed(config.seed)
@@ -275,12 +274,6 @@ def _train(
                         "settings."
                     )
             skip_steps = 0
-            # chosen during the first steps; this module's layers only, not every choice the process made
-            chosen = kernel_choices(module) if config.verbose and epoch == start_epoch else {}
-            if chosen:
-                progress.write(f"linear-layer kernels ({layers.KERNEL_VARIABLE}={layers.requested_kernel()}, "
-                               f"precision {precision}):\n  " + layers.describe(chosen).replace("\n", "\n  "),
-                               file=sys.stderr)
             running_total, rows_total = distributed.sum_over_ranks([float(running), rows_seen])
             train_loss = running_total / max(rows_total, 1)
             if has_val:
