@@ -13,8 +13,8 @@ fifth of this model's decoder gradients are below 1e-7 (ReLU units active on few
 1e-10 change of the gradient moves the step by ~lr * 1e-10 / 1e-8 = 1e-4 (measured: 1.06e-4 between
 1 and 2 threads on an AVX-512 Xeon). At equal thread counts only the split of the rows remains (its
 largest difference, measured there: 5e-6 on encoder.0.weight, 1e-6 on decoder.0.weight). For the
-same reason every process uses oneDNN for the wide layers (``AEKIT_LINEAR_KERNEL``), rather than
-each timing the two kernels for itself at its own batch size.
+same reason every process and the reference use one kernel for the wide layers (oneDNN, pinned by
+``AEKIT_LINEAR_KERNEL``), whatever the processor's rule would pick.
 """
 
 from __future__ import annotations
