@@ -136,8 +136,8 @@ def test_scaler_and_module_fields_the_docs_refuse_are_refused(template, tmp_path
         aekit.load(folder)
 
 
-@pytest.mark.parametrize("shape", [["a", "b"], [[[[[[1]]]]]], "deep", [1, 2], [0, 4, 4], [1.5, 2, 2]],
-                         ids=["text", "nested", "400-deep", "two-sizes", "zero", "float"])
+@pytest.mark.parametrize("shape", [["a", "b"], [[[[[[1]]]]]], "deep", [1, 2], [0, 4, 4], [1.5, 2, 2], [1, 2, 2]],
+                         ids=["text", "nested", "400-deep", "two-sizes", "zero", "float", "not-5-features"])
 def test_an_input_shape_that_is_not_3_sizes_is_refused_at_load(template, tmp_path, shape):
     deep = shape == "deep"  # written as text: json.dumps would recurse that deep
     folder = edited(template, tmp_path, "config.json",
@@ -147,6 +147,14 @@ def test_an_input_shape_that_is_not_3_sizes_is_refused_at_load(template, tmp_pat
         write_consistent(folder, "config.json", text.encode())
     with pytest.raises(ModelFileError, match="input_shape"):
         aekit.load(folder)
+
+
+def test_a_model_saved_with_more_threads_than_this_machine_has_loads_and_runs(template, data, tmp_path):
+    """n_jobs is this machine's limit when fitting; a model from a bigger machine still loads and scores."""
+    folder = edited(template, tmp_path, "config.json", lambda c: c["params"].update(n_jobs=10**6))
+    model = aekit.load(folder)
+    assert model.n_jobs == 10**6
+    np.testing.assert_array_equal(model.outlier_scores(data), aekit.load(template).outlier_scores(data))
 
 
 # ------------------------------------------------------------------------------- no inf or NaN in an output

@@ -311,11 +311,15 @@ def test_inverse_transform_of_any_codes_is_finite_or_reported(fitted, log_scale,
     ({"input_shape": [[[[1]]]]}, "'input_shape' parameter .* Got a list holding lists instead"),
     ({"n_jobs": 100_000}, r"n_jobs=100000 asks for more threads than this machine can run usefully: it has \d+ cores"),
     ({"hidden_dims": (1_000_000_000,), "architecture": "mlp"},
-     r"The 'hidden_dims' parameter of Autoencoder is too wide for this machine: \(1000000000,\) on 6 features gives "
+     r"The model is too large for this machine: hidden_dims \(1000000000,\) and latent_dim 2 on 6 features give "
      r"the mlp model 1\d,\d{3},\d{3},\d{3} parameters, and training "
      r"them needs \d+ GiB .* where this machine has [\d.]+ GiB free\. Choose smaller widths"),
+    ({"latent_dim": 10**12, "architecture": "mlp"}, r"too large for this machine: hidden_dims \(3,\) and latent_dim "
+                                                     r"1000000000000 on 6 features"),
+    ({"input_shape": (1, 2, 2), "architecture": "mlp"}, r"input_shape=\(1, 2, 2\) holds 4 values per image, but the "
+                                                        r"rows have 6 features"),
 ], ids=["latent-dim-bool", "epochs-bool", "no-hidden-anchored", "no-hidden-conv", "input-shape-text",
-        "input-shape-4", "input-shape-nested", "threads-100000", "hidden-1e9"])
+        "input-shape-4", "input-shape-nested", "threads-100000", "hidden-1e9", "latent-1e12", "input-shape-mlp"])
 def test_parameters_that_cannot_work_are_refused_before_any_work(params, pattern):
     X = np.random.default_rng(0).normal(size=(30, 6))
     with pytest.raises(InvalidParameterValue, match=pattern):
@@ -331,7 +335,7 @@ def test_the_mlp_without_hidden_layers_still_means_one_linear_map_each_way():
 @pytest.mark.parametrize(("argv", "pattern"), [
     (["--threads", "100000"], r"--threads 100000 asks for more threads than this machine can run usefully"),
     (["--hidden", "1000000000", "--architecture", "mlp"],
-     r"--hidden is too wide for this machine: \(1000000000,\) on 6 features gives the mlp model "),
+     r"The model is too large for this machine: --hidden \(1000000000,\) on 6 features give the mlp model "),
 ], ids=["threads", "hidden"])
 def test_the_cli_refuses_them_in_one_line(tmp_path, capsys, argv, pattern):
     import re

@@ -20,7 +20,7 @@ import numpy as np
 import torch
 from sklearn.utils import check_random_state
 
-from aekit import detect, geometry, preprocess
+from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.estimator.train import HeldOutPass, check_model_size, pca_start, train
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
@@ -47,6 +47,8 @@ def fit_data(estimator, data):
             f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
             "cannot do. Use fit on data in memory, or geometry=None."
         )
+    if estimator.n_jobs is not None and estimator.n_jobs > 0:  # this machine's limit: a loaded model may hold more
+        hardware.check_thread_count(int(estimator.n_jobs))
     device = resolve_device(estimator.device)
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
@@ -61,6 +63,13 @@ def fit_data(estimator, data):
             "check it. Give more rows."
         )
     n_features = len(rows.low)
+    shape = estimator.input_shape
+    if shape is not None and int(np.prod(shape)) != n_features:  # any architecture: plots reshape rows by it
+        raise InvalidParameterValue(
+            f"input_shape={tuple(shape)} holds {int(np.prod(shape))} values per image, but the rows have {n_features} "
+            "features. Pass the (channels, height, width) of the images the rows were flattened from, or "
+            "input_shape=None."
+        )
     # the scaled range, from each feature's minimum and maximum: scaling is monotone, rounding included
     scaled_range = inference.scale_rows(_as_fitted(estimator, scaler_=scaler), np.stack([rows.low, rows.high]))
     loss = _choose_loss(estimator, scaled_range)

@@ -91,8 +91,6 @@ def check_params(estimator) -> None:
             "The 'input_shape' parameter of Autoencoder must be None or 3 ints >= 1, (channels, height, width). "
             f"Got {printable_value(shape)} instead."
         )
-    if isinstance(estimator.n_jobs, Integral) and estimator.n_jobs > 0:
-        hardware.check_thread_count(int(estimator.n_jobs))
 
 
 def printable_value(value, limit: int = 60) -> str:

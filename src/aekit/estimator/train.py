@@ -191,10 +191,10 @@ def check_model_size(estimator, n_features: int, loss: str, device: torch.device
         size = "more parameters than torch can count" if n_parameters is None else (
             f"{n_parameters:,} parameters, and training them needs {needed / 2**30:.3g} GiB (weights, gradients and "
             f"Adam's two moments, float32) where this machine has {available / 2**30:.3g} GiB free")
+        latent = "" if estimator.latent_dim == "auto" else f" and latent_dim {latent_dim}"
         raise InvalidParameterValue(
-            f"The 'hidden_dims' parameter of Autoencoder is too wide for this machine: {tuple(estimator.hidden_dims)} "
-            f"on {n_features} features gives the {estimator.architecture} model {size}. Choose smaller "
-            "widths."
+            f"The model is too large for this machine: hidden_dims {tuple(estimator.hidden_dims)}{latent} on "
+            f"{n_features} features give the {estimator.architecture} model {size}. Choose smaller widths."
         )
 
 

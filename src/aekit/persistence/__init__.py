@@ -222,6 +222,9 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     n_features = fitted.get("n_features_in")
     expect(is_count(n_features, 1, 2**31 + 1), "bad n_features_in")
     check_fitted(fitted, n_features)
+    shape = full_params["input_shape"]  # 3 sizes (check_params), the images' the rows were flattened from
+    expect(shape is None or math.prod(shape) == n_features,
+           f"params.input_shape {list(shape or ())} does not hold the {n_features} features of n_features_in")
     _check_output_config(fitted.get("output_config"))  # present only after set_output
     expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
     check_module_matches_params(module_config, full_params, fitted["loss"])
