@@ -15,7 +15,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from hypothesis import given
+from hypothesis import event, given
 from hypothesis import strategies as st
 
 import aekit
@@ -230,13 +230,16 @@ def test_any_array_of_config_json_of_any_size_loads_to_finite_scores_or_is_refus
             model = aekit.load(folder)
         except ModelFileError as error:
             assert "\n" not in str(error).strip()
+            event("refused at load")  # counted by `pytest --hypothesis-show-statistics`
             return
         try:
             scores = model.outlier_scores(data)
         except InvalidInputError as error:
             assert "overflow float32" in str(error) or "too large for float32" in str(error)
+            event("loaded, rows reported as overflowing")
             return
         assert np.isfinite(scores).all() and set(np.unique(model.predict(data))) <= {-1, 1}
+        event("loaded, finite scores")
 
 
 @given(choice=st.data())
@@ -264,5 +267,7 @@ def test_any_score_state_within_the_bounds_scores_finitely(template, data, choic
             scores = model.outlier_scores(data)
         except InvalidInputError as error:
             assert "overflow float32" in str(error)
+            event("rows reported as overflowing")
             return
         assert np.isfinite(scores).all()
+        event("finite scores")
