@@ -1,8 +1,9 @@
 """The shell examples of the README and the docs run as written.
 
-The transcripts of the README and of the PCA page (``$ command`` lines, each followed by its output) are
-run line by line in an empty folder and their output compared with the one shown, every number standing
-for any number and every run of spaces for any other (times, losses and sizes vary with the machine).
+The transcripts of the README, the getting-started page and the PCA page (``$ command`` lines, each
+followed by its output) are run line by line in an empty folder and their output compared with the one
+shown, every number standing for any number and every run of spaces for any other (times, losses and
+sizes vary with the machine).
 The command-line page's example block is run too, on small files made for it, and every command must
 succeed.
 """
@@ -81,7 +82,7 @@ def test_a_number_stands_for_any_number_and_nothing_else():
     assert not shown.match("90 epochs (stop: early_stopping, best epoch 80); loss 0.031622, 25.2% lower")
 
 
-@pytest.mark.parametrize(("page", "least"), [("README.md", 3), ("docs/pca.md", 2)])
+@pytest.mark.parametrize(("page", "least"), [("README.md", 3), ("docs/pca.md", 2), ("docs/getting-started.md", 5)])
 def test_the_transcripts_run_as_shown(tmp_path, page, least):
     steps = transcript(ROOT / page)
     assert len(steps) >= least, f"the command-line transcript of {page} was not found"

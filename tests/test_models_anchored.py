@@ -188,7 +188,9 @@ def test_when_pca_wins_the_estimator_is_pca_of_all_the_rows(subspace_data):
     expected = ae.scaler_.inverse_transform(pca.inverse_transform(pca.transform(scaled)))
     assert_close(ae.reconstruct(subspace_data), expected, rtol=0, atol=1e-4 * np.abs(subspace_data).max())
     assert ae.history_["best_epoch"] == 0 and not ae.history_["pca"]["improved"]
-    assert "did not improve on PCA at d=3" in ae.history_["pca"]["message"]
+    pca_loss = ae.history_["pca"]["val_loss"]
+    assert ae.history_["pca"]["message"] == (f"the model is PCA (d=3): PCA's validation loss is {pca_loss:.5g}; no "
+                                             "epoch of the non-linear part lowered it")
 
 
 def test_on_a_linear_subspace_it_stays_within_1_percent_of_pca(subspace_data):
@@ -226,8 +228,12 @@ def test_a_non_linear_epoch_replaces_pca_only_past_the_paired_margin():
         assert_close(verdict["gain_per_row"] / verdict["gain_standard_error"], reference.statistic, rtol=1e-9,
                      atol=0, what="paired t statistic")
         assert verdict["improved"] is expected
-        if not expected:
-            assert "did not improve on PCA at d=3 significantly" in verdict["message"]
+        if not expected:  # the bracket shows what it says: the margin, z standard errors
+            standard_error = verdict["gain_standard_error"]
+            assert verdict["message"].startswith("the model is PCA (d=3): the non-linear part's best validation loss "
+                                                 f"was lower by {verdict['gain_per_row']:.3g} per row")
+            assert verdict["message"].endswith(f"(it must exceed 2 standard errors, 2 x {standard_error:.3g} = "
+                                               f"{2 * standard_error:.3g})")
     assert not replaces_pca({}, [0.1], [1.0])  # one row: no standard error, no evidence
 
 

@@ -55,6 +55,27 @@ def test_training_curves_are_the_history(fitted, tmp_path):
     assert drawn["best_epoch"] == fitted.history_["best_epoch"]
 
 
+def test_training_curves_mark_the_kept_epoch_even_at_zero_and_draw_pcas_level(tmp_path):
+    history = {"train_loss": [0.2, 0.15, 0.1], "val_loss": [0.3, 0.28, 0.29], "best_epoch": 0,
+               "pca": {"val_loss": 0.27, "improved": False}}
+    drawn = plot_training_curves(history, tmp_path / "kept_pca.png")
+    assert drawn["kept_epoch"] == 0.0 and drawn["pca_level"] == 0.27
+    drawn = plot_training_curves({**history, "best_epoch": 2, "pca": None}, tmp_path / "kept_2.png")
+    assert drawn["kept_epoch"] == 2.0 and drawn["pca_level"] is None
+
+
+def test_the_histogram_is_titled_by_the_score_it_plots(fitted, digits, tmp_path):
+    from aekit.plots.model import score_name
+
+    assert fitted.anomaly_score == "combined"
+    drawn = plot_error_histogram(fitted.outlier_scores(digits[0]), fitted.threshold_, tmp_path / "h.png",
+                                 score_name=score_name(fitted))
+    assert drawn["title"] == "Outlier score"
+    plain = aekit.Autoencoder(**{**fitted.get_params(), "anomaly_score": "error"})
+    assert score_name(plain).startswith("reconstruction error")
+    assert plot_error_histogram([0.1, 0.2], 0.15, tmp_path / "e.png")["title"] == "Reconstruction error"
+
+
 def test_training_curves_without_validation_draw_one_line(tmp_path):
     drawn = plot_training_curves({"train_loss": [2.0, 1.0], "val_loss": [float("nan")] * 2}, tmp_path / "c.png")
     assert drawn["val_loss"] is None and drawn["train_loss"].tolist() == [2.0, 1.0]

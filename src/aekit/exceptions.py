@@ -50,3 +50,14 @@ def did_you_mean(value: object, choices: Iterable[str]) -> str:
     """Return `` Did you mean 'x'?`` for the closest valid choice, or an empty string."""
     matches = difflib.get_close_matches(str(value), list(choices), n=1, cutoff=0.5)
     return f" Did you mean {matches[0]!r}?" if matches else ""
+
+
+def plural(count: int, noun: str) -> str:
+    """``count`` and ``noun``, the noun in the plural unless the count is one: "1 column", "2 columns".
+
+    Examples
+    --------
+    >>> plural(1, "column"), plural(0, "picture"), plural(3, "row")
+    ('1 column', '0 pictures', '3 rows')
+    """
+    return f"{count} {noun}" if count == 1 else f"{count} {noun}s"

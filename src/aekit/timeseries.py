@@ -47,7 +47,7 @@ from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, plural
 
 NORMALIZATIONS = ("level", "zscore")  # per-window normalisations (see the module's docstring)
 MIN_WINDOW = 8  # bounds of window="auto" (dominant_period)
@@ -277,7 +277,8 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
         series = as_series(X)
         if series.shape[1] != self.n_features_in_:
             raise InvalidInputError(
-                f"The series has {series.shape[1]} channels; these windows were fitted on {self.n_features_in_}."
+                f"The series has {plural(series.shape[1], 'channel')}; these windows were fitted on "
+                f"{self.n_features_in_}."
             )
         return window_rows(series, window_starts(len(series), self.window, self.stride), self.window, self.normalize)
 

@@ -13,8 +13,9 @@ from aekit.cli.options import (
     add_common_options,
     add_data_options,
     add_seed_option,
-    function_defaults,
     given,
+    returned_call_keywords,
+    source_defaults,
     widths,
 )
 
@@ -66,21 +67,17 @@ def register(subparsers) -> None:
 
 
 def _template_defaults() -> dict:
-    from aekit.analysis import default_autoencoder
-
-    return default_autoencoder().get_params()
+    """``aekit.analysis.default_autoencoder().get_params()``, read from the source (see options.source_defaults)."""
+    return {**source_defaults("aekit.estimator.autoencoder", "Autoencoder.__init__"),
+            **returned_call_keywords("aekit.analysis.defaults", "default_autoencoder")}
 
 
 def _compare_defaults() -> dict:
-    from aekit.analysis import compare_with_pca
-
-    return function_defaults(compare_with_pca)
+    return source_defaults("aekit.analysis.comparison", "compare_with_pca")
 
 
 def _sweep_defaults() -> dict:
-    from aekit.analysis import sweep_latent_dims
-
-    return function_defaults(sweep_latent_dims)
+    return source_defaults("aekit.analysis.sweep", "sweep_latent_dims")
 
 
 def _add_shared_options(parser: argparse.ArgumentParser) -> None:

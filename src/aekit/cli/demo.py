@@ -9,9 +9,9 @@ from aekit.cli.options import (
     add_common_options,
     add_force_option,
     add_seed_option,
-    function_defaults,
     given,
     show_progress,
+    source_defaults,
 )
 
 
@@ -33,9 +33,7 @@ def register(subparsers) -> None:
 
 
 def _demo_defaults() -> dict:
-    from aekit.demo import run_demo
-
-    return function_defaults(run_demo)
+    return source_defaults("aekit.demo", "run_demo")
 
 
 def _run(args: argparse.Namespace) -> dict:

@@ -171,12 +171,12 @@ def run(args: argparse.Namespace) -> dict:
 
 def describe(summary: dict) -> str:
     """The human summary of a fit, a few lines."""
-    val = "n/a" if summary["val_loss"] is None else f"{summary['val_loss']:.5g}"
+    from aekit.exceptions import plural
+
     return "\n".join([
-        f"trained on {summary['n_rows']} {'time steps' if summary.get('window') else 'rows'} x "
-        f"{summary['n_features']} {'channel(s)' if summary.get('window') else 'features'} ({summary['loss']} loss)",
-        f"{summary['epochs']} epochs (stop: {summary['stop_reason']}, best epoch {summary['best_epoch']}); "
-        f"final train loss {summary['train_loss']:.5g}, validation loss {val}",
+        f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')} x "
+        f"{plural(summary['n_features'], 'channel' if summary.get('window') else 'feature')} ({summary['loss']} loss)",
+        f"{summary['epochs']} epochs (stop: {summary['stop_reason']}); {_kept(summary)}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
@@ -189,10 +189,22 @@ def describe(summary: dict) -> str:
 
 def _window_line(window: dict) -> str:
     """How a series model's window was chosen, one line."""
+    from aekit.exceptions import plural
+
     rule = {"given": "given", "no period": f"no clear period in {window.get('bounds')} steps: the default",
             "period": f"the series' dominant period (autocorrelation {window.get('autocorrelation')})"}
     return (f"window {window['window']} steps ({rule[window['rule']]}), training stride {window['stride']}, "
-            f"normalize {window['normalize']}, {window['channels']} channel(s)")
+            f"normalize {window['normalize']}, {plural(window['channels'], 'channel')}")
+
+
+def _kept(summary: dict) -> str:
+    """Which weights the model kept and their losses: not those of a last epoch that was discarded."""
+    kept, val = summary.get("kept_epoch"), summary.get("kept_val_loss")
+    val = "n/a" if val is None or val != val else f"{val:.5g}"  # none without validation rows (NaN)
+    if kept == 0:
+        start = "PCA" if summary.get("pca") else "the starting weights"
+        return f"kept {start} (epoch 0): validation loss {val}"
+    return f"kept epoch {kept}: train loss {summary['kept_train_loss']:.5g}, validation loss {val}"
 
 
 def _seconds(value) -> str:

@@ -8,8 +8,9 @@ here imports the library at module level: ``aekit --help`` must not wait for tor
 from __future__ import annotations
 
 import argparse
-import inspect
+import ast
 import sys
+from pathlib import Path
 
 CLI_SEED = 0  # the one CLI default that differs from the estimator's (None): see the README's table
 
@@ -20,7 +21,7 @@ class EstimatorDefault:
 
     The CLI never copies a default value: an option left out is not passed on, so the estimator (or
     function) uses its own. ``str()``, which ``--help`` prints through ``%(default)s``, reads that
-    value from ``source()``: by default ``Autoencoder().get_params()``, importing the library only then.
+    value from ``source()``: by default the keyword defaults of ``Autoencoder.__init__``.
     """
 
     def __init__(self, name: str, source=None) -> None:
@@ -36,14 +37,60 @@ class EstimatorDefault:
 
 
 def _estimator_defaults() -> dict:
-    from aekit.estimator import Autoencoder
-
-    return Autoencoder().get_params()
+    return source_defaults("aekit.estimator.autoencoder", "Autoencoder.__init__")
 
 
-def function_defaults(function) -> dict:
-    """The keyword defaults of ``function`` (a source for :class:`EstimatorDefault`)."""
-    return {name: p.default for name, p in inspect.signature(function).parameters.items()}
+# ---------------------------------------------------------------- defaults read from the source
+# ``--help`` prints the library's defaults without importing the library: importing it loads torch and
+# scikit-learn (seconds on a cold start), so the defaults are read from the source files, as the
+# literal values written there. tests/test_cli_help.py checks them against the imported objects.
+def source_defaults(module: str, function: str) -> dict:
+    """The literal keyword defaults of ``function`` (``"name"`` or ``"Class.method"``) in aekit's ``module``.
+
+    Examples
+    --------
+    >>> source_defaults("aekit.analysis.comparison", "compare_with_pca")["heldout_fraction"]
+    0.2
+    """
+    arguments = _definition(module, function).args
+    positional = arguments.posonlyargs + arguments.args
+    pairs = [*zip(positional[len(positional) - len(arguments.defaults):], arguments.defaults, strict=True),
+             *zip(arguments.kwonlyargs, arguments.kw_defaults, strict=True)]
+    return {argument.arg: value for argument, default in pairs if (value := _literal(default)) is not _NOT_LITERAL}
+
+
+def returned_call_keywords(module: str, function: str) -> dict:
+    """The literal keyword arguments of the call that ``function`` of aekit's ``module`` returns.
+
+    Examples
+    --------
+    >>> returned_call_keywords("aekit.analysis.defaults", "default_autoencoder")["hidden_dims"]
+    (128, 64)
+    """
+    returned = [node.value for node in ast.walk(_definition(module, function)) if isinstance(node, ast.Return)]
+    call = next(value for value in returned if isinstance(value, ast.Call))
+    return {word.arg: value for word in call.keywords if (value := _literal(word.value)) is not _NOT_LITERAL}
+
+
+_NOT_LITERAL = object()
+
+
+def _literal(node):
+    try:
+        return _NOT_LITERAL if node is None else ast.literal_eval(node)
+    except ValueError:  # a name or an expression: not a value the source spells out
+        return _NOT_LITERAL
+
+
+def _definition(module: str, qualified_name: str) -> ast.FunctionDef:
+    """The definition of ``qualified_name`` in the source of aekit's ``module``, parsed, not imported."""
+    path = Path(__file__).resolve().parents[1].joinpath(*module.split(".")[1:])
+    path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    scope: ast.AST = ast.parse(path.read_text(encoding="utf-8"), str(path))
+    for name in qualified_name.split("."):
+        scope = next(node for node in scope.body
+                     if isinstance(node, ast.FunctionDef | ast.ClassDef) and node.name == name)
+    return scope
 
 
 def given(value) -> bool:

@@ -46,7 +46,7 @@ def _load(args: argparse.Namespace):
 
     from aekit.data import check_output_path, read_data, read_labels
     from aekit.estimator import SeriesAutoencoder, load_model
-    from aekit.exceptions import InvalidInputError
+    from aekit.exceptions import InvalidInputError, plural
     from aekit.workflows import read_features
     from aekit.workflows.series import read_series
 
@@ -82,8 +82,8 @@ def _load(args: argparse.Namespace):
             X = np.delete(X, dataset.columns.index(args.label_column), axis=1)
         if X.shape[1] != model.n_features_in_:
             raise InvalidInputError(
-                f"{args.data} has {X.shape[1]} features besides {args.label_column!r}, but the model was trained "
-                f"on {model.n_features_in_}. Pass data with the same columns."
+                f"{args.data} has {plural(X.shape[1], 'feature')} besides {args.label_column!r}, but the model was "
+                f"trained on {model.n_features_in_}. Pass data with the same columns."
             )
         return model, X, labels, None
     # A table is read by the model's column names (so a label column is left out); images by position.
@@ -105,11 +105,12 @@ def _plot(args: argparse.Namespace) -> dict:
 
 
 def _report(args: argparse.Namespace) -> dict:
+    from aekit.exceptions import plural
     from aekit.report import write_report
 
     model, X, labels, image_shape = _load(args)
     summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label",
                            image_shape=image_shape)
     if not args.json and not args.quiet:
-        print(f"report written to {summary['path']} ({len(summary['figures'])} pictures)")
+        print(f"report written to {summary['path']} ({plural(len(summary['figures']), 'picture')})")
     return {"output": str(summary["path"]), "figures": summary["figures"], "quality": summary["quality"]}

@@ -86,8 +86,11 @@ def _data_options(args: argparse.Namespace) -> dict:
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
+    from aekit.exceptions import plural
+
     if not args.json and not args.quiet:
-        print(f"wrote {what} of {summary['n_rows']} rows ({summary['n_columns']} columns) to {summary['output']}")
+        print(f"wrote {what} of {plural(summary['n_rows'], 'row')} ({plural(summary['n_columns'], 'column')}) "
+              f"to {summary['output']}")
     return summary
 
 

@@ -41,6 +41,9 @@ KEEP_PARTS_BYTES = 256 * 2**20
 AUTO_BATCH_STEPS = 4
 AUTO_BATCH_MIN = 16
 AUTO_BATCH_MAX = 256
+# Full-batch training (one step per epoch) is warned about below this many epochs; a full-batch fit with
+# thousands of exact-gradient steps (aekit.analysis' linear model: 2,000) is deliberate.
+FULL_BATCH_MIN_EPOCHS = 1000
 
 
 def auto_batch_size(n_rows: int) -> int:
@@ -294,10 +297,11 @@ def _steps_threads(estimator, module, device: torch.device, batch_size: int) -> 
 def _batch_size(estimator, n_train: int) -> int:
     """``batch_size``, with "auto" resolved (:func:`auto_batch_size`); a warning when it is the whole data."""
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
-    if batch_size >= n_train > AUTO_BATCH_MIN:
+    if batch_size >= n_train > AUTO_BATCH_MIN and estimator.epochs < FULL_BATCH_MIN_EPOCHS:
         warnings.warn(
-            f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, too "
-            "few to learn more than the mean. Use batch_size='auto' or a batch a fraction of the rows.",
+            f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, "
+            f"{estimator.epochs} steps in all, too few to learn more than the mean. Use batch_size='auto' or a "
+            "batch a fraction of the rows.",
             UserWarning,
             stacklevel=6,
         )
@@ -376,7 +380,8 @@ def _pca_verdict(history, latent_dim: int, with_geometry: bool) -> dict:
         message = (f"the non-linear part improved on PCA at d={latent_dim}: {where} loss {best:.5g} against PCA's "
                    f"{pca_loss:.5g} ({1 - best / pca_loss:.1%} lower)")
     else:
-        message = f"the non-linear part did not improve on PCA at d={latent_dim} on this data: the model is PCA"
+        message = (f"the model is PCA (d={latent_dim}): PCA's {where} loss is {pca_loss:.5g}; no epoch of the "
+                   "non-linear part lowered it")
     if with_geometry:
         message += " (losses include the geometry term)"
     return {"latent_dim": latent_dim, "val_loss": pca_loss, "best_val_loss": best, "improved": improved,

@@ -485,9 +485,12 @@ def replaces_pca(verdict: dict, candidate_errors, pca_errors, *, z: float | None
     verdict.update(gain_per_row=gain, gain_standard_error=standard_error)
     if not replaces and verdict.get("improved", True):
         verdict["improved"] = False
+        pca_loss, best_loss = verdict.get("val_loss"), verdict.get("best_val_loss")
+        losses = (f"PCA's validation loss is {pca_loss:.5g}; the non-linear part's best, {best_loss:.5g}, "
+                  if pca_loss is not None and best_loss is not None else "the non-linear part's best validation loss ")
         verdict["message"] = (
-            f"the non-linear part did not improve on PCA at d={verdict.get('latent_dim')} significantly on this data: "
-            f"its validation error per row was lower by {gain:.3g}, under {z:g} standard errors ({standard_error:.3g}) "
-            f"over {n_rows} rows; the model is PCA"
+            f"the model is PCA (d={verdict.get('latent_dim')}): {losses}was lower by {gain:.3g} per row, which is "
+            f"not significant on {n_rows} validation rows (it must exceed {z:g} standard errors, "
+            f"{z:g} x {standard_error:.3g} = {z * standard_error:.3g})"
         )
     return replaces

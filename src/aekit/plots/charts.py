@@ -1,4 +1,4 @@
-"""Line and bar charts: training curves, the reconstruction-error histogram, the latent-dimension sweep."""
+"""Line and bar charts: training curves, the outlier-score histogram, the latent-dimension sweep."""
 
 from __future__ import annotations
 
@@ -15,20 +15,22 @@ from aekit.plots.canvas import save
 
 
 def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
-    """Training and validation loss per epoch, with the restored best epoch marked.
+    """Training and validation loss per epoch, with the kept (best) epoch marked and PCA's level drawn.
 
     Parameters
     ----------
     history : dict
         ``Autoencoder.history_``: ``train_loss``, ``val_loss`` (NaN when there was no validation
-        split) and ``best_epoch``.
+        split), ``best_epoch`` (0: the starting weights were kept, for the anchored model PCA's) and,
+        for the anchored model, ``pca`` (its ``val_loss`` is drawn as a horizontal line).
     path : str or path-like
         The PNG file to write.
 
     Returns
     -------
     dict
-        ``epochs``, ``train_loss``, ``val_loss`` (None when not drawn) as drawn, ``best_epoch``, ``path``.
+        ``epochs``, ``train_loss``, ``val_loss`` (None when not drawn) as drawn, ``best_epoch``, and
+        where their lines are drawn (None when not): ``kept_epoch`` (x) and ``pca_level`` (y); ``path``.
 
     Examples
     --------
@@ -49,29 +51,43 @@ def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
     val_line = None
     if np.isfinite(val).any():
         (val_line,) = axes.plot(epochs, val, label="validation")
-    best = int(history.get("best_epoch") or 0)
-    if best:
-        axes.axvline(best, color="grey", linestyle=":", label=f"best epoch ({best})")
+    best, kept_line, pca_line = history.get("best_epoch"), None, None
+    if best is not None:  # epoch 0 too: the starting weights kept (for the anchored model, PCA)
+        best = int(best)
+        kept_line = axes.axvline(best, color="grey", linestyle=":", label="kept: the starting weights (epoch 0)"
+                                 if best == 0 else f"kept: epoch {best}")
+    pca_level = (history.get("pca") or {}).get("val_loss")
+    if pca_level is not None and val_line is not None:
+        pca_line = axes.axhline(pca_level, color="tab:green", linestyle="--",
+                                label=f"PCA, validation ({pca_level:.4g})")
     axes.set(xlabel="epoch", ylabel="loss", title="Training curves")
     if train.min() > 0 and train.max() / train.min() > 20:
         axes.set_yscale("log")
-    axes.legend()
+    axes.legend(fontsize="small")
     return {
         "epochs": np.asarray(train_line.get_xdata()),
         "train_loss": np.asarray(train_line.get_ydata(), dtype=np.float64),
         "val_loss": None if val_line is None else np.asarray(val_line.get_ydata(), dtype=np.float64),
         "best_epoch": best,
+        "kept_epoch": None if kept_line is None else float(kept_line.get_xdata()[0]),
+        "pca_level": None if pca_line is None else float(pca_line.get_ydata()[0]),
         "path": save(figure, path),
     }
 
 
-def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLike, *, bins: int = 50) -> dict:
-    """Histogram of per-row reconstruction errors with the anomaly threshold as a vertical line.
+RECONSTRUCTION_ERROR = "reconstruction error (mean squared, scaled space)"
+
+
+def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLike, *, bins: int = 50,
+                         score_name: str = RECONSTRUCTION_ERROR) -> dict:
+    """Histogram of per-row scores (by default reconstruction errors) with the anomaly threshold as a vertical line.
+
+    ``score_name`` says what ``errors`` holds: it is the x axis's label and, capitalised, the title.
 
     Returns
     -------
     dict
-        ``counts`` and ``bin_edges`` (as drawn), ``threshold``, ``n_above`` (rows above it), ``path``.
+        ``counts`` and ``bin_edges`` (as drawn), ``threshold``, ``n_above`` (rows above it), ``title``, ``path``.
 
     Examples
     --------
@@ -82,7 +98,7 @@ def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLik
     """
     errors = np.asarray(errors, dtype=np.float64).reshape(-1)
     if errors.size == 0 or not np.isfinite(errors).all():
-        raise InvalidInputError(f"Need finite reconstruction errors to plot; got {errors.size} values.")
+        raise InvalidInputError(f"Need finite values of the {score_name} to plot; got {errors.size} values.")
     figure = Figure(figsize=(6, 4))
     axes = figure.subplots()
     counts, edges, patches = axes.hist(errors, bins=bins, color="tab:blue", alpha=0.8)
@@ -92,7 +108,8 @@ def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLik
         axes.axvline(threshold, color="tab:red", label=f"threshold {threshold:.4g} ({n_above} rows above)")
         axes.legend()
     axes.yaxis.set_major_locator(MaxNLocator(integer=True))  # counts of rows: whole numbers
-    axes.set(xlabel="reconstruction error (mean squared, scaled space)", ylabel="rows", title="Reconstruction error")
+    title = score_name[0].upper() + score_name[1:]
+    axes.set(xlabel=score_name, ylabel="rows", title=title.split(" (")[0])
     drawn_counts = np.asarray([patch.get_height() for patch in patches], dtype=np.float64)
     return {
         "yticks": np.asarray(axes.get_yticks(), dtype=np.float64),
@@ -100,6 +117,7 @@ def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLik
         "bin_edges": np.asarray(edges, dtype=np.float64),
         "threshold": threshold,
         "n_above": n_above,
+        "title": axes.get_title(),
         "path": save(figure, path),
     }
 

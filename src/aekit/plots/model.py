@@ -10,7 +10,7 @@ import numpy as np
 
 from aekit.analysis.errors import fit_pca, model_space
 from aekit.exceptions import InvalidInputError
-from aekit.plots.charts import plot_error_histogram, plot_series_scores, plot_training_curves
+from aekit.plots.charts import RECONSTRUCTION_ERROR, plot_error_histogram, plot_series_scores, plot_training_curves
 from aekit.plots.embedding import plot_ae_vs_pca, plot_latent, principal_projection
 from aekit.plots.images import image_shape_of, plot_reconstructions
 from aekit.plots.sound import sound_pictures
@@ -60,9 +60,9 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     latent = estimator.transform(features)
     written["latent"] = plot_latent(latent, out_dir / "latent.png", labels=labels, label_name=label_name)["path"]
     errors = estimator.outlier_scores(features)  # the score threshold_ is on
-    written["error_histogram"] = plot_error_histogram(errors, estimator.threshold_, out_dir / "error_histogram.png")[
-        "path"
-    ]
+    written["error_histogram"] = plot_error_histogram(
+        errors, estimator.threshold_, out_dir / "error_histogram.png", score_name=score_name(estimator)
+    )["path"]
     scaled = model_space(estimator, X)  # PCA of the rows the autoencoder sees, fitted as every comparison fits it
     pca_codes = fit_pca(scaled, 2).transform(scaled)
     shown, how = (latent, "its codes") if latent.shape[1] <= 2 else (
@@ -77,3 +77,10 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
             X, estimator.reconstruct(features), image_shape, out_dir / "reconstructions.png"
         )["path"]
     return written
+
+
+def score_name(estimator) -> str:
+    """What ``estimator.outlier_scores`` measures, in a few words (an axis label)."""
+    if getattr(estimator, "anomaly_score", "error") == "combined":
+        return "outlier score (combined: reconstruction error per feature and distance of the codes)"
+    return RECONSTRUCTION_ERROR

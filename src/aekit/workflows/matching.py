@@ -18,7 +18,7 @@ from tqdm.auto import tqdm
 
 from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format
 from aekit.estimator import Autoencoder, SeriesAutoencoder, load_model
-from aekit.exceptions import InvalidInputError
+from aekit.exceptions import InvalidInputError, plural
 
 ARRAY_SUFFIXES = (".npy", ".npz")
 
@@ -61,7 +61,7 @@ def column_order(available: list[str], expected: list[str] | None, n_expected: i
     if expected is None or (positional and available != expected):
         if len(available) != n_expected:
             raise InvalidInputError(
-                f"{source} has {len(available)} columns; {what} takes {n_expected}. {hint}"
+                f"{source} has {plural(len(available), 'column')}; {what} takes {n_expected}. {hint}"
             )
         return None
     available_set, expected_set = set(available), set(expected)  # once: per name it was quadratic in the width

@@ -1,0 +1,48 @@
+"""``aekit fit``'s summary says which weights were kept and their held-out loss, not a discarded epoch's."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from aekit import load
+from aekit.cli.fit import describe
+from aekit.workflows import fit_file
+from aekit.workflows.fit import kept_losses
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(160, 3)) @ rng.normal(size=(3, 8)) + 0.3 * rng.normal(size=(160, 8))
+    path = tmp_path_factory.mktemp("summary") / "table.csv"
+    pd.DataFrame(X, columns=[f"x{i}" for i in range(8)]).to_csv(path, index=False)
+    return path
+
+
+def test_when_pca_is_kept_the_summary_gives_pcas_loss_and_no_discarded_one(table, tmp_path):
+    summary = fit_file(table, tmp_path / "m", latent_dim=3, epochs=3, lr=1e-12, random_state=0)
+    history = load(tmp_path / "m").history_
+    assert summary["kept_epoch"] == 0 and history["best_epoch"] == 0
+    assert summary["kept_val_loss"] == pytest.approx(history["pca"]["val_loss"], rel=1e-12)
+    assert summary["kept_train_loss"] is None
+    text = describe(summary)
+    assert f"kept PCA (epoch 0): validation loss {history['pca']['val_loss']:.5g}" in text
+    assert "final" not in text and "best epoch" not in text
+    assert f"the model is PCA (d=3): PCA's validation loss is {history['pca']['val_loss']:.5g}" in text
+
+
+def test_an_early_stopped_fit_reports_its_kept_epochs_losses():
+    history = {"train_loss": [0.5, 0.3, 0.2, 0.19], "val_loss": [0.6, 0.4, 0.45, 0.5], "best_epoch": 2,
+               "initial_loss": None}
+    assert kept_losses(history, early_stopping=True) == {"kept_epoch": 2, "kept_train_loss": 0.3,
+                                                         "kept_val_loss": 0.4}
+    assert kept_losses(history, early_stopping=False) == {"kept_epoch": 4, "kept_train_loss": 0.19,
+                                                          "kept_val_loss": 0.5}
+    summary = {"n_rows": 1, "n_features": 1, "loss": "mse", "epochs": 4, "stop_reason": "early_stopping",
+               "seconds": 1.0, "threshold": 2.0, "contamination": 0.05, "model_dir": "m",
+               **kept_losses(history, early_stopping=True)}
+    text = describe(summary)
+    assert text.startswith("trained on 1 row x 1 feature (mse loss)\n")
+    assert "4 epochs (stop: early_stopping); kept epoch 2: train loss 0.3, validation loss 0.4" in text
