@@ -23,4 +23,4 @@ aekit plot elnino_model elnino.csv -o elnino_plots --quiet
 cp wine_plots/latent.png "$pictures/wine_latent.png"
 cp wine_plots/training_curves.png "$pictures/wine_training_curves.png"
 cp wine_plots/error_histogram.png "$pictures/wine_outlier_scores.png"
-cp elnino_plots/series.png "$pictures/elnino_series.png"
+cp elnino_plots/series_scores.png "$pictures/elnino_series.png"

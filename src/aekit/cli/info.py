@@ -72,7 +72,9 @@ def _feature_lines(info: dict, shown: str) -> list[str]:
     rule = series["window_rule"]
     how = {"given": "given", "period": f"dominant period, autocorrelation {rule.get('autocorrelation')}",
            "no period": f"no clear period within {rule.get('bounds')} steps: the default"}[rule["rule"]]
-    return [f"series      {series['channels']} channel(s) ({shown}), one score per time step",
+    from aekit.exceptions import plural
+
+    return [f"series      {plural(series['channels'], 'channel')} ({shown}), one score per time step",
             f"window      {series['window']} steps ({how}), normalize {series['normalize']}, training stride "
             f"{series['stride']}; the model of the windows takes {info['n_features']} values"]
 

@@ -122,13 +122,15 @@ def _score(args: argparse.Namespace) -> dict:
                          threshold=args.threshold, per_feature=args.per_feature, top_k=args.top_k,
                          per_frame=args.per_frame, **_data_options(args))
     if not args.json and not args.quiet:
-        unit = "time steps" if "segments" in summary else "rows"
-        print(f"{summary['n_outliers']} of {summary['n_rows']} {unit} are outliers "
+        from aekit.exceptions import plural
+
+        unit = "time step" if "segments" in summary else "row"
+        print(f"{summary['n_outliers']} of {plural(summary['n_rows'], unit)} are outliers "
               f"({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
               + ("" if summary["output"] is None else f"; scores written to {summary['output']}"))
         if "segments" in summary:
-            print(f"{summary['n_segments']} flagged segment(s) (runs of consecutive steps above the threshold)"
+            print(f"{plural(summary['n_segments'], 'flagged segment')} (runs of consecutive steps above the threshold)"
                   + (f"; the {len(summary['segments'])} with the highest peaks:" if summary["segments"] else ""))
         for segment in summary.get("segments", []):
             when = f" ({segment['start_time']} to {segment['end_time']})" if "start_time" in segment else ""
