@@ -86,3 +86,18 @@ def test_counts_of_one_are_singular():
     assert plural(2, "picture") == "2 pictures"
     with pytest.raises(ValueError, match=r"^data\.csv has 1 column; the model takes 3\."):
         column_order(["a"], None, 3, "data.csv", positional=False, what="the model", hint="")
+
+
+def test_compare_pca_does_not_warn_about_its_own_defaults_and_takes_a_batch_size(tmp_path, capsys):
+    """505 rows: 404 training rows, on which the default linear autoencoder trains full-batch (2,000 steps)."""
+    import numpy as np
+    import pandas as pd
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(505, 2)) @ rng.normal(size=(2, 5)) + 0.1 * rng.normal(size=(505, 5))
+    pd.DataFrame(X, columns=list("abcde")).to_csv(tmp_path / "data.csv", index=False)
+    assert main(["compare-pca", str(tmp_path / "data.csv"), "--latent-dim", "2", "--linear-only"]) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "" and "linear autoencoder" in captured.out
+    assert main(["compare-pca", str(tmp_path / "data.csv"), "--latent-dim", "2", "--batch-size", "0"]) == 2
+    assert "error: --batch-size must be an int in the range [1, inf)" in capsys.readouterr().err

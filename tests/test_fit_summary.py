@@ -8,8 +8,8 @@ import pytest
 
 from aekit import load
 from aekit.cli.fit import describe
+from aekit.training.config import kept_losses
 from aekit.workflows import fit_file
-from aekit.workflows.fit import kept_losses
 
 
 @pytest.fixture(scope="module")

@@ -178,8 +178,25 @@ def test_the_report_shows_the_seed_as_given_and_what_the_time_counts(tmp_path):
     X = np.random.default_rng(0).normal(size=(60, 4))
     given = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=7).fit(X)
     text = (write_report(given, tmp_path / "given.html")["path"]).read_text()
-    assert "<th>random_state</th><td>7</td>" in text and "training loop seconds" in text
+    assert "<th>random_state</th><td>7</td>" in text and "s (the training loop)</td>" in text
     drawn = aekit.Autoencoder(latent_dim=2, epochs=2).fit(X)
     text = (write_report(drawn, tmp_path / "drawn.html")["path"]).read_text()
     assert re.search(r"<th>random_state</th><td>none given \(seed drawn: (\d+)\)</td>", text).group(1) == str(
         drawn.seed_)
+
+
+def test_the_report_names_the_top_outliers_by_label_and_shows_no_internal_fields(fitted, digits, tmp_path):
+    X, y = digits
+    summary = write_report(fitted, tmp_path / "labelled.html", X, labels=y, label_name="digit")
+    text = (tmp_path / "labelled.html").read_text()
+    top = summary["top_outliers"]
+    assert [entry["label"] for entry in top] == [int(y[entry["row"]]) for entry in top]
+    assert "<th>row</th><th>digit</th><th>outlier score</th>" in text
+    first = top[0]
+    assert f"<tr><td>{first['row']}</td><td>{first['label']}</td>" in text
+    for internal in ("layout", "training loop seconds", "final train loss", "best epoch"):
+        assert internal not in text, internal
+    kept = fitted.history_["best_epoch"]
+    assert summary["training"]["weights kept"] == ("PCA (epoch 0)" if kept == 0 else f"epoch {kept}")
+    assert summary["training"]["their validation loss"] == (
+        fitted.history_["val_loss"][kept - 1] if kept else fitted.history_["initial_loss"])

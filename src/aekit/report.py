@@ -21,6 +21,10 @@ from aekit._version import __version__
 from aekit.analysis import errors_against_pca
 from aekit.plots import write_model_plots
 from aekit.timeseries import top_segments
+from aekit.training.config import kept_losses
+
+# Fields of a module's configuration that say how it is stored, not what it is (the anchored model's layout).
+INTERNAL_CONFIG = ("layout",)
 
 CAPTIONS = {
     "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
@@ -106,13 +110,17 @@ def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list
     return top
 
 
-def _outlier_rows(top: list[dict]) -> str:
-    header = "<tr><th>row</th><th>outlier score</th><th>P(outlier)</th><th>largest parts of the score</th></tr>"
+def _outlier_rows(top: list[dict], label_name: str | None = None) -> str:
+    """The top outliers as a table; with ``label_name``, each entry's ``label`` in a column of that name."""
+    label_header = "" if label_name is None else f"<th>{html.escape(label_name)}</th>"
+    header = (f"<tr><th>row</th>{label_header}<th>outlier score</th><th>P(outlier)</th>"
+              "<th>largest parts of the score</th></tr>")
     lines = []
     for entry in top:
         parts = ", ".join(f"{html.escape(name)} {share:.0%}" for name, share in entry["parts"])
         probability = "n/a" if entry["probability"] is None else f"{entry['probability']:.3f}"
-        lines.append(f"<tr><td>{entry['row']}</td><td>{_fmt(entry['score'])}</td><td>{probability}</td>"
+        label = "" if label_name is None else f"<td>{html.escape(str(entry['label']))}</td>"
+        lines.append(f"<tr><td>{entry['row']}</td>{label}<td>{_fmt(entry['score'])}</td><td>{probability}</td>"
                      f"<td>{parts}</td></tr>")
     return f"<table>{header}{''.join(lines)}</table>"
 
@@ -188,7 +196,8 @@ def write_report(
     -------
     dict
         ``path``, ``figures`` (names embedded, in order), ``quality`` (None without ``X``), ``training``,
-        ``top_outliers`` (:func:`top_outliers`; None without ``X``).
+        ``top_outliers`` (:func:`top_outliers`, each with its ``label`` when ``labels`` are given; None
+        without ``X``).
 
     Examples
     --------
@@ -202,21 +211,24 @@ def write_report(
     series_model = getattr(estimator, "autoencoder_", None)  # a SeriesAutoencoder: X is a series
     autoencoder = series_model or estimator
     history = autoencoder.history_
+    kept = kept_losses(history, early_stopping=autoencoder.early_stopping)
     training = {
         "epochs run": len(history.get("train_loss", [])),
-        "best epoch": history.get("best_epoch"),
         "stopped because": history.get("stop_reason"),
-        "training loop seconds": history.get("seconds"),
-        "final train loss": (history.get("train_loss") or [None])[-1],
-        "final validation loss": (history.get("val_loss") or [None])[-1],
+        "weights kept": ("PCA (epoch 0)" if history.get("pca") else "the starting weights (epoch 0)")
+        if kept["kept_epoch"] == 0 else f"epoch {kept['kept_epoch']}",
+        "their validation loss": kept["kept_val_loss"],
+        "their training loss": kept["kept_train_loss"],
+        "training time": None if history.get("seconds") is None else f"{history['seconds']:.2f} s (the training loop)",
         "loss": autoencoder.loss_,
     }
+    training = {key: value for key, value in training.items() if value is not None}
     for label, key in (("latent dimension", "latent_dim_rule"), ("against PCA", "pca")):
         value = history.get(key)
         if value:
             training[label] = value["message"] if isinstance(value, dict) else value
     module = autoencoder.module_
-    model_rows = [(key, value) for key, value in module.config().items()]
+    model_rows = [(key, value) for key, value in module.config().items() if key not in INTERNAL_CONFIG]
     model_rows += [
         ("parameters", sum(p.numel() for p in module.parameters())),
         ("scaler", autoencoder.scaler),
@@ -235,6 +247,9 @@ def write_report(
     elif quality is None and X is not None:
         quality = quality_against_pca(estimator, X)
     outliers = None if X is None or series_model is not None or sound else top_outliers(estimator, X)
+    if outliers and labels is not None:  # the rows named as the user knows them
+        for entry in outliers:
+            entry["label"] = np.asarray(labels)[entry["row"]].item()
     order = ["clip_highest", "clip_lowest", "series_scores", "training_curves", "latent", "ae_vs_pca",
              "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
@@ -282,7 +297,7 @@ def write_report(
             f"threshold {_fmt(estimator.threshold_)}), with the parts of each score that weigh most: a feature's "
             "share is its normalised reconstruction error's, the latent distance's that of the codes' "
             "distance to the dense places of the training codes.</p>",
-            _outlier_rows(outliers),
+            _outlier_rows(outliers, None if labels is None else label_name),
         ]
     parts += ["<h2>Pictures</h2>", *(_figure(name, png) for name, png in figures)]
     parts += [f"<p><small>written by aekit {html.escape(__version__)}</small></p>", "</body></html>"]

@@ -92,6 +92,8 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
                        metavar="W1,W2", help="hidden widths of the non-linear autoencoder (default: %(default)s)")
     group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs", _template_defaults),
                        help="epochs of the non-linear autoencoder (default: %(default)s)")
+    group.add_argument("--batch-size", type=int, default=EstimatorDefault("batch_size", _template_defaults),
+                       metavar="N", help="rows per step of the non-linear autoencoder (default: %(default)s)")
     add_seed_option(group)
     add_common_options(parser)
 
@@ -116,6 +118,8 @@ def _autoencoder(args: argparse.Namespace, scaler):
         params["hidden_dims"] = args.hidden
     if given(args.epochs):
         params["epochs"] = args.epochs
+    if given(args.batch_size):
+        params["batch_size"] = args.batch_size
     return default_autoencoder().set_params(**params)
 
 

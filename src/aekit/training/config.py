@@ -10,7 +10,7 @@ from torch import nn
 
 from aekit.exceptions import InvalidParameterValue
 
-__all__ = ["LR_SCHEDULES", "History", "TrainConfig", "make_optimizer", "make_scheduler"]
+__all__ = ["LR_SCHEDULES", "History", "TrainConfig", "kept_losses", "make_optimizer", "make_scheduler"]
 
 LR_SCHEDULES = ("constant", "cosine", "plateau")
 
@@ -54,6 +54,31 @@ class History:
             "seconds": self.seconds,
             "initial_loss": self.initial_loss,
         }
+
+
+def kept_losses(history: dict, *, early_stopping: bool) -> dict:
+    """The epoch whose weights a model kept, and its losses: ``kept_epoch``, ``kept_train_loss``, ``kept_val_loss``.
+
+    With early stopping the best epoch's weights are restored; epoch 0 is the starting weights (for the
+    anchored model PCA, whose validation loss is ``initial_loss``; it has no training loss). Without
+    early stopping the last epoch's weights are kept.
+
+    Examples
+    --------
+    >>> history = {"train_loss": [0.5, 0.3, 0.2], "val_loss": [0.6, 0.4, 0.45], "best_epoch": 2}
+    >>> kept_losses(history, early_stopping=True)
+    {'kept_epoch': 2, 'kept_train_loss': 0.3, 'kept_val_loss': 0.4}
+    """
+    train, val = list(history.get("train_loss") or []), list(history.get("val_loss") or [])
+    kept = history.get("best_epoch") if early_stopping else len(train)
+    if kept is None or kept > len(train):
+        kept = len(train)
+    if kept == 0:
+        initial = history.get("initial_loss")
+        return {"kept_epoch": 0, "kept_train_loss": None,
+                "kept_val_loss": None if initial is None else float(initial)}
+    return {"kept_epoch": int(kept), "kept_train_loss": float(train[kept - 1]),
+            "kept_val_loss": float(val[kept - 1]) if len(val) >= kept else None}
 
 
 def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:

@@ -12,6 +12,7 @@ from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue
 from aekit.persistence import check_model_target
 from aekit.training import distributed
+from aekit.training.config import kept_losses
 from aekit.training.streaming import fit_stream, should_stream
 from aekit.workflows.audio import fit_audio
 from aekit.workflows.matching import as_frame
@@ -145,7 +146,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "stop_reason": history.get("stop_reason"),
         "train_loss": final_value(history.get("train_loss")),
         "val_loss": final_value(history.get("val_loss")),
-        **kept_losses(history, model.early_stopping),
+        **kept_losses(history, early_stopping=model.early_stopping),
         "threshold": float((series or model).threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
@@ -161,24 +162,6 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
 
 def _rounded(value) -> float | None:
     return None if value is None else round(float(value), 3)
-
-
-def kept_losses(history: dict, early_stopping: bool) -> dict:
-    """The epoch whose weights the model kept and its losses (``kept_epoch``, ``kept_train_loss``, ``kept_val_loss``).
-
-    With early stopping the best epoch's weights are restored; epoch 0 is the starting weights (for the
-    anchored model PCA, whose validation loss is ``initial_loss``; it has no training loss). Without
-    early stopping the last epoch's weights are kept.
-    """
-    train, val = history.get("train_loss") or [], history.get("val_loss") or []
-    kept = history.get("best_epoch") if early_stopping else len(train)
-    if kept is None or kept > len(train):
-        kept = len(train)
-    if kept == 0:
-        initial = history.get("initial_loss")
-        return {"kept_epoch": 0, "kept_train_loss": None, "kept_val_loss": None if initial is None else float(initial)}
-    return {"kept_epoch": int(kept), "kept_train_loss": final_value(train[:kept]),
-            "kept_val_loss": final_value(val[:kept])}
 
 
 def final_value(values) -> float | None:
