@@ -20,8 +20,7 @@ from aekit.estimator import Autoencoder, save_model
 from aekit.persistence import check_model_target
 from aekit.plots import write_model_plots
 from aekit.report import write_report
-
-FORCE_OPTION = "--force (Python: force=True)"
+from aekit.workflows import replacing_with_force
 
 
 @dataclass
@@ -66,7 +65,8 @@ def run_demo(
     >>> result.autoencoder_mse < result.pca_mse  # doctest: +SKIP
     True
     """
-    check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)  # before training
+    with replacing_with_force():  # before training
+        check_model_target(model_dir, overwrite=force)
     X, y = load_digits(return_X_y=True)
     X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.2, random_state=random_state)
     started = time.perf_counter()
@@ -85,7 +85,8 @@ def run_demo(
     autoencoder_mse = float(np.mean((autoencoder.reconstruct(X_test) - X_test) ** 2))
     pca = PCA(n_components=latent_dim, random_state=random_state).fit(X_train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2))
-    path = save_model(autoencoder, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    with replacing_with_force():
+        path = save_model(autoencoder, model_dir, overwrite=force)
     plots_dir = Path(plots_dir) if plots_dir is not None else path.with_name(path.name + "_plots")
     plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit")
     quality = {  # the figures the console prints, so that the report shows the same comparison

@@ -12,7 +12,25 @@ from sklearn.utils._param_validation import InvalidParameterError
 
 
 class AekitError(Exception):
-    """Base class of every error aekit raises on purpose."""
+    """Base class of every error aekit raises on purpose.
+
+    Besides its message, an error carries what a caller may act on, so that no caller reads the
+    message's words: ``problem``, what went wrong, as a sentence without the advice (None when the
+    message is all problem); ``param``, the parameter at fault (None when none is); ``value``, the
+    value it got; ``hint``, what to do about it (None when the message has no advice apart). A caller
+    that knows more re-words the error from these fields and raises its own ``from`` it.
+
+    Examples
+    --------
+    >>> error = InvalidParameterValue("The 'lr' parameter must be > 0. Got 0 instead.", param="lr", value=0)
+    >>> error.param, error.value
+    ('lr', 0)
+    """
+
+    def __init__(self, message: str = "", *, problem: str | None = None, param: str | None = None,
+                 value: object = None, hint: str | None = None) -> None:
+        super().__init__(message)
+        self.problem, self.param, self.value, self.hint = problem, param, value, hint
 
 
 class InvalidInputError(AekitError, ValueError):

@@ -12,7 +12,12 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import (
+    Interval,
+    InvalidParameterError,
+    StrOptions,
+    validate_parameter_constraints,
+)
 from sklearn.utils.validation import validate_data
 
 from aekit import detect, geometry, hardware
@@ -59,37 +64,47 @@ INTEGER_PARAMETERS = tuple(name for name, constraints in PARAMETER_CONSTRAINTS.i
                            if any(isinstance(c, Interval) and c.type is Integral for c in constraints))
 
 
+def validate_parameters(estimator, choices) -> None:
+    """scikit-learn's check of ``estimator``'s ``_parameter_constraints``, with its message, one parameter at a
+    time so that the error names the one at fault (``param``, ``value``), and for a string the closest of
+    ``choices`` as its ``hint`` (a typo)."""
+    constraints = type(estimator)._parameter_constraints
+    for name, value in estimator.get_params(deep=False).items():  # in scikit-learn's order: the first at fault
+        try:
+            validate_parameter_constraints({name: constraints[name]}, {name: value}, type(estimator).__name__)
+        except InvalidParameterError as error:
+            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
+            raise InvalidParameterValue(f"{error}{hint}", param=name, value=value,
+                                        hint=hint.strip() or None) from error
+
+
 def check_params(estimator) -> None:
     """Validate ``estimator``'s parameters (scikit-learn's message, and the closest valid option for a typo)."""
-    try:
-        estimator._validate_params()  # scikit-learn's, from _parameter_constraints
-    except InvalidParameterError as error:
-        value = getattr(estimator, str(error).split("'")[1], None) if "'" in str(error) else None
-        choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
-        choices |= set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES)
-        hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-        raise InvalidParameterValue(f"{error}{hint}") from None
+    choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
+    validate_parameters(estimator, choices | set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES))
     for name in INTEGER_PARAMETERS:  # scikit-learn's Interval(Integral) takes True for 1
         if isinstance(getattr(estimator, name), bool):
             raise InvalidParameterValue(f"The {name!r} parameter of Autoencoder must be an int, not a bool. Got "
-                                        f"{getattr(estimator, name)!r} instead.")
+                                        f"{getattr(estimator, name)!r} instead.", param=name,
+                                        value=getattr(estimator, name))
     if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in estimator.hidden_dims):
         raise InvalidParameterValue(
             "The 'hidden_dims' parameter of Autoencoder must be a tuple of ints >= 1 (e.g. (256, 64)). "
-            f"Got {estimator.hidden_dims!r} instead."
+            f"Got {estimator.hidden_dims!r} instead.", param="hidden_dims", value=estimator.hidden_dims,
         )
     if not estimator.hidden_dims and estimator.architecture in ("anchored", "conv"):
         raise InvalidParameterValue(
             f"The 'hidden_dims' parameter of Autoencoder must hold at least one width for architecture="
             f"{estimator.architecture!r} (its hidden layers or channels). Got () instead. Give e.g. (64,), or use "
-            "architecture='mlp' (no hidden layer) or 'linear'."
+            "architecture='mlp' (no hidden layer) or 'linear'.", param="hidden_dims", value=estimator.hidden_dims,
+            hint="Give e.g. (64,), or use architecture='mlp' (no hidden layer) or 'linear'.",
         )
     shape = estimator.input_shape
     if shape is not None and not (len(shape) == 3 and all(
             isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 2**31 for s in shape)):
         raise InvalidParameterValue(
             "The 'input_shape' parameter of Autoencoder must be None or 3 ints >= 1, (channels, height, width). "
-            f"Got {printable_value(shape)} instead."
+            f"Got {printable_value(shape)} instead.", param="input_shape", value=shape,
         )
 
 

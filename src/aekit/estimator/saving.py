@@ -23,8 +23,8 @@ from aekit.exceptions import InvalidInputTypeError, InvalidParameterValue, Model
 from aekit.training.devices import resolve_device
 
 
-def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLike, *, overwrite: bool = False,
-               overwrite_option: str = "overwrite=True") -> Path:
+def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLike, *,
+               overwrite: bool = False) -> Path:
     """Write the fitted ``estimator`` to the folder ``path`` atomically and return the path (``aekit.save``).
 
     Parameters
@@ -37,9 +37,6 @@ def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLi
         Replace an existing aekit model folder. Whatever the setting, only a model folder (its manifest
         present and matching its files) or an empty folder is ever replaced, and only once the new one
         is complete; a file, a symbolic link or any other folder at ``path`` is refused.
-    overwrite_option : str, default="overwrite=True"
-        How the caller's user asks for a replacement, named in the error when ``path`` exists (the
-        command line passes ``"--force"``).
 
     Raises
     ------
@@ -62,8 +59,7 @@ def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLi
         estimator, series = estimator.autoencoder_, estimator.series_state()
     estimator = _the_autoencoder(estimator)
     check_is_fitted(estimator)
-    return persistence.write_model(saved_state(estimator, series=series), path, overwrite=overwrite,
-                                   overwrite_option=overwrite_option)
+    return persistence.write_model(saved_state(estimator, series=series), path, overwrite=overwrite)
 
 
 def _the_autoencoder(estimator) -> Autoencoder:

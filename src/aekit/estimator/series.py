@@ -13,14 +13,15 @@ from pathlib import Path
 
 import numpy as np
 from sklearn.base import BaseEstimator, OutlierMixin, clone
-from sklearn.utils._param_validation import HasMethods, Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
 from aekit import detect, persistence
 from aekit.estimator.autoencoder import Autoencoder, ThresholdedScores
 from aekit.estimator.fitting import ERROR_QUANTILE_LEVELS
+from aekit.estimator.params import validate_parameters
 from aekit.estimator.state import saved_state
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import InvalidInputError
 from aekit.timeseries import NORMALIZATIONS, SlidingWindows, as_series, dominant_period, step_scores, window_rows
 from aekit.training import distributed
 
@@ -124,12 +125,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         -------
         self : SeriesAutoencoder
         """
-        try:
-            self._validate_params()
-        except InvalidParameterError as error:
-            value = getattr(self, str(error).split("'")[1], None) if "'" in str(error) else None
-            hint = did_you_mean(value, [*NORMALIZATIONS, "auto"]) if isinstance(value, str) else ""
-            raise InvalidParameterValue(f"{error}{hint}") from None
+        validate_parameters(self, [*NORMALIZATIONS, "auto"])
         series, names = _series_and_names(X)
         if self.window == "auto":
             rule = dominant_period(series)

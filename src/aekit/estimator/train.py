@@ -197,7 +197,8 @@ def check_model_size(estimator, n_features: int, loss: str, device: torch.device
         latent = "" if estimator.latent_dim == "auto" else f" and latent_dim {latent_dim}"
         raise InvalidParameterValue(
             f"The model is too large for this machine: hidden_dims {tuple(estimator.hidden_dims)}{latent} on "
-            f"{n_features} features give the {estimator.architecture} model {size}. Choose smaller widths."
+            f"{n_features} features give the {estimator.architecture} model {size}. Choose smaller widths.",
+            param="hidden_dims", value=estimator.hidden_dims, hint="Choose smaller widths.",
         )
 
 
@@ -320,12 +321,16 @@ def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainC
     try:
         return loop.fit_module(module, loss_fn, train_data, val_data, config, checkpointer=checkpointer,
                                start_loss_fn=start_loss_fn)
-    except TrainingError as error:
-        stem = str(error)[: getattr(error, "advice_at", len(str(error)))]
-        scale = "" if estimator.scaler == "standard" else " Scaling the data (scaler='standard') may also help."
+    except TrainingError as error:  # the loop's problem and hint, with this estimator's own advice and outcome
+        problem = error.problem or str(error)
+        advice = [error.hint] if error.hint else []
+        if estimator.scaler != "standard":
+            advice.append("Scaling the data (scaler='standard') may also help.")
+        hint = " ".join(advice) or None
         for name in [name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")]:
             delattr(estimator, name)  # neither this half-trained module nor a previous fit's attributes remain
-        raise TrainingError(f"{stem}{scale} The fit failed: no model was fitted or saved.") from None
+        raise TrainingError(" ".join([problem, *advice, "The fit failed: no model was fitted or saved."]),
+                            problem=problem, param=error.param, value=error.value, hint=hint) from error
 
 
 def _refit_pca(module: AnchoredAutoencoder, train_data, val_data, start: PcaStart) -> None:

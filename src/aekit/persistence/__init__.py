@@ -116,13 +116,11 @@ def _contents(saved: SavedModel) -> dict[str, bytes]:
     }
 
 
-def write_model(saved: SavedModel, path: str | os.PathLike, *, overwrite: bool = False,
-                overwrite_option: str = "overwrite=True") -> Path:
+def write_model(saved: SavedModel, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
     """Write ``saved`` to the folder ``path`` atomically and return the path.
 
     Only a model folder (its manifest present and matching its files) or an empty folder is ever
-    replaced, with ``overwrite``, and only once the new one is complete; ``overwrite_option`` is how the
-    caller's user asks for that (named in the error).
+    replaced, with ``overwrite``, and only once the new one is complete.
 
     Raises
     ------
@@ -131,11 +129,11 @@ def write_model(saved: SavedModel, path: str | os.PathLike, *, overwrite: bool =
         again (a module description beyond :data:`MAX_LAYERS` / :data:`MAX_WIDTH`).
     """
     target = Path(path)
-    check_model_target(target, overwrite=overwrite, overwrite_option=overwrite_option)  # before the work
+    check_model_target(target, overwrite=overwrite)  # before the work
     try:  # a model this aekit could not load again is refused now, not when it is needed
         bound_module_config(saved.module.config())
     except ModelFileError as error:
-        raise InvalidInputError(f"Cannot save this model: {str(error).replace(DAMAGED, '').strip()}") from None
+        raise InvalidInputError(f"Cannot save this model: {error.problem or error}", problem=error.problem) from error
     contents = _contents(saved)
     manifest = {
         "format_version": FORMAT_VERSION,
@@ -146,7 +144,7 @@ def write_model(saved: SavedModel, path: str | os.PathLike, *, overwrite: bool =
     contents[MANIFEST] = json_bytes(manifest)  # last: its presence marks a complete folder
 
     def may_replace(existing: Path) -> None:  # again at the rename: another process may have saved meanwhile
-        check_model_target(existing, overwrite=overwrite, overwrite_option=overwrite_option)
+        check_model_target(existing, overwrite=overwrite)
 
     return write_folder(target, contents, check_existing=may_replace, what="model folder")
 

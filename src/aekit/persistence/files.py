@@ -45,11 +45,12 @@ def sorted_header(data: bytes) -> bytes:
     return data[:8] + text.ljust(length, b" ") + data[8 + length :]
 
 
-def check_model_target(path: str | os.PathLike, *, overwrite: bool, overwrite_option: str = "overwrite=True") -> None:
+def check_model_target(path: str | os.PathLike, *, overwrite: bool) -> None:
     """Refuse a model folder path whose present content saving must not replace.
 
     Nothing there, or an empty folder: fine. An aekit model folder (manifest present and matching its
-    files, nothing else inside): fine with ``overwrite``, else an error naming ``overwrite_option``.
+    files, nothing else inside): fine with ``overwrite``, else an error whose ``param`` is "overwrite"
+    (a caller whose own parameter says it re-words the error from its fields).
     Anything else (a file, a symbolic link, a folder holding other files): always an error, since
     replacing it would delete what is not an aekit model.
 
@@ -82,10 +83,9 @@ def check_model_target(path: str | os.PathLike, *, overwrite: bool, overwrite_op
             "that folder yourself."
         )
     if not overwrite:
-        raise InvalidInputError(
-            f"Model folder {target} already exists. Pass {overwrite_option} to replace it, or choose another "
-            "output path."
-        )
+        problem = f"Model folder {target} already exists."
+        hint = "Pass overwrite=True to replace it, or choose another output path."
+        raise InvalidInputError(f"{problem} {hint}", problem=problem, param="overwrite", value=False, hint=hint)
 
 
 def not_a_model_folder(folder: Path, entries: list[str]) -> str | None:
@@ -158,7 +158,7 @@ def parse_json(name: str, data: bytes) -> Any:
 
 def expect(condition: bool, what: str, name: str = "config.json") -> None:
     if not condition:
-        raise ModelFileError(f"{name}: {what}. {DAMAGED}")
+        raise ModelFileError(f"{name}: {what}. {DAMAGED}", problem=f"{name}: {what}.", hint=DAMAGED)
 
 
 def read_manifest(folder: Path) -> dict:

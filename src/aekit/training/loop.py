@@ -321,9 +321,9 @@ def _train(
 
 
 def _non_finite(loss: float, epoch: int, lr: float) -> TrainingError:
-    error = TrainingError(
-        f"The training loss became {loss} at epoch {epoch + 1}. Try a lower learning rate (lr={lr:g} now), or "
-        f"check the data for huge values. The module holds the weights of the last good epoch ({epoch})."
+    problem = f"The training loss became {loss} at epoch {epoch + 1}."
+    hint = f"Try a lower learning rate (lr={lr:g} now), or check the data for huge values."
+    return TrainingError(
+        f"{problem} {hint} The module holds the weights of the last good epoch ({epoch}).",
+        problem=problem, param="lr", value=lr, hint=hint,
     )
-    error.advice_at = str(error).index(" The module holds")  # where a caller may put its own ending
-    return error

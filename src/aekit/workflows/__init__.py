@@ -15,7 +15,7 @@ One module per job: ``fit``, ``transform`` (encode, decode, reconstruct), ``scor
 """
 
 from aekit.data import CHUNK_ROWS
-from aekit.workflows.fit import FORCE_OPTION, fit_file
+from aekit.workflows.fit import FORCE_OPTION, fit_file, replacing_with_force
 from aekit.workflows.info import model_info
 from aekit.workflows.matching import read_features
 from aekit.workflows.score import outlier_threshold, score_file
@@ -23,5 +23,5 @@ from aekit.workflows.transform import decode_file, encode_file, reconstruct_file
 
 __all__ = [
     "CHUNK_ROWS", "FORCE_OPTION", "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold",
-    "read_features", "reconstruct_file", "score_file",
+    "read_features", "reconstruct_file", "replacing_with_force", "score_file",
 ]

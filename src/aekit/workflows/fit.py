@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -9,7 +10,7 @@ from pathlib import Path
 from aekit.data import count_rows, read_data
 from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.persistence import check_model_target
 from aekit.training import distributed
 from aekit.training.config import kept_losses
@@ -19,6 +20,20 @@ from aekit.workflows.matching import as_frame
 from aekit.workflows.series import read_series
 
 FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
+
+
+@contextlib.contextmanager
+def replacing_with_force():
+    """Inside, a refusal to replace an existing model folder names ``force`` (``--force``), the parameter of
+    :func:`fit_file` and ``run_demo`` that asks for it, instead of ``overwrite``, save's."""
+    try:
+        yield
+    except InvalidInputError as error:
+        if error.param != "overwrite":
+            raise
+        hint = f"Pass {FORCE_OPTION} to replace it, or choose another output path."
+        raise InvalidInputError(f"{error.problem} {hint}", problem=error.problem, param="force", value=error.value,
+                                hint=hint) from error
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
@@ -74,7 +89,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     """
     model_dir = Path(model_dir)
     # before training, not after minutes of it; save_model checks again at the rename
-    check_model_target(model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+    with replacing_with_force():
+        check_model_target(model_dir, overwrite=force)
     checkpoints = None if params.get("checkpoint_dir") is None else Path(params["checkpoint_dir"]).resolve()
     if checkpoints is not None and model_dir.resolve() in (checkpoints, *checkpoints.parents):
         raise InvalidParameterValue(
@@ -128,7 +144,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
-        save_model(model, model_dir, overwrite=force, overwrite_option=FORCE_OPTION)
+        with replacing_with_force():
+            save_model(model, model_dir, overwrite=force)
     series = model if window is not None else None
     if series is not None:
         model = series.autoencoder_
