@@ -40,7 +40,8 @@ def worker(out: Path) -> None:
     import aekit
     from aekit.models.mlp import MLPAutoencoder
     from aekit.training import distributed
-    from aekit.training.loop import TrainConfig, fit_module
+    from aekit.training.config import TrainConfig
+    from aekit.training.loop import fit_module
     from aekit.training.streaming import fit_stream
 
     distributed.setup()

@@ -25,7 +25,8 @@ from aekit.training.checkpoint import (
     load_checkpoint,
     save_checkpoint,
 )
-from aekit.training.loop import TrainConfig, fit_module
+from aekit.training.config import TrainConfig
+from aekit.training.loop import fit_module
 
 
 def mse(module, batch):

@@ -35,7 +35,8 @@ import aekit
 from aekit.models.mlp import MLPAutoencoder
 from aekit.training import distributed
 from aekit.training.checkpoint import list_checkpoints
-from aekit.training.loop import TrainConfig, fit_module
+from aekit.training.config import TrainConfig
+from aekit.training.loop import fit_module
 from aekit.training.streaming import fit_stream
 from conftest import assert_close
 
@@ -78,7 +79,8 @@ _WORKER = textwrap.dedent(
     import aekit
     from aekit.training import distributed
     from aekit.training.streaming import fit_stream
-    from aekit.training.loop import TrainConfig, fit_module
+    from aekit.training.config import TrainConfig
+    from aekit.training.loop import fit_module
 
     out = sys.argv[1]
     distributed.setup()
@@ -218,7 +220,8 @@ _RESTARTED_WORKER = textwrap.dedent(
     import test_distributed as spec
     from aekit.training import distributed
     from aekit.training.checkpoint import Checkpointer
-    from aekit.training.loop import TrainConfig, fit_module
+    from aekit.training.config import TrainConfig
+    from aekit.training.loop import fit_module
 
     out, kill_at = sys.argv[1], int(sys.argv[2])
     attempt = int(os.environ["TORCHELASTIC_RESTART_COUNT"])
@@ -318,7 +321,8 @@ _NODE_WORKER = textwrap.dedent(
     sys.path.insert(0, sys.argv[2])
     import test_distributed as spec
     from aekit.training import distributed
-    from aekit.training.loop import TrainConfig, fit_module
+    from aekit.training.config import TrainConfig
+    from aekit.training.loop import fit_module
 
     out = sys.argv[1]
     distributed.setup()

@@ -12,7 +12,7 @@ import aekit
 from aekit.exceptions import InvalidParameterValue
 from aekit.models import build_model
 from aekit.models.conv import ConvAutoencoder
-from aekit.training.loop import TrainConfig, make_scheduler
+from aekit.training.config import TrainConfig, make_scheduler
 from conftest import assert_close
 
 

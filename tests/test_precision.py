@@ -11,7 +11,9 @@ import aekit.training.loop
 from aekit import Autoencoder, hardware, load
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
-from aekit.training.loop import BF16_MIN_WEIGHTS, TrainConfig, autocast, fit_module, resolve_precision
+from aekit.training.config import TrainConfig
+from aekit.training.loop import fit_module
+from aekit.training.precision import BF16_MIN_WEIGHTS, autocast, resolve_precision
 
 # bf16 keeps 8 significant bits: one rounding is a relative error of at most 2**-9 ~ 0.2%; a forward
 # pass through a few layers, with sums accumulated in float32, stays within a few percent.

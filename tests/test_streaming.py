@@ -19,7 +19,8 @@ from aekit.models.mlp import MLPAutoencoder
 from aekit.preprocess import fit_scaler
 from aekit.training import distributed
 from aekit.training.checkpoint import Checkpointer
-from aekit.training.loop import TrainConfig, fit_module
+from aekit.training.config import TrainConfig
+from aekit.training.loop import fit_module
 from aekit.training.sources import ValidationSplit
 from aekit.training.streaming import FileData, fit_stream, should_stream
 from aekit.workflows import encode_file

@@ -5,7 +5,8 @@ import torch
 
 from aekit.exceptions import TrainingError
 from aekit.models.mlp import MLPAutoencoder
-from aekit.training.loop import TrainConfig, evaluate, fit_module
+from aekit.training.config import TrainConfig
+from aekit.training.loop import evaluate, fit_module
 
 
 def mse(module, batch):

@@ -130,7 +130,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         reconstruction error; elsewhere it is emulated and many times slower (a warning says so).
         "auto" takes bf16 on a CPU that computes it natively when the model's largest weight matrix
         has at least 131,072 entries (there bf16 pays for its casts), fp32 otherwise: see
-        :func:`aekit.training.loop.resolve_precision`. ``precision_`` says which was used.
+        :func:`aekit.training.precision.resolve_precision`. ``precision_`` says which was used.
     n_jobs : int or None, default=None
         Threads for ``fit`` and inference (PyTorch's intra-op threads, set for the call and restored
         after it). None: PyTorch's count (``OMP_NUM_THREADS``, else the cores), at most the cores this

@@ -15,7 +15,7 @@ from aekit.estimator.params import in_threads
 from aekit.exceptions import InvalidInputError
 from aekit.models.losses import reconstruction_loss
 from aekit.training.devices import module_device
-from aekit.training.loop import autocast, resolve_precision
+from aekit.training.precision import autocast, resolve_precision
 
 INFERENCE_BATCH_ROWS = 8192
 

@@ -26,7 +26,8 @@ from aekit.models import ARCHITECTURES
 from aekit.models.losses import OUTPUT_ACTIVATION
 from aekit.models.mlp import ACTIVATIONS
 from aekit.preprocess import SCALERS
-from aekit.training.loop import LR_SCHEDULES, PRECISIONS
+from aekit.training.config import LR_SCHEDULES
+from aekit.training.precision import PRECISIONS
 
 PARAMETER_CONSTRAINTS: dict = {
     "latent_dim": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],

@@ -30,8 +30,9 @@ from aekit.models.losses import OUTPUT_ACTIVATION, reconstruction_loss
 from aekit.models.mlp import AutoencoderModule
 from aekit.training import distributed, loop
 from aekit.training.checkpoint import Checkpointer
-from aekit.training.loop import LossFn, TrainConfig, autocast, resolve_precision
-from aekit.training.precision import training_threads
+from aekit.training.config import History, TrainConfig
+from aekit.training.loop import LossFn
+from aekit.training.precision import autocast, resolve_precision, training_threads
 
 # The combined score's parts of each validation row (squared errors and codes) are kept from the pass over the
 # final weights, for the threshold's scores, while they take at most this much memory; above, another pass
@@ -309,7 +310,7 @@ def _batch_size(estimator, n_train: int) -> int:
     return batch_size
 
 
-def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainConfig, start_loss_fn) -> loop.History:
+def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainConfig, start_loss_fn) -> History:
     """:func:`aekit.training.loop.fit_module` with the estimator's checkpoints; when training fails, the
     estimator is left unfitted and the error says what this estimator can do about it."""
     checkpointer = None

@@ -24,17 +24,13 @@ from tqdm.auto import tqdm
 
 from aekit.exceptions import TrainingError
 from aekit.training import distributed
-from aekit.training.config import LR_SCHEDULES, History, TrainConfig, make_optimizer, make_scheduler
+from aekit.training.config import History, TrainConfig, make_optimizer, make_scheduler
 from aekit.training.devices import device_of
-from aekit.training.precision import BF16_MIN_WEIGHTS, PRECISIONS, autocast, resolve_precision
+from aekit.training.precision import autocast, resolve_precision
 from aekit.training.resume import restore
 from aekit.training.stopping import EarlyStopping, stop_on_signal
 
-__all__ = [  # the loop's own names, and the ones callers have always imported from here
-    "BF16_MIN_WEIGHTS", "EVAL_BATCH_ROWS", "LR_SCHEDULES", "PRECISIONS", "History", "LossFn", "TensorSource",
-    "TrainConfig", "as_source", "autocast", "device_of", "evaluate", "fit_module", "make_optimizer",
-    "make_scheduler", "resolve_precision", "staging_tensor",
-]
+__all__ = ["EVAL_BATCH_ROWS", "LossFn", "TensorSource", "as_source", "evaluate", "fit_module", "staging_tensor"]
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
