@@ -14,7 +14,7 @@ import aekit
 from aekit.data import read_data
 from aekit.exceptions import InvalidInputError
 from aekit.spectrogram import LogMelFrames
-from aekit.workflows import fit_file, score_file
+from aekit.workflows import fit_file, model_info, score_file
 from aekit.workflows.audio import audio_rows
 
 RATE = 16000
@@ -58,6 +58,8 @@ def test_fit_trains_on_the_frames_and_stores_the_features(sounds):
     assert model.n_features_in_ == 16 * 3 and model.anomaly_score == "error"
     assert {key: model.audio_[key] for key in FEATURES} == FEATURES
     assert model.audio_["n_clips"] == 24 and len(model.audio_["clip_quantiles"]) == 1001
+    info = model_info(model_dir)["audio"]
+    assert info["n_clips"] == 24 and info["n_frames"] == len(X) and "clip_quantiles" not in info
     # the stored clip quantiles are those of the training clips' mean row errors
     clip_scores = LogMelFrames(**FEATURES).fit().to_clips(model.reconstruction_error(X), counts)
     np.testing.assert_allclose(model.audio_["clip_quantiles"][::500], np.quantile(clip_scores, [0, 0.5, 1]),

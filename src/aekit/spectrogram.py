@@ -128,8 +128,8 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
         The mel bands' range in Hz; None is ``sample_rate / 2``.
 
     The defaults are the DCASE 2020 task-2 baseline's (128 bands, 5 frames of 64 ms every 32 ms: rows
-    of 640 values, a context of 192 ms). On spoken digits (``benchmarks/bench_audio.py``) fewer bands
-    ranked novel words worse: ROC-AUC 0.63 with 40 bands, 0.75 with 64, 0.83 with 128.
+    of 640 values, a context of 192 ms); on spoken digits fewer bands told a novel word apart less well
+    (the measurements are in the documentation's Sound page, ``docs/audio.md``).
 
     Attributes
     ----------
@@ -172,8 +172,8 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
             self._validate_params()
         except InvalidParameterError as error:
             raise InvalidParameterValue(str(error)) from None
-        # sparse: a frequency bin feeds two bands at most, and a sparse product uses no BLAS threads, which
-        # slowed the dense product of a clip's small matrices fifteen-fold on a busy machine
+        # sparse: a frequency bin feeds two bands at most, and the sparse product starts no BLAS threads,
+        # which contend with each other on a busy machine over a clip's small matrices
         self.filters_ = sparse.csr_array(mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax))
         self.n_features_out_ = self.n_mels * self.frames
         return self

@@ -66,7 +66,11 @@ def describe(info: dict) -> str:
 
 
 def _feature_lines(info: dict, shown: str) -> list[str]:
-    series = info.get("series")
+    series, audio = info.get("series"), info.get("audio")
+    if audio is not None:
+        return [f"sound       {audio['n_mels']} mel bands x {audio['frames']} frames a row ({info['n_features']} "
+                f"values), n_fft {audio['n_fft']}, hop {audio['hop_length']} at {audio['sample_rate']} Hz; trained on "
+                f"{audio['n_clips']} clips ({audio['n_frames']} rows); a clip's score: the mean of its rows' scores"]
     if series is None:
         return [f"features    {info['n_features']} ({shown})"]
     rule = series["window_rule"]

@@ -48,6 +48,7 @@ def model_info(model_dir) -> dict:
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "anomaly_score": model.anomaly_score,
         "series": series,
+        "audio": _audio(model),
         "training": {
             "epochs": int(model.n_iter_),
             "best_epoch": history.get("best_epoch"),
@@ -62,3 +63,10 @@ def model_info(model_dir) -> dict:
         "params": model.get_params(),
         "environment": environment,
     }
+
+
+def _audio(model) -> dict | None:
+    """A sound model's log-mel parameters and training clips (without the stored clip quantiles)."""
+    audio = getattr(model, "audio_", None)
+    return None if audio is None else {key: value for key, value in audio.items() if key != "clip_quantiles"}
+
