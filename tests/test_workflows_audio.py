@@ -87,6 +87,24 @@ def test_score_per_clip_and_per_frame_agree(sounds, tmp_path):
     assert clips["threshold_source"].startswith("training clips' scores, contamination 0.05")
 
 
+def test_options_that_do_not_apply(sounds, tmp_path):
+    from aekit.exceptions import InvalidParameterValue
+
+    train, new, model_dir, _ = sounds
+    with pytest.raises(InvalidParameterValue) as caught:
+        score_file(model_dir, new, tmp_path / "a.csv", per_feature=True)
+    assert caught.value.param == "per_feature"
+    table = tmp_path / "x.npy"
+    np.save(table, np.zeros((30, 3)))
+    plain = aekit.Autoencoder(latent_dim=1, epochs=1, random_state=0).fit(np.random.default_rng(0).normal(size=(30, 3)))
+    with pytest.raises(InvalidParameterValue) as caught:
+        score_file(plain, table, tmp_path / "b.csv", per_frame=True)
+    assert caught.value.param == "per_frame" and not (tmp_path / "b.csv").exists()
+    with pytest.raises(InvalidParameterValue) as caught:
+        fit_file(train, tmp_path / "m", window=8, **PARAMS)
+    assert caught.value.param == "window" and not (tmp_path / "m").exists()
+
+
 def test_scores_survive_the_model_folder(sounds, tmp_path):
     train, new, model_dir, _ = sounds
     fitted = aekit.load(model_dir)

@@ -114,8 +114,14 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
                                     "with commas (.csv) or tabs (.tsv).")
     if is_audio_input(data):  # sound: rows are the clips' log-mel frames (aekit.workflows.audio)
-        if streaming:
-            raise InvalidParameterValue("Sound is trained in memory on its log-mel frames: drop --streaming.")
+        given = {"streaming": streaming, "window": window, "columns": columns, "key": key, "image_size": image_size,
+                 "sep": sep}
+        for name, value in given.items():
+            if value:
+                raise InvalidParameterValue(
+                    f"{name}={value!r} does not apply to sound, which is trained in memory on its clips' log-mel "
+                    f"frames. Drop --{name.replace('_', '-')}.", problem=f"{name} does not apply to sound",
+                    param=name, value=value, hint=f"Drop --{name.replace('_', '-')}.")
         started = time.perf_counter()
         model = fit_audio(data, audio, **params)
         n_rows, image_shape = model.audio_["n_frames"], None

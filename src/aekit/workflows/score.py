@@ -128,7 +128,18 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         raise InvalidParameterValue("The number of flagged segments to list (top_k, --top-k) must be an integer "
                                     f">= 0 (0: none). Got {top_k!r} instead.")
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
+    if per_frame and not is_sound_model(model):
+        raise InvalidParameterValue(
+            "--per-frame (Python: per_frame=True) scores each moment of a sound clip, and this model was not "
+            "trained on sound. Drop --per-frame.", problem="per_frame needs a model trained on sound",
+            param="per_frame", value=True, hint="Drop --per-frame.")
     if is_sound_model(model):  # one score per clip, or per moment of a clip (aekit.workflows.audio)
+        if per_feature:
+            raise InvalidParameterValue(
+                "--per-feature (Python: per_feature=True) splits a row's error over its columns; a sound model "
+                "scores clips and moments (--per-frame). Drop --per-feature.",
+                problem="per_feature does not apply to a sound model", param="per_feature", value=True,
+                hint="Drop --per-feature, or use --per-frame.")
         clip_limit = (limit, source) if threshold is not None else quantile_threshold(
             model.audio_["clip_quantiles"], contamination or model.contamination, "training clips' scores")
         return score_audio(model, data, output, (limit, source) if per_frame else clip_limit, per_frame=per_frame,
