@@ -144,7 +144,8 @@ def run_nab(args, folder: Path, contenders: list[str]) -> None:
         return
     results: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in contenders}
     rows, flag_rows, seconds = [], [], {name: 0.0 for name in contenders}
-    for name, path, values, labels in every:
+    index, count = map(int, args.shard.split("/"))
+    for name, path, values, labels in every[index::count]:
         window = args.window or dominant_period(values)["window"]
         if not labels.any():  # no anomaly: the share of steps aekit flags
             for normalize in args.normalize:
@@ -248,6 +249,8 @@ def main() -> int:
     parser.add_argument("--window", type=int, help="one window for every series and detector (default: auto)")
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--no-peers", action="store_true", help="aekit alone")
+    parser.add_argument("--shard", default="0/1", help="I/N: only the NAB series whose index is I modulo N, so that "
+                        "N processes share the work (default: all)")
     parser.add_argument("--parts", default="speed,kdd,nab", help="what to run, comma-separated among speed, memory "
                         "(peak memory of scoring 1M and 10M steps; needs speed), kdd, nab (default: %(default)s)")
     args = parser.parse_args()

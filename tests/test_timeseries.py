@@ -105,6 +105,9 @@ def test_dominant_period_finds_the_period_within_its_bounds():
     trending = np.column_stack([seasonal + t / 500.0, np.cos(2 * np.pi * t / 96) + 0.3 * rng.normal(size=len(t))])
     found = dominant_period(trending)
     assert found["rule"] == "period" and found["window"] in (95, 96, 97) and found["bounds"] == [8, 512]
+    # a smooth series without a period: its autocorrelation decays slowly, with bumps that are no period
+    walk = np.cumsum(rng.normal(size=4000))
+    assert dominant_period(walk)["rule"] == "no period"
     noise = dominant_period(rng.normal(size=3000))
     assert noise == {"window": 64, "rule": "no period", "autocorrelation": None, "bounds": [8, 375]}
     # a period longer than an eighth of the series is out of bounds: the fallback, clipped

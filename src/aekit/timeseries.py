@@ -10,9 +10,9 @@ trend or a level shift does not swamp the window's shape. :class:`aekit.SeriesAu
 the windows and scores time steps.
 
 **Window length** (:func:`dominant_period`): the lag of the highest peak of the series' autocorrelation
-(linear trend removed, averaged over channels) between ``MIN_WINDOW`` steps and the smaller of
-``MAX_WINDOW`` and an eighth of the series; ``FALLBACK_WINDOW`` (clipped to those bounds) when no
-peak reaches ``MIN_AUTOCORRELATION``.
+(linear trend removed, averaged over channels) after its first zero crossing, between ``MIN_WINDOW``
+steps and the smaller of ``MAX_WINDOW`` and an eighth of the series; ``FALLBACK_WINDOW`` (clipped to
+those bounds) when no peak reaches ``MIN_AUTOCORRELATION``.
 
 **Back to time steps** (:func:`step_scores`): the score of a step is the **mean of the scores of the
 windows that cover it**. An anomaly of a few steps raises every window over it, so its steps get the
@@ -130,9 +130,10 @@ def dominant_period(series) -> dict:
 
     Each channel's linear trend is removed and its autocorrelation computed (by FFT, over the first
     ``PERIOD_STEPS`` steps); the channels' autocorrelations are averaged. The window is the lag of the
-    highest local maximum between the bounds of :func:`window_bounds`; when no local maximum there
-    reaches ``MIN_AUTOCORRELATION``, the series has no clear period and the window is
-    ``FALLBACK_WINDOW`` clipped to the bounds.
+    highest local maximum between the bounds of :func:`window_bounds` that comes after the
+    autocorrelation first drops below zero (a smooth series' slow decay has bumps that are no period);
+    when no such maximum reaches ``MIN_AUTOCORRELATION``, the series has no clear period and the
+    window is ``FALLBACK_WINDOW`` clipped to the bounds.
 
     Returns
     -------
@@ -163,7 +164,11 @@ def dominant_period(series) -> dict:
     power = np.abs(np.fft.rfft(residuals, size, axis=0)) ** 2
     autocorrelation = np.fft.irfft(power, size, axis=0)[: highest + 2].mean(axis=1)
     autocorrelation /= autocorrelation[0]
-    lags = np.arange(max(lowest, 1), min(highest, len(autocorrelation) - 2) + 1)
+    # a period's peak comes after the autocorrelation has first dropped below zero: before that, a bump is
+    # the slow decay of a smooth series, not a repetition
+    below = np.flatnonzero(autocorrelation < 0)
+    first = max(lowest, 1, int(below[0]) if len(below) else len(autocorrelation))
+    lags = np.arange(first, min(highest, len(autocorrelation) - 2) + 1)
     peaks = lags[(autocorrelation[lags] > autocorrelation[lags - 1])
                  & (autocorrelation[lags] >= autocorrelation[lags + 1])
                  & (autocorrelation[lags] >= MIN_AUTOCORRELATION)]
