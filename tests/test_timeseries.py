@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib.util
 import json
 
 import numpy as np
@@ -244,6 +245,10 @@ def test_cli_series_options_and_errors(series, tmp_path, capsys):
     assert summary["output"] is None
     code = main(["info", str(tmp_path / "model")])
     assert code == 0 and f"window      {window['window']} steps" in capsys.readouterr().out
+    if importlib.util.find_spec("onnx") is not None:
+        assert main(["export", str(tmp_path / "model"), "-o", str(tmp_path / "m.onnx"), "--json"]) == 0
+        exported = json.loads(capsys.readouterr().out)
+        assert exported["series"]["window"] == window["window"] and exported["n_features"] == window["window"]
     for argv, message in [
         (["score", "MODEL", "series.npy", "--top-k", "-1"], "must be an integer >= 0"),
         (["encode", "MODEL", "series.npy", "-o", str(tmp_path / "z.csv")], "encode works on independent rows"),

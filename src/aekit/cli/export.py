@@ -32,17 +32,27 @@ def run(args: argparse.Namespace) -> dict:
     from aekit.export import INPUT_NAME, OUTPUT_NAMES, export_onnx  # torch and onnx only when exporting
 
     model = load_model(args.model)
-    path = export_onnx(model, args.output)
+    series = getattr(model, "autoencoder_", None)  # a time-series model: its graph scores windows
+    windows = series or model
+    path = model.to_onnx(args.output) if series is not None else export_onnx(model, args.output)
     summary = {
         "output": str(path),
         "input": INPUT_NAME,
-        "n_features": int(model.n_features_in_),
-        "latent_dim": int(model.module_.latent_dim),
+        "n_features": int(windows.n_features_in_),
+        "latent_dim": int(windows.module_.latent_dim),
         "outputs": list(OUTPUT_NAMES),
-        "threshold": float(model.threshold_),
+        "threshold": float(windows.threshold_),
+        "series": None if series is None else {"window": model.window_, "normalize": model.normalize,
+                                               "channels": int(model.n_features_in_),
+                                               "threshold": float(model.threshold_)},
         "bytes": path.stat().st_size,
     }
     if not args.json and not args.quiet:
         print(f"wrote {path} ({summary['bytes']:,} bytes): input {INPUT_NAME} (n x {summary['n_features']} "
               f"float32, raw units); outputs {', '.join(OUTPUT_NAMES)}")
+        if series is not None:
+            print(f"a time-series model: each row of {INPUT_NAME} is a window of {model.window_} steps x "
+                  f"{model.n_features_in_} channel(s), normalize {model.normalize}; a step's score is the mean "
+                  f"outlier_score of its windows, flagged above {model.threshold_:.5g} (the file's metadata "
+                  "'series_steps' says how)")
     return summary
