@@ -244,7 +244,7 @@ def write_report(
     sound = getattr(estimator, "audio_", None) is not None  # X: a sound file or folder, drawn clip by clip
     if sound:
         model_rows += [(f"log-mel {key}", value) for key, value in estimator.audio_.items() if key != "clip_quantiles"]
-    elif quality is None and X is not None:
+    elif quality is None and X is not None and series_model is None:
         quality = quality_against_pca(estimator, X)
     outliers = None if X is None or series_model is not None or sound else top_outliers(estimator, X)
     if outliers and labels is not None:  # the rows named as the user knows them
