@@ -144,10 +144,10 @@ def test_pictures_of_clips_and_reconstruct(sounds, tmp_path):
     _, new, model_dir, _ = sounds
     model = aekit.load(model_dir)
     written = write_model_plots(model, tmp_path / "plots", new)
-    assert sorted(written) == ["clip_highest", "clip_lowest", "training_curves"]
+    assert sorted(written) == ["clip_highest", "clip_lowest", "latent", "training_curves"]
     assert all(path.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for path in written.values())
     summary = write_report(model, tmp_path / "report.html", new)
-    assert summary["figures"][:2] == ["clip_highest", "clip_lowest"]
+    assert summary["figures"] == ["clip_highest", "clip_lowest", "training_curves", "latent"]
     done = reconstruct_file(model_dir, new, tmp_path / "pictures")
     assert done["n_rows"] == 4
     assert sorted(path.name for path in (tmp_path / "pictures").iterdir()) == [

@@ -16,6 +16,7 @@ from matplotlib.figure import Figure
 
 from aekit.data.audio import audio_clips
 from aekit.plots.canvas import save
+from aekit.plots.embedding import plot_latent
 from aekit.spectrogram import LogMelFrames
 
 
@@ -79,15 +80,20 @@ def clip_picture(estimator, features: LogMelFrames, clip, path: str | os.PathLik
 
 
 def sound_pictures(estimator, data, out_dir) -> dict:
-    """For a model trained on sound: the clip pictures of `data`'s highest- and lowest-scored clips.
+    """For a model trained on sound: the clip pictures of `data`'s highest- and lowest-scored clips, and the clips' map.
 
     Every clip of the sound file or folder `data` is scored (one at a time, in bounded memory); the
-    two are drawn with :func:`clip_picture` as ``clip_highest.png`` and ``clip_lowest.png``.
+    two are drawn with :func:`clip_picture` as ``clip_highest.png`` and ``clip_lowest.png``, and every
+    clip as one point, the mean code of its rows, coloured by its score, in ``latent.png``.
     """
     features = LogMelFrames.from_dict(estimator.audio_)
     highest, lowest = (-np.inf, None, None), (np.inf, None, None)
+    codes, scores = [], []
     for name, wave in audio_clips(data, features.sample_rate):
-        score = float(estimator.outlier_scores(features.clip_rows(wave, name)).mean())
+        rows = features.clip_rows(wave, name)
+        score = float(estimator.outlier_scores(rows).mean())
+        codes.append(estimator.transform(rows).mean(axis=0))
+        scores.append(score)
         if score > highest[0]:
             highest = (score, name, wave)
         if score < lowest[0]:
@@ -95,4 +101,6 @@ def sound_pictures(estimator, data, out_dir) -> dict:
     written = {}
     for label, (_, name, wave) in (("clip_highest", highest), ("clip_lowest", lowest)):
         written[label] = clip_picture(estimator, features, wave, out_dir / f"{label}.png", name=name)["path"]
+    written["latent"] = plot_latent(np.array(codes), out_dir / "latent.png", labels=np.array(scores),
+                                    label_name="clip score", title="Clips: the mean code of their rows")["path"]
     return written
