@@ -20,13 +20,13 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
                       image_shape: Sequence[int] | None = None) -> dict:
     """Write every picture that applies to a fitted autoencoder; return ``{name: path}``.
 
-    Always the training curves. A model trained on sound, with a sound file or folder ``X``: its
-    highest- and lowest-scored clips' spectrograms, reconstructions and scores over time, and the map
-    of its clips (:func:`aekit.plots.sound.sound_pictures`). A :class:`~aekit.SeriesAutoencoder` with a
-    series ``X``: the score over time (:func:`aekit.plots.plot_series_scores`). Another model, with data ``X``: the latent scatter
-    (first two axes, coloured by ``labels``: numbers, or text drawn as categories), the outlier-score histogram with
-    ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W)
-    when given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
+    Always the training curves. A model trained on sound, with a sound file or folder ``X``: its highest- and
+    lowest-scored clips' spectrograms, reconstructions and scores over time, and the map of its clips
+    (:func:`aekit.plots.sound.sound_pictures`). A :class:`~aekit.SeriesAutoencoder` with a series ``X``: the
+    score over time (:func:`aekit.plots.plot_series_scores`). Another model, with data ``X``: the latent scatter
+    (first two axes, coloured by ``labels``: numbers, or text drawn as categories), the outlier-score histogram
+    with ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W) when
+    given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
 
     Examples
     --------
