@@ -128,8 +128,10 @@ def test_the_fitted_state_is_within_its_bounds_and_loads_to_the_same_scores(temp
                                                                      "parameter activation='relu'"),
     ("config.json", lambda c: c["module"].update(hidden_dims=[5]), r"the module's hidden_dims \[5\] differs from the "
                                                                    r"parameter hidden_dims=\[4\]"),
+    ("config.json", lambda c: c["fitted"].update(feature_names_in=["a", "a", "b", "c", "d"]),
+     "feature_names_in must be null or one distinct string per feature"),
 ], ids=["scaler-extra-key", "negative-var", "text-mean", "bool-scale", "scaler-features", "text-samples",
-        "module-activation", "module-hidden-dims"])
+        "module-activation", "module-hidden-dims", "repeated-names"])
 def test_scaler_and_module_fields_the_docs_refuse_are_refused(template, tmp_path, name, edit, pattern):
     folder = edited(template, tmp_path, name, edit)
     with pytest.raises(ModelFileError, match=pattern):

@@ -140,8 +140,9 @@ def check_fitted(fitted: dict, n_features: int) -> None:
     names = fitted.get("feature_names_in")
     expect(
         names is None
-        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)),
-        "feature_names_in must be null or one string per feature",
+        or (isinstance(names, list) and len(names) == n_features and all(isinstance(n, str) for n in names)
+            and len(set(names)) == len(names)),  # a fit refuses repeated column names
+        "feature_names_in must be null or one distinct string per feature",
     )
     expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
