@@ -142,14 +142,13 @@ def test_diverging_training_reports_instead_of_returning_nan():
 @pytest.mark.parametrize(
     "X, pattern",
     [
-        (np.array([[1.0, np.nan], [2.0, 3.0], [1.0, 1.0]]), r"Input X contains NaN.*SimpleImputer"),
         (np.array([[1.0, np.inf], [2.0, 3.0], [1.0, 1.0]]), r"Input X contains infinity"),
         (np.empty((0, 3)), r"0 sample\(s\)"),
         (np.ones((1, 3)), r"1 sample\(s\) \(shape=\(1, 3\)\) while a minimum of 2 is required"),
         (np.arange(5.0), r"Expected a 2-dimensional container|Expected 2D array"),
-        (pd.DataFrame({"a": [1.0, 2.0, 3.0], "city": ["x", "y", "z"]}), r"Column 'city' is not numeric \(dtype"),
+        (pd.DataFrame({"a": [1.0, np.inf, 3.0], "city": ["x", "y", "z"]}), r"Column 'a' holds an infinite value"),
     ],
-    ids=["nan", "inf", "empty", "one-row", "1-d", "string-column"],
+    ids=["inf", "empty", "one-row", "1-d", "table-inf"],
 )
 def test_bad_training_data_gives_clear_errors(X, pattern):
     with pytest.raises(InvalidInputError, match=pattern):

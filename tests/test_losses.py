@@ -1,9 +1,10 @@
 import numpy as np
 import pytest
 import torch
+from scipy.special import log_softmax
 
 from aekit.exceptions import InvalidParameterValue
-from aekit.models.losses import reconstruction_loss
+from aekit.models.losses import TableLoss, reconstruction_loss
 from conftest import assert_close
 
 
@@ -40,3 +41,41 @@ def test_bce_is_finite_for_saturated_outputs():
 def test_unknown_loss():
     with pytest.raises(InvalidParameterValue, match="Did you mean 'mse'"):
         reconstruction_loss("mes", torch.zeros(1, 1), torch.zeros(1, 1))
+
+
+# ------------------------------------------------------------------------------------------ TableLoss
+def test_table_loss_terms_against_numpy():
+    rng = np.random.default_rng(0)
+    raw = rng.normal(size=(6, 5)).astype(np.float32)
+    rows = np.zeros((6, 5), dtype=np.float32)
+    rows[:, 0] = rng.normal(size=6)
+    rows[np.arange(6), 1 + rng.integers(0, 3, 6)] = 1.0  # a 3-category column
+    rows[:, 4] = rng.normal(size=6)
+    rows[1, 0] = np.nan  # a missing number
+    rows[2, 1:4] = np.nan  # a missing category
+    rows[3, 1:4] = 0.0  # a category not seen in training
+    loss = TableLoss([(0, 1), (1, 4), (4, 5)], weights=[0.7], unseen_penalty=3.0)
+    terms = loss.column_errors(torch.from_numpy(raw), torch.from_numpy(rows)).numpy()
+
+    expected = np.empty((6, 3))
+    expected[:, 0] = (raw[:, 0] - rows[:, 0]) ** 2
+    expected[:, 2] = (raw[:, 4] - rows[:, 4]) ** 2
+    expected[:, 1] = 0.7 * -(np.nan_to_num(rows[:, 1:4]) * log_softmax(raw[:, 1:4], axis=1)).sum(axis=1)
+    expected[2, 1] = np.nan
+    expected[3, 1] = 0.7 * 3.0
+    np.testing.assert_allclose(terms, expected, rtol=1e-5, atol=1e-6)
+    batch = float(loss(torch.from_numpy(raw), torch.from_numpy(rows)))
+    assert batch == pytest.approx(np.nanmean(expected), rel=1e-5)
+    np.testing.assert_allclose(loss.row_errors(torch.from_numpy(raw), torch.from_numpy(rows)).numpy(),
+                               np.nanmean(expected, axis=1), rtol=1e-5)
+    probabilities = loss.output(torch.from_numpy(raw)).numpy()
+    np.testing.assert_allclose(probabilities[:, 1:4], np.exp(log_softmax(raw[:, 1:4], axis=1)), rtol=1e-5)
+    np.testing.assert_array_equal(probabilities[:, [0, 4]], raw[:, [0, 4]])
+
+
+def test_table_loss_gradients_skip_missing_cells():
+    rows = torch.tensor([[1.0, float("nan")], [float("nan"), 2.0]])
+    raw = torch.zeros(2, 2, requires_grad=True)
+    TableLoss([(0, 1), (1, 2)], weights=[], unseen_penalty=1.0)(raw, rows).backward()
+    # the mean over the two observed cells: d/draw (raw - x)^2 / 2 = (raw - x); missing cells get 0, never NaN
+    np.testing.assert_array_equal(raw.grad.numpy(), [[-1.0, 0.0], [0.0, -2.0]])

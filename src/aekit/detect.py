@@ -208,17 +208,27 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
     2.0
     """
     n, error_sum, code_sum, outer_sum, kept = 0, 0.0, 0.0, 0.0, []
+    error_count = 0  # each feature's observed errors (NaN: a missing cell), when some are missing
     for errors, codes in parts:
         codes = codes.astype(np.float64)
         kept.append(codes)
         n += len(errors)
-        error_sum = error_sum + errors.sum(axis=0, dtype=np.float64)
+        missing = np.isnan(errors)
+        if missing.any():
+            error_sum = error_sum + np.where(missing, 0.0, errors).sum(axis=0, dtype=np.float64)
+            error_count = error_count + (len(errors) - missing.sum(axis=0))
+        else:
+            error_sum = error_sum + errors.sum(axis=0, dtype=np.float64)
+            error_count = error_count + len(errors)
         code_sum = code_sum + codes.sum(axis=0)
         outer_sum = outer_sum + codes.T @ codes
     if combine is not None:
-        n, error_sum, code_sum, outer_sum = (combine(np.asarray(v, dtype=np.float64), "sum")
-                                             for v in (n, error_sum, code_sum, outer_sum))
-    feature_scale = np.asarray(error_sum, dtype=np.float64) / n
+        n, error_sum, error_count, code_sum, outer_sum = (combine(np.asarray(v, dtype=np.float64), "sum")
+                                                          for v in (n, error_sum, error_count, code_sum, outer_sum))
+    if np.ndim(error_count):  # some errors were missing: each feature's mean over its observed ones
+        feature_scale = np.asarray(error_sum, dtype=np.float64) / np.maximum(error_count, 1)
+    else:
+        feature_scale = np.asarray(error_sum, dtype=np.float64) / n
     feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), MIN_FEATURE_SCALE))
     code_mean = np.asarray(code_sum) / n
     covariance = np.asarray(outer_sum) / n - np.outer(code_mean, code_mean)
@@ -237,20 +247,38 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
 def contributions(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> np.ndarray:
     """Each feature's share of the combined score, then the latent distance's: shape (n, n_features + 1).
 
-    The row sums are :func:`combined_scores`.
+    The row sums are :func:`combined_scores`. A missing cell's error is NaN (a table with gaps): its share is
+    NaN, and a row's other errors are averaged over its observed cells, so rows with gaps compare with
+    complete ones; a row with no observed cell gets NaN shares throughout.
     """
-    normalised = errors.astype(np.float64) / (state.feature_scale * errors.shape[1])
+    n_observed = errors.shape[1]
+    if np.isnan(errors).any():
+        n_observed = np.count_nonzero(~np.isnan(errors), axis=1)[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        normalised = errors.astype(np.float64) / (state.feature_scale * n_observed)
     centred = codes.astype(np.float64) - state.code_mean
     if state.modes is None:
         distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)
     else:
         distance = state.modes.distance(centred)
-    return np.hstack([normalised, (distance / state.latent_divisor)[:, None]])
+    distance = distance / state.latent_divisor
+    if np.ndim(n_observed):
+        distance = np.where(n_observed[:, 0] > 0, distance, np.nan)
+    return np.hstack([normalised, distance[:, None]])
 
 
 def combined_scores(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> np.ndarray:
-    """The combined outlier score of each row (float64; higher is more anomalous)."""
-    return contributions(errors, codes, state).sum(axis=1)
+    """The combined outlier score of each row (float64; higher is more anomalous; NaN for a row of
+    missing cells only: see :func:`contributions`)."""
+    return row_totals(contributions(errors, codes, state))
+
+
+def row_totals(shares: np.ndarray) -> np.ndarray:
+    """Each row's score from its shares (:func:`contributions`): their sum over the observed cells, NaN
+    for a row with none."""
+    if not np.isnan(shares).any():
+        return shares.sum(axis=1)
+    return np.where(np.isnan(shares[:, -1]), np.nan, np.where(np.isnan(shares), 0.0, shares).sum(axis=1))
 
 
 def log_location_spread(quantiles: np.ndarray) -> tuple[float, float]:

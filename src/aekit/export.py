@@ -212,6 +212,9 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     ------
     MissingDependencyError
         The ``onnx`` package is not installed.
+    InvalidInputError
+        The model reads a table with categorical columns or missing cells (``table_``): the graph takes
+        complete float32 rows only, and such a model is not exported.
 
     Examples
     --------
@@ -226,6 +229,13 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     True
     """
     check_is_fitted(estimator)
+    table = getattr(estimator, "table_", None)
+    if table is not None:
+        raise InvalidInputError(
+            f"The ONNX export takes complete rows of numbers; this model reads a table ({table.plan.summary()}) "
+            "whose categories are text and whose missing cells are left out, which the exported graph does not "
+            "take. Export a model fitted on complete numeric columns, or score this one with aekit."
+        )
     onnx = _require_onnx()
     score_state = getattr(estimator, "score_state_", None) if estimator.anomaly_score == "combined" else None
     pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),

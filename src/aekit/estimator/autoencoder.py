@@ -15,8 +15,8 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from aekit import detect, persistence
-from aekit.estimator import inference
+from aekit import detect, persistence, tables
+from aekit.estimator import inference, tabular
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import PARAMETER_CONSTRAINTS, check_params, detached, in_threads, validate_rows
 from aekit.estimator.state import saved_state
@@ -67,7 +67,18 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         the anchored model (PCA is the least-squares solution; a sigmoid output would not start at
         it). BCE uses a sigmoid output and is computed from logits (never NaN from saturated outputs).
     scaler : {"standard", "minmax"} or None, default="standard"
-        Preprocessing fitted on the training data.
+        Preprocessing fitted on the training data (a table's numeric columns, over their observed cells).
+    categorical : "from_dtype", list of str or None, default="from_dtype"
+        Which columns of a table are categorical (see :mod:`aekit.tables`). "from_dtype", as
+        scikit-learn's ``HistGradientBoosting*``: text, pandas ``category`` and boolean columns; a list
+        adds the columns it names (e.g. integer codes); text columns are categorical whatever the
+        setting. A table with a categorical column, a left-out column (identifier-like or date/time)
+        or a missing cell is encoded by a :class:`aekit.tables.TableEncoder` (``table_``): each
+        categorical column is one-hot in and a softmax group out, trained with cross-entropy divided
+        by the entropy of its training frequencies (so that a model that learned nothing costs each
+        column 1, as a standardised numeric column's mean does), and missing cells are left out of
+        the loss and of the score (a row's score is its mean over its observed cells; a row with none
+        scores NaN). A complete table of numbers trains as an array, exactly as without this setting.
     architecture : {"anchored", "mlp", "linear", "conv"}, default="anchored"
         "anchored" (:class:`~aekit.models.anchored.AnchoredAutoencoder`) is PCA, fitted in closed form
         on the training rows (never the validation rows), plus non-linear residual branches (MLPs of
@@ -193,6 +204,11 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     n_features_in_ : int
     feature_names_in_ : ndarray of str
         Only when ``X`` had string column names.
+    table_ : aekit.tables.TableEncoder
+        Only for a table with categorical columns, left-out columns or missing cells (see ``categorical``):
+        the column types (``table_.plan.summary()`` says them in one line), the numeric columns' scaler and
+        the categories. ``transform``, ``outlier_scores`` and the rest then take such tables, and
+        ``reconstruct``, ``inverse_transform`` and :meth:`impute` give DataFrames of the user's columns.
 
     Examples
     --------
@@ -216,6 +232,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         activation="relu",
         loss="auto",
         scaler="standard",
+        categorical="from_dtype",
         architecture="anchored",
         input_shape=None,
         epochs=100,
@@ -244,6 +261,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         self.activation = activation
         self.loss = loss
         self.scaler = scaler
+        self.categorical = categorical
         self.architecture = architecture
         self.input_shape = input_shape
         self.epochs = epochs
@@ -276,6 +294,10 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         self : Autoencoder
         """
         check_params(self)
+        if tables.needs_table(detached(X), self.categorical):
+            return tabular.fit_table(self, X)
+        if hasattr(self, "table_"):
+            del self.table_
         X = validate_rows(self, X, reset=True)
         return fit_data(self, ArrayData(X, feature_names=getattr(self, "feature_names_in_", None)))
 
@@ -329,10 +351,13 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     def transform(self, X) -> np.ndarray:
         """Latent codes of ``X``: an array of shape (n_samples, latent_dim), float32."""
         check_is_fitted(self)
+        if self._table():
+            return tabular.codes(self, X)
         return inference.run_batches(self, self.module_.encode, validate_rows(self, X, reset=False), scale=True)
 
     def inverse_transform(self, X) -> np.ndarray:
-        """Decode latent codes ``X`` (n_samples, latent_dim) back to the original units."""
+        """Decode latent codes ``X`` (n_samples, latent_dim) back to the original units (a table's model: a
+        DataFrame of its columns, each categorical one its most likely category)."""
         check_is_fitted(self)
         try:
             Z = check_array(detached(X), dtype=np.float32, input_name="latent codes")
@@ -343,11 +368,16 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
                 f"inverse_transform takes latent codes with {self.module_.latent_dim} columns (latent_dim); "
                 f"got {Z.shape[1]}. Pass the output of transform."
             )
+        if self._table():
+            return tabular.decoded(self, np.ascontiguousarray(Z))
         return inference.unscale(self, inference.run_batches(self, self.module_.decode, np.ascontiguousarray(Z)))
 
     def reconstruct(self, X) -> np.ndarray:
-        """``inverse_transform(transform(X))``: the reconstruction of ``X``, in its own units."""
+        """``inverse_transform(transform(X))``: the reconstruction of ``X``, in its own units (a table's model:
+        a DataFrame of its columns and categories)."""
         check_is_fitted(self)
+        if self._table():
+            return tabular.reconstruction(self, X)
         X_scaled = inference.scale_rows(self, validate_rows(self, X, reset=False))
         return inference.unscale(self, inference.run_batches(self, lambda batch: self.module_(batch)[0], X_scaled))
 
@@ -365,9 +395,14 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         Returns
         -------
         ndarray of shape (n_samples,) or (n_samples, n_features)
-            Mean squared error of each row (or each value), float32.
+            Mean squared error of each row (or each value), float32. A table's model: one term per column
+            it reads (``table_.columns``; a categorical column's weighted cross-entropy), NaN for a missing
+            cell, and each row's mean over its observed cells.
         """
         check_is_fitted(self)
+        if self._table():
+            terms = inference.errors_scaled(self, tabular.encoded(self, X))
+            return terms if per_feature else inference.observed_mean(terms)
         errors = inference.errors_scaled(self, inference.scale_rows(self, validate_rows(self, X, reset=False)))
         if per_feature:
             return errors
@@ -400,7 +435,40 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         (2, 7)
         """
         check_is_fitted(self)
+        if self._table():  # one share per column the model reads (table_.columns), NaN for a missing cell
+            return inference.outlier_scores(self, tabular.encoded(self, X), scale=False, per_feature=per_feature)
         return inference.outlier_scores(self, validate_rows(self, X, reset=False), scale=True, per_feature=per_feature)
+
+    def impute(self, X):
+        """``X`` with its missing cells filled from the model's reconstruction; observed cells are untouched.
+
+        A table's model fills the columns it reads (numeric ones in their units, categorical ones with
+        their most likely category) and returns a DataFrame with all of ``X``'s columns. The missing
+        cells enter the model as in training (see ``categorical``), so one pass fills them.
+
+        Examples
+        --------
+        >>> import numpy as np, pandas as pd
+        >>> from aekit import Autoencoder
+        >>> rng = np.random.default_rng(0)
+        >>> t = rng.normal(size=300)
+        >>> X = pd.DataFrame({"a": t, "b": 2 * t, "c": np.where(t > 0, "up", "down")})
+        >>> X.loc[:9, "b"] = np.nan
+        >>> ae = Autoencoder(latent_dim=1, epochs=30, random_state=0).fit(X)
+        >>> filled = ae.impute(X)
+        >>> bool(filled["b"].notna().all()), bool((filled.loc[10:, "b"] == X.loc[10:, "b"]).all())
+        (True, True)
+        """
+        check_is_fitted(self)
+        if not self._table():
+            raise InvalidInputError(
+                "impute fills missing cells with a model trained on a table that has them (or categorical "
+                "columns); this model was trained on complete numeric rows. Fit it on the table with its gaps."
+            )
+        return tabular.impute(self, X)
+
+    def _table(self) -> bool:
+        return getattr(self, "table_", None) is not None
 
     def predict_proba(self, X) -> np.ndarray:
         """Probabilities ``[inlier, outlier]`` of each row, shape (n_samples, 2), as scikit-learn's classifiers.
@@ -429,7 +497,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     def score(self, X, y=None) -> float:
         """Negative mean reconstruction error of ``X``: higher is better (for model selection)."""
         check_is_fitted(self)
-        return -float(np.mean(self.reconstruction_error(X)))
+        return -float(np.nanmean(self.reconstruction_error(X)))
 
     def get_feature_names_out(self, input_features=None) -> np.ndarray:
         """Names of the latent columns: ``latent0``, ``latent1``, ..."""
@@ -466,5 +534,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()
         tags.transformer_tags.preserves_dtype = ["float32"]
-        tags.input_tags.allow_nan = False
+        tags.input_tags.allow_nan = True  # missing cells: see the categorical parameter
+        tags.input_tags.categorical = True
+        tags.input_tags.string = True
         return tags

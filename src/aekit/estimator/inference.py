@@ -13,7 +13,7 @@ import torch
 from aekit import detect, preprocess
 from aekit.estimator.params import in_threads
 from aekit.exceptions import InvalidInputError
-from aekit.models.losses import reconstruction_loss
+from aekit.models.losses import TableLoss, reconstruction_loss
 from aekit.training.devices import module_device
 from aekit.training.precision import autocast, resolve_precision
 
@@ -26,8 +26,21 @@ def row_mse(reconstruction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return reconstruction_loss("mse", reconstruction.float(), rows, per_row=True)
 
 
+def table_loss(estimator) -> TableLoss | None:
+    """The loss of a model trained on a table (``table_``: categorical columns or missing cells), else None."""
+    table = getattr(estimator, "table_", None)
+    if table is None:
+        return None
+    weights = [table.weights[name] for name, start, stop in table.layout() if name in table.categories]
+    return TableLoss([(start, stop) for _, start, stop in table.layout()], weights=weights,
+                     unseen_penalty=table.unseen_penalty())
+
+
 def scale_rows(estimator, X: np.ndarray) -> np.ndarray:
-    """The fitted scaler applied to validated rows: a C-contiguous float32 array of finite values."""
+    """The fitted scaler applied to validated rows: a C-contiguous float32 array of finite values (a table's
+    encoded rows, scaled by their encoding, as they are: NaN marks their missing cells)."""
+    if getattr(estimator, "table_", None) is not None:
+        return np.ascontiguousarray(X, dtype=np.float32)
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # overflow is reported below
         X = preprocess.scale(estimator.scaler_, X)
         # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
@@ -43,11 +56,12 @@ def scale_rows(estimator, X: np.ndarray) -> np.ndarray:
 
 
 @in_threads
-def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False) -> np.ndarray:
+def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False, allow_nan: bool = False) -> np.ndarray:
     """Apply a module function to ``array`` in batches, without gradients; numpy float32 out.
 
     With ``scale=True``, ``array`` is unscaled (validated) and each batch
     is scaled on its way in: the same values as scaling it all first, without that copy.
+    ``allow_nan``: the function gives NaN on purpose (a table's missing cells), only infinities are refused.
     """
     device = module_device(estimator.module_)
     estimator.module_.eval()
@@ -66,8 +80,10 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False) 
     if not outputs:
         return np.empty((0, 0), dtype=np.float32)
     result = np.concatenate(outputs)
-    if not np.isfinite(result).all():  # never hand back NaN codes or reconstructions silently
-        rows = np.flatnonzero(~np.isfinite(result).all(axis=1))
+    # never hand back NaN codes or reconstructions silently (only a table's missing cells, with allow_nan)
+    finite = np.isfinite(result) | np.isnan(result) if allow_nan else np.isfinite(result)
+    if not finite.all():
+        rows = np.flatnonzero(~finite.all(axis=1))
         raise InvalidInputError(
             f"The model computed NaN or infinite values for {len(rows)} row(s) of X (first: row {rows[0]}): "
             "they overflow float32, far outside the range of the training data. Check the scale of X."
@@ -81,6 +97,10 @@ def row_errors(estimator, X: np.ndarray, *, scale: bool) -> np.ndarray:
     The threshold's errors when the training step's pass over the validation rows did not give them; the same
     formula as that pass's, and no copy of ``X``, scaled or squared.
     """
+    criterion = table_loss(estimator)
+    if criterion is not None:  # a table's rows: the mean over each row's observed cells (NaN with none)
+        return observed_mean(errors_scaled(estimator, X))
+
     def errors(batch: torch.Tensor) -> torch.Tensor:
         return row_mse(estimator.module_(batch)[0], batch)[:, None]
 
@@ -101,10 +121,36 @@ def finite_rows(values: np.ndarray, what: str) -> np.ndarray:
 
 
 def errors_scaled(estimator, X_scaled: np.ndarray) -> np.ndarray:
-    """Squared error of each value, in the scaled space the model was trained in (finite: else an error)."""
+    """Squared error of each value, in the scaled space the model was trained in (finite: else an error). A
+    table's model (``table_``): one term per user column from its encoded rows, NaN for a missing cell (see
+    :class:`aekit.models.losses.TableLoss`)."""
+    criterion = table_loss(estimator)
+    if criterion is not None:
+        def errors(batch: torch.Tensor) -> torch.Tensor:
+            return criterion.column_errors(estimator.module_(criterion.filled(batch))[0], batch)
+
+        return run_batches(estimator, errors, X_scaled, allow_nan=True)
     reconstruction = run_batches(estimator, lambda batch: estimator.module_(batch)[0], X_scaled)
     with np.errstate(over="ignore"):  # reported by finite_rows
         return finite_rows((X_scaled - reconstruction) ** 2, "squared reconstruction error")
+
+
+def observed_mean(terms: np.ndarray) -> np.ndarray:
+    """Each row's mean over its observed (non-NaN) terms; NaN for a row with none, without a warning."""
+    n_observed = np.count_nonzero(~np.isnan(terms), axis=1)
+    total = np.where(np.isnan(terms), 0.0, terms).sum(axis=1)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        return (total / n_observed).astype(terms.dtype)
+
+
+def reconstruct_encoded(estimator, X_scaled: np.ndarray) -> np.ndarray:
+    """The model's reconstruction of scaled (or a table's encoded) rows, in that space: a table's
+    categorical columns as probabilities."""
+    criterion = table_loss(estimator)
+    if criterion is None:
+        return run_batches(estimator, lambda batch: estimator.module_(batch)[0], X_scaled)
+    return run_batches(estimator, lambda batch: criterion.output(estimator.module_(criterion.filled(batch))[0]),
+                       X_scaled)
 
 
 def unscale(estimator, X_scaled: np.ndarray) -> np.ndarray:
@@ -121,11 +167,22 @@ def joined_parts(reconstruction: torch.Tensor, rows: torch.Tensor, latent: torch
 
 def split_parts(estimator, parts: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     """:func:`joined_parts`' columns as (squared errors, codes)."""
-    return parts[:, : estimator.n_features_in_], parts[:, estimator.n_features_in_ :]
+    table = getattr(estimator, "table_", None)
+    n_errors = estimator.n_features_in_ if table is None else len(table.columns)
+    return parts[:, :n_errors], parts[:, n_errors:]
 
 
 def score_parts(estimator, X: np.ndarray, *, scale: bool) -> tuple[np.ndarray, np.ndarray]:
-    """Each value's squared error and each row's codes, in the scaled space (``scale``: X is unscaled)."""
+    """Each value's squared error and each row's codes, in the scaled space (``scale``: X is unscaled).
+    A table's model: each user column's term (NaN where missing) and the codes, from encoded rows."""
+    criterion = table_loss(estimator)
+    if criterion is not None:
+        def terms(batch: torch.Tensor) -> torch.Tensor:
+            reconstruction, latent = estimator.module_(criterion.filled(batch))
+            return torch.cat([criterion.column_errors(reconstruction, batch), latent.float()], dim=1)
+
+        return split_parts(estimator, run_batches(estimator, terms, X, allow_nan=True))
+
     def both(batch: torch.Tensor) -> torch.Tensor:
         reconstruction, latent = estimator.module_(batch)
         return joined_parts(reconstruction, batch, latent)
@@ -146,14 +203,22 @@ def fit_score_state(estimator, arrays, *, scale: bool, combine=None, gather=None
 
 def outlier_scores(estimator, X: np.ndarray, *, scale: bool, per_feature: bool = False) -> np.ndarray:
     """Each row's outlier score (``per_feature``: its shares), float32 and finite: a row whose score overflows
-    float32 is an error, never an ``inf`` in an output."""
-    with np.errstate(over="ignore", invalid="ignore"):  # reported by finite_rows
+    float32 is an error, never an ``inf`` in an output. A table's model: NaN for a row with no observed cell."""
+    table = table_loss(estimator) is not None
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported by finite_rows
         if estimator.anomaly_score == "combined":
             errors, codes = score_parts(estimator, X, scale=scale)
             shares = detect.contributions(errors, codes, estimator.score_state_)
             # float32, as the errors they come from (and as reconstruction_error)
-            scores = (shares if per_feature else shares.sum(axis=1)).astype(np.float32)
+            scores = (shares if per_feature else detect.row_totals(shares)).astype(np.float32)
+        elif table:  # a table's terms, NaN where missing: means over observed cells
+            terms = errors_scaled(estimator, X)
+            n_observed = np.count_nonzero(~np.isnan(terms), axis=1)[:, None]
+            scores = terms / n_observed if per_feature else observed_mean(terms)
         else:
             squared = errors_scaled(estimator, scale_rows(estimator, X) if scale else X)  # as reconstruction_error
             scores = squared / estimator.n_features_in_ if per_feature else squared.mean(axis=1)
+    if table:  # NaN on purpose (a missing cell, a row with none); never inf
+        finite_rows(np.where(np.isnan(scores), 0.0, scores), "outlier score")
+        return scores
     return finite_rows(scores, "outlier score")

@@ -35,6 +35,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "activation": [StrOptions(set(ACTIVATIONS))],
     "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
     "scaler": [StrOptions(set(SCALERS)), None],
+    "categorical": [StrOptions({"from_dtype"}), list, tuple, None],
     "architecture": [StrOptions(set(ARCHITECTURES))],
     "input_shape": [list, tuple, None],
     "epochs": [Interval(Integral, 1, None, closed="left")],

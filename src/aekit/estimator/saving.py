@@ -158,6 +158,8 @@ def _autoencoder_from_saved(saved: persistence.SavedModel) -> Autoencoder:
         estimator.score_state_ = saved.score_state
     if fitted.get("audio") is not None:
         estimator.audio_ = fitted["audio"]
+    if saved.table is not None:
+        estimator.table_ = saved.table
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
     estimator.history_ = saved.history

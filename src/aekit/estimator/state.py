@@ -34,6 +34,9 @@ def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedMo
         "window": series,
         "audio": getattr(estimator, "audio_", None),
     }
+    table = getattr(estimator, "table_", None)
+    if table is not None:  # a table's encoding: column types, the numeric columns' scaler, the categories
+        fitted["table"] = table.to_dict()
     output_config = getattr(estimator, "_sklearn_output_config", None)  # set_output(transform="pandas")
     if output_config:
         fitted["output_config"] = {key: str(value) for key, value in output_config.items()}

@@ -38,3 +38,78 @@ def reconstruction_loss(name: str, raw_output: torch.Tensor, target: torch.Tenso
     if per_row:
         return function(raw_output, target, reduction="none").flatten(1).mean(dim=1)
     return function(raw_output, target)  # the fused mean: no elementwise tensor kept for the step
+
+
+class TableLoss:
+    """The loss of a table's encoded rows (:class:`aekit.tables.TableEncoder`): masked, one term per column.
+
+    ``layout`` gives each of the user's columns its slice of an encoded row, ``(start, stop)``; a slice
+    one wide is a numeric column (squared error), a wider one a categorical column's dummies (the raw
+    output is its logits; cross-entropy of their softmax, times the column's weight). NaN in the rows
+    marks a missing cell: it enters the model as 0 (:meth:`filled`) and adds no term. An observed
+    categorical cell whose dummies are all 0 holds a category not seen in training: its term is
+    ``unseen_penalty`` times the weight. The loss of a batch is the mean of the terms of its observed cells.
+
+    Examples
+    --------
+    >>> import torch
+    >>> loss = TableLoss([(0, 1), (1, 3)], weights=[1.0], unseen_penalty=5.0)
+    >>> rows = torch.tensor([[0.5, 1.0, 0.0], [float("nan"), float("nan"), float("nan")]])
+    >>> loss.column_errors(torch.zeros(2, 3), rows)  # 0.5 ** 2, and log 2 for two equal logits
+    tensor([[0.2500, 0.6931],
+            [   nan,    nan]])
+    """
+
+    def __init__(self, layout, *, weights, unseen_penalty: float) -> None:
+        self.numeric = [start for start, stop in layout if stop - start == 1]
+        self.numeric_columns = [i for i, (start, stop) in enumerate(layout) if stop - start == 1]
+        self.groups = [(i, start, stop) for i, (start, stop) in enumerate(layout) if stop - start > 1]
+        if len(weights) != len(self.groups):
+            raise InvalidParameterValue(f"TableLoss needs one weight per categorical column ({len(self.groups)}); "
+                                        f"got {len(weights)}.")
+        self.weights = [float(w) for w in weights]
+        self.unseen_penalty = float(unseen_penalty)
+        self.n_columns = len(layout)
+
+    @staticmethod
+    def filled(rows: torch.Tensor) -> torch.Tensor:
+        """The model's input: missing cells (NaN) as 0."""
+        return torch.nan_to_num(rows, nan=0.0)
+
+    def column_errors(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Each cell's term, (n, columns) float32: NaN where the cell is missing."""
+        # the terms are computed on filled rows and NaN put back after: a NaN inside the arithmetic would
+        # give NaN gradients even where the loss masks it out
+        raw_output, rows = raw_output.float(), rows.float()
+        errors = rows.new_empty(len(rows), self.n_columns)
+        if self.numeric:
+            target = rows[:, self.numeric]
+            missing = torch.isnan(target)
+            squared = (raw_output[:, self.numeric] - torch.nan_to_num(target, nan=0.0)) ** 2
+            errors[:, self.numeric_columns] = torch.where(missing, target, squared)
+        for (column, start, stop), weight in zip(self.groups, self.weights, strict=True):
+            target = rows[:, start:stop]
+            missing = torch.isnan(target[:, 0])
+            target = torch.nan_to_num(target, nan=0.0)
+            cross_entropy = -(target * torch.log_softmax(raw_output[:, start:stop], dim=1)).sum(dim=1)
+            unseen = (target.sum(dim=1) == 0) & ~missing
+            cross_entropy = torch.where(unseen, cross_entropy.new_tensor(self.unseen_penalty), cross_entropy)
+            errors[:, column] = torch.where(missing, cross_entropy.new_tensor(float("nan")), weight * cross_entropy)
+        return errors
+
+    def __call__(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """The batch's loss: the mean term over its observed cells."""
+        errors = self.column_errors(raw_output, rows)
+        observed = ~torch.isnan(errors)
+        return torch.where(observed, errors, 0.0).sum() / observed.sum().clamp(min=1)
+
+    def row_errors(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """Each row's mean term over its observed cells (NaN for a row with none)."""
+        return torch.nanmean(self.column_errors(raw_output, rows), dim=1)
+
+    def output(self, raw_output: torch.Tensor) -> torch.Tensor:
+        """The reconstruction: numeric values as they are, each categorical column's probabilities."""
+        result = raw_output.float().clone()
+        for _, start, stop in self.groups:
+            result[:, start:stop] = torch.softmax(result[:, start:stop], dim=1)
+        return result

@@ -61,12 +61,13 @@ from aekit.persistence.files import (
     sorted_header,
 )
 from aekit.preprocess import scaler_from_state, scaler_state
+from aekit.tables import TableEncoder
 
 __all__ = ["ARCHITECTURE_CHECKS", "DAMAGED", "FORMAT_VERSION", "JSON_FILES", "MANIFEST", "MAX_LAYERS", "MAX_WIDTH",
            "WEIGHTS", "SavedModel", "check_model_target", "read_model", "write_model"]
 
 FITTED_KEYS = frozenset({"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                         "error_quantiles", "score_state", "window", "audio", "output_config"})
+                         "error_quantiles", "score_state", "window", "audio", "output_config", "table"})
 
 
 @dataclass
@@ -84,6 +85,7 @@ class SavedModel:
     history: dict
     environment: dict = field(default_factory=dict)
     score_state: ScoreState | None = None
+    table: TableEncoder | None = None  # the parsed fitted["table"]: a table's encoding (aekit.tables)
 
 
 def _contents(saved: SavedModel) -> dict[str, bytes]:
@@ -107,7 +109,8 @@ def _contents(saved: SavedModel) -> dict[str, bytes]:
     weights = {name: tensor.detach().cpu().contiguous() for name, tensor in saved.module.state_dict().items()}
     return {
         "config.json": json_bytes(config),
-        "scaler.json": json_bytes(scaler_state(saved.params["scaler"], saved.scaler)),
+        # a table's numeric columns are scaled by its encoding (config.json's fitted["table"]): no scaler here
+        "scaler.json": json_bytes(scaler_state(None if saved.scaler is None else saved.params["scaler"], saved.scaler)),
         "history.json": json_bytes(saved.history),
         "environment.json": json_bytes(environment),
         WEIGHTS: sorted_header(
@@ -224,7 +227,10 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     expect(shape is None or math.prod(shape) == n_features,
            f"params.input_shape {list(shape or ())} does not hold the {n_features} features of n_features_in")
     _check_output_config(fitted.get("output_config"))  # present only after set_output
-    expect(module_config.get("input_dim") == n_features, "the module's input_dim differs from n_features_in")
+    table = _table(fitted.get("table"), n_features, full_params["scaler"])
+    width = n_features if table is None else table.width  # a table's model reads its encoded rows
+    expect(module_config.get("input_dim") == width, "the module's input_dim differs from n_features_in (or the "
+                                                    "table's encoded width)")
     check_module_matches_params(module_config, full_params, fitted["loss"])
     history = check_history(parse_json("history.json", contents["history.json"]))
     epochs = len(history.get("train_loss", []))
@@ -233,7 +239,8 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     environment = check_environment(parse_json("environment.json", contents["environment.json"]))
     state = parse_json("scaler.json", contents["scaler.json"])
     saved_scaler = state.get("name") if isinstance(state, dict) else state
-    expect(saved_scaler == full_params["scaler"] or not isinstance(state, (dict, type(None))),
+    expect(saved_scaler == (None if table is not None else full_params["scaler"])
+           or not isinstance(state, (dict, type(None))),
            f"holds the state of scaler {saved_scaler!r} but the model was fitted with scaler="
            f"{full_params['scaler']!r}", "scaler.json")
     scaler = scaler_from_state(state, n_features)
@@ -245,8 +252,20 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     expect((score_state is None) == (full_params["anomaly_score"] == "error"),
            "score_state must be present exactly when anomaly_score is 'combined'")
     if score_state is not None:
-        score_state = check_score_state(score_state, n_features, int(module.latent_dim))
+        n_errors = n_features if table is None else len(table.columns)  # a table: one error per column read
+        score_state = check_score_state(score_state, n_errors, int(module.latent_dim))
     check_series_state(fitted.get("window"), n_features)  # a model trained on a time series' windows
     _check_audio(fitted.get("audio"), n_features)  # a model trained on sound clips' log-mel frames
     return SavedModel(params=params, module=module.eval(), scaler=scaler, fitted=fitted, history=history,
-                      environment=environment, score_state=score_state)
+                      environment=environment, score_state=score_state, table=table)
+
+
+def _table(state, n_features: int, scaler: str | None) -> TableEncoder | None:
+    """The table encoding of ``fitted["table"]`` (None without one), checked against the model's columns."""
+    if state is None:
+        return None
+    expect(isinstance(state, dict), "table must be an object")
+    table = TableEncoder.from_dict(state)
+    expect(len(table.plan.columns) == n_features and table.columns, "the table's columns differ from n_features_in")
+    expect(table.scaler_name == scaler, f"the table was scaled with {table.scaler_name!r}, the model says {scaler!r}")
+    return table

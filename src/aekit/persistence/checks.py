@@ -146,7 +146,7 @@ def check_fitted(fitted: dict, n_features: int) -> None:
     )
     expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles", "score_state", "window", "audio", "output_config"}
+                                    "error_quantiles", "score_state", "window", "audio", "output_config", "table"}
     expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     expect(
