@@ -12,6 +12,7 @@ import argparse
 
 from aekit.cli.options import (
     EstimatorDefault,
+    column_names,
     add_common_options,
     add_data_options,
     add_force_option,
@@ -25,6 +26,7 @@ from aekit.cli.options import (
 EXAMPLE = """examples:
   aekit fit train.csv -o model --latent-dim 8 --hidden 128,32 --epochs 200 --seed 0
   aekit fit train.parquet -o model --columns age,income,score --scaler minmax
+  aekit fit penguins.csv -o model --categorical year --exclude-columns island   (text and empty cells: handled)
   aekit fit images/ -o model --image-size 28x28 --architecture conv --hidden 32,64
   aekit fit sounds/ -o model          (log-mel frames; aekit score model clips/ gives one score per clip)
   aekit fit huge.parquet -o model --streaming --checkpoint-dir ckpt     (then, after a crash: ... --resume)
@@ -68,6 +70,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: %(default)s)")
     group.add_argument("--scaler", default=EstimatorDefault("scaler"),
                        help="standard, minmax or none (default: %(default)s)")
+    group.add_argument("--categorical", type=column_names, default=EstimatorDefault("categorical"), metavar="A,B",
+                       help="columns of a table to treat as categories, besides its text and true/false columns "
+                       "(default: decided from each column's type; the fit prints what it decided)")
+    group.add_argument("--exclude-columns", type=column_names, default=(), metavar="A,B",
+                       help="columns of a table to leave out of the model (aekit score --keep-columns can still "
+                       "carry them to its output)")
     group.add_argument("--contamination", type=contamination, default=EstimatorDefault("contamination"), metavar="X",
                        help="expected share of outliers, in (0, 0.5]; the stored threshold is the 1 - X quantile "
                        "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
@@ -128,7 +136,8 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
 # Estimator parameter -> the option's attribute in the parsed arguments; "none" means None where allowed.
 OPTION_PARAMETERS = {
     "latent_dim": "latent_dim", "hidden_dims": "hidden", "activation": "activation",
-    "architecture": "architecture", "loss": "loss", "scaler": "scaler", "contamination": "contamination",
+    "architecture": "architecture", "loss": "loss", "scaler": "scaler", "categorical": "categorical",
+    "contamination": "contamination",
     "anomaly_score": "anomaly_score", "precision": "precision",
     "geometry": "geometry", "geometry_weight": "geometry_weight", "epochs": "epochs", "batch_size": "batch_size",
     "lr": "lr", "validation_fraction": "val_fraction", "patience": "patience", "random_state": "seed",
@@ -160,7 +169,8 @@ def run(args: argparse.Namespace) -> dict:
         raise InvalidParameterValue(
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
         )
-    summary = fit_file(args.data, args.output, columns=args.columns, key=args.key, image_size=args.image_size,
+    summary = fit_file(args.data, args.output, columns=args.columns, exclude_columns=args.exclude_columns,
+                       key=args.key, image_size=args.image_size,
                        force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
                        normalize=None if args.normalize.lower() == "none" else args.normalize, sep=args.sep,
                        **estimator_params(args))
@@ -182,6 +192,7 @@ def describe(summary: dict) -> str:
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
         f"{', on step scores' if summary.get('window') else ''})",
         *([_window_line(summary["window"])] if summary.get("window") else []),
+        *([f"columns: {summary['columns']}"] if summary.get("columns") else []),
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])

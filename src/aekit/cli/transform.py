@@ -33,6 +33,20 @@ def register(subparsers) -> None:
                        "  aekit reconstruct model images/ -o reconstructed/     (one PNG per image)")
     reconstruct.set_defaults(func=_reconstruct)
 
+    impute = subparsers.add_parser(
+        "impute", help="fill the missing cells of a table", formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Write DATA (a .csv/.tsv or .parquet table) with its missing cells filled from the model's "
+        "reconstruction: the same rows and columns, observed cells untouched. The model must have been trained on a "
+        "table (one with text columns or empty cells).",
+        epilog="example:\n  aekit impute model penguins.csv -o filled.csv")
+    impute.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
+    impute.add_argument("data", metavar="DATA", help="input: .csv, .tsv or .parquet table")
+    impute.add_argument("-o", "--output", metavar="OUT", required=True, help="the filled table: .csv or .parquet")
+    impute.add_argument("--force", action="store_true", help="replace OUT if it exists")
+    impute.add_argument("--sep", metavar="SEP", help="separator of a text table (default: comma; tab for .tsv)")
+    add_common_options(impute)
+    impute.set_defaults(func=_impute)
+
     score = _add(subparsers, "score", "per-row reconstruction error and outlier flag",
                  "Write each row's reconstruction error (mean squared error in the model's scaled space), its "
                  "outlier score and an outlier flag (1 = score above the threshold, else 0); without -o, print the "
@@ -136,4 +150,15 @@ def _score(args: argparse.Namespace) -> dict:
             when = f" ({segment['start_time']} to {segment['end_time']})" if "start_time" in segment else ""
             print(f"  steps {segment['start']}-{segment['end']}{when}: peak {segment['peak_score']:.5g} at step "
                   f"{segment['peak']}")
+    return summary
+
+
+def _impute(args: argparse.Namespace) -> dict:
+    from aekit.workflows import impute_file
+
+    summary = impute_file(args.model, args.data, args.output, force=args.force, sep=args.sep)
+    if not args.json and not args.quiet:
+        where = ", ".join(f"{name} {count}" for name, count in summary["columns_filled"].items()) or "none"
+        print(f"filled {summary['n_filled']} missing cell(s) of {summary['n_rows']} rows ({where}); wrote "
+              f"{summary['output']}")
     return summary

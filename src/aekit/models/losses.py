@@ -91,7 +91,7 @@ class TableLoss:
             target = rows[:, start:stop]
             missing = torch.isnan(target[:, 0])
             target = torch.nan_to_num(target, nan=0.0)
-            cross_entropy = -(target * torch.log_softmax(raw_output[:, start:stop], dim=1)).sum(dim=1)
+            cross_entropy = -(target * torch.log_softmax(raw_output[:, start:stop], dim=1)).sum(dim=1).clamp(min=0.0)
             unseen = (target.sum(dim=1) == 0) & ~missing
             cross_entropy = torch.where(unseen, cross_entropy.new_tensor(self.unseen_penalty), cross_entropy)
             errors[:, column] = torch.where(missing, cross_entropy.new_tensor(float("nan")), weight * cross_entropy)

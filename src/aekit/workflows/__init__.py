@@ -10,7 +10,7 @@ and order, and data with the same columns in another order is reordered; missing
 are an error that names them. A plain array (``.npy``/``.npz``), whose columns have no names, is
 matched by position.
 
-One module per job: ``fit``, ``transform`` (encode, decode, reconstruct), ``score``, ``info``;
+One module per job: ``fit``, ``transform`` (encode, decode, reconstruct, impute), ``score``, ``info``;
 ``matching`` reads data for a model and ``output`` writes the rows.
 """
 
@@ -19,9 +19,9 @@ from aekit.workflows.fit import FORCE_OPTION, fit_file, replacing_with_force
 from aekit.workflows.info import model_info
 from aekit.workflows.matching import read_features
 from aekit.workflows.score import outlier_threshold, score_file
-from aekit.workflows.transform import decode_file, encode_file, reconstruct_file
+from aekit.workflows.transform import decode_file, encode_file, impute_file, reconstruct_file
 
 __all__ = [
-    "CHUNK_ROWS", "FORCE_OPTION", "decode_file", "encode_file", "fit_file", "model_info", "outlier_threshold",
-    "read_features", "reconstruct_file", "replacing_with_force", "score_file",
+    "CHUNK_ROWS", "FORCE_OPTION", "decode_file", "encode_file", "fit_file", "impute_file", "model_info",
+    "outlier_threshold", "read_features", "reconstruct_file", "replacing_with_force", "score_file",
 ]

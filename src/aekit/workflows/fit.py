@@ -7,18 +7,20 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from aekit.data import count_rows, read_data
+from aekit.data import count_rows, read_data, table_format
 from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.persistence import check_model_target
+from aekit.tables import needs_table
 from aekit.training import distributed
 from aekit.training.config import kept_losses
 from aekit.training.streaming import fit_stream, should_stream
 from aekit.workflows.audio import fit_audio
-from aekit.workflows.matching import as_frame
+from aekit.workflows.matching import as_frame, read_frame
 from aekit.workflows.series import read_series
 
+TYPE_ROWS = 1000  # a table's first rows tell whether it needs a table model (then it is read in memory)
 FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
 
 
@@ -36,7 +38,8 @@ def replacing_with_force():
                                 hint=hint) from error
 
 
-def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str | None = None,
+def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_columns: Sequence[str] = (),
+             key: str | None = None,
              image_size=None, force: bool = False, streaming: bool | None = False, window: int | str | None = None,
              stride: int | str | None = None, normalize: str | None = "level", sep: str | None = None,
              audio: dict | None = None, **params) -> dict:
@@ -51,6 +54,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     columns, key, image_size, sep
         Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
+    exclude_columns : list of str, optional
+        Columns of a table to leave out of the model (they can still be carried to outputs with
+        ``keep_columns``). A table (``.csv``, ``.parquet``) is read with its columns' own types: one with
+        text, boolean, identifier-like or date columns, or empty cells, trains a table model that types
+        its columns itself (:mod:`aekit.tables`; the summary's ``columns`` says what it decided, and
+        ``categorical=[...]`` among ``params`` overrides it); a complete table of numbers trains as before.
     force : bool, default=False
         Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
     streaming : bool or None, default=False
@@ -106,6 +115,10 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         streaming = False
     if streaming is None and is_audio_input(data):
         streaming = False
+    is_table = window is None and table_format(data) is not None and Path(data).is_file()
+    if is_table and not streaming and needs_table(read_frame(data, columns=columns, sep=sep, nrows=TYPE_ROWS)[0],
+                                                   params.get("categorical", "from_dtype")):
+        streaming = False  # text, identifier-like or date columns, or gaps: a table model, in memory
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = (params.get("geometry") is None and sep is None
                       and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
@@ -113,6 +126,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
     if streaming and sep is not None:
         raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
                                     "with commas (.csv) or tabs (.tsv).")
+    frame = None
+    if is_table and not streaming:
+        frame = _table_to_type(data, columns, exclude_columns, sep, params.get("categorical", "from_dtype"))
+    elif exclude_columns:
+        raise InvalidParameterValue("--exclude-columns (Python: exclude_columns) leaves columns of a table out of a "
+                                    "model trained in memory; drop it, or select columns with --columns.")
     if is_audio_input(data):  # sound: rows are the clips' log-mel frames (aekit.workflows.audio)
         given = {"streaming": streaming, "window": window, "columns": columns, "key": key, "image_size": image_size,
                  "sep": sep}
@@ -130,6 +149,11 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         started = time.perf_counter()
         fit_stream(model, data, columns=columns, key=key)
         n_rows, image_shape = count_rows(data, key=key), None
+    elif frame is not None:  # text, identifier-like or date columns, or missing cells: the model types them
+        model = Autoencoder(**params)
+        started = time.perf_counter()
+        model.fit(frame)
+        n_rows, image_shape = len(frame), None
     else:
         dataset = (read_data(data, columns=columns, key=key, image_size=image_size, sep=sep) if window is None
                    else read_series(data, columns=columns, key=key, sep=sep))
@@ -180,7 +204,32 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, key: str 
         "latent_dim": model.latent_dim_,
         "latent_dim_rule": history.get("latent_dim_rule"),
         "pca": (history.get("pca") or {}).get("message"),
+        "columns": _columns_line(model, exclude_columns),
     }
+
+
+def _table_to_type(data, columns, exclude_columns, sep, categorical):
+    """The table ``data`` with its columns as pandas types them, when it needs a table model (see
+    :func:`aekit.tables.needs_table`), else None (it is read as numbers, as before)."""
+    frame, _ = read_frame(data, columns=columns, sep=sep)
+    unknown = [name for name in exclude_columns if name not in frame.columns]
+    if unknown:
+        raise InvalidParameterValue(f"--exclude-columns names {', '.join(unknown)}, which {data} lacks (or "
+                                    f"--columns left out). Its columns are: {', '.join(frame.columns[:20])}.")
+    frame = frame.drop(columns=list(exclude_columns))
+    return frame if exclude_columns or needs_table(frame, categorical) else None
+
+
+def _columns_line(model, exclude_columns) -> str | None:
+    """What the model made of a table's columns, one line (None for a model of plain numbers)."""
+    table = getattr(model, "table_", None)
+    if table is None:
+        return None
+    line = table.plan.summary()
+    if exclude_columns:
+        line += ("; " if table.plan.excluded else "; left out: ") + ", ".join(f"{name} (excluded)"
+                                                                               for name in exclude_columns)
+    return line
 
 
 def _rounded(value) -> float | None:

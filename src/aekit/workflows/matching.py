@@ -17,6 +17,7 @@ import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
 from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format
+from aekit.data.common import table_plan
 from aekit.estimator import Autoencoder, SeriesAutoencoder, load_model
 from aekit.exceptions import InvalidInputError, plural
 
@@ -26,6 +27,33 @@ ARRAY_SUFFIXES = (".npy", ".npz")
 def as_frame(X: np.ndarray, columns: Sequence[str]) -> pd.DataFrame:
     """A no-copy DataFrame, so that the estimator records (and later checks) the column names."""
     return pd.DataFrame(X, columns=list(columns), copy=False)
+
+
+def read_frame(path, *, columns: Sequence[str] | None = None, sep: str | None = None,
+               ids: bool = True, nrows: int | None = None) -> tuple[pd.DataFrame, np.ndarray | None]:
+    """A text or Parquet table read whole, each column as pandas types it (numbers, text, dates; empty cells
+    missing), for a model that types its columns itself (:mod:`aekit.tables`), and its row ids.
+
+    With ``ids``, a first column that :func:`aekit.data.read_data` reads as row ids (``row``) is taken out
+    and returned beside the table (None without one); ``columns`` selects columns as ``read_data`` does.
+    ``nrows``: only the first rows (a look at the columns' types).
+    """
+    path = Path(path)
+    try:
+        if table_format(path) == ".csv":
+            frame = pd.read_csv(path, sep=sep or default_sep(path), encoding="utf-8-sig", nrows=nrows)
+        elif nrows is not None:
+            frame = next(pq.ParquetFile(path).iter_batches(batch_size=nrows)).to_pandas()
+        else:
+            frame = pd.read_parquet(path)
+    except (OSError, ValueError) as error:  # pandas' and pyarrow's parse errors are ValueErrors
+        raise InvalidInputError(f"Cannot read the table {path}: {error}. Check that it is a .csv/.tsv or "
+                                ".parquet table with a header row.") from None
+    frame.columns = [str(name) for name in frame.columns]
+    id_column, features = table_plan(list(frame.columns), columns, path)
+    if not ids:
+        return frame, None
+    return frame[features], None if id_column is None else frame[id_column].to_numpy()
 
 
 def as_model(model) -> Autoencoder | SeriesAutoencoder:
@@ -180,7 +208,11 @@ def read_chunks(data, key, chunk_rows, columns, image_size, verbose, sep=None) -
 
 
 def output_feature_names(model: Autoencoder) -> list[str]:
-    """The names of an output's data columns: the training columns, or col0, col1, ... without names."""
+    """The names of an output's data columns: the training columns, or col0, col1, ... without names (a
+    table's model: the columns it reads)."""
+    table = getattr(model, "table_", None)
+    if table is not None:
+        return list(table.columns)
     return feature_names(model) or [f"col{j}" for j in range(model.n_features_in_)]
 
 

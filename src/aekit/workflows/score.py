@@ -8,17 +8,57 @@ import numpy as np
 import pandas as pd
 
 from aekit import detect
-from aekit.data import CHUNK_ROWS, Dataset, check_output_path
+from aekit.data import CHUNK_ROWS, Dataset, check_output_path, table_format
 from aekit.estimator import Autoencoder, SeriesAutoencoder
+from aekit.estimator.inference import observed_mean
+from aekit.estimator.tabular import unseen_categories
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.workflows.audio import is_sound_model, score_audio
 from aekit.workflows.matching import (
     as_model,
     feature_chunks,
     output_feature_names,
+    read_frame,
 )
 from aekit.workflows.output import kept_columns, write_rows
 from aekit.workflows.series import score_series
+
+
+def _score_table(model: Autoencoder, data, output, limit: float, source: str, *, per_feature: bool, sep,
+                 kept) -> dict:
+    """:func:`score_file` for a model of a table (``table_``): the table read whole with its columns' types,
+    every row scored from its observed cells (a row with none gets an empty score and is not flagged). With
+    `per_feature`, each column's error (empty for a missing cell) and ``unseen_categories``: the categories of
+    a row that training never saw (``column=value``), which count towards its score."""
+    if table_format(data) is None:
+        raise InvalidInputError(f"This model reads a table (.csv, .tsv or .parquet) by column names; {data} is not "
+                                "one. Give a table with the columns the model was trained on.")
+    frame, ids = read_frame(data, sep=sep)
+    terms = model.reconstruction_error(frame, per_feature=True)
+    errors = observed_mean(terms)
+    scores = errors if model.anomaly_score == "error" else model.outlier_scores(frame)
+    flags = scores > limit  # NaN (no observed cell) is never above it
+    values = pd.DataFrame({"reconstruction_error": errors.astype(np.float64),
+                           "outlier_score": scores.astype(np.float64), "outlier": flags.astype(np.int8)})
+    if per_feature:
+        for j, name in enumerate(output_feature_names(model)):
+            values[f"error_{name}"] = terms[:, j].astype(np.float64)
+        unseen = unseen_categories(model, frame)
+        values["unseen_categories"] = ["; ".join(f"{name}={value}" for name, value in row.items() if value is not None)
+                                       for row in unseen.to_dict("records")]
+    n_rows = len(frame)
+    chunk = Dataset(np.empty((n_rows, 0), dtype=np.float32), [], np.arange(n_rows) if ids is None else ids, "row",
+                    None)
+    write_rows(output, list(values.columns), iter([(chunk, values)]), kept=kept)
+    scored = ~np.isnan(scores)
+    n_outliers = int(flags.sum())
+    return {
+        "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,
+        "outlier_fraction": n_outliers / n_rows, "threshold": limit, "threshold_source": source,
+        "mean_error": float(np.nanmean(errors)) if scored.any() else None,
+        "max_error": float(np.nanmax(errors)) if scored.any() else None,
+        "n_unscored": int(n_rows - scored.sum()),
+    }
 
 
 def outlier_threshold(model: Autoencoder, *, contamination: float | str | None = None,
@@ -152,6 +192,9 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
             )
         return score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k,
                             keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows)
+    if getattr(model, "table_", None) is not None:
+        return _score_table(model, data, output, limit, source, per_feature=per_feature, sep=sep,
+                            kept=kept_columns(data, keep_columns, chunk_rows, sep))
     names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in output_feature_names(model)]

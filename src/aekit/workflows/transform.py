@@ -7,10 +7,12 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit.data import CHUNK_ROWS, Dataset, check_output_path
+from aekit._files import atomic_write
+from aekit.data import CHUNK_ROWS, Dataset, check_output_path, table_format
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.audio import is_sound_model, reconstruct_audio
 from aekit.workflows.matching import (
+    read_frame,
     ARRAY_SUFFIXES,
     as_model,
     by_name,
@@ -153,3 +155,51 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     n_rows = write_rows(output, names, decoded(), kept=kept_columns(latent, keep_columns, chunk_rows),
                          image_shape=model_image_shape(model) if is_folder(output) else None)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
+
+
+def impute_file(model, data, output, *, force: bool = False, sep: str | None = None) -> dict:
+    """Write `data` (a .csv/.tsv or .parquet table) with its missing cells filled by the model
+    (:meth:`~aekit.Autoencoder.impute`): the same columns and rows, observed cells untouched.
+
+    `output` is a .csv or .parquet file, written atomically; an existing one is replaced only with
+    `force`. The model must read a table (trained on one with text columns or gaps: ``table_``).
+
+    Returns
+    -------
+    dict
+        ``output``, ``n_rows``, ``n_filled`` (cells filled) and ``columns_filled`` (cells per column).
+
+    Examples
+    --------
+    >>> import numpy as np, pandas as pd, tempfile, pathlib, aekit
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> t = np.random.default_rng(0).normal(size=200)
+    >>> table = pd.DataFrame({"a": t, "b": 3 * t, "kind": np.where(t > 0, "up", "down")})
+    >>> table.loc[:4, "b"] = np.nan
+    >>> table.to_csv(folder / "t.csv", index=False)
+    >>> ae = aekit.Autoencoder(latent_dim=1, epochs=20, random_state=0).fit(table)
+    >>> impute_file(ae, folder / "t.csv", folder / "filled.csv")["n_filled"]
+    5
+    """
+    model = row_model(model, "impute")
+    if getattr(model, "table_", None) is None:
+        raise InvalidInputError("aekit impute fills the gaps of a table with a model trained on a table with gaps or "
+                                "text columns; this model was trained on complete numbers. Fit it on the table.")
+    if table_format(data) is None:
+        raise InvalidInputError(f"aekit impute reads a table (.csv, .tsv or .parquet); {data} is not one.")
+    output = Path(output)
+    if output.suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidInputError(f"Cannot write {output}: aekit impute writes a .csv or .parquet table.")
+    check_output_path(output, data)
+    if output.exists() and not force:
+        raise InvalidInputError(f"{output} exists. Pass --force (Python: force=True) to replace it.")
+    frame, _ = read_frame(data, sep=sep, ids=False)
+    missing = frame[model.table_.columns].isna().sum()
+    filled = model.impute(frame)
+    with atomic_write(output, "w" if output.suffix.lower() == ".csv" else "wb") as file:
+        if output.suffix.lower() == ".csv":
+            filled.to_csv(file, index=False)
+        else:
+            filled.to_parquet(file, index=False)
+    return {"output": str(output), "n_rows": len(frame), "n_filled": int(missing.sum()),
+            "columns_filled": {name: int(count) for name, count in missing.items() if count}}
