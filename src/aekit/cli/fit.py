@@ -12,11 +12,11 @@ import argparse
 
 from aekit.cli.options import (
     EstimatorDefault,
-    column_names,
     add_common_options,
     add_data_options,
     add_force_option,
     add_seed_option,
+    column_names,
     contamination,
     given,
     show_progress,

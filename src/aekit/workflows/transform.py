@@ -12,7 +12,6 @@ from aekit.data import CHUNK_ROWS, Dataset, check_output_path, table_format
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.audio import is_sound_model, reconstruct_audio
 from aekit.workflows.matching import (
-    read_frame,
     ARRAY_SUFFIXES,
     as_model,
     by_name,
@@ -20,6 +19,7 @@ from aekit.workflows.matching import (
     feature_chunks,
     output_feature_names,
     read_chunks,
+    read_frame,
     row_model,
 )
 from aekit.workflows.output import is_folder, kept_columns, model_image_shape, write_rows
