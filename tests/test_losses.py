@@ -79,3 +79,18 @@ def test_table_loss_gradients_skip_missing_cells():
     TableLoss([(0, 1), (1, 2)], weights=[], unseen_penalty=1.0)(raw, rows).backward()
     # the mean over the two observed cells: d/draw (raw - x)^2 / 2 = (raw - x); missing cells get 0, never NaN
     np.testing.assert_array_equal(raw.grad.numpy(), [[-1.0, 0.0], [0.0, -2.0]])
+
+
+def test_table_loss_training_input_hides_whole_columns_reproducibly():
+    loss = TableLoss([(0, 1), (1, 4)], weights=[1.0], unseen_penalty=1.0, hide=0.5, seed=3)
+    rows = torch.tensor([[2.0, 0.0, 1.0, 0.0]] * 400)
+    hidden = loss.training_input(rows, training=True) == 0
+    assert (hidden[:, 2] == hidden[:, 1:4].all(dim=1)).all()  # a category's dummies go together
+    assert 0.4 < float(hidden[:, 0].float().mean()) < 0.6 and 0.4 < float(hidden[:, 2].float().mean()) < 0.6
+    validation = loss.training_input(rows, training=False)
+    assert torch.equal(validation, loss.training_input(rows, training=False))  # the same cells every pass
+    loss.reseed(3)
+    again = loss.training_input(rows, training=True)
+    assert torch.equal(again == 0, hidden)
+    assert torch.equal(TableLoss([(0, 1)], weights=[], unseen_penalty=1.0).training_input(rows[:, :1], training=True),
+                       rows[:, :1])

@@ -26,14 +26,15 @@ def row_mse(reconstruction: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
     return reconstruction_loss("mse", reconstruction.float(), rows, per_row=True)
 
 
-def table_loss(estimator) -> TableLoss | None:
-    """The loss of a model trained on a table (``table_``: categorical columns or missing cells), else None."""
+def table_loss(estimator, **training) -> TableLoss | None:
+    """The loss of a model trained on a table (``table_``: categorical columns or missing cells), else None.
+    ``training``: ``hide`` and ``seed`` of the training input (see :class:`TableLoss`)."""
     table = getattr(estimator, "table_", None)
     if table is None:
         return None
     weights = [table.weights[name] for name, start, stop in table.layout() if name in table.categories]
     return TableLoss([(start, stop) for _, start, stop in table.layout()], weights=weights,
-                     unseen_penalty=table.unseen_penalty())
+                     unseen_penalty=table.unseen_penalty(), **training)
 
 
 def scale_rows(estimator, X: np.ndarray) -> np.ndarray:

@@ -21,6 +21,10 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.models.losses import TableLoss
 from aekit.training.sources import ArrayData
 
+# In training, each observed cell of a table is also hidden from the model's input with this probability
+# (see TableLoss.training_input): the model learns to fill cells from the others.
+HIDE = 0.25
+
 
 def as_frame(X) -> tuple[pd.DataFrame, bool]:
     """``X`` as a DataFrame, and whether it came with column names (a DataFrame) or not (columns ``x0``, ...)."""
@@ -54,7 +58,7 @@ def fit_table(estimator, X):
     encoder = tables.TableEncoder.fit(frame, plan, estimator.scaler)
     estimator.table_ = encoder  # inference reads it during the fit (the threshold's scores)
     try:
-        fit_data(estimator, ArrayData(encoder.encode(frame)), criterion=inference.table_loss(estimator))
+        fit_data(estimator, ArrayData(encoder.encode(frame)), criterion=inference.table_loss(estimator, hide=HIDE))
     except BaseException:
         if hasattr(estimator, "table_"):
             del estimator.table_

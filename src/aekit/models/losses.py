@@ -60,7 +60,7 @@ class TableLoss:
             [   nan,    nan]])
     """
 
-    def __init__(self, layout, *, weights, unseen_penalty: float) -> None:
+    def __init__(self, layout, *, weights, unseen_penalty: float, hide: float = 0.0, seed: int = 0) -> None:
         self.numeric = [start for start, stop in layout if stop - start == 1]
         self.numeric_columns = [i for i, (start, stop) in enumerate(layout) if stop - start == 1]
         self.groups = [(i, start, stop) for i, (start, stop) in enumerate(layout) if stop - start > 1]
@@ -70,6 +70,29 @@ class TableLoss:
         self.weights = [float(w) for w in weights]
         self.unseen_penalty = float(unseen_penalty)
         self.n_columns = len(layout)
+        self.slot_column = torch.tensor([i for i, (start, stop) in enumerate(layout) for _ in range(stop - start)])
+        self.hide = float(hide)
+        self.reseed(seed)
+
+    def reseed(self, seed: int) -> None:
+        """Seed the cells :meth:`training_input` hides (a fit's seed)."""
+        self.seed = int(seed)
+        self._generator = torch.Generator().manual_seed(self.seed)
+
+    def training_input(self, rows: torch.Tensor, *, training: bool) -> torch.Tensor:
+        """The model's input in training: :meth:`filled`, with each observed cell also hidden (as a missing one
+        is: 0) with probability ``hide``, whole columns at a time (all of a category's dummies). The loss still
+        counts the hidden cells: the model learns to fill a cell from the others (a denoising autoencoder),
+        which is what imputing a missing cell asks of it. Training batches draw their cells from a generator
+        seeded by ``seed``; a validation batch always hides the same cells (seeded by its size), so that its
+        loss compares across epochs."""
+        filled = self.filled(rows)
+        if self.hide <= 0:
+            return filled
+        generator = self._generator if training else torch.Generator().manual_seed(self.seed + len(rows))
+        hidden = torch.rand(len(rows), self.n_columns, generator=generator) < self.hide
+        hidden = hidden[:, self.slot_column].to(rows.device)
+        return torch.where(hidden, torch.zeros_like(filled), filled)
 
     @staticmethod
     def filled(rows: torch.Tensor) -> torch.Tensor:
@@ -91,7 +114,8 @@ class TableLoss:
             target = rows[:, start:stop]
             missing = torch.isnan(target[:, 0])
             target = torch.nan_to_num(target, nan=0.0)
-            cross_entropy = -(target * torch.log_softmax(raw_output[:, start:stop], dim=1)).sum(dim=1).clamp(min=0.0)
+            log_p = torch.log_softmax(raw_output[:, start:stop], dim=1)
+            cross_entropy = (-(target * log_p).sum(dim=1)).clamp(min=0.0)  # never -0.0 from rounding
             unseen = (target.sum(dim=1) == 0) & ~missing
             cross_entropy = torch.where(unseen, cross_entropy.new_tensor(self.unseen_penalty), cross_entropy)
             errors[:, column] = torch.where(missing, cross_entropy.new_tensor(float("nan")), weight * cross_entropy)
