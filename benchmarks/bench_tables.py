@@ -40,9 +40,8 @@ from sklearn.experimental import enable_iterative_imputer  # noqa: F401  (enable
 from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.metrics import roc_auc_score
 
-from _common import DATA_ROOT
-
 import aekit
+from _common import DATA_ROOT
 
 RATES = (0.1, 0.2, 0.3)
 LEVEL = 0.02  # "level with IterativeImputer": within 2% of its RMSE (and of its accuracy)
@@ -179,7 +178,7 @@ def imputation_errors(truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarra
         if not rows.any():
             continue
         if name in categorical:
-            hits.extend((filled[name].to_numpy()[rows].astype(str) == truth[name].to_numpy()[rows].astype(str)))
+            hits.extend(filled[name].to_numpy()[rows].astype(str) == truth[name].to_numpy()[rows].astype(str))
         else:
             std = float(truth[name].astype(float).std()) or 1.0
             error = (filled[name].to_numpy(dtype=float)[rows] - truth[name].to_numpy(dtype=float)[rows]) / std

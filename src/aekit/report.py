@@ -88,24 +88,33 @@ def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list
     >>> top[0]["row"], top[0]["parts"][0][0]
     (7, 'x2')
     """
-    from aekit.detect import outlier_probability
+    from aekit.detect import outlier_probability, row_totals
+    from aekit.estimator.tabular import unseen_categories
 
     shares = estimator.outlier_scores(X, per_feature=True).astype(np.float64)
-    scores = shares.sum(axis=1)
-    names = getattr(estimator, "feature_names_in_", None)
+    scores = row_totals(shares)  # a table's missing cells have no share; a row with none, no score
+    table = getattr(estimator, "table_", None)
+    names = getattr(estimator, "feature_names_in_", None) if table is None else table.columns
     names = [str(n) for n in names] if names is not None else [f"x{j}" for j in range(estimator.n_features_in_)]
+    if table is not None:  # a category training never saw is named with its column
+        unseen = unseen_categories(estimator, X).to_numpy()
+        unseen_at = {name: j for j, name in enumerate(table.categories)}
     names += ["latent distance"] * (shares.shape[1] - len(names))
     quantiles = getattr(estimator, "error_quantiles_", None)
-    rows = np.argsort(-scores, kind="stable")[:n_rows]
+    rows = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:n_rows]
     top = []
     for row in rows:
-        order = np.argsort(-shares[row], kind="stable")[:n_features]
+        order = np.argsort(-np.nan_to_num(shares[row], nan=-np.inf), kind="stable")[:n_features]
+        labels = list(names)
+        if table is not None:
+            labels = [f"{name} (unseen: {unseen[row, unseen_at[name]]})" if name in unseen_at
+                      and unseen[row, unseen_at[name]] is not None else name for name in names]
         probability = None if quantiles is None else float(
             outlier_probability(scores[row : row + 1], estimator.threshold_, quantiles)[0])
         top.append({
             "row": int(row), "score": float(scores[row]), "probability": probability,
             "outlier": bool(scores[row] > estimator.threshold_),
-            "parts": [(names[j], float(shares[row, j] / scores[row]) if scores[row] > 0 else 0.0) for j in order],
+            "parts": [(labels[j], float(shares[row, j] / scores[row]) if scores[row] > 0 else 0.0) for j in order],
         })
     return top
 
@@ -235,6 +244,7 @@ def write_report(
         ("anomaly threshold", estimator.threshold_),
         ("random_state", _seed_given(autoencoder)),
     ]
+    table = getattr(estimator, "table_", None) is not None
     segments = None
     if series_model is not None:
         model_rows += _series_rows(estimator)
@@ -244,7 +254,7 @@ def write_report(
     sound = getattr(estimator, "audio_", None) is not None  # X: a sound file or folder, drawn clip by clip
     if sound:
         model_rows += [(f"log-mel {key}", value) for key, value in estimator.audio_.items() if key != "clip_quantiles"]
-    elif quality is None and X is not None and series_model is None:
+    elif quality is None and X is not None and series_model is None and not table:  # PCA: complete numbers
         quality = quality_against_pca(estimator, X)
     outliers = None if X is None or series_model is not None or sound else top_outliers(estimator, X)
     if outliers and labels is not None:  # the rows named as the user knows them
@@ -253,7 +263,8 @@ def write_report(
     order = ["clip_highest", "clip_lowest", "series_scores", "training_curves", "latent", "ae_vs_pca",
              "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
-        written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
+        # a table's pictures: the training curves (the others take complete numeric rows)
+        written = write_model_plots(estimator, folder, None if table else X, labels=labels, label_name=label_name,
                                     image_shape=image_shape)
         figures = [(name, Path(written[name]).read_bytes()) for name in order if name in written]
     heading = html.escape(title or f"aekit model: {module.config()['architecture']}, latent_dim={module.latent_dim}")

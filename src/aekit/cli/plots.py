@@ -74,6 +74,10 @@ def _load(args: argparse.Namespace):
         names = getattr(model, "feature_names_in_", None)
         return model, read_series(args.data, columns=None if names is None else list(names)).X, None, None
     labels = None if args.label_column is None else read_labels(args.data, args.label_column)
+    if getattr(model, "table_", None) is not None:  # a table model reads its columns, of any type, by name
+        from aekit.workflows.matching import read_frame
+
+        return model, read_frame(args.data, sep=getattr(args, "sep", None), ids=False)[0], labels, None
     names = getattr(model, "feature_names_in_", None)
     if names is None and labels is not None:  # no names to select by: every column of DATA but the label
         dataset = read_data(args.data)
