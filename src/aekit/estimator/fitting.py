@@ -40,8 +40,13 @@ UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] 
 ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 
 
-def fit_data(estimator, data):
-    """Fit ``estimator`` (its parameters checked) on ``data`` (a data set of :mod:`aekit.training.sources`)."""
+def fit_data(estimator, data, *, criterion=None):
+    """Fit ``estimator`` (its parameters checked) on ``data`` (a data set of :mod:`aekit.training.sources`).
+
+    ``criterion``: ``data`` holds a table's encoded rows, already scaled, NaN where a cell is missing
+    (:mod:`aekit.estimator.tabular`); they are trained with that masked loss
+    (:class:`aekit.models.losses.TableLoss`) instead of the squared error.
+    """
     if estimator.geometry is not None and not data.in_memory:
         raise InvalidParameterValue(
             f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
@@ -53,10 +58,13 @@ def fit_data(estimator, data):
     distributed.setup(device)  # joins the process group under torchrun; nothing otherwise
     device = device_of(device)  # "cuda" as cuda:N (this process's GPU under torchrun), as its tensors say it
     seed = _draw_seed(estimator.random_state)
+    if criterion is not None:
+        criterion.reseed(seed)  # the cells it hides from the training input
     # each process's statistics are merged when each reads only its own rows (a file under torchrun)
     combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
-    scaler, rows = preprocess.fit_scaler(estimator.scaler, data.blocks(), combine=combine)
+    scaler_name = None if criterion is not None else estimator.scaler  # a table's encoding scales its columns
+    scaler, rows = preprocess.fit_scaler(scaler_name, data.blocks(), combine=combine)
     if rows.n_rows < 2:
         raise InvalidInputError(
             f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
@@ -77,12 +85,15 @@ def fit_data(estimator, data):
     check_model_size(estimator, n_features, loss, device)
 
     split = ValidationSplit(rows.n_rows, estimator.validation_fraction, seed)
-    train_data, val_data, start = _sources(estimator, data, split, scaler, n_features, seed, device)
+    train_data, val_data, start = _sources(estimator, data, split, scaler, n_features, seed, device,
+                                           table=criterion is not None)
     trained = train(estimator, train_data, val_data, n_features=n_features, loss=loss, seed=seed, start=start,
-                     device=device)
+                     device=device, criterion=criterion)
     model = _as_fitted(estimator, n_features_in_=n_features, seed_=seed, scaler_=scaler, module_=trained.module,
                        precision_=trained.precision)
     score_state, held_out_scores = _held_out_scores(model, data, split, trained.held_out)
+    if criterion is not None:
+        held_out_scores = _observed_scores(model, held_out_scores, data, split)
     # the threshold, and the quantiles of the held-out scores behind it (for other contaminations)
     error_quantiles = np.quantile(held_out_scores.astype(np.float64), ERROR_QUANTILE_LEVELS)
     if estimator.contamination == "auto":
@@ -112,11 +123,16 @@ def fit_data(estimator, data):
     return estimator
 
 
-def _sources(estimator, data, split: ValidationSplit, scaler, n_features: int, seed: int, device: torch.device):
+def _sources(estimator, data, split: ValidationSplit, scaler, n_features: int, seed: int, device: torch.device,
+             table: bool = False):
     """The training and validation rows as trainer data sources, and PCA of the training rows where the
     model needs it (:func:`~aekit.estimator.train.pca_start`). With a geometry each row carries its target
     code in extra columns: PCA (and latent_dim="auto") comes first, from the scaled rows in memory, as
-    Isomap needs d."""
+    Isomap needs d. A ``table``'s PCA is of its rows as the model reads them: missing cells as 0."""
+    if table:
+        train_rows, _ = split.rows()
+        rows = tensor_view(np.nan_to_num(data.scaled(scaler)[train_rows], nan=0.0))
+        return (*data.sources(split, scaler, device), pca_start(estimator, rows, n_features))
     if estimator.geometry is None:
         train_data, val_data = data.sources(split, scaler, device)
         # of every process's training rows (each holds its own share), as one process would
@@ -131,6 +147,16 @@ def _sources(estimator, data, split: ValidationSplit, scaler, n_features: int, s
     )
     train_data, val_data = data.sources(split, scaler, device, targets=targets)
     return train_data, val_data, start
+
+
+def _observed_scores(model, held_out_scores: np.ndarray, data, split: ValidationSplit) -> np.ndarray:
+    """A table's held-out scores without the NaN of rows with no observed cell; all the rows' scores when no
+    held-out row has one (a threshold needs scores)."""
+    held_out_scores = held_out_scores[~np.isnan(held_out_scores)]
+    if not len(held_out_scores):
+        every = np.concatenate([inference.outlier_scores(model, X, scale=True) for X in data.arrays(split, "all")])
+        held_out_scores = every[~np.isnan(every)]
+    return held_out_scores
 
 
 def _draw_seed(random_state) -> int:

@@ -107,14 +107,16 @@ def pca_start(estimator, train_data, n_features: int, combine=None) -> PcaStart 
 
 
 def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: int, start: PcaStart | None,
-           device: torch.device) -> Trained:
+           device: torch.device, criterion=None) -> Trained:
     """Build the module and train it on tensors or data sources (``fit`` and streaming fits).
 
     The anchored model starts at PCA of the training rows (``start``), and its start competes with every
     epoch; with early stopping, PCA stays unless the best epoch beats it significantly, and it is then
     refitted on all the rows. ``Trained.held_out`` holds the final weights' errors on the validation rows
     for the threshold; None where there are none, under torchrun (each process validates only its share),
-    and when PCA was refitted: the scores are then computed afresh.
+    and when PCA was refitted: the scores are then computed afresh. ``criterion``: a table's masked loss
+    (:class:`aekit.models.losses.TableLoss`), in place of the reconstruction loss; its scores are computed
+    afresh, and PCA is kept or replaced by the validation loss alone.
     """
     module = _build_module(estimator, n_features, loss, seed, start, device)
     anchored = estimator.architecture == "anchored"
@@ -123,11 +125,13 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     batch_size = _batch_size(estimator, n_train)
     precision = resolve_precision(estimator.precision, module, device)
     geometry_weight = None if estimator.geometry is None else float(estimator.geometry_weight)
-    loss_fn = _training_loss(loss, n_features, geometry_weight)
+    loss_fn = _training_loss(loss, n_features, geometry_weight) if criterion is None else _table_loss(criterion)
     # the anchored model's start competes with every epoch; with geometry, the loss also weighs the codes'
     # distance to their targets, so the start is scored with the full loss
     start_loss_fn = None
-    if anchored:
+    if anchored and criterion is not None:
+        start_loss_fn = _table_start_loss(criterion)
+    elif anchored:
         start_loss_fn = _start_loss if geometry_weight is None else loss_fn
     config = TrainConfig(
         epochs=estimator.epochs,
@@ -143,7 +147,8 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     )
     single_process = distributed.world_size() == 1
     # PCA may be refitted on all the rows when it wins: a paired test of the validation rows' errors decides
-    may_refit = anchored and estimator.early_stopping and estimator.geometry is None and single_process and n_val > 0
+    may_refit = (anchored and estimator.early_stopping and estimator.geometry is None and criterion is None
+                 and single_process and n_val > 0)
 
     # the passes over the validation rows run on the training steps' threads: the numbers of the loop's passes
     steps_threads = _steps_threads(estimator, module, device, batch_size)
@@ -152,7 +157,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
         history = _fit_module(estimator, module, loss_fn, train_data, val_data, config, start_loss_fn)
         pca_wins = anchored and history.best_epoch == 0
         held_out = None
-        if single_process and n_val and not (may_refit and pca_wins):
+        if single_process and n_val and not (may_refit and pca_wins) and criterion is None:
             keep_parts = (estimator.anomaly_score == "combined"
                           and n_val * (n_features + module.latent_dim) * 4 <= KEEP_PARTS_BYTES)
             held_out = _held_out_pass(module, val_data, n_features, precision, keep_parts)
@@ -250,6 +255,24 @@ def _training_loss(loss: str, n_features: int, geometry_weight: float | None) ->
         return reconstruction_loss(loss, raw, rows) + geometry_weight * geometric
 
     return loss_fn
+
+
+def _table_loss(criterion) -> LossFn:
+    """A table's training loss: missing cells (and a share of the observed ones, in training) in as 0, the
+    observed ones in the loss (see :class:`aekit.models.losses.TableLoss`)."""
+    def loss_fn(module: AutoencoderModule, rows: torch.Tensor) -> torch.Tensor:
+        raw, _ = module(criterion.training_input(rows, training=module.training), logits=True)
+        return criterion(raw, rows)
+
+    return loss_fn
+
+
+def _table_start_loss(criterion) -> LossFn:
+    """:func:`_start_loss` for a table: the anchored model's linear maps on the validation input."""
+    def start_loss(module: AnchoredAutoencoder, rows: torch.Tensor) -> torch.Tensor:
+        return criterion(module.linear_reconstruction(criterion.training_input(rows, training=False)), rows)
+
+    return start_loss
 
 
 def _start_loss(module: AnchoredAutoencoder, rows: torch.Tensor) -> torch.Tensor:
