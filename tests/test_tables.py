@@ -140,3 +140,10 @@ def test_bad_tables_name_the_column():
     encoder = TableEncoder.fit(pd.DataFrame({"b": [1.0, 2.0]}), plan_columns(pd.DataFrame({"b": [1.0, 2.0]})), None)
     with pytest.raises(InvalidInputError, match=r"lacks the column\(s\) b"):
         encoder.encode(pd.DataFrame({"c": [1.0]}))
+
+
+def test_a_single_category_gets_other_beside_it():
+    frame = pd.DataFrame({"b": ["x"] * 5, "a": np.arange(5.0)})
+    encoder = TableEncoder.fit(frame, plan_columns(frame), "standard")
+    assert encoder.categories["b"] == ["x", OTHER]
+    assert encoder.encode(pd.DataFrame({"b": ["y"], "a": [1.0]}))[0, :2].tolist() == [0.0, 1.0]

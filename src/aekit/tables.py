@@ -6,10 +6,11 @@
 - :class:`TableEncoder` turns a table into the model's input and back. A numeric column is scaled by
   :mod:`aekit.preprocess`'s scaler (statistics over its observed cells); a categorical column becomes
   one-hot dummies over its categories (the ``MAX_CATEGORIES - 1`` most frequent, the rest pooled in
-  ``OTHER``). A missing cell is NaN in the encoded rows (all of a categorical column's dummies): the
-  model reads it as 0, which is the column's training mean after scaling and "no category" for dummies,
-  and the loss skips it. A category never seen in training encodes as all-zero dummies that are *not*
-  missing: the model reads "no category", and the score counts it as evidence of an anomaly.
+  ``OTHER``; a column of one category gets ``OTHER`` beside it, for any other value). A missing cell
+  is NaN in the encoded rows (all of a categorical column's dummies): the model reads it as 0, which is
+  the column's training mean after scaling and "no category" for dummies, and the loss skips it. A
+  category never seen in training encodes as all-zero dummies that are *not* missing: the model reads
+  "no category", and the score counts it as evidence of an anomaly.
 
 Numpy and pandas only; the loss over this layout is :class:`aekit.models.losses.TableLoss`.
 """
@@ -254,7 +255,7 @@ class TableEncoder:
                 raise InvalidInputError(f"Column {name!r} has no value in any row: nothing to learn from. Drop it.")
             kept = [str(c) for c in counts.index[: MAX_CATEGORIES - 1 if len(counts) > MAX_CATEGORIES else None]]
             frequencies = counts.to_numpy(dtype=np.float64)[: len(kept)]
-            if len(kept) < len(counts):
+            if len(kept) < len(counts) or len(kept) == 1:  # the rare ones; or, beside one category, any other
                 kept.append(OTHER)
                 frequencies = np.append(frequencies, counts.to_numpy(dtype=np.float64)[len(kept) - 1 :].sum())
             encoder.categories[name] = kept
