@@ -258,8 +258,9 @@ def write_report(
         quality = quality_against_pca(estimator, X)
     outliers = None if X is None or series_model is not None or sound else top_outliers(estimator, X)
     if outliers and labels is not None:  # the rows named as the user knows them
+        label_values = np.asarray(labels).tolist()  # Python values, whatever the array's dtype
         for entry in outliers:
-            entry["label"] = np.asarray(labels)[entry["row"]].item()
+            entry["label"] = label_values[entry["row"]]
     order = ["clip_highest", "clip_lowest", "series_scores", "training_curves", "latent", "ae_vs_pca",
              "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
