@@ -109,8 +109,87 @@ def test_keeps_only_the_newest_checkpoints_and_a_fresh_run_clears_old_ones(tmp_p
     for epoch in range(1, 5):
         checkpoints.save({"epoch": epoch}, epoch=epoch, step=0)
     assert [load_checkpoint(p)["epoch"] for p in list_checkpoints(tmp_path)] == [3, 4]
-    Checkpointer(tmp_path, resume=False)
-    assert list_checkpoints(tmp_path) == []
+    with pytest.warns(UserWarning, match=r"removed 2 checkpoint\(s\) of an earlier run .*ckpt-e000003-s000000000"):
+        Checkpointer(tmp_path, resume=False)
+    assert list_checkpoints(tmp_path) == [] and os.listdir(tmp_path) == []
+
+
+def _files_under(folder) -> dict:
+    return {str(path.relative_to(folder)): path.read_bytes() for path in sorted(folder.rglob("*")) if path.is_file()}
+
+
+@pytest.mark.parametrize("stranger", ["notes.txt in a checkpoint", "notes.txt", "a folder", "ckpt-e000009-s000000000",
+                                      "a link to a checkpoint", "a checkpoint name without manifest"])
+def test_a_fresh_run_refuses_a_checkpoint_folder_holding_anything_else(tmp_path, stranger):
+    for epoch in (1, 2):
+        save_checkpoint(tmp_path, {"w": torch.ones(2)}, epoch=epoch, step=0)
+    first = list_checkpoints(tmp_path)[0]
+    if stranger == "notes.txt in a checkpoint":
+        (first / "notes.txt").write_text("mine")
+    elif stranger == "notes.txt":
+        (tmp_path / "notes.txt").write_text("mine")
+    elif stranger == "a folder":
+        (tmp_path / "results").mkdir()
+    elif stranger == "ckpt-e000009-s000000000":  # a checkpoint's name on a plain file
+        (tmp_path / stranger).write_text("mine")
+    elif stranger == "a link to a checkpoint":
+        (tmp_path / "ckpt-e000005-s000000000").symlink_to(first)
+    else:
+        (tmp_path / "ckpt-e000007-s000000000").mkdir()
+        (tmp_path / "ckpt-e000007-s000000000" / "state.json").write_text("{}")
+    before = _files_under(tmp_path)
+    with pytest.raises(aekit.InvalidInputError, match=r"holds what aekit did not write there \(.+\), so a fresh run "
+                                                      r"will not clear it.*--resume"):
+        Checkpointer(tmp_path, resume=False)
+    assert _files_under(tmp_path) == before
+
+
+def test_a_fresh_run_removes_the_leftovers_of_a_killed_save(tmp_path):
+    save_checkpoint(tmp_path, {"w": torch.ones(2)}, epoch=1, step=0)
+    leftover = tmp_path / ".ckpt-e000002-s000000000.0123456789ab.tmp"  # a save killed before its rename
+    leftover.mkdir()
+    (leftover / "tensors.safetensors").write_bytes(b"half")
+    with pytest.warns(UserWarning, match=r"removed 2 checkpoint"):
+        Checkpointer(tmp_path, resume=False)
+    assert os.listdir(tmp_path) == []
+
+
+def test_resume_removes_nothing_and_pruning_spares_a_users_file(tmp_path):
+    checkpoints = Checkpointer(tmp_path, keep=1)
+    checkpoints.save({"epoch": 1}, epoch=1, step=0)
+    (list_checkpoints(tmp_path)[0] / "notes.txt").write_text("mine")
+    checkpoints.save({"epoch": 2}, epoch=2, step=0)  # prunes epoch 1, but not the user's file
+    assert (tmp_path / "ckpt-e000001-s000000000" / "notes.txt").read_text() == "mine"
+    before = _files_under(tmp_path)
+    Checkpointer(tmp_path, resume=True)
+    assert _files_under(tmp_path) == before
+
+
+@pytest.mark.parametrize("kind", ["file", "inside-a-model"])
+def test_a_checkpoint_folder_that_is_a_file_or_inside_a_model_is_refused_before_training(tmp_path, capsys, kind):
+    from aekit.cli import main
+
+    X = np.random.default_rng(0).normal(size=(40, 3))
+    np.save(tmp_path / "x.npy", X)
+    aekit.Autoencoder(latent_dim=1, hidden_dims=[4], epochs=1, random_state=0).fit(X).save(tmp_path / "model")
+    checkpoints = tmp_path / "x.npy" if kind == "file" else tmp_path / "model" / "ckpt"
+    before = _files_under(tmp_path)
+    assert main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "new"), "--epochs", "1", "--latent-dim", "1",
+                 "--checkpoint-dir", str(checkpoints), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1, error
+    assert ("is not a folder" if kind == "file" else "an aekit model or checkpoint folder") in error, error
+    assert _files_under(tmp_path) == before and not (tmp_path / "new").exists()
+
+
+def test_fit_help_says_what_a_fresh_run_removes(capsys):
+    from aekit.cli import main
+
+    with pytest.raises(SystemExit):
+        main(["fit", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    assert "Without --resume, a fit first removes the checkpoints an earlier run left in DIR" in text
+    assert "a DIR holding anything else is refused before training" in text
 
 
 @pytest.mark.parametrize("schedule", ["cosine", "plateau"])

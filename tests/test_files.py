@@ -45,7 +45,7 @@ def test_atomic_write_failure_keeps_the_target(tmp_path):
     target = tmp_path / "model.json"
     target.write_text("old")
     with pytest.raises(KeyError):
-        with atomic_write(target, "w") as file:
+        with atomic_write(target, "w", overwrite=True) as file:
             file.write("new, half written")
             raise KeyError("boom")
     assert target.read_text() == "old" and os.listdir(tmp_path) == ["model.json"]
@@ -60,7 +60,7 @@ def test_full_disk_becomes_invalid_input_error(tmp_path, monkeypatch):
 
     monkeypatch.setattr(os, "fsync", no_space)
     with pytest.raises(InvalidInputError, match=rf"Cannot write {re.escape(str(target))}: No space left on device"):
-        atomic_write_bytes(target, b"new")
+        atomic_write_bytes(target, b"new", overwrite=True)
     assert target.read_bytes() == b"old" and os.listdir(tmp_path) == ["out.bin"]
 
 
@@ -147,7 +147,7 @@ def test_a_name_taken_while_writing_is_judged_again_at_the_rename(tmp_path, kind
     # the check before the work saw nothing there; what appears meanwhile is refused (a regular file replaced)
     target = tmp_path / "out.csv"
     with pytest.raises(InvalidInputError) if kind != "file" else contextlib.nullcontext():
-        with atomic_write(target, "w") as file:
+        with atomic_write(target, "w", overwrite=True) as file:
             file.write("new")
             what = make_node(target, kind)
     if kind == "file":
@@ -156,3 +156,30 @@ def test_a_name_taken_while_writing_is_judged_again_at_the_rename(tmp_path, kind
         assert file_kind(target) == what
     assert not [name for name in os.listdir(tmp_path) if name.endswith(".tmp")]
 
+
+
+def test_a_regular_file_that_appears_while_writing_is_kept_without_overwrite(tmp_path):
+    target = tmp_path / "out.csv"
+    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+        with atomic_write(target, "w") as file:
+            file.write("new")
+            target.write_text("written meanwhile by someone else")
+    assert target.read_text() == "written meanwhile by someone else"
+    assert os.listdir(tmp_path) == ["out.csv"]
+
+
+@pytest.mark.parametrize("length", [200, 251])
+def test_a_name_near_the_length_limit_is_written(tmp_path, length):
+    # the temporary name is longer than the target's: it is cut to fit, the target keeps its own
+    target = tmp_path / ("é" * 10 + "x" * (length - 24) + ".csv")  # é: two bytes each
+    assert len(os.fsencode(target.name)) == length
+    atomic_write_text(target, "a\n")
+    assert target.read_text() == "a\n" and os.listdir(tmp_path) == [target.name]
+
+
+def test_a_name_beyond_the_limit_and_a_nul_byte_are_one_line_errors(tmp_path):
+    with pytest.raises(InvalidInputError, match="File name too long"):
+        atomic_write_text(tmp_path / ("x" * 256), "a")
+    with pytest.raises(InvalidInputError, match="a path cannot hold a NUL byte"):
+        atomic_write_text(tmp_path / "a\x00b", "a")
+    assert os.listdir(tmp_path) == []

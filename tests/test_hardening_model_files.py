@@ -398,7 +398,8 @@ def test_a_non_regular_file_is_refused_without_blocking(template, tmp_path, name
         (folder / name).mkdir()
     else:
         os.mkfifo(folder / name)
-    with pytest.raises(ModelFileError, match=f"{name}' is missing"):
+    what = "a folder" if kind == "folder" else r"a FIFO \(named pipe\)"  # named as what it is, not "missing"
+    with pytest.raises(ModelFileError, match=f"{name}' is {what}, not a regular file"):
         aekit.load(folder)
 
 

@@ -8,15 +8,21 @@ under `make fuzz`.
 
 from __future__ import annotations
 
+import contextlib
+import errno
+import io
 import json
 import math
 import os
 import re
+import shutil
+import stat
 from pathlib import Path
 
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 from hypothesis import given
 from hypothesis import strategies as st
 from PIL import Image
@@ -25,7 +31,7 @@ import aekit
 from aekit.cli import main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError
-from aekit.workflows import decode_file, encode_file, reconstruct_file, score_file
+from aekit.workflows import decode_file, encode_file, fit_file, reconstruct_file, score_file
 from test_files import make_node
 
 FAST = {"latent_dim": 1, "hidden_dims": [4], "epochs": 2, "random_state": 0}
@@ -118,11 +124,218 @@ def test_no_command_replaces_a_device_or_a_fifo(tmp_path, saved, capsys, command
     what = make_node(target, kind)
     before = os.lstat(target)
     assert main([*writing_command(command, saved, output), "--quiet"]) == 2
-    error = capsys.readouterr().err.splitlines()[-1]
-    assert error.startswith(f"aekit {command}: error: ") and f"it is {what}" in error and "not a regular file" in error, error
+    error = capsys.readouterr().err  # refused before any work: one line, nothing else printed
+    assert error.count("\n") == 1 and f"it is {what}" in error and "not a regular file" in error, error
     after = os.lstat(target)
     assert (after.st_mode, after.st_ino, after.st_rdev) == (before.st_mode, before.st_ino, before.st_rdev)
     assert not [name for name in os.listdir(target.parent) if name.endswith(".tmp")]
+
+
+@pytest.mark.parametrize("command", sorted(OUTPUT_NAMES))
+def test_an_existing_output_is_replaced_only_with_force(tmp_path, saved, capsys, command):
+    output = tmp_path / OUTPUT_NAMES[command]
+    target = output / "training_curves.png" if command == "plot" else output
+    target.parent.mkdir(exist_ok=True)
+    target.write_bytes(b"the user's file")
+    assert main([*writing_command(command, saved, output), "--quiet"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "already exists. Pass --force" in error, error
+    assert target.read_bytes() == b"the user's file"
+    assert main([*writing_command(command, saved, output), "--quiet", "--force"]) == 0
+    assert target.read_bytes() != b"the user's file" and target.stat().st_size > 0
+    assert not [name for name in os.listdir(target.parent) if name.endswith(".tmp")]
+
+
+def _python_writers(model, folder: Path) -> dict:
+    """Each Python function that writes a file, as a call taking (output, overwrite)."""
+    from aekit.plots import plot_training_curves
+    from aekit.report import write_report
+
+    data, codes = folder / "data.csv", folder / "codes.csv"
+    return {
+        "encode_file": lambda out, overwrite: encode_file(model, data, out, overwrite=overwrite),
+        "reconstruct_file": lambda out, overwrite: reconstruct_file(model, data, out, overwrite=overwrite),
+        "score_file": lambda out, overwrite: score_file(model, data, out, overwrite=overwrite),
+        "decode_file": lambda out, overwrite: decode_file(model, codes, out, overwrite=overwrite),
+        "write_data": lambda out, overwrite: write_data(out, np.ones((2, 2)), overwrite=overwrite),
+        "to_onnx": lambda out, overwrite: model.to_onnx(out.with_suffix(".onnx"), overwrite=overwrite),
+        "write_report": lambda out, overwrite: write_report(model, out, overwrite=overwrite),
+        "plot_training_curves": lambda out, overwrite: plot_training_curves(model.history_, out, overwrite=overwrite),
+    }
+
+
+@pytest.mark.parametrize("function", ["encode_file", "reconstruct_file", "score_file", "decode_file", "write_data",
+                                      "to_onnx", "write_report", "plot_training_curves"])
+def test_python_writers_take_overwrite_false(tmp_path, saved, table_model, function):
+    pytest.importorskip("onnx") if function == "to_onnx" else None
+    write = _python_writers(table_model[1], saved)[function]
+    output = tmp_path / "out.csv"
+    output = output.with_suffix(".onnx") if function == "to_onnx" else output
+    output.write_bytes(b"keep me")
+    with pytest.raises(InvalidInputError, match=r"already exists\. Pass --force \(Python: overwrite=True\)"):
+        write(output, False)
+    assert output.read_bytes() == b"keep me"
+    write(output, True)
+    assert output.read_bytes() != b"keep me"
+
+
+@pytest.mark.parametrize("name", ["data.csv", "model/weights.safetensors", "model", "plain"])
+def test_export_writes_only_an_onnx_name(tmp_path, saved, capsys, name):
+    pytest.importorskip("onnx")
+    (tmp_path / "data.csv").write_bytes((saved / "data.csv").read_bytes())
+    shutil.copytree(saved / "model", tmp_path / "model")
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    assert main(["export", str(tmp_path / "model"), "-o", str(tmp_path / name), "--force"]) == 2
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "an ONNX file's name ends in .onnx" in error, error
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+
+
+CHECKPOINT_FOLDER = "checkpoints/ckpt-e000001-s000000000"
+
+
+@pytest.mark.parametrize("inside", ["model", "model-link", CHECKPOINT_FOLDER])
+@pytest.mark.parametrize("command", sorted(OUTPUT_NAMES))
+def test_nothing_is_written_inside_a_model_or_checkpoint_folder(tmp_path, saved, capsys, command, inside):
+    from aekit.training.checkpoint import save_checkpoint
+
+    shutil.copytree(saved / "model", tmp_path / "model")
+    (tmp_path / "model-link").symlink_to(tmp_path / "model")
+    save_checkpoint(tmp_path / "checkpoints", {"w": torch.zeros(1)}, epoch=1, step=0)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    output = tmp_path / inside / ("sub/" if command == "plot" else "") / OUTPUT_NAMES[command]
+    argv = writing_command(command, saved, output)
+    argv[1] = str(tmp_path / "model") if command != "decode" else argv[1]  # the model being used, too
+    for force in ([], ["--force"]):
+        assert main([*argv, "--quiet", *force]) == 2
+        error = capsys.readouterr().err
+        assert error.count("\n") == 1 and "an aekit model or checkpoint folder" in error, error
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before
+    assert not (tmp_path / "model" / "sub").exists()
+
+
+def test_image_rows_are_never_written_into_a_model_folder(tmp_path, image_folders, capsys):
+    fit_file(image_folders / "gray", tmp_path / "model", **FAST)
+    before = sorted(os.listdir(tmp_path / "model"))
+    for output in (tmp_path / "model", tmp_path / "model" / "pngs"):
+        assert main(["reconstruct", str(tmp_path / "model"), str(image_folders / "gray"), "-o", f"{output}/"]) == 2
+        assert "an aekit model or checkpoint folder" in capsys.readouterr().err
+    assert sorted(os.listdir(tmp_path / "model")) == before
+
+
+def test_success_lines_escape_control_characters_in_paths(tmp_path, saved, capsys):
+    name = "out\x1b]0;owned\x07\x1b[2J"
+    for command, output in (("score", f"{name}.csv"), ("export", f"{name}.onnx"), ("report", f"{name}.html"),
+                            ("plot", name), ("encode", f"{name}.npy")):
+        if command == "export":
+            pytest.importorskip("onnx")
+        assert main(writing_command(command, saved, tmp_path / output)) == 0
+        out = capsys.readouterr().out
+        assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f]", out), repr(out)
+        assert "out\\x1b]0;owned\\x07\\x1b[2J" in out, out
+
+
+def test_a_plot_that_fails_on_a_full_disk_leaves_no_folder(tmp_path, saved, capsys, monkeypatch):
+    def no_space(fd):
+        raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
+
+    monkeypatch.setattr(os, "fsync", no_space)
+    assert main(["plot", str(saved / "model"), str(saved / "data.csv"), "-o", str(tmp_path / "new" / "plots")]) == 2
+    assert "No space left on device" in capsys.readouterr().err
+    assert os.listdir(tmp_path) == []
+
+
+def test_a_plot_that_fails_halfway_removes_only_what_it_wrote(tmp_path, saved, monkeypatch):
+    from aekit.plots import model as plots_model
+    from aekit.plots import write_model_plots
+
+    (tmp_path / "plots").mkdir()
+    (tmp_path / "plots" / "notes.txt").write_text("mine")
+
+    def refuse(*args, **kwargs):
+        raise InvalidInputError("disk full")
+
+    monkeypatch.setattr(plots_model, "plot_error_histogram", refuse)  # the third picture fails
+    with pytest.raises(InvalidInputError, match="disk full"):
+        write_model_plots(aekit.load(saved / "model"), tmp_path / "plots", read_data(saved / "data.csv").X)
+    assert os.listdir(tmp_path / "plots") == ["notes.txt"]
+
+
+# Every kind of thing an output path may name; a device node only where this user may make one (root).
+TARGET_KINDS = ["absent", "file", "fifo", "folder", "socket", "link-to-file", "link-to-fifo", "dangling-link",
+                "inside-model", "inside-model-link", "inside-checkpoint", "the-model", "a-model-file",
+                *(["device", "link-to-device"] if os.geteuid() == 0 else [])]
+NAMES = st.text(st.sampled_from("ab-_.é\x1b[]\x07\t\u202e "), min_size=1, max_size=8).filter(
+    lambda name: name.strip(".") != "" and "/" not in name)
+
+
+def _place_target(root: Path, command: str, kind: str, name: str) -> tuple[Path, Path | None]:
+    """Make the output path of `command` name a `kind` of thing under `root`; return it and the node to watch."""
+    from aekit.training.checkpoint import save_checkpoint
+
+    suffix = {"encode": ".npy", "reconstruct": ".parquet", "score": ".csv", "decode": ".csv", "export": ".onnx",
+              "report": ".html", "plot": ""}[command]
+    where = {"inside-model": root / "model", "inside-model-link": root / "model-link",
+             "inside-checkpoint": root / CHECKPOINT_FOLDER}.get(kind, root)
+    if kind.startswith("inside-checkpoint"):
+        save_checkpoint(root / "checkpoints", {"w": torch.zeros(1)}, epoch=1, step=0)
+    output = where / (name + suffix)
+    if kind == "the-model":
+        output = root / "model"
+    elif kind == "a-model-file":
+        output = root / "model" / ("weights.safetensors" if command != "export" else "config.onnx")
+    node = output / "training_curves.png" if command == "plot" else output
+    if kind in ("absent", "the-model", "a-model-file") or kind.startswith("inside"):
+        return output, None
+    node.parent.mkdir(parents=True, exist_ok=True)
+    make_node(node, kind)
+    return output, node
+
+
+@given(command=st.sampled_from(sorted(OUTPUT_NAMES)), kind=st.sampled_from(TARGET_KINDS), force=st.booleans(),
+       name=NAMES)
+def test_output_targets_of_every_kind(saved, tmp_path_factory, command, kind, force, name):
+    """Any writing command, onto any kind of target, with and without --force: written only onto a new name or
+    (with --force) a regular file; otherwise one line, exit 2, and every file and node left as it was."""
+    root = tmp_path_factory.mktemp("target")
+    shutil.copytree(saved / "model", root / "model")
+    (root / "model-link").symlink_to(root / "model")
+    output, node = _place_target(root, command, kind, name)
+    argv = writing_command(command, saved, output)
+    argv[1] = str(root / "model") if command != "decode" else argv[1]  # the model being used, in harm's way
+    before = {path: (os.lstat(path).st_ino, path.read_bytes() if path.is_file() and not path.is_symlink() else None)
+              for path in root.rglob("*")}
+    stream = io.StringIO()
+    with contextlib.redirect_stdout(stream), contextlib.redirect_stderr(stream):
+        code = main([*argv, *(["--force"] if force else [])])
+    printed = stream.getvalue()
+    writable = kind == "absent" or (kind == "file" and force)
+    assert code == (0 if writable else 2), (kind, force, printed)
+    assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", printed), repr(printed)  # names shown escaped
+    if not writable:
+        assert printed.count("\n") == 1 and printed.startswith(f"aekit {command}: error: "), printed
+        after = {path: (os.lstat(path).st_ino, path.read_bytes() if path.is_file() and not path.is_symlink() else None)
+                 for path in root.rglob("*")}
+        assert after == before
+    else:
+        written = output / "training_curves.png" if command == "plot" else output
+        assert stat.S_ISREG(os.lstat(written).st_mode) and written.stat().st_size > 0
+    assert sorted(os.listdir(root / "model")) == sorted(os.listdir(saved / "model"))
+    assert not [path for path in root.rglob("*.tmp")]
+    shutil.rmtree(root)
+
+
+@pytest.mark.parametrize("file_id", ["/tmp/aekit-escaped", "../escaped", "a/../../escaped"])
+def test_image_ids_from_the_data_never_leave_the_output_folder(tmp_path, image_folders, capsys, file_id):
+    fit_file(image_folders / "gray", tmp_path / "model", **FAST)
+    model = aekit.load(tmp_path / "model")
+    codes = model.transform(read_data(image_folders / "gray").X)[:1]
+    write_data(tmp_path / "codes.csv", codes, columns=["latent0"], ids=[file_id], id_name="file")
+    assert main(["decode", str(tmp_path / "model"), str(tmp_path / "codes.csv"), "-o", f"{tmp_path / 'out'}/"]) == 2
+    error = capsys.readouterr().err.splitlines()[-1]  # (after any warning of the decoding)
+    assert error.startswith("aekit decode: error: ") and "its name leaves the folder" in error, error
+    assert not Path("/tmp/aekit-escaped.png").exists() and not (tmp_path / "escaped.png").exists()
+    assert not (tmp_path / "out").exists()
 
 
 # ------------------------------------------------------------------------------ strict JSON
@@ -301,6 +514,6 @@ def test_pictures_and_reports_never_replace_the_data_or_the_model(tmp_path, tabl
             "plot-on-model": ["plot", str(tmp_path / "model"), str(data), "-o", str(tmp_path / "model")]}[command]
     assert main([*argv, "--quiet"]) == 2
     error = capsys.readouterr().err
-    assert error.count("\n") == 1 and ("is the input file" in error or "inside the model folder" in error), error
+    assert error.count("\n") == 1 and ("is the input file" in error or "an aekit model or checkpoint" in error), error
     assert {path: path.read_bytes() for path in before} == before
     assert sorted((tmp_path / "model").iterdir()) == sorted(path for path in before if path != data)

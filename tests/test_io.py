@@ -597,7 +597,7 @@ def test_chunk_writer_keeps_the_old_target_when_interrupted(tmp_path, table):
     path = tmp_path / "out.csv"
     path.write_text("old")
     with pytest.raises(InvalidInputError, match="chunk with 2 columns"):
-        with open_chunk_writer(path, ["a", "b", "c"]) as writer:
+        with open_chunk_writer(path, ["a", "b", "c"], overwrite=True) as writer:
             writer.write(table)
             writer.write(table[:, :2])
     assert path.read_text() == "old" and os.listdir(tmp_path) == ["out.csv"]

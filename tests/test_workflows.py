@@ -110,7 +110,7 @@ def test_plain_arrays_are_matched_by_position(fitted, table, tmp_path):
     assert np.array_equal(np.load(tmp_path / "z.npy"), model.transform(table))
     np.save(tmp_path / "narrow.npy", table.to_numpy()[:, :4])
     with pytest.raises(InvalidInputError, match="has 4 columns; the model takes 5"):
-        encode_file(model_dir, tmp_path / "narrow.npy", tmp_path / "z.npy")
+        encode_file(model_dir, tmp_path / "narrow.npy", tmp_path / "z.npy", overwrite=True)
 
 
 def test_chunked_output_is_identical_to_one_pass(fitted, tmp_path):
@@ -199,7 +199,7 @@ def test_images_fit_encode_with_file_ids(image_folder, tmp_path):
     assert getattr(model, "feature_names_in_", None) is None  # pixels are matched by position, not by name
     assert_close(codes[["latent0", "latent1"]].to_numpy(), model.transform(pixels), rtol=1e-6, atol=1e-6)
     with pytest.raises(InvalidInputError, match="have 48 values each .* Resize them with --image-size HxW"):
-        encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv", image_size="6x8")
+        encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv", image_size="6x8", overwrite=True)
 
 
 def test_model_info_describes_the_folder(fitted):

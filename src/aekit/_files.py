@@ -3,9 +3,11 @@
 The data goes to a hidden temporary file in the target's folder (same file system, so the final
 rename is atomic), is flushed and fsync'ed, then renamed onto the target; the folder is fsync'ed
 last so the rename itself survives a crash. On any error the temporary file is removed and the
-target is left as it was. Only a new name or a regular file is ever replaced: a folder, a symbolic
-link, a FIFO, a device or a socket at the target is refused, judged by ``lstat`` before the work and
-again at the rename (a name taken meanwhile is never replaced: ``renameat2(RENAME_NOREPLACE)``).
+target is left as it was. Only a new name, or with ``overwrite=True`` a regular file, is ever
+replaced: a folder, a symbolic link, a FIFO, a device or a socket at the target is refused, judged by
+``lstat`` before the work and again at the rename (a name taken meanwhile is never replaced:
+``renameat2(RENAME_NOREPLACE)``). Nothing is written inside a folder aekit wrote whole (a model or a
+checkpoint, recognised by its ``manifest.json`` of file checksums): such a folder holds only its own files.
 
 A folder of files (a model, a checkpoint) is built the same way under a hidden temporary name and
 renamed into place by :func:`write_folder`, under a lock on the parent folder, so that two processes
@@ -15,8 +17,10 @@ with the permissions the umask gives any new file.
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import errno
+import json
 import os
 import secrets
 import shutil
@@ -29,13 +33,20 @@ from typing import IO, Any
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
 __all__ = [
-    "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file", "exchange_paths", "file_kind",
-    "fsync_folder", "install_folder", "locked_folder", "write_folder", "write_synced",
+    "OVERWRITE_OPTION", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file",
+    "check_output_folder", "exchange_paths", "file_kind", "fsync_folder", "install_folder", "locked_folder",
+    "hidden_name", "output_folder", "whole_folder_around", "write_folder", "write_synced",
 ]
+
+# How a user asks to replace an existing output file, named in the refusal (the CLI option, the Python one).
+OVERWRITE_OPTION = "--force (Python: overwrite=True)"
+MANIFEST = "manifest.json"  # written last into a model or checkpoint folder: the files' sizes and checksums
+
 
 
 @contextmanager
-def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "utf-8") -> Iterator[IO[Any]]:
+def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "utf-8",
+                 overwrite: bool = False) -> Iterator[IO[Any]]:
     """Open a temporary file that replaces `path` when the ``with`` block ends without error.
 
     Parameters
@@ -46,6 +57,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
         Binary or text (UTF-8 by default, no newline translation).
     encoding : str
         Text encoding, used only when ``mode="w"``.
+    overwrite : bool, default=False
+        Replace `path` when it is an existing regular file (never anything else).
 
     Yields
     ------
@@ -55,8 +68,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     Raises
     ------
     InvalidInputError
-        The file cannot be written (missing or read-only folder, full disk, ...), or `path` is something
-        other than a regular file (:func:`check_output_file`); nothing is left behind.
+        The file cannot be written (missing or read-only folder, full disk, ...), or may not be replaced
+        (:func:`check_output_file`); nothing is left behind.
 
     Examples
     --------
@@ -70,7 +83,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     if mode not in ("wb", "w"):
         raise InvalidParameterValue(f"The 'mode' parameter of atomic_write must be 'wb' or 'w'. Got {mode!r} instead.")
     path = Path(path)
-    check_output_file(path)  # before the work; again at the rename
+    check_output_file(path, overwrite=overwrite)  # before the work; again at the rename
     fd, temporary = _create_temporary(path)
     try:
         text_options = {"encoding": encoding, "newline": ""} if mode == "w" else {}
@@ -78,7 +91,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
             yield file
             file.flush()
             os.fsync(file.fileno())
-        _install_file(temporary, path)
+        _install_file(temporary, path, overwrite)
     except BaseException as error:
         temporary.unlink(missing_ok=True)
         # Only OS errors about the file being written are write failures; an OSError raised by the
@@ -89,8 +102,8 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     fsync_folder(path.parent)
 
 
-def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Write `data` to `path` atomically.
+def atomic_write_bytes(path: str | os.PathLike, data: bytes, *, overwrite: bool = False) -> None:
+    """Write `data` to `path` atomically (an existing regular file replaced only with `overwrite`).
 
     Examples
     --------
@@ -100,12 +113,13 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
     >>> target.read_bytes()
     b'\\x00\\x01'
     """
-    with atomic_write(path, "wb") as file:
+    with atomic_write(path, "wb", overwrite=overwrite) as file:
         file.write(data)
 
 
-def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8") -> None:
-    """Write `text` to `path` atomically (UTF-8 by default, newlines written as given).
+def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "utf-8", overwrite: bool = False) -> None:
+    """Write `text` to `path` atomically (UTF-8 by default, newlines written as given; an existing regular
+    file replaced only with `overwrite`).
 
     Examples
     --------
@@ -115,7 +129,7 @@ def atomic_write_text(path: str | os.PathLike, text: str, *, encoding: str = "ut
     >>> target.read_text()
     '{"latent_dim": 2}'
     """
-    with atomic_write(path, "w", encoding=encoding) as file:
+    with atomic_write(path, "w", encoding=encoding, overwrite=overwrite) as file:
         file.write(text)
 
 
@@ -139,45 +153,183 @@ def file_kind(path: str | os.PathLike) -> str | None:
     return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
-def check_output_file(path: str | os.PathLike) -> None:
-    """Refuse an output path where something other than a regular file is: a folder, a symbolic link, a FIFO,
-    a device, a socket (as coreutils' ``install`` and ``cp`` refuse to replace what is not a file).
+def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, option: str = OVERWRITE_OPTION) -> None:
+    """Refuse an output file path that may not be written.
 
-    A symbolic link is refused even to a regular file: the rename would replace the link, not the file it
-    points to.
+    Refused: anything there but a regular file (a folder, a symbolic link even to a regular file, since
+    the rename would replace the link and not the file; a FIFO, a device, a socket: as coreutils'
+    ``install`` refuses them); a regular file unless `overwrite` (the error names `option`, how the
+    user asks for it); a path inside a folder aekit wrote whole (:func:`whole_folder_around`).
 
     Examples
     --------
     >>> import tempfile
     >>> check_output_file(tempfile.mkdtemp() + "/new.csv")  # nothing there: fine
     >>> try:
-    ...     check_output_file("/dev/null")
+    ...     check_output_file("/dev/null", overwrite=True)
     ... except InvalidInputError as error:
     ...     print(error)
     Cannot write '/dev/null': it is a character device, not a regular file. Choose another output path.
     """
+    if "\x00" in os.fspath(path):
+        raise InvalidInputError(f"Cannot write {str(path)!r}: a path cannot hold a NUL byte. Choose another path.")
     kind = file_kind(path)
-    if kind in (None, "a regular file"):
-        return
-    pointed = f" (to {os.readlink(path)!r})" if kind == "a symbolic link" else ""
-    raise InvalidInputError(
-        f"Cannot write {str(path)!r}: it is {kind}{pointed}, not a regular file. Choose another output path."
+    if kind not in (None, "a regular file"):
+        pointed = f" (to {os.readlink(path)!r})" if kind == "a symbolic link" else ""
+        raise InvalidInputError(
+            f"Cannot write {str(path)!r}: it is {kind}{pointed}, not a regular file. Choose another output path."
+        )
+    _check_outside_whole_folders(Path(path).parent, path)
+    if kind is not None and not overwrite:
+        raise InvalidInputError(
+            f"{str(path)!r} already exists. Pass {option} to replace it, or choose another output path."
+        )
+
+
+def check_output_folder(folder: str | os.PathLike) -> None:
+    """Refuse a folder to write files into that is, or is inside, a folder aekit wrote whole, or is no folder.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> check_output_folder(tempfile.mkdtemp() + "/pictures")  # made when written: fine
+    """
+    kind = file_kind(folder)
+    if kind not in (None, "a folder", "a symbolic link") or (kind == "a symbolic link" and not Path(folder).is_dir()):
+        raise InvalidInputError(
+            f"Cannot write files into {str(folder)!r}: it is {kind}, not a folder. Choose another output folder."
+        )
+    _check_outside_whole_folders(Path(folder), folder)
+
+
+@contextmanager
+def output_folder(folder: str | os.PathLike) -> Iterator[list[Path]]:
+    """Make `folder` (and its missing parents) for the files the ``with`` block writes into it.
+
+    The block appends each file it writes to the list yielded. If the block raises (a full disk, a
+    refused name, Ctrl-C), the files it added that were not there before and the folders made here are
+    removed: a failed run leaves the place as it found it, not an empty or half-filled folder.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> folder = pathlib.Path(tempfile.mkdtemp()) / "pictures"
+    >>> try:
+    ...     with output_folder(folder) as written:
+    ...         atomic_write_bytes(folder / "a.png", b"png")
+    ...         written.append(folder / "a.png")
+    ...         raise KeyboardInterrupt
+    ... except KeyboardInterrupt:
+    ...     pass
+    >>> folder.exists()
+    False
+    """
+    folder = Path(folder)
+    check_output_folder(folder)
+    made = [path for path in (folder, *folder.parents) if not os.path.lexists(path)]
+    present = set(os.listdir(folder)) if not made else set()
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        for path in made:  # a parent made before the failure
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise InvalidInputError(
+            f"Cannot create the folder {str(folder)!r}: {error.strerror}. Choose another output folder."
+        ) from None
+    written: list[Path] = []
+    try:
+        yield written
+    except BaseException:
+        for path in written:
+            if path.parent != folder or path.name not in present:
+                with contextlib.suppress(OSError):
+                    path.unlink()
+        inner = {parent for file in written for parent in file.parents if folder in parent.parents}
+        for path in [*sorted(inner, key=lambda parent: -len(parent.parts)), *made]:  # deepest first; only if empty
+            with contextlib.suppress(OSError):
+                path.rmdir()
+        raise
+
+
+def whole_folder_around(path: str | os.PathLike) -> Path | None:
+    """The folder at or above `path` that aekit wrote whole (a model or a checkpoint), or None.
+
+    Such a folder holds a ``manifest.json`` listing its files with their sizes and checksums; what
+    holds it is found by following links, so a link into a model folder is found too.
+
+    Examples
+    --------
+    >>> import json, tempfile, pathlib
+    >>> model = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (model / "manifest.json").write_text(json.dumps({"files": {"a.json": {"bytes": 2, "sha256": "..."}}}))
+    >>> whole_folder_around(model / "sub" / "x.csv") == model, whole_folder_around(model.parent)
+    (True, None)
+    """
+    try:
+        start = Path(path).resolve()
+    except (OSError, RuntimeError, ValueError):  # a link loop, a NUL byte: nothing aekit wrote
+        return None
+    for folder in (start, *start.parents):
+        if _lists_its_files(folder / MANIFEST):
+            return folder
+    return None
+
+
+def _lists_its_files(manifest: Path) -> bool:
+    """Whether `manifest` is a regular file of aekit's manifest form: {"files": {name: {"sha256": ...}}}."""
+    try:
+        if not stat.S_ISREG(os.lstat(manifest).st_mode) or os.lstat(manifest).st_size > 2**20:
+            return False
+        fd = os.open(manifest, os.O_RDONLY | getattr(os, "O_NOFOLLOW", 0) | getattr(os, "O_NONBLOCK", 0))
+        with os.fdopen(fd, "rb") as handle:
+            content = json.loads(handle.read(2**20))
+    except (OSError, ValueError, RecursionError):  # unreadable or not JSON: no manifest of aekit's
+        return False
+    files = content.get("files") if isinstance(content, dict) else None
+    return isinstance(files, dict) and bool(files) and all(
+        isinstance(entry, dict) and isinstance(entry.get("sha256"), str) for entry in files.values()
     )
 
 
-def _install_file(temporary: Path, path: Path) -> None:
+def _check_outside_whole_folders(folder: Path, path) -> None:
+    whole = whole_folder_around(folder)
+    if whole is not None:
+        raise InvalidInputError(
+            f"Cannot write {str(path)!r}: it is inside {str(whole)!r}, an aekit model or checkpoint folder, which "
+            "holds only the files aekit wrote there. Choose an output path outside it."
+        )
+
+
+def _install_file(temporary: Path, path: Path, overwrite: bool) -> None:
     """Rename the finished `temporary` onto `path`, judging what is there at that moment (``lstat``).
 
     A name that is free takes the file with ``RENAME_NOREPLACE``, so that a FIFO or device made there
-    meanwhile is refused, not replaced; a regular file there is replaced.
+    meanwhile is refused, not replaced; a regular file there is replaced only with `overwrite`.
     """
     try:
         if _rename_no_replace(temporary, path):
             return
     except FileExistsError:
         pass
-    check_output_file(path)
+    check_output_file(path, overwrite=overwrite)
     os.replace(temporary, path)
+
+
+def hidden_name(name: str, tag: str) -> str:
+    """``.<name>.<tag>.tmp``, the name cut so that the whole fits the 255 bytes a file name may have.
+
+    A target whose own name is near that limit is valid; its temporary file must be too.
+
+    Examples
+    --------
+    >>> hidden_name("out.csv", "0a1b")
+    '.out.csv.0a1b.tmp'
+    >>> len(os.fsencode(hidden_name("é" * 200, "0a1b")))
+    255
+    """
+    room = 255 - len(os.fsencode(f"..{tag}.tmp"))
+    return f".{os.fsdecode(os.fsencode(name)[:room])}.{tag}.tmp"
 
 
 def _create_temporary(path: Path) -> tuple[int, Path]:
@@ -185,7 +337,7 @@ def _create_temporary(path: Path) -> tuple[int, Path]:
     # os.open with mode 0o666 lets the umask decide the permissions, as for any new file
     # (tempfile.mkstemp would leave the final file readable by its owner only).
     for _ in range(100):
-        temporary = path.parent / f".{path.name}.{secrets.token_hex(6)}.tmp"
+        temporary = path.parent / hidden_name(path.name, secrets.token_hex(6))
         try:
             return os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666), temporary
         except FileExistsError:
@@ -344,7 +496,7 @@ def write_folder(
 def _create_staging_folder(target: Path) -> Path:
     # os.mkdir with 0o777 lets the umask decide, as for any new folder (tempfile.mkdtemp makes it 0700)
     for _ in range(100):
-        staging = target.parent / f".{target.name}.{secrets.token_hex(6)}.tmp"
+        staging = target.parent / hidden_name(target.name, secrets.token_hex(6))
         try:
             os.mkdir(staging, 0o777)
             return staging
@@ -381,7 +533,7 @@ def install_folder(staging: str | os.PathLike, target: str | os.PathLike,
         check_existing(target)
         if exchange_paths(staging, target):  # one atomic step: old or new, always one there
             return staging
-        backup = target.with_name(f".{target.name}.old-{secrets.token_hex(6)}.tmp")
+        backup = target.with_name(hidden_name(target.name, f"old-{secrets.token_hex(6)}"))
         os.replace(target, backup)  # no atomic exchange here: a crash now leaves only the hidden backup
         os.replace(staging, target)
         return backup

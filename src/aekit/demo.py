@@ -88,7 +88,7 @@ def run_demo(
     with replacing_with_force():
         path = save_model(autoencoder, model_dir, overwrite=force)
     plots_dir = Path(plots_dir) if plots_dir is not None else path.with_name(path.name + "_plots")
-    plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit")
+    plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit", overwrite=force)
     quality = {  # the figures the console prints, so that the report shows the same comparison
         "latent_dim": latent_dim, "n_rows": len(X_test), "autoencoder_mse": autoencoder_mse, "pca_mse": pca_mse,
         "ratio": autoencoder_mse / pca_mse,
@@ -96,5 +96,5 @@ def run_demo(
         f"{latent_dim} components fitted on the {len(X_train)} training rows, as the autoencoder was.",
     }
     plots["report"] = write_report(autoencoder, plots_dir / "report.html", X_test, labels=y_test, label_name="digit",
-                                   quality=quality)["path"]
+                                   quality=quality, overwrite=force)["path"]
     return DemoResult(latent_dim, autoencoder_mse, pca_mse, autoencoder.n_iter_, seconds, path, plots)

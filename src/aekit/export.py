@@ -45,7 +45,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from sklearn.utils.validation import check_is_fitted
 from torch import nn
 
-from aekit._files import atomic_write_bytes
+from aekit._files import atomic_write_bytes, check_output_file
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, MissingDependencyError
 
@@ -185,7 +185,8 @@ def _series_metadata(series: dict) -> dict:
     }
 
 
-def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = None) -> Path:
+def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = None,
+                overwrite: bool = False) -> Path:
     """Write a fitted estimator's pipeline (scaling, encoder, decoder, error, outlier flag) as ONNX.
 
     A row holding NaN or an infinite value, which the estimator refuses, gets ``outlier_score`` ``+inf`` and
@@ -196,12 +197,14 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     estimator : Autoencoder
         A fitted estimator (or one loaded with :func:`aekit.load`).
     path : str or path-like
-        The ``.onnx`` file to write (atomically; an existing file is replaced).
+        The ``.onnx`` file to write (atomically).
     series : dict, optional
         A :class:`~aekit.SeriesAutoencoder`'s state (``series_state()``) when ``estimator`` is its model
         of the windows: the graph then scores windows, and the metadata (``series_window``,
         ``series_stride``, ``series_normalize``, ``series_channels``, ``series_threshold``,
         ``series_steps``) and the description say what a consumer must do around it.
+    overwrite : bool, default=False
+        Replace ``path`` when it is an existing regular file (never anything else).
 
     Returns
     -------
@@ -215,6 +218,8 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     InvalidInputError
         The model reads a table with categorical columns or missing cells (``table_``): the graph takes
         complete float32 rows only, and such a model is not exported.
+    InvalidInputError
+        ``path`` does not end in ``.onnx``, or may not be written (see :func:`aekit._files.check_output_file`).
 
     Examples
     --------
@@ -236,6 +241,13 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
             "whose categories are text and whose missing cells are left out, which the exported graph does not "
             "take. Export a model fitted on complete numeric columns, or score this one with aekit."
         )
+    path = Path(path)
+    if path.suffix.lower() != ".onnx":  # a typo must not turn the user's data or model file into a graph
+        raise InvalidInputError(
+            f"Cannot write {str(path)!r}: an ONNX file's name ends in .onnx, and this one ends in "
+            f"{path.suffix or '(no extension)'!r}. Choose a path such as model.onnx."
+        )
+    check_output_file(path, overwrite=overwrite)  # before the export; again at the rename
     onnx = _require_onnx()
     score_state = getattr(estimator, "score_state_", None) if estimator.anomaly_score == "combined" else None
     pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),
@@ -270,6 +282,5 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
         graph.doc_string += " " + metadata["series_steps"]
     onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
-    path = Path(path)
-    atomic_write_bytes(path, graph.SerializeToString())
+    atomic_write_bytes(path, graph.SerializeToString(), overwrite=overwrite)
     return path

@@ -16,7 +16,7 @@ from pathlib import Path
 
 import numpy as np
 
-from aekit._files import atomic_write_text
+from aekit._files import atomic_write_text, check_output_file
 from aekit._version import __version__
 from aekit.analysis import errors_against_pca
 from aekit.plots import write_model_plots
@@ -180,6 +180,7 @@ def write_report(
     estimator, path: str | os.PathLike, X=None, *, labels=None, label_name: str = "label", title: str | None = None,
     image_shape=None,
     quality: dict | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Write the HTML report of a fitted autoencoder to ``path``; return what it holds.
 
@@ -200,6 +201,8 @@ def write_report(
         The comparison with PCA to show, as :func:`quality_against_pca` returns it (plus an optional
         ``description``); default: :func:`quality_against_pca` on ``X``. The demo passes its own
         held-out comparison, so that the report shows the figures it prints.
+    overwrite : bool, default=False
+        Replace ``path`` when it is an existing regular file (never anything else).
 
     Returns
     -------
@@ -217,6 +220,7 @@ def write_report(
     >>> summary["figures"]
     ['training_curves', 'latent', 'ae_vs_pca', 'error_histogram']
     """
+    check_output_file(path, overwrite=overwrite)  # before the pictures are drawn; again at the rename
     series_model = getattr(estimator, "autoencoder_", None)  # a SeriesAutoencoder: X is a series
     autoencoder = series_model or estimator
     history = autoencoder.history_
@@ -314,6 +318,6 @@ def write_report(
     parts += ["<h2>Pictures</h2>", *(_figure(name, png) for name, png in figures)]
     parts += [f"<p><small>written by aekit {html.escape(__version__)}</small></p>", "</body></html>"]
     path = Path(path)
-    atomic_write_text(path, "\n".join(parts) + "\n")
+    atomic_write_text(path, "\n".join(parts) + "\n", overwrite=overwrite)
     return {"path": path, "figures": [name for name, _ in figures], "quality": quality, "training": training,
             "top_outliers": outliers}

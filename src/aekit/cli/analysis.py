@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli import printable
 from aekit.cli.options import (
     EstimatorDefault,
     add_common_options,
     add_data_options,
+    add_force_option,
     add_seed_option,
     given,
     returned_call_keywords,
@@ -62,6 +64,7 @@ def register(subparsers) -> None:
                        help="suggest the smallest d within this relative margin of the best held-out error "
                        "(default: %(default)s)")
     sweep.add_argument("--plot", metavar="FILE.png", help="draw held-out error against d (autoencoder and PCA)")
+    add_force_option(sweep, "FILE.png when it is an existing regular file (never anything else)")
     _add_shared_options(sweep)
     sweep.set_defaults(func=run_sweep)
 
@@ -148,12 +151,14 @@ def run_compare(args: argparse.Namespace) -> dict:
 
 
 def run_sweep(args: argparse.Namespace) -> dict:
+    from aekit._files import check_output_file
     from aekit.analysis import sweep_latent_dims
     from aekit.data import check_output_path, read_data
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
     if args.plot:  # before minutes of training
         check_output_path(args.plot, args.data)
+        check_output_file(args.plot, overwrite=args.force)
     data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
     result = sweep_latent_dims(
         data.X, *([args.dims] if given(args.dims) else []), estimator=_autoencoder(args, _scaler(args)),
@@ -162,10 +167,10 @@ def run_sweep(args: argparse.Namespace) -> dict:
     summary = result.to_dict()
     if args.plot:
         drawn = plot_sweep(result.dims, result.autoencoder_heldout, args.plot, pca_errors=result.pca_heldout,
-                           ylabel="held-out MSE per value", suggested=result.suggested_dim)
+                           ylabel="held-out MSE per value", suggested=result.suggested_dim, overwrite=args.force)
         summary["plot"] = str(drawn["path"])
     if not args.json and not args.quiet:
         print(result.table())
         if args.plot:
-            print(f"plot written to {summary['plot']}")
+            print(f"plot written to {printable(summary['plot'])}")
     return summary

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli import printable
 from aekit.cli.options import (
     EstimatorDefault,
     add_common_options,
@@ -24,7 +25,7 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("-o", "--output", default="demo_model", help="model folder to write (default: demo_model)")
-    add_force_option(parser, "the model folder")
+    add_force_option(parser, "the model folder if it is an aekit model folder, and its pictures and report")
     parser.add_argument("--latent-dim", type=int, default=EstimatorDefault("latent_dim", _demo_defaults),
                         help="bottleneck size (default: %(default)s)")
     add_seed_option(parser, default=EstimatorDefault("random_state", _demo_defaults))
@@ -43,7 +44,7 @@ def _run(args: argparse.Namespace) -> dict:
                if given(value)}
     result = run_demo(args.output, verbose=show_progress(args, logs=True), force=args.force, **options)
     if not args.json and not args.quiet:
-        print(result.table())
+        print("\n".join(printable(line) for line in result.table().splitlines()))
     return {
         "latent_dim": result.latent_dim,
         "autoencoder_mse": result.autoencoder_mse,

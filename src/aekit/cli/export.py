@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli.options import add_common_options
+from aekit.cli import printable
+from aekit.cli.options import add_common_options, add_force_option
 
 
 def register(subparsers) -> None:
@@ -22,7 +23,9 @@ def register(subparsers) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     parser.add_argument("model", metavar="MODEL_DIR", help="model folder written by aekit fit")
-    parser.add_argument("-o", "--output", metavar="FILE.onnx", required=True, help="ONNX file to write")
+    parser.add_argument("-o", "--output", metavar="FILE.onnx", required=True,
+                        help="ONNX file to write (its name ends in .onnx)")
+    add_force_option(parser, "FILE.onnx when it is an existing regular file (never anything else)")
     add_common_options(parser)
     parser.set_defaults(func=run)
 
@@ -34,7 +37,8 @@ def run(args: argparse.Namespace) -> dict:
     model = load_model(args.model)
     series = getattr(model, "autoencoder_", None)  # a time-series model: its graph scores windows
     windows = series or model
-    path = model.to_onnx(args.output) if series is not None else export_onnx(model, args.output)
+    path = model.to_onnx(args.output, overwrite=args.force) if series is not None else export_onnx(
+        model, args.output, overwrite=args.force)
     summary = {
         "output": str(path),
         "input": INPUT_NAME,
@@ -48,8 +52,8 @@ def run(args: argparse.Namespace) -> dict:
         "bytes": path.stat().st_size,
     }
     if not args.json and not args.quiet:
-        print(f"wrote {path} ({summary['bytes']:,} bytes): input {INPUT_NAME} (n x {summary['n_features']} "
-              f"float32, raw units); outputs {', '.join(OUTPUT_NAMES)}")
+        print(f"wrote {printable(str(path))} ({summary['bytes']:,} bytes): input {INPUT_NAME} "
+              f"(n x {summary['n_features']} float32, raw units); outputs {', '.join(OUTPUT_NAMES)}")
         if series is not None:
             print(f"a time-series model: each row of {INPUT_NAME} is a window of {model.window_} steps x "
                   f"{model.n_features_in_} channel(s), normalize {model.normalize}; a step's score is the mean "

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import argparse
 
+from aekit.cli import printable
 from aekit.cli.options import (
     EstimatorDefault,
     add_common_options,
@@ -47,7 +48,7 @@ def register(subparsers) -> None:
     parser.add_argument("data", metavar="DATA", help="training data: .csv, .parquet, .npy, .npz, an image folder, "
                         "or sound (.wav, .flac, .ogg or a folder of them: trained on log-mel frames)")
     parser.add_argument("-o", "--output", metavar="MODEL_DIR", required=True, help="model folder to write")
-    add_force_option(parser, "MODEL_DIR")
+    add_force_option(parser, "MODEL_DIR if it exists and is an aekit model folder")
     add_data_options(parser, columns=True)
     add_model_options(parser)
     add_training_options(parser)
@@ -126,11 +127,15 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--streaming", action=argparse.BooleanOptionalAction, default=None,
                        help="train chunk by chunk in bounded memory (.csv, .parquet, .npy); default: only when the "
                        "data would not fit in memory")
-    group.add_argument("--checkpoint-dir", metavar="DIR", help="write training checkpoints to DIR")
+    group.add_argument("--checkpoint-dir", metavar="DIR",
+                       help="write training checkpoints to DIR (made when missing). Without --resume, a fit first "
+                       "removes the checkpoints an earlier run left in DIR (only the ckpt-* folders and files aekit "
+                       "writes, named in a warning); a DIR holding anything else is refused before training")
     group.add_argument("--checkpoint-every", type=int, default=EstimatorDefault("checkpoint_every"), metavar="N",
                        help="epochs between checkpoints (default: %(default)s)")
     group.add_argument("--resume", action="store_true",
-                       help="continue from the newest checkpoint in --checkpoint-dir (same data and options)")
+                       help="continue from the newest checkpoint in --checkpoint-dir (same data and options); "
+                       "nothing there is removed")
 
 
 # Estimator parameter -> the option's attribute in the parsed arguments; "none" means None where allowed.
@@ -183,7 +188,7 @@ def describe(summary: dict) -> str:
     """The human summary of a fit, a few lines."""
     from aekit.exceptions import plural
 
-    return "\n".join([
+    return "\n".join(printable(line) for line in [
         f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')} x "
         f"{plural(summary['n_features'], 'channel' if summary.get('window') else 'feature')} ({summary['loss']} loss)",
         f"{summary['epochs']} epochs (stop: {summary['stop_reason']}); {_kept(summary)}",

@@ -127,9 +127,12 @@ def add_seed_option(parser, *, default=CLI_SEED, help: str = "random seed (defau
     parser.add_argument("--seed", type=int, default=default, help=help)
 
 
-def add_force_option(parser: argparse.ArgumentParser, target: str = "the output") -> None:
-    """``--force``: replace an existing model folder (never anything else)."""
-    parser.add_argument("--force", action="store_true", help=f"replace {target} if it exists")
+FILE_TARGET = "OUT when it is an existing regular file (never a folder, link, FIFO or device)"
+
+
+def add_force_option(parser: argparse.ArgumentParser, target: str = FILE_TARGET) -> None:
+    """``--force``: replace an existing output (a model folder, or a regular file: never anything else)."""
+    parser.add_argument("--force", action="store_true", help=f"replace {target}")
 
 
 def show_progress(args: argparse.Namespace, *, logs: bool = False) -> int:

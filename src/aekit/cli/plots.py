@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 import argparse
-import os
 from pathlib import Path
 
-from aekit.cli.options import add_common_options
+from aekit.cli import printable
+from aekit.cli.options import add_common_options, add_force_option
 
 
 def register(subparsers) -> None:
@@ -37,6 +37,8 @@ def register(subparsers) -> None:
         parser.add_argument("--image-size", help="resize images to HxW (image folders)")
         add_common_options(parser)
         parser.set_defaults(func=func)
+    add_force_option(plot, "pictures already in the folder (regular files only)")
+    add_force_option(report, "the HTML file when it is an existing regular file (never anything else)")
 
 
 def _load(args: argparse.Namespace):
@@ -51,13 +53,9 @@ def _load(args: argparse.Namespace):
     from aekit.workflows.series import read_series
 
     model = load_model(args.model_dir)
-    for taken in (args.data, args.model_dir):  # the pictures must not land on the data or in the model
-        if taken is not None:
+    for taken in (args.data, args.model_dir):  # the pictures must not land on the data (the writers keep them
+        if taken is not None:                   # out of any model folder)
             check_output_path(args.output, taken)
-    if Path(args.output).parent.exists() and os.path.samefile(Path(args.output).parent, args.model_dir):
-        raise InvalidInputError(
-            f"The output {args.output} is inside the model folder {args.model_dir}. Choose another output path."
-        )
     if args.data is None:
         if args.label_column:
             raise InvalidInputError("--label-column needs DATA: pass the data file after MODEL_DIR.")
@@ -101,10 +99,11 @@ def _plot(args: argparse.Namespace) -> dict:
 
     model, X, labels, image_shape = _load(args)
     label_name = args.label_column or "label"
-    written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name, image_shape=image_shape)
+    written = write_model_plots(model, args.output, X, labels=labels, label_name=label_name, image_shape=image_shape,
+                                overwrite=args.force)
     if not args.json and not args.quiet:
         for name, path in written.items():
-            print(f"{name:<16} {path}")
+            print(f"{name:<16} {printable(str(path))}")
     return {"output": str(args.output), "files": {name: str(path) for name, path in written.items()}}
 
 
@@ -114,7 +113,7 @@ def _report(args: argparse.Namespace) -> dict:
 
     model, X, labels, image_shape = _load(args)
     summary = write_report(model, args.output, X, labels=labels, label_name=args.label_column or "label",
-                           image_shape=image_shape)
+                           image_shape=image_shape, overwrite=args.force)
     if not args.json and not args.quiet:
-        print(f"report written to {summary['path']} ({plural(len(summary['figures']), 'picture')})")
+        print(f"report written to {printable(str(summary['path']))} ({plural(len(summary['figures']), 'picture')})")
     return {"output": str(summary["path"]), "figures": summary["figures"], "quality": summary["quality"]}

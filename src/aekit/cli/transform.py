@@ -8,7 +8,15 @@ from __future__ import annotations
 
 import argparse
 
-from aekit.cli.options import add_common_options, add_data_options, column_names, contamination, show_progress
+from aekit.cli import printable
+from aekit.cli.options import (
+    add_common_options,
+    add_data_options,
+    add_force_option,
+    column_names,
+    contamination,
+    show_progress,
+)
 
 _OUT_HELP = "output file: .csv or .parquet (an id column, then named columns) or .npy (values only)"
 _IMAGES_HELP = "; for a model trained on images, FOLDER/ (a trailing slash) writes one PNG per row"
@@ -84,6 +92,7 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
     else:
         images = _IMAGES_HELP if name in ("reconstruct", "decode") else ""
         parser.add_argument("-o", "--output", metavar="OUT", required=True, help=_OUT_HELP + images)
+    add_force_option(parser)
     parser.add_argument("--keep-columns", type=column_names, metavar="A,B", default=None,
                         help="columns of a .csv/.parquet input (ids, labels, text) to carry into OUT")
     if columns:
@@ -96,7 +105,7 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
 
 def _data_options(args: argparse.Namespace) -> dict:
     return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args),
-            "keep_columns": args.keep_columns, "sep": args.sep}
+            "keep_columns": args.keep_columns, "sep": args.sep, "overwrite": args.force}
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
@@ -104,7 +113,7 @@ def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:
 
     if not args.json and not args.quiet:
         print(f"wrote {what} of {plural(summary['n_rows'], 'row')} ({plural(summary['n_columns'], 'column')}) "
-              f"to {summary['output']}")
+              f"to {printable(summary['output'])}")
     return summary
 
 
@@ -118,7 +127,7 @@ def _decode(args: argparse.Namespace) -> dict:
     from aekit.workflows import decode_file
 
     summary = decode_file(args.model, args.data, args.output, key=args.key, verbose=show_progress(args),
-                          keep_columns=args.keep_columns)
+                          keep_columns=args.keep_columns, overwrite=args.force)
     return _report(args, summary, "the decoded data")
 
 
@@ -142,7 +151,7 @@ def _score(args: argparse.Namespace) -> dict:
         print(f"{summary['n_outliers']} of {plural(summary['n_rows'], unit)} are outliers "
               f"({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
-              + ("" if summary["output"] is None else f"; scores written to {summary['output']}"))
+              + ("" if summary["output"] is None else f"; scores written to {printable(summary['output'])}"))
         if "segments" in summary:
             print(f"{plural(summary['n_segments'], 'flagged segment')} (runs of consecutive steps above the threshold)"
                   + (f"; the {len(summary['segments'])} with the highest peaks:" if summary["segments"] else ""))

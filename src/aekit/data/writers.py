@@ -1,5 +1,8 @@
 """Write tables, arrays and images, always atomically; and refuse an output that is the input itself.
 
+An existing output file is replaced only with ``overwrite=True``, and never when it is anything but a
+regular file (see :func:`aekit._files.check_output_file`).
+
 ``.csv`` and ``.parquet`` get an id column first, then the named columns; ``.npy`` is the plain array.
 :func:`open_chunk_writer` writes chunk by chunk in bounded memory, into a temporary file renamed
 into place when the block ends.
@@ -19,7 +22,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from PIL import Image
 
-from aekit._files import atomic_write, atomic_write_bytes
+from aekit._files import atomic_write, atomic_write_bytes, check_output_folder
 from aekit.data.common import ID_NAMES, column_names, preview_names, repeated_names
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
@@ -47,7 +50,8 @@ def check_output_path(output, data) -> None:
         )
 
 
-def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, id_name: str = "row") -> None:
+def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, id_name: str = "row",
+               overwrite: bool = False) -> None:
     """Write a 2-D array atomically: ``.csv``/``.parquet`` with an id column first, or a plain ``.npy``.
 
     Parameters
@@ -62,6 +66,8 @@ def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, i
         Row ids (numbers or names); default 0..n-1.
     id_name : {"row", "file"}
         Name of the id column, so that :func:`read_data` recognises it.
+    overwrite : bool, default=False
+        Replace `path` when it is an existing regular file.
 
     Examples
     --------
@@ -76,11 +82,11 @@ def write_data(path, array, *, columns: Sequence[str] | None = None, ids=None, i
     """
     array = _as_matrix(array, path)
     columns = [f"col{j}" for j in range(array.shape[1])] if columns is None else columns
-    with open_chunk_writer(path, columns, id_name) as writer:
+    with open_chunk_writer(path, columns, id_name, overwrite=overwrite) as writer:
         writer.write(array, ids)
 
 
-def write_images(folder, rows, image_shape: Sequence[int], names: Sequence) -> list[Path]:
+def write_images(folder, rows, image_shape: Sequence[int], names: Sequence, *, overwrite: bool = False) -> list[Path]:
     """Write flat image rows (pixels in [0, 1], C-order) as 8-bit PNG files into `folder`, atomically each.
 
     Parameters
@@ -93,6 +99,8 @@ def write_images(folder, rows, image_shape: Sequence[int], names: Sequence) -> l
         1 channel: grey PNGs; 3: RGB.
     names : sequence
         One name per row: an image's relative path (its extension becomes ``.png``) or a row id.
+    overwrite : bool, default=False
+        Replace PNG files that exist (regular files only).
 
     Returns
     -------
@@ -117,29 +125,46 @@ def write_images(folder, rows, image_shape: Sequence[int], names: Sequence) -> l
             "takes grey (1 channel) or RGB (3) images with C*H*W values per row."
         )
     folder = Path(folder)
+    check_output_folder(folder)  # never into a model folder, whatever the rows' names
     written = []
     for row, name in zip(rows, names, strict=True):
         pixels = np.rint(np.clip(row, 0.0, 1.0) * 255).astype(np.uint8).reshape(channels, height, width)
         image = Image.fromarray(pixels[0] if channels == 1 else pixels.transpose(1, 2, 0))
-        target = folder / Path(str(name)).with_suffix(".png")
-        if ".." in target.relative_to(folder).parts:  # an id such as "../x" must not leave the folder
-            raise InvalidInputError(f"Cannot write image {str(name)!r}: its name leaves the folder {folder}.")
+        target = folder / _image_name(name, folder)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:
             raise InvalidInputError(f"Cannot create the folder {target.parent}: {error.strerror}.") from None
         buffer = io.BytesIO()
         image.save(buffer, format="PNG")
-        atomic_write_bytes(target, buffer.getvalue())
+        atomic_write_bytes(target, buffer.getvalue(), overwrite=overwrite)
         written.append(target)
     return written
 
 
+def _image_name(name, folder: Path) -> Path:
+    """A row's id as a relative ``.png`` path inside `folder`; an id from the data ("../x", "/etc/x", "")
+    that would leave it, or name no file, is refused."""
+    text = str(name)
+    try:
+        relative = Path(text).with_suffix(".png")
+    except ValueError:  # "", ".", "a/": no file name to give a suffix
+        relative = None
+    if relative is None or relative.is_absolute() or ".." in relative.parts or "\x00" in text:
+        raise InvalidInputError(
+            f"Cannot write image {text!r}: its name leaves the folder {str(folder)!r} or is no file name. Give the "
+            "rows ids that are relative file names (as an image folder's are), or write a .csv, .parquet or .npy file."
+        )
+    return relative
+
+
 @contextmanager
-def open_chunk_writer(path, columns: Sequence[str], id_name: str = "row") -> Iterator[ChunkWriter]:
+def open_chunk_writer(path, columns: Sequence[str], id_name: str = "row", *,
+                      overwrite: bool = False) -> Iterator[ChunkWriter]:
     """Open a :class:`ChunkWriter` that appends chunks to a temporary file, renamed onto `path` at the end.
 
-    Nothing exists at `path` (nor any temporary file) if the ``with`` block raises.
+    Nothing exists at `path` (nor any temporary file) if the ``with`` block raises; an existing regular
+    file at `path` is replaced only with `overwrite`.
 
     Examples
     --------
@@ -160,7 +185,7 @@ def open_chunk_writer(path, columns: Sequence[str], id_name: str = "row") -> Ite
             f"Use one of {', '.join(WRITE_SUFFIXES)}."
         )
     columns = _output_columns(columns, id_name, path)
-    with atomic_write(path, "w" if suffix == ".csv" else "wb") as file:
+    with atomic_write(path, "w" if suffix == ".csv" else "wb", overwrite=overwrite) as file:
         writer = _WRITERS[suffix](file, path, columns, id_name)
         try:
             yield writer

@@ -156,8 +156,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         Epochs between checkpoints.
     resume : bool, default=False
         Continue from the newest complete checkpoint in ``checkpoint_dir`` (same data and settings),
-        ending with the weights an uninterrupted run would have. False starts afresh and deletes the
-        checkpoints already in ``checkpoint_dir``.
+        ending with the weights an uninterrupted run would have. False starts afresh and removes the
+        checkpoints an earlier run left in ``checkpoint_dir`` (only aekit's checkpoint files, listed in a
+        warning; a folder holding anything else is refused: see :class:`aekit.training.checkpoint.Checkpointer`).
     geometry : {"isomap"} or None, default=None
         A geometric regulariser for the latent space (a geometry-regularised autoencoder, after Duque
         et al., 2022). "isomap" embeds the training rows with scikit-learn's ``Isomap`` (geodesic
@@ -516,11 +517,12 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
             check_is_fitted(self)
             persistence.write_model(saved_state(self), path, overwrite=overwrite)
 
-    def to_onnx(self, path) -> Path:
+    def to_onnx(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.
 
         Raw float32 rows in; ``latent``, ``reconstruction``, ``reconstruction_error`` and ``outlier``
-        out. Needs the ``onnx`` package. See :func:`aekit.export.export_onnx`.
+        out. Needs the ``onnx`` package. An existing file is replaced only with ``overwrite=True``. See
+        :func:`aekit.export.export_onnx`.
 
         Returns
         -------
@@ -529,7 +531,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         """
         from aekit.export import export_onnx
 
-        return export_onnx(self, path)
+        return export_onnx(self, path, overwrite=overwrite)
 
     def __sklearn_tags__(self):
         tags = super().__sklearn_tags__()

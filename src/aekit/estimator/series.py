@@ -197,19 +197,20 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
             persistence.write_model(saved_state(self.autoencoder_, series=self.series_state()), path,
                                     overwrite=overwrite)
 
-    def to_onnx(self, path) -> Path:
+    def to_onnx(self, path, *, overwrite: bool = False) -> Path:
         """Write the window model as ONNX, with what a consumer must do around it in its metadata.
 
         The graph scores windows (:func:`aekit.export.export_onnx`, rows of ``window_ * n_features_in_``
         values); the metadata (``series_*`` keys) and the graph's description say how to build them
         from a series (stride 1, step-major, each channel's level removed per window when
         ``normalize`` says so) and how to map their ``outlier_score`` back to steps (the mean of the
-        windows covering a step) against the step threshold.
+        windows covering a step) against the step threshold. An existing file is replaced only with
+        ``overwrite=True``.
         """
         from aekit.export import export_onnx
 
         check_is_fitted(self)
-        return export_onnx(self.autoencoder_, path, series=self.series_state())
+        return export_onnx(self.autoencoder_, path, series=self.series_state(), overwrite=overwrite)
 
     def _checked(self, X) -> np.ndarray:
         """``X`` as a series of this model's channels."""

@@ -15,6 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
+from aekit._files import file_kind
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, ModelFileError
 
@@ -118,8 +119,10 @@ def read_file(folder: Path, name: str, limit: int | None = None, expected: dict 
         raise ModelFileError(
             f"{str(path)!r} is a symbolic link; model files must be regular files inside the folder. {DAMAGED}"
         )
-    if not path.is_file():  # a FIFO or device is refused here, before an open that could block
-        raise ModelFileError(f"{str(path)!r} is missing. {DAMAGED}")
+    kind = file_kind(path)
+    if kind != "a regular file":  # a FIFO or device is refused here, before an open that could block
+        what = "missing" if kind is None else f"{kind}, not a regular file"
+        raise ModelFileError(f"{str(path)!r} is {what}. {DAMAGED}")
     if expected is not None:
         size = expected.get("bytes") if isinstance(expected, dict) else None
         if not is_count(size) or not isinstance(expected.get("sha256"), str):

@@ -14,12 +14,13 @@ from aekit._files import atomic_write_bytes
 DPI = 100
 
 
-def save(figure: Figure, path: str | os.PathLike) -> Path:
-    """Render ``figure`` to PNG in memory and write it atomically (a crash leaves no half file)."""
+def save(figure: Figure, path: str | os.PathLike, *, overwrite: bool = False) -> Path:
+    """Render ``figure`` to PNG in memory and write it atomically (a crash leaves no half file); an existing
+    regular file at ``path`` is replaced only with ``overwrite``."""
     buffer = io.BytesIO()
     figure.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight")
     path = Path(path)
-    atomic_write_bytes(path, buffer.getvalue())
+    atomic_write_bytes(path, buffer.getvalue(), overwrite=overwrite)
     return path
 
 

@@ -14,7 +14,7 @@ from aekit.exceptions import InvalidInputError
 from aekit.plots.canvas import save
 
 
-def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
+def plot_training_curves(history: dict, path: str | os.PathLike, *, overwrite: bool = False) -> dict:
     """Training and validation loss per epoch, with the kept (best) epoch marked and PCA's level drawn.
 
     Parameters
@@ -24,7 +24,8 @@ def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
         split), ``best_epoch`` (0: the starting weights were kept, for the anchored model PCA's) and,
         for the anchored model, ``pca`` (its ``val_loss`` is drawn as a horizontal line).
     path : str or path-like
-        The PNG file to write.
+        The PNG file to write (an existing one is replaced only with ``overwrite=True``, as for every
+        ``plot_*`` function).
 
     Returns
     -------
@@ -71,7 +72,7 @@ def plot_training_curves(history: dict, path: str | os.PathLike) -> dict:
         "best_epoch": best,
         "kept_epoch": None if kept_line is None else float(kept_line.get_xdata()[0]),
         "pca_level": None if pca_line is None else float(pca_line.get_ydata()[0]),
-        "path": save(figure, path),
+        "path": save(figure, path, overwrite=overwrite),
     }
 
 
@@ -79,7 +80,7 @@ RECONSTRUCTION_ERROR = "reconstruction error (mean squared, scaled space)"
 
 
 def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLike, *, bins: int = 50,
-                         score_name: str = RECONSTRUCTION_ERROR) -> dict:
+                         score_name: str = RECONSTRUCTION_ERROR, overwrite: bool = False) -> dict:
     """Histogram of per-row scores (by default reconstruction errors) with the anomaly threshold as a vertical line.
 
     ``score_name`` says what ``errors`` holds: it is the x axis's label and, capitalised, the title.
@@ -118,7 +119,7 @@ def plot_error_histogram(errors, threshold: float | None, path: str | os.PathLik
         "threshold": threshold,
         "n_above": n_above,
         "title": axes.get_title(),
-        "path": save(figure, path),
+        "path": save(figure, path, overwrite=overwrite),
     }
 
 
@@ -130,6 +131,7 @@ def plot_sweep(
     pca_errors: Sequence[float] | None = None,
     ylabel: str = "held-out reconstruction error",
     suggested: int | None = None,
+    overwrite: bool = False,
 ) -> dict:
     """Reconstruction error against latent dimension (the elbow plot), PCA's beside it when given.
 
@@ -173,12 +175,12 @@ def plot_sweep(
         "latent_dims": np.asarray(line.get_xdata(), dtype=np.float64),
         "errors": np.asarray(line.get_ydata(), dtype=np.float64),
         "pca_errors": None if pca_line is None else np.asarray(pca_line.get_ydata(), dtype=np.float64),
-        "path": save(figure, path),
+        "path": save(figure, path, overwrite=overwrite),
     }
 
 
 def plot_series_scores(series, scores, threshold: float, path: str | os.PathLike, *,
-                       channel_names: Sequence[str] | None = None) -> dict:
+                       channel_names: Sequence[str] | None = None, overwrite: bool = False) -> dict:
     """The score over time: the series above, its per-step outlier score and the threshold below, the
     flagged segments (runs of consecutive steps scored above the threshold) shaded on both.
 
@@ -222,4 +224,4 @@ def plot_series_scores(series, scores, threshold: float, path: str | os.PathLike
         top.legend(loc="upper left", fontsize="small")
     bottom.legend(loc="upper left", fontsize="small")
     return {"segments": segments, "n_flagged": int(flags.sum()), "threshold": float(threshold),
-            "path": save(figure, path)}
+            "path": save(figure, path, overwrite=overwrite)}

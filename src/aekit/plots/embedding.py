@@ -13,7 +13,8 @@ from aekit.plots.canvas import save, scatter_values
 
 
 def plot_latent(
-    latent, path: str | os.PathLike, *, labels=None, label_name: str = "label", title: str = "Latent space"
+    latent, path: str | os.PathLike, *, labels=None, label_name: str = "label", title: str = "Latent space",
+    overwrite: bool = False,
 ) -> dict:
     """Scatter of the first two latent axes, coloured by ``labels`` when given.
 
@@ -41,7 +42,7 @@ def plot_latent(
     drawn = draw_embedding(axes, latent, labels, label_name, title, axis_names=axis_names)
     key = colour_key(figure, axes, drawn, label_name)
     return {"x": drawn["x"], "y": drawn["y"], "colors": drawn["colors"], "classes": drawn["classes"],
-            "colour_key": key, "title": title, "path": save(figure, path)}
+            "colour_key": key, "title": title, "path": save(figure, path, overwrite=overwrite)}
 
 
 MAX_CLASSES = 20  # integer labels with at most this many values are classes (a legend), others a scale
@@ -121,6 +122,7 @@ def plot_ae_vs_pca(
     labels=None,
     label_name: str = "label",
     titles: tuple[str, str] = ("autoencoder", "PCA"),
+    overwrite: bool = False,
 ) -> dict:
     """The autoencoder's 2-D codes and PCA's 2-D projection side by side, coloured alike.
 
@@ -142,5 +144,5 @@ def plot_ae_vs_pca(
         figure.colorbar(result["artist"], ax=[left, right], label=label_name)
     else:
         colour_key(figure, right, result, label_name)
-    drawn["path"] = save(figure, path)
+    drawn["path"] = save(figure, path, overwrite=overwrite)
     return drawn

@@ -23,7 +23,8 @@ def _as_display_image(row: np.ndarray, image_shape: Sequence[int]) -> np.ndarray
 
 
 def plot_reconstructions(
-    originals, reconstructions, image_shape: Sequence[int], path: str | os.PathLike, *, n_images: int = 8
+    originals, reconstructions, image_shape: Sequence[int], path: str | os.PathLike, *, n_images: int = 8,
+    overwrite: bool = False,
 ) -> dict:
     """A grid: originals on the top row, their reconstructions below.
 
@@ -72,7 +73,7 @@ def plot_reconstructions(
         "title": figure.get_suptitle(),
         "originals": np.stack(shown["originals"]),
         "reconstructions": np.stack(shown["reconstructions"]),
-        "path": save(figure, path),
+        "path": save(figure, path, overwrite=overwrite),
     }
 
 

@@ -21,7 +21,7 @@ from aekit.spectrogram import LogMelFrames
 
 
 def clip_picture(estimator, features: LogMelFrames, clip, path: str | os.PathLike, *, name: str = "clip",
-                 threshold: float | None = None) -> dict:
+                 threshold: float | None = None, overwrite: bool = False) -> dict:
     """Draw one clip: log-mel spectrogram, the model's reconstruction below it, the per-moment score at the bottom.
 
     Parameters
@@ -75,16 +75,17 @@ def clip_picture(estimator, features: LogMelFrames, clip, path: str | os.PathLik
                    label=f"clip score (mean) {scores.mean():.4g}")
     bottom.set(xlabel="time (s)", ylabel="outlier score")
     bottom.legend(loc="upper left", fontsize="small")
-    return {"path": save(figure, path), "clip_score": float(scores.mean()),
+    return {"path": save(figure, path, overwrite=overwrite), "clip_score": float(scores.mean()),
             "peak_time": float(times[np.argmax(scores)])}
 
 
-def sound_pictures(estimator, data, out_dir) -> dict:
+def sound_pictures(estimator, data, out_dir, *, overwrite: bool = False) -> dict:
     """For a model trained on sound: the clip pictures of `data`'s highest- and lowest-scored clips, and the clips' map.
 
     Every clip of the sound file or folder `data` is scored (one at a time, in bounded memory); the
     two are drawn with :func:`clip_picture` as ``clip_highest.png`` and ``clip_lowest.png``, and every
-    clip as one point, the mean code of its rows, coloured by its score, in ``latent.png``.
+    clip as one point, the mean code of its rows, coloured by its score, in ``latent.png`` (existing
+    pictures replaced only with `overwrite`).
     """
     features = LogMelFrames.from_dict(estimator.audio_)
     highest, lowest = (-np.inf, None, None), (np.inf, None, None)
@@ -100,7 +101,9 @@ def sound_pictures(estimator, data, out_dir) -> dict:
             lowest = (score, name, wave)
     written = {}
     for label, (_, name, wave) in (("clip_highest", highest), ("clip_lowest", lowest)):
-        written[label] = clip_picture(estimator, features, wave, out_dir / f"{label}.png", name=name)["path"]
+        written[label] = clip_picture(estimator, features, wave, out_dir / f"{label}.png", name=name,
+                                      overwrite=overwrite)["path"]
     written["latent"] = plot_latent(np.array(codes), out_dir / "latent.png", labels=np.array(scores),
-                                    label_name="clip score", title="Clips: the mean code of their rows")["path"]
+                                    label_name="clip score", title="Clips: the mean code of their rows",
+                                    overwrite=overwrite)["path"]
     return written

@@ -15,11 +15,11 @@ tuples, numbers, strings and tensors), such as ``module.state_dict()`` or
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
-import shutil
 import warnings
 from pathlib import Path
 from typing import Any
@@ -28,15 +28,18 @@ import safetensors
 import safetensors.torch
 import torch
 
-from aekit._files import write_folder
+from aekit._files import whole_folder_around, write_folder
 from aekit.exceptions import InvalidInputError, ModelFileError
 
-__all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "save_checkpoint"]
+__all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "remove_checkpoints",
+           "save_checkpoint"]
 
 FORMAT = "aekit-checkpoint"
 FORMAT_VERSION = 1
 TENSORS, STATE, MANIFEST = "tensors.safetensors", "state.json", "manifest.json"
 _NAME = re.compile(r"^ckpt-e(\d{6,})-s(\d{9,})$")
+# what write_folder leaves beside a checkpoint when a process dies while saving: its staging or replaced folder
+_LEFTOVER = re.compile(r"^\.ckpt-e\d{6,}-s\d{9,}\.(?:old-)?[0-9a-f]{12}\.tmp$")
 _FIX = "Delete that checkpoint folder, or resume from another checkpoint folder."
 
 
@@ -238,7 +241,11 @@ class Checkpointer:
     Parameters
     ----------
     folder : str or path-like
-        Where checkpoints go. A fresh run (``resume=False``) removes the checkpoints already there.
+        Where checkpoints go (made when missing). A fresh run (``resume=False``) removes the checkpoints
+        of an earlier run there, file by file: only the files aekit writes (``tensors.safetensors``,
+        ``state.json``, ``manifest.json``) in folders it names (``ckpt-e<epoch>-s<step>``, and the hidden
+        ones a crash while saving leaves), with a warning that lists them. A folder holding anything else
+        is refused before training, and nothing in it is removed.
     every : int, default=1
         Save after every ``every`` epochs; the trainer also saves once training ends.
     resume : bool, default=False
@@ -263,10 +270,15 @@ class Checkpointer:
                  writer: bool = True) -> None:
         self.folder, self.every, self.resume, self.keep, self.writer = Path(folder), every, resume, keep, writer
         self.last_path: Path | None = None
-        if writer and not resume:  # only checkpoints: a user's folder that merely has such a name stays
-            for old in list_checkpoints(self.folder):
-                if _has_checkpoint_manifest(old):
-                    shutil.rmtree(old, ignore_errors=True)
+        _check_folder(self.folder)
+        if writer and not resume:
+            removed = remove_checkpoints(self.folder)
+            if removed:
+                shown = ", ".join(removed[:4]) + (f" and {len(removed) - 4} more" if len(removed) > 4 else "")
+                warnings.warn(
+                    f"A fresh run removed {len(removed)} checkpoint(s) of an earlier run from {str(self.folder)!r}: "
+                    f"{shown}. Pass resume=True to continue from the checkpoints instead.", UserWarning, stacklevel=2,
+                )
 
     def due(self, *, epoch: int, last_epoch: int) -> bool:
         """Whether to save after ``epoch`` (1-based) of a run that ends at ``last_epoch`` (saved then anyway)."""
@@ -292,6 +304,72 @@ class Checkpointer:
             return None
         self.last_path = save_checkpoint(self.folder, state, epoch=epoch, step=step)
         for old in list_checkpoints(self.folder)[: -self.keep]:
-            if _has_checkpoint_manifest(old):
-                shutil.rmtree(old, ignore_errors=True)
+            if _removable(old):  # one a user put a file into stays
+                _remove(old)
         return self.last_path
+
+
+def _check_folder(folder: Path) -> None:
+    """Refuse a checkpoint folder that is a file (or a FIFO, ...), or that is inside a model or checkpoint."""
+    if os.path.lexists(folder) and not folder.is_dir():
+        raise InvalidInputError(
+            f"The checkpoint folder {str(folder)!r} exists and is not a folder. Choose a folder for the checkpoints "
+            "(it is made when missing)."
+        )
+    whole = whole_folder_around(folder)
+    if whole is not None:
+        raise InvalidInputError(
+            f"The checkpoint folder {str(folder)!r} is inside {str(whole)!r}, an aekit model or checkpoint folder, "
+            "which holds only its own files. Choose a checkpoint folder elsewhere."
+        )
+
+
+def remove_checkpoints(folder: str | os.PathLike) -> list[str]:
+    """Remove the checkpoints of an earlier run from `folder`, file by file; return the names of those removed.
+
+    Only what :func:`save_checkpoint` writes is removed: the files ``tensors.safetensors``,
+    ``state.json`` and ``manifest.json``, in a folder named ``ckpt-e<epoch>-s<step>`` whose manifest
+    says it is a checkpoint, or in the hidden folder a process killed while saving leaves; then the
+    emptied folder. Anything else in `folder` (another file or folder, a link, a checkpoint folder
+    holding a file of the user's) is refused with an error naming it, before anything is removed.
+
+    Examples
+    --------
+    >>> import tempfile, torch
+    >>> folder = tempfile.mkdtemp()
+    >>> _ = save_checkpoint(folder, {"w": torch.ones(1)}, epoch=1, step=0)
+    >>> remove_checkpoints(folder), list_checkpoints(folder)
+    (['ckpt-e000001-s000000000'], [])
+    """
+    folder = Path(folder)
+    if not folder.is_dir():
+        return []
+    entries = sorted(folder.iterdir())
+    strangers = [entry.name for entry in entries if not _removable(entry)]
+    if strangers:
+        shown = ", ".join(repr(name) for name in strangers[:5]) + (", ..." if len(strangers) > 5 else "")
+        raise InvalidInputError(
+            f"The checkpoint folder {str(folder)!r} holds what aekit did not write there ({shown}), so a fresh run "
+            "will not clear it. Choose an empty or new checkpoint folder, pass resume=True (--resume) to continue "
+            "from its checkpoints, or move those files away."
+        )
+    for entry in entries:
+        _remove(entry)
+    return [entry.name for entry in entries]
+
+
+def _remove(entry: Path) -> None:
+    for name in (MANIFEST, STATE, TENSORS):  # the manifest first: a half-removed checkpoint is never loaded
+        (entry / name).unlink(missing_ok=True)
+    with contextlib.suppress(OSError):  # something put there meanwhile stays, and so does its folder
+        entry.rmdir()
+
+
+def _removable(entry: Path) -> bool:
+    """Whether `entry` is a checkpoint folder (or a crash's leftover of one) holding only checkpoint files."""
+    if entry.is_symlink() or not entry.is_dir():
+        return False
+    if not (_NAME.match(entry.name) and _has_checkpoint_manifest(entry)) and not _LEFTOVER.match(entry.name):
+        return False
+    return all(child.name in (TENSORS, STATE, MANIFEST) and child.is_file() and not child.is_symlink()
+               for child in entry.iterdir())

@@ -89,7 +89,7 @@ def model_features(model: Autoencoder) -> LogMelFrames:
 
 
 def score_audio(model: Autoencoder, data, output, threshold: tuple[float, str], *, per_frame: bool = False,
-                chunk_rows: int = CHUNK_ROWS) -> dict:
+                chunk_rows: int = CHUNK_ROWS, overwrite: bool = False) -> dict:
     """Write one score per clip of a sound file or folder (ids = file names), or one per moment with `per_frame`.
 
     :func:`aekit.workflows.score_file` calls it for a sound model, with the threshold it chose (the
@@ -144,7 +144,7 @@ def score_audio(model: Autoencoder, data, output, threshold: tuple[float, str], 
             yield Dataset(np.empty((len(ids), 0), dtype=np.float32), [], ids, "file"), frame
 
     names = ["time", "outlier_score", "outlier"] if per_frame else ["outlier_score", "outlier", "peak_time", "seconds"]
-    n_written = write_rows(output, names, scored())
+    n_written = write_rows(output, names, scored(), overwrite=overwrite)
     return {
         "output": None if output is None else str(output), "n_clips": totals["clips"], "n_frames": totals["rows"],
         "n_rows": n_written, "n_outliers": totals["outliers"], "outlier_fraction": totals["outliers"] / n_written,

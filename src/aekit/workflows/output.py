@@ -13,7 +13,8 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
-from aekit.data import Dataset, open_chunk_writer, table_format, write_images
+from aekit._files import check_output_file, check_output_folder, output_folder
+from aekit.data import Dataset, check_output_path, open_chunk_writer, table_format, write_images
 from aekit.estimator import Autoencoder
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.matching import default_sep, quoted, table_columns
@@ -62,14 +63,27 @@ def _take_rows(frames: Iterator[pd.DataFrame], buffer: list[pd.DataFrame], n_row
     return joined.iloc[:n_rows].reset_index(drop=True)
 
 
+def check_output(output, data, *, overwrite: bool) -> None:
+    """Refuse, before any work, an `output` that :func:`write_rows` may not write: the input `data` itself,
+    anything but a new name or (with `overwrite`) a regular file, a place inside a model folder."""
+    if output is None:  # a summary without a file
+        return
+    check_output_path(output, data)
+    if is_folder(output):
+        check_output_folder(output)
+    else:
+        check_output_file(output, overwrite=overwrite)
+
+
 def write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarray | pd.DataFrame]], *,
-                kept: Iterator[pd.DataFrame] | None = None, image_shape=None) -> int:
+                kept: Iterator[pd.DataFrame] | None = None, image_shape=None, overwrite: bool = False) -> int:
     """Write each chunk's values with its ids (the id column named as the input's); return the row count.
 
     `kept`: columns of the input carried through, written between the ids and the values. Without an
     `output`, the rows are only counted (a summary without a file). An `output` that names a folder
     (``out/``, or an existing folder) gets one PNG per row, named by its id, when the values are
-    images of `image_shape`.
+    images of `image_shape`. An existing file is replaced only with `overwrite`; if the PNG files cannot
+    all be written, those written are removed again.
     """
     # The first chunk is read before the output is opened: it tells whether the ids are rows or files.
     # read_data's chunks are never empty, so there is a first one (or an error that says why not).
@@ -83,9 +97,10 @@ def write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarra
                 "with a model trained on images). Write a .csv, .parquet or .npy file instead."
             )
         n_rows = 0
-        for chunk, values in itertools.chain([first], rows):
-            write_images(output, values, image_shape, chunk.ids)
-            n_rows += len(chunk.X)
+        with output_folder(output) as written:
+            for chunk, values in itertools.chain([first], rows):
+                written += write_images(output, values, image_shape, chunk.ids, overwrite=overwrite)
+                n_rows += len(chunk.X)
         return n_rows
     if kept is not None and Path(output).suffix.lower() not in (".csv", ".parquet"):
         raise InvalidInputError(
@@ -93,7 +108,8 @@ def write_rows(output, names: list[str], rows: Iterator[tuple[Dataset, np.ndarra
             f"types of their own; {output} is not one. Write a .csv or .parquet file."
         )
     buffer: list[pd.DataFrame] = []
-    with open_chunk_writer(output, _with_kept(names, kept, first, buffer), first[0].id_name) as writer:
+    with open_chunk_writer(output, _with_kept(names, kept, first, buffer), first[0].id_name,
+                           overwrite=overwrite) as writer:
         for chunk, values in itertools.chain([first], rows):
             if kept is not None:
                 carried = _take_rows(kept, buffer, len(chunk.X))

@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aekit import detect
-from aekit.data import CHUNK_ROWS, Dataset, check_output_path, table_format
+from aekit.data import CHUNK_ROWS, Dataset, table_format
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
@@ -20,12 +20,12 @@ from aekit.workflows.matching import (
     output_feature_names,
     read_frame,
 )
-from aekit.workflows.output import kept_columns, write_rows
+from aekit.workflows.output import check_output, kept_columns, write_rows
 from aekit.workflows.series import score_series
 
 
 def _score_table(model: Autoencoder, data, output, limit: float, source: str, *, per_feature: bool, sep,
-                 kept) -> dict:
+                 kept, overwrite: bool = False) -> dict:
     """:func:`score_file` for a model of a table (``table_``): the table read whole with its columns' types,
     every row scored from its observed cells (a row with none gets an empty score and is not flagged). With
     `per_feature`, each column's error (empty for a missing cell) and ``unseen_categories``: the categories of
@@ -49,7 +49,7 @@ def _score_table(model: Autoencoder, data, output, limit: float, source: str, *,
     n_rows = len(frame)
     chunk = Dataset(np.empty((n_rows, 0), dtype=np.float32), [], np.arange(n_rows) if ids is None else ids, "row",
                     None)
-    write_rows(output, list(values.columns), iter([(chunk, values)]), kept=kept)
+    write_rows(output, list(values.columns), iter([(chunk, values)]), kept=kept, overwrite=overwrite)
     scored = ~np.isnan(scores)
     n_outliers = int(flags.sum())
     return {
@@ -123,7 +123,8 @@ def quantile_threshold(quantiles, contamination: float | str, what: str) -> tupl
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
                per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5,
-               keep_columns: Sequence[str] | None = None, sep: str | None = None, per_frame: bool = False) -> dict:
+               keep_columns: Sequence[str] | None = None, sep: str | None = None, per_frame: bool = False,
+               overwrite: bool = False) -> dict:
     """Write each row's reconstruction error, outlier score and outlier flag (integer: 1 = outlier, 0 = not) to
     `output`.
 
@@ -132,7 +133,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
     feature follows, so that one can see which columns made a row odd. `output` None writes no file:
-    the summary alone. `keep_columns` as for :func:`encode_file`.
+    the summary alone. `keep_columns` and `overwrite` as for :func:`encode_file`.
 
     A :class:`~aekit.SeriesAutoencoder` (``fit_file(..., window=...)``) scores `data` as a series
     (:func:`aekit.workflows.series.score_series`): each time step gets ``outlier_score``, the mean
@@ -162,8 +163,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     (200, 0.5)
     """
     model = as_model(model)
-    if output is not None:
-        check_output_path(output, data)
+    check_output(output, data, overwrite=overwrite)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise InvalidParameterValue("The number of flagged segments to list (top_k, --top-k) must be an integer "
                                     f">= 0 (0: none). Got {top_k!r} instead.")
@@ -183,7 +183,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         clip_limit = (limit, source) if threshold is not None else quantile_threshold(
             model.audio_["clip_quantiles"], contamination or model.contamination, "training clips' scores")
         return score_audio(model, data, output, (limit, source) if per_frame else clip_limit, per_frame=per_frame,
-                           chunk_rows=chunk_rows)
+                           chunk_rows=chunk_rows, overwrite=overwrite)
     if isinstance(model, SeriesAutoencoder):
         if per_feature:
             raise InvalidParameterValue(
@@ -191,10 +191,10 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                 "scores each step from the windows covering it, which has no such split. Drop --per-feature."
             )
         return score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k,
-                            keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows)
+                            keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows, overwrite=overwrite)
     if getattr(model, "table_", None) is not None:
         return _score_table(model, data, output, limit, source, per_feature=per_feature, sep=sep,
-                            kept=kept_columns(data, keep_columns, chunk_rows, sep))
+                            kept=kept_columns(data, keep_columns, chunk_rows, sep), overwrite=overwrite)
     names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in output_feature_names(model)]
@@ -216,7 +216,8 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                 frame = pd.concat([frame, pd.DataFrame(squared.astype(np.float64), columns=names[3:])], axis=1)
             yield chunk, frame
 
-    n_rows = write_rows(output, names, scored(), kept=kept_columns(data, keep_columns, chunk_rows, sep))
+    n_rows = write_rows(output, names, scored(), kept=kept_columns(data, keep_columns, chunk_rows, sep),
+                        overwrite=overwrite)
     n_outliers = totals["outliers"]
     return {
         "output": None if output is None else str(output), "n_rows": n_rows, "n_outliers": n_outliers,

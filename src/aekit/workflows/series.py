@@ -97,7 +97,7 @@ def read_series(data, *, columns: Sequence[str] | None = None, key: str | None =
 
 def score_series(model: SeriesAutoencoder, data, output, limit: float, source: str, *, columns, key, top_k: int,
                  keep_columns: Sequence[str] | None = None, sep: str | None = None,
-                 chunk_rows: int = CHUNK_ROWS) -> dict:
+                 chunk_rows: int = CHUNK_ROWS, overwrite: bool = False) -> dict:
     """:func:`aekit.workflows.score_file` for a :class:`~aekit.SeriesAutoencoder`: one score and flag per step.
 
     The model's stored channel names are read by name from a table (`columns` when it stored none; a
@@ -121,7 +121,7 @@ def score_series(model: SeriesAutoencoder, data, output, limit: float, source: s
                    pd.DataFrame({"outlier_score": scores[part], "outlier": flags[part].astype(np.int8)}))
 
     n_rows = write_rows(output, ["outlier_score", "outlier"], chunks(),
-                        kept=kept_columns(data, carried, chunk_rows, sep))
+                        kept=kept_columns(data, carried, chunk_rows, sep), overwrite=overwrite)
     segments = top_segments(scores, flags, top_k)
     if timestamp is not None and segments:
         times = pd.concat(kept_columns(data, [timestamp], chunk_rows, sep), ignore_index=True)[timestamp]

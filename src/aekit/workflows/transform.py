@@ -22,12 +22,12 @@ from aekit.workflows.matching import (
     read_frame,
     row_model,
 )
-from aekit.workflows.output import is_folder, kept_columns, model_image_shape, write_rows
+from aekit.workflows.output import check_output, is_folder, kept_columns, model_image_shape, write_rows
 
 
 def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
                 image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+                keep_columns: Sequence[str] | None = None, sep: str | None = None, overwrite: bool = False) -> dict:
     """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
 
     Parameters
@@ -48,6 +48,9 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     keep_columns : list of str, optional
         Columns of a ``.csv``/``.parquet`` input (ids, labels, any type) to carry into `output`,
         between the id column and the results.
+    overwrite : bool, default=False
+        Replace `output` when it is an existing regular file (never a folder, link, FIFO or device, and
+        never anything inside a model folder).
 
     Returns
     -------
@@ -68,12 +71,13 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     names = [str(name) for name in model.get_feature_names_out()]
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
                        image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
-                       sep=sep)
+                       sep=sep, overwrite=overwrite)
 
 
 def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
                      image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                     keep_columns: Sequence[str] | None = None, sep: str | None = None) -> dict:
+                     keep_columns: Sequence[str] | None = None, sep: str | None = None,
+                     overwrite: bool = False) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
     Parameters and return value as :func:`encode_file`. A model trained on sound writes one picture per
@@ -95,33 +99,33 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     model = row_model(model, "reconstruct")
     return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
                        key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
-                       keep_columns=keep_columns, images=True, sep=sep)
+                       keep_columns=keep_columns, images=True, sep=sep, overwrite=overwrite)
 
 
 def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
-                keep_columns=None, images: bool = False, sep: str | None = None) -> dict:
+                keep_columns=None, images: bool = False, sep: str | None = None, overwrite: bool = False) -> dict:
     """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids.
 
     `images`: the outputs are rows like the model's input, which a folder output takes as PNG files.
     """
-    if output is not None:
-        check_output_path(output, data)
+    check_output(output, data, overwrite=overwrite)
     chunks = feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
                              verbose=verbose, sep=sep)
     rows = ((chunk, function(features)) for chunk, features in chunks)
     image_shape = model_image_shape(model) if images and is_folder(output) else None
     n_rows = write_rows(output, names, rows, kept=kept_columns(data, keep_columns, chunk_rows, sep),
-                         image_shape=image_shape)
+                         image_shape=image_shape, overwrite=overwrite)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
 def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: int = CHUNK_ROWS,
-                verbose: int = 0, keep_columns: Sequence[str] | None = None) -> dict:
+                verbose: int = 0, keep_columns: Sequence[str] | None = None, overwrite: bool = False) -> dict:
     """Decode the latent codes in `latent` (what :func:`encode_file` writes) back to the data's units.
 
     Columns named ``latent0``, ``latent1``, ... are matched by name (in any order); a plain array by
     position; other columns of a table are left out unless named in `keep_columns` (carried over,
-    as :func:`encode_file` takes them). Row ids (the ``row`` or ``file`` column) are carried over to `output`.
+    as :func:`encode_file` takes them). Row ids (the ``row`` or ``file`` column) are carried over to `output`;
+    `overwrite` as for :func:`encode_file`.
 
     Examples
     --------
@@ -134,7 +138,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     4
     """
     model = row_model(model, "decode")
-    check_output_path(output, latent)
+    check_output(output, latent, overwrite=overwrite)
     names = output_feature_names(model)
 
     def decoded() -> Iterator[tuple[Dataset, np.ndarray]]:
@@ -153,7 +157,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
             yield chunk, model.inverse_transform(chunk.X if order is None else chunk.X[:, order])
 
     n_rows = write_rows(output, names, decoded(), kept=kept_columns(latent, keep_columns, chunk_rows),
-                         image_shape=model_image_shape(model) if is_folder(output) else None)
+                         image_shape=model_image_shape(model) if is_folder(output) else None, overwrite=overwrite)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
@@ -196,7 +200,7 @@ def impute_file(model, data, output, *, force: bool = False, sep: str | None = N
     frame, _ = read_frame(data, sep=sep, ids=False)
     missing = frame[model.table_.columns].isna().sum()
     filled = model.impute(frame)
-    with atomic_write(output, "w" if output.suffix.lower() == ".csv" else "wb") as file:
+    with atomic_write(output, "w" if output.suffix.lower() == ".csv" else "wb", overwrite=force) as file:
         if output.suffix.lower() == ".csv":
             filled.to_csv(file, index=False)
         else:
