@@ -189,15 +189,15 @@ def test_sigkill_at_any_moment_of_encode_leaves_the_old_or_the_new_output(models
     new = models["new"].transform(big)
 
     def encode(i: int) -> None:
-        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(output), "--quiet"]) == 0
+        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(output), "--quiet", "--force"]) == 0
 
     def warm_up() -> None:  # the same encode, elsewhere
-        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(scratch / output.name), "--quiet"]) == 0
+        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(scratch / output.name), "--quiet", "--force"]) == 0
 
     window = 3 * seconds_per(encode, repeats=2)
     outcomes = set()
     for kill in range(KILLS):
-        write_data(output, old, columns=["latent0", "latent1", "latent2"])
+        write_data(output, old, columns=["latent0", "latent1", "latent2"], overwrite=True)
         kill_at_random(encode, window, seed=kill, warm_up=warm_up)
         assert visible_entries(tmp_path) == sorted(["X.npy", "model", output.name])
         values = read_data(output).X  # never partial: an error here fails the test
@@ -236,7 +236,7 @@ def test_full_disk_during_encode_is_one_line_and_exit_2(models, tmp_path, monkey
     output = tmp_path / f"codes{suffix}"
     output.write_bytes(b"old")
     monkeypatch.setattr(os, "fsync", _no_space)
-    code = cli_main(["encode", str(tmp_path / "model"), str(tmp_path / "X.npy"), "-o", str(output)])
+    code = cli_main(["encode", str(tmp_path / "model"), str(tmp_path / "X.npy"), "-o", str(output), "--force"])
     monkeypatch.undo()
     error = capsys.readouterr().err
     assert code == 2 and error.count("\n") == 1 and "No space left on device" in error
