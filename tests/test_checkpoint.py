@@ -178,7 +178,7 @@ def test_a_checkpoint_folder_that_is_a_file_or_inside_a_model_is_refused_before_
                  "--checkpoint-dir", str(checkpoints), "--quiet"]) == 2
     error = capsys.readouterr().err
     assert error.count("\n") == 1, error
-    assert ("is not a folder" if kind == "file" else "an aekit model or checkpoint folder") in error, error
+    assert ("is a file, not a folder" if kind == "file" else "an aekit model or checkpoint folder") in error, error
     assert _files_under(tmp_path) == before and not (tmp_path / "new").exists()
 
 

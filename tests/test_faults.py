@@ -192,7 +192,8 @@ def test_sigkill_at_any_moment_of_encode_leaves_the_old_or_the_new_output(models
         assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(output), "--quiet", "--force"]) == 0
 
     def warm_up() -> None:  # the same encode, elsewhere
-        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(scratch / output.name), "--quiet", "--force"]) == 0
+        assert cli_main(["encode", str(model_dir), str(inputs), "-o", str(scratch / output.name), "--quiet",
+                         "--force"]) == 0
 
     window = 3 * seconds_per(encode, repeats=2)
     outcomes = set()

@@ -11,7 +11,7 @@ import stat
 import numpy as np
 import pytest
 
-from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text, file_kind
+from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text, check_output_file, file_kind
 from aekit.data import write_data
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
@@ -180,6 +180,8 @@ def test_a_name_near_the_length_limit_is_written(tmp_path, length):
 def test_a_name_beyond_the_limit_and_a_nul_byte_are_one_line_errors(tmp_path):
     with pytest.raises(InvalidInputError, match="File name too long"):
         atomic_write_text(tmp_path / ("x" * 256), "a")
-    with pytest.raises(InvalidInputError, match="a path cannot hold a NUL byte"):
+    with pytest.raises(InvalidInputError, match="not empty and without NUL bytes"):
         atomic_write_text(tmp_path / "a\x00b", "a")
+    with pytest.raises(InvalidInputError, match="not empty and without NUL bytes"):
+        check_output_file("")
     assert os.listdir(tmp_path) == []

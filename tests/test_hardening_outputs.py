@@ -517,3 +517,19 @@ def test_pictures_and_reports_never_replace_the_data_or_the_model(tmp_path, tabl
     assert error.count("\n") == 1 and ("is the input file" in error or "an aekit model or checkpoint" in error), error
     assert {path: path.read_bytes() for path in before} == before
     assert sorted((tmp_path / "model").iterdir()) == sorted(path for path in before if path != data)
+
+
+@pytest.mark.parametrize("inside", ["model", "model-link", CHECKPOINT_FOLDER])
+def test_no_model_is_saved_inside_a_model_or_checkpoint_folder(tmp_path, saved, table_model, capsys, inside):
+    from aekit.training.checkpoint import save_checkpoint
+
+    shutil.copytree(saved / "model", tmp_path / "model")
+    (tmp_path / "model-link").symlink_to(tmp_path / "model")
+    save_checkpoint(tmp_path / "checkpoints", {"w": torch.zeros(1)}, epoch=1, step=0)
+    before = {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()}
+    with pytest.raises(InvalidInputError, match="an aekit model or checkpoint folder"):
+        table_model[1].save(tmp_path / inside / "nested")
+    assert main(["fit", str(saved / "data.csv"), "-o", str(tmp_path / inside / "nested"), "--epochs", "1",
+                 "--quiet"]) == 2
+    assert "an aekit model or checkpoint folder" in capsys.readouterr().err
+    assert {path: path.read_bytes() for path in tmp_path.rglob("*") if path.is_file()} == before

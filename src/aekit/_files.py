@@ -34,8 +34,9 @@ from aekit.exceptions import InvalidInputError, InvalidParameterValue
 
 __all__ = [
     "OVERWRITE_OPTION", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file",
-    "check_output_folder", "exchange_paths", "file_kind", "fsync_folder", "install_folder", "locked_folder",
-    "hidden_name", "output_folder", "whole_folder_around", "write_folder", "write_synced",
+    "check_output_folder", "check_outside_whole_folders", "exchange_paths", "file_kind", "fsync_folder",
+    "hidden_name", "install_folder", "locked_folder", "output_folder", "whole_folder_around", "write_folder",
+    "write_synced",
 ]
 
 # How a user asks to replace an existing output file, named in the refusal (the CLI option, the Python one).
@@ -171,15 +172,16 @@ def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, optio
     ...     print(error)
     Cannot write '/dev/null': it is a character device, not a regular file. Choose another output path.
     """
-    if "\x00" in os.fspath(path):
-        raise InvalidInputError(f"Cannot write {str(path)!r}: a path cannot hold a NUL byte. Choose another path.")
+    if not os.fspath(path) or "\x00" in os.fspath(path):
+        raise InvalidInputError(f"Cannot write {str(path)!r}: an output path is a file name, not empty and without "
+                                "NUL bytes. Choose another path.")
     kind = file_kind(path)
     if kind not in (None, "a regular file"):
         pointed = f" (to {os.readlink(path)!r})" if kind == "a symbolic link" else ""
         raise InvalidInputError(
             f"Cannot write {str(path)!r}: it is {kind}{pointed}, not a regular file. Choose another output path."
         )
-    _check_outside_whole_folders(Path(path).parent, path)
+    check_outside_whole_folders(Path(path).parent, path)
     if kind is not None and not overwrite:
         raise InvalidInputError(
             f"{str(path)!r} already exists. Pass {option} to replace it, or choose another output path."
@@ -199,7 +201,7 @@ def check_output_folder(folder: str | os.PathLike) -> None:
         raise InvalidInputError(
             f"Cannot write files into {str(folder)!r}: it is {kind}, not a folder. Choose another output folder."
         )
-    _check_outside_whole_folders(Path(folder), folder)
+    check_outside_whole_folders(Path(folder), folder)
 
 
 @contextmanager
@@ -292,7 +294,8 @@ def _lists_its_files(manifest: Path) -> bool:
     )
 
 
-def _check_outside_whole_folders(folder: Path, path) -> None:
+def check_outside_whole_folders(folder: str | os.PathLike, path: str | os.PathLike) -> None:
+    """Refuse to write `path` (in `folder`) when `folder` is or is inside a folder aekit wrote whole."""
     whole = whole_folder_around(folder)
     if whole is not None:
         raise InvalidInputError(
@@ -445,6 +448,7 @@ def write_folder(
     raises to refuse; without it an existing target is always refused), and the two folders are swapped
     in one ``renameat2(RENAME_EXCHANGE)`` on Linux (elsewhere two renames, with a moment where only a
     hidden backup exists). On any error the temporary folder is removed and `target` is left as it was.
+    A target inside a folder aekit wrote whole (:func:`whole_folder_around`) is refused.
 
     Raises
     ------
@@ -462,6 +466,7 @@ def write_folder(
     ['a.txt', 'done']
     """
     target = Path(target)
+    check_outside_whole_folders(target.parent, target)  # a model inside a model (or a checkpoint) is refused
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         staging = _create_staging_folder(target)

@@ -126,11 +126,11 @@ def write_images(folder, rows, image_shape: Sequence[int], names: Sequence, *, o
         )
     folder = Path(folder)
     check_output_folder(folder)  # never into a model folder, whatever the rows' names
+    targets = [folder / _image_name(name, folder) for name in names]  # every name checked before any write
     written = []
-    for row, name in zip(rows, names, strict=True):
+    for row, target in zip(rows, targets, strict=True):
         pixels = np.rint(np.clip(row, 0.0, 1.0) * 255).astype(np.uint8).reshape(channels, height, width)
         image = Image.fromarray(pixels[0] if channels == 1 else pixels.transpose(1, 2, 0))
-        target = folder / _image_name(name, folder)
         try:
             target.parent.mkdir(parents=True, exist_ok=True)
         except OSError as error:

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from aekit._files import file_kind
+from aekit._files import check_outside_whole_folders, file_kind
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, ModelFileError
 
@@ -61,6 +61,7 @@ def check_model_target(path: str | os.PathLike, *, overwrite: bool) -> None:
     >>> check_model_target(tempfile.mkdtemp() + "/new", overwrite=False)  # nothing there: fine
     """
     target = Path(path)
+    check_outside_whole_folders(target.parent, target)  # a model inside a model or a checkpoint: never
     if not os.path.lexists(target):
         return
     if target.is_symlink() or not target.is_dir():

@@ -28,7 +28,7 @@ import safetensors
 import safetensors.torch
 import torch
 
-from aekit._files import whole_folder_around, write_folder
+from aekit._files import file_kind, whole_folder_around, write_folder
 from aekit.exceptions import InvalidInputError, ModelFileError
 
 __all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "remove_checkpoints",
@@ -311,10 +311,12 @@ class Checkpointer:
 
 def _check_folder(folder: Path) -> None:
     """Refuse a checkpoint folder that is a file (or a FIFO, ...), or that is inside a model or checkpoint."""
-    if os.path.lexists(folder) and not folder.is_dir():
+    kind = file_kind(folder)
+    if kind is not None and not folder.is_dir():
+        what = "a file" if kind == "a regular file" else kind
         raise InvalidInputError(
-            f"The checkpoint folder {str(folder)!r} exists and is not a folder. Choose a folder for the checkpoints "
-            "(it is made when missing)."
+            f"Cannot create the checkpoint folder {str(folder)!r}: {str(folder)!r} is {what}, not a folder. Choose a "
+            "folder for the checkpoints (it is made when missing)."
         )
     whole = whole_folder_around(folder)
     if whole is not None:

@@ -69,7 +69,7 @@ def check_output(output, data, *, overwrite: bool) -> None:
     if output is None:  # a summary without a file
         return
     check_output_path(output, data)
-    if is_folder(output):
+    if is_folder(output) and os.fspath(output):  # "" is no folder: the file check names it
         check_output_folder(output)
     else:
         check_output_file(output, overwrite=overwrite)
