@@ -232,12 +232,16 @@ def test_any_field_of_state_json_replaced_by_any_json_value_resumes_or_is_refuse
 
 
 def test_a_fresh_run_deletes_only_checkpoints_not_folders_named_like_them(data, tmp_path):
+    aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)
+    with pytest.warns(UserWarning, match="removed .* checkpoint"):  # resume=False: clears its old checkpoints
+        aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)
     mine = tmp_path / "ckpt-e000009-s000000000"
     mine.mkdir()
     (mine / "notes.txt").write_text("mine")
-    aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)  # resume=False: clears old checkpoints
-    aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)
-    assert (mine / "notes.txt").read_text() == "mine"
+    before = sorted(path.name for path in tmp_path.rglob("*"))
+    with pytest.raises(InvalidInputError, match="holds what aekit did not write there"):  # refused, not cleared
+        aekit.Autoencoder(**BASE, checkpoint_dir=str(tmp_path)).fit(data)
+    assert (mine / "notes.txt").read_text() == "mine" and sorted(path.name for path in tmp_path.rglob("*")) == before
 
 
 def test_a_model_too_deep_to_load_again_is_refused_at_save(data, tmp_path):
