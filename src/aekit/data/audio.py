@@ -126,7 +126,7 @@ def read_audio(file, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
         except soundfile.SoundFileError as error:  # libsndfile's own refusal: not sound, damaged
             raise InvalidInputError(
                 f"Cannot read sound file {file}: its content is not a {', '.join(AUDIO_FORMATS)} file that "
-                f"libsndfile can decode ({str(error).rsplit(': ', 1)[-1].rstrip('.')}), whatever its name says. "
+                f"libsndfile can decode ({getattr(error, 'error_string', 'refused').rstrip('.')}), whatever its name says. "
                 "Convert it to WAV, or remove it."
             ) from None
     if not np.isfinite(wave).all():
