@@ -19,6 +19,7 @@ from aekit.data import (
     parse_image_size,
     read_data,
     write_data,
+    write_images,
 )
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from conftest import assert_close
@@ -690,3 +691,14 @@ def test_tsv_gzip_and_other_separators_read_as_csv(tmp_path):
     np.save(tmp_path / "x.npy", expected)
     with pytest.raises(InvalidInputError, match="sep=';' applies only to text tables"):
         read_data(tmp_path / "x.npy", sep=";")
+
+
+def test_write_images_refuses_two_rows_that_give_one_png_name_before_writing(tmp_path):
+    folder = tmp_path / "out"
+    with pytest.raises(InvalidInputError) as caught:
+        write_images(folder, np.zeros((3, 4)), (1, 2, 2), ["a.jpg", "b.jpg", "a.png"])
+    assert str(caught.value) == (
+        f"Rows 0 and 2 would both be written to {str(folder / 'a.png')!r} (their ids 'a.jpg' and 'a.png' give one "
+        "PNG name). Give every row a distinct id."
+    )
+    assert not folder.exists() or not any(folder.iterdir())

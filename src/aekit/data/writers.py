@@ -127,6 +127,14 @@ def write_images(folder, rows, image_shape: Sequence[int], names: Sequence, *, o
     folder = Path(folder)
     check_output_folder(folder)  # never into a model folder, whatever the rows' names
     targets = [folder / _image_name(name, folder) for name in names]  # every name checked before any write
+    first_row = {}
+    for row_index, target in enumerate(targets):
+        earlier = first_row.setdefault(target, row_index)
+        if earlier != row_index:
+            raise InvalidInputError(
+                f"Rows {earlier} and {row_index} would both be written to {str(target)!r} (their ids "
+                f"{names[earlier]!r} and {names[row_index]!r} give one PNG name). Give every row a distinct id."
+            )
     written = []
     for row, target in zip(rows, targets, strict=True):
         pixels = np.rint(np.clip(row, 0.0, 1.0) * 255).astype(np.uint8).reshape(channels, height, width)
