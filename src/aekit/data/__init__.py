@@ -15,7 +15,7 @@ checks in :mod:`.common`, the dispatch by name in :mod:`.readers`, the writers i
 
 from aekit.data.common import CHUNK_ROWS, ID_NAMES, READ_SUFFIXES, Dataset, PixelNames
 from aekit.data.images import MAX_IMAGE_PIXELS, parse_image_size
-from aekit.data.readers import count_rows, iter_chunks, read_data, read_labels, shard_rows
+from aekit.data.readers import count_rows, iter_chunks, read_data, read_labels, shard_rows, table_header
 from aekit.data.text import table_format
 from aekit.data.writers import (
     WRITE_SUFFIXES,
@@ -29,5 +29,5 @@ from aekit.data.writers import (
 __all__ = [
     "CHUNK_ROWS", "ID_NAMES", "MAX_IMAGE_PIXELS", "READ_SUFFIXES", "WRITE_SUFFIXES", "ChunkWriter", "Dataset",
     "PixelNames", "check_output_path", "count_rows", "iter_chunks", "open_chunk_writer", "parse_image_size",
-    "read_data", "read_labels", "shard_rows", "table_format", "write_data", "write_images",
+    "read_data", "read_labels", "shard_rows", "table_format", "table_header", "write_data", "write_images",
 ]

@@ -124,9 +124,10 @@ def read_audio(file, sample_rate: int = SAMPLE_RATE) -> np.ndarray:
             with soundfile.SoundFile(stream) as sound:
                 wave, rate = _decode(sound, file), sound.samplerate
         except soundfile.SoundFileError as error:  # libsndfile's own refusal: not sound, damaged
+            reason = getattr(error, "error_string", "refused").rstrip(".")
             raise InvalidInputError(
                 f"Cannot read sound file {file}: its content is not a {', '.join(AUDIO_FORMATS)} file that "
-                f"libsndfile can decode ({getattr(error, 'error_string', 'refused').rstrip('.')}), whatever its name says. "
+                f"libsndfile can decode ({reason}), whatever its name says. "
                 "Convert it to WAV, or remove it."
             ) from None
     if not np.isfinite(wave).all():

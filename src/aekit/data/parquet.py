@@ -115,6 +115,12 @@ def _arrow_dataset(batch: pa.Table | pa.RecordBatch, id_column, features, source
     return make_dataset(X, features, ids, id_column, source, start)
 
 
+def parquet_columns(path: Path) -> list[str]:
+    """The column names of a Parquet file, opened as :func:`parquet_chunks` opens it."""
+    with _open_parquet(path) as parquet:
+        return list(parquet.schema_arrow.names)
+
+
 def count_parquet_rows(path: Path) -> int:
     """The row count from the file's metadata; no data page is read.
 

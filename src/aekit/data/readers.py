@@ -15,8 +15,8 @@ from aekit.data.arrays import array_chunks, load_array
 from aekit.data.audio import is_audio_input
 from aekit.data.common import CHUNK_ROWS, IMAGE_SUFFIXES, READ_SUFFIXES, Dataset
 from aekit.data.images import check_image_size, image_chunks, image_files
-from aekit.data.parquet import count_parquet_rows, parquet_chunks, read_parquet_column
-from aekit.data.text import count_csv_rows, csv_chunks, read_csv_column, table_format
+from aekit.data.parquet import count_parquet_rows, parquet_chunks, parquet_columns, read_parquet_column
+from aekit.data.text import count_csv_rows, csv_chunks, csv_columns, read_csv_column, table_format
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
 
 _SUPPORTED = f"{', '.join(READ_SUFFIXES)} or a folder of images ({', '.join(IMAGE_SUFFIXES)})"
@@ -160,6 +160,25 @@ def count_rows(path, *, key: str | None = None) -> int:
     if kind == ".csv":
         return count_csv_rows(path)
     return len(load_array(path, key))
+
+
+def table_header(path, *, sep: str | None = None) -> list[str]:
+    """The column names of a ``.csv``/``.tsv`` or ``.parquet`` table, checked as :func:`read_data` checks them
+    (an empty file, a header split by another separator, a file that is not Parquet), without reading its rows.
+
+    Examples
+    --------
+    >>> import tempfile, pathlib
+    >>> path = pathlib.Path(tempfile.mkdtemp()) / "data.csv"
+    >>> _ = path.write_text("x,kind\\n1.5,cat\\n")
+    >>> table_header(path)
+    ['x', 'kind']
+    """
+    path = Path(path)
+    kind = _input_kind(path)
+    if kind not in (".csv", ".parquet"):
+        raise InvalidInputError(f"{path} is not a table: pass a .csv, .tsv or .parquet file.")
+    return csv_columns(path, sep) if kind == ".csv" else parquet_columns(path)
 
 
 def read_labels(path, column: str, *, key: str | None = None) -> np.ndarray:

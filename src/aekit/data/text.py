@@ -119,6 +119,13 @@ def csv_chunks(path: Path, columns, chunk_rows: int | None, sep: str | None = No
         yield from _csv_datasets(file, path, names, columns, chunk_rows, sep, first, stop)
 
 
+def csv_columns(path: Path, sep: str | None = None) -> list[str]:
+    """The header of a text table, with the checks :func:`csv_chunks` makes (empty file, another separator,
+    a data row in its place)."""
+    with _open_text_table(path) as file:
+        return _csv_header(file, path, sep or _TEXT_TABLES[table_format(path, suffix=True)])
+
+
 def count_csv_rows(path: Path) -> int:
     """The non-blank lines after the header (a quoted cell that spans lines counts more than once).
 

@@ -16,7 +16,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format
+from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format, table_header
 from aekit.data.common import table_plan
 from aekit.estimator import Autoencoder, SeriesAutoencoder, load_model
 from aekit.exceptions import InvalidInputError, plural
@@ -39,6 +39,7 @@ def read_frame(path, *, columns: Sequence[str] | None = None, sep: str | None = 
     ``nrows``: only the first rows (a look at the columns' types).
     """
     path = Path(path)
+    table_header(path, sep=sep)  # the readers' checks of the file and its header, with their messages
     try:
         if table_format(path) == ".csv":
             frame = pd.read_csv(path, sep=sep or default_sep(path), encoding="utf-8-sig", nrows=nrows)
