@@ -139,11 +139,13 @@ def folder_scoring(model_dir: Path, files, n_clips: int, work: Path) -> None:
         print(f"  {size:>6} clips: {seconds:6.1f} s ({size / seconds:,.0f} clips/s), peak memory {peak_mb:,.0f} MB")
 
 
+# The child's own peak (VmHWM, KiB): ru_maxrss would also count the pages it shared with this process
+# between fork and exec, so every folder would read as this process's peak.
 CHILD = """
-import resource, sys
+import sys
 from aekit.workflows import score_file
 score_file(sys.argv[1], sys.argv[2], sys.argv[3])
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)
+print(next(line.split()[1] for line in open("/proc/self/status") if line.startswith("VmHWM:")))
 """
 
 

@@ -231,8 +231,11 @@ def run_memory(args, folder: Path) -> None:
         np.save(folder / "long.npy", (np.sin(2 * np.pi * t / 288) + 0.1 * rng.normal(size=n_steps))[:, None]
                 .astype(np.float32))
         del t
-        code = ("import resource, sys; from aekit.cli import main; code = main(sys.argv[1:]); "
-                "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024, file=sys.stderr); sys.exit(code)")
+        # The child's own peak (VmHWM): ru_maxrss would also count the pages it shared with this process
+        # between fork and exec.
+        code = ("import sys; from aekit.cli import main; code = main(sys.argv[1:]); "
+                "print(1024 * int(next(line.split()[1] for line in open('/proc/self/status') "
+                "if line.startswith('VmHWM:'))), file=sys.stderr); sys.exit(code)")
         started = time.perf_counter()
         command = [sys.executable, "-c", code, "score", str(folder / "speed-model"), str(folder / "long.npy"),
                    "--quiet", "--threads", str(args.threads)]
