@@ -153,3 +153,21 @@ def test_rare_categories_and_the_categorical_list():
 def test_onnx_export_says_what_it_does_not_take(model, tmp_path):
     with pytest.raises(aekit.exceptions.InvalidInputError, match="The ONNX export takes complete rows of numbers"):
         model.to_onnx(tmp_path / "m.onnx")
+
+
+def test_impute_file_refuses_an_existing_file_without_overwrite_and_any_path_inside_a_model(model, table, tmp_path):
+    from aekit.exceptions import InvalidInputError
+    from aekit.workflows import impute_file
+
+    data = tmp_path / "table.csv"
+    table[1].to_csv(data, index=False)  # the table with gaps
+    model.save(tmp_path / "model")
+    existing = tmp_path / "filled.csv"
+    existing.write_text("the user's file\n")
+    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+        impute_file(model, data, existing)
+    assert existing.read_text() == "the user's file\n"
+    with pytest.raises(InvalidInputError, match="inside .*an aekit model or checkpoint folder"):
+        impute_file(model, data, tmp_path / "model" / "filled.csv")
+    assert not (tmp_path / "model" / "filled.csv").exists()
+    assert impute_file(model, data, existing, overwrite=True)["n_rows"] == len(table[1])

@@ -165,7 +165,7 @@ def _score(args: argparse.Namespace) -> dict:
 def _impute(args: argparse.Namespace) -> dict:
     from aekit.workflows import impute_file
 
-    summary = impute_file(args.model, args.data, args.output, force=args.force, sep=args.sep)
+    summary = impute_file(args.model, args.data, args.output, overwrite=args.force, sep=args.sep)
     if not args.json and not args.quiet:
         where = ", ".join(f"{name} {count}" for name, count in summary["columns_filled"].items()) or "none"
         print(f"filled {summary['n_filled']} missing cell(s) of {summary['n_rows']} rows ({where}); wrote "

@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit._files import atomic_write
-from aekit.data import CHUNK_ROWS, Dataset, check_output_path, table_format
+from aekit.data import CHUNK_ROWS, Dataset, table_format
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.audio import is_sound_model, reconstruct_audio
 from aekit.workflows.matching import (
@@ -161,12 +161,12 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
 
-def impute_file(model, data, output, *, force: bool = False, sep: str | None = None) -> dict:
+def impute_file(model, data, output, *, overwrite: bool = False, sep: str | None = None) -> dict:
     """Write `data` (a .csv/.tsv or .parquet table) with its missing cells filled by the model
     (:meth:`~aekit.Autoencoder.impute`): the same columns and rows, observed cells untouched.
 
     `output` is a .csv or .parquet file, written atomically; an existing one is replaced only with
-    `force`. The model must read a table (trained on one with text columns or gaps: ``table_``).
+    `overwrite`. The model must read a table (trained on one with text columns or gaps: ``table_``).
 
     Returns
     -------
@@ -194,13 +194,11 @@ def impute_file(model, data, output, *, force: bool = False, sep: str | None = N
     output = Path(output)
     if output.suffix.lower() not in (".csv", ".parquet"):
         raise InvalidInputError(f"Cannot write {output}: aekit impute writes a .csv or .parquet table.")
-    check_output_path(output, data)
-    if output.exists() and not force:
-        raise InvalidInputError(f"{output} exists. Pass --force (Python: force=True) to replace it.")
+    check_output(output, data, overwrite=overwrite)  # the input itself, a model folder, a file without force
     frame, _ = read_frame(data, sep=sep, ids=False)
     missing = frame[model.table_.columns].isna().sum()
     filled = model.impute(frame)
-    with atomic_write(output, "w" if output.suffix.lower() == ".csv" else "wb", overwrite=force) as file:
+    with atomic_write(output, "w" if output.suffix.lower() == ".csv" else "wb", overwrite=overwrite) as file:
         if output.suffix.lower() == ".csv":
             filled.to_csv(file, index=False)
         else:
