@@ -1,12 +1,13 @@
 """Statistics merged over processes that each saw only their own rows: the figures of all the rows.
 
 The processes of a distributed fit are simulated by threads here, each with its own uneven share of
-the rows, read in blocks; ``combine`` is what :func:`aekit.training.distributed.reduce_over_ranks`
+the rows, read in blocks; ``merge`` is what :func:`aekit.training.distributed.merged_over_ranks`
 does between real processes (tests/test_distributed_shards.py runs it under torchrun).
 """
 
 from __future__ import annotations
 
+import functools
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -22,40 +23,29 @@ SHARES = [(0, 50), (50, 51), (51, 400)]  # uneven, one of a single row
 
 
 class ThreadRanks:
-    """``combine(array, op)`` for processes simulated by threads: each call waits for all of them."""
+    """``merge(statistics)`` for processes simulated by threads, as
+    :func:`aekit.training.distributed.merged_over_ranks` does between real processes: every rank's
+    statistics merged in rank order; each call waits for all of them."""
 
     def __init__(self, n_ranks: int) -> None:
         self.barrier, self.slots = threading.Barrier(n_ranks, timeout=30), [None] * n_ranks
 
-    def combine_for(self, rank: int):
-        def combine(array: np.ndarray, op: str) -> np.ndarray:
-            self.slots[rank] = np.array(array, dtype=np.float64)
+    def merge_for(self, rank: int):
+        def merge(statistics):
+            self.slots[rank] = statistics
             self.barrier.wait()
-            result = {"sum": np.sum, "min": np.min, "max": np.max}[op](np.stack(self.slots), axis=0)
+            merged = functools.reduce(lambda a, b: a.merge(b), self.slots)
             self.barrier.wait()  # everyone has read the slots before the next call writes them
-            return result
+            return merged
 
-        return combine
-
-    def gather_for(self, rank: int):
-        """As :func:`aekit.training.distributed.gather_over_ranks`: every rank's 1-D array, in rank order."""
-        def gather(array: np.ndarray) -> np.ndarray:
-            self.slots[rank] = np.array(array, dtype=np.float64)
-            self.barrier.wait()
-            result = np.concatenate(self.slots)
-            self.barrier.wait()
-            return result
-
-        return gather
+        return merge
 
 
-def run_ranks(work, gather: bool = False):
-    """``work(rank, start, stop, combine)`` in one thread per share (``gather``: ``work(..., combine, gather)``);
-    the results in rank order."""
+def run_ranks(work):
+    """``work(rank, start, stop, merge)`` in one thread per share; the results in rank order."""
     ranks = ThreadRanks(len(SHARES))
     with ThreadPoolExecutor(len(SHARES)) as pool:
-        futures = [pool.submit(work, rank, start, stop, ranks.combine_for(rank),
-                               *([ranks.gather_for(rank)] if gather else []))
+        futures = [pool.submit(work, rank, start, stop, ranks.merge_for(rank))
                    for rank, (start, stop) in enumerate(SHARES)]
         return [future.result() for future in futures]
 
@@ -73,8 +63,11 @@ def blocks(X: np.ndarray, block_rows: int = 32):
 
 @pytest.mark.parametrize("name", ["standard", "minmax"])
 def test_a_scaler_fitted_on_shares_and_combined_is_the_scaler_of_all_rows(rows, name):
-    results = run_ranks(lambda rank, start, stop, combine: preprocess.fit_scaler(
-        name, blocks(rows[start:stop]), combine=combine))
+    def fit_share(rank, start, stop, merge):
+        merged = merge(preprocess.scaler_statistics(name, blocks(rows[start:stop])))
+        return preprocess.fitted_scaler(name, merged), merged
+
+    results = run_ranks(fit_share)
     reference, summary = preprocess.fit_scaler(name, blocks(rows))
     for scaler, merged in results:
         assert merged.n_rows == summary.n_rows == len(rows)
@@ -90,7 +83,7 @@ def test_a_scaler_fitted_on_shares_and_combined_is_the_scaler_of_all_rows(rows, 
 
 def test_pca_of_shares_combined_is_the_pca_of_all_rows(rows):
     scaled = torch.from_numpy(preprocess.scale(preprocess.fit_scaler("standard", rows)[0], rows))
-    results = run_ranks(lambda rank, start, stop, combine: principal_components(scaled[start:stop], combine=combine))
+    results = run_ranks(lambda rank, start, stop, merge: principal_components(scaled[start:stop], merge=merge))
     whole = principal_components(scaled)
     for pca in results:
         assert pca.n_rows == whole.n_rows == len(rows)
@@ -106,8 +99,8 @@ def test_pca_of_wide_shares_combined_is_the_pca_of_all_rows():
     rng = np.random.default_rng(5)
     wide = rng.normal(size=(400, 3)) * [3.0, 2.0, 1.0] @ rng.normal(size=(3, COVARIANCE_MAX_FEATURES + 1)) + 1.0
     wide = torch.from_numpy(wide + 0.05 * rng.normal(size=wide.shape))
-    results = run_ranks(lambda rank, start, stop, combine: principal_components(
-        wide[start:stop], max_components=3, combine=combine))
+    results = run_ranks(lambda rank, start, stop, merge: principal_components(
+        wide[start:stop], max_components=3, merge=merge))
     whole = principal_components(wide, max_components=3)
     for pca in results:
         assert pca.n_rows == whole.n_rows == len(wide)
@@ -121,8 +114,8 @@ def test_score_normalisers_of_shares_combined_are_those_of_all_rows(rows):
     rng = np.random.default_rng(4)
     errors, codes = rng.random((len(rows), 6)), rng.normal(size=(len(rows), 2))
     codes[::3] += [8.0, 0.0]  # a second mode: the latent modes are a mixture, fitted on all the codes
-    results = run_ranks(lambda rank, start, stop, combine, gather: detect.fit_score_state(
-        [(errors[start:stop], codes[start:stop])], combine=combine, gather=gather), gather=True)
+    results = run_ranks(lambda rank, start, stop, merge: detect.score_state_from(
+        merge(detect.ScoreStatistics.of([(errors[start:stop], codes[start:stop])]))))
     whole = flat_state(detect.fit_score_state([(errors, codes)]).to_dict())
     assert len(whole["latent_modes.weights"]) > 1
     for state in results:

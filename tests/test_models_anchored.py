@@ -100,7 +100,7 @@ def test_principal_components_of_rows_wider_than_the_covariance_limit_match_scik
     """Fewer rows than the sketch's directions: the first product spans every direction of the rows."""
     X = wide_rows(40, n_features)
     ours = principal_components(torch.from_numpy(X))
-    assert ours.covariance is None and ours.components.shape == (40, n_features)
+    assert ours.statistics is None and ours.components.shape == (40, n_features)
     assert_same_wide_pca(ours, X)
 
 

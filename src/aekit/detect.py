@@ -40,13 +40,15 @@ robust three-sigma rule on log scores); the outlier probability is the logistic
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
 from scipy.special import logsumexp
 from sklearn.exceptions import ConvergenceWarning
 from sklearn.mixture import GaussianMixture
+
+from aekit.statistics import RowStatistics
 
 OUTLIER_SCORES = ("combined", "error")
 # Models saved before the distance was divided by sqrt(k) weighed it 0.5 / k; their states say nothing
@@ -186,17 +188,35 @@ class ScoreState:
         )
 
 
-def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
-                    combine: Callable[[np.ndarray, str], np.ndarray] | None = None,
-                    gather: Callable[[np.ndarray], np.ndarray] | None = None, seed: int = 0) -> ScoreState:
-    """Learn the combined score's normalisers from ``(squared_errors, codes)`` chunks of the training rows.
+@dataclass
+class ScoreStatistics:
+    """What the combined score's normalisers are learned from: each feature's squared errors (their mean over
+    the observed ones), the codes' count, mean and scatter, and the codes themselves (the latent modes are
+    fitted on them: a fit gives at most 10,000 rows). Those of two sets of rows :meth:`merge`."""
 
-    One pass, in float64 sums; the codes are kept (the latent modes are fitted on them: a fit gives at
-    most 10,000 rows). With ``combine`` (``combine(array, "sum")`` adds a float64 array over the
-    processes of a distributed fit, e.g. :func:`aekit.training.distributed.reduce_over_ranks`) and
-    ``gather`` (every process's 1-D array, concatenated, e.g.
-    :func:`aekit.training.distributed.gather_over_ranks`), ``parts`` are this process's rows and the
-    state is every process's. ``seed`` seeds the modes' fit.
+    errors: RowStatistics
+    codes: RowStatistics
+    code_rows: np.ndarray
+
+    @classmethod
+    def of(cls, parts: Iterable[tuple[np.ndarray, np.ndarray]]) -> ScoreStatistics:
+        """The statistics of ``(squared_errors, codes)`` chunks of rows (NaN: a missing cell's error), in one pass."""
+        statistics = cls(RowStatistics(), RowStatistics(), np.empty((0, 0)))  # of no rows
+        for errors, codes in parts:
+            codes = codes.astype(np.float64)
+            part = cls(RowStatistics.of(errors, missing=True), RowStatistics.of(codes, scatter="matrix"), codes)
+            statistics = statistics.merge(part)
+        return statistics
+
+    def merge(self, other: ScoreStatistics) -> ScoreStatistics:
+        code_rows = [rows for rows in (self.code_rows, other.code_rows) if len(rows)] or [self.code_rows]
+        return ScoreStatistics(self.errors.merge(other.errors), self.codes.merge(other.codes),
+                               np.concatenate(code_rows))
+
+
+def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *, seed: int = 0) -> ScoreState:
+    """Learn the combined score's normalisers from ``(squared_errors, codes)`` chunks of the training rows:
+    :func:`score_state_from` their :class:`ScoreStatistics`. ``seed`` seeds the modes' fit.
 
     Examples
     --------
@@ -207,36 +227,18 @@ def fit_score_state(parts: Iterable[tuple[np.ndarray, np.ndarray]], *,
     >>> round(float(combined_scores(errors, codes, state).mean()), 6)  # 1 + 2 / sqrt(2 * 2): the distance over sqrt(4)
     2.0
     """
-    n, error_sum, code_sum, outer_sum, kept = 0, 0.0, 0.0, 0.0, []
-    error_count = 0  # each feature's observed errors (NaN: a missing cell), when some are missing
-    for errors, codes in parts:
-        codes = codes.astype(np.float64)
-        kept.append(codes)
-        n += len(errors)
-        missing = np.isnan(errors)
-        if missing.any():
-            error_sum = error_sum + np.where(missing, 0.0, errors).sum(axis=0, dtype=np.float64)
-            error_count = error_count + (len(errors) - missing.sum(axis=0))
-        else:
-            error_sum = error_sum + errors.sum(axis=0, dtype=np.float64)
-            error_count = error_count + len(errors)
-        code_sum = code_sum + codes.sum(axis=0)
-        outer_sum = outer_sum + codes.T @ codes
-    if combine is not None:
-        n, error_sum, error_count, code_sum, outer_sum = (combine(np.asarray(v, dtype=np.float64), "sum")
-                                                          for v in (n, error_sum, error_count, code_sum, outer_sum))
-    if np.ndim(error_count):  # some errors were missing: each feature's mean over its observed ones
-        feature_scale = np.asarray(error_sum, dtype=np.float64) / np.maximum(error_count, 1)
-    else:
-        feature_scale = np.asarray(error_sum, dtype=np.float64) / n
+    return score_state_from(ScoreStatistics.of(parts), seed=seed)
+
+
+def score_state_from(statistics: ScoreStatistics, *, seed: int = 0) -> ScoreState:
+    """The combined score's normalisers from the statistics of the training rows (:class:`ScoreStatistics`,
+    of all of them: those of several shares merged). ``seed`` seeds the modes' fit."""
+    feature_scale = statistics.errors.mean
     feature_scale = np.maximum(feature_scale, max(_SCALE_FLOOR * float(feature_scale.mean()), MIN_FEATURE_SCALE))
-    code_mean = np.asarray(code_sum) / n
-    covariance = np.asarray(outer_sum) / n - np.outer(code_mean, code_mean)
+    code_mean = statistics.codes.mean
+    covariance = statistics.codes.variance
     covariance = (covariance + covariance.T) / 2
-    codes = np.concatenate(kept) if kept else np.empty((0, len(code_mean)))
-    if gather is not None:
-        codes = gather(codes.ravel()).reshape(-1, len(code_mean))
-    modes = fit_latent_modes(codes - code_mean, covariance, seed)
+    modes = fit_latent_modes(statistics.code_rows - code_mean, covariance, seed)
     # the covariance's pseudo-inverse (kept for the Mahalanobis distance of older readers) and its rank, the mean
     # squared distance, both from the whitening: the same eigenvalues, decomposed once
     precision = modes.whitening @ modes.whitening.T

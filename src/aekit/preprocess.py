@@ -1,7 +1,9 @@
 """Scaling: scikit-learn's scalers, fitted, applied and saved in one place for every path.
 
 - :func:`fit_scaler` fits one to rows in memory or read in chunks from a file (the same code), and
-  summarises the rows on the way (count, each feature's range: the loss choice and the checks).
+  summarises the rows on the way (count, each feature's range: the loss choice and the checks); its
+  two steps, :func:`scaler_statistics` and :func:`fitted_scaler`, let statistics of other rows (other
+  processes' shares) be merged in between.
 - :func:`scale` applies it to an array (numpy in, numpy out); :func:`batch_scaling` applies it to
   each training batch on its way into the model, with the same values.
 - :func:`scaler_state` and :func:`scaler_from_state` save and rebuild a fitted one without pickle.
@@ -13,7 +15,6 @@ from __future__ import annotations
 
 import warnings
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -21,6 +22,7 @@ import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean
+from aekit.statistics import RowStatistics
 
 SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
 # The fitted attributes each scaler needs to transform and inverse-transform, and the values a fit gives them:
@@ -115,140 +117,111 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
 
 # ---------------------------------------------------------------------------------------------- fitting
 STATS_CHUNK_VALUES = 2**18  # values per piece when statistics are computed (cache-sized)
-SCALER_FIT_ROWS = 4096  # rows per partial_fit of the scalers whose statistics scikit-learn computes
 SCALE_CHUNK_ROWS = 16384  # float64 input is scaled this many rows at a time (no float64 copy of all of it)
 
 
-@dataclass(frozen=True)
-class RowSummary:
-    """What the pass that fits the scaler learns about the rows besides: how many, and each feature's range.
-
-    ``low`` and ``high`` are each feature's minimum and maximum in the rows' dtype (None without rows).
-    Scaling a feature is monotone, float32 rounding included, so the scaled range is the scaled
-    ``low`` and ``high``.
-    """
-
-    n_rows: int
-    low: np.ndarray | None
-    high: np.ndarray | None
-
-    @property
-    def all_rows_equal(self) -> bool:
-        """True when every row equals the first (no feature varies)."""
-        return self.n_rows > 0 and bool(np.array_equal(self.low, self.high))
-
-
-def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray], *,
-               combine: Callable[[np.ndarray, str], np.ndarray] | None = None):
-    """Fit the scaler ``name`` (:func:`make_scaler`) to rows given in blocks, and summarise the rows, in one pass.
+def scaler_statistics(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]) -> RowStatistics:
+    """What the scaler ``name`` (:func:`make_scaler`) is fitted from, in one pass over rows given in blocks.
 
     ``blocks`` is one array of rows (data in memory) or an iterable of arrays (a file read chunk by
-    chunk): the same code fits both, and no block is copied to float64 as a whole. Every block is
-    read in cache-sized pieces; each feature's minimum and maximum are taken from them, and for a
-    ``StandardScaler`` its mean and variance, computed on torch's threads with float64 accumulators:
-    the sum of the values for the mean; for the variance each block's squared deviations from its
-    own mean (a second pass over the block, which is in memory), merged across blocks (Chan et al.'s
-    pairwise update). The attributes are set as
-    scikit-learn's ``fit`` sets them (``mean_``, ``var_``, ``scale_``: 1 for features its rule finds
-    indistinguishable from a constant, ``n_samples_seen_``, ``n_features_in_``), to within float64
-    rounding; scikit-learn's ``partial_fit`` over blocks gives the same figures 4-5x slower (its
-    NaN-aware sums copy every block). Other scalers: ``partial_fit`` on ``SCALER_FIT_ROWS`` rows at a time.
+    chunk): the same code reads both, and no block is copied to float64 as a whole. Every block is
+    read in cache-sized pieces on torch's threads: each feature's minimum and maximum (the range,
+    in the rows' dtype: scaling is monotone, float32 rounding included, so the scaled range is the
+    scaled ``low`` and ``high``), and for a ``StandardScaler`` the mean (float64 sums) and the
+    squared deviations from it (a second pass over the block, which is in memory). Blocks are merged
+    by :meth:`aekit.statistics.RowStatistics.merge`, as statistics of other rows (another process's
+    share of a file) are. scikit-learn's ``partial_fit`` over blocks gives the same figures 4-5x slower
+    (its NaN-aware sums copy every block).
 
-    With ``combine``, the blocks are one process's share of the rows (each process of a distributed
-    fit reads its own) and the scaler is fitted to every process's rows: ``combine(array, op)``
-    reduces a float64 array element-wise over the processes (``op`` "sum", "min" or "max"; e.g.
-    :func:`aekit.training.distributed.reduce_over_ranks`), and every process must have at least one
-    row. Counts and sums are added, ranges merged, and each process's squared deviations (about
-    its own mean) are merged as blocks are, about the overall mean: the figures of one process
-    reading every row, to within float64 rounding. A ``MinMaxScaler`` is fitted to the merged range.
+    Examples
+    --------
+    >>> statistics = scaler_statistics("standard", np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]]))
+    >>> statistics.n_rows, statistics.mean.tolist(), statistics.high.tolist()
+    (3, [2.0, 1.0], [4.0, 1.0])
+    """
+    scaler = make_scaler(name)
+    with_mean = isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std)
+    with_std = with_mean and scaler.with_std
+    statistics = RowStatistics()
+    for block in [blocks] if isinstance(blocks, np.ndarray) else blocks:
+        statistics = statistics.merge(_block_statistics(block, with_mean, with_std))
+    return statistics
+
+
+def _block_statistics(block: np.ndarray, with_mean: bool, with_std: bool) -> RowStatistics:
+    """One block's range (and mean, and squared deviations from it), read in cache-sized pieces."""
+    source = tensor_view(block)
+    if not len(source):
+        return RowStatistics()
+    rows_per_piece = max(1, STATS_CHUNK_VALUES // max(source.shape[1], 1))
+    pieces = source.split(rows_per_piece)
+    low = high = total = None
+    for piece in pieces:  # amin and amax, not aminmax: 10x faster along dim 0 (torch 2.13, CPU)
+        piece_low, piece_high = piece.amin(dim=0), piece.amax(dim=0)
+        low = piece_low if low is None else torch.minimum(low, piece_low)
+        high = piece_high if high is None else torch.maximum(high, piece_high)
+        if with_mean:
+            piece_sum = piece.sum(dim=0, dtype=torch.float64)
+            total = piece_sum if total is None else total.add_(piece_sum)
+    mean = scatter = None
+    if with_mean:
+        mean = total / len(source)
+    if with_std:  # the squared deviations from the block's own mean: a second pass
+        scatter = torch.zeros_like(mean)
+        for piece in pieces:
+            scatter += (piece.to(torch.float64) - mean).square_().sum(dim=0)
+    return RowStatistics(len(source), None if mean is None else mean.numpy(),
+                         None if scatter is None else scatter.numpy(), low.numpy(), high.numpy())
+
+
+def fitted_scaler(name: str | None, statistics: RowStatistics):
+    """The scaler ``name`` fitted from :func:`scaler_statistics` (of all the rows): None for ``name=None``,
+    left unfitted when there are no rows.
+
+    The attributes are set as scikit-learn's ``fit`` sets them (``mean_``, ``var_``, ``scale_``: 1 for
+    features its rule finds indistinguishable from a constant, ``n_samples_seen_``, ``n_features_in_``),
+    to within float64 rounding; a ``MinMaxScaler`` is fitted to the range.
+    """
+    scaler = make_scaler(name)
+    if scaler is None or statistics.n_rows == 0:
+        return scaler
+    if isinstance(scaler, StandardScaler):
+        _set_standard_statistics(scaler, statistics)
+    else:
+        scaler.partial_fit(np.stack([statistics.low, statistics.high]))
+        scaler.n_samples_seen_ = statistics.n_rows
+    return scaler
+
+
+def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):
+    """Fit the scaler ``name`` to rows given in blocks, in one pass: :func:`fitted_scaler` of
+    :func:`scaler_statistics`.
 
     Returns
     -------
     scaler : fitted scaler or None
         None for ``name=None``; left unfitted when there are no rows.
-    summary : RowSummary
+    statistics : RowStatistics
+        The rows' count and range (and what the scaler was fitted from).
 
     Examples
     --------
     >>> X = np.array([[0.0, 1.0], [2.0, 1.0], [4.0, 1.0]])
-    >>> scaler, summary = fit_scaler("standard", X)
-    >>> scaler.mean_.tolist(), summary.n_rows, summary.high.tolist()
+    >>> scaler, statistics = fit_scaler("standard", X)
+    >>> scaler.mean_.tolist(), statistics.n_rows, statistics.high.tolist()
     ([2.0, 1.0], 3, [4.0, 1.0])
     """
-    scaler = make_scaler(name)
-    standard = isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std)
-    blocks = [blocks] if isinstance(blocks, np.ndarray) else blocks
-    n_rows, low, high = 0, None, None
-    total = squares = mean_so_far = None  # the StandardScaler's float64 accumulators
-    for block in blocks:
-        if scaler is not None and not standard and combine is None:
-            for start in range(0, len(block), SCALER_FIT_ROWS):
-                scaler.partial_fit(block[start : start + SCALER_FIT_ROWS])
-        source = tensor_view(block)
-        rows_per_piece = max(1, STATS_CHUNK_VALUES // max(source.shape[1], 1))
-        pieces = [source[start : start + rows_per_piece] for start in range(0, len(source), rows_per_piece)]
-        block_sum = None
-        for piece in pieces:  # amin and amax, not aminmax: 10x faster along dim 0 (torch 2.13, CPU)
-            piece_low, piece_high = piece.amin(dim=0), piece.amax(dim=0)
-            low = piece_low if low is None else torch.minimum(low, piece_low)
-            high = piece_high if high is None else torch.maximum(high, piece_high)
-            if standard:
-                piece_sum = piece.sum(dim=0, dtype=torch.float64)
-                block_sum = piece_sum if block_sum is None else block_sum.add_(piece_sum)
-        if not standard or not len(source):
-            n_rows += len(source)
-            continue
-        total = block_sum if total is None else total + block_sum
-        if scaler.with_std:  # the block's squared deviations from its own mean (a second pass), then merged
-            block_mean = block_sum / len(source)
-            block_squares = torch.zeros_like(block_sum)
-            for piece in pieces:
-                block_squares += (piece.to(torch.float64) - block_mean).square_().sum(dim=0)
-            if squares is None:
-                squares, mean_so_far = block_squares, block_mean
-            else:  # Chan et al.'s pairwise update
-                delta, merged = block_mean - mean_so_far, n_rows + len(source)
-                squares = squares + block_squares + delta.square() * (n_rows * len(source) / merged)
-                mean_so_far = mean_so_far + delta * (len(source) / merged)
-        n_rows += len(source)
-    if combine is not None:
-        return _fit_over_processes(scaler, combine, n_rows, low, high, total, squares)
-    if n_rows == 0:
-        return scaler, RowSummary(0, None, None)
-    if standard:
-        _set_standard_statistics(scaler, n_rows, total, squares)
-    return scaler, RowSummary(n_rows, low.numpy(), high.numpy())
+    statistics = scaler_statistics(name, blocks)
+    return fitted_scaler(name, statistics), statistics
 
 
-def _fit_over_processes(scaler, combine, n_rows: int, low, high, total, squares):
-    """:func:`fit_scaler`'s figures over every process's rows, from this process's (see ``combine`` there)."""
-    if n_rows == 0:
-        raise InvalidParameterValue("fit_scaler with combine needs rows in every process; this one read none.")
-    n_all = int(combine(np.array([n_rows], dtype=np.float64), "sum")[0])
-    low, high = low.numpy(), high.numpy()
-    # float32 extremes are exact in float64, so they come back unchanged
-    low, high = combine(low, "min").astype(low.dtype), combine(high, "max").astype(high.dtype)
-    if isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std):
-        local_sum = total.numpy()
-        total_all = combine(local_sum, "sum")
-        squares_all = None
-        if scaler.with_std:  # Chan et al.'s merge of blocks: each one's squares plus n (its mean - the mean)^2
-            shift = local_sum / n_rows - total_all / n_all
-            squares_all = torch.from_numpy(combine(squares.numpy() + n_rows * shift**2, "sum"))
-        _set_standard_statistics(scaler, n_all, torch.from_numpy(total_all), squares_all)
-    elif scaler is not None:  # a MinMaxScaler: its statistics are the range
-        scaler.partial_fit(np.stack([low, high]))
-        scaler.n_samples_seen_ = n_all
-    return scaler, RowSummary(n_all, low, high)
-
-
-def _set_standard_statistics(scaler: StandardScaler, n_rows: int, total: torch.Tensor, squares) -> None:
-    mean = (total / n_rows).numpy()
-    scaler.n_features_in_, scaler.n_samples_seen_ = len(mean), np.float64(n_rows)
+def _set_standard_statistics(scaler: StandardScaler, statistics: RowStatistics) -> None:
+    n_rows, mean = statistics.n_rows, statistics.mean
+    scaler.n_features_in_, scaler.n_samples_seen_ = len(statistics.low), np.float64(n_rows)
     scaler.mean_, scaler.var_, scaler.scale_ = mean, None, None
     if not scaler.with_std:
         return
-    var = (squares / n_rows).numpy()
+    var = statistics.variance
     # scikit-learn's _is_constant_feature: the variance is within the two-pass algorithm's error bound
     eps = np.finfo(np.float64).eps
     constant = var <= n_rows * eps * var + (n_rows * mean * eps) ** 2

@@ -60,11 +60,10 @@ def fit_data(estimator, data, *, criterion=None):
     seed = _draw_seed(estimator.random_state)
     if criterion is not None:
         criterion.reseed(seed)  # the cells it hides from the training input
-    # each process's statistics are merged when each reads only its own rows (a file under torchrun)
-    combine = distributed.reduce_over_ranks if data.sharded else None
     # StandardScaler.fit would hold a float64 copy of the rows, twice their size
     scaler_name = None if criterion is not None else estimator.scaler  # a table's encoding scales its columns
-    scaler, rows = preprocess.fit_scaler(scaler_name, data.blocks(), combine=combine)
+    rows = _of_all_rows(preprocess.scaler_statistics(scaler_name, data.blocks()), data)
+    scaler = preprocess.fitted_scaler(scaler_name, rows)
     if rows.n_rows < 2:
         raise InvalidInputError(
             f"{data.name} holds {rows.n_rows} sample(s) while a minimum of 2 is required: one to train on, one to "
@@ -135,9 +134,8 @@ def _sources(estimator, data, split: ValidationSplit, scaler, n_features: int, s
         return (*data.sources(split, scaler, device), pca_start(estimator, rows, n_features))
     if estimator.geometry is None:
         train_data, val_data = data.sources(split, scaler, device)
-        # of every process's training rows (each holds its own share), as one process would
-        combine = distributed.reduce_over_ranks if distributed.world_size() > 1 else None
-        return train_data, val_data, pca_start(estimator, train_data, n_features, combine=combine)
+        # the sources are this process's share of the training rows: PCA of every process's
+        return train_data, val_data, pca_start(estimator, train_data, n_features, merge=distributed.merged_over_ranks)
     X = data.scaled(scaler)
     train_rows, _ = split.rows()
     start = pca_start(estimator, tensor_view(X[train_rows]), n_features)
@@ -185,10 +183,9 @@ def _held_out_scores(model, data, split: ValidationSplit, last_pass: HeldOutPass
     no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
     score_state = None
     if model.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
-        inference.fit_score_state(model, _score_state_rows(data, split, model.seed_), scale=True,
-                                  combine=distributed.reduce_over_ranks if data.sharded else None,
-                                  gather=distributed.gather_over_ranks if data.sharded else None)
-        score_state = model.score_state_
+        statistics = inference.score_statistics(model, _score_state_rows(data, split, model.seed_), scale=True)
+        score_state = detect.score_state_from(_of_all_rows(statistics, data), seed=model.seed_)
+        model.score_state_ = score_state
         if last_pass is not None and last_pass.parts is not None:  # as outlier_scores gives them (float32)
             errors, codes = inference.split_parts(model, last_pass.parts)
             scores = detect.combined_scores(errors, codes, score_state).astype(np.float32)
@@ -201,6 +198,12 @@ def _held_out_scores(model, data, split: ValidationSplit, last_pass: HeldOutPass
     if data.sharded:  # each process scored its own rows: the threshold is read off all of them
         scores = distributed.gather_over_ranks(scores)
     return score_state, scores
+
+
+def _of_all_rows(statistics, data):
+    """The statistics of every row of ``data`` from those of the rows this process read: merged over the
+    processes when each reads only its own share (``data.sharded``, a file under torchrun)."""
+    return distributed.merged_over_ranks(statistics) if data.sharded else statistics
 
 
 def _score_state_rows(data, split: ValidationSplit, seed: int):

@@ -191,15 +191,21 @@ def score_parts(estimator, X: np.ndarray, *, scale: bool) -> tuple[np.ndarray, n
     return split_parts(estimator, run_batches(estimator, both, X, scale=scale))
 
 
-def fit_score_state(estimator, arrays, *, scale: bool, combine=None, gather=None) -> None:
-    """The combined score's normalisers, from the rows of ``arrays`` (an iterable of row blocks); with
-    ``combine`` and ``gather``, this process's share of the rows (see :func:`aekit.detect.fit_score_state`)."""
+def score_statistics(estimator, arrays, *, scale: bool) -> detect.ScoreStatistics:
+    """What the combined score's normalisers are learned from (:class:`aekit.detect.ScoreStatistics`), from the
+    rows of ``arrays`` (an iterable of row blocks)."""
     def parts():
         for array in arrays:
             for start in range(0, len(array), INFERENCE_BATCH_ROWS):
                 yield score_parts(estimator, array[start : start + INFERENCE_BATCH_ROWS], scale=scale)
 
-    estimator.score_state_ = detect.fit_score_state(parts(), combine=combine, gather=gather, seed=estimator.seed_)
+    return detect.ScoreStatistics.of(parts())
+
+
+def fit_score_state(estimator, arrays, *, scale: bool) -> None:
+    """The combined score's normalisers, from the rows of ``arrays`` (an iterable of row blocks)."""
+    estimator.score_state_ = detect.score_state_from(score_statistics(estimator, arrays, scale=scale),
+                                                     seed=estimator.seed_)
 
 
 def outlier_scores(estimator, X: np.ndarray, *, scale: bool, per_feature: bool = False) -> np.ndarray:

@@ -88,20 +88,21 @@ class Trained:
     held_out: HeldOutPass | None  # None where the scores are computed afresh (see train)
 
 
-def pca_start(estimator, train_data, n_features: int, combine=None) -> PcaStart | None:
+def pca_start(estimator, train_data, n_features: int, merge=None) -> PcaStart | None:
     """PCA of the training rows and the latent dimension, when the anchored model or ``latent_dim="auto"``
-    needs them, else None. ``combine``: each process holds its share of the rows, and the PCA is of all of them."""
+    needs them, else None. ``merge``: ``train_data`` is one share of the rows, and the PCA is of every
+    share's (see :func:`aekit.models.anchored.principal_components`)."""
     if estimator.architecture != "anchored" and estimator.latent_dim != "auto":
         return None
     if estimator.latent_dim != "auto":
-        pca = principal_components(train_data, max_components=int(estimator.latent_dim), combine=combine)
+        pca = principal_components(train_data, max_components=int(estimator.latent_dim), merge=merge)
         return PcaStart(pca, int(estimator.latent_dim), None)
-    if distributed.world_size() > 1:  # each process sees its own rows: d could differ
+    if distributed.several_processes():  # each process sees its own rows: d could differ
         raise InvalidParameterValue(
             "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
             "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
         )
-    pca = principal_components(train_data, max_components=None, combine=combine)
+    pca = principal_components(train_data, max_components=None, merge=merge)
     latent_dim, rule = choose_latent_dim(pca, max_dim=max(1, min(n_features - 1, _n_rows(train_data))))
     return PcaStart(pca, latent_dim, rule)
 
@@ -145,7 +146,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
         precision=precision,
         run=_run_description(estimator, train_data, val_data, n_features, loss),
     )
-    single_process = distributed.world_size() == 1
+    single_process = not distributed.several_processes()
     # PCA may be refitted on all the rows when it wins: a paired test of the validation rows' errors decides
     may_refit = (anchored and estimator.early_stopping and estimator.geometry is None and criterion is None
                  and single_process and n_val > 0)
@@ -314,7 +315,7 @@ def _steps_threads(estimator, module, device: torch.device, batch_size: int) -> 
     """The threads the training steps run on (None: all of torch's). With n_jobs=None on a CPU, the rule of
     :func:`aekit.training.precision.training_threads` (a small model's steps run on one); the passes before
     and after keep all of them."""
-    if estimator.n_jobs is not None or device.type != "cpu" or distributed.world_size() > 1:
+    if estimator.n_jobs is not None or device.type != "cpu" or distributed.several_processes():
         return None
     return training_threads(module, device, batch_size)
 
@@ -362,7 +363,7 @@ def _refit_pca(module: AnchoredAutoencoder, train_data, val_data, start: PcaStar
     threshold keeps the validation rows' errors under the training rows' PCA (out of sample). When
     ``start.pca`` kept the training rows' covariance, only the validation rows are read again."""
     latent_dim = module.latent_dim
-    if start.pca.covariance is not None:
+    if start.pca.statistics is not None:
         refit = principal_components(val_data, max_components=latent_dim, previous=start.pca)
     else:  # wide rows
         refit = principal_components(train_data, val_data, max_components=latent_dim)

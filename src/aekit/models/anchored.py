@@ -16,8 +16,9 @@ from __future__ import annotations
 
 import itertools
 import math
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from torch import nn
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.layers import Linear
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _mlp, check_sizes
+from aekit.statistics import RowStatistics
 
 PCA_BATCH_ROWS = 8192
 # Rows are read in batches of at most PCA_BATCH_ROWS rows and PCA_BATCH_BYTES (in float64, 8192 rows up to
@@ -182,15 +184,32 @@ class AnchoredAutoencoder(AutoencoderModule):
 class PrincipalComponents:
     """PCA of the training rows: ``mean`` (D,), ``components`` (k x D, orthonormal rows, by decreasing
     variance), ``explained_variance`` (k,) and ``total_variance`` (the sum over all D directions).
-    ``covariance`` (D x D, float64) is the rows' covariance when PCA came from it (None for wide rows):
-    with it, more rows can be added without reading these again (``previous``)."""
+    ``statistics`` holds the rows' count, mean and scatter matrix when PCA came from their covariance
+    (None for wide rows): with it, more rows can be added without reading these again (``previous``)."""
 
     mean: torch.Tensor
     components: torch.Tensor
     explained_variance: torch.Tensor
     total_variance: float
     n_rows: int
-    covariance: torch.Tensor | None = None
+    statistics: RowStatistics | None = None
+
+
+@dataclass
+class _CovarianceProduct:
+    """One pass of :func:`_subspace_iteration` over rows: the sums over them of ``(x - mean)(x - mean)^T V``
+    and of ``|x - mean|^2``; the passes over two sets of rows merge by adding."""
+
+    product: np.ndarray
+    trace: float
+
+    def merge(self, other: _CovarianceProduct) -> _CovarianceProduct:
+        return _CovarianceProduct(self.product + other.product, self.trace + other.trace)
+
+
+def _alone(statistics):
+    """The statistics of the rows given are those of all the rows (no other share to merge)."""
+    return statistics
 
 
 class _Scatter:
@@ -244,24 +263,9 @@ class _Rows:
                     yield block.to(self.dtype)
 
 
-def _summed(combine, tensor: torch.Tensor) -> torch.Tensor:
-    """``tensor`` added over the processes of a distributed fit (itself without ``combine``)."""
-    if combine is None:
-        return tensor
-    return torch.from_numpy(combine(tensor.cpu().numpy(), "sum")).to(tensor.device)
-
-
-def _merged_covariance(combine, rows: int, mean: torch.Tensor, scatter: torch.Tensor):
-    """The mean, covariance and row count of every process's rows, from this process's (``scatter`` about ``mean``)."""
-    n_all = int(_summed(combine, torch.tensor([float(rows)], dtype=torch.float64))[0])
-    mean_all = _summed(combine, mean * rows) / n_all
-    shift = mean - mean_all  # each process's scatter, moved to the overall mean
-    scatter_all = _summed(combine, scatter + rows * torch.outer(shift, shift))
-    return mean_all, scatter_all / n_all, n_all
-
-
-def principal_components(*sources, max_components: int | None = None, combine=None,
-                         previous: PrincipalComponents | None = None) -> PrincipalComponents:
+def principal_components(*sources, max_components: int | None = None,
+                         previous: PrincipalComponents | None = None,
+                         merge: Callable[[Any], Any] | None = None) -> PrincipalComponents:
     """PCA of the rows of ``sources`` (tensors or data sources, taken together), in float64.
 
     Up to ``COVARIANCE_MAX_FEATURES`` features: the covariance (accumulated batch by batch around the
@@ -270,12 +274,13 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     gives the first ``max_components`` (``LOWRANK_COMPONENTS`` when None), reading the rows a few
     times and holding D x (components + ``SKETCH_OVERSAMPLING``) values, never D x D nor the rows.
 
-    With ``combine`` (``combine(array, "sum")`` adds a float64 array over the processes of a
-    distributed fit, e.g. :func:`aekit.training.distributed.reduce_over_ranks`), ``sources`` are this
-    process's share of the rows and the PCA is that of every process's rows: each one's mean and
-    scatter about it merged as Chan et al. merge blocks, or, for wide rows, each pass's products summed.
+    ``merge`` gives the statistics of all the rows from those of the rows of ``sources`` (by their
+    ``merge`` method): where ``sources`` are one share of the rows, such as one process's in a
+    distributed fit (:func:`aekit.training.distributed.merged_over_ranks`), the PCA is that of every
+    share. It receives the rows' :class:`~aekit.statistics.RowStatistics` (count, mean and scatter),
+    and for wide rows each pass's sums. None: the rows of ``sources`` are all the rows.
 
-    With ``previous`` (a PCA of other rows that holds its ``covariance``: up to
+    With ``previous`` (a PCA of other rows that holds its ``statistics``: up to
     ``COVARIANCE_MAX_FEATURES`` features), the result is the PCA of those rows and the rows of
     ``sources`` together, merged the same way: the earlier rows are not read again (the anchored
     model's refit on its training and validation rows reads only the latter). Wide rows keep no
@@ -288,6 +293,7 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     >>> [round(float(v), 1) for v in pca.components[0].abs()]
     [1.0, 0.0, 0.0]
     """
+    merge = merge or _alone
     rows = _Rows(sources)
     first_pass = iter(rows)
     first = next(first_pass, None)
@@ -300,9 +306,9 @@ def principal_components(*sources, max_components: int | None = None, combine=No
                 f"previous= needs a PCA that kept its covariance, of at most {COVARIANCE_MAX_FEATURES} features; "
                 f"these rows have {rows.n_features}. Pass the earlier rows as a source instead.")
         rows.dtype = torch.float32
-        pca = _subspace_iteration(rows, first_pass, max_components or LOWRANK_COMPONENTS, combine)
+        pca = _subspace_iteration(rows, first_pass, max_components or LOWRANK_COMPONENTS, merge)
     else:
-        pca = _from_covariance(first_pass, combine, previous)
+        pca = _from_covariance(first_pass, merge, previous)
     # one sign per component, as scikit-learn's svd_flip: the largest loading is positive
     vectors = pca.components
     signs = torch.sign(vectors.gather(1, vectors.abs().argmax(dim=1, keepdim=True)))
@@ -314,7 +320,7 @@ def principal_components(*sources, max_components: int | None = None, combine=No
     return pca
 
 
-def _from_covariance(batches, combine, previous: PrincipalComponents | None) -> PrincipalComponents:
+def _from_covariance(batches, merge, previous: PrincipalComponents | None) -> PrincipalComponents:
     """PCA from the covariance of the rows of ``batches`` (float64): every component (see
     :func:`principal_components`)."""
     shift = total = gram = None
@@ -329,19 +335,21 @@ def _from_covariance(batches, combine, previous: PrincipalComponents | None) -> 
         gram.add(centred)
         n_rows += len(batch)
     offset = total / n_rows
-    mean = shift + offset
-    covariance = gram.total() / n_rows - torch.outer(offset, offset)
-    if combine is not None:  # every process's rows
-        mean, covariance, n_rows = _merged_covariance(combine, n_rows, mean, covariance * n_rows)
+    scatter = gram.total() - torch.outer(offset, offset) * n_rows  # about the mean, shift + offset
+    statistics = merge(RowStatistics(n_rows, (shift + offset).cpu().numpy(), scatter.cpu().numpy()))
     if previous is not None:
-        mean, covariance, n_rows = _merged_with(previous, n_rows, mean, covariance)
+        if previous.statistics is None or previous.statistics.scatter.shape != statistics.scatter.shape:
+            raise InvalidParameterValue(
+                "previous= needs a PCA that kept its covariance, of rows with as many features.")
+        statistics = previous.statistics.merge(statistics)
+    covariance = torch.from_numpy(statistics.variance).to(shift.device)
     values, vectors = torch.linalg.eigh(covariance)
     values, vectors = values.flip(0).clamp_min(0), vectors.flip(1).T
-    return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), float(values.sum()), n_rows,
-                               covariance.cpu())
+    return PrincipalComponents(torch.from_numpy(statistics.mean), vectors.cpu(), values.cpu(), float(values.sum()),
+                               statistics.n_rows, statistics)
 
 
-def _subspace_iteration(rows: _Rows, first_pass, n_components: int, combine) -> PrincipalComponents:
+def _subspace_iteration(rows: _Rows, first_pass, n_components: int, merge) -> PrincipalComponents:
     """The first ``n_components`` principal components of wide rows, by subspace iteration on their
     covariance ``C`` (Halko, Martinsson and Tropp 2011, algorithm 4.4; scikit-learn's ``randomized_svd``
     iterates the same way on the rows): ``q = n_components + SKETCH_OVERSAMPLING`` random directions
@@ -353,15 +361,15 @@ def _subspace_iteration(rows: _Rows, first_pass, n_components: int, combine) -> 
     rule); none when ``q`` reaches the rows' rank (``n_rows - 1``), where the first ``C V`` already spans
     every direction of the rows and the result is exact. The random directions come from a fixed seed:
     the same rows give the same components, in every process. ``first_pass``: the batches of the
-    first pass over ``rows``, which gives the mean.
+    first pass over ``rows``, which gives the mean. ``merge``: see :func:`principal_components`.
     """
     n_rows, total = 0, 0.0
     for batch in first_pass:
         total = total + batch.sum(dim=0, dtype=torch.float64)
         n_rows += len(batch)
     device = total.device
-    n_rows = int(_summed(combine, torch.tensor([float(n_rows)], dtype=torch.float64))[0])
-    mean = _summed(combine, total) / n_rows
+    statistics = merge(RowStatistics(n_rows, (total / n_rows).cpu().numpy()))
+    n_rows, mean = statistics.n_rows, torch.from_numpy(statistics.mean).to(device)
     rank = min(n_rows - 1, rows.n_features)
     q = max(1, min(n_components + SKETCH_OVERSAMPLING, n_rows, rows.n_features))
     n_iterations = 0 if q >= rank else (7 if n_components < 0.1 * min(n_rows, rows.n_features) else 4)
@@ -375,7 +383,8 @@ def _subspace_iteration(rows: _Rows, first_pass, n_components: int, combine) -> 
             centred = batch - mean32
             product += centred.T @ (centred @ basis32)
             trace += torch.linalg.vector_norm(centred, dim=1).double().square().sum()
-        return _summed(combine, product) / n_rows, float(_summed(combine, trace)[0]) / n_rows
+        sums = merge(_CovarianceProduct(product.cpu().numpy(), float(trace[0])))
+        return torch.from_numpy(sums.product).to(device) / n_rows, sums.trace / n_rows
 
     sketch = torch.randn(rows.n_features, q, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
     product, total_variance = covariance_times(sketch.to(device))
@@ -386,20 +395,6 @@ def _subspace_iteration(rows: _Rows, first_pass, n_components: int, combine) -> 
     values, rotation = torch.linalg.eigh((projected + projected.T) / 2)
     values, vectors = values.flip(0).clamp_min(0), (basis @ rotation.flip(1)).T
     return PrincipalComponents(mean.cpu(), vectors.cpu(), values.cpu(), total_variance, n_rows)
-
-
-def _merged_with(previous: PrincipalComponents, rows: int, mean: torch.Tensor, covariance: torch.Tensor):
-    """The mean and covariance of ``previous``'s rows and ``rows`` more (of ``mean``, ``covariance``) together."""
-    if previous.covariance is None or previous.covariance.shape != covariance.shape:
-        raise InvalidParameterValue("previous= needs a PCA that kept its covariance, of rows with as many features.")
-    n_before = previous.n_rows
-    n_all = n_before + rows
-    before_mean = previous.mean.to(mean)
-    delta = mean - before_mean
-    merged_mean = before_mean + delta * (rows / n_all)
-    scatter = (previous.covariance.to(covariance) * n_before + covariance * rows
-               + torch.outer(delta, delta) * (n_before * rows / n_all))
-    return merged_mean, scatter / n_all, n_all
 
 
 # latent_dim="auto" keeps the smallest d whose principal components explain AUTO_EXPLAINED of the training

@@ -16,27 +16,31 @@ rank takes the same one; only the main process (rank 0) writes logs, checkpoints
 from __future__ import annotations
 
 import atexit
+import dataclasses
 import gc
 import importlib
 import os
 import warnings
 from collections.abc import Sequence
+from typing import TypeVar
 
 import numpy as np
 import torch
 import torch.distributed as dist
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.data import shard_rows
+from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.training.devices import device_of, module_device
 
 __all__ = [
-    "any_rank", "gather_over_ranks", "is_distributed", "is_main_process", "min_over_ranks", "rank",
-    "reduce_over_ranks", "setup", "shard", "sum_over_ranks", "teardown", "world_size", "wrap",
+    "any_rank", "gather_over_ranks", "is_distributed", "is_main_process", "merged_over_ranks", "min_over_ranks",
+    "rank", "row_range", "setup", "several_processes", "shard", "sum_over_ranks", "teardown", "world_size", "wrap",
 ]
 
 
 _LAUNCH_VARIABLES = ("WORLD_SIZE", "MASTER_ADDR", "MASTER_PORT")
+S = TypeVar("S")
 
 
 def is_distributed() -> bool:
@@ -173,6 +177,35 @@ def shard(rows: np.ndarray) -> np.ndarray:
     return rows[rank() :: world_size()]
 
 
+def several_processes() -> bool:
+    """Whether other processes train with this one (each on its own share of the rows)."""
+    return world_size() > 1
+
+
+def row_range(n_rows: int, name: str) -> tuple[int, int] | None:
+    """This rank's contiguous range ``(start, stop)`` of ``n_rows`` rows (:func:`aekit.data.shard_rows`);
+    None (all of them) in a single process. ``name`` names the rows in the error.
+
+    Raises
+    ------
+    InvalidInputError
+        Fewer rows than processes (every process raises it, so none waits for the others).
+
+    Examples
+    --------
+    >>> row_range(10, "rows.npy") is None  # a single process reads every row
+    True
+    """
+    if not several_processes():
+        return None
+    if n_rows < world_size():
+        raise InvalidInputError(
+            f"{name} holds {n_rows} row(s), fewer than the {world_size()} processes, each of which reads "
+            "rows of its own. Start fewer processes (torchrun --nproc_per_node) or give more rows."
+        )
+    return shard_rows(n_rows, rank(), world_size())
+
+
 def wrap(module: nn.Module) -> nn.Module:
     """``module`` wrapped in DistributedDataParallel when distributed, else ``module`` itself."""
     if not _active():
@@ -211,30 +244,11 @@ def any_rank(flag: bool) -> bool:
     return bool(_reduce([float(flag)], dist.ReduceOp.MAX)[0])
 
 
-def reduce_over_ranks(values: np.ndarray, op: str) -> np.ndarray:
-    """``values`` combined element-wise over all ranks by ``op`` ("sum", "min" or "max"), as float64.
-
-    Every rank passes an array of the same shape (statistics of its own rows, to be merged).
-
-    Examples
-    --------
-    >>> reduce_over_ranks(np.array([1.0, 2.5]), "max").tolist()  # a single process: its own values
-    [1.0, 2.5]
-    """
-    array = np.array(values, dtype=np.float64)  # a copy: the reduction works in place
-    if not _active():
-        return array
-    device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
-    tensor = torch.from_numpy(array).to(device)
-    dist.all_reduce(tensor, op={"sum": dist.ReduceOp.SUM, "min": dist.ReduceOp.MIN, "max": dist.ReduceOp.MAX}[op])
-    return tensor.cpu().numpy()
-
-
 def gather_over_ranks(values: np.ndarray) -> np.ndarray:
     """Every rank's 1-D ``values`` (lengths may differ), concatenated in rank order, on every rank.
 
     For small per-row results (one number a row) that a decision needs whole, such as the quantiles
-    of the held-out errors behind a threshold. Returns ``values`` when not distributed.
+    of the held-out scores behind a threshold. Returns ``values`` when not distributed.
 
     Examples
     --------
@@ -243,12 +257,76 @@ def gather_over_ranks(values: np.ndarray) -> np.ndarray:
     """
     if not _active():
         return values
+    parts = _every_ranks(np.asarray(values, dtype=np.float64))
+    return np.concatenate(parts).astype(np.asarray(values).dtype)  # float32 round-trips float64 exactly
+
+
+def merged_over_ranks(statistics: S) -> S:
+    """The statistics of every rank's rows, from this rank's: each rank's merged in rank order, on every rank.
+
+    ``statistics`` is a dataclass with a ``merge(other)`` method (such as
+    :class:`aekit.statistics.RowStatistics`) whose fields are numpy arrays, numbers, None or such
+    dataclasses; a rank without rows passes empty statistics. This is the one place where a fit's
+    statistics cross processes: the code that computes them sees only rows. Returns ``statistics``
+    when not distributed.
+
+    Examples
+    --------
+    >>> from aekit.statistics import RowStatistics
+    >>> merged_over_ranks(RowStatistics.of(np.array([[1.0], [3.0]]))).mean.tolist()  # a single process: its own
+    [2.0]
+    """
+    if not _active():
+        return statistics
+    merged = None
+    for values in _every_ranks(np.array(_encoded(statistics), dtype=np.float64)):
+        other, _ = _decoded(statistics, values, 0)
+        merged = other if merged is None else merged.merge(other)
+    return merged
+
+
+def _every_ranks(values: np.ndarray) -> list[np.ndarray]:
+    """Every rank's float64 1-D ``values`` (lengths may differ), in rank order."""
     ranks, own = dist.get_world_size(), dist.get_rank()
     sizes = [int(n) for n in _reduce([len(values) if r == own else 0 for r in range(ranks)], dist.ReduceOp.SUM)]
     device = device_of("cuda") if dist.get_backend() == "nccl" else torch.device("cpu")
     padded = torch.zeros(max(sizes), dtype=torch.float64, device=device)  # all_gather takes equal shapes
-    padded[: len(values)] = torch.from_numpy(np.asarray(values, dtype=np.float64)).to(device)
+    padded[: len(values)] = torch.from_numpy(values).to(device)
     parts = [torch.empty_like(padded) for _ in range(ranks)]
     dist.all_gather(parts, padded)
-    gathered = torch.cat([part[:size] for part, size in zip(parts, sizes, strict=True)])
-    return gathered.cpu().numpy().astype(np.asarray(values).dtype)  # float32 round-trips float64 exactly
+    return [part[:size].cpu().numpy() for part, size in zip(parts, sizes, strict=True)]
+
+
+# How a value travels between ranks: a kind, then for arrays the number of dimensions and the shape, then the values
+_KINDS = (type(None), int, float, np.float64, np.float32, np.int64, np.bool_)
+
+
+def _encoded(value) -> list[float]:
+    if dataclasses.is_dataclass(value):
+        return [v for field in dataclasses.fields(value) for v in _encoded(getattr(value, field.name))]
+    if value is None:
+        return [0.0]
+    if isinstance(value, int | float) and not isinstance(value, np.ndarray):
+        return [float(_KINDS.index(int if isinstance(value, int | np.integer) else float)), float(value)]
+    array = np.asarray(value)
+    return [float(_KINDS.index(array.dtype.type)), float(array.ndim), *map(float, array.shape),
+            *array.ravel().astype(np.float64)]
+
+
+def _decoded(template, values: np.ndarray, at: int):
+    """The value that :func:`_encoded` wrote from ``values[at]`` on, shaped as ``template``; and where it ends."""
+    if dataclasses.is_dataclass(template):
+        fields = {}
+        for field in dataclasses.fields(template):
+            fields[field.name], at = _decoded(getattr(template, field.name), values, at)
+        return dataclasses.replace(template, **fields), at
+    kind = _KINDS[int(values[at])]
+    if kind is type(None):
+        return None, at + 1
+    if kind in (int, float):
+        return kind(values[at + 1]), at + 2
+    ndim = int(values[at + 1])
+    shape = tuple(int(n) for n in values[at + 2 : at + 2 + ndim])
+    start = at + 2 + ndim
+    size = int(np.prod(shape))
+    return values[start : start + size].astype(kind).reshape(shape), start + size

@@ -203,7 +203,7 @@ def _train(
     steps_per_epoch = distributed.min_over_ranks(math.ceil(train_source.n_rows / config.batch_size))
     if steps_per_epoch == 0:
         raise TrainingError(
-            f"No training rows{' on at least one of the processes' if distributed.world_size() > 1 else ''}: "
+            f"No training rows{' on at least one of the processes' if distributed.several_processes() else ''}: "
             "there is nothing to train on. Give more rows (or fewer processes)."
         )
 

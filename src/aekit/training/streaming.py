@@ -17,7 +17,7 @@ through a memory map, CSV in chunks) and so holds a bounded number of rows at a 
 - **Under torchrun** each rank reads only its own contiguous range of the file's rows
   (:func:`aekit.data.shard_rows`: ranges that differ by one row at most, rank 0 first) in every
   pass: the scaler's statistics are computed on each range and merged over the ranks
-  (:func:`aekit.preprocess.fit_scaler` with ``combine``), each rank trains and validates on the
+  (:func:`aekit.training.distributed.merged_over_ranks`), each rank trains and validates on the
   rows of its range (validation losses summed over the ranks), and the outlier threshold is read
   off every rank's held-out errors, gathered (one number a row). A ``.npy`` file maps only the
   range, Parquet reads only the row groups holding it; a CSV is parsed from its start up to the
@@ -39,7 +39,7 @@ import numpy as np
 import torch
 
 from aekit import hardware, preprocess
-from aekit.data import CHUNK_ROWS, count_rows, iter_chunks, shard_rows
+from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.training import distributed
 from aekit.training.loop import staging_tensor
@@ -110,27 +110,16 @@ class FileData:
     @property
     def sharded(self) -> bool:
         """Whether this process reads only its own rows (under torchrun)."""
-        return distributed.world_size() > 1
+        return distributed.several_processes()
 
     def rows(self) -> tuple[int, int] | None:
-        """The rows ``(start, stop)`` of the file this process reads: its shard under torchrun, None (all) alone.
-
-        Raises
-        ------
-        InvalidInputError
-            Fewer rows than processes (every process raises it, so none waits for the others).
-        """
+        """The rows ``(start, stop)`` of the file this process reads: its range under torchrun
+        (:func:`aekit.training.distributed.row_range`), None (all) alone."""
         if not self.sharded:
             return None
-        world = distributed.world_size()
         if self._n_rows is None:
             self._n_rows = count_rows(self.reading.path, key=self.reading.key)
-        if self._n_rows < world:
-            raise InvalidInputError(
-                f"{self.name} holds {self._n_rows} row(s), fewer than the {world} processes, each of which reads "
-                "rows of its own. Start fewer processes (torchrun --nproc_per_node) or give more rows."
-            )
-        return shard_rows(self._n_rows, distributed.rank(), world)
+        return distributed.row_range(self._n_rows, self.name)
 
     def blocks(self) -> Iterator[np.ndarray]:
         named = self.reading.path.suffix.lower() in (".csv", ".parquet")  # named columns, as a DataFrame's
