@@ -15,10 +15,10 @@ over the windows covering a step):
 - **MP**: stumpy's matrix profile (``stumpy.stump``, the z-normalised distance of each window to its
   nearest non-trivial neighbour; non-finite values, on flat stretches, set to 0).
 
-Metrics per series: per-step ROC-AUC and PR-AUC (average precision) against the labels, and top-1:
-whether the highest-scoring step lies in a labelled window. VUS-PR (TSB-AD) is not computed here:
-its range-based precision/recall over buffer lengths was not reimplemented and checked against the
-authors' code, and a lookalike would not be comparable with their tables.
+Metrics per series: per-step ROC-AUC and PR-AUC (average precision) against the labels; VUS-PR
+(:func:`aekit.series_metrics.vus_pr`, the TSB-AD benchmark's metric) with buffers up to the series'
+window, as TSB-AD takes its detectors' window; and top-1: whether the highest-scoring step lies in a
+labelled window.
 
 Data (``--data``, default ``../shared/data``):
 
@@ -65,6 +65,7 @@ from sklearn.preprocessing import StandardScaler
 
 from _common import DATA_ROOT, machine_line, mib, print_table
 from aekit.cli import main as aekit_main
+from aekit.series_metrics import vus_pr
 from aekit.timeseries import dominant_period, step_scores, window_rows
 
 PEERS = ("IForest", "Sub-PCA", "MP")
@@ -130,10 +131,12 @@ def nab_series(data: Path) -> list[tuple[str, Path, np.ndarray, np.ndarray]]:
     return found
 
 
-def metrics(scores: np.ndarray, labels: np.ndarray, part: slice = slice(None)) -> tuple[float, float, bool]:
+def metrics(scores: np.ndarray, labels: np.ndarray, window: int,
+            part: slice = slice(None)) -> tuple[float, float, float, bool]:
+    """ROC-AUC, PR-AUC, VUS-PR (buffers up to `window`) and top-1 of the steps in `part`."""
     top = int(np.argmax(scores[part])) + (part.start or 0)
     return (roc_auc_score(labels[part], scores[part]), average_precision_score(labels[part], scores[part]),
-            bool(labels[top]))
+            vus_pr(labels[part], scores[part], window), bool(labels[top]))
 
 
 def run_nab(args, folder: Path, contenders: list[str]) -> None:
@@ -142,7 +145,7 @@ def run_nab(args, folder: Path, contenders: list[str]) -> None:
     except OSError as error:
         print(f"NAB: skipped ({error})")
         return
-    results: dict[str, list[tuple[float, float, bool]]] = {name: [] for name in contenders}
+    results: dict[str, list[tuple[float, float, float, bool]]] = {name: [] for name in contenders}
     rows, flag_rows, seconds = [], [], {name: 0.0 for name in contenders}
     index, count = map(int, args.shard.split("/"))
     for name, path, values, labels in every[index::count]:
@@ -162,23 +165,25 @@ def run_nab(args, folder: Path, contenders: list[str]) -> None:
             else:
                 scores = peer_scores(contender, values, values, window)
             seconds[contender] += time.perf_counter() - started
-            results[contender].append(metrics(scores, labels))
-            line.append(f"{results[contender][-1][0]:.3f}/{results[contender][-1][1]:.3f}"
-                        f"{'*' if results[contender][-1][2] else ''}")
+            roc, pr, vus, hit = metrics(scores, labels, window)
+            results[contender].append((roc, pr, vus, hit))
+            line.append(f"{roc:.3f}/{pr:.3f}/{vus:.3f}{'*' if hit else ''}")
         rows.append(tuple(line))
         print("  " + " | ".join(line), file=sys.stderr, flush=True)
-    print_table("NAB, per series: ROC-AUC/PR-AUC (* = top-1 step inside a labelled window)", rows,
+    print_table("NAB, per series: ROC-AUC/PR-AUC/VUS-PR (* = top-1 step inside a labelled window)", rows,
                 ("series", "steps", "window", *contenders))
-    summary = [(contender, f"{np.mean([r[0] for r in found]):.3f}", f"{np.mean([r[1] for r in found]):.3f}",
-                f"{sum(r[2] for r in found)}/{len(found)}", f"{seconds[contender]:.0f}")
+    summary = [(contender, *(f"{np.mean([r[k] for r in found]):.3f}" for k in range(3)),
+                f"{sum(r[3] for r in found)}/{len(found)}", f"{seconds[contender]:.0f}")
                for contender, found in results.items()]
     print_table(f"NAB, {len(rows)} labelled series: means", summary,
-                ("detector", "ROC-AUC", "PR-AUC", "top-1 hits", "seconds (all series)"))
+                ("detector", "ROC-AUC", "PR-AUC", "VUS-PR", "top-1 hits", "seconds (all series)"))
     aekit_first = next(c for c in contenders if c.startswith("aekit"))
     peers = [c for c in contenders if not c.startswith("aekit")]
-    losses = [row[0] for i, row in enumerate(rows)
-              if any(results[peer][i][0] > results[aekit_first][i][0] for peer in peers)]
-    print(f"\nseries where a peer's ROC-AUC beats {aekit_first}: {len(losses)} of {len(rows)}: {', '.join(losses)}")
+    for k, metric in enumerate(("ROC-AUC", "PR-AUC", "VUS-PR")):
+        losses = [row[0] for i, row in enumerate(rows)
+                  if any(results[peer][i][k] > results[aekit_first][i][k] for peer in peers)]
+        print(f"\nseries where a peer's {metric} beats {aekit_first}: {len(losses)} of {len(rows)}: "
+              f"{', '.join(losses)}")
     print_table("NAB artificialNoAnomaly: share of steps aekit flags (contamination 0.05)", flag_rows,
                 ("series", "steps", "window", "normalize", "flagged share", "segments"))
 
@@ -202,11 +207,13 @@ def run_kdd(args, folder: Path, contenders: list[str]) -> None:
                                         contender.split(":")[1], args.window, args.threads)
         else:
             scores = peer_scores(contender, values[:n_train], values, window)
-        roc, pr, _ = metrics(scores, labels, slice(n_train, None))
+        roc, pr, vus, _ = metrics(scores, labels, window, slice(n_train, None))
         top = int(np.argmax(scores[n_train:])) + n_train
         hit = anomalous.min() - 100 <= top <= anomalous.max() + 100
-        rows.append((contender, str(window), f"{roc:.3f}", f"{pr:.3f}", f"{'yes' if hit else 'no'} (step {top})"))
-    print_table("UCR/KDD 135 (test part after step 1,200)", rows, ("detector", "window", "ROC-AUC", "PR-AUC", "top-1"))
+        rows.append((contender, str(window), f"{roc:.3f}", f"{pr:.3f}", f"{vus:.3f}",
+                     f"{'yes' if hit else 'no'} (step {top})"))
+    print_table("UCR/KDD 135 (test part after step 1,200)", rows,
+                ("detector", "window", "ROC-AUC", "PR-AUC", "VUS-PR", "top-1"))
 
 
 def run_speed(args, folder: Path) -> None:

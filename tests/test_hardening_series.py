@@ -26,10 +26,16 @@ def fitted(normalize: str | None) -> aekit.SeriesAutoencoder:
 
 
 def reference_step_scores(model: aekit.SeriesAutoencoder, series: np.ndarray) -> np.ndarray:
-    """Every window scored in one call, then each step's mean over the windows that cover it, by a plain loop."""
+    """Every window scored in one call, its level scored by a plain loop, then each step's mean over the windows
+    that cover it, by a plain loop."""
     n_windows = len(series) - WINDOW + 1
     window_scores = model.autoencoder_.outlier_scores(
         window_rows(series, np.arange(n_windows), WINDOW, model.normalize)).astype(np.float64)
+    if model.level_ is not None:
+        level = model.level_
+        levels = np.array([np.mean(np.abs(series[start:start + WINDOW].mean(axis=0) - level["center"])
+                                   / level["spread"]) for start in range(n_windows)])
+        window_scores = window_scores / level["shape_scale"] + levels / level["level_scale"]
     totals, counts = np.zeros(len(series)), np.zeros(len(series))
     for start, score in enumerate(window_scores):
         totals[start:start + WINDOW] += score

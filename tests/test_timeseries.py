@@ -124,7 +124,17 @@ def series_model(series) -> aekit.SeriesAutoencoder:
 def test_series_autoencoder_scores_each_step_as_the_mean_of_its_windows(series, series_model):
     model = series_model
     windows = _windows_by_loop(series, 40, "level").astype(np.float32)
-    window_scores = model.autoencoder_.outlier_scores(windows)
+    shapes = model.autoencoder_.outlier_scores(windows).astype(np.float64)
+    # the level each window lost, scored on its own: robust distance to the training windows' levels
+    levels = np.array([series[start:start + 40].astype(np.float64).mean(axis=0) for start in range(len(series) - 39)])
+    center = np.median(levels, axis=0)
+    spread = 1.4826 * np.median(np.abs(levels - center), axis=0)
+    level_part = (np.abs(levels - center) / spread).mean(axis=1)
+    assert_close(model.level_["center"], center, rtol=1e-9, atol=1e-12)
+    assert_close(model.level_["spread"], spread, rtol=1e-9, atol=1e-12)
+    assert_close(model.level_["shape_scale"], np.median(shapes), rtol=1e-5, atol=0)
+    assert_close(model.level_["level_scale"], np.median(level_part), rtol=1e-6, atol=0)
+    window_scores = shapes / np.median(shapes) + level_part / np.median(level_part)
     expected = [window_scores[max(0, step - 39) : step + 1].mean() for step in range(len(series))]
     scores = model.outlier_scores(series)
     assert scores.shape == (1200,) and model.stride_ == 2 and model.window_rule_ == {"window": 40, "rule": "given"}
@@ -195,6 +205,11 @@ def test_the_onnx_export_of_a_series_model_says_how_to_score_steps(series, serie
     # what the metadata tells a consumer to do gives the model's step scores
     windows = _windows_by_loop(series, 40, "level").astype(np.float32)
     window_scores = ort.InferenceSession(str(path)).run(["outlier_score"], {"X": windows})[0]
+    level = json.loads(metadata["series_level"])
+    assert "series_level" in metadata["series_steps"] and level == series_model.level_
+    means = np.array([series[start:start + 40].astype(np.float64).mean(axis=0) for start in range(len(series) - 39)])
+    level_part = (np.abs(means - level["center"]) / level["spread"]).mean(axis=1)
+    window_scores = window_scores / level["shape_scale"] + level_part / level["level_scale"]
     steps = step_scores(window_scores, len(series), 40, 1)
     assert_close(steps, series_model.outlier_scores(series), rtol=1e-4, atol=1e-5)
     assert float(metadata["series_threshold"]) == series_model.threshold_

@@ -176,11 +176,17 @@ def _series_metadata(series: dict) -> dict:
         "series_normalize": json.dumps(series["params"]["normalize"]),
         "series_channels": json.dumps(channels),
         "series_threshold": repr(float(series["threshold"])),
+        "series_level": json.dumps(series["level"]),
         "series_steps": (
             f"A time-series model: each row of X is a window of {window} consecutive time steps, flattened step by "
             f"step (the channels of a step side by side){level[series['params']['normalize']]}; take every window "
-            "(stride 1). A step's outlier score is the mean outlier_score of the windows covering it; the step is an "
-            "outlier when that mean is above series_threshold (the graph's own outlier output is per window)."
+            "(stride 1). A window's score is its outlier_score"
+            + ("" if series["level"] is None else
+               " divided by series_level's shape_scale, plus its level score divided by series_level's level_scale "
+               "(the level score: the mean over channels of |the channel's mean over the window - center| / spread, "
+               "center and spread from series_level)")
+            + ". A step's score is the mean score of the windows covering it; the step is an outlier when that mean "
+            "is above series_threshold (the graph's own outlier output is per window)."
         ),
     }
 

@@ -14,6 +14,10 @@ the windows and scores time steps.
 steps and the smaller of ``MAX_WINDOW`` and an eighth of the series; ``FALLBACK_WINDOW`` (clipped to
 those bounds) when no peak reaches ``MIN_AUTOCORRELATION``.
 
+**A window's level** (:func:`window_levels`, :func:`level_spread`, :func:`level_scores`): what
+"level" normalisation removes, scored on its own by :class:`aekit.SeriesAutoencoder`: each
+channel's mean over the window against the median and robust spread of the training windows'.
+
 **Back to time steps** (:func:`step_scores`): the score of a step is the **mean of the scores of the
 windows that cover it**. An anomaly of a few steps raises every window over it, so its steps get the
 highest means; a step at the edge of the series, covered by fewer windows, is not favoured.
@@ -200,6 +204,49 @@ def window_rows(series: np.ndarray, starts: np.ndarray, window: int, normalize: 
             spread = rows.std(axis=2, keepdims=True)
             rows /= np.where(spread > np.maximum(1e-8 * np.abs(level), 1e-12), spread, 1.0)
     return np.ascontiguousarray(rows.transpose(0, 2, 1).reshape(len(starts), -1))
+
+
+def window_levels(series: np.ndarray, window: int) -> np.ndarray:
+    """Each channel's mean over every window (stride 1) of ``series`` (n_steps, n_channels): (n_windows, n_channels).
+
+    Examples
+    --------
+    >>> window_levels(np.arange(5.0)[:, None], 3).ravel().tolist()
+    [1.0, 2.0, 3.0]
+    """
+    totals = np.concatenate([np.zeros((1, series.shape[1])), np.cumsum(series, axis=0, dtype=np.float64)])
+    return (totals[window:] - totals[:-window]) / window
+
+
+def level_spread(levels: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Each channel's median window level and robust spread (1.4826 x the median absolute deviation).
+
+    Where most windows share one level (a spread of 0), the standard deviation is the spread, and
+    where that is 0 too, a floor of 1e-8 times the level (at least 1e-12): a level never seen then
+    scores high.
+
+    Examples
+    --------
+    >>> center, spread = level_spread(np.array([[1.0], [2.0], [3.0], [10.0]]))
+    >>> center.tolist(), spread.round(4).tolist()
+    ([2.5], [1.4826])
+    """
+    center = np.median(levels, axis=0)
+    floor = np.maximum(1e-8 * np.abs(center), 1e-12)
+    spread = 1.4826 * np.median(np.abs(levels - center), axis=0)
+    spread = np.where(spread > floor, spread, levels.std(axis=0))
+    return center, np.where(spread > floor, spread, floor)
+
+
+def level_scores(levels: np.ndarray, center: np.ndarray, spread: np.ndarray) -> np.ndarray:
+    """How unusual each window's level is: ``|level - center| / spread``, averaged over the channels.
+
+    Examples
+    --------
+    >>> level_scores(np.array([[1.0, 0.0], [3.0, 4.0]]), np.array([1.0, 0.0]), np.array([1.0, 2.0])).tolist()
+    [0.0, 2.0]
+    """
+    return (np.abs(levels - center) / spread).mean(axis=1)
 
 
 def top_segments(scores: np.ndarray, flags, k: int = 5) -> list[dict]:

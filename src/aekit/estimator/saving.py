@@ -132,6 +132,7 @@ def from_saved(saved: persistence.SavedModel) -> Autoencoder | SeriesAutoencoder
     estimator.stride_ = series["stride"]
     estimator.threshold_ = float(series["threshold"])
     estimator.error_quantiles_ = np.asarray(series["error_quantiles"], dtype=np.float64)
+    estimator.level_ = series["level"]
     estimator.n_features_in_ = autoencoder.n_features_in_ // series["window"]
     if series["columns"] is not None:
         estimator.feature_names_in_ = np.asarray(series["columns"], dtype=object)

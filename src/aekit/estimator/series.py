@@ -22,7 +22,17 @@ from aekit.estimator.fitting import ERROR_QUANTILE_LEVELS
 from aekit.estimator.params import validate_parameters
 from aekit.estimator.state import saved_state
 from aekit.exceptions import InvalidInputError
-from aekit.timeseries import NORMALIZATIONS, SlidingWindows, as_series, dominant_period, step_scores, window_rows
+from aekit.timeseries import (
+    NORMALIZATIONS,
+    SlidingWindows,
+    as_series,
+    dominant_period,
+    level_scores,
+    level_spread,
+    step_scores,
+    window_levels,
+    window_rows,
+)
 from aekit.training import distributed
 
 TRAINING_WINDOWS = 2_000  # stride="auto" trains on about this many windows at most
@@ -34,8 +44,16 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
 
     ``fit`` takes a series (one row per time step, one column per channel; a 1-d array is one
     channel), cuts it into windows of ``window`` steps (each channel's level removed per window by
-    default), trains ``autoencoder`` on them, and maps the windows' outlier scores back to steps: a
-    step's score is the mean score of the windows covering it (:func:`aekit.timeseries.step_scores`).
+    default), trains ``autoencoder`` on them, and maps the windows' scores back to steps: a step's
+    score is the mean score of the windows covering it (:func:`aekit.timeseries.step_scores`).
+
+    A window's score has two parts when its level is removed (``normalize`` "level" or "zscore"):
+    its **shape**, the autoencoder's outlier score of the normalised window, and its **level**, how
+    far each channel's mean over the window lies from the training windows' (median and robust
+    spread, :func:`aekit.timeseries.level_spread`), averaged over channels. Each is divided by its
+    median over the training windows and the two are added, so a drift to a level the series has
+    not held, or a jump, still counts after the normalisation removed it from the windows.
+    With ``normalize=None`` the window's score is the autoencoder's alone.
     ``threshold_`` is the ``1 - contamination`` quantile of the step scores of the training series,
     so about ``contamination`` of its steps are flagged, and a step is flagged exactly when its score
     is above the threshold. A flagged segment is a run of consecutive flagged steps.
@@ -75,6 +93,10 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         The training windows' stride.
     threshold_ : float
         Step score above which a step is an outlier.
+    level_ : dict or None
+        The level part (None with ``normalize=None``): each channel's ``center`` and ``spread`` of the
+        training windows' levels, and the training medians ``shape_scale`` and ``level_scale`` the
+        two parts are divided by.
     error_quantiles_ : ndarray of shape (1001,)
         Quantiles of the training series' step scores at levels 0, 0.001, ..., 1: the threshold for
         another contamination c is read off at 1 - c.
@@ -142,7 +164,14 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         autoencoder = (Autoencoder(random_state=self.random_state) if self.autoencoder is None
                        else clone(self.autoencoder))
         autoencoder.fit(SlidingWindows(window, stride=stride, normalize=self.normalize).fit_transform(series))
-        scores = _step_scores(autoencoder, series, window, self.normalize)
+        level = None
+        if self.normalize is not None:  # the level each window lost is scored on its own (see the class docstring)
+            center, spread = level_spread(window_levels(series, window))
+            level = {"center": center.tolist(), "spread": spread.tolist()}
+        shapes, levels = _window_parts(autoencoder, series, window, self.normalize, level)
+        if level is not None:
+            level.update(shape_scale=_typical(shapes), level_scale=_typical(levels))
+        scores = step_scores(_window_scores(shapes, levels, level), len(series), window, 1)
         quantiles = np.quantile(scores, ERROR_QUANTILE_LEVELS)
         threshold = (detect.auto_threshold(quantiles) if self.contamination == "auto"
                      else float(np.quantile(scores, 1.0 - self.contamination)))
@@ -153,6 +182,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         self.stride_ = stride
         self.threshold_ = float(threshold)
         self.error_quantiles_ = quantiles
+        self.level_ = level
         self.n_features_in_ = series.shape[1]
         if names is not None:
             self.feature_names_in_ = names
@@ -169,7 +199,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         ndarray of shape (n_steps,), float64
         """
         check_is_fitted(self)
-        return _step_scores(self.autoencoder_, self._checked(X), self.window_, self.normalize)
+        return _step_scores(self.autoencoder_, self._checked(X), self.window_, self.normalize, self.level_)
 
     def fit_predict(self, X, y=None) -> np.ndarray:
         """``fit(X).predict(X)``: about ``contamination`` of the steps are -1."""
@@ -188,6 +218,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
             "window_rule": self.window_rule_,
             "threshold": float(self.threshold_),
             "error_quantiles": [float(q) for q in self.error_quantiles_],
+            "level": self.level_,
         }
 
     def save(self, path, *, overwrite: bool = False) -> None:
@@ -237,8 +268,9 @@ def _series_and_names(X) -> tuple[np.ndarray, np.ndarray | None]:
     return as_series(X), names
 
 
-def _step_scores(autoencoder: Autoencoder, series: np.ndarray, window: int, normalize: str | None) -> np.ndarray:
-    """Each step's score: every window (stride 1) scored in chunks, then the mean over the windows covering it."""
+def _window_parts(autoencoder: Autoencoder, series: np.ndarray, window: int, normalize: str | None,
+                  level: dict | None) -> tuple[np.ndarray, np.ndarray | None]:
+    """Every window's (stride 1) shape score, scored in chunks, and level score (None without ``level``)."""
     n_windows = len(series) - window + 1
     if n_windows < 1:
         raise InvalidInputError(
@@ -246,8 +278,32 @@ def _step_scores(autoencoder: Autoencoder, series: np.ndarray, window: int, norm
             f"of at least {window} steps."
         )
     chunk = max(1, SCORE_VALUES // (window * series.shape[1]))
-    window_scores = np.empty(n_windows, dtype=np.float64)
+    shapes = np.empty(n_windows, dtype=np.float64)
     for start in range(0, n_windows, chunk):
         starts = np.arange(start, min(start + chunk, n_windows))
-        window_scores[starts] = autoencoder.outlier_scores(window_rows(series, starts, window, normalize))
-    return step_scores(window_scores, len(series), window, 1)
+        shapes[starts] = autoencoder.outlier_scores(window_rows(series, starts, window, normalize))
+    if level is None:
+        return shapes, None
+    levels = level_scores(window_levels(series, window), np.asarray(level["center"]), np.asarray(level["spread"]))
+    return shapes, levels
+
+
+def _step_scores(autoencoder: Autoencoder, series: np.ndarray, window: int, normalize: str | None,
+                 level: dict | None) -> np.ndarray:
+    """Each step's score: the mean over the windows covering it of their shape score plus level score, each
+    divided by its typical value on the training series (the shape score alone without ``level``)."""
+    shapes, levels = _window_parts(autoencoder, series, window, normalize, level)
+    return step_scores(_window_scores(shapes, levels, level), len(series), window, 1)
+
+
+def _window_scores(shapes: np.ndarray, levels: np.ndarray | None, level: dict | None) -> np.ndarray:
+    """A window's score: its shape score, plus with ``level`` its level score, each over its training size."""
+    return shapes if level is None else shapes / level["shape_scale"] + levels / level["level_scale"]
+
+
+def _typical(scores: np.ndarray) -> float:
+    """A score's typical size on the training windows: their median, else their mean, else 1 (never 0)."""
+    for value in (np.median(scores), scores.mean()):
+        if value > 0:
+            return float(value)
+    return 1.0

@@ -200,9 +200,9 @@ def check_series_state(window, n_features: int) -> None:
         return
     what = "window must be null or a series model's state"
     expect(isinstance(window, dict) and set(window) == {"params", "window", "stride", "columns", "window_rule",
-                                                         "threshold", "error_quantiles"},
-           f"{what}: {{params, window, stride, columns, window_rule, threshold, error_quantiles}} (a model saved by an "
-           "older aekit's --window: refit it)")
+                                                         "threshold", "error_quantiles", "level"},
+           f"{what}: {{params, window, stride, columns, window_rule, threshold, error_quantiles, level}} (a model "
+           "saved by an older aekit's --window: refit it)")
     length, stride, columns, rule = window["window"], window["stride"], window["columns"], window["window_rule"]
     expect(is_count(length, 2, n_features + 1) and n_features % length == 0 and is_count(stride, 1, 2**31),
            f"{what}: window and stride must be integers, window x channels = n_features_in ({n_features})")
@@ -224,6 +224,16 @@ def check_series_state(window, n_features: int) -> None:
            and (rule.get("bounds") is None or (isinstance(rule["bounds"], list) and len(rule["bounds"]) == 2
                                                and all(is_count(v, 1, 2**31) for v in rule["bounds"]))),
            f"{what}: window_rule must say how the window of {length} steps was chosen")
+    level = window["level"]
+    expect((level is None) == (params["normalize"] is None), f"{what}: level must be null exactly when normalize is")
+    expect(level is None or (
+        isinstance(level, dict) and set(level) == {"center", "spread", "shape_scale", "level_scale"}
+        and all(isinstance(level[key], list) and len(level[key]) == channels
+                and all(is_number(v) and math.isfinite(v) for v in level[key]) for key in ("center", "spread"))
+        and all(v > 0 for v in level["spread"])
+        and all(is_number(level[key]) and math.isfinite(level[key]) and level[key] > 0
+                for key in ("shape_scale", "level_scale"))),
+        f"{what}: level must hold {channels} finite centers and spreads > 0, and shape_scale and level_scale > 0")
     threshold, quantiles = window["threshold"], window["error_quantiles"]
     expect(is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
            f"{what}: threshold must be a finite number >= 0")
