@@ -279,12 +279,13 @@ def _window_parts(autoencoder: Autoencoder, series: np.ndarray, window: int, nor
         )
     chunk = max(1, SCORE_VALUES // (window * series.shape[1]))
     shapes = np.empty(n_windows, dtype=np.float64)
+    levels = None if level is None else np.empty(n_windows, dtype=np.float64)
     for start in range(0, n_windows, chunk):
-        starts = np.arange(start, min(start + chunk, n_windows))
-        shapes[starts] = autoencoder.outlier_scores(window_rows(series, starts, window, normalize))
-    if level is None:
-        return shapes, None
-    levels = level_scores(window_levels(series, window), np.asarray(level["center"]), np.asarray(level["spread"]))
+        stop = min(start + chunk, n_windows)
+        shapes[start:stop] = autoencoder.outlier_scores(window_rows(series, np.arange(start, stop), window, normalize))
+        if level is not None:
+            levels[start:stop] = level_scores(window_levels(series[start:stop + window - 1], window),
+                                              np.asarray(level["center"]), np.asarray(level["spread"]))
     return shapes, levels
 
 
