@@ -298,8 +298,15 @@ def _step_scores(autoencoder: Autoencoder, series: np.ndarray, window: int, norm
 
 
 def _window_scores(shapes: np.ndarray, levels: np.ndarray | None, level: dict | None) -> np.ndarray:
-    """A window's score: its shape score, plus with ``level`` its level score, each over its training size."""
-    return shapes if level is None else shapes / level["shape_scale"] + levels / level["level_scale"]
+    """A window's score: its shape score, plus with ``level`` its level score, each over its training size.
+
+    Computed in place in ``shapes`` (and ``levels``), so that scoring a long series holds no extra arrays.
+    """
+    if level is not None:
+        shapes /= level["shape_scale"]
+        levels /= level["level_scale"]
+        shapes += levels
+    return shapes
 
 
 def _typical(scores: np.ndarray) -> float:
