@@ -213,7 +213,7 @@ def main() -> int:
             results = {"aekit": combined, "aekit error": run.model.reconstruction_error(X_test)}
             flags = combined > run.model.threshold_
             f1["default"].append(f1_score(y_test, flags, zero_division=0.0))
-            f1["auto"].append(f1_score(y_test, combined > auto_threshold(run.model.error_quantiles_),
+            f1["auto"].append(f1_score(y_test, combined > auto_threshold(run.model.score_quantiles_),
                                         zero_division=0.0))
             contamination = max(y_train.mean(), 0.01)
             runs = {

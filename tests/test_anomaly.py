@@ -107,8 +107,8 @@ def test_between_two_modes_the_modes_see_an_outlier_that_the_mahalanobis_distanc
     inliers = codes[:970]
     latent = lambda state, rows: detect.contributions(np.ones((len(rows), 3)), rows, state)[:, -1]  # noqa: E731
     assert (latent(state, middle) > latent(state, inliers)).mean() > 0.99
-    mahalanobis = detect.ScoreState(state.feature_scale, state.code_mean, state.code_precision, state.code_scale)
-    assert (latent(mahalanobis, middle) > latent(mahalanobis, inliers)).mean() < 0.05
+    mahalanobis = EmpiricalCovariance().fit(codes).mahalanobis  # one Gaussian: the squared Mahalanobis distance
+    assert (mahalanobis(middle) > mahalanobis(inliers)).mean() < 0.05
 
 
 def test_one_gaussian_mode_is_the_mahalanobis_distance_exactly():
@@ -165,7 +165,7 @@ def test_predict_proba_is_calibrated_on_the_held_out_scores_and_agrees_with_pred
     assert np.array_equal(proba[:, 1] > 0.5, combined.predict(X) == -1)
     scores = combined.outlier_scores(X).astype(np.float64)
     # the documented rule, from numpy's own quantiles of the stored distribution
-    q25, q75 = np.interp([0.25, 0.75], np.linspace(0, 1, 1001), combined.error_quantiles_)
+    q25, q75 = np.interp([0.25, 0.75], np.linspace(0, 1, 1001), combined.score_quantiles_)
     sigma = (np.log(q75) - np.log(q25)) / 1.3489795
     expected = 1 / (1 + np.exp(-(np.log(scores) - np.log(combined.threshold_)) / sigma))
     assert_close(proba[:, 1], expected, rtol=1e-4, atol=1e-6)
@@ -196,54 +196,13 @@ def test_bad_settings_are_refused():
         aekit.Autoencoder(contamination="often").fit(np.zeros((10, 3)))
 
 
-def test_save_and_load_keep_the_score_and_old_folders_load_with_the_error(combined, planted, tmp_path):
+def test_save_and_load_keep_the_score(combined, planted, tmp_path):
     X = planted[0]
     combined.save(tmp_path / "model")
     loaded = aekit.load(tmp_path / "model")
     assert loaded.anomaly_score == "combined"
     np.testing.assert_array_equal(loaded.outlier_scores(X), combined.outlier_scores(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), combined.predict_proba(X))
-    # a folder from before the combined score: no anomaly_score parameter, no score_state
-    _edit_config(tmp_path / "model", lambda config: (config["params"].pop("anomaly_score"),
-                                                     config["fitted"].pop("score_state")))
-    old = aekit.load(tmp_path / "model")
-    assert old.anomaly_score == "error"
-    assert_close(old.outlier_scores(X), combined.reconstruction_error(X), rtol=0, atol=0)
-
-
-def test_a_folder_saved_before_the_sqrt_rule_keeps_its_score(combined, planted, tmp_path):
-    X = planted[0]
-    combined.save(tmp_path / "model")
-    # as that version wrote it: no divisor, and the Mahalanobis distance (no latent modes)
-    _edit_config(tmp_path / "model", lambda config: [config["fitted"]["score_state"].pop(key)
-                                                     for key in ("latent_divisor", "latent_modes")])
-    old = aekit.load(tmp_path / "model")
-    state = combined.score_state_
-    errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
-    centred = codes - state.code_mean
-    distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)  # squared Mahalanobis distance
-    expected = (errors / state.feature_scale).mean(axis=1) + 0.5 * distance / state.code_scale  # its old rule
-    assert_close(old.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
-    assert not np.allclose(old.outlier_scores(X), combined.outlier_scores(X), rtol=1e-3)
-
-
-def test_a_folder_saved_with_the_sqrt_k_divisor_keeps_it(combined, planted, tmp_path):
-    X = planted[0]
-    combined.save(tmp_path / "model")
-    state = combined.score_state_
-    k = state.code_scale
-
-    def as_then(config):  # the divisor sqrt(k), and the Mahalanobis distance (no latent modes)
-        config["fitted"]["score_state"].update(latent_divisor=np.sqrt(k))
-        config["fitted"]["score_state"].pop("latent_modes")
-
-    _edit_config(tmp_path / "model", as_then)
-    old = aekit.load(tmp_path / "model")
-    errors, codes = combined.reconstruction_error(X, per_feature=True), combined.transform(X)
-    centred = codes - state.code_mean
-    distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)
-    expected = (errors / state.feature_scale).mean(axis=1) + distance / np.sqrt(k)
-    assert_close(old.outlier_scores(X), expected, rtol=1e-4, atol=1e-6)
 
 
 def _edit_config(folder, edit) -> None:

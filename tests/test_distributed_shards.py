@@ -75,7 +75,7 @@ _WORKER = textwrap.dedent(
         scaler = ae.scaler_
         stats = {key: getattr(scaler, key).tolist() for key in ("mean_", "var_", "data_min_", "data_max_")
                  if hasattr(scaler, key)}
-        fits[name] = {"threshold": ae.threshold_, "quantiles": ae.error_quantiles_.tolist(), "scaler": stats,
+        fits[name] = {"threshold": ae.threshold_, "quantiles": ae.score_quantiles_.tolist(), "scaler": stats,
                       "score_state": ae.score_state_.to_dict(), "val_loss": ae.history_["val_loss"],
                       "n_iter": ae.n_iter_, "seed": ae.seed_}
         if rank == 0:
@@ -153,7 +153,7 @@ def test_every_rank_fits_the_scaler_and_threshold_of_all_the_rows(sharded_run, n
     for key, value in flat_state(model.score_state_.to_dict()).items():
         assert_close(saved[key], value, rtol=1e-6, atol=1e-9, what=key)
     assert_close(fits[0]["quantiles"], np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)),
-                 rtol=1e-5, atol=1e-7, what="error_quantiles_")
+                 rtol=1e-5, atol=1e-7, what="score_quantiles_")
     # the validation loss is the mean over all held-out rows (both shards'), weighted by rows
     with torch.no_grad():
         errors = inference.row_errors(model, X[val_rows], scale=True)

@@ -252,7 +252,7 @@ def test_float32_fit_scales_batch_by_batch_to_the_weights_of_scaling_first(scale
     assert per_batch.history_["train_loss"] == scaled_first.history_["train_loss"]
     assert per_batch.history_["val_loss"] == pytest.approx(scaled_first.history_["val_loss"], nan_ok=True, rel=0)
     assert per_batch.threshold_ == scaled_first.threshold_
-    np.testing.assert_array_equal(per_batch.error_quantiles_, scaled_first.error_quantiles_)
+    np.testing.assert_array_equal(per_batch.score_quantiles_, scaled_first.score_quantiles_)
 
 
 def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data):
@@ -293,7 +293,7 @@ def test_threshold_errors_kept_from_validation_equal_a_fresh_pass(params, monkey
         assert ae.history_["best_epoch"] < ae.n_iter_, ae.history_
     _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
     fresh = ae.reconstruction_error(X[val_rows])
-    assert_close(ae.error_quantiles_, np.quantile(fresh.astype(np.float64), np.linspace(0, 1, 1001)), rtol=1e-5,
+    assert_close(ae.score_quantiles_, np.quantile(fresh.astype(np.float64), np.linspace(0, 1, 1001)), rtol=1e-5,
                  atol=1e-7, what="quantiles of the kept errors vs a fresh pass")
     assert_close(ae.threshold_, np.quantile(fresh, 0.95), rtol=1e-5, atol=1e-7)
 
@@ -320,7 +320,7 @@ def test_combined_threshold_scores_kept_from_validation_equal_a_fresh_pass(param
     monkeypatch.undo()
     _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
     fresh = ae.outlier_scores(X[val_rows]).astype(np.float64)
-    assert_close(ae.error_quantiles_, np.quantile(fresh, np.linspace(0, 1, 1001)), rtol=1e-5, atol=1e-7,
+    assert_close(ae.score_quantiles_, np.quantile(fresh, np.linspace(0, 1, 1001)), rtol=1e-5, atol=1e-7,
                  what="quantiles of the kept scores vs a fresh pass")
 
 
@@ -332,7 +332,7 @@ def test_combined_threshold_scores_are_computed_afresh_when_pca_wins(monkeypatch
     assert len(calls) == 1  # the refitted PCA's scores: the validation passes scored other weights
     monkeypatch.undo()
     _, val_rows = ValidationSplit(len(X), ae.validation_fraction, ae.seed_).rows()
-    assert_close(ae.error_quantiles_, np.quantile(ae.outlier_scores(X[val_rows]).astype(np.float64),
+    assert_close(ae.score_quantiles_, np.quantile(ae.outlier_scores(X[val_rows]).astype(np.float64),
                                                   np.linspace(0, 1, 1001)), rtol=1e-6, atol=1e-8)
 
 
@@ -407,7 +407,7 @@ def test_fit_and_fit_stream_hold_out_the_same_rows_and_set_the_same_threshold(lo
     assert len(val_rows) == 60
     for ae in (in_memory, streamed):  # the threshold: the 1 - contamination quantile of the held-out rows' scores
         assert_close(ae.threshold_, np.quantile(ae.outlier_scores(X[val_rows]), 0.9), rtol=1e-5, atol=1e-7)
-    assert_close(streamed.error_quantiles_, in_memory.error_quantiles_, rtol=1e-5, atol=1e-7, what="quantiles")
+    assert_close(streamed.score_quantiles_, in_memory.score_quantiles_, rtol=1e-5, atol=1e-7, what="quantiles")
 
 
 def test_on_many_rows_the_score_normalisers_come_from_a_uniform_sample_the_same_in_fit_and_fit_stream(

@@ -163,7 +163,7 @@ def test_any_key_removed_or_added_loads_or_is_refused(template, data, name, choi
         ("fitted", "evil", 1, r"unknown fitted attributes \['evil'\]"),
         (None, "evil", 1, r"unknown keys \['evil'\]"),
         (None, "estimator", "os.system", "estimator is 'os.system', not 'Autoencoder'"),
-        (None, "format_version", 2, "format_version is 2"),
+        (None, "format_version", 3, "format_version is 3"),
         ("module", "hidden_dims", [10**12], r"module.hidden_dims is 1000000000000; sizes must be in \[0, 2147483648\]"),
     ],
     ids=["nan-threshold", "inf-threshold", "huge-n-iter", "negative-seed", "extra-fitted-key", "extra-top-key",
@@ -190,13 +190,14 @@ def test_a_config_claiming_huge_layers_allocates_nothing(template, tmp_path):
         aekit.load(folder)
 
 
-@pytest.mark.parametrize("version", [0, -1, 2, 10**6, "1", 1.0, True, None, [1]])
-def test_manifest_format_versions_other_than_1_are_refused(template, tmp_path, version):
+@pytest.mark.parametrize("version", [0, -1, 1, 3, 10**6, "2", 2.0, True, None, [2]])
+def test_manifest_format_versions_other_than_2_are_refused(template, tmp_path, version):
     folder = copy_model(template, tmp_path)
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["format_version"] = version
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    with pytest.raises(ModelFileError, match=r"has format version .* reads versions 1 to 1\. Upgrade aekit"):
+    refused = r"has format version .* reads format version 2 only\. (Upgrade aekit|Load it with the aekit that saved)"
+    with pytest.raises(ModelFileError, match=refused):
         aekit.load(folder)
 
 
@@ -607,10 +608,12 @@ def test_history_of_the_wrong_types_is_refused_at_load_so_info_never_crashes(tem
     ("config.json", lambda c: c["fitted"].update(loss="bce"), "output_activation 'identity' does not go with the "
                                                               "bce loss"),
     ("config.json", lambda c: c["fitted"].update(threshold=-0.5), "threshold must be a finite number >= 0"),
-    ("config.json", lambda c: c["fitted"].update(error_quantiles=[-1.0, 0.0, 1.0]), "error_quantiles must be null"),
-    ("config.json", lambda c: c["fitted"].update(error_quantiles=[0.0, 1.0, float("inf")]),
-     "error_quantiles must be null or a non-decreasing list of finite numbers >= 0"),
-    ("config.json", lambda c: c["fitted"].update(error_quantiles=[0.0, float("nan")]), "error_quantiles must be null"),
+    ("config.json", lambda c: c["fitted"].update(score_quantiles=[-1.0, 0.0, 1.0]),
+     "score_quantiles must be a non-decreasing"),
+    ("config.json", lambda c: c["fitted"].update(score_quantiles=[0.0, 1.0, float("inf")]),
+     "score_quantiles must be a non-decreasing list of finite numbers >= 0"),
+    ("config.json", lambda c: c["fitted"].update(score_quantiles=[0.0, float("nan")]),
+     "score_quantiles must be a non-decreasing"),
     ("environment.json", lambda e: e.update(torch={"nested": [1]}), "environment.json: must be an object of names "
                                                                     "and plain values"),
 ], ids=["scaler-null", "params-scaler-none", "scaler-other", "latent-dim", "architecture", "loss-vs-output",

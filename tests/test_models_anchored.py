@@ -142,11 +142,10 @@ def test_at_initialisation_the_anchored_model_is_pca(subspace_data):
     assert_close(codes, expected_codes, rtol=0, atol=2e-5, what="codes")
 
 
-@pytest.mark.parametrize("layout", ["fused", "residual"])
-def test_the_linear_reconstruction_is_the_model_s_own_at_the_anchor_only(subspace_data, layout):
+def test_the_linear_reconstruction_is_the_model_s_own_at_the_anchor_only(subspace_data):
     X = torch.from_numpy(subspace_data.astype(np.float32))
     fitted = principal_components(X)
-    model = AnchoredAutoencoder(12, 3, hidden_dims=(16, 8), layout=layout)
+    model = AnchoredAutoencoder(12, 3, hidden_dims=(16, 8))
     model.anchor(fitted.mean, fitted.components[:3])
     with torch.no_grad():
         # the same products, other blockings: float32 rounding of values ~10

@@ -170,16 +170,6 @@ def test_threshold_for_another_contamination_is_the_held_out_quantile(table):
         outlier_threshold(model, contamination=1.5)
 
 
-def test_model_saved_without_error_quantiles_still_scores(fitted, tmp_path):
-    model_dir, model, _, folder = fitted
-    del model.error_quantiles_  # as a folder saved before aekit stored them
-    model.save(tmp_path / "old")
-    old = aekit.load(tmp_path / "old")
-    assert outlier_threshold(old)[0] == model.threshold_
-    with pytest.raises(InvalidInputError, match="give --threshold X"):
-        score_file(old, folder / "train.csv", tmp_path / "s.csv", contamination=0.2)
-
-
 @pytest.fixture(scope="module")
 def image_folder(tmp_path_factory):
     folder = tmp_path_factory.mktemp("images")

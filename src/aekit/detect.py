@@ -30,7 +30,7 @@ codes: full covariances in the modes 0.823-0.827 (at most 2 to 5 modes) against 
 diagonal ones; the small modes kept in the density 0.823 (the outliers' own cluster makes them dense).
 
 Thresholds and probabilities are read off the distribution of held-out scores (its 1001 quantiles,
-``Autoencoder.error_quantiles_``): the robust location and spread of the **log** scores are the median
+``Autoencoder.score_quantiles_``): the robust location and spread of the **log** scores are the median
 ``m`` and ``sigma = (q75 - q25) / 1.349`` (the interquartile range of a normal distribution in units
 of its standard deviation). ``contamination="auto"`` puts the threshold at ``exp(m + 3 sigma)`` (a
 robust three-sigma rule on log scores); the outlier probability is the logistic
@@ -51,9 +51,6 @@ from sklearn.mixture import GaussianMixture
 from aekit.statistics import RowStatistics
 
 OUTLIER_SCORES = ("combined", "error")
-# Models saved before the distance was divided by sqrt(k) weighed it 0.5 / k; their states say nothing
-# (models saved since store their divisor, sqrt(k) or sqrt(2 k), and keep it)
-LEGACY_LATENT_WEIGHT = 0.5
 # Robust z above which contamination="auto" flags a row (on log scores).
 AUTO_Z = 3.0
 # A feature's error scale is floored at this share of the mean scale: a feature the model reconstructs
@@ -155,36 +152,23 @@ class ScoreState:
 
     feature_scale: np.ndarray  # (n_features,) mean squared error of each feature
     code_mean: np.ndarray  # (latent_dim,)
-    code_precision: np.ndarray  # (latent_dim, latent_dim) pseudo-inverse of the codes' covariance
     code_scale: float  # mean squared Mahalanobis distance of the training codes (their rank)
-    latent_divisor: float = 0.0  # the squared distance is divided by this; 0: sqrt(2 code_scale)
-    modes: LatentModes | None = None  # the codes' density; None (models saved before it): the Mahalanobis distance
-
-    def __post_init__(self) -> None:
-        if not self.latent_divisor:
-            self.latent_divisor = float(np.sqrt(2.0 * self.code_scale))
+    latent_divisor: float  # the codes' distance is divided by this: sqrt(2 code_scale)
+    modes: LatentModes  # the codes' density
 
     def to_dict(self) -> dict:
         return {
             "feature_scale": self.feature_scale.tolist(), "code_mean": self.code_mean.tolist(),
-            "code_precision": self.code_precision.tolist(), "code_scale": float(self.code_scale),
-            "latent_divisor": float(self.latent_divisor),
-            **({} if self.modes is None else {"latent_modes": self.modes.to_dict()}),
+            "code_scale": float(self.code_scale), "latent_divisor": float(self.latent_divisor),
+            "latent_modes": self.modes.to_dict(),
         }
 
     @classmethod
     def from_dict(cls, state: dict) -> ScoreState:
-        """Rebuild from :meth:`to_dict` (a saved state is checked first: :mod:`aekit.persistence.checks`).
-
-        A state saved without ``latent_divisor`` (an older model) keeps the rule it was fitted with,
-        ``code_scale / 0.5``, so that its scores still match its stored threshold.
-        """
-        code_scale = float(state["code_scale"])
+        """Rebuild from :meth:`to_dict` (a saved state is checked first: :mod:`aekit.persistence.checks`)."""
         return cls(
             np.asarray(state["feature_scale"], dtype=np.float64), np.asarray(state["code_mean"], dtype=np.float64),
-            np.asarray(state["code_precision"], dtype=np.float64), code_scale,
-            float(state.get("latent_divisor", code_scale / LEGACY_LATENT_WEIGHT)),
-            LatentModes.from_dict(state["latent_modes"]) if "latent_modes" in state else None,
+            float(state["code_scale"]), float(state["latent_divisor"]), LatentModes.from_dict(state["latent_modes"]),
         )
 
 
@@ -239,11 +223,8 @@ def score_state_from(statistics: ScoreStatistics, *, seed: int = 0) -> ScoreStat
     covariance = statistics.codes.variance
     covariance = (covariance + covariance.T) / 2
     modes = fit_latent_modes(statistics.code_rows - code_mean, covariance, seed)
-    # the covariance's pseudo-inverse (kept for the Mahalanobis distance of older readers) and its rank, the mean
-    # squared distance, both from the whitening: the same eigenvalues, decomposed once
-    precision = modes.whitening @ modes.whitening.T
-    code_scale = float(modes.whitening.shape[1])
-    return ScoreState(feature_scale, code_mean, precision, max(code_scale, 1e-12), modes=modes)
+    code_scale = max(float(modes.whitening.shape[1]), 1e-12)  # the codes' rank: their mean squared distance
+    return ScoreState(feature_scale, code_mean, code_scale, float(np.sqrt(2.0 * code_scale)), modes)
 
 
 def contributions(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> np.ndarray:
@@ -258,12 +239,7 @@ def contributions(errors: np.ndarray, codes: np.ndarray, state: ScoreState) -> n
         n_observed = np.count_nonzero(~np.isnan(errors), axis=1)[:, None]
     with np.errstate(divide="ignore", invalid="ignore"):
         normalised = errors.astype(np.float64) / (state.feature_scale * n_observed)
-    centred = codes.astype(np.float64) - state.code_mean
-    if state.modes is None:
-        distance = np.einsum("ij,jk,ik->i", centred, state.code_precision, centred)
-    else:
-        distance = state.modes.distance(centred)
-    distance = distance / state.latent_divisor
+    distance = state.modes.distance(codes.astype(np.float64) - state.code_mean) / state.latent_divisor
     if np.ndim(n_observed):
         distance = np.where(n_observed[:, 0] > 0, distance, np.nan)
     return np.hstack([normalised, distance[:, None]])

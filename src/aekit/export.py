@@ -124,17 +124,13 @@ class _Pipeline(nn.Module):
             self.register_buffer("feature_weight", torch.as_tensor(1.0 / (score_state.feature_scale * n_features),
                                                                    dtype=torch.float32))
             self.register_buffer("code_mean", torch.as_tensor(score_state.code_mean, dtype=torch.float32))
-            self.register_buffer("code_precision", torch.as_tensor(
-                score_state.code_precision / score_state.latent_divisor, dtype=torch.float32))
             self.latent_divisor = float(score_state.latent_divisor)
-            self.modes = score_state.modes is not None  # else the Mahalanobis distance (older models)
-            if self.modes:
-                modes = score_state.modes
-                peaks = modes.log_peaks()
-                for name, value in (("whitening", modes.whitening), ("mode_means", modes.means),
-                                    ("mode_inverse_variances", 1.0 / modes.variances),
-                                    ("mode_peaks", peaks - logsumexp(peaks))):
-                    self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
+            modes = score_state.modes
+            peaks = modes.log_peaks()
+            for name, value in (("whitening", modes.whitening), ("mode_means", modes.means),
+                                ("mode_inverse_variances", 1.0 / modes.variances),
+                                ("mode_peaks", peaks - logsumexp(peaks))):
+                self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
         values = [getattr(self, f"scaling{index}") for index in range(len(self.operations))]
@@ -147,15 +143,11 @@ class _Pipeline(nn.Module):
         error = squared.mean(dim=1)
         score = error
         if self.combined:
-            centred = latent - self.code_mean
-            if self.modes:  # aekit.detect.LatentModes.distance, with the bound's log folded into the peaks
-                z = (centred @ self.whitening).unsqueeze(1) - self.mode_means  # (rows, modes, rank)
-                quadratic = (z.square() * self.mode_inverse_variances).sum(dim=2)
-                distance = (-2.0 * torch.logsumexp(self.mode_peaks - 0.5 * quadratic, dim=1)).clamp_min(0.0)
-                latent_term = distance / self.latent_divisor
-            else:
-                latent_term = ((centred @ self.code_precision) * centred).sum(dim=1)
-            score = (squared * self.feature_weight).sum(dim=1) + latent_term
+            # aekit.detect.LatentModes.distance, with the bound's log folded into the peaks
+            z = ((latent - self.code_mean) @ self.whitening).unsqueeze(1) - self.mode_means  # (rows, modes, rank)
+            quadratic = (z.square() * self.mode_inverse_variances).sum(dim=2)
+            distance = (-2.0 * torch.logsumexp(self.mode_peaks - 0.5 * quadratic, dim=1)).clamp_min(0.0)
+            score = (squared * self.feature_weight).sum(dim=1) + distance / self.latent_divisor
         reconstruction = decoded
         for operation, value in reversed(list(zip(self.operations, values, strict=True))):
             reconstruction = _APPLY[_INVERSE[operation]](reconstruction, value)

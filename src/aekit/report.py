@@ -23,9 +23,6 @@ from aekit.plots import write_model_plots
 from aekit.timeseries import top_segments
 from aekit.training.config import kept_losses
 
-# Fields of a module's configuration that say how it is stored, not what it is (the anchored model's layout).
-INTERNAL_CONFIG = ("layout",)
-
 CAPTIONS = {
     "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
     "latent": "The data's codes: the two latent axes, or for d > 2 the first two principal components of the codes.",
@@ -100,7 +97,6 @@ def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list
         unseen = unseen_categories(estimator, X).to_numpy()
         unseen_at = {name: j for j, name in enumerate(table.categories)}
     names += ["latent distance"] * (shares.shape[1] - len(names))
-    quantiles = getattr(estimator, "error_quantiles_", None)
     rows = np.argsort(-np.nan_to_num(scores, nan=-np.inf), kind="stable")[:n_rows]
     top = []
     for row in rows:
@@ -109,8 +105,8 @@ def top_outliers(estimator, X, *, n_rows: int = 10, n_features: int = 3) -> list
         if table is not None:
             labels = [f"{name} (unseen: {unseen[row, unseen_at[name]]})" if name in unseen_at
                       and unseen[row, unseen_at[name]] is not None else name for name in names]
-        probability = None if quantiles is None else float(
-            outlier_probability(scores[row : row + 1], estimator.threshold_, quantiles)[0])
+        probability = float(outlier_probability(scores[row : row + 1], estimator.threshold_,
+                                                estimator.score_quantiles_)[0])
         top.append({
             "row": int(row), "score": float(scores[row]), "probability": probability,
             "outlier": bool(scores[row] > estimator.threshold_),
@@ -127,7 +123,7 @@ def _outlier_rows(top: list[dict], label_name: str | None = None) -> str:
     lines = []
     for entry in top:
         parts = ", ".join(f"{html.escape(name)} {share:.0%}" for name, share in entry["parts"])
-        probability = "n/a" if entry["probability"] is None else f"{entry['probability']:.3f}"
+        probability = f"{entry['probability']:.3f}"
         label = "" if label_name is None else f"<td>{html.escape(str(entry['label']))}</td>"
         lines.append(f"<tr><td>{entry['row']}</td>{label}<td>{_fmt(entry['score'])}</td><td>{probability}</td>"
                      f"<td>{parts}</td></tr>")
@@ -241,7 +237,7 @@ def write_report(
         if value:
             training[label] = value["message"] if isinstance(value, dict) else value
     module = autoencoder.module_
-    model_rows = [(key, value) for key, value in module.config().items() if key not in INTERNAL_CONFIG]
+    model_rows = list(module.config().items())
     model_rows += [
         ("parameters", sum(p.numel() for p in module.parameters())),
         ("scaler", autoencoder.scaler),

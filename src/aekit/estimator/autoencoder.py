@@ -15,13 +15,12 @@ import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from aekit import detect, persistence, tables
+from aekit import detect, tables
 from aekit.estimator import inference, tabular
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import PARAMETER_CONSTRAINTS, check_params, detached, in_threads, validate_rows
-from aekit.estimator.state import saved_state
+from aekit.estimator.state import write_state
 from aekit.exceptions import InvalidInputError
-from aekit.training import distributed
 from aekit.training.sources import ArrayData
 from aekit.training.streaming import DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_ROWS, FileData
 
@@ -197,9 +196,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         Epochs run.
     threshold_ : float
         Outlier score above which a row is an outlier (``predict`` returns -1).
-    error_quantiles_ : ndarray of shape (1001,)
+    score_quantiles_ : ndarray of shape (1001,)
         Quantiles of the outlier score on the held-out rows at levels 0, 0.001, ..., 1
-        (``ERROR_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
+        (``SCORE_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
     score_state_ : aekit.detect.ScoreState
         The combined score's normalisers (only with ``anomaly_score="combined"``).
     n_features_in_ : int
@@ -479,12 +478,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         ``predict`` flags exactly the rows whose outlier probability is above 0.5.
         """
         check_is_fitted(self)
-        if getattr(self, "error_quantiles_", None) is None:
-            raise InvalidInputError(
-                "This model was saved without the distribution of its held-out scores, which predict_proba "
-                "calibrates on. Refit it with this aekit."
-            )
-        outlier = detect.outlier_probability(self.outlier_scores(X), self.threshold_, self.error_quantiles_)
+        outlier = detect.outlier_probability(self.outlier_scores(X), self.threshold_, self.score_quantiles_)
         return np.column_stack([1.0 - outlier, outlier]).astype(np.float32)  # as precise as the scores
 
     def fit_predict(self, X, y=None) -> np.ndarray:
@@ -506,16 +500,14 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         return np.asarray([f"latent{i}" for i in range(self.module_.latent_dim)], dtype=object)
 
     # ------------------------------------------------------------------ persistence
-    def save(self, path, *, overwrite: bool = False) -> None:
-        """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic).
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Save the fitted model to the folder ``path`` (JSON + safetensors; atomic) and return its path.
 
         An existing model folder is replaced only with ``overwrite=True``; a file, a symbolic link or a
-        folder that is not an aekit model is never replaced (see :func:`save_model`).
+        folder that is not an aekit model is never replaced (see :func:`aekit.save`, the same).
         Under ``torchrun`` only rank 0 writes (every rank holds the same weights).
         """
-        if distributed.is_main_process():
-            check_is_fitted(self)
-            persistence.write_model(saved_state(self), path, overwrite=overwrite)
+        return write_state(self, path, overwrite=overwrite)
 
     def to_onnx(self, path, *, overwrite: bool = False) -> Path:
         """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.

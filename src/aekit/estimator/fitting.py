@@ -36,8 +36,8 @@ from aekit.training.sources import ValidationSplit
 SCORE_STATE_ROWS = 10_000
 SCORE_STATE_STREAM = 3  # the sample's seed is drawn from (seed_, this): apart from the validation split's draws
 UNIT_INTERVAL_SLACK = 1e-6  # data within [-1e-6, 1 + 1e-6] counts as in [0, 1] (BCE targets; float32 rounding)
-# Levels of error_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
-ERROR_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
+# Levels of score_quantiles_: 0, 0.001, ..., 1, so any contamination can pick its threshold later.
+SCORE_QUANTILE_LEVELS = np.linspace(0.0, 1.0, 1001)
 
 
 def fit_data(estimator, data, *, criterion=None):
@@ -94,9 +94,9 @@ def fit_data(estimator, data, *, criterion=None):
     if criterion is not None:
         held_out_scores = _observed_scores(model, held_out_scores, data, split)
     # the threshold, and the quantiles of the held-out scores behind it (for other contaminations)
-    error_quantiles = np.quantile(held_out_scores.astype(np.float64), ERROR_QUANTILE_LEVELS)
+    score_quantiles = np.quantile(held_out_scores.astype(np.float64), SCORE_QUANTILE_LEVELS)
     if estimator.contamination == "auto":
-        threshold = detect.auto_threshold(error_quantiles)
+        threshold = detect.auto_threshold(score_quantiles)
     else:
         threshold = float(np.quantile(held_out_scores, 1.0 - estimator.contamination))
 
@@ -117,7 +117,7 @@ def fit_data(estimator, data, *, criterion=None):
         estimator.score_state_ = score_state
     elif hasattr(estimator, "score_state_"):
         del estimator.score_state_
-    estimator.error_quantiles_ = error_quantiles
+    estimator.score_quantiles_ = score_quantiles
     estimator.threshold_ = threshold
     return estimator
 

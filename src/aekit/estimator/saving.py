@@ -12,13 +12,11 @@ from pathlib import Path
 import numpy as np
 import torch
 from sklearn.base import clone
-from sklearn.utils.validation import check_is_fitted
 
 from aekit import persistence
 from aekit.estimator import params as estimator_params
 from aekit.estimator.autoencoder import Autoencoder
 from aekit.estimator.series import SeriesAutoencoder
-from aekit.estimator.state import saved_state
 from aekit.exceptions import InvalidInputTypeError, InvalidParameterValue, ModelFileError
 from aekit.training.devices import resolve_device
 
@@ -53,13 +51,9 @@ def save_model(estimator: Autoencoder | SeriesAutoencoder, path: str | os.PathLi
     True
     >>> folder = save_model(ae, folder, overwrite=True)  # replaces the model saved just before
     """
-    series = None
-    if isinstance(estimator, SeriesAutoencoder):
-        check_is_fitted(estimator)
-        estimator, series = estimator.autoencoder_, estimator.series_state()
-    estimator = _the_autoencoder(estimator)
-    check_is_fitted(estimator)
-    return persistence.write_model(saved_state(estimator, series=series), path, overwrite=overwrite)
+    if not isinstance(estimator, SeriesAutoencoder):
+        estimator = _the_autoencoder(estimator)
+    return estimator.save(path, overwrite=overwrite)
 
 
 def _the_autoencoder(estimator) -> Autoencoder:
@@ -131,7 +125,7 @@ def from_saved(saved: persistence.SavedModel) -> Autoencoder | SeriesAutoencoder
     estimator.window_rule_ = series["window_rule"]
     estimator.stride_ = series["stride"]
     estimator.threshold_ = float(series["threshold"])
-    estimator.error_quantiles_ = np.asarray(series["error_quantiles"], dtype=np.float64)
+    estimator.score_quantiles_ = np.asarray(series["score_quantiles"], dtype=np.float64)
     estimator.level_ = series["level"]
     estimator.n_features_in_ = autoencoder.n_features_in_ // series["window"]
     if series["columns"] is not None:
@@ -153,8 +147,7 @@ def _autoencoder_from_saved(saved: persistence.SavedModel) -> Autoencoder:
         estimator.feature_names_in_ = np.asarray(fitted["feature_names_in"], dtype=object)
     estimator.loss_ = fitted["loss"]
     estimator.threshold_ = float(fitted["threshold"])
-    if fitted.get("error_quantiles") is not None:
-        estimator.error_quantiles_ = np.asarray(fitted["error_quantiles"], dtype=np.float64)
+    estimator.score_quantiles_ = np.asarray(fitted["score_quantiles"], dtype=np.float64)
     if saved.score_state is not None:
         estimator.score_state_ = saved.score_state
     if fitted.get("audio") is not None:

@@ -16,11 +16,11 @@ from sklearn.base import BaseEstimator, OutlierMixin, clone
 from sklearn.utils._param_validation import HasMethods, Interval, StrOptions
 from sklearn.utils.validation import check_is_fitted
 
-from aekit import detect, persistence
+from aekit import detect
 from aekit.estimator.autoencoder import Autoencoder, ThresholdedScores
-from aekit.estimator.fitting import ERROR_QUANTILE_LEVELS
+from aekit.estimator.fitting import SCORE_QUANTILE_LEVELS
 from aekit.estimator.params import validate_parameters
-from aekit.estimator.state import saved_state
+from aekit.estimator.state import write_state
 from aekit.exceptions import InvalidInputError
 from aekit.timeseries import (
     NORMALIZATIONS,
@@ -33,7 +33,6 @@ from aekit.timeseries import (
     window_levels,
     window_rows,
 )
-from aekit.training import distributed
 
 TRAINING_WINDOWS = 2_000  # stride="auto" trains on about this many windows at most
 SCORE_VALUES = 1 << 21  # values per chunk of windows scored at once (a few MB, whatever the series' length)
@@ -97,7 +96,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         The level part (None with ``normalize=None``): each channel's ``center`` and ``spread`` of the
         training windows' levels, and the training medians ``shape_scale`` and ``level_scale`` the
         two parts are divided by.
-    error_quantiles_ : ndarray of shape (1001,)
+    score_quantiles_ : ndarray of shape (1001,)
         Quantiles of the training series' step scores at levels 0, 0.001, ..., 1: the threshold for
         another contamination c is read off at 1 - c.
     n_features_in_ : int
@@ -172,7 +171,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         if level is not None:
             level.update(shape_scale=_typical(shapes), level_scale=_typical(levels))
         scores = step_scores(_window_scores(shapes, levels, level), len(series), window, 1)
-        quantiles = np.quantile(scores, ERROR_QUANTILE_LEVELS)
+        quantiles = np.quantile(scores, SCORE_QUANTILE_LEVELS)
         threshold = (detect.auto_threshold(quantiles) if self.contamination == "auto"
                      else float(np.quantile(scores, 1.0 - self.contamination)))
 
@@ -181,7 +180,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         self.window_rule_ = rule
         self.stride_ = stride
         self.threshold_ = float(threshold)
-        self.error_quantiles_ = quantiles
+        self.score_quantiles_ = quantiles
         self.level_ = level
         self.n_features_in_ = series.shape[1]
         if names is not None:
@@ -217,16 +216,15 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
             "columns": None if names is None else [str(name) for name in names],
             "window_rule": self.window_rule_,
             "threshold": float(self.threshold_),
-            "error_quantiles": [float(q) for q in self.error_quantiles_],
+            "score_quantiles": [float(q) for q in self.score_quantiles_],
             "level": self.level_,
         }
 
-    def save(self, path, *, overwrite: bool = False) -> None:
-        """Save the fitted model to the folder ``path`` (as :meth:`aekit.Autoencoder.save`; ``aekit.load`` reads it)."""
-        if distributed.is_main_process():
-            check_is_fitted(self)
-            persistence.write_model(saved_state(self.autoencoder_, series=self.series_state()), path,
-                                    overwrite=overwrite)
+    def save(self, path, *, overwrite: bool = False) -> Path:
+        """Save the fitted model to the folder ``path`` and return its path (as :meth:`aekit.Autoencoder.save`;
+        ``aekit.load`` reads it)."""
+        check_is_fitted(self)
+        return write_state(self.autoencoder_, path, overwrite=overwrite, series=self.series_state())
 
     def to_onnx(self, path, *, overwrite: bool = False) -> Path:
         """Write the window model as ONNX, with what a consumer must do around it in its metadata.

@@ -1,12 +1,30 @@
 """A fitted estimator's state as a model folder stores it (:class:`aekit.persistence.SavedModel`).
 
 It reads the estimator's public and fitted attributes only, so the estimator's class can save itself
-through it without this module knowing the class.
+through it (:func:`write_state`, behind ``Autoencoder.save`` and ``aekit.save``) without this module
+knowing the class.
 """
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from sklearn.utils.validation import check_is_fitted
+
 from aekit import persistence
+from aekit.training import distributed
+
+
+def write_state(estimator, path, *, overwrite: bool = False, series: dict | None = None) -> Path:
+    """Write the fitted ``estimator`` (:func:`saved_state`) to the model folder ``path`` and return its path.
+
+    The one way a model is saved. Under ``torchrun`` only rank 0 writes (every rank holds the same weights);
+    see :func:`aekit.persistence.write_model` for what may be replaced.
+    """
+    check_is_fitted(estimator)
+    if not distributed.is_main_process():
+        return Path(path)
+    return persistence.write_model(saved_state(estimator, series=series), path, overwrite=overwrite)
 
 
 def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedModel:
@@ -20,7 +38,6 @@ def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedMo
         params["random_state"] = None  # a RandomState object has no JSON form; seed_ records the seed used
     params["hidden_dims"] = [int(h) for h in params["hidden_dims"]]
     names = getattr(estimator, "feature_names_in_", None)
-    quantiles = getattr(estimator, "error_quantiles_", None)
     state = getattr(estimator, "score_state_", None)
     fitted = {
         "n_features_in": int(estimator.n_features_in_),
@@ -29,7 +46,7 @@ def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedMo
         "threshold": float(estimator.threshold_),
         "n_iter": int(estimator.n_iter_),
         "seed": int(estimator.seed_),
-        "error_quantiles": None if quantiles is None else [float(q) for q in quantiles],
+        "score_quantiles": [float(q) for q in estimator.score_quantiles_],
         "score_state": state.to_dict() if state else None,
         "window": series,
         "audio": getattr(estimator, "audio_", None),

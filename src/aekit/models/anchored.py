@@ -41,30 +41,6 @@ LOWRANK_COMPONENTS = 256  # wide data: latent_dim="auto" looks at this many comp
 SKETCH_OVERSAMPLING = 10  # directions iterated beyond the components wanted (scikit-learn's randomized_svd's)
 
 
-LAYOUTS = ("fused", "residual")
-
-
-class Residual(nn.Module):
-    """``linear(x) + branch(x)``: a linear map with a non-linear correction beside it (the layout of model
-    folders saved before :class:`FusedResidual`; loaded as it was)."""
-
-    def __init__(self, linear: nn.Linear, branch: nn.Module) -> None:
-        super().__init__()
-        self.linear, self.branch = linear, branch
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x) + self.branch(x)
-
-    def linear_part(self, x: torch.Tensor) -> torch.Tensor:
-        return self.linear(x)
-
-    def anchor(self, weight: torch.Tensor, bias: torch.Tensor) -> None:
-        self.linear.weight.copy_(weight)
-        self.linear.bias.copy_(bias)
-        self.branch[-1].weight.zero_()
-        self.branch[-1].bias.zero_()
-
-
 class FusedResidual(nn.Module):
     """The same map, ``W x + b + branch(x)``, in as many products as the branch alone: the linear map
     and the branch's first layer are one layer (``head``: its first ``out_features`` outputs are the
@@ -110,9 +86,6 @@ class AnchoredAutoencoder(AutoencoderModule):
     activation : {"relu", "sigmoid", "tanh", "gelu", "identity"}, default="relu"
     output_activation : {"identity"}, default="identity"
         Only "identity": PCA is the least-squares solution, so the anchored model goes with MSE.
-    layout : {"fused", "residual"}, default="fused"
-        How the same function is laid out in parameters: :class:`FusedResidual` (fewer, larger
-        products), or :class:`Residual`, the layout of model folders saved before it.
 
     Examples
     --------
@@ -131,7 +104,6 @@ class AnchoredAutoencoder(AutoencoderModule):
         hidden_dims: Sequence[int] = (64,),
         activation: str = "relu",
         output_activation: str = "identity",
-        layout: str = "fused",
     ) -> None:
         if output_activation != "identity":
             raise InvalidParameterValue(
@@ -139,21 +111,12 @@ class AnchoredAutoencoder(AutoencoderModule):
                 f"and an identity output. Got output_activation={output_activation!r}; use loss='mse' (or "
                 "architecture='mlp' for a BCE loss)."
             )
-        if layout not in LAYOUTS:
-            raise InvalidParameterValue(f"layout must be one of {LAYOUTS}; got {layout!r}.")
         super().__init__(output_activation)
         hidden_dims = check_sizes(input_dim, latent_dim, hidden_dims, activation)
         self.input_dim, self.latent_dim = input_dim, latent_dim
-        self.hidden_dims, self.activation, self.layout = hidden_dims, activation, layout
-        if layout == "fused":
-            self.encoder = FusedResidual(input_dim, latent_dim, hidden_dims, activation)
-            self.decoder = FusedResidual(latent_dim, input_dim, tuple(reversed(hidden_dims)), activation)
-        else:
-            self.encoder = Residual(Linear(input_dim, latent_dim),
-                                    _mlp((input_dim, *hidden_dims, latent_dim), activation))
-            self.decoder = Residual(
-                Linear(latent_dim, input_dim), _mlp((latent_dim, *reversed(hidden_dims), input_dim), activation)
-            )
+        self.hidden_dims, self.activation = hidden_dims, activation
+        self.encoder = FusedResidual(input_dim, latent_dim, hidden_dims, activation)
+        self.decoder = FusedResidual(latent_dim, input_dim, tuple(reversed(hidden_dims)), activation)
 
     @torch.no_grad()
     def anchor(self, mean: torch.Tensor, components: torch.Tensor) -> None:
@@ -176,7 +139,6 @@ class AnchoredAutoencoder(AutoencoderModule):
             "hidden_dims": list(self.hidden_dims),
             "activation": self.activation,
             "output_activation": self.output_activation,
-            "layout": self.layout,
         }
 
 

@@ -67,7 +67,7 @@ __all__ = ["ARCHITECTURE_CHECKS", "DAMAGED", "FORMAT_VERSION", "JSON_FILES", "MA
            "WEIGHTS", "SavedModel", "check_model_target", "read_model", "write_model"]
 
 FITTED_KEYS = frozenset({"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                         "error_quantiles", "score_state", "window", "audio", "output_config", "table"})
+                         "score_quantiles", "score_state", "window", "audio", "output_config", "table"})
 
 
 @dataclass
@@ -214,8 +214,6 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     expect(not unknown, f"unknown parameters {sorted(unknown)}")
     bound_module_config(params, "params")
     bound_module_config(module_config)  # before it is compared with the parameters
-    if "anomaly_score" not in params:  # saved before it existed: its threshold is on the reconstruction error
-        params["anomaly_score"] = "error"
     if isinstance(params.get("hidden_dims"), list):
         params["hidden_dims"] = tuple(params["hidden_dims"])
     full_params = {**defaults, **params}
@@ -244,8 +242,6 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
            f"holds the state of scaler {saved_scaler!r} but the model was fitted with scaler="
            f"{full_params['scaler']!r}", "scaler.json")
     scaler = scaler_from_state(state, n_features)
-    if module_config.get("architecture") == "anchored" and "layout" not in module_config:
-        module_config = {**module_config, "layout": "residual"}  # saved before the fused layout
     expected = expected_weights(module_config, entries[WEIGHTS])  # before the weights file is read
     module = load_weights(files.read_file(folder, WEIGHTS, expected=entries[WEIGHTS]), module_config, expected)
     score_state = fitted.get("score_state")

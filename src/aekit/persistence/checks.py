@@ -146,7 +146,7 @@ def check_fitted(fitted: dict, n_features: int) -> None:
     )
     expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
     unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "error_quantiles", "score_state", "window", "audio", "output_config", "table"}
+                                    "score_quantiles", "score_state", "window", "audio", "output_config", "table"}
     expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
     threshold = fitted.get("threshold")
     expect(
@@ -156,12 +156,11 @@ def check_fitted(fitted: dict, n_features: int) -> None:
     for key in ("n_iter", "seed"):
         expect(is_count(fitted.get(key), 0, 2**32), f"{key} must be an integer in [0, 2**32), got "
                                                       f"{fitted.get(key)!r:.40}")
-    quantiles = fitted.get("error_quantiles")  # absent from folders saved before it existed
+    quantiles = fitted.get("score_quantiles")
     expect(
-        quantiles is None
-        or (isinstance(quantiles, list) and len(quantiles) >= 2 and all(is_number(q) for q in quantiles)
-            and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0))),
-        "error_quantiles must be null or a non-decreasing list of finite numbers >= 0",
+        isinstance(quantiles, list) and len(quantiles) >= 2 and all(is_number(q) for q in quantiles)
+        and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0)),
+        "score_quantiles must be a non-decreasing list of finite numbers >= 0",
     )
 
 
@@ -200,8 +199,8 @@ def check_series_state(window, n_features: int) -> None:
         return
     what = "window must be null or a series model's state"
     expect(isinstance(window, dict) and set(window) == {"params", "window", "stride", "columns", "window_rule",
-                                                         "threshold", "error_quantiles", "level"},
-           f"{what}: {{params, window, stride, columns, window_rule, threshold, error_quantiles, level}} (a model "
+                                                         "threshold", "score_quantiles", "level"},
+           f"{what}: {{params, window, stride, columns, window_rule, threshold, score_quantiles, level}} (a model "
            "saved by an older aekit's --window: refit it)")
     length, stride, columns, rule = window["window"], window["stride"], window["columns"], window["window_rule"]
     expect(is_count(length, 2, n_features + 1) and n_features % length == 0 and is_count(stride, 1, 2**31),
@@ -234,12 +233,12 @@ def check_series_state(window, n_features: int) -> None:
         and all(is_number(level[key]) and math.isfinite(level[key]) and level[key] > 0
                 for key in ("shape_scale", "level_scale"))),
         f"{what}: level must hold {channels} finite centers and spreads > 0, and shape_scale and level_scale > 0")
-    threshold, quantiles = window["threshold"], window["error_quantiles"]
+    threshold, quantiles = window["threshold"], window["score_quantiles"]
     expect(is_number(threshold) and math.isfinite(threshold) and threshold >= 0,
            f"{what}: threshold must be a finite number >= 0")
     expect(isinstance(quantiles, list) and len(quantiles) == 1001 and all(is_number(q) for q in quantiles)
            and all(math.isfinite(q) and q >= 0 for q in quantiles) and bool(np.all(np.diff(quantiles) >= 0)),
-           f"{what}: error_quantiles must be 1001 non-decreasing finite numbers >= 0")
+           f"{what}: score_quantiles must be 1001 non-decreasing finite numbers >= 0")
 
 
 # ----------------------------------------------------------------------------------------- the outlier score's state
@@ -254,15 +253,14 @@ _MAX_MODE_VARIANCE = 1e6  # a mode's share of the unit variance, over its weight
 
 
 def _score_state_fields(latent_dim: int) -> dict[str, tuple[tuple[str, ...], float, float]]:
-    """score_state's fields: ``name: (shape, low, high)``; ``code_scale`` is the rank (legacy: the mean squared
-    distance, about the rank), ``latent_divisor`` ``sqrt(code_scale)``, ``sqrt(2 code_scale)`` or ``2 code_scale``."""
+    """score_state's fields: ``name: (shape, low, high)``; ``code_scale`` is the codes' rank, ``latent_divisor``
+    ``sqrt(2 code_scale)``."""
     rank = max(latent_dim, 1)
     return {
         "feature_scale": (("n",), detect.MIN_FEATURE_SCALE, _FLOAT32_MAX),  # a mean squared float32 error, floored
         "code_mean": (("d",), -_FLOAT32_MAX, _FLOAT32_MAX),  # the mean of float32 codes
-        "code_precision": (("d", "d"), -rank * _MAX_WHITENING**2, rank * _MAX_WHITENING**2),  # whitening @ its T
-        "code_scale": ((), detect.MIN_FEATURE_SCALE, 2.0 * rank),
-        "latent_divisor": ((), detect.MIN_FEATURE_SCALE, 4.0 * rank),
+        "code_scale": ((), detect.MIN_FEATURE_SCALE, rank),
+        "latent_divisor": ((), detect.MIN_FEATURE_SCALE, math.sqrt(2.0 * rank)),
     }
 
 
@@ -272,7 +270,6 @@ LATENT_MODES_FIELDS: dict[str, tuple[tuple[str, ...], float, float]] = {
     "means": (("m", "r"), -_MAX_MODE_MEAN, _MAX_MODE_MEAN),
     "variances": (("m", "r"), detect.MODE_VARIANCE_FLOOR / 2, _MAX_MODE_VARIANCE),  # reg_covar, less rounding
 }
-_REQUIRED = {"feature_scale", "code_mean", "code_precision", "code_scale"}  # older states lack the others
 _SIZE_LIMITS = {"m": (1, detect.LATENT_MODES), "r": (0, None)}  # r: at most d
 
 
@@ -313,17 +310,15 @@ def check_score_state(state: Any, n_features: int, latent_dim: int) -> detect.Sc
     fields = _score_state_fields(latent_dim)
     unknown = set(state) - set(fields) - {"latent_modes"}
     expect(not unknown, f"score_state holds unknown keys {sorted(unknown)[:5]}")
-    missing = _REQUIRED - set(state)
+    missing = {*fields, "latent_modes"} - set(state)
     expect(not missing, f"score_state lacks {sorted(missing)}")
     sizes = {"n": n_features, "d": latent_dim}
     for name, (shape, low, high) in fields.items():
-        if name in state:
-            _checked_array(state[name], shape, sizes, low, high, name)
-    if "latent_modes" in state:
-        modes = state["latent_modes"]
-        expect(isinstance(modes, dict) and set(modes) == set(LATENT_MODES_FIELDS),
-               f"score_state.latent_modes must be an object of exactly {sorted(LATENT_MODES_FIELDS)}")
-        for name, (shape, low, high) in LATENT_MODES_FIELDS.items():
-            _checked_array(modes[name], shape, sizes, low, high, f"latent_modes.{name}")
-        expect(sum(modes["weights"]) <= 1.0 + 1e-9, "score_state.latent_modes.weights sum to more than 1")
+        _checked_array(state[name], shape, sizes, low, high, name)
+    modes = state["latent_modes"]
+    expect(isinstance(modes, dict) and set(modes) == set(LATENT_MODES_FIELDS),
+           f"score_state.latent_modes must be an object of exactly {sorted(LATENT_MODES_FIELDS)}")
+    for name, (shape, low, high) in LATENT_MODES_FIELDS.items():
+        _checked_array(modes[name], shape, sizes, low, high, f"latent_modes.{name}")
+    expect(sum(modes["weights"]) <= 1.0 + 1e-9, "score_state.latent_modes.weights sum to more than 1")
     return detect.ScoreState.from_dict(state)

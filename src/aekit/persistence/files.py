@@ -19,7 +19,7 @@ from aekit._files import check_outside_whole_folders, file_kind
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, ModelFileError
 
-FORMAT_VERSION = 1
+FORMAT_VERSION = 2  # the one model-folder format this aekit writes and reads: no other version is loaded
 WEIGHTS = "weights.safetensors"
 MANIFEST = "manifest.json"
 JSON_FILES = ("config.json", "scaler.json", "history.json", "environment.json")
@@ -174,10 +174,13 @@ def read_manifest(folder: Path) -> dict:
     if not isinstance(manifest, dict) or not isinstance(manifest.get("files"), dict):
         raise ModelFileError(f"manifest.json must be an object with a 'files' object. {DAMAGED}")
     version = manifest.get("format_version")
-    if not isinstance(version, int) or isinstance(version, bool) or version > FORMAT_VERSION or version < 1:
+    if type(version) is not int or version != FORMAT_VERSION:
+        newer = type(version) is int and version > FORMAT_VERSION
         raise ModelFileError(
-            f"The model folder has format version {version!r}; this aekit ({__version__}) reads versions 1 to "
-            f"{FORMAT_VERSION}. Upgrade aekit (pip install -U aekit) to load it."
+            f"The model folder has format version {version!r}; this aekit ({__version__}) reads format version "
+            f"{FORMAT_VERSION} only. "
+            + ("Upgrade aekit (pip install -U aekit) to load it." if newer else
+               "Load it with the aekit that saved it, or fit the model again and save it with this one.")
         )
     for name in (*JSON_FILES, WEIGHTS):
         entry = manifest["files"].get(name)

@@ -186,8 +186,9 @@ class ArrayData:
             self._scaled = (scaler, preprocess.scale(scaler, self.X))
         return self._scaled[1]
 
-    def sources(self, split: ValidationSplit, scaler, device: torch.device, *, targets: np.ndarray | None = None):
-        """This process's training rows and validation rows (None without any) as trainer data sources.
+    def sources(self, split: ValidationSplit, scaler, device: torch.device, *,
+                targets: np.ndarray | None = None) -> tuple[TensorSource, TensorSource | None]:
+        """This process's training rows and validation rows (None without any) as :class:`TensorSource` objects.
 
         ``targets``: columns appended to each row (the geometry's target codes), so that batches keep
         a row and its target together. The rows go on ``device`` once when they fit there
@@ -213,7 +214,7 @@ class ArrayData:
         if X.device != device:
             return source(train_part), source(val_part)
         validation = X[torch.from_numpy(val_part).to(device)]  # gathered and scaled once, not every epoch
-        return source(train_part), validation if transform is None else transform(validation)
+        return source(train_part), TensorSource(validation if transform is None else transform(validation))
 
     def arrays(self, split: ValidationSplit, part: str) -> Iterator[np.ndarray]:
         """The unscaled rows of ``part`` ("train", "validation" or "all")."""

@@ -19,7 +19,7 @@ through a memory map, CSV in chunks) and so holds a bounded number of rows at a 
   pass: the scaler's statistics are computed on each range and merged over the ranks
   (:func:`aekit.training.distributed.merged_over_ranks`), each rank trains and validates on the
   rows of its range (validation losses summed over the ranks), and the outlier threshold is read
-  off every rank's held-out errors, gathered (one number a row). A ``.npy`` file maps only the
+  off every rank's held-out scores, gathered (one number a row). A ``.npy`` file maps only the
   range, Parquet reads only the row groups holding it; a CSV is parsed from its start up to the
   range's end (text has no index to seek by). Held-out rows are chosen by their index in the whole
   file, as in one process. Ranges whose training rows differ in number are evened out by the

@@ -29,7 +29,7 @@ from aekit.plots.sound import clip_picture
 from aekit.spectrogram import LogMelFrames
 from aekit.workflows.output import write_rows
 
-QUANTILE_LEVELS = 1001  # as error_quantiles_: levels 0, 0.001, ..., 1
+QUANTILE_LEVELS = 1001  # as score_quantiles_: levels 0, 0.001, ..., 1
 
 
 def audio_rows(features: LogMelFrames, data) -> tuple[np.ndarray, np.ndarray, list[str]]:

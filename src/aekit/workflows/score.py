@@ -67,7 +67,7 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
 
     By default the model's ``threshold_``: the ``1 - contamination`` quantile of the score on
     held-out training rows, computed at fit time. Another `contamination` reads the same quantile
-    off the stored distribution of held-out scores (``error_quantiles_``, 1001 quantiles at levels
+    off the stored distribution of held-out scores (``score_quantiles_``, 1001 quantiles at levels
     0, 0.001, ..., 1: exact for multiples of 0.001, linear in between); ``"auto"`` applies
     :func:`aekit.detect.auto_threshold` to it. An explicit `threshold` is used as it is.
 
@@ -96,13 +96,7 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
             "The 'contamination' parameter must be a float in the range (0.0, 0.5] or a str among {'auto'}. "
             f"Got {contamination!r} instead."
         )
-    quantiles = getattr(model, "error_quantiles_", None)
-    if quantiles is None:
-        raise InvalidInputError(
-            "This model was saved without the distribution of its held-out errors, so it only knows the "
-            f"threshold for contamination {model.contamination}. Refit it with this aekit, or give --threshold X."
-        )
-    return quantile_threshold(quantiles, contamination, "held-out scores")
+    return quantile_threshold(model.score_quantiles_, contamination, "held-out scores")
 
 
 def quantile_threshold(quantiles, contamination: float | str, what: str) -> tuple[float, str]:
