@@ -66,3 +66,18 @@ def unit_data() -> np.ndarray:
     return np.random.default_rng(1).uniform(size=(200, 10))
 
 
+def cli_run(capsys, *argv) -> tuple[int, str, str]:
+    """Run the aekit command line in-process: its exit code, stdout and stderr."""
+    from aekit.cli import main
+
+    code = main([str(arg) for arg in argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def cli_fails(capsys, *argv) -> str:
+    """Run a command that must fail as a user error: exit code 2 and one line on stderr, returned."""
+    code, out, err = cli_run(capsys, *argv)
+    assert code == 2, (code, out, err)
+    assert err.count("\n") == 1 and "Traceback" not in err, err
+    return err.strip()

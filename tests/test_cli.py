@@ -19,24 +19,12 @@ import aekit.workflows
 from aekit.cli import main
 from aekit.data import read_data
 from conftest import assert_close
+from conftest import cli_fails as fails
+from conftest import cli_run as run
 
 FAST = ["--latent-dim", "2", "--hidden", "8", "--epochs", "3", "--batch-size", "32", "--seed", "0", "--device", "cpu"]
 COLUMNS = ["a", "b", "c", "d"]
 COMMANDS = ["fit", "encode", "decode", "reconstruct", "score", "info", "demo"]
-
-
-def run(capsys, *argv) -> tuple[int, str, str]:
-    code = main([str(arg) for arg in argv])
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
-def fails(capsys, *argv) -> str:
-    """Run a command that must fail as a user error: exit code 2 and one line on stderr, returned."""
-    code, out, err = run(capsys, *argv)
-    assert code == 2, (code, out, err)
-    assert err.count("\n") == 1 and "Traceback" not in err, err
-    return err.strip()
 
 
 @pytest.fixture(scope="module")

@@ -116,8 +116,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     if streaming is None and is_audio_input(data):
         streaming = False
     is_table = window is None and table_format(data) is not None and Path(data).is_file()
-    if is_table and not streaming and needs_table(read_frame(data, columns=columns, sep=sep, nrows=TYPE_ROWS)[0],
-                                                   params.get("categorical", "from_dtype")):
+    if is_table and needs_table(read_frame(data, columns=columns, sep=sep, nrows=TYPE_ROWS)[0],
+                                params.get("categorical", "from_dtype")):
+        if streaming:
+            raise InvalidParameterValue(
+                f"{Path(data).name} has text, identifier or date columns or missing cells, which a model of the "
+                "table reads in memory: drop --streaming (or give complete numeric columns with --columns).")
         streaming = False  # text, identifier-like or date columns, or gaps: a table model, in memory
     if streaming is None:  # geometry embeds all rows at once: it never streams
         streamable = (params.get("geometry") is None and sep is None

@@ -57,6 +57,18 @@ def read_frame(path, *, columns: Sequence[str] | None = None, sep: str | None = 
     return frame[features], None if id_column is None else frame[id_column].to_numpy()
 
 
+def whole_table(data, *, sep: str | None = None) -> tuple[pd.DataFrame, Dataset]:
+    """The input of a table's model (``table_``) read whole with its columns' types (:func:`read_frame`), and
+    an empty chunk that carries its row ids to :func:`aekit.workflows.output.write_rows`."""
+    if table_format(data) is None:
+        raise InvalidInputError(f"This model reads a table (.csv, .tsv or .parquet) by column names; {data} is not "
+                                "one. Give a table with the columns the model was trained on.")
+    frame, ids = read_frame(data, sep=sep)
+    n_rows = len(frame)
+    return frame, Dataset(np.empty((n_rows, 0), dtype=np.float32), [], np.arange(n_rows) if ids is None else ids,
+                          "row", None)
+
+
 def as_model(model) -> Autoencoder | SeriesAutoencoder:
     """A fitted estimator as it is, or the model folder `model` loaded."""
     return model if isinstance(model, (Autoencoder, SeriesAutoencoder)) else load_model(model)

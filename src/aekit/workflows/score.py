@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aekit import detect
-from aekit.data import CHUNK_ROWS, Dataset, table_format
+from aekit.data import CHUNK_ROWS, Dataset
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
@@ -18,7 +18,7 @@ from aekit.workflows.matching import (
     as_model,
     feature_chunks,
     output_feature_names,
-    read_frame,
+    whole_table,
 )
 from aekit.workflows.output import check_output, kept_columns, write_rows
 from aekit.workflows.series import score_series
@@ -30,10 +30,7 @@ def _score_table(model: Autoencoder, data, output, limit: float, source: str, *,
     every row scored from its observed cells (a row with none gets an empty score and is not flagged). With
     `per_feature`, each column's error (empty for a missing cell) and ``unseen_categories``: the categories of
     a row that training never saw (``column=value``), which count towards its score."""
-    if table_format(data) is None:
-        raise InvalidInputError(f"This model reads a table (.csv, .tsv or .parquet) by column names; {data} is not "
-                                "one. Give a table with the columns the model was trained on.")
-    frame, ids = read_frame(data, sep=sep)
+    frame, chunk = whole_table(data, sep=sep)
     terms = model.reconstruction_error(frame, per_feature=True)
     errors = observed_mean(terms)
     scores = errors if model.anomaly_score == "error" else model.outlier_scores(frame)
@@ -47,8 +44,6 @@ def _score_table(model: Autoencoder, data, output, limit: float, source: str, *,
         values["unseen_categories"] = ["; ".join(f"{name}={value}" for name, value in row.items() if value is not None)
                                        for row in unseen.to_dict("records")]
     n_rows = len(frame)
-    chunk = Dataset(np.empty((n_rows, 0), dtype=np.float32), [], np.arange(n_rows) if ids is None else ids, "row",
-                    None)
     write_rows(output, list(values.columns), iter([(chunk, values)]), kept=kept, overwrite=overwrite)
     scored = ~np.isnan(scores)
     n_outliers = int(flags.sum())

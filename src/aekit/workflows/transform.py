@@ -21,6 +21,7 @@ from aekit.workflows.matching import (
     read_chunks,
     read_frame,
     row_model,
+    whole_table,
 )
 from aekit.workflows.output import check_output, is_folder, kept_columns, model_image_shape, write_rows
 
@@ -69,6 +70,9 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     """
     model = row_model(model, "encode")
     names = [str(name) for name in model.get_feature_names_out()]
+    if getattr(model, "table_", None) is not None:
+        return _map_table(model, data, output, names, model.transform, sep=sep, keep_columns=keep_columns,
+                          overwrite=overwrite)
     return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
                        image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
                        sep=sep, overwrite=overwrite)
@@ -97,6 +101,10 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     if is_sound_model(model):  # one picture per clip (aekit.workflows.audio)
         return reconstruct_audio(model, data, output)
     model = row_model(model, "reconstruct")
+    if getattr(model, "table_", None) is not None:
+        _check_table_output(model, output, "reconstruct")
+        return _map_table(model, data, output, output_feature_names(model), model.reconstruct, sep=sep,
+                          keep_columns=keep_columns, overwrite=overwrite)
     return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
                        key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
                        keep_columns=keep_columns, images=True, sep=sep, overwrite=overwrite)
@@ -116,6 +124,24 @@ def _map_chunks(model, data, output, names, function, *, columns, key, image_siz
     n_rows = write_rows(output, names, rows, kept=kept_columns(data, keep_columns, chunk_rows, sep),
                          image_shape=image_shape, overwrite=overwrite)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
+
+
+def _map_table(model, data, output, names, function, *, sep, keep_columns, overwrite: bool) -> dict:
+    """:func:`_map_chunks` for a table's model (``table_``): the table read whole with its columns' types (text,
+    empty cells), as score and impute read it, and `function`'s rows written under `names`."""
+    check_output(output, data, overwrite=overwrite)
+    frame, chunk = whole_table(data, sep=sep)
+    n_rows = write_rows(output, names, iter([(chunk, function(frame))]),
+                        kept=kept_columns(data, keep_columns, CHUNK_ROWS, sep), overwrite=overwrite)
+    return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
+
+
+def _check_table_output(model, output, job: str) -> None:
+    """A table's reconstruction holds its categories as text, which only a .csv or .parquet file takes."""
+    if model.table_.categories and Path(output).suffix.lower() not in (".csv", ".parquet"):
+        raise InvalidInputError(f"aekit {job} writes this model's categorical columns "
+                                f"({', '.join(model.table_.categories)}) as text, which {output} cannot hold. Write "
+                                "a .csv or .parquet file.")
 
 
 def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: int = CHUNK_ROWS,
@@ -138,6 +164,8 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
     4
     """
     model = row_model(model, "decode")
+    if getattr(model, "table_", None) is not None:
+        _check_table_output(model, output, "decode")
     check_output(output, latent, overwrite=overwrite)
     names = output_feature_names(model)
 
