@@ -94,3 +94,28 @@ def test_table_loss_training_input_hides_whole_columns_reproducibly():
     assert torch.equal(again == 0, hidden)
     assert torch.equal(TableLoss([(0, 1)], weights=[], unseen_penalty=1.0).training_input(rows[:, :1], training=True),
                        rows[:, :1])
+
+
+def test_table_loss_fills_missing_cells_and_validates_on_the_hidden_ones():
+    rng = np.random.default_rng(4)
+    fill = np.array([0.5, 0.2, 0.3, 0.5, -1.0], dtype=np.float32)
+    loss = TableLoss([(0, 1), (1, 4), (4, 5)], weights=[0.7], unseen_penalty=3.0, fill=fill, hide=0.3, seed=2)
+    rows = np.zeros((300, 5), dtype=np.float32)
+    rows[:, 0], rows[:, 4] = rng.normal(size=300), rng.normal(size=300)
+    rows[np.arange(300), 1 + rng.integers(0, 3, 300)] = 1.0
+    rows[::7, 1:4] = np.nan
+    rows[::5, 0] = np.nan
+    filled = loss.filled(torch.from_numpy(rows)).numpy()
+    np.testing.assert_array_equal(filled, np.where(np.isnan(rows), fill, rows))
+    # the validation input hides whole columns (their fill in place); the validation loss is the mean term
+    # of the observed cells among them
+    shown = loss.training_input(torch.from_numpy(rows), training=False).numpy()
+    hidden = np.stack([shown[:, 0] == fill[0], (shown[:, 1:4] == fill[1:4]).all(axis=1), shown[:, 4] == fill[4]],
+                      axis=1)  # (a missing cell shows its fill too: its term is NaN, out of the mean anyway)
+    assert 0.2 < hidden.mean() < 0.4
+    raw = torch.from_numpy(rng.normal(size=(300, 5)).astype(np.float32))
+    terms = loss.column_errors(raw, torch.from_numpy(rows)).numpy()
+    expected = np.nanmean(np.where(hidden, terms, np.nan))
+    assert float(loss.validation_loss(raw, torch.from_numpy(rows))) == pytest.approx(expected, rel=1e-5)
+    everything = TableLoss([(0, 1), (1, 4), (4, 5)], weights=[0.7], unseen_penalty=3.0)
+    assert float(everything.validation_loss(raw, torch.from_numpy(rows))) == pytest.approx(np.nanmean(terms), rel=1e-5)

@@ -147,3 +147,22 @@ def test_a_single_category_gets_other_beside_it():
     encoder = TableEncoder.fit(frame, plan_columns(frame), "standard")
     assert encoder.categories["b"] == ["x", OTHER]
     assert encoder.encode(pd.DataFrame({"b": ["y"], "a": [1.0]}))[0, :2].tolist() == [0.0, 1.0]
+
+
+def test_a_missing_cell_enters_as_its_slots_training_mean(census):
+    encoder = TableEncoder.fit(census, plan_columns(census), "minmax")
+    layout = {name: (start, stop) for name, start, stop in encoder.layout()}
+    fill = np.asarray(encoder.input_fill)
+    # numbers: the column's observed mean after scaling; categories: their training frequencies
+    mass = census["mass"].dropna()
+    assert fill[layout["mass"][0]] == pytest.approx((mass.mean() - mass.min()) / (mass.max() - mass.min()), rel=1e-5)
+    start, stop = layout["sex"]
+    frequencies = census["sex"].value_counts(normalize=True)  # of the observed cells
+    np.testing.assert_allclose(fill[start:stop], frequencies[encoder.categories["sex"]].to_numpy(), rtol=1e-6)
+    assert TableEncoder.from_dict(encoder.to_dict()).input_fill == encoder.input_fill
+    state = encoder.to_dict()
+    del state["input_fill"]  # a model saved before: it read a missing cell as 0
+    assert TableEncoder.from_dict(state).input_fill is None
+    state["input_fill"] = [0.0] * 3
+    with pytest.raises(ModelFileError, match="disagree"):
+        TableEncoder.from_dict(state)

@@ -7,10 +7,10 @@
   :mod:`aekit.preprocess`'s scaler (statistics over its observed cells); a categorical column becomes
   one-hot dummies over its categories (the ``MAX_CATEGORIES - 1`` most frequent, the rest pooled in
   ``OTHER``; a column of one category gets ``OTHER`` beside it, for any other value). A missing cell
-  is NaN in the encoded rows (all of a categorical column's dummies): the model reads it as 0, which is
-  the column's training mean after scaling and "no category" for dummies, and the loss skips it. A
-  category never seen in training encodes as all-zero dummies that are *not* missing: the model reads
-  "no category", and the score counts it as evidence of an anomaly.
+  is NaN in the encoded rows (all of a categorical column's dummies): the model reads it as its slots'
+  training means (``input_fill``: the column's mean after scaling, the categories' training frequencies),
+  and the loss skips it. A category never seen in training encodes as all-zero dummies that are *not*
+  missing: the model reads "no category", and the score counts it as evidence of an anomaly.
 
 Numpy and pandas only; the loss over this layout is :class:`aekit.models.losses.TableLoss`.
 """
@@ -234,6 +234,7 @@ class TableEncoder:
     categories: dict[str, list[str]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     n_rows: int = 0
+    input_fill: list[float] | None = None  # what the model reads for a missing cell, per slot; None: 0
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, plan: ColumnPlan, scaler_name: str | None) -> TableEncoder:
@@ -260,6 +261,9 @@ class TableEncoder:
                 frequencies = np.append(frequencies, counts.to_numpy(dtype=np.float64)[len(kept) - 1 :].sum())
             encoder.categories[name] = kept
             encoder.weights[name] = category_weights(frequencies / frequencies.sum())
+        # a missing cell enters as its slots' training means: the neutral input (PCA's imputation), where 0
+        # would read as "no category", an input no training row has
+        encoder.input_fill = [float(v) for v in np.nanmean(encoder.encode(frame), axis=0)]
         return encoder
 
     # ------------------------------------------------------------------ layout
@@ -378,6 +382,7 @@ class TableEncoder:
             "excluded": self.plan.excluded, "scaler": preprocess.scaler_state(self.scaler_name, self.scaler)
             if self.scaler is not None else None, "scaler_name": self.scaler_name,
             "categories": self.categories, "weights": self.weights, "n_rows": self.n_rows,
+            "input_fill": self.input_fill,
         }
 
     @classmethod
@@ -389,11 +394,14 @@ class TableEncoder:
                                                                         state["excluded"].items()})
             categories = {str(name): [str(c) for c in values] for name, values in state["categories"].items()}
             weights = {str(name): float(w) for name, w in state["weights"].items()}
+            fill = state.get("input_fill")  # absent from models saved before it: they read a missing cell as 0
             encoder = cls(plan, state["scaler_name"], categories=categories, weights=weights,
-                          n_rows=int(state["n_rows"]))
+                          n_rows=int(state["n_rows"]), input_fill=None if fill is None else [float(v) for v in fill])
             ok = (set(categories) == set(weights) == set(plan.categorical) and all(categories.values())
                   and all(np.isfinite(w) and w > 0 for w in weights.values())
-                  and set(plan.kept) == set(plan.numeric) | set(plan.categorical))
+                  and set(plan.kept) == set(plan.numeric) | set(plan.categorical)
+                  and (encoder.input_fill is None or (len(encoder.input_fill) == encoder.width
+                                                      and np.isfinite(encoder.input_fill).all())))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelFileError(f"The table state is malformed ({error!r}). The model folder is corrupt: save "
                                  "the model again.") from None

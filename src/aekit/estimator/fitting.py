@@ -85,7 +85,7 @@ def fit_data(estimator, data, *, criterion=None):
 
     split = ValidationSplit(rows.n_rows, estimator.validation_fraction, seed)
     train_data, val_data, start = _sources(estimator, data, split, scaler, n_features, seed, device,
-                                           table=criterion is not None)
+                                           criterion=criterion)
     trained = train(estimator, train_data, val_data, n_features=n_features, loss=loss, seed=seed, start=start,
                      device=device, criterion=criterion)
     model = _as_fitted(estimator, n_features_in_=n_features, seed_=seed, scaler_=scaler, module_=trained.module,
@@ -123,14 +123,15 @@ def fit_data(estimator, data, *, criterion=None):
 
 
 def _sources(estimator, data, split: ValidationSplit, scaler, n_features: int, seed: int, device: torch.device,
-             table: bool = False):
+             criterion=None):
     """The training and validation rows as trainer data sources, and PCA of the training rows where the
     model needs it (:func:`~aekit.estimator.train.pca_start`). With a geometry each row carries its target
     code in extra columns: PCA (and latent_dim="auto") comes first, from the scaled rows in memory, as
-    Isomap needs d. A ``table``'s PCA is of its rows as the model reads them: missing cells as 0."""
-    if table:
+    Isomap needs d. A table's PCA (``criterion``, its loss) is of its rows as the model reads them: missing
+    cells filled (:meth:`~aekit.models.losses.TableLoss.filled`)."""
+    if criterion is not None:
         train_rows, _ = split.rows()
-        rows = tensor_view(np.nan_to_num(data.scaled(scaler)[train_rows], nan=0.0))
+        rows = criterion.filled(tensor_view(data.scaled(scaler)[train_rows]))
         return (*data.sources(split, scaler, device), pca_start(estimator, rows, n_features))
     if estimator.geometry is None:
         train_data, val_data = data.sources(split, scaler, device)

@@ -34,7 +34,7 @@ def table_loss(estimator, **training) -> TableLoss | None:
         return None
     weights = [table.weights[name] for name, start, stop in table.layout() if name in table.categories]
     return TableLoss([(start, stop) for _, start, stop in table.layout()], weights=weights,
-                     unseen_penalty=table.unseen_penalty(), **training)
+                     unseen_penalty=table.unseen_penalty(), fill=table.input_fill, **training)
 
 
 def scale_rows(estimator, X: np.ndarray) -> np.ndarray:

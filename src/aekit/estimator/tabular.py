@@ -18,7 +18,6 @@ from aekit.estimator import inference
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import detached
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
-from aekit.models.losses import TableLoss
 from aekit.training.sources import ArrayData
 
 # In training, each observed cell of a table is also hidden from the model's input with this probability
@@ -82,7 +81,8 @@ def encoded(estimator, X) -> np.ndarray:
 
 def codes(estimator, X) -> np.ndarray:
     """Latent codes of the table ``X``."""
-    return inference.run_batches(estimator, lambda batch: estimator.module_.encode(TableLoss.filled(batch)),
+    criterion = inference.table_loss(estimator)
+    return inference.run_batches(estimator, lambda batch: estimator.module_.encode(criterion.filled(batch)),
                                  encoded(estimator, X))
 
 

@@ -259,11 +259,12 @@ def _training_loss(loss: str, n_features: int, geometry_weight: float | None) ->
 
 
 def _table_loss(criterion) -> LossFn:
-    """A table's training loss: missing cells (and a share of the observed ones, in training) in as 0, the
-    observed ones in the loss (see :class:`aekit.models.losses.TableLoss`)."""
+    """A table's loss: missing cells and a share of the observed ones in as their training means, the observed
+    ones in the loss; on validation rows (the module in eval mode) the hidden cells' terms alone, which early
+    stopping watches (see :class:`aekit.models.losses.TableLoss`)."""
     def loss_fn(module: AutoencoderModule, rows: torch.Tensor) -> torch.Tensor:
         raw, _ = module(criterion.training_input(rows, training=module.training), logits=True)
-        return criterion(raw, rows)
+        return criterion(raw, rows) if module.training else criterion.validation_loss(raw, rows)
 
     return loss_fn
 
@@ -271,7 +272,8 @@ def _table_loss(criterion) -> LossFn:
 def _table_start_loss(criterion) -> LossFn:
     """:func:`_start_loss` for a table: the anchored model's linear maps on the validation input."""
     def start_loss(module: AnchoredAutoencoder, rows: torch.Tensor) -> torch.Tensor:
-        return criterion(module.linear_reconstruction(criterion.training_input(rows, training=False)), rows)
+        return criterion.validation_loss(module.linear_reconstruction(criterion.training_input(rows, training=False)),
+                                         rows)
 
     return start_loss
 

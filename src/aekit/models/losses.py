@@ -46,7 +46,8 @@ class TableLoss:
     ``layout`` gives each of the user's columns its slice of an encoded row, ``(start, stop)``; a slice
     one wide is a numeric column (squared error), a wider one a categorical column's dummies (the raw
     output is its logits; cross-entropy of their softmax, times the column's weight). NaN in the rows
-    marks a missing cell: it enters the model as 0 (:meth:`filled`) and adds no term. An observed
+    marks a missing cell: it enters the model as ``fill``, its slots' training means (:meth:`filled`; 0 when
+    not given), and adds no term. An observed
     categorical cell whose dummies are all 0 holds a category not seen in training: its term is
     ``unseen_penalty`` times the weight. The loss of a batch is the mean of the terms of its observed cells.
 
@@ -60,7 +61,8 @@ class TableLoss:
             [   nan,    nan]])
     """
 
-    def __init__(self, layout, *, weights, unseen_penalty: float, hide: float = 0.0, seed: int = 0) -> None:
+    def __init__(self, layout, *, weights, unseen_penalty: float, fill=None, hide: float = 0.0,
+                 seed: int = 0) -> None:
         self.numeric = [start for start, stop in layout if stop - start == 1]
         self.numeric_columns = [i for i, (start, stop) in enumerate(layout) if stop - start == 1]
         self.groups = [(i, start, stop) for i, (start, stop) in enumerate(layout) if stop - start > 1]
@@ -71,6 +73,8 @@ class TableLoss:
         self.unseen_penalty = float(unseen_penalty)
         self.n_columns = len(layout)
         self.slot_column = torch.tensor([i for i, (start, stop) in enumerate(layout) for _ in range(stop - start)])
+        width = len(self.slot_column)
+        self.fill = torch.zeros(width) if fill is None else torch.as_tensor(fill, dtype=torch.float32).reshape(width)
         self.hide = float(hide)
         self.reseed(seed)
 
@@ -81,23 +85,25 @@ class TableLoss:
 
     def training_input(self, rows: torch.Tensor, *, training: bool) -> torch.Tensor:
         """The model's input in training: :meth:`filled`, with each observed cell also hidden (as a missing one
-        is: 0) with probability ``hide``, whole columns at a time (all of a category's dummies). The loss still
-        counts the hidden cells: the model learns to fill a cell from the others (a denoising autoencoder),
-        which is what imputing a missing cell asks of it. Training batches draw their cells from a generator
-        seeded by ``seed``; a validation batch always hides the same cells (seeded by its size), so that its
-        loss compares across epochs."""
+        is: its training mean) with probability ``hide``, whole columns at a time (all of a category's
+        dummies). The loss still counts the hidden cells: the model learns to fill a cell from the others (a
+        denoising autoencoder), which is what imputing a missing cell asks of it. Training batches draw their
+        cells from a generator seeded by ``seed``; a validation batch always hides the same cells (seeded by
+        its size), so that its loss (:meth:`validation_loss`) compares across epochs."""
         filled = self.filled(rows)
         if self.hide <= 0:
             return filled
-        generator = self._generator if training else torch.Generator().manual_seed(self.seed + len(rows))
-        hidden = torch.rand(len(rows), self.n_columns, generator=generator) < self.hide
-        hidden = hidden[:, self.slot_column].to(rows.device)
-        return torch.where(hidden, torch.zeros_like(filled), filled)
+        hidden = self._hidden(len(rows), training=training)[:, self.slot_column].to(rows.device)
+        return torch.where(hidden, self.fill.to(filled.device, filled.dtype), filled)
 
-    @staticmethod
-    def filled(rows: torch.Tensor) -> torch.Tensor:
-        """The model's input: missing cells (NaN) as 0."""
-        return torch.nan_to_num(rows, nan=0.0)
+    def _hidden(self, n_rows: int, *, training: bool) -> torch.Tensor:
+        """The cells :meth:`training_input` hides, (n_rows, columns) bool."""
+        generator = self._generator if training else torch.Generator().manual_seed(self.seed + n_rows)
+        return torch.rand(n_rows, self.n_columns, generator=generator) < self.hide
+
+    def filled(self, rows: torch.Tensor) -> torch.Tensor:
+        """The model's input: missing cells (NaN) as their slots' training means (``fill``)."""
+        return torch.where(torch.isnan(rows), self.fill.to(rows.device, rows.dtype), rows)
 
     def column_errors(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Each cell's term, (n, columns) float32: NaN where the cell is missing."""
@@ -123,9 +129,21 @@ class TableLoss:
 
     def __call__(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """The batch's loss: the mean term over its observed cells."""
+        return _observed_mean(self.column_errors(raw_output, rows))
+
+    def validation_loss(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
+        """A validation batch's loss: the mean term of the observed cells that :meth:`training_input` hid from
+        it (``training=False``); all its observed cells when nothing is hidden (``hide=0``).
+
+        It measures what training is for, filling a cell from the others. The terms of the cells the model
+        sees keep falling as it learns to copy them, also when it memorises its training rows and fills
+        unseen cells worse: early stopping on them would not notice.
+        """
         errors = self.column_errors(raw_output, rows)
-        observed = ~torch.isnan(errors)
-        return torch.where(observed, errors, 0.0).sum() / observed.sum().clamp(min=1)
+        if self.hide > 0:
+            hidden = self._hidden(len(rows), training=False).to(errors.device)
+            errors = torch.where(hidden, errors, errors.new_tensor(float("nan")))
+        return _observed_mean(errors)
 
     def row_errors(self, raw_output: torch.Tensor, rows: torch.Tensor) -> torch.Tensor:
         """Each row's mean term over its observed cells (NaN for a row with none)."""
@@ -137,3 +155,9 @@ class TableLoss:
         for _, start, stop in self.groups:
             result[:, start:stop] = torch.softmax(result[:, start:stop], dim=1)
         return result
+
+
+def _observed_mean(errors: torch.Tensor) -> torch.Tensor:
+    """The mean of the terms that are not NaN (0 when there are none)."""
+    observed = ~torch.isnan(errors)
+    return torch.where(observed, errors, 0.0).sum() / observed.sum().clamp(min=1)
