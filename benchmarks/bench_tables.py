@@ -17,14 +17,25 @@ the rows with gaps), of aekit on the complete rows, and of ``SimpleImputer(mean)
 all run here. Targets: at 10% missing, within 0.01 of aekit on complete data and above the imputer +
 IsolationForest pipeline (mean over the sets).
 
-Run: ``python benchmarks/bench_tables.py [--seeds 5] [--tables penguins,wine] [--odds cardio,pima]
-[--part impute|detect|both] [--threads 1]``. Prints one line per table and rate, then the targets.
+**Speed on a complete table of numbers** (``--part speed --baseline DIR``): such a table takes the
+array path, untouched by the table model, apart from the check that tells it needs none. ``DIR`` is a
+source tree of aekit from before the table model (e.g. ``git worktree add /tmp/before 44b49dd``);
+each fit runs in a fresh process with one tree's ``src`` first on the path, the trees in turn, and the
+CPU seconds of ``fit`` are compared (median of the repeats). Target: within 5%.
+
+Run: ``python benchmarks/bench_tables.py [--quick] [--seeds 5] [--tables penguins,wine] [--rates 0.1,0.3]
+[--odds cardio,pima] [--detect-seeds 3] [--part impute|detect|both|speed] [--baseline DIR] [--threads 1]``.
+``--quick``: 2 seeds, 20% hidden, four tables and three ODDS sets (a look in a few minutes). Prints one
+line per table and rate, then the targets.
 """
 
 from __future__ import annotations
 
 import argparse
 import os
+import statistics
+import subprocess
+import sys
 import time
 import warnings
 
@@ -41,7 +52,7 @@ from sklearn.impute import IterativeImputer, KNNImputer, SimpleImputer
 from sklearn.metrics import roc_auc_score
 
 import aekit
-from _common import DATA_ROOT
+from _common import DATA_ROOT, REPO_ROOT, machine_line
 
 RATES = (0.1, 0.2, 0.3)
 LEVEL = 0.02  # "level with IterativeImputer": within 2% of its RMSE (and of its accuracy)
@@ -186,11 +197,11 @@ def imputation_errors(truth: pd.DataFrame, filled: pd.DataFrame, mask: np.ndarra
     return (float(np.sqrt(np.mean(squared))) if squared else np.nan, float(np.mean(hits)) if hits else np.nan)
 
 
-def run_imputation(tables: list[str], seeds: int) -> dict:
+def run_imputation(tables: list[str], seeds: int, rates=RATES) -> dict:
     results = {}
     for table in tables:
         frame, categorical = TABLES[table]()
-        for rate in RATES:
+        for rate in rates:
             figures = {name: [] for name in IMPUTERS}
             seconds = {name: 0.0 for name in IMPUTERS}
             for seed in range(seeds):
@@ -209,7 +220,7 @@ def run_imputation(tables: list[str], seeds: int) -> dict:
     return results
 
 
-def imputation_targets(results: dict, tables: list[str]) -> None:
+def imputation_targets(results: dict, tables: list[str], rates=RATES) -> None:
     def no_worse(a, b):  # a's (rmse, accuracy) at least as good as b's
         return (np.isnan(a[0]) or a[0] <= b[0] * (1 + 1e-9)) and (np.isnan(a[1]) or a[1] >= b[1] - 1e-9)
 
@@ -219,7 +230,7 @@ def imputation_targets(results: dict, tables: list[str]) -> None:
     worse = [f"{t} {r:.0%}" for (t, r), s in results.items() if not no_worse(s["aekit"], s["mean/mode"])]
     print(f"target 1 (never worse than mean/most frequent): {'met' if not worse else 'MISSED: ' + ', '.join(worse)}")
     level_tables = [t for t in tables if all(level(results[(t, r)]["aekit"], results[(t, r)]["iterative"])
-                                             for r in RATES)]
+                                             for r in rates)]
     met = len(level_tables) >= len(tables) / 2
     print(f"target 2 (level with IterativeImputer, within {LEVEL:.0%}, at every rate on half the tables): "
           f"{'met' if met else 'MISSED'} on {len(level_tables)}/{len(tables)} ({', '.join(level_tables) or 'none'})")
@@ -264,21 +275,74 @@ def run_detection(sets: list[str], seeds: int) -> None:
           f"to the pipeline {means['native'] - means['imputer+iforest']:+.4f})")
 
 
+# ----------------------------------------------------------------------------------------------- speed
+SPEED_CHILD = """
+import sys, time, numpy as np, pandas as pd, torch
+torch.set_num_threads({threads})
+import aekit
+rng = np.random.default_rng(0)
+X = rng.normal(size=({rows}, 8)) @ rng.normal(size=(8, {columns})) + 0.1 * rng.normal(size=({rows}, {columns}))
+X = pd.DataFrame(X, columns=[f"c{{j}}" for j in range({columns})]) if {frame} else X
+model = aekit.Autoencoder(latent_dim=8, epochs={epochs}, early_stopping=False, random_state=0)
+started = time.process_time()
+model.fit(X)
+print(time.process_time() - started, model.n_iter_)
+"""
+
+
+def run_speed(baseline: str, repeats: int, threads: int) -> None:
+    """CPU seconds of fit on complete numbers (an array and a DataFrame), this tree against ``baseline``'s,
+    each fit in a fresh process, the trees in turn."""
+    trees = {"before": os.path.join(baseline, "src"), "now": str(REPO_ROOT / "src")}
+    print(f"{machine_line()}; load average {os.getloadavg()[0]:.1f} at the start")
+    for name, (rows, columns, epochs, frame) in {"array 20000x32": (20000, 32, 10, False),
+                                                 "DataFrame 20000x32": (20000, 32, 10, True)}.items():
+        seconds = {tree: [] for tree in trees}
+        code = SPEED_CHILD.format(threads=threads, rows=rows, columns=columns, epochs=epochs, frame=frame)
+        for _ in range(repeats):
+            for tree, path in trees.items():
+                env = dict(os.environ, PYTHONPATH=path, OMP_NUM_THREADS=str(threads))
+                out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True,
+                                     check=True).stdout.split()
+                seconds[tree].append(float(out[0]))
+        before, now = (statistics.median(seconds[tree]) for tree in trees)
+        print(f"fit, {name}, {epochs} epochs: before {before:.2f} s CPU [{min(seconds['before']):.2f}-"
+              f"{max(seconds['before']):.2f}], now {now:.2f} s [{min(seconds['now']):.2f}-{max(seconds['now']):.2f}];"
+              f" now / before {now / before:.3f} (target: within 5%); load average {os.getloadavg()[0]:.1f}",
+              flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--quick", action="store_true", help="2 seeds, 20%% hidden, 4 tables, 3 ODDS sets")
     parser.add_argument("--seeds", type=int, default=5)
     parser.add_argument("--tables", default=",".join(TABLES))
+    parser.add_argument("--rates", default=",".join(str(rate) for rate in RATES))
     parser.add_argument("--odds", default=",".join(ODDS))
-    parser.add_argument("--part", choices=("impute", "detect", "both"), default="both")
+    parser.add_argument("--detect-seeds", type=int, default=3)
+    parser.add_argument("--part", choices=("impute", "detect", "both", "speed"), default="both")
+    parser.add_argument("--baseline", help="--part speed: a source tree of aekit from before the table model")
+    parser.add_argument("--repeats", type=int, default=5, help="--part speed: fits per tree")
     parser.add_argument("--threads", type=int, default=1)
     args = parser.parse_args()
+    if args.quick:
+        args.seeds, args.detect_seeds, args.rates = 2, 2, "0.2"
+        args.tables, args.odds = "penguins,anes96,fair,wine", "cardio,pima,wbc"
     torch.set_num_threads(args.threads)
+    if args.part == "speed":
+        if not args.baseline:
+            parser.error("--part speed needs --baseline DIR, a source tree of aekit from before the table model")
+        run_speed(args.baseline, args.repeats, args.threads)
+        return
+    print(f"{machine_line()}; load average {os.getloadavg()[0]:.1f} at the start")
     tables = [name for name in args.tables.split(",") if name]
+    rates = tuple(float(rate) for rate in args.rates.split(","))
     if args.part in ("impute", "both"):
-        results = run_imputation(tables, args.seeds)
-        imputation_targets(results, tables)
+        results = run_imputation(tables, args.seeds, rates)
+        imputation_targets(results, tables, rates)
     if args.part in ("detect", "both"):
-        run_detection([name for name in args.odds.split(",") if name], args.seeds)
+        run_detection([name for name in args.odds.split(",") if name], args.detect_seeds)
+    print(f"load average {os.getloadavg()[0]:.1f} at the end")
 
 
 if __name__ == "__main__":
