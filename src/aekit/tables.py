@@ -234,7 +234,7 @@ class TableEncoder:
     categories: dict[str, list[str]] = field(default_factory=dict)
     weights: dict[str, float] = field(default_factory=dict)
     n_rows: int = 0
-    input_fill: list[float] | None = None  # what the model reads for a missing cell, per slot; None: 0
+    input_fill: list[float] | None = None  # what the model reads for a missing cell, per slot (set by fit)
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, plan: ColumnPlan, scaler_name: str | None) -> TableEncoder:
@@ -394,14 +394,12 @@ class TableEncoder:
                                                                         state["excluded"].items()})
             categories = {str(name): [str(c) for c in values] for name, values in state["categories"].items()}
             weights = {str(name): float(w) for name, w in state["weights"].items()}
-            fill = state.get("input_fill")  # absent from models saved before it: they read a missing cell as 0
             encoder = cls(plan, state["scaler_name"], categories=categories, weights=weights,
-                          n_rows=int(state["n_rows"]), input_fill=None if fill is None else [float(v) for v in fill])
+                          n_rows=int(state["n_rows"]), input_fill=[float(v) for v in state["input_fill"]])
             ok = (set(categories) == set(weights) == set(plan.categorical) and all(categories.values())
                   and all(np.isfinite(w) and w > 0 for w in weights.values())
                   and set(plan.kept) == set(plan.numeric) | set(plan.categorical)
-                  and (encoder.input_fill is None or (len(encoder.input_fill) == encoder.width
-                                                      and np.isfinite(encoder.input_fill).all())))
+                  and len(encoder.input_fill) == encoder.width and np.isfinite(encoder.input_fill).all())
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelFileError(f"The table state is malformed ({error!r}). The model folder is corrupt: save "
                                  "the model again.") from None

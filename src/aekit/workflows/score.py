@@ -12,7 +12,7 @@ from aekit.data import CHUNK_ROWS, Dataset
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue
 from aekit.workflows.audio import is_sound_model, score_audio
 from aekit.workflows.matching import (
     as_model,
