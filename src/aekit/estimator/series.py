@@ -232,8 +232,9 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         The graph scores windows (:func:`aekit.export.export_onnx`, rows of ``window_ * n_features_in_``
         values); the metadata (``series_*`` keys) and the graph's description say how to build them
         from a series (stride 1, step-major, each channel's level removed per window when
-        ``normalize`` says so) and how to map their ``outlier_score`` back to steps (the mean of the
-        windows covering a step) against the step threshold. An existing file is replaced only with
+        ``normalize`` says so), how to add the level part (``series_level``) to their ``outlier_score``,
+        and how to map the window scores back to steps (the mean of the windows covering a step) against
+        the step threshold. An existing file is replaced only with
         ``overwrite=True``.
         """
         from aekit.export import export_onnx
