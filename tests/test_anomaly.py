@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import json
 
 import numpy as np
@@ -16,9 +15,7 @@ import aekit
 from aekit import detect
 from aekit.report import top_outliers, write_report
 from aekit.workflows import outlier_threshold
-from conftest import assert_close
-
-FAST = {"latent_dim": 2, "hidden_dims": (16,), "epochs": 20, "batch_size": 32, "random_state": 0, "device": "cpu"}
+from conftest import SCORING_FIT, assert_close, edit_config
 
 
 @pytest.fixture(scope="module")
@@ -35,7 +32,7 @@ def planted():
 
 @pytest.fixture(scope="module")
 def combined(planted):
-    return aekit.Autoencoder(**FAST).fit(planted[0])
+    return aekit.Autoencoder(**SCORING_FIT).fit(planted[0])
 
 
 def test_score_state_and_scores_match_numpy_and_sklearn():
@@ -125,7 +122,7 @@ def test_damaged_latent_modes_are_refused_when_a_model_loads(combined, tmp_path)
     assert combined.score_state_.modes is not None
     for damage in ({"weights": [-1.0]}, {"variances": [[0.0, 1.0]]}, {"means": [[1.0]]}, {"whitening": "x"}):
         combined.save(tmp_path / "model", overwrite=True)
-        _edit_config(tmp_path / "model", lambda config, damage=damage: config["fitted"]["score_state"]["latent_modes"]
+        edit_config(tmp_path / "model", lambda config, damage=damage: config["fitted"]["score_state"]["latent_modes"]
                      .update(damage))
         with pytest.raises(aekit.exceptions.ModelFileError, match="score_state"):
             aekit.load(tmp_path / "model")
@@ -173,7 +170,7 @@ def test_predict_proba_is_calibrated_on_the_held_out_scores_and_agrees_with_pred
 
 def test_contamination_auto_is_a_robust_three_sigma_rule_on_log_scores(planted):
     X = planted[0]
-    model = aekit.Autoencoder(**FAST, contamination="auto", validation_fraction=0.0).fit(X)  # held out = all rows
+    model = aekit.Autoencoder(**SCORING_FIT, contamination="auto", validation_fraction=0.0).fit(X)  # all held out
     logs = np.log(model.outlier_scores(X).astype(np.float64))
     q25, q50, q75 = np.quantile(logs, [0.25, 0.5, 0.75])
     assert_close(model.threshold_, np.exp(q50 + 3 * (q75 - q25) / 1.3489795), rtol=1e-4, atol=0)
@@ -182,7 +179,7 @@ def test_contamination_auto_is_a_robust_three_sigma_rule_on_log_scores(planted):
 
 def test_error_score_is_the_reconstruction_error(planted):
     X = planted[0]
-    model = aekit.Autoencoder(**FAST, anomaly_score="error").fit(X)
+    model = aekit.Autoencoder(**SCORING_FIT, anomaly_score="error").fit(X)
     assert not hasattr(model, "score_state_")
     assert_close(model.outlier_scores(X), model.reconstruction_error(X), rtol=0, atol=0)
     assert_close(model.outlier_scores(X, per_feature=True).sum(axis=1), model.reconstruction_error(X), rtol=1e-5,
@@ -203,19 +200,6 @@ def test_save_and_load_keep_the_score(combined, planted, tmp_path):
     assert loaded.anomaly_score == "combined"
     np.testing.assert_array_equal(loaded.outlier_scores(X), combined.outlier_scores(X))
     np.testing.assert_array_equal(loaded.predict_proba(X), combined.predict_proba(X))
-
-
-def _edit_config(folder, edit) -> None:
-    """Change a saved model's config.json as an older version wrote it, and its manifest entry to match."""
-    config_path = folder / "config.json"
-    config = json.loads(config_path.read_text())
-    edit(config)
-    config_path.write_text(json.dumps(config))
-    manifest_path = folder / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
-    data = config_path.read_bytes()
-    manifest["files"]["config.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    manifest_path.write_text(json.dumps(manifest))
 
 
 def test_report_lists_the_top_outliers_with_their_largest_parts(combined, planted, tmp_path):

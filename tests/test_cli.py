@@ -18,11 +18,11 @@ import aekit
 import aekit.workflows
 from aekit.cli import main
 from aekit.data import read_data
-from conftest import assert_close
+from conftest import QUICK_FIT_2D, assert_close, fit_flags
 from conftest import cli_fails as fails
 from conftest import cli_run as run
 
-FAST = ["--latent-dim", "2", "--hidden", "8", "--epochs", "3", "--batch-size", "32", "--seed", "0", "--device", "cpu"]
+FIT_FLAGS = fit_flags(QUICK_FIT_2D)
 COLUMNS = ["a", "b", "c", "d"]
 COMMANDS = ["fit", "encode", "decode", "reconstruct", "score", "info", "demo"]
 
@@ -38,23 +38,23 @@ def workspace(tmp_path_factory):
     frame[COLUMNS[::-1]].to_parquet(folder / "data.parquet", index=False)  # another column order
     np.save(folder / "data.npy", X)
     np.savez(folder / "data.npz", features=X)
-    assert main(["fit", str(folder / "data.csv"), "-o", str(folder / "model"), "--quiet", *FAST]) == 0
+    assert main(["fit", str(folder / "data.csv"), "-o", str(folder / "model"), "--quiet", *FIT_FLAGS]) == 0
     return folder, frame
 
 
 def test_fit_prints_a_summary_and_json(workspace, tmp_path, capsys):
     folder, frame = workspace
-    code, out, err = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST)
+    code, out, err = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FIT_FLAGS)
     # stderr is not a terminal: no progress bar, a line per epoch group instead (3 epochs: one each)
     progress = [line.split(":")[0] for line in err.splitlines() if not line.startswith("aekit fit: warning: ")]
     assert code == 0 and progress == ["epoch 1/3", "epoch 2/3", "epoch 3/3"]  # and warnings, one line each
     assert "trained on 80 rows x 4 features" in out and f"model saved to {tmp_path / 'm'}" in out
-    code, out, _ = run(capsys, "fit", folder / "data.npy", "-o", tmp_path / "m2", "--json", *FAST)
+    code, out, _ = run(capsys, "fit", folder / "data.npy", "-o", tmp_path / "m2", "--json", *FIT_FLAGS)
     summary = json.loads(out)
     assert code == 0 and summary["n_rows"] == 80 and summary["epochs"] == 3 and summary["model_dir"] == str(
         tmp_path / "m2")
     assert summary["threshold"] == aekit.load(tmp_path / "m2").threshold_
-    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m3", "--quiet", *FAST)[1] == ""
+    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m3", "--quiet", *FIT_FLAGS)[1] == ""
 
 
 def test_fit_a_csv_of_20000_columns(tmp_path, capsys):
@@ -69,13 +69,13 @@ def test_fit_a_csv_of_20000_columns(tmp_path, capsys):
 
 def test_fit_never_overwrites_a_model_folder_without_force(workspace, tmp_path, capsys):
     folder, _ = workspace
-    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--quiet", *FAST)[0] == 0
+    assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--quiet", *FIT_FLAGS)[0] == 0
     before = (tmp_path / "m" / "weights.safetensors").read_bytes()
-    err = fails(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST)
+    err = fails(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FIT_FLAGS)
     assert err == f"aekit fit: error: Model folder {tmp_path / 'm'} already exists. Pass --force (Python: " \
                   "force=True) to replace it, or choose another output path."
     assert (tmp_path / "m" / "weights.safetensors").read_bytes() == before
-    code, _, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--force", "--quiet", *FAST,
+    code, _, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--force", "--quiet", *FIT_FLAGS,
                      "--latent-dim", "3")
     assert code == 0 and aekit.load(tmp_path / "m").module_.latent_dim == 3
 
@@ -147,7 +147,7 @@ def test_image_folders(tmp_path, capsys):
     rng = np.random.default_rng(0)
     for i in range(10):
         Image.fromarray(rng.integers(0, 256, size=(6, 6, 3), dtype=np.uint8)).save(images / f"{i}.png")
-    assert run(capsys, "fit", images, "-o", tmp_path / "m", "--quiet", *FAST)[0] == 0
+    assert run(capsys, "fit", images, "-o", tmp_path / "m", "--quiet", *FIT_FLAGS)[0] == 0
     code, _, _ = run(capsys, "score", tmp_path / "m", images, "-o", tmp_path / "s.csv")
     scores = pd.read_csv(tmp_path / "s.csv")
     assert code == 0 and scores["file"].tolist() == [f"{i}.png" for i in range(10)]
@@ -190,7 +190,7 @@ def test_bad_inputs_are_one_line_errors(workspace, tmp_path, capsys):
                                                        "-o", tmp_path / "z.json")
     assert not (tmp_path / "out.csv").exists()
     # a text column in a table to fit is a category (the table model), no error
-    assert main(["fit", str(tmp_path / "text.csv"), "-o", str(tmp_path / "m"), *FAST, "--quiet"]) == 0
+    assert main(["fit", str(tmp_path / "text.csv"), "-o", str(tmp_path / "m"), *FIT_FLAGS, "--quiet"]) == 0
 
 
 def test_a_corrupt_model_folder_is_refused(workspace, tmp_path, capsys):
@@ -294,7 +294,7 @@ def test_threads_is_used_while_the_command_runs_and_restored(workspace, capsys, 
 
 def test_info_shows_the_machine_and_fit_takes_precision(workspace, tmp_path, capsys):
     folder, _ = workspace
-    code, out, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FAST, "--precision", "fp32")
+    code, out, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FIT_FLAGS, "--precision", "fp32")
     assert code == 0 and aekit.load(tmp_path / "m").precision == "fp32"
     code, out, _ = run(capsys, "info", tmp_path / "m")
     machine = [line for line in out.splitlines() if line.startswith(("machine ", "kernels "))]

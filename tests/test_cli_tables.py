@@ -7,10 +7,11 @@ import pytest
 
 import aekit
 from aekit.cli import main
+from conftest import QUICK_FIT, QUICK_FIT_2D, fit_flags
 from conftest import cli_fails as fails
 from conftest import cli_run as run
 
-FAST = ["--latent-dim", "2", "--hidden", "8", "--epochs", "3", "--batch-size", "32", "--seed", "0", "--device", "cpu"]
+FIT_FLAGS = fit_flags(QUICK_FIT_2D)
 
 
 @pytest.fixture(scope="module")
@@ -25,7 +26,7 @@ def workspace(tmp_path_factory):
     frame.loc[[3, 7], "b"] = np.nan
     frame.loc[[5, 9], "kind"] = np.nan
     frame.to_csv(folder / "table.csv", index=False)
-    assert main(["fit", str(folder / "table.csv"), "-o", str(folder / "model"), "--quiet", *FAST]) == 0
+    assert main(["fit", str(folder / "table.csv"), "-o", str(folder / "model"), "--quiet", *FIT_FLAGS]) == 0
     return folder, pd.read_csv(folder / "table.csv"), aekit.load(folder / "model")
 
 
@@ -68,10 +69,10 @@ def test_text_outputs_need_a_table_file(workspace, tmp_path, capsys):
 
 def test_a_streaming_fit_of_a_table_model_is_refused_with_the_fix(workspace, tmp_path, capsys):
     folder, _, _ = workspace
-    err = fails(capsys, "fit", folder / "table.csv", "-o", tmp_path / "m", "--streaming", *FAST)
+    err = fails(capsys, "fit", folder / "table.csv", "-o", tmp_path / "m", "--streaming", *FIT_FLAGS)
     assert err == ("aekit fit: error: table.csv has text, identifier or date columns or missing cells, which a model "
                    "of the table reads in memory: drop --streaming (or give complete numeric columns with --columns).")
     assert not (tmp_path / "m").exists()
     # complete numeric columns of the same file stream as before
     assert run(capsys, "fit", folder / "table.csv", "-o", tmp_path / "m", "--streaming", "--columns", "a", "--quiet",
-               *FAST[2:])[0] == 0
+               *fit_flags(QUICK_FIT))[0] == 0

@@ -16,14 +16,14 @@ import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
 from aekit.training.sources import ValidationSplit
-from conftest import assert_close, calls_to, flat_state
+from conftest import QUICK_FIT, assert_close, calls_to, flat_state
 
 # the plain MLP: these tests are about the estimator's mechanics and its loss choice (tests/test_models_anchored.py
 # has the anchored default's)
-FAST = {"architecture": "mlp", "hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
+MLP_FIT = {**QUICK_FIT, "architecture": "mlp"}
 
 
-@parametrize_with_checks([Autoencoder(latent_dim=2, **FAST)])
+@parametrize_with_checks([Autoencoder(latent_dim=2, **MLP_FIT)])
 def test_scikit_learn_estimator_checks(estimator, check):
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)  # overcomplete warnings on the checks' 1-2 feature data
@@ -35,7 +35,7 @@ def _weights(ae):
 
 
 def test_fit_returns_self_and_learned_attributes(low_rank_data):
-    ae = Autoencoder(latent_dim=3, **FAST)
+    ae = Autoencoder(latent_dim=3, **MLP_FIT)
     assert ae.fit(low_rank_data) is ae
     assert ae.n_features_in_ == 12 and ae.n_iter_ == 3 and ae.loss_ == "mse"
     assert len(ae.history_["train_loss"]) == len(ae.history_["val_loss"]) == 3
@@ -43,9 +43,9 @@ def test_fit_returns_self_and_learned_attributes(low_rank_data):
 
 
 def test_same_random_state_gives_bitwise_identical_weights(low_rank_data):
-    first = _weights(Autoencoder(latent_dim=3, **FAST).fit(low_rank_data))
-    second = _weights(Autoencoder(latent_dim=3, **FAST).fit(low_rank_data))
-    third = _weights(Autoencoder(latent_dim=3, **{**FAST, "random_state": 1}).fit(low_rank_data))
+    first = _weights(Autoencoder(latent_dim=3, **MLP_FIT).fit(low_rank_data))
+    second = _weights(Autoencoder(latent_dim=3, **MLP_FIT).fit(low_rank_data))
+    third = _weights(Autoencoder(latent_dim=3, **{**MLP_FIT, "random_state": 1}).fit(low_rank_data))
     assert all(torch.equal(first[k], second[k]) for k in first)
     assert not all(torch.equal(first[k], third[k]) for k in first)
 
@@ -72,7 +72,7 @@ def test_linear_autoencoder_reconstructs_low_rank_data_in_original_units(low_ran
 
 
 def test_reconstruction_error_matches_numpy_in_scaled_space(low_rank_data):
-    ae = Autoencoder(latent_dim=2, anomaly_score="error", **FAST).fit(low_rank_data)
+    ae = Autoencoder(latent_dim=2, anomaly_score="error", **MLP_FIT).fit(low_rank_data)
     X = low_rank_data[:50]
     scaled = (X - X.mean(axis=0) * 0 - ae.scaler_.mean_) / ae.scaler_.scale_  # StandardScaler by hand
     with torch.no_grad():
@@ -86,7 +86,7 @@ def test_reconstruction_error_matches_numpy_in_scaled_space(low_rank_data):
 
 def test_threshold_is_the_held_out_quantile_and_predict_uses_it():
     X = np.random.default_rng(0).normal(size=(1000, 6))
-    ae = Autoencoder(latent_dim=2, contamination=0.1, anomaly_score="error", **{**FAST, "epochs": 2}).fit(X)
+    ae = Autoencoder(latent_dim=2, contamination=0.1, anomaly_score="error", **{**MLP_FIT, "epochs": 2}).fit(X)
     errors = ae.reconstruction_error(X)
     assert 0.03 < np.mean(errors > ae.threshold_) < 0.25  # ~10% of rows, from held-out rows only
     assert np.array_equal(ae.predict(X) == -1, errors > ae.threshold_)
@@ -94,10 +94,10 @@ def test_threshold_is_the_held_out_quantile_and_predict_uses_it():
 
 
 def test_loss_auto_picks_bce_for_unit_interval_data_and_mse_otherwise(unit_data):
-    assert Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(unit_data).loss_ == "bce"
-    assert Autoencoder(latent_dim=2, scaler=None, **FAST).fit(unit_data).loss_ == "bce"
-    assert Autoencoder(latent_dim=2, scaler="standard", **FAST).fit(unit_data).loss_ == "mse"
-    bce = Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(unit_data)
+    assert Autoencoder(latent_dim=2, scaler="minmax", **MLP_FIT).fit(unit_data).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler=None, **MLP_FIT).fit(unit_data).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="standard", **MLP_FIT).fit(unit_data).loss_ == "mse"
+    bce = Autoencoder(latent_dim=2, scaler="minmax", **MLP_FIT).fit(unit_data)
     assert np.all((bce.reconstruct(unit_data) >= -1e-6) & (bce.reconstruct(unit_data) <= 1 + 1e-6))
 
 
@@ -105,17 +105,17 @@ def test_bce_on_data_outside_unit_interval_is_an_error(low_rank_data):
     with pytest.raises(
         InvalidInputError, match=r"loss='bce' needs data in \[0, 1\].*Use scaler='minmax' or loss='mse'"
     ):
-        Autoencoder(latent_dim=2, loss="bce", **FAST).fit(low_rank_data)
+        Autoencoder(latent_dim=2, loss="bce", **MLP_FIT).fit(low_rank_data)
 
 
 def test_overcomplete_latent_dim_warns():
     with pytest.warns(UserWarning, match="latent_dim=4 >= n_features=4: the autoencoder is overcomplete"):
-        Autoencoder(latent_dim=4, **FAST).fit(np.random.default_rng(0).normal(size=(40, 4)))
+        Autoencoder(latent_dim=4, **MLP_FIT).fit(np.random.default_rng(0).normal(size=(40, 4)))
 
 
 def test_dataframe_feature_names_set_output_and_feature_names_out(low_rank_data):
     frame = pd.DataFrame(low_rank_data, columns=[f"f{i}" for i in range(12)])
-    ae = Autoencoder(latent_dim=3, **FAST).set_output(transform="pandas").fit(frame)
+    ae = Autoencoder(latent_dim=3, **MLP_FIT).set_output(transform="pandas").fit(frame)
     assert list(ae.feature_names_in_) == list(frame.columns)
     Z = ae.transform(frame)
     assert isinstance(Z, pd.DataFrame) and list(Z.columns) == ["latent0", "latent1", "latent2"]
@@ -123,11 +123,11 @@ def test_dataframe_feature_names_set_output_and_feature_names_out(low_rank_data)
 
 
 def test_pipeline_clone_and_grid_search(low_rank_data):
-    pipeline = make_pipeline(FunctionTransformer(np.log1p), Autoencoder(latent_dim=2, **FAST))
+    pipeline = make_pipeline(FunctionTransformer(np.log1p), Autoencoder(latent_dim=2, **MLP_FIT))
     assert pipeline.fit_transform(low_rank_data).shape == (300, 2)
-    cloned = clone(Autoencoder(latent_dim=5, **FAST))
+    cloned = clone(Autoencoder(latent_dim=5, **MLP_FIT))
     assert cloned.latent_dim == 5 and not hasattr(cloned, "module_")
-    search = GridSearchCV(Autoencoder(**FAST), {"latent_dim": [1, 3]}, cv=2).fit(low_rank_data)
+    search = GridSearchCV(Autoencoder(**MLP_FIT), {"latent_dim": [1, 3]}, cv=2).fit(low_rank_data)
     assert search.best_params_["latent_dim"] in (1, 3)
     assert set(search.cv_results_["param_latent_dim"]) == {1, 3}
 
@@ -135,7 +135,7 @@ def test_pipeline_clone_and_grid_search(low_rank_data):
 def test_diverging_training_reports_instead_of_returning_nan():
     X = np.random.default_rng(0).normal(size=(64, 4)) * 1e20
     with pytest.raises(TrainingError, match="Try a lower learning rate"):
-        Autoencoder(latent_dim=2, scaler=None, **FAST).fit(X)
+        Autoencoder(latent_dim=2, scaler=None, **MLP_FIT).fit(X)
 
 
 # --------------------------------------------------------------------------------------- bad input
@@ -152,11 +152,11 @@ def test_diverging_training_reports_instead_of_returning_nan():
 )
 def test_bad_training_data_gives_clear_errors(X, pattern):
     with pytest.raises(InvalidInputError, match=pattern):
-        Autoencoder(latent_dim=1, **FAST).fit(X)
+        Autoencoder(latent_dim=1, **MLP_FIT).fit(X)
 
 
 def test_wrong_number_of_features_at_transform(low_rank_data):
-    ae = Autoencoder(latent_dim=2, **FAST).fit(low_rank_data)
+    ae = Autoencoder(latent_dim=2, **MLP_FIT).fit(low_rank_data)
     with pytest.raises(InvalidInputError, match="X has 5 features, but Autoencoder is expecting 12 features"):
         ae.transform(low_rank_data[:, :5])
     with pytest.raises(InvalidInputError, match="latent codes with 2 columns"):
@@ -257,17 +257,17 @@ def test_float32_fit_scales_batch_by_batch_to_the_weights_of_scaling_first(scale
 
 def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data):
     X = unit_data.astype(np.float32)
-    assert Autoencoder(latent_dim=2, scaler=None, **FAST).fit(X).loss_ == "bce"
-    assert Autoencoder(latent_dim=2, scaler="standard", **FAST).fit(X).loss_ == "mse"
+    assert Autoencoder(latent_dim=2, scaler=None, **MLP_FIT).fit(X).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="standard", **MLP_FIT).fit(X).loss_ == "mse"
     with pytest.raises(InvalidInputError, match=r"loss='bce' needs data in \[0, 1\], but after scaler='standard'"):
-        Autoencoder(latent_dim=2, scaler="standard", loss="bce", **FAST).fit(X)
+        Autoencoder(latent_dim=2, scaler="standard", loss="bce", **MLP_FIT).fit(X)
     # a feature whose spread, 7e-46, is below float32's smallest number: its scale becomes 0 in float32
     tiny = np.zeros((20, 3), dtype=np.float32)
     tiny[::2, 0] = np.float32(1.4e-45)
     tiny[:, 1:] = np.random.default_rng(0).normal(size=(20, 2))
     for data in (tiny, np.asfortranarray(tiny)):  # from the range, and from a scaled copy: the same error
         with pytest.raises(InvalidInputError, match=r"too large for float32 after scaling \(scaler='standard'\)"):
-            Autoencoder(latent_dim=1, **FAST).fit(data)
+            Autoencoder(latent_dim=1, **MLP_FIT).fit(data)
 
 
 @pytest.mark.parametrize(
@@ -348,8 +348,8 @@ def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
     from sklearn.preprocessing import MinMaxScaler
 
     assert MinMaxScaler().fit_transform(X).max() > 1.0  # float32 rounding: 1.0000001
-    assert Autoencoder(latent_dim=2, scaler="minmax", **FAST).fit(X).loss_ == "bce"
-    assert Autoencoder(latent_dim=2, scaler="minmax", loss="bce", **FAST).fit(X).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="minmax", **MLP_FIT).fit(X).loss_ == "bce"
+    assert Autoencoder(latent_dim=2, scaler="minmax", loss="bce", **MLP_FIT).fit(X).loss_ == "bce"
 
 
 @pytest.mark.parametrize("scaler", ["standard", "minmax", None])
@@ -357,7 +357,7 @@ def test_minmax_scaled_float32_data_counts_as_unit_interval_despite_rounding():
 def test_transform_scales_batch_by_batch_to_the_same_codes(scaler, dtype, monkeypatch):
     monkeypatch.setattr(aekit.estimator.inference, "INFERENCE_BATCH_ROWS", 64)  # several batches, the last one short
     X = (np.random.default_rng(2).normal(size=(300, 7)) * 50 + 10).astype(dtype)
-    ae = Autoencoder(latent_dim=3, scaler=scaler, **FAST).fit(X)
+    ae = Autoencoder(latent_dim=3, scaler=scaler, **MLP_FIT).fit(X)
     scaled = X if scaler is None else ae.scaler_.transform(X)  # scikit-learn's own transform, all at once
     with torch.inference_mode():
         expected = np.concatenate([ae.module_.encode(torch.from_numpy(scaled[s : s + 64].astype(np.float32))).numpy()
@@ -457,7 +457,7 @@ def _tiny_spread():
     ids=["one-row", "float32-overflow", "bce-range", "geometry"],
 )
 def test_fit_and_fit_stream_refuse_the_same_bad_data(tmp_path, X, params, error):
-    ae = Autoencoder(**{**FAST, "latent_dim": 2, **params})
+    ae = Autoencoder(**{**MLP_FIT, "latent_dim": 2, **params})
     if error is None:  # Isomap embeds all the rows at once: fit only
         ae.fit(X)
         with pytest.raises(InvalidParameterValue, match=r"geometry='isomap' .* a streaming fit cannot do"):
@@ -480,7 +480,7 @@ def test_fit_and_fit_stream_refuse_the_same_bad_data(tmp_path, X, params, error)
     ids=["identical-rows", "overcomplete", "one-batch", "not-converged"],
 )
 def test_fit_and_fit_stream_warn_alike(tmp_path, X, params, expected):
-    ae = Autoencoder(**{**FAST, "latent_dim": 2, "lr": 1e-2, **params})
+    ae = Autoencoder(**{**MLP_FIT, "latent_dim": 2, "lr": 1e-2, **params})
     with warnings.catch_warnings(record=True) as in_memory:
         warnings.simplefilter("always")
         ae.fit(X)

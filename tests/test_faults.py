@@ -27,9 +27,10 @@ from aekit import _files, persistence
 from aekit.cli import main as cli_main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError, ModelFileError
+from conftest import QUICK_FIT
 
 KILLS = int(os.environ.get("AEKIT_FUZZ_KILLS", "12"))
-FAST = {"hidden_dims": (16,), "epochs": 2, "batch_size": 32, "random_state": 0, "device": "cpu"}
+FAULTS_FIT = {**QUICK_FIT, "hidden_dims": (16,), "epochs": 2}
 
 
 @pytest.fixture(scope="module")
@@ -40,8 +41,8 @@ def data() -> np.ndarray:
 @pytest.fixture(scope="module")
 def models(data) -> dict[str, aekit.Autoencoder]:
     """Two different models: "old" is on disk before each kill, the child keeps saving both."""
-    return {"old": aekit.Autoencoder(latent_dim=2, **FAST).fit(data),
-            "new": aekit.Autoencoder(latent_dim=3, **FAST).fit(data)}
+    return {"old": aekit.Autoencoder(latent_dim=2, **FAULTS_FIT).fit(data),
+            "new": aekit.Autoencoder(latent_dim=3, **FAULTS_FIT).fit(data)}
 
 
 @pytest.fixture

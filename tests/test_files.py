@@ -6,7 +6,6 @@ import contextlib
 import errno
 import os
 import re
-import stat
 
 import numpy as np
 import pytest
@@ -14,6 +13,7 @@ import pytest
 from aekit._files import atomic_write, atomic_write_bytes, atomic_write_text, check_output_file, file_kind
 from aekit.data import write_data
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from conftest import make_node
 
 
 def test_atomic_write_helpers(tmp_path):
@@ -98,32 +98,6 @@ def test_atomic_write_rejects_other_modes(tmp_path):
     with pytest.raises(InvalidParameterValue, match="'mode' parameter of atomic_write must be 'wb' or 'w'"):
         with atomic_write(tmp_path / "x", "a"):
             pass
-
-
-def make_node(path, kind: str) -> str:
-    """Put a `kind` of thing at `path` (as an attacker or a careless user would); return its lstat kind."""
-    if kind == "fifo":
-        os.mkfifo(path)
-    elif kind == "device":
-        try:
-            os.mknod(path, stat.S_IFCHR | 0o666, os.makedev(1, 3))  # what /dev/null is
-        except PermissionError:
-            pytest.skip("creating a device node needs root (CAP_MKNOD)")
-    elif kind == "folder":
-        os.mkdir(path)
-    elif kind == "socket":
-        import socket
-
-        with socket.socket(socket.AF_UNIX) as listener:
-            listener.bind(str(path))
-    elif kind.startswith("link-to-"):
-        make_node(path.with_name("pointed"), kind.removeprefix("link-to-"))
-        os.symlink(path.with_name("pointed"), path)
-    elif kind == "dangling-link":
-        os.symlink(path.with_name("nowhere"), path)
-    else:  # a regular file
-        path.write_bytes(b"old")
-    return file_kind(path)
 
 
 NOT_FILES = ["fifo", "device", "folder", "socket", "link-to-fifo", "link-to-device", "link-to-folder",

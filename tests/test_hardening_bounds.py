@@ -21,10 +21,7 @@ from hypothesis import strategies as st
 import aekit
 from aekit import detect, persistence
 from aekit.exceptions import InvalidInputError, ModelFileError
-from test_hardening_model_files import copy_model
-from test_persistence import _rewrite as write_consistent
-
-FAST = {"hidden_dims": (4,), "epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
+from conftest import TINY_FIT, copy_model, write_consistent
 
 
 @pytest.fixture(scope="module")
@@ -37,7 +34,7 @@ def data() -> np.ndarray:
 def template(data, tmp_path_factory) -> Path:
     """A saved model with the combined score (its state in config.json) and the standard scaler."""
     folder = tmp_path_factory.mktemp("template") / "model"
-    aekit.Autoencoder(latent_dim=2, architecture="mlp", **FAST).fit(data).save(folder)
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", **TINY_FIT).fit(data).save(folder)
     return folder
 
 
@@ -163,7 +160,7 @@ def test_a_model_saved_with_more_threads_than_this_machine_has_loads_and_runs(te
 def test_a_row_whose_score_overflows_float32_is_an_error_not_an_inf(data, tmp_path, capsys, anomaly_score):
     from aekit.cli import main
 
-    aekit.Autoencoder(latent_dim=2, architecture="mlp", anomaly_score=anomaly_score, **FAST).fit(data).save(
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", anomaly_score=anomaly_score, **TINY_FIT).fit(data).save(
         tmp_path / "model")
     model = aekit.load(tmp_path / "model")
     rows = data[:3].copy()

@@ -25,8 +25,9 @@ from hypothesis.extra import numpy as hnp
 
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
+from conftest import TINY_FIT
 
-FAST = {"hidden_dims": (3,), "epochs": 2, "batch_size": 8, "random_state": 0, "device": "cpu"}
+SMALLEST_FIT = {**TINY_FIT, "hidden_dims": (3,), "batch_size": 8}
 DTYPES = st.sampled_from(
     [np.float16, np.float32, np.float64, np.int8, np.int16, np.int32, np.int64, np.uint8, np.uint64, np.bool_]
 )
@@ -37,7 +38,7 @@ def fit_quietly(X, **params) -> Autoencoder:
     """Fit with warnings (overcomplete, identical rows) silenced: they are tested on their own."""
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        return Autoencoder(**{"latent_dim": 1, **FAST, **params}).fit(X)
+        return Autoencoder(**{"latent_dim": 1, **SMALLEST_FIT, **params}).fit(X)
 
 
 def assert_clear_error(error: Exception) -> None:
@@ -123,7 +124,7 @@ def test_constant_columns_just_work_and_reconstruct_their_value(n_rows, constant
 def test_a_single_repeated_row_warns_and_gives_one_code_for_all():
     X = np.repeat([[3.0, -2.0, 1e4]], 40, axis=0)
     with pytest.warns(UserWarning, match="All 40 rows of X are identical: there is nothing to learn"):
-        model = Autoencoder(latent_dim=1, **FAST).fit(X)
+        model = Autoencoder(latent_dim=1, **SMALLEST_FIT).fit(X)
     codes, errors = model.transform(X), model.reconstruction_error(X)
     assert np.isfinite(codes).all() and np.all(codes == codes[0])
     assert np.isfinite(errors).all() and np.all(errors == errors[0])
@@ -246,7 +247,7 @@ def test_any_learning_rate_and_magnitude_trains_or_reports_instead_of_nan(log_lr
 
 
 def test_diverging_learning_rate_is_reported_and_leaves_no_half_fitted_model():
-    model = Autoencoder(latent_dim=1, **{**FAST, "lr": 1e8})
+    model = Autoencoder(latent_dim=1, **{**SMALLEST_FIT, "lr": 1e8})
     with pytest.raises(TrainingError, match=r"The training loss became (nan|inf) at epoch 1\. Try a lower learning"
                                             r".* The fit failed: no model was fitted or saved\.$"):
         model.fit(np.random.default_rng(0).normal(size=(64, 4)))
@@ -328,7 +329,7 @@ def test_inverse_transform_of_any_codes_is_finite_or_reported(fitted, log_scale,
 def test_parameters_that_cannot_work_are_refused_before_any_work(params, pattern):
     X = np.random.default_rng(0).normal(size=(30, 6))
     with pytest.raises(InvalidParameterValue, match=pattern):
-        Autoencoder(**{**FAST, "latent_dim": 2, **params}).fit(X)
+        Autoencoder(**{**SMALLEST_FIT, "latent_dim": 2, **params}).fit(X)
 
 
 def test_the_mlp_without_hidden_layers_still_means_one_linear_map_each_way():

@@ -28,9 +28,8 @@ from hypothesis import strategies as st
 import aekit
 from aekit import persistence
 from aekit.exceptions import InvalidInputError, ModelFileError
-from test_persistence import _rewrite as write_consistent  # a hostile but self-consistent folder
+from conftest import JSON_VALUES, TINY_FIT, copy_model, leaf_paths, replace_at, write_consistent
 
-FAST = {"hidden_dims": (4,), "epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
 FILES = (*persistence.JSON_FILES, persistence.WEIGHTS, persistence.MANIFEST)
 
 
@@ -43,13 +42,7 @@ def data() -> np.ndarray:
 def template(data, tmp_path_factory) -> Path:
     """A valid saved MLP model (the tests name its tensors); tests copy it and damage the copy."""
     folder = tmp_path_factory.mktemp("template") / "model"
-    aekit.Autoencoder(latent_dim=2, architecture="mlp", **FAST).fit(data).save(folder)
-    return folder
-
-
-def copy_model(template: Path, where: Path) -> Path:
-    folder = where / "model"
-    shutil.copytree(template, folder)
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", **TINY_FIT).fit(data).save(folder)
     return folder
 
 
@@ -77,49 +70,10 @@ def load_outcome(folder: Path, data: np.ndarray) -> str:
     return "loaded"
 
 
-def leaf_paths(value, prefix=()) -> list[tuple]:
-    """Every position (keys and indices) in a JSON document, containers included."""
-    paths = [prefix]
-    if isinstance(value, dict):
-        for key, child in value.items():
-            paths += leaf_paths(child, (*prefix, key))
-    elif isinstance(value, list):
-        for index, child in enumerate(value):
-            paths += leaf_paths(child, (*prefix, index))
-    return paths
-
-
 def _at(document, path: tuple):
     for step in path:
         document = document[step]
     return document
-
-
-def replace_at(document, path: tuple, new_value):
-    if not path:
-        return new_value
-    document = copy.deepcopy(document)
-    parent = document
-    for step in path[:-1]:
-        parent = parent[step]
-    parent[path[-1]] = new_value
-    return document
-
-
-JSON_SCALARS = (
-    st.none()
-    | st.booleans()
-    | st.integers(min_value=-(2**70), max_value=2**70)
-    | st.sampled_from([0, -1, 1, 2**31, 2**63, 10**30])
-    | st.floats(allow_nan=True, allow_infinity=True)
-    | st.text(max_size=12)
-    | st.sampled_from(["mlp", "linear", "conv", "relu", "standard", "minmax", "bce", "mse", "cuda:7", "meta",
-                       "__import__('os')", "../../etc/passwd"])
-)
-JSON_VALUES = st.recursive(
-    JSON_SCALARS, lambda children: st.lists(children, max_size=4) | st.dictionaries(st.text(max_size=6), children,
-                                                                                     max_size=4), max_leaves=8
-)
 
 
 # ------------------------------------------------------------------------------- JSON, any field

@@ -32,9 +32,9 @@ from aekit.cli import main
 from aekit.data import read_data, write_data
 from aekit.exceptions import InvalidInputError
 from aekit.workflows import decode_file, encode_file, fit_file, reconstruct_file, score_file
-from test_files import make_node
+from conftest import TINY_FIT, make_node
 
-FAST = {"latent_dim": 1, "hidden_dims": [4], "epochs": 2, "random_state": 0}
+OUTPUTS_FIT = {**TINY_FIT, "latent_dim": 1}
 
 
 def strict_json(text: str):
@@ -50,7 +50,7 @@ def table_model(tmp_path_factory):
     folder = tmp_path_factory.mktemp("table")
     rng = np.random.default_rng(0)
     write_data(folder / "data.csv", rng.normal(size=(40, 3)), columns=["a", "b", "c"])
-    model = aekit.Autoencoder(**FAST).fit(read_data(folder / "data.csv").X)
+    model = aekit.Autoencoder(**OUTPUTS_FIT).fit(read_data(folder / "data.csv").X)
     return folder, model
 
 
@@ -215,7 +215,7 @@ def test_nothing_is_written_inside_a_model_or_checkpoint_folder(tmp_path, saved,
 
 
 def test_image_rows_are_never_written_into_a_model_folder(tmp_path, image_folders, capsys):
-    fit_file(image_folders / "gray", tmp_path / "model", **FAST)
+    fit_file(image_folders / "gray", tmp_path / "model", **OUTPUTS_FIT)
     before = sorted(os.listdir(tmp_path / "model"))
     for output in (tmp_path / "model", tmp_path / "model" / "pngs"):
         assert main(["reconstruct", str(tmp_path / "model"), str(image_folders / "gray"), "-o", f"{output}/"]) == 2
@@ -327,7 +327,7 @@ def test_output_targets_of_every_kind(saved, tmp_path_factory, command, kind, fo
 
 @pytest.mark.parametrize("file_id", ["/tmp/aekit-escaped", "../escaped", "a/../../escaped"])
 def test_image_ids_from_the_data_never_leave_the_output_folder(tmp_path, image_folders, capsys, file_id):
-    fit_file(image_folders / "gray", tmp_path / "model", **FAST)
+    fit_file(image_folders / "gray", tmp_path / "model", **OUTPUTS_FIT)
     model = aekit.load(tmp_path / "model")
     codes = model.transform(read_data(image_folders / "gray").X)[:1]
     write_data(tmp_path / "codes.csv", codes, columns=["latent0"], ids=[file_id], id_name="file")
@@ -341,7 +341,7 @@ def test_image_ids_from_the_data_never_leave_the_output_folder(tmp_path, image_f
 # ------------------------------------------------------------------------------ strict JSON
 def test_info_json_is_strict_when_there_was_no_validation(tmp_path, capsys):
     X = np.random.default_rng(0).normal(size=(20, 3))
-    aekit.Autoencoder(**{**FAST, "validation_fraction": 0.0}).fit(X).save(tmp_path / "model")
+    aekit.Autoencoder(**{**OUTPUTS_FIT, "validation_fraction": 0.0}).fit(X).save(tmp_path / "model")
     assert main(["info", str(tmp_path / "model"), "--json"]) == 0
     info = strict_json(capsys.readouterr().out)
     assert info["training"]["val_loss"] is None and info["training"]["best_val_loss"] is None
@@ -378,7 +378,7 @@ def test_any_summary_prints_as_strict_json(value):
 def test_info_escapes_control_characters_in_column_names(tmp_path, capsys):
     names = ["a\x1b]0;owned\x07", "b\x1b[2J", "c\u202ed", "tab\there"]
     X = pd.DataFrame(np.random.default_rng(0).normal(size=(20, 4)), columns=names)
-    aekit.Autoencoder(**FAST).fit(X).save(tmp_path / "model")
+    aekit.Autoencoder(**OUTPUTS_FIT).fit(X).save(tmp_path / "model")
     assert main(["info", str(tmp_path / "model")]) == 0
     out = capsys.readouterr().out
     assert not re.search(r"[\x00-\x08\x0b-\x1f\x7f\u202e]", out), repr(out)
@@ -423,7 +423,7 @@ def test_gray_and_rgb_images_name_the_channels(tmp_path, image_folders, architec
     from aekit.workflows import fit_file
 
     options = {"architecture": architecture} if architecture == "conv" else {"hidden_dims": [4]}
-    fit_file(image_folders / trained, tmp_path / "model", **{**FAST, **options})
+    fit_file(image_folders / trained, tmp_path / "model", **{**OUTPUTS_FIT, **options})
     names = {"gray": "1-channel (grayscale)", "rgb": "3-channel (RGB)"}
     mode = {"gray": "'L'", "rgb": "'RGB'"}[trained]
     with pytest.raises(InvalidInputError, match=re.escape(f"trained on {names[trained]} images; the images in "
@@ -456,7 +456,7 @@ def labelled(tmp_path_factory):
     frame = pd.DataFrame(rng.normal(size=(60, 3)), columns=["x", "y", "z"]).assign(kind=kinds)
     frame.to_csv(folder / "data.csv", index=False)
     frame.to_parquet(folder / "data.parquet")
-    aekit.Autoencoder(**{**FAST, "latent_dim": 2}).fit(frame[["x", "y", "z"]]).save(folder / "model")
+    aekit.Autoencoder(**{**OUTPUTS_FIT, "latent_dim": 2}).fit(frame[["x", "y", "z"]]).save(folder / "model")
     return folder, kinds
 
 

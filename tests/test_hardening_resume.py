@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 import aekit
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError, TrainingError
 from aekit.training.checkpoint import MANIFEST, STATE, list_checkpoints, save_checkpoint
-from test_hardening_model_files import JSON_VALUES, leaf_paths, replace_at
+from conftest import JSON_VALUES, leaf_paths, replace_at
 
 # the MLP: the tampering tests name its tensors
 BASE = {"latent_dim": 2, "architecture": "mlp", "hidden_dims": (6,), "epochs": 2, "batch_size": 16, "random_state": 0,

@@ -28,8 +28,7 @@ from aekit import persistence
 from aekit.cli import main as cli_main
 from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, TrainingError
 from aekit.workflows import fit_file
-
-FAST = {"hidden_dims": (4,), "epochs": 2, "batch_size": 16, "random_state": 0, "device": "cpu"}
+from conftest import TINY_FIT, write_consistent
 
 
 @pytest.fixture(scope="module")
@@ -39,7 +38,7 @@ def data() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def model(data) -> aekit.Autoencoder:
-    return aekit.Autoencoder(latent_dim=2, **FAST).fit(data)
+    return aekit.Autoencoder(latent_dim=2, **TINY_FIT).fit(data)
 
 
 def _one_line_error(capsys, command: str) -> str:
@@ -88,7 +87,7 @@ def test_an_existing_model_needs_overwrite_and_the_error_names_it(model, data, t
         model.save(tmp_path / "model")
     with pytest.raises(InvalidInputError, match=r"already exists\. Pass overwrite=True to replace it"):
         aekit.save(model, tmp_path / "model")
-    other = aekit.Autoencoder(latent_dim=3, **FAST).fit(data)
+    other = aekit.Autoencoder(latent_dim=3, **TINY_FIT).fit(data)
     aekit.save(other, tmp_path / "model", overwrite=True)
     assert aekit.load(tmp_path / "model").latent_dim == 3
 
@@ -159,7 +158,7 @@ def test_a_model_saved_by_someone_else_during_training_is_not_replaced(data, tmp
 
     monkeypatch.setattr(aekit.Autoencoder, "fit", fit_while_another_process_saves)
     with pytest.raises(InvalidInputError, match="already exists"):
-        fit_file(tmp_path / "x.npy", target, latent_dim=3, **FAST)
+        fit_file(tmp_path / "x.npy", target, latent_dim=3, **TINY_FIT)
     assert aekit.load(target).latent_dim == 2
 
 
@@ -181,7 +180,7 @@ def test_two_processes_saving_to_one_folder_never_both_succeed(data, tmp_path, m
     """Both pass the early check, then reach the rename together (slowed there): one saves, one is refused."""
     from aekit import _files
 
-    models = [aekit.Autoencoder(latent_dim=k, **FAST).fit(data) for k in (2, 3)]
+    models = [aekit.Autoencoder(latent_dim=k, **TINY_FIT).fit(data) for k in (2, 3)]
     real_install = _files.install_folder
 
     def slow_install(*args):
@@ -207,7 +206,7 @@ def test_folders_and_files_honour_the_umask(model, tmp_path):
     old = os.umask(0o022)
     try:
         model.save(tmp_path / "model")
-        aekit.Autoencoder(latent_dim=2, **FAST, checkpoint_dir=str(tmp_path / "ckpt")).fit(np.eye(6, 5) + 1)
+        aekit.Autoencoder(latent_dim=2, **TINY_FIT, checkpoint_dir=str(tmp_path / "ckpt")).fit(np.eye(6, 5) + 1)
     finally:
         os.umask(old)
     checkpoint = sorted((tmp_path / "ckpt").iterdir())[-1]
@@ -235,7 +234,7 @@ def test_weights_bytes_are_the_same_between_saves_and_processes(model, tmp_path)
 
 # ------------------------------------------------------------------------------- what aekit.save takes
 def test_saving_a_pipeline_names_its_autoencoder_step(data, tmp_path):
-    pipeline = make_pipeline(StandardScaler(), aekit.Autoencoder(latent_dim=2, **FAST)).fit(data)
+    pipeline = make_pipeline(StandardScaler(), aekit.Autoencoder(latent_dim=2, **TINY_FIT)).fit(data)
     with pytest.raises(InvalidInputTypeError, match=r"got a Pipeline with the steps \['standardscaler', "
                                                     r"'autoencoder'\]\. Save its Autoencoder step, "
                                                     r"aekit.save\(pipeline.named_steps\['autoencoder'\], path\)"):
@@ -260,12 +259,10 @@ def test_tensors_that_require_grad_are_read_as_values(model, data):
 
 @pytest.mark.parametrize("device", ["mps", "xpu", "hpu", "xpu:1"])
 def test_a_model_saved_on_an_absent_device_loads_and_runs_on_the_cpu(model, data, tmp_path, device):
-    from test_persistence import _rewrite
-
     model.save(tmp_path / "model")
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     config["params"]["device"] = device
-    _rewrite(tmp_path / "model", "config.json", json.dumps(config).encode())
+    write_consistent(tmp_path / "model", "config.json", json.dumps(config).encode())
     loaded = aekit.load(tmp_path / "model")
     assert next(loaded.module_.parameters()).device.type == "cpu"
     np.testing.assert_array_equal(loaded.transform(data), model.transform(data))
@@ -276,7 +273,7 @@ def test_fitting_on_an_absent_device_is_a_clear_error(data, tmp_path, capsys, de
     if device.startswith("cuda") and torch.cuda.device_count() > 7:
         pytest.skip("this machine has 8 GPUs")
     with pytest.raises(InvalidParameterValue, match=rf"The 'device' parameter is '{device}' but"):
-        aekit.Autoencoder(**{**FAST, "device": device}).fit(data)
+        aekit.Autoencoder(**{**TINY_FIT, "device": device}).fit(data)
     np.save(tmp_path / "x.npy", data)
     assert cli_main(["fit", str(tmp_path / "x.npy"), "-o", str(tmp_path / "m"), "--device", device]) == 2
     error = _one_line_error(capsys, "fit")
@@ -285,7 +282,7 @@ def test_fitting_on_an_absent_device_is_a_clear_error(data, tmp_path, capsys, de
 
 
 def test_a_diverged_fit_says_nothing_was_fitted_and_advises_only_what_helps(data, tmp_path, capsys):
-    huge = {**FAST, "lr": 1e30, "epochs": 5}
+    huge = {**TINY_FIT, "lr": 1e30, "epochs": 5}
     with pytest.raises(TrainingError) as standard:
         aekit.Autoencoder(**huge).fit(data * 1e18)
     assert "scaler='standard'" not in str(standard.value)
@@ -392,7 +389,7 @@ def test_impossible_save_paths_are_one_clear_error(model, tmp_path, monkeypatch,
 def test_a_checkpoint_folder_that_is_a_file_is_named(data, tmp_path):
     (tmp_path / "ckpt").write_text("x")
     with pytest.raises(InvalidInputError, match="Cannot create the checkpoint .*'.*ckpt' is a file, not a folder"):
-        aekit.Autoencoder(**FAST, checkpoint_dir=str(tmp_path / "ckpt")).fit(data)
+        aekit.Autoencoder(**TINY_FIT, checkpoint_dir=str(tmp_path / "ckpt")).fit(data)
     assert (tmp_path / "ckpt").read_text() == "x"
 
 

@@ -1,4 +1,3 @@
-import hashlib
 import json
 import os
 import pickle
@@ -13,14 +12,13 @@ import torch
 import aekit
 from aekit import _files, persistence
 from aekit.exceptions import ModelFileError
-
-FAST = {"hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
+from conftest import QUICK_FIT, edit_config, write_consistent
 
 
 @pytest.fixture(scope="module")
 def fitted(low_rank_data):
     frame = pd.DataFrame(low_rank_data, columns=[f"f{i}" for i in range(12)])
-    return aekit.Autoencoder(latent_dim=3, **FAST).fit(frame), frame
+    return aekit.Autoencoder(latent_dim=3, **QUICK_FIT).fit(frame), frame
 
 
 @pytest.fixture
@@ -28,20 +26,6 @@ def saved(fitted, tmp_path):
     folder = tmp_path / "model"
     fitted[0].save(folder)
     return folder
-
-
-def _rewrite(folder: Path, name: str, data: bytes) -> None:
-    """Replace a file and update the manifest to match: a hostile but self-consistent folder."""
-    (folder / name).write_bytes(data)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"][name] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
-
-
-def _edit_config(folder: Path, edit) -> None:
-    config = json.loads((folder / "config.json").read_text())
-    edit(config)
-    _rewrite(folder, "config.json", json.dumps(config).encode())
 
 
 def test_round_trip_gives_equal_weights_and_identical_outputs(fitted, saved):
@@ -69,7 +53,7 @@ def test_folder_holds_readable_files(saved):
 
 
 def test_saving_over_an_existing_model_replaces_it(fitted, saved, low_rank_data):
-    other = aekit.Autoencoder(latent_dim=2, **FAST).fit(low_rank_data)
+    other = aekit.Autoencoder(latent_dim=2, **QUICK_FIT).fit(low_rank_data)
     other.save(saved, overwrite=True)
     assert aekit.load(saved).latent_dim == 2
     assert [p.name for p in saved.parent.iterdir()] == ["model"]  # no staging or backup folders left
@@ -87,7 +71,7 @@ def test_crash_mid_save_leaves_the_old_model_and_no_partial_folder(fitted, saved
 
     monkeypatch.setattr(_files, "write_synced", crashing_write)
     with pytest.raises(KeyboardInterrupt):
-        aekit.Autoencoder(latent_dim=2, **FAST).fit(low_rank_data).save(saved, overwrite=True)
+        aekit.Autoencoder(latent_dim=2, **QUICK_FIT).fit(low_rank_data).save(saved, overwrite=True)
     assert [p.name for p in saved.parent.iterdir()] == ["model"]
     assert aekit.load(saved).latent_dim == 3
 
@@ -101,7 +85,7 @@ def test_pickle_renamed_as_weights_is_refused_and_never_executed(saved, tmp_path
 
     # the tensors' bytes alone: the real file holds them plus its header
     needed = sum(value.nbytes for value in aekit.load(saved).module_.state_dict().values())
-    _rewrite(saved, "weights.safetensors", pickle.dumps({"w": Payload()}))
+    write_consistent(saved, "weights.safetensors", pickle.dumps({"w": Payload()}))
     # refused from its size alone, before a byte of it is parsed
     refused = rf"weights.safetensors is 1\d\d bytes, but the architecture .* needs {needed}"
     with pytest.raises(ModelFileError, match=refused):
@@ -121,7 +105,7 @@ def test_tensor_of_the_wrong_shape_is_refused(fitted, saved):
     state = {k: v.clone() for k, v in fitted[0].module_.state_dict().items()}
     width = state["encoder.tail"].shape[1]
     state["encoder.tail"] = torch.zeros(3, width + 1)
-    _rewrite(saved, "weights.safetensors", safetensors.torch.save(state))
+    write_consistent(saved, "weights.safetensors", safetensors.torch.save(state))
     wrong = rf"tensor 'encoder.tail' has shape \(3, {width + 1}\).*needs \(3, {width}\)"
     with pytest.raises(ModelFileError, match=wrong):
         aekit.load(saved)
@@ -132,7 +116,7 @@ def test_safetensors_header_claiming_huge_shapes_is_refused(saved):
         {"encoder.0.weight": {"dtype": "F32", "shape": [2**40, 2**20], "data_offsets": [0, 16]}}
     ).encode()
     data = len(header).to_bytes(8, "little") + header + b"\0" * 16
-    _rewrite(saved, "weights.safetensors", data)
+    write_consistent(saved, "weights.safetensors", data)
     with pytest.raises(ModelFileError, match="not a valid safetensors file|bytes, but the architecture"):
         aekit.load(saved)
 
@@ -174,13 +158,13 @@ def test_symlink_pointing_outside_is_refused(saved, tmp_path):
     ids=["wrong-type", "extra-key", "huge-number", "wrong-structure", "unknown-architecture"],
 )
 def test_bad_config_values_are_refused(saved, edit, pattern):
-    _edit_config(saved, edit)
+    edit_config(saved, edit)
     with pytest.raises(ModelFileError, match=pattern):
         aekit.load(saved)
 
 
 def test_deeply_nested_json_is_refused(saved):
-    _rewrite(saved, "history.json", b"[" * 100_000 + b"]" * 100_000)
+    write_consistent(saved, "history.json", b"[" * 100_000 + b"]" * 100_000)
     with pytest.raises(ModelFileError, match="history.json is not valid JSON"):
         aekit.load(saved)
 

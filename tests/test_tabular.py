@@ -7,8 +7,7 @@ import pytest
 import aekit
 from aekit import Autoencoder
 from aekit.tables import OTHER
-
-FAST = {"epochs": 40, "random_state": 0, "n_jobs": 1}
+from conftest import TABLE_FIT
 
 
 def mixed_table(n: int, seed: int) -> pd.DataFrame:
@@ -39,7 +38,7 @@ def table():
 
 @pytest.fixture(scope="module")
 def model(table):
-    return Autoencoder(latent_dim=2, **FAST).fit(table[1])
+    return Autoencoder(latent_dim=2, **TABLE_FIT).fit(table[1])
 
 
 def test_the_model_types_the_columns_and_keeps_the_callers_shape(model, table):
@@ -123,18 +122,18 @@ def test_numbers_with_gaps_in_an_array_and_nullable_integers():
     X = rng.normal(size=(200, 4))
     X[:, 3] = X[:, 0] + X[:, 1]
     X[::7, 2] = np.nan
-    model = Autoencoder(latent_dim=2, **FAST).fit(X)
+    model = Autoencoder(latent_dim=2, **TABLE_FIT).fit(X)
     assert not hasattr(model, "feature_names_in_") and model.table_.columns == ["x0", "x1", "x2", "x3"]
     assert np.isfinite(model.outlier_scores(X)).all()
     frame = pd.DataFrame({"n": pd.array([1, None, 3] * 10, dtype="Int64"), "x": np.arange(30.0) % 4})
-    assert np.isfinite(Autoencoder(latent_dim=1, **FAST).fit(frame).transform(frame)).all()
+    assert np.isfinite(Autoencoder(latent_dim=1, **TABLE_FIT).fit(frame).transform(frame)).all()
 
 
 def test_a_complete_numeric_table_trains_as_an_array():
     X = np.random.default_rng(0).normal(size=(120, 5))
     frame = pd.DataFrame(X, columns=list("abcde"))
-    from_frame = Autoencoder(latent_dim=2, **FAST).fit(frame)
-    from_array = Autoencoder(latent_dim=2, **FAST).fit(X)
+    from_frame = Autoencoder(latent_dim=2, **TABLE_FIT).fit(frame)
+    from_array = Autoencoder(latent_dim=2, **TABLE_FIT).fit(X)
     assert getattr(from_frame, "table_", None) is None
     np.testing.assert_array_equal(from_frame.transform(frame), from_array.transform(X))
     with pytest.raises(aekit.exceptions.InvalidInputError, match="trained on complete numeric rows"):
@@ -144,7 +143,7 @@ def test_a_complete_numeric_table_trains_as_an_array():
 def test_rare_categories_and_the_categorical_list():
     rng = np.random.default_rng(0)
     frame = pd.DataFrame({"code": rng.integers(0, 3, 300), "x": rng.normal(size=300)})
-    model = Autoencoder(latent_dim=1, categorical=["code"], **FAST).fit(frame)
+    model = Autoencoder(latent_dim=1, categorical=["code"], **TABLE_FIT).fit(frame)
     assert model.table_.plan.categorical == ["code"] and OTHER not in model.table_.categories["code"]
     filled = model.impute(frame.assign(code=[np.nan] + list(frame["code"][1:])))
     assert filled.loc[0, "code"] in (0, 1, 2)

@@ -25,9 +25,7 @@ from aekit.timeseries import (
     window_starts,
 )
 from aekit.workflows import fit_file, score_file
-from conftest import assert_close
-
-FAST = {"latent_dim": 3, "hidden_dims": (16,), "epochs": 15, "batch_size": 64, "random_state": 0, "device": "cpu"}
+from conftest import SERIES_FIT, assert_close, write_consistent
 
 
 @pytest.fixture(scope="module")
@@ -70,7 +68,7 @@ def test_top_segments_are_the_runs_above_the_threshold_by_peak():
 
 def test_a_pipeline_of_windows_and_autoencoder_finds_the_burst(series):
     windows = SlidingWindows(40, stride=4)
-    model = make_pipeline(windows, aekit.Autoencoder(**FAST)).fit(series)
+    model = make_pipeline(windows, aekit.Autoencoder(**SERIES_FIT)).fit(series)
     per_step = windows.to_steps(-model.score_samples(series), len(series))
     assert 760 <= int(np.argmax(per_step)) < 860
 
@@ -118,7 +116,7 @@ def test_dominant_period_finds_the_period_within_its_bounds():
 
 @pytest.fixture(scope="module")
 def series_model(series) -> aekit.SeriesAutoencoder:
-    return aekit.SeriesAutoencoder(40, stride=2, autoencoder=aekit.Autoencoder(**FAST)).fit(series)
+    return aekit.SeriesAutoencoder(40, stride=2, autoencoder=aekit.Autoencoder(**SERIES_FIT)).fit(series)
 
 
 def test_series_autoencoder_scores_each_step_as_the_mean_of_its_windows(series, series_model):
@@ -176,24 +174,13 @@ def test_a_series_model_round_trips_and_its_state_is_checked(series, series_mode
     assert np.array_equal(loaded.outlier_scores(series), series_model.outlier_scores(series))
     config = json.loads((tmp_path / "model" / "config.json").read_text())
     config["fitted"]["window"]["window"] = 30  # window x channels is no longer the model's input (80 values)
-    _rewrite(tmp_path / "model", config)
+    write_consistent(tmp_path / "model", "config.json", json.dumps(config).encode())
     with pytest.raises(ModelFileError, match="window x channels"):
         aekit.load(tmp_path / "model")
     config["fitted"]["window"] = {"window": 40, "stride": 2, "columns": ["a", "b"]}  # an older --window model
-    _rewrite(tmp_path / "model", config)
+    write_consistent(tmp_path / "model", "config.json", json.dumps(config).encode())
     with pytest.raises(ModelFileError, match="refit it"):
         aekit.load(tmp_path / "model")
-
-
-def _rewrite(folder, config) -> None:
-    """Rewrite config.json and its manifest entry, as a careful forger would."""
-    import hashlib
-
-    data = json.dumps(config).encode()
-    (folder / "config.json").write_bytes(data)
-    manifest = json.loads((folder / "manifest.json").read_text())
-    manifest["files"]["config.json"] = {"bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()}
-    (folder / "manifest.json").write_text(json.dumps(manifest))
 
 
 def test_the_onnx_export_of_a_series_model_says_how_to_score_steps(series, series_model, tmp_path):
@@ -220,7 +207,7 @@ def test_fit_and_score_a_series_file_per_time_step(series, tmp_path):
     frame.insert(0, "when", pd.date_range("2024-01-01", periods=len(series), freq="h").astype(str))
     frame["ward"] = "A"
     frame.to_csv(tmp_path / "series.csv", index=False)
-    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **FAST)
+    summary = fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **SERIES_FIT)
     assert summary["window"]["window"] == 40 and summary["n_features"] == 2
     model = aekit.load(tmp_path / "model")
     assert list(model.feature_names_in_) == ["heart", "breath"]
@@ -284,7 +271,7 @@ def test_plot_and_report_draw_the_score_over_time(series, tmp_path, capsys):
     frame = pd.DataFrame(series, columns=["heart", "breath"])
     frame.insert(0, "timestamp", pd.date_range("2024-01-01", periods=len(series), freq="min").astype(str))
     frame.to_csv(tmp_path / "series.csv", index=False)
-    fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **FAST)
+    fit_file(tmp_path / "series.csv", tmp_path / "model", window=40, stride=2, **SERIES_FIT)
     assert main(["plot", str(tmp_path / "model"), str(tmp_path / "series.csv"), "-o", str(tmp_path / "plots"),
                  "--json"]) == 0
     assert set(json.loads(capsys.readouterr().out)["files"]) == {"training_curves", "series_scores"}
@@ -303,12 +290,12 @@ def test_plot_and_report_draw_the_score_over_time(series, tmp_path, capsys):
 
 def test_a_flat_series_fits_saves_loads_and_flags_nothing(tmp_path):
     flat = np.full(300, 7.0)
-    model = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**FAST)).fit(flat)
+    model = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**SERIES_FIT)).fit(flat)
     aekit.save(model, tmp_path / "model")  # its windows are all alike: the codes' modes have rank 0
     loaded = aekit.load(tmp_path / "model")
     assert np.array_equal(loaded.outlier_scores(flat), model.outlier_scores(flat))
     assert (loaded.predict(flat) == 1).all()
     # a plain array is read by position, whatever the channel names the model stored
     np.save(tmp_path / "flat.npy", flat[:, None])
-    named = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**FAST)).fit(pd.DataFrame({"level": flat}))
+    named = aekit.SeriesAutoencoder(20, autoencoder=aekit.Autoencoder(**SERIES_FIT)).fit(pd.DataFrame({"level": flat}))
     assert score_file(named, tmp_path / "flat.npy", None)["n_rows"] == 300

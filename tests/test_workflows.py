@@ -19,9 +19,8 @@ from aekit.workflows import (
     reconstruct_file,
     score_file,
 )
-from conftest import assert_close
+from conftest import QUICK_FIT_2D, assert_close
 
-FAST = {"latent_dim": 2, "hidden_dims": (8,), "epochs": 3, "batch_size": 32, "random_state": 0, "device": "cpu"}
 COLUMNS = ["a", "b", "c", "d", "e"]
 
 
@@ -36,7 +35,7 @@ def fitted(tmp_path_factory, table):
     """A model fitted by fit_file on a CSV: (folder, loaded model, summary, data folder)."""
     folder = tmp_path_factory.mktemp("workflows")
     table.to_csv(folder / "train.csv", index=False)
-    summary = fit_file(folder / "train.csv", folder / "model", **FAST)
+    summary = fit_file(folder / "train.csv", folder / "model", **QUICK_FIT_2D)
     return folder / "model", aekit.load(folder / "model"), summary, folder
 
 
@@ -48,7 +47,7 @@ def test_fit_file_stores_columns_and_reports_training(fitted, table):
     assert summary["val_loss"] == model.history_["val_loss"][-1]
     assert summary["threshold"] == model.threshold_ and summary["model_dir"] == str(model_dir)
     # the same seed on the same machine gives the same model as the estimator fitted directly
-    direct = aekit.Autoencoder(**FAST).fit(table)
+    direct = aekit.Autoencoder(**QUICK_FIT_2D).fit(table)
     assert np.array_equal(direct.transform(table), model.transform(table))
 
 
@@ -56,11 +55,11 @@ def test_fit_file_never_replaces_a_model_folder_without_force(fitted):
     model_dir, _, _, folder = fitted
     before = (model_dir / "manifest.json").read_bytes()
     with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
-        fit_file(folder / "train.csv", model_dir, **FAST)
+        fit_file(folder / "train.csv", model_dir, **QUICK_FIT_2D)
     assert (model_dir / "manifest.json").read_bytes() == before
     other = folder / "other"
-    fit_file(folder / "train.csv", other, **FAST)
-    summary = fit_file(folder / "train.csv", other, force=True, **{**FAST, "latent_dim": 3})
+    fit_file(folder / "train.csv", other, **QUICK_FIT_2D)
+    summary = fit_file(folder / "train.csv", other, force=True, **{**QUICK_FIT_2D, "latent_dim": 3})
     assert summary["model_dir"] == str(other) and aekit.load(other).module_.latent_dim == 3
 
 
@@ -158,7 +157,7 @@ def test_score_file_errors_flags_and_per_feature(fitted, table, tmp_path):
 
 def test_threshold_for_another_contamination_is_the_held_out_quantile(table):
     # with no validation rows the held-out rows are the training rows, so the reference is at hand
-    model = aekit.Autoencoder(**{**FAST, "validation_fraction": 0.0}).fit(table)
+    model = aekit.Autoencoder(**{**QUICK_FIT_2D, "validation_fraction": 0.0}).fit(table)
     errors = model.outlier_scores(table)
     for contamination in (0.01, 0.05, 0.2, 0.5):
         threshold, _ = outlier_threshold(model, contamination=contamination)
@@ -180,7 +179,7 @@ def image_folder(tmp_path_factory):
 
 
 def test_images_fit_encode_with_file_ids(image_folder, tmp_path):
-    fit_file(image_folder, tmp_path / "model", **{**FAST, "validation_fraction": 0.2})
+    fit_file(image_folder, tmp_path / "model", **{**QUICK_FIT_2D, "validation_fraction": 0.2})
     encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv")
     codes = pd.read_csv(tmp_path / "z.csv")
     assert codes["file"].tolist() == [f"img{i:02d}.png" for i in range(12)]
