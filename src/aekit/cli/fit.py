@@ -21,6 +21,7 @@ from aekit.cli.options import (
     contamination,
     given,
     show_progress,
+    source_defaults,
     widths,
 )
 
@@ -30,6 +31,7 @@ EXAMPLE = """examples:
   aekit fit penguins.csv -o model --categorical year --exclude-columns island   (text and empty cells: handled)
   aekit fit images/ -o model --image-size 28x28 --architecture conv --hidden 32,64
   aekit fit sounds/ -o model          (log-mel frames; aekit score model clips/ gives one score per clip)
+  aekit fit sounds/ -o model --n-mels 64 --frames 7 --sample-rate 8000     (the features, stored with the model)
   aekit fit huge.parquet -o model --streaming --checkpoint-dir ckpt     (then, after a crash: ... --resume)
   torchrun --nproc_per_node=4 -m aekit fit train.parquet -o model      (DistributedDataParallel)
 """
@@ -51,6 +53,7 @@ def register(subparsers) -> None:
     add_force_option(parser, "MODEL_DIR if it exists and is an aekit model folder")
     add_data_options(parser, columns=True)
     add_model_options(parser)
+    add_sound_options(parser)
     add_training_options(parser)
     add_common_options(parser)
     parser.set_defaults(func=run)
@@ -101,6 +104,41 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "(in memory only), or none (default: %(default)s)")
     group.add_argument("--geometry-weight", type=float, default=EstimatorDefault("geometry_weight"),
                        help="weight of the geometry term against the reconstruction loss (default: %(default)s)")
+
+
+def _feature_default(name: str) -> EstimatorDefault:
+    return EstimatorDefault(name, lambda: source_defaults("aekit.spectrogram", "LogMelFrames.__init__"))
+
+
+def add_sound_options(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group(
+        "sound", "the log-mel features of sound DATA (aekit.spectrogram.LogMelFrames), stored with the model so that "
+        "score computes the same rows; refused for other data")
+    group.add_argument("--sample-rate", type=int, metavar="HZ",
+                       help="rate every clip is resampled to (default: 16000)")
+    group.add_argument("--n-mels", type=int, default=_feature_default("n_mels"), metavar="N",
+                       help="mel bands a frame (default: %(default)s)")
+    group.add_argument("--frames", type=int, default=_feature_default("frames"), metavar="N",
+                       help="consecutive frames joined into one row, the context (default: %(default)s)")
+    group.add_argument("--n-fft", type=int, default=_feature_default("n_fft"), metavar="N",
+                       help="samples a frame (default: %(default)s, 64 ms at 16 kHz)")
+    group.add_argument("--hop-length", type=int, default=_feature_default("hop_length"), metavar="N",
+                       help="samples between frames (default: %(default)s)")
+    group.add_argument("--fmin", type=float, default=_feature_default("fmin"), metavar="HZ",
+                       help="lowest frequency of the mel bands (default: %(default)s)")
+    group.add_argument("--fmax", type=float, metavar="HZ",
+                       help="highest frequency of the mel bands (default: half the sample rate)")
+
+
+# The LogMelFrames parameters fit takes as options (each option's attribute is the parameter's name)
+SOUND_PARAMETERS = ("sample_rate", "n_mels", "frames", "n_fft", "hop_length", "fmin", "fmax")
+
+
+def sound_params(args: argparse.Namespace) -> dict | None:
+    """The :class:`~aekit.spectrogram.LogMelFrames` parameters the options give; None when none is given."""
+    values = {name: getattr(args, name, None) for name in SOUND_PARAMETERS}
+    params = {name: value for name, value in values.items() if value is not None and given(value)}
+    return params or None
 
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
@@ -178,7 +216,7 @@ def run(args: argparse.Namespace) -> dict:
                        key=args.key, image_size=args.image_size,
                        force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
                        normalize=None if args.normalize.lower() == "none" else args.normalize, sep=args.sep,
-                       **estimator_params(args))
+                       audio=sound_params(args), **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))
     return summary

@@ -30,6 +30,10 @@ from aekit.spectrogram import LogMelFrames
 from aekit.workflows.output import write_rows
 
 QUANTILE_LEVELS = 1001  # as score_quantiles_: levels 0, 0.001, ..., 1
+# A scoring batch holds at most this many values (16 MiB of float32 rows; 6,553 rows of the default 640
+# values): scoring takes a few copies of a batch (scaled, reconstructed, squared), so a batch of
+# CHUNK_ROWS rows that wide would make the process's peak, and the heap it leaves fragmented, ten times larger.
+BATCH_VALUES = 2**22
 
 
 def audio_rows(features: LogMelFrames, data) -> tuple[np.ndarray, np.ndarray, list[str]]:
@@ -97,8 +101,8 @@ def score_audio(model: Autoencoder, data, output, threshold: tuple[float, str], 
     ``outlier_score`` (the mean of its rows' scores), ``outlier`` (1 when above `threshold`),
     ``peak_time`` (seconds: the centre of its highest-scored row) and ``seconds`` (the clip's length,
     to within one hop). Per frame: ``time`` (seconds, the row's centre), ``outlier_score`` and
-    ``outlier``. Clips are read one at a time and scored in batches of about `chunk_rows` rows, so
-    memory is bounded by the longest clip and the batch.
+    ``outlier``. Clips are read one at a time and scored in batches of about `chunk_rows` rows, and
+    of at most :data:`BATCH_VALUES` values, so memory is bounded by the longest clip and the batch.
 
     Examples
     --------
@@ -113,11 +117,12 @@ def score_audio(model: Autoencoder, data, output, threshold: tuple[float, str], 
     (8, ['file', 'outlier_score', 'outlier', 'peak_time', 'seconds'])
     """
     features = model_features(model)
+    batch_rows = max(1, min(chunk_rows, BATCH_VALUES // features.n_features_out_))
     limit, source = threshold
     totals = {"clips": 0, "rows": 0, "outliers": 0, "sum": 0.0, "peak": (-np.inf, None)}
 
     def scored() -> Iterator[tuple[Dataset, pd.DataFrame]]:
-        for names, blocks in _batches(features, data, chunk_rows):
+        for names, blocks in _batches(features, data, batch_rows):
             counts = np.array([len(block) for block in blocks], dtype=np.int64)
             row_scores = model.outlier_scores(np.concatenate(blocks)).astype(np.float64)
             clip_scores = features.to_clips(row_scores, counts)

@@ -136,6 +136,12 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     elif exclude_columns:
         raise InvalidParameterValue("--exclude-columns (Python: exclude_columns) leaves columns of a table out of a "
                                     "model trained in memory; drop it, or select columns with --columns.")
+    if audio and not is_audio_input(data):
+        name = next(iter(audio))
+        raise InvalidParameterValue(
+            f"{name}={audio[name]!r} sets the log-mel features of sound, and {data} is not a sound file or a folder "
+            f"of them (.wav, .flac, .ogg). Drop --{name.replace('_', '-')}.", param=name, value=audio[name],
+            hint=f"Drop --{name.replace('_', '-')}.")
     if is_audio_input(data):  # sound: rows are the clips' log-mel frames (aekit.workflows.audio)
         given = {"streaming": streaming, "window": window, "columns": columns, "key": key, "image_size": image_size,
                  "sep": sep}
