@@ -43,13 +43,14 @@ def library_defaults() -> dict:
     from aekit import Autoencoder
     from aekit.analysis import compare_with_pca, default_autoencoder, sweep_latent_dims
     from aekit.demo import run_demo
+    from aekit.spectrogram import LogMelFrames
 
     def signature(function) -> dict:
         return {name: p.default for name, p in inspect.signature(function).parameters.items()}
 
     return {"_estimator_defaults": Autoencoder().get_params(), "_template_defaults": default_autoencoder().get_params(),
             "_compare_defaults": signature(compare_with_pca), "_sweep_defaults": signature(sweep_latent_dims),
-            "_demo_defaults": signature(run_demo)}
+            "_demo_defaults": signature(run_demo), "_feature_defaults": LogMelFrames().get_params()}
 
 
 def test_help_prints_the_defaults_the_library_has():

@@ -159,3 +159,67 @@ def test_pictures_of_clips_and_reconstruct(sounds, tmp_path):
     assert drawn["clip_score"] == pytest.approx(scores["noise.wav"], rel=1e-6)
     with pytest.raises(InvalidInputError, match="already exists: the reconstructions of sound clips are pictures"):
         reconstruct_file(model_dir, new, tmp_path / "pictures")
+
+
+def test_scoring_batches_are_bounded_in_values(sounds, tmp_path, monkeypatch):
+    import aekit.workflows.audio as audio_workflow
+
+    _, new, model_dir, _ = sounds
+    model = aekit.load(model_dir)
+    score_file(model, new, tmp_path / "a.csv")
+    batches = []
+    scores = model.outlier_scores
+    monkeypatch.setattr(model, "outlier_scores", lambda X: batches.append(len(X)) or scores(X))
+    monkeypatch.setattr(audio_workflow, "BATCH_VALUES", 48 * 10)  # 10 rows of 48 values
+    score_file(model, new, tmp_path / "b.csv")  # chunk_rows left at its default of 65,536 rows
+    longest = int(audio_rows(LogMelFrames(**FEATURES).fit(), new)[1].max())
+    assert len(batches) == 4 and max(batches) < 10 + longest  # a batch closes at the clip that fills it
+    pd.testing.assert_frame_equal(pd.read_csv(tmp_path / "b.csv"), pd.read_csv(tmp_path / "a.csv"))
+
+
+def test_cli_sound_options_are_stored_and_refused_elsewhere(sounds, tmp_path):
+    train = sounds[0]
+    run = [sys.executable, "-m", "aekit", "fit"]
+    done = subprocess.run([*run, str(train), "-o", str(tmp_path / "m"), "--n-mels", "8", "--frames", "2",
+                           "--n-fft", "256", "--hop-length", "128", "--sample-rate", "8000", "--fmax", "3000",
+                           "--epochs", "2", "--latent-dim", "2"], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    model = aekit.load(tmp_path / "m")
+    assert {key: model.audio_[key] for key in ("n_mels", "frames", "n_fft", "hop_length", "sample_rate", "fmax")} \
+        == {"n_mels": 8, "frames": 2, "n_fft": 256, "hop_length": 128, "sample_rate": 8000, "fmax": 3000.0}
+    assert model.n_features_in_ == 16
+    np.save(tmp_path / "x.npy", np.zeros((30, 3)))
+    done = subprocess.run([*run, str(tmp_path / "x.npy"), "-o", str(tmp_path / "n"), "--n-mels", "8"],
+                          capture_output=True, text=True)
+    assert done.returncode == 2 and done.stderr.count("\n") == 1, done.stderr
+    assert "--n-mels 8 sets the log-mel features of sound" in done.stderr and "Drop --n-mels" in done.stderr
+    done = subprocess.run([*run, str(train), "-o", str(tmp_path / "n"), "--n-mels", "0"], capture_output=True,
+                          text=True)
+    assert done.returncode == 2 and "--n-mels must be an int in the range [1, 512]. Got 0" in done.stderr
+    assert not (tmp_path / "n").exists()
+
+
+def test_onnx_export_of_a_sound_model_scores_clips_as_aekit(sounds, tmp_path):
+    import json
+
+    onnx = pytest.importorskip("onnx")
+    onnxruntime = pytest.importorskip("onnxruntime")
+    from aekit.export import export_onnx
+
+    _, new, model_dir, _ = sounds
+    model = aekit.load(model_dir)
+    path = export_onnx(model, tmp_path / "m.onnx")
+    metadata = {prop.key: prop.value for prop in onnx.load(path).metadata_props}
+    assert "LogMelFrames(" in metadata["audio_steps"]
+    # a consumer computes the rows from the metadata alone, runs the graph and takes each clip's mean
+    features = LogMelFrames.from_dict(json.loads(metadata["audio_features"]))
+    X, counts, names = audio_rows(features, new)
+    session = onnxruntime.InferenceSession(str(path))
+    row_scores = session.run(["outlier_score"], {"X": X})[0]
+    clip_scores = features.to_clips(row_scores, counts)
+    score_file(model, new, tmp_path / "s.csv")
+    expected = pd.read_csv(tmp_path / "s.csv")
+    assert expected["file"].tolist() == names
+    np.testing.assert_allclose(clip_scores, expected["outlier_score"], rtol=1e-4)
+    flags = (clip_scores > float(metadata["audio_clip_threshold"])).astype(int)
+    assert flags.tolist() == expected["outlier"].tolist() and flags.sum() >= 1

@@ -284,6 +284,21 @@ def auto_threshold(quantiles: np.ndarray) -> float:
     return float(np.exp(location + AUTO_Z * spread))
 
 
+def quantile_threshold(quantiles, contamination: float | str, what: str) -> tuple[float, str]:
+    """The threshold read off stored score quantiles (at levels 0 ... 1) for `contamination`, and its source.
+
+    Examples
+    --------
+    >>> quantile_threshold(np.linspace(0.0, 10.0, 11), 0.05, "clip scores")
+    (9.5, 'clip scores, contamination 0.05')
+    """
+    if contamination == "auto":
+        return auto_threshold(quantiles), f"{what}, contamination auto (robust 3-sigma on log scores)"
+    levels = np.linspace(0.0, 1.0, len(quantiles))
+    value = float(np.interp(1.0 - contamination, levels, quantiles))
+    return value, f"{what}, contamination {contamination:g}"
+
+
 def outlier_probability(scores: np.ndarray, threshold: float, quantiles: np.ndarray) -> np.ndarray:
     """Probability that each score is an outlier's: a logistic in the log score, 0.5 at ``threshold``."""
     _, spread = log_location_spread(quantiles)

@@ -47,7 +47,9 @@ from torch import nn
 
 from aekit._files import atomic_write_bytes, check_output_file
 from aekit._version import __version__
+from aekit.detect import quantile_threshold
 from aekit.exceptions import InvalidInputError, MissingDependencyError
+from aekit.spectrogram import POWER_FLOOR, LogMelFrames
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAMES", "export_onnx"]
 
@@ -183,6 +185,30 @@ def _series_metadata(series: dict) -> dict:
     }
 
 
+def _sound_metadata(estimator) -> dict:
+    """What a consumer of a sound model's graph must compute before it (the rows) and after it (the clip score)."""
+    features = LogMelFrames.from_dict(estimator.audio_)
+    params = features.to_dict()
+    fmax = features.sample_rate / 2 if features.fmax is None else features.fmax
+    clip_threshold, _ = quantile_threshold(estimator.audio_["clip_quantiles"], estimator.contamination, "clips")
+    return {
+        "audio_features": json.dumps(params),
+        "audio_clip_threshold": repr(float(clip_threshold)),
+        "audio_steps": (
+            f"A sound model: each row of X is {features.frames} consecutive log-mel frames of a clip, computed as "
+            f"aekit.spectrogram.LogMelFrames({', '.join(f'{key}={value!r}' for key, value in params.items())}) "
+            f"computes them: the clip mono (channels averaged) at {features.sample_rate} Hz; frames of "
+            f"{features.n_fft} samples every {features.hop_length}, centred (the clip padded with "
+            f"{features.n_fft // 2} zeros at both ends), times a periodic Hann window; power |rfft|^2; "
+            f"{features.n_mels} triangular mel filters (HTK mel scale, peak 1) from {features.fmin:g} to {fmax:g} Hz; "
+            f"10 log10(max(band, {POWER_FLOOR:g})); a row joins frames t to t + {features.frames - 1}, frame after "
+            f"frame ({features.n_features_out_} values), one row per frame step. A clip's score is the mean "
+            "outlier_score of its rows; the clip is an outlier when that mean is above audio_clip_threshold (the "
+            "graph's own outlier output is per row, a moment of the clip)."
+        ),
+    }
+
+
 def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = None,
                 overwrite: bool = False) -> Path:
     """Write a fitted estimator's pipeline (scaling, encoder, decoder, error, outlier flag) as ONNX.
@@ -201,6 +227,10 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
         of the windows: the graph then scores windows, and the metadata (``series_window``,
         ``series_stride``, ``series_normalize``, ``series_channels``, ``series_threshold``,
         ``series_steps``) and the description say what a consumer must do around it.
+        A model trained on sound (``audio_``) is exported likewise: the graph scores rows of log-mel
+        frames, and ``audio_features`` (the :class:`~aekit.spectrogram.LogMelFrames` parameters, JSON),
+        ``audio_clip_threshold`` and ``audio_steps`` say how to compute the rows from a clip and its score
+        from theirs.
     overwrite : bool, default=False
         Replace ``path`` when it is an existing regular file (never anything else).
 
@@ -278,6 +308,9 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     if series is not None:
         metadata.update(_series_metadata(series))
         graph.doc_string += " " + metadata["series_steps"]
+    if getattr(estimator, "audio_", None) is not None:
+        metadata.update(_sound_metadata(estimator))
+        graph.doc_string += " " + metadata["audio_steps"]
     onnx.helper.set_model_props(graph, metadata)
     onnx.checker.check_model(graph)
     atomic_write_bytes(path, graph.SerializeToString(), overwrite=overwrite)

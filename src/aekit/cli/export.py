@@ -49,6 +49,8 @@ def run(args: argparse.Namespace) -> dict:
         "series": None if series is None else {"window": model.window_, "normalize": model.normalize,
                                                "channels": int(model.n_features_in_),
                                                "threshold": float(model.threshold_)},
+        "audio": getattr(model, "audio_", None) and {key: value for key, value in model.audio_.items()
+                                                      if key != "clip_quantiles"},
         "bytes": path.stat().st_size,
     }
     if not args.json and not args.quiet:
@@ -59,4 +61,8 @@ def run(args: argparse.Namespace) -> dict:
                   f"{model.n_features_in_} channel(s), normalize {model.normalize}; a step's score is the mean "
                   f"outlier_score of its windows, flagged above {model.threshold_:.5g} (the file's metadata "
                   "'series_steps' says how)")
+        if getattr(model, "audio_", None) is not None:
+            print(f"a sound model: each row of {INPUT_NAME} is {model.audio_['frames']} log-mel frames of "
+                  f"{model.audio_['n_mels']} bands; a clip's score is the mean outlier_score of its rows (the file's "
+                  "metadata 'audio_features' and 'audio_steps' say how to compute them)")
     return summary

@@ -106,8 +106,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="weight of the geometry term against the reconstruction loss (default: %(default)s)")
 
 
+def _feature_defaults() -> dict:
+    return source_defaults("aekit.spectrogram", "LogMelFrames.__init__")
+
+
 def _feature_default(name: str) -> EstimatorDefault:
-    return EstimatorDefault(name, lambda: source_defaults("aekit.spectrogram", "LogMelFrames.__init__"))
+    return EstimatorDefault(name, _feature_defaults)
 
 
 def add_sound_options(parser: argparse.ArgumentParser) -> None:

@@ -7,8 +7,8 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from aekit import detect
 from aekit.data import CHUNK_ROWS, Dataset
+from aekit.detect import quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
@@ -92,21 +92,6 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
             f"Got {contamination!r} instead."
         )
     return quantile_threshold(model.score_quantiles_, contamination, "held-out scores")
-
-
-def quantile_threshold(quantiles, contamination: float | str, what: str) -> tuple[float, str]:
-    """The threshold read off stored score quantiles (at levels 0 ... 1) for `contamination`, and its source.
-
-    Examples
-    --------
-    >>> quantile_threshold(np.linspace(0.0, 10.0, 11), 0.05, "clip scores")
-    (9.5, 'clip scores, contamination 0.05')
-    """
-    if contamination == "auto":
-        return detect.auto_threshold(quantiles), f"{what}, contamination auto (robust 3-sigma on log scores)"
-    levels = np.linspace(0.0, 1.0, len(quantiles))
-    value = float(np.interp(1.0 - contamination, levels, quantiles))
-    return value, f"{what}, contamination {contamination:g}"
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
