@@ -214,7 +214,7 @@ def run_imputation(tables: list[str], seeds: int, rates=RATES) -> dict:
                     figures[name].append(imputation_errors(frame, filled, mask, categorical))
             summary = {name: tuple(np.nanmean(np.array(values), axis=0)) for name, values in figures.items()}
             results[(table, rate)] = summary
-            line = "  ".join(f"{name} {rmse:.3f}" + ("" if np.isnan(accuracy) else f"/{accuracy:.2f}")
+            line = "  ".join(f"{name} {rmse:.3f}" + ("" if np.isnan(accuracy) else f"/{accuracy:.3f}")
                              + f" ({seconds[name] / seeds:.1f}s)" for name, (rmse, accuracy) in summary.items())
             print(f"{table:>13} {rate:.0%}: RMSE/accuracy  {line}", flush=True)
     return results
