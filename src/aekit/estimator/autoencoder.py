@@ -120,14 +120,13 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
         the codes' distance to the training codes' modes (``-2 log`` of their density, a mixture of
         up to 5 Gaussians; one mode: the squared Mahalanobis distance) over ``sqrt(2 k)``, its spread
-        for ``k`` codes (:mod:`aekit.detect`; the better detector on the benchmarks). "error": the
-        plain mean squared reconstruction error.
+        for ``k`` codes (:mod:`aekit.detect`; docs/anomaly-detection.md compares the two). "error":
+        the plain mean squared reconstruction error.
     random_state : int, RandomState instance or None, default=None
         Seeds weights, the validation split and the shuffling. The guarantee: the same value on the
         same machine, device and number of torch threads (``torch.get_num_threads()``) gives bitwise
         identical weights. Another thread count splits the matrix products' sums differently, so
-        the last bits differ and training drifts apart a little (e.g. 0.5276 against 0.5201 for one
-        held-out error ratio measured with 1 and 2 threads).
+        the last bits differ and training drifts apart a little.
     device : str, default="auto"
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0

@@ -361,7 +361,7 @@ def _subspace_iteration(rows: _Rows, first_pass, n_components: int, merge) -> Pr
 
 # latent_dim="auto" keeps the smallest d whose principal components explain AUTO_EXPLAINED of the training
 # rows' variance (scikit-learn's PCA(n_components=0.8)). 80 % rather than 90 %: a bottleneck that keeps 90 %
-# also reconstructs much of what makes an outlier odd (17 ODDS sets, bench_anomaly.py). Where the spectrum
+# also reconstructs much of what makes an outlier odd (docs/anomaly-detection.md). Where the spectrum
 # drops by more than NOISE_FLOOR_RATIO from one eigenvalue to the next before AUTO_EXPLAINED_MAX of the
 # variance, the rows are low-rank plus noise: d is raised to that rank.
 AUTO_EXPLAINED = 0.8
