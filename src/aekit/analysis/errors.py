@@ -35,9 +35,8 @@ def fit_pca(rows: np.ndarray, n_components: int) -> PCA:
     """PCA with ``n_components`` (at most the number of rows and of features) fitted on ``rows``, exactly.
 
     Both solvers are exact (never the randomized one): the eigendecomposition of the covariance
-    matrix when there are at least as many rows as features (one pass over the rows; about 8x faster
-    than the SVD on MNIST's rows, see docs/pca.md, with errors that agree to 1e-8 relative on the
-    digits), else LAPACK's SVD.
+    matrix when there are at least as many rows as features (one pass over the rows, as scikit-learn's
+    ``svd_solver="covariance_eigh"``; its speed against the SVD is in docs/pca.md), else LAPACK's SVD.
 
     Examples
     --------

@@ -41,8 +41,8 @@ __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "choose", "onednn_available",
 KERNELS = ("auto", "onednn", "default")
 KERNEL_VARIABLE = "AEKIT_LINEAR_KERNEL"
 # Products of less work than this (floating-point operations of the forward product, 2 x rows x in x out)
-# are left to F.linear: oneDNN's per-call overhead (~10-20 us, and a wake-up of every thread) outweighs
-# any kernel there.
+# are left to F.linear: oneDNN's per-call overhead (and a wake-up of every thread) outweighs any kernel
+# there (docs/performance.md).
 MIN_FLOPS = 1_000_000
 
 

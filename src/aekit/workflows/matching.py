@@ -105,7 +105,7 @@ def column_order(available: list[str], expected: list[str] | None, n_expected: i
                 f"{source} has {plural(len(available), 'column')}; {what} takes {n_expected}. {hint}"
             )
         return None
-    available_set, expected_set = set(available), set(expected)  # once: per name it was quadratic in the width
+    available_set, expected_set = set(available), set(expected)  # sets, not lists: linear in the width
     missing = [name for name in expected if name not in available_set]
     extra = [name for name in available if name not in expected_set]
     if missing or extra:
