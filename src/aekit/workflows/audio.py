@@ -9,8 +9,8 @@ features' rate), turns it into rows with :class:`aekit.spectrogram.LogMelFrames`
 score is their **reconstruction error** by default (``anomaly_score="error"``, as the DCASE baseline
 scores machine sounds): on spoken digits the combined score (error and the code's distance) ranked
 novel clips worse than the error alone, the code of a frame telling more about the speaker than the
-word. A clip is an outlier when its score is above the ``1 - contamination`` quantile of the training
-clips' scores (``audio_["clip_quantiles"]``, 1001 levels).
+word (docs/audio.md). A clip is an outlier when its score is above the ``1 - contamination`` quantile
+of the training clips' scores (``audio_["clip_quantiles"]``, 1001 levels).
 """
 
 from __future__ import annotations
