@@ -16,6 +16,7 @@ from aekit.cli.options import (
     add_force_option,
     add_seed_option,
     given,
+    int_or_word,
     returned_call_keywords,
     source_defaults,
     widths,
@@ -93,8 +94,9 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
                        help="share of rows held out for the held-out errors (default: %(default)s)")
     group.add_argument("--hidden", type=widths, default=EstimatorDefault("hidden_dims", _template_defaults),
                        metavar="W1,W2", help="hidden widths of the non-linear autoencoder (default: %(default)s)")
-    group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs", _template_defaults),
-                       help="epochs of the non-linear autoencoder (default: %(default)s)")
+    group.add_argument("--epochs", type=int_or_word, default=EstimatorDefault("epochs", _template_defaults),
+                       help="epochs of the non-linear autoencoder, or auto: from its steps an epoch, as "
+                       "Autoencoder's epochs='auto' (default: %(default)s)")
     group.add_argument("--batch-size", type=int, default=EstimatorDefault("batch_size", _template_defaults),
                        metavar="N", help="rows per step of the non-linear autoencoder (default: %(default)s)")
     add_seed_option(group)

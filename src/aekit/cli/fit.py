@@ -20,6 +20,7 @@ from aekit.cli.options import (
     column_names,
     contamination,
     given,
+    int_or_word,
     show_progress,
     source_defaults,
     widths,
@@ -61,7 +62,7 @@ def register(subparsers) -> None:
 
 def add_model_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("model")
-    group.add_argument("--latent-dim", type=_int_or_word, default=EstimatorDefault("latent_dim"), metavar="D",
+    group.add_argument("--latent-dim", type=int_or_word, default=EstimatorDefault("latent_dim"), metavar="D",
                        help="bottleneck size, or auto: chosen from the data (default: %(default)s)")
     group.add_argument("--hidden", type=widths, default=EstimatorDefault("hidden_dims"), metavar="W1,W2",
                        help="encoder hidden widths, mirrored by the decoder; conv: channels (default: %(default)s)")
@@ -88,12 +89,12 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        help="combined (the reconstruction error normalised per feature plus the codes' "
                        "distance to the training codes' modes) or error (the plain mean squared error) "
                        "(default: %(default)s)")
-    group.add_argument("--window", type=_int_or_word, metavar="W",
+    group.add_argument("--window", type=int_or_word, metavar="W",
                        help="DATA is a time series (one row per time step; a timestamp column is recognised): "
                        "train on its windows of W steps, or auto: the series' dominant period (8 to 512 steps, "
                        "64 without a clear period); aekit score then scores each step (default: rows are "
                        "independent)")
-    group.add_argument("--stride", type=_int_or_word, metavar="S",
+    group.add_argument("--stride", type=int_or_word, metavar="S",
                        help="with --window: steps between the starts of the training windows, or auto: 1, more on "
                        "series of over 2,000 windows (default: auto)")
     group.add_argument("--normalize", default="level", metavar="HOW",
@@ -147,9 +148,10 @@ def sound_params(args: argparse.Namespace) -> dict | None:
 
 def add_training_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("training")
-    group.add_argument("--epochs", type=int, default=EstimatorDefault("epochs"),
-                       help="maximum passes over the data (default: %(default)s)")
-    group.add_argument("--batch-size", type=_int_or_word, default=EstimatorDefault("batch_size"),
+    group.add_argument("--epochs", type=int_or_word, default=EstimatorDefault("epochs"),
+                       help="maximum passes over the data, or auto: enough for 10,000 steps, at least 100; early "
+                       "stopping usually ends training sooner (default: %(default)s)")
+    group.add_argument("--batch-size", type=int_or_word, default=EstimatorDefault("batch_size"),
                        help="rows per step, or auto: chosen from the number of rows (default: %(default)s)")
     group.add_argument("--lr", type=float, default=EstimatorDefault("lr"),
                        help="Adam's learning rate (default: %(default)s)")
@@ -233,7 +235,7 @@ def describe(summary: dict) -> str:
     return "\n".join(printable(line) for line in [
         f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')} x "
         f"{plural(summary['n_features'], 'channel' if summary.get('window') else 'feature')} ({summary['loss']} loss)",
-        f"{summary['epochs']} epochs (stop: {summary['stop_reason']}); {_kept(summary)}",
+        f"{_epochs(summary)} (stop: {summary['stop_reason']}); {_kept(summary)}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
@@ -255,6 +257,16 @@ def _window_line(window: dict) -> str:
             f"normalize {window['normalize']}, {plural(window['channels'], 'channel')}")
 
 
+def _epochs(summary: dict) -> str:
+    """The epochs run, of how many at most, and the steps each (a model saved before they were recorded: the run)."""
+    from aekit.exceptions import plural
+
+    if summary.get("max_epochs") is None:
+        return plural(summary["epochs"], "epoch")
+    return (f"{summary['epochs']} of at most {plural(summary['max_epochs'], 'epoch')}, "
+            f"{plural(summary['steps_per_epoch'], 'step')} each")
+
+
 def _kept(summary: dict) -> str:
     """Which weights the model kept and their losses: not those of a last epoch that was discarded."""
     kept, val = summary.get("kept_epoch"), summary.get("kept_val_loss")
@@ -267,11 +279,3 @@ def _kept(summary: dict) -> str:
 
 def _seconds(value) -> str:
     return "n/a" if value is None else f"{value:.2f} s"
-
-
-def _int_or_word(text: str) -> int | str:
-    """An int, or a word the estimator may accept (it names what it takes when it does not)."""
-    try:
-        return int(text)
-    except ValueError:
-        return text.strip()

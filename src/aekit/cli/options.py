@@ -174,6 +174,14 @@ def contamination(text: str) -> float | str:
         raise argparse.ArgumentTypeError(f"expected a share of the rows such as 0.05, or auto, got {text!r}") from None
 
 
+def int_or_word(text: str) -> int | str:
+    """An int, or a word the estimator may accept (``auto``; it names what it takes when it does not)."""
+    try:
+        return int(text)
+    except ValueError:
+        return text.strip()
+
+
 def _positive_int(text: str) -> int:
     try:
         value = int(text)

@@ -93,8 +93,12 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     input_shape : tuple of 3 ints or None, default=None
         ``(channels, height, width)`` of the images each row was flattened from; needed by "conv",
         kept by the other architectures for pictures and PNG outputs (the model ignores it).
-    epochs : int, default=100
-        Maximum number of passes over the training rows.
+    epochs : int or "auto", default="auto"
+        Maximum number of passes over the training rows; early stopping usually ends training sooner.
+        "auto" sets it from the optimizer steps an epoch gives (training rows over ``batch_size``): at
+        least 10,000 steps in all and at least 100 epochs, ``max(100, ceil(10000 / steps_per_epoch))``
+        (:func:`auto_epochs`), so a small table, with a few steps an epoch, trains as long as a large
+        one before it is cut off. ``history_["max_epochs"]`` holds the number used.
     batch_size : int or "auto", default="auto"
         "auto": 256 rows from 1024 training rows up; on fewer rows, a power of two giving at least 4
         steps per epoch (batches of at least 16 rows), so small data sets get more than one step an
@@ -102,8 +106,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     lr : float, default=1e-3
         Adam's learning rate.
     lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
-        "cosine" anneals the rate to 0 over ``epochs``; "plateau" halves it when the monitored
-        loss has not improved for ``max(1, patience // 3)`` epochs.
+        "cosine" anneals the rate to 0 over ``epochs`` (the number "auto" resolves to); "plateau" halves
+        it when the monitored loss has not improved for ``max(1, patience // 3)`` epochs.
     validation_fraction : float in [0, 1), default=0.1
         Share of the rows held out for validation (early stopping, the anomaly threshold).
     early_stopping : bool, default=True
@@ -234,7 +238,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         categorical="from_dtype",
         architecture="anchored",
         input_shape=None,
-        epochs=100,
+        epochs="auto",
         batch_size="auto",
         lr=1e-3,
         lr_schedule="constant",

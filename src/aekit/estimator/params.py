@@ -38,7 +38,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "categorical": [StrOptions({"from_dtype"}), list, tuple, None],
     "architecture": [StrOptions(set(ARCHITECTURES))],
     "input_shape": [list, tuple, None],
-    "epochs": [Interval(Integral, 1, None, closed="left")],
+    "epochs": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "batch_size": [Interval(Integral, 1, None, closed="left"), StrOptions({"auto"})],
     "lr": [Interval(Real, 0, None, closed="neither")],
     "lr_schedule": [StrOptions(set(LR_SCHEDULES))],

@@ -8,6 +8,7 @@ the loss, checkpoints, and for the anchored model whether PCA stays. It hands ba
 
 from __future__ import annotations
 
+import math
 import warnings
 from dataclasses import dataclass
 
@@ -42,6 +43,12 @@ KEEP_PARTS_BYTES = 256 * 2**20
 AUTO_BATCH_STEPS = 4
 AUTO_BATCH_MIN = 16
 AUTO_BATCH_MAX = 256
+# epochs="auto": at least AUTO_EPOCH_STEPS optimizer steps, and at least AUTO_EPOCHS_MIN epochs (the number of
+# epochs of a large table, whose epochs hold that many steps already). On small tables, whose epochs are a few
+# steps each, 100 epochs ended fits still improving (real tables of 200-6,000 rows needed 1,000-7,000 steps
+# before early stopping ended them).
+AUTO_EPOCH_STEPS = 10_000
+AUTO_EPOCHS_MIN = 100
 # Full-batch training (one step per epoch) is warned about below this many epochs; a full-batch fit with
 # thousands of exact-gradient steps (aekit.analysis' linear model: 2,000) is deliberate.
 FULL_BATCH_MIN_EPOCHS = 1000
@@ -58,6 +65,18 @@ def auto_batch_size(n_rows: int) -> int:
     """
     target = max(1, n_rows // AUTO_BATCH_STEPS)
     return int(min(AUTO_BATCH_MAX, max(AUTO_BATCH_MIN, 2 ** int(np.log2(target)))))
+
+
+def auto_epochs(steps_per_epoch: int) -> int:
+    """``epochs="auto"``: enough epochs for ``AUTO_EPOCH_STEPS`` optimizer steps at ``steps_per_epoch`` steps
+    an epoch, and at least ``AUTO_EPOCHS_MIN``; early stopping usually ends training before.
+
+    Examples
+    --------
+    >>> auto_epochs(7), auto_epochs(100), auto_epochs(211)
+    (1429, 100, 100)
+    """
+    return max(AUTO_EPOCHS_MIN, math.ceil(AUTO_EPOCH_STEPS / max(1, int(steps_per_epoch))))
 
 
 @dataclass
@@ -123,7 +142,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     anchored = estimator.architecture == "anchored"
     n_train = _n_rows(train_data)
     n_val = 0 if val_data is None else _n_rows(val_data)
-    batch_size = _batch_size(estimator, n_train)
+    batch_size, steps_per_epoch, epochs = _batch_size_and_epochs(estimator, n_train)
     precision = resolve_precision(estimator.precision, module, device)
     geometry_weight = None if estimator.geometry is None else float(estimator.geometry_weight)
     loss_fn = _training_loss(loss, n_features, geometry_weight) if criterion is None else _table_loss(criterion)
@@ -135,7 +154,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
     elif anchored:
         start_loss_fn = _start_loss if geometry_weight is None else loss_fn
     config = TrainConfig(
-        epochs=estimator.epochs,
+        epochs=epochs,
         batch_size=batch_size,
         lr=estimator.lr,
         lr_schedule=estimator.lr_schedule,
@@ -165,6 +184,8 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
 
     record = history.to_dict()
     record["batch_size"] = batch_size
+    record["steps_per_epoch"] = steps_per_epoch
+    record["max_epochs"] = epochs
     record["training_threads"] = steps_threads or torch.get_num_threads()
     if start is not None and start.rule is not None:
         record["latent_dim_rule"] = start.rule
@@ -322,18 +343,21 @@ def _steps_threads(estimator, module, device: torch.device, batch_size: int) -> 
     return training_threads(module, device, batch_size)
 
 
-def _batch_size(estimator, n_train: int) -> int:
-    """``batch_size``, with "auto" resolved (:func:`auto_batch_size`); a warning when it is the whole data."""
+def _batch_size_and_epochs(estimator, n_train: int) -> tuple[int, int, int]:
+    """``batch_size``, the optimizer steps an epoch gives, and ``epochs``, with "auto" resolved
+    (:func:`auto_batch_size`, :func:`auto_epochs`); a warning when a batch is the whole data and the steps are few."""
     batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
-    if batch_size >= n_train > AUTO_BATCH_MIN and estimator.epochs < FULL_BATCH_MIN_EPOCHS:
+    steps_per_epoch = loop.steps_per_epoch(n_train, batch_size)
+    epochs = auto_epochs(steps_per_epoch) if estimator.epochs == "auto" else int(estimator.epochs)
+    if batch_size >= n_train > AUTO_BATCH_MIN and epochs < FULL_BATCH_MIN_EPOCHS:
         warnings.warn(
             f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, "
-            f"{estimator.epochs} steps in all, too few to learn more than the mean. Use batch_size='auto' or a "
+            f"{epochs} steps in all, too few to learn more than the mean. Use batch_size='auto' or a "
             "batch a fraction of the rows.",
             UserWarning,
             stacklevel=6,
         )
-    return batch_size
+    return batch_size, steps_per_epoch, epochs
 
 
 def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainConfig, start_loss_fn) -> History:

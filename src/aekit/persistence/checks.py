@@ -120,7 +120,7 @@ def check_history(history: Any) -> dict:
         values = history.get(key, [])
         expect(isinstance(values, list) and all(is_number(v) for v in values),
                 f"{key!r} must be a list of numbers", name)
-    for key in ("best_epoch", "n_epochs"):
+    for key in ("best_epoch", "n_epochs", "max_epochs", "steps_per_epoch"):
         expect(key not in history or is_count(history[key], 0, 2**32), f"{key!r} must be an integer >= 0", name)
     expect(not isinstance(history.get("stop_reason", ""), bool) and isinstance(history.get("stop_reason", ""), str),
             "'stop_reason' must be a string", name)

@@ -30,7 +30,8 @@ from aekit.training.precision import autocast, resolve_precision
 from aekit.training.resume import restore
 from aekit.training.stopping import EarlyStopping, stop_on_signal
 
-__all__ = ["EVAL_BATCH_ROWS", "LossFn", "TensorSource", "as_source", "evaluate", "fit_module", "staging_tensor"]
+__all__ = ["EVAL_BATCH_ROWS", "LossFn", "TensorSource", "as_source", "evaluate", "fit_module", "staging_tensor",
+           "steps_per_epoch"]
 
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
@@ -131,6 +132,18 @@ def evaluate(module: nn.Module, loss_fn: LossFn, X) -> float:
     return total / max(rows, 1)
 
 
+def steps_per_epoch(n_rows: int, batch_size: int) -> int:
+    """The optimizer steps of an epoch over ``n_rows`` rows (this process's) in batches of ``batch_size``:
+    under torchrun the fewest any process has, which every process runs (DDP's all-reduce waits for all).
+
+    Examples
+    --------
+    >>> steps_per_epoch(400, 64)
+    7
+    """
+    return distributed.min_over_ranks(math.ceil(n_rows / batch_size))
+
+
 def _state_copy(module: nn.Module) -> dict:
     """The module's weights, cloned (as deepcopy would, at a fraction of its cost)."""
     state = module.state_dict()
@@ -199,9 +212,8 @@ def _train(
     watch = EarlyStopping(enabled=config.early_stopping, patience=config.patience)
     last_good_state = _state_copy(module)
     start_epoch, skip_steps, running, rows_seen = 0, 0, None, 0
-    # every rank must run the same number of steps, or DDP's all-reduce would wait forever
-    steps_per_epoch = distributed.min_over_ranks(math.ceil(train_source.n_rows / config.batch_size))
-    if steps_per_epoch == 0:
+    n_steps = steps_per_epoch(train_source.n_rows, config.batch_size)
+    if n_steps == 0:
         raise TrainingError(
             f"No training rows{' on at least one of the processes' if distributed.several_processes() else ''}: "
             "there is nothing to train on. Give more rows (or fewer processes)."
@@ -250,7 +262,7 @@ def _train(
                 running, rows_seen = torch.zeros((), dtype=torch.float64, device=device), 0
             running = running.to(device)
             for step, batch in enumerate(train_source.batches(config.batch_size, generator)):
-                if step == steps_per_epoch:
+                if step == n_steps:
                     break
                 if step < skip_steps:  # resuming mid-epoch: the same permutation, minus the steps already done
                     continue

@@ -199,6 +199,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         "streaming": bool(streaming),
         "loss": model.loss_,
         "epochs": int(model.n_iter_),
+        "max_epochs": history.get("max_epochs"),  # epochs="auto" resolved
+        "steps_per_epoch": history.get("steps_per_epoch"),
         "best_epoch": history.get("best_epoch"),
         "stop_reason": history.get("stop_reason"),
         "train_loss": final_value(history.get("train_loss")),
