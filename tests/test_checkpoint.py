@@ -254,8 +254,9 @@ def test_resume_with_other_settings_is_refused(tmp_path):
         )
 
 
-def test_estimator_resume_after_early_stopping_does_not_train_further(tmp_path, low_rank_data):
-    params = dict(latent_dim=2, epochs=200, lr=0.05, patience=2, batch_size=32, random_state=0, device="cpu",
+@pytest.mark.parametrize("epochs", [200, "auto"])
+def test_estimator_resume_after_early_stopping_does_not_train_further(tmp_path, low_rank_data, epochs):
+    params = dict(latent_dim=2, epochs=epochs, lr=0.05, patience=2, batch_size=32, random_state=0, device="cpu",
                   checkpoint_dir=str(tmp_path))
     first = aekit.Autoencoder(**params).fit(low_rank_data)
     assert first.history_["stop_reason"] == "early_stopping"
