@@ -50,6 +50,13 @@ def test_compare_pca_prints_a_table(capsys, digits_csv):
         assert text in out
 
 
+def test_compare_pca_takes_epochs_auto(capsys, digits_csv):
+    path, _ = digits_csv
+    summary = run_json(capsys, ["compare-pca", path, "--latent-dim", "2", "--epochs", "auto", "--hidden", "8"])
+    errors = summary["errors"]["autoencoder"]
+    assert summary["latent_dim"] == 2 and np.isfinite([errors["train"], errors["heldout"]]).all()
+
+
 def test_sweep_json_table_and_plot(capsys, digits_csv, tmp_path):
     path, X = digits_csv
     plot = tmp_path / "sweep.png"

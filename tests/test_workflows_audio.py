@@ -12,6 +12,7 @@ import soundfile
 
 import aekit
 from aekit.data import read_data
+from aekit.estimator.train import auto_epochs
 from aekit.exceptions import InvalidInputError
 from aekit.spectrogram import LogMelFrames
 from aekit.workflows import fit_file, model_info, score_file
@@ -223,3 +224,9 @@ def test_onnx_export_of_a_sound_model_scores_clips_as_aekit(sounds, tmp_path):
     np.testing.assert_allclose(clip_scores, expected["outlier_score"], rtol=1e-4)
     flags = (clip_scores > float(metadata["audio_clip_threshold"])).astype(int)
     assert flags.tolist() == expected["outlier"].tolist() and flags.sum() >= 1
+
+
+def test_epochs_auto_is_resolved_from_the_frames_steps(sounds, tmp_path):
+    train, _, _, _ = sounds
+    summary = fit_file(train, tmp_path / "m", audio=FEATURES, **{**PARAMS, "epochs": "auto", "patience": 1})
+    assert summary["max_epochs"] == auto_epochs(summary["steps_per_epoch"]) >= summary["epochs"]
