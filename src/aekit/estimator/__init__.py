@@ -12,7 +12,7 @@
 from aekit.estimator.autoencoder import Autoencoder
 from aekit.estimator.saving import load_model, load_model_and_environment, save_model
 from aekit.estimator.series import SeriesAutoencoder
-from aekit.estimator.train import auto_batch_size
+from aekit.estimator.train import auto_batch_size, auto_epochs
 
-__all__ = ["Autoencoder", "SeriesAutoencoder", "auto_batch_size", "load_model", "load_model_and_environment",
-           "save_model"]
+__all__ = ["Autoencoder", "SeriesAutoencoder", "auto_batch_size", "auto_epochs", "load_model",
+           "load_model_and_environment", "save_model"]

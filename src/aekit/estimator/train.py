@@ -43,10 +43,9 @@ KEEP_PARTS_BYTES = 256 * 2**20
 AUTO_BATCH_STEPS = 4
 AUTO_BATCH_MIN = 16
 AUTO_BATCH_MAX = 256
-# epochs="auto": at least AUTO_EPOCH_STEPS optimizer steps, and at least AUTO_EPOCHS_MIN epochs (the number of
-# epochs of a large table, whose epochs hold that many steps already). On small tables, whose epochs are a few
-# steps each, 100 epochs ended fits still improving (real tables of 200-6,000 rows needed 1,000-7,000 steps
-# before early stopping ended them).
+# epochs="auto": at least AUTO_EPOCH_STEPS optimizer steps, and at least AUTO_EPOCHS_MIN epochs (what a large
+# table, whose epochs hold that many steps already, always had): a small table's epochs are a few steps each,
+# and a fixed number of epochs cut its fits off still improving (docs/performance.md, "Epochs").
 AUTO_EPOCH_STEPS = 10_000
 AUTO_EPOCHS_MIN = 100
 # Full-batch training (one step per epoch) is warned about below this many epochs; a full-batch fit with
