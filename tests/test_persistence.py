@@ -154,8 +154,11 @@ def test_symlink_pointing_outside_is_refused(saved, tmp_path):
         (lambda c: c["fitted"].update(n_features_in=10**400), "bad n_features_in"),
         (lambda c: c.update(module="not an object"), "must be objects"),
         (lambda c: c["module"].update(architecture="os.system"), "the module's architecture 'os.system' differs"),
+        (lambda c: c["fitted"].update(precision="auto"), r"precision is 'auto', not one of \('fp32', 'bf16'\)"),
+        (lambda c: c["fitted"].pop("precision"), r"precision is None, not one of \('fp32', 'bf16'\)"),
     ],
-    ids=["wrong-type", "extra-key", "huge-number", "wrong-structure", "unknown-architecture"],
+    ids=["wrong-type", "extra-key", "huge-number", "wrong-structure", "unknown-architecture", "unresolved-precision",
+         "no-precision"],
 )
 def test_bad_config_values_are_refused(saved, edit, pattern):
     edit_config(saved, edit)

@@ -1,6 +1,7 @@
 """The bf16 (autocast) path: numerically close to fp32 within bf16's precision, and finite; the
 "auto" precision rule and the warning for emulated bf16; the estimator's n_jobs."""
 
+import json
 import math
 
 import numpy as np
@@ -8,6 +9,7 @@ import pytest
 import torch
 
 import aekit.training.loop
+import aekit.training.precision
 from aekit import Autoencoder, hardware, load
 from aekit.exceptions import InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
@@ -122,8 +124,6 @@ def test_auto_takes_bf16_only_for_large_layers_on_a_device_that_computes_it(nati
 
 
 def test_bf16_where_it_is_emulated_warns(monkeypatch):
-    import aekit.training.precision
-
     monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
     monkeypatch.setattr(aekit.training.precision, "_warned_emulated_bf16", set())
     module = MLPAutoencoder(64, 4, hidden_dims=(32,))
@@ -137,6 +137,27 @@ def test_the_estimator_defaults_to_auto_and_says_what_it_used(data):
     assert model.precision_ == "fp32"  # 12 x 16 weights: far below the bf16 rule's size
     reference = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0, precision="fp32").fit(data)
     np.testing.assert_array_equal(model.transform(data), reference.transform(data))
+
+
+def test_a_loaded_model_runs_in_the_precision_it_was_fitted_in_whatever_this_machine_would_pick(
+        data, tmp_path, monkeypatch):
+    # the fit's machine computes bf16 natively and its rule picks bf16 for layers this wide
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: True)
+    monkeypatch.setattr(aekit.training.precision, "BF16_MIN_WEIGHTS", 1)
+    model = Autoencoder(3, hidden_dims=(16,), epochs=2, random_state=0).fit(data)
+    assert model.precision == "auto" and model.precision_ == "bf16"
+    Z = model.transform(data)
+    model.save(tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "config.json").read_text())["fitted"]["precision"] == "bf16"
+    # the loading machine's rule would pick fp32: the model still runs in bf16, as its threshold was computed
+    monkeypatch.setattr(hardware, "bf16_native", lambda device: False)
+    assert resolve_precision("auto", model.module_, CPU) == "fp32"
+    loaded = load(tmp_path / "model")
+    assert loaded.precision_ == "bf16"
+    np.testing.assert_array_equal(loaded.transform(data), Z)
+    np.testing.assert_array_equal(loaded.outlier_scores(data), model.outlier_scores(data))
+    as_fp32 = loaded.set_params(precision="fp32").transform(data)  # an explicit precision is used as set
+    assert not np.array_equal(as_fp32, Z)
 
 
 def threads_of_the_training_steps(monkeypatch) -> list[int]:

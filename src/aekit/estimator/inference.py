@@ -67,12 +67,10 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False, 
     device = module_device(estimator.module_)
     estimator.module_.eval()
     outputs = []
-    # "auto": the precision the model was trained and validated in (its threshold's errors were computed so)
-    precision = estimator.precision
-    if precision != "auto" or getattr(estimator, "precision_", None) is None:
-        precision = resolve_precision(precision, estimator.module_, device)
-    else:
-        precision = estimator.precision_
+    # "auto": the precision the model was trained and validated in (its threshold's errors were computed so),
+    # resolved once by the fit and saved with the model; a precision set since then is used as set
+    precision = estimator.precision_ if estimator.precision == "auto" else \
+        resolve_precision(estimator.precision, estimator.module_, device)
     with torch.inference_mode(), autocast(device, precision):
         for start in range(0, len(array), INFERENCE_BATCH_ROWS):
             rows = array[start : start + INFERENCE_BATCH_ROWS]

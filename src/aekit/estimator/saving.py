@@ -156,6 +156,7 @@ def _autoencoder_from_saved(saved: persistence.SavedModel) -> Autoencoder:
         estimator.table_ = saved.table
     estimator.n_iter_ = fitted["n_iter"]
     estimator.seed_ = fitted["seed"]
+    estimator.precision_ = fitted["precision"]
     estimator.history_ = saved.history
     if fitted.get("output_config") is not None:
         estimator.set_output(**fitted["output_config"])

@@ -46,6 +46,7 @@ def saved_state(estimator, *, series: dict | None = None) -> persistence.SavedMo
         "threshold": float(estimator.threshold_),
         "n_iter": int(estimator.n_iter_),
         "seed": int(estimator.seed_),
+        "precision": estimator.precision_,
         "score_quantiles": [float(q) for q in estimator.score_quantiles_],
         "score_state": state.to_dict() if state else None,
         "window": series,

@@ -66,16 +66,13 @@ from aekit.tables import TableEncoder
 __all__ = ["ARCHITECTURE_CHECKS", "DAMAGED", "FORMAT_VERSION", "JSON_FILES", "MANIFEST", "MAX_LAYERS", "MAX_WIDTH",
            "WEIGHTS", "SavedModel", "check_model_target", "read_model", "write_model"]
 
-FITTED_KEYS = frozenset({"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                         "score_quantiles", "score_state", "window", "audio", "output_config", "table"})
-
-
 @dataclass
 class SavedModel:
     """A fitted model's state, as a model folder stores it.
 
-    ``params`` are the constructor arguments (JSON values); ``fitted`` the fitted attributes in their
-    JSON form (keys of :data:`FITTED_KEYS`); ``score_state`` the parsed ``fitted["score_state"]``.
+    ``params`` are the constructor arguments (JSON values); ``fitted`` the fitted attributes in their JSON
+    form (keys of :data:`~aekit.persistence.checks.FITTED_KEYS`); ``score_state`` the parsed
+    ``fitted["score_state"]``.
     """
 
     params: dict

@@ -19,12 +19,16 @@ from aekit.exceptions import ModelFileError
 from aekit.models import build_model
 from aekit.models.losses import OUTPUT_ACTIVATION
 from aekit.persistence.files import DAMAGED, WEIGHTS, expect, is_count
+from aekit.training.precision import RESOLVED_PRECISIONS
 
 # Bounds on a module description, checked from config.json alone before anything is built or read:
 # no aekit architecture has more layers than this in one list, or layers wider than this.
 MAX_LAYERS = 256
 MAX_WIDTH = 2**31
 MAX_DEPTH = 4  # lists in lists: a module description holds lists of sizes, and no deeper
+# The fitted attributes config.json's "fitted" may hold (see aekit.estimator.state.saved_state).
+FITTED_KEYS = frozenset({"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed", "precision",
+                         "score_quantiles", "score_state", "window", "audio", "output_config", "table"})
 
 
 def is_number(value: Any) -> bool:
@@ -145,9 +149,10 @@ def check_fitted(fitted: dict, n_features: int) -> None:
         "feature_names_in must be null or one distinct string per feature",
     )
     expect(fitted.get("loss") in ("mse", "bce"), f"loss is {fitted.get('loss')!r}")
-    unknown_fitted = set(fitted) - {"n_features_in", "feature_names_in", "loss", "threshold", "n_iter", "seed",
-                                    "score_quantiles", "score_state", "window", "audio", "output_config", "table"}
+    unknown_fitted = set(fitted) - FITTED_KEYS
     expect(not unknown_fitted, f"unknown fitted attributes {sorted(unknown_fitted)}")
+    expect(fitted.get("precision") in RESOLVED_PRECISIONS,
+           f"precision is {fitted.get('precision')!r:.40}, not one of {RESOLVED_PRECISIONS}")
     threshold = fitted.get("threshold")
     expect(
         is_number(threshold) and math.isfinite(threshold) and threshold >= 0,

@@ -17,10 +17,11 @@ from torch import nn
 from aekit import hardware
 from aekit.exceptions import InvalidParameterValue, did_you_mean
 
-__all__ = ["BF16_MIN_WEIGHTS", "PRECISIONS", "THREADS_MIN_FLOPS", "autocast", "resolve_precision",
-           "training_threads"]
+__all__ = ["BF16_MIN_WEIGHTS", "PRECISIONS", "RESOLVED_PRECISIONS", "THREADS_MIN_FLOPS", "autocast",
+           "resolve_precision", "training_threads"]
 
 PRECISIONS = ("auto", "fp32", "bf16")
+RESOLVED_PRECISIONS = ("fp32", "bf16")  # what "auto" resolves to: what a fit ran in (precision_)
 # precision="auto" picks bf16 on a CPU that computes it natively when the model's largest weight matrix
 # has at least this many entries: below it, autocast's casts cost more than bf16's faster products save.
 BF16_MIN_WEIGHTS = 131_072
