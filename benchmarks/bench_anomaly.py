@@ -57,6 +57,8 @@ import aekit
 from _common import DATA_ROOT, machine_line, print_table
 from aekit.detect import auto_threshold
 
+FIXED_CONTAMINATION = aekit.Autoencoder().contamination  # 0.05, the estimator's default
+
 ODDS_SETS = (
     "arrhythmia", "cardio", "glass", "ionosphere", "letter", "lympho", "mnist", "musk", "optdigits",
     "pendigits", "pima", "satellite", "satimage-2", "shuttle", "vertebral", "vowels", "wbc",
@@ -96,8 +98,15 @@ def pca_scores(train, test, seed: int) -> np.ndarray:
     return ((test - pca.inverse_transform(pca.transform(test))) ** 2).sum(axis=1)
 
 
-def iforest_scores(train, test, seed: int) -> np.ndarray:
-    return -IsolationForest(random_state=seed).fit(train).score_samples(test)
+def iforest_scores(train, test, seed: int, flags: dict) -> np.ndarray:
+    """IsolationForest's outlier scores of ``test``; ``flags`` gets its outlier flags of them with its own
+    ``contamination="auto"`` (``score_samples`` below -0.5) and with ``contamination=0.05`` (below the training
+    scores' 5 % quantile): what ``predict`` gives, from one forest (the offset is all that differs)."""
+    forest = IsolationForest(random_state=seed).fit(train)
+    scores = forest.score_samples(test)
+    flags["auto"] = scores < forest.offset_
+    flags["fixed"] = scores < np.quantile(forest.score_samples(train), FIXED_CONTAMINATION)
+    return -scores
 
 
 def pyod_scores(kind: str, train, test, seed: int, contamination: float, timing: dict) -> np.ndarray:
@@ -195,10 +204,12 @@ def main() -> int:
           "mean (std) over seeds")
     names = [n for n in args.datasets.split(",") if n] or None
     rows, means, seconds = [], {name: [] for name in detectors}, dict.fromkeys(detectors, 0.0)
-    f1 = {"default": [], "auto": []}
+    f1 = {(detector, rule): [] for detector in ("aekit", "IForest") for rule in ("fixed", "auto")}
     speed = {"aekit rows": 0, "aekit s": 0.0, "PyOD s": 0.0}
+    f1_rows = []
     for name, X, y, note in load_sets(args.suite, args.data, names, args.max_rows, set(args.skip.split(","))):
         aucs = {detector: [] for detector in detectors}
+        f1_before = {key: len(values) for key, values in f1.items()}
         for seed in range(args.seeds):
             X_train, X_test, y_train, y_test = train_test_split(X, y, test_size=0.4, random_state=seed)
             if len(np.unique(y_test)) < 2:  # a rare class missed by the split (smtp subsampled): no ROC-AUC
@@ -211,13 +222,13 @@ def main() -> int:
             combined = run.scores(X_test)
             seconds["aekit"] += time.perf_counter() - started
             results = {"aekit": combined, "aekit error": run.model.reconstruction_error(X_test)}
-            flags = combined > run.model.threshold_
-            f1["default"].append(f1_score(y_test, flags, zero_division=0.0))
-            f1["auto"].append(f1_score(y_test, combined > auto_threshold(run.model.score_quantiles_),
-                                        zero_division=0.0))
+            # "auto" reads the same scores' quantiles as the default threshold: as a fit with contamination="auto"
+            aekit_flags = {"fixed": combined > run.model.threshold_,
+                           "auto": combined > auto_threshold(run.model.score_quantiles_)}
+            iforest_flags: dict = {}
             contamination = max(y_train.mean(), 0.01)
             runs = {
-                "IForest": lambda: iforest_scores(X_train, X_test, seed),  # noqa: B023 (called at once)
+                "IForest": lambda: iforest_scores(X_train, X_test, seed, iforest_flags),  # noqa: B023 (called at once)
                 "PCA": lambda: pca_scores(X_train, X_test, seed),  # noqa: B023
                 "PyOD AE": lambda: pyod_scores("AE", X_train, X_test, seed, contamination, pyod_timing),  # noqa: B023
                 "PyOD VAE": lambda: pyod_scores("VAE", X_train, X_test, seed, contamination, pyod_timing),  # noqa: B023
@@ -226,6 +237,10 @@ def main() -> int:
                 started = time.perf_counter()
                 results[detector] = runs[detector]()
                 seconds[detector] += time.perf_counter() - started
+            for (detector, rule), values in f1.items():
+                flags = aekit_flags if detector == "aekit" else iforest_flags
+                if rule in flags:
+                    values.append(f1_score(y_test, flags[rule], zero_division=0.0))
             if "AE" in pyod_timing:
                 speed["aekit rows"] += len(X_test)
                 speed["aekit s"] += run.score_seconds
@@ -235,6 +250,8 @@ def main() -> int:
         for detector in detectors:
             means[detector].append(np.mean(aucs[detector]))
         print(f"  {name}: " + ", ".join(f"{d} {np.mean(a):.4f}" for d, a in aucs.items()), file=sys.stderr, flush=True)
+        f1_rows.append((name, f"{y.mean():.3f}", *(f"{np.mean(values[f1_before[key]:]):.3f}" if values[f1_before[key]:]
+                                                    else "n/a" for key, values in f1.items())))
         rows.append((name + (f" ({note})" if note else ""), str(len(X)), str(X.shape[1]),
                      *(f"{np.mean(aucs[d]):.3f} ({np.std(aucs[d]):.3f})" for d in detectors)))
     rows.append(("mean", "", "", *(f"{np.nanmean(means[d]):.3f}" for d in detectors)))
@@ -249,9 +266,15 @@ def main() -> int:
               f"{len(aekit_means) - wins - losses} of {len(aekit_means)} datasets; higher on "
               f"{int(np.sum(aekit_means > peer_means))}; mean ROC-AUC {np.nanmean(aekit_means):.3f} vs "
               f"{np.nanmean(peer_means):.3f}")
-    print(f"aekit predict without labels, mean F1 over sets and seeds: contamination "
-          f"{aekit.Autoencoder().contamination} {np.mean(f1['default']):.3f}, contamination 'auto' "
-          f"{np.mean(f1['auto']):.3f}")
+    f1_rows.append(("mean", "", *(f"{np.mean(values):.3f}" if values else "n/a" for values in f1.values())))
+    print()
+    print_table(f"F1 of predict on the test split (fixed: contamination={FIXED_CONTAMINATION}; auto: each one's "
+                '"auto"), mean over seeds', f1_rows,
+                ("dataset", "outlier share", *(f"{detector} {rule}" for detector, rule in f1)))
+    for rule, words in (("fixed", f"contamination={FIXED_CONTAMINATION}"), ("auto", 'contamination="auto"')):
+        figures = ", ".join(f"{detector} {np.mean(f1[detector, rule]):.3f}" for detector in ("aekit", "IForest")
+                            if f1[detector, rule])
+        print(f"predict without labels, mean F1 on the test split over sets and seeds, {words}: {figures}")
     if speed["PyOD s"] > 0:
         aekit_rate, pyod_rate = speed["aekit rows"] / speed["aekit s"], speed["aekit rows"] / speed["PyOD s"]
         print(f"scoring speed on the test rows themselves (small sets: per-call overheads weigh): aekit "

@@ -93,12 +93,20 @@ def fit_data(estimator, data, *, criterion=None):
     score_state, held_out_scores = _held_out_scores(model, data, split, trained.held_out)
     if criterion is not None:
         held_out_scores = _observed_scores(model, held_out_scores, data, split)
-    # the threshold, and the quantiles of the held-out scores behind it (for other contaminations)
-    score_quantiles = np.quantile(held_out_scores.astype(np.float64), SCORE_QUANTILE_LEVELS)
+    # the threshold, read off the held-out scores or, too few to see its tail, all rows' (see aekit.detect),
+    # the quantiles of those scores (for other contaminations), and the share it flags among the fit's rows
+    fit_scores = _fit_rows_scores(model, data, split)
+    scores, source = detect.scores_for_threshold(held_out_scores, fit_scores, estimator.contamination)
+    score_quantiles = np.quantile(scores.astype(np.float64), SCORE_QUANTILE_LEVELS)
     if estimator.contamination == "auto":
         threshold = detect.auto_threshold(score_quantiles)
     else:
-        threshold = float(np.quantile(held_out_scores, 1.0 - estimator.contamination))
+        threshold = float(np.quantile(scores, 1.0 - estimator.contamination))
+    threshold_record = {"scores": source, "n_scores": len(scores), "n_rows_checked": len(fit_scores),
+                        "training_share": float(np.mean(fit_scores > threshold))}
+    message = detect.flagged_share_warning(threshold_record, estimator.contamination)
+    if message:
+        warnings.warn(message, UserWarning, stacklevel=4)
 
     # everything the fit learned, set in one place
     estimator.n_features_in_ = n_features
@@ -111,7 +119,7 @@ def fit_data(estimator, data, *, criterion=None):
     estimator.loss_ = loss
     estimator.module_ = trained.module
     estimator.precision_ = trained.precision
-    estimator.history_ = trained.history
+    estimator.history_ = {**trained.history, "threshold": threshold_record}
     estimator.n_iter_ = len(trained.history["train_loss"])
     if score_state is not None:
         estimator.score_state_ = score_state
@@ -205,6 +213,17 @@ def _of_all_rows(statistics, data):
     """The statistics of every row of ``data`` from those of the rows this process read: merged over the
     processes when each reads only its own share (``data.sharded``, a file under torchrun)."""
     return distributed.merged_over_ranks(statistics) if data.sharded else statistics
+
+
+def _fit_rows_scores(model, data, split: ValidationSplit) -> np.ndarray:
+    """The outlier scores of the fit's rows, training and held-out (of a uniform sample of
+    ``SCORE_STATE_ROWS`` of them on more rows, as :func:`_score_state_rows` draws it); a table's rows
+    with no observed cell left out."""
+    scores = [inference.outlier_scores(model, X, scale=True) for X in _score_state_rows(data, split, model.seed_)]
+    scores = np.concatenate(scores or [np.empty(0, dtype=np.float32)])
+    if data.sharded:
+        scores = distributed.gather_over_ranks(scores)
+    return scores[~np.isnan(scores)]
 
 
 def _score_state_rows(data, split: ValidationSplit, seed: int):

@@ -61,8 +61,9 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
     """The outlier score above which a row is an outlier, and where it came from.
 
     By default the model's ``threshold_``: the ``1 - contamination`` quantile of the score on
-    held-out training rows, computed at fit time. Another `contamination` reads the same quantile
-    off the stored distribution of held-out scores (``score_quantiles_``, 1001 quantiles at levels
+    held-out training rows (all the fit's rows when the held-out ones are too few: see :mod:`aekit.detect`),
+    computed at fit time. Another `contamination` reads the same quantile off the stored distribution of
+    those scores (``score_quantiles_``, 1001 quantiles at levels
     0, 0.001, ..., 1: exact for multiples of 0.001, linear in between); ``"auto"`` applies
     :func:`aekit.detect.auto_threshold` to it. An explicit `threshold` is used as it is.
 
