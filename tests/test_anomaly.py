@@ -6,14 +6,16 @@ import json
 
 import numpy as np
 import pytest
-from scipy.stats import multivariate_normal
+from scipy.optimize import brentq
+from scipy.stats import multivariate_normal, norm
 from sklearn.covariance import EmpiricalCovariance
-from sklearn.metrics import roc_auc_score
+from sklearn.metrics import f1_score, roc_auc_score
 from sklearn.mixture import GaussianMixture
 
 import aekit
 from aekit import detect
 from aekit.report import top_outliers, write_report
+from aekit.training.sources import ValidationSplit
 from aekit.workflows import outlier_threshold
 from conftest import SCORING_FIT, assert_close, edit_config
 
@@ -168,13 +170,86 @@ def test_predict_proba_is_calibrated_on_the_held_out_scores_and_agrees_with_pred
     assert_close(proba[:, 1], expected, rtol=1e-4, atol=1e-6)
 
 
-def test_contamination_auto_is_a_robust_three_sigma_rule_on_log_scores(planted):
-    X = planted[0]
+def _auto_reference(scores: np.ndarray) -> tuple[float, bool]:
+    """The documented "auto" rule, solved with scipy: a two-Gaussian mixture on the log of numpy's 1001 quantiles;
+    with its upper component at most 25 % of the rows, the root above the median where that component's posterior
+    is 0.5 (the densities written out); else the 0.95 quantile. Also says whether the group was found."""
+    log_scores = np.log(np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)))
+    mixture = GaussianMixture(2, random_state=0).fit(log_scores[:, None])
+    upper = int(np.argmax(mixture.means_.ravel()))
+    if mixture.weights_[upper] > 0.25:
+        return float(np.quantile(np.exp(log_scores), 0.95)), False
+    weights, means, sds = mixture.weights_, mixture.means_.ravel(), np.sqrt(mixture.covariances_.ravel())
+
+    def posterior_less_half(x):
+        density = weights * norm.pdf(x, means, sds)
+        return density[upper] / density.sum() - 0.5
+
+    median = np.median(log_scores)
+    grid = np.linspace(median, log_scores.max(), 10001)
+    first = int(np.argmax([posterior_less_half(x) > 0 for x in grid]))
+    return float(np.exp(brentq(posterior_less_half, grid[first - 1], grid[first]))), True
+
+
+def test_contamination_auto_flags_the_upper_group_of_log_scores(planted):
+    X, is_outlier = planted
     model = aekit.Autoencoder(**SCORING_FIT, contamination="auto", validation_fraction=0.0).fit(X)  # all held out
-    logs = np.log(model.outlier_scores(X).astype(np.float64))
-    q25, q50, q75 = np.quantile(logs, [0.25, 0.5, 0.75])
-    assert_close(model.threshold_, np.exp(q50 + 3 * (q75 - q25) / 1.3489795), rtol=1e-4, atol=0)
+    scores = model.outlier_scores(X)
+    expected, grouped = _auto_reference(scores)
+    assert grouped, "the planted outliers make a group of high scores"
+    # the rule walks a grid of 2001 log scores from the median up: within one step of the exact root
+    assert_close(np.log(model.threshold_), np.log(expected), rtol=0, atol=np.ptp(np.log(scores)) / 2000)
     assert_close(outlier_threshold(model, contamination="auto")[0], model.threshold_, rtol=1e-9, atol=0)
+    flagged = scores > model.threshold_
+    assert f1_score(is_outlier, flagged) > 0.8, "the group is the planted outliers"
+
+
+@pytest.mark.filterwarnings("ignore:The validation loss was still improving")
+def test_contamination_auto_without_a_group_of_outliers_flags_five_percent():
+    X = np.random.default_rng(3).normal(size=(400, 5))  # one Gaussian cloud: no group of high scores
+    model = aekit.Autoencoder(**SCORING_FIT, contamination="auto", validation_fraction=0.0).fit(X)
+    scores = model.outlier_scores(X)
+    expected, grouped = _auto_reference(scores)
+    assert not grouped
+    assert_close(model.threshold_, expected, rtol=1e-5, atol=0)
+    assert np.mean(scores > model.threshold_) == pytest.approx(0.05, abs=1 / 400)
+
+
+@pytest.fixture(scope="module")
+def small_table():
+    """60 rows of 6 correlated heavy-tailed features (Student's t, 3 degrees of freedom): 6 rows are held out."""
+    rng = np.random.default_rng(0)
+    return rng.standard_t(3, size=(60, 6)) @ rng.normal(size=(6, 6))
+
+
+def test_with_few_held_out_rows_the_threshold_is_read_off_all_rows(small_table):
+    X = small_table
+    model = aekit.Autoencoder(**SCORING_FIT).fit(X)
+    scores = model.outlier_scores(X)
+    _, held_out = ValidationSplit(len(X), 0.1, model.seed_).rows()
+    assert len(held_out) == 6 and detect.threshold_rows_needed(0.05) == 200
+    # the 0.95 quantile of the 6 held-out scores (the rule before) flags far more than 5 % of this table
+    assert np.mean(scores > np.quantile(scores[held_out], 0.95)) > 0.08
+    assert_close(model.threshold_, np.quantile(scores, 0.95), rtol=1e-6, atol=0)
+    assert_close(model.error_quantiles_, np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)),
+                 rtol=1e-6, atol=0)
+    flagged = np.mean(model.predict(X) == -1)
+    assert 0.03 <= flagged <= 0.08
+    assert model.history_["threshold"] == {"scores": "all rows", "n_scores": 60, "n_rows_checked": 60,
+                                           "training_share": pytest.approx(flagged)}
+
+
+def test_a_share_flagged_far_from_contamination_is_warned_about(small_table, monkeypatch):
+    monkeypatch.setattr(detect, "THRESHOLD_TAIL_ROWS", 0.1)  # the 6 held-out rows are enough: the rule before
+    with pytest.warns(UserWarning, match=r"The outlier threshold flags \d+\.\d% of the 60 rows the model was "
+                      r"fitted on, far from contamination=0.05: it was read off the 6 held-out rows, and the model "
+                      r"scores the rows it was trained on higher than those; rows like the held-out ones are flagged "
+                      r"at about 0.05\."):
+        model = aekit.Autoencoder(**SCORING_FIT).fit(small_table)
+    record = model.history_["threshold"]
+    assert record["scores"] == "held-out rows" and record["n_scores"] == 6
+    assert record["training_share"] == pytest.approx(np.mean(model.predict(small_table) == -1))
+    assert record["training_share"] > 0.1
 
 
 def test_error_score_is_the_reconstruction_error(planted):

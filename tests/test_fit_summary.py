@@ -46,3 +46,18 @@ def test_an_early_stopped_fit_reports_its_kept_epochs_losses():
     text = describe(summary)
     assert text.startswith("trained on 1 row x 1 feature (mse loss)\n")
     assert "4 epochs (stop: early_stopping); kept epoch 2: train loss 0.3, validation loss 0.4" in text
+
+
+def test_the_summary_says_which_scores_the_threshold_was_read_off_and_what_it_flags():
+    summary = {"n_rows": 61, "n_features": 12, "loss": "mse", "epochs": 4, "stop_reason": "max_epochs",
+               "kept_epoch": 4, "kept_train_loss": 0.1, "kept_val_loss": 0.2, "seconds": 1.0, "threshold": 2.0,
+               "contamination": 0.05, "model_dir": "m",
+               "threshold_rule": {"scores": "all rows", "n_scores": 61, "n_rows_checked": 61,
+                                  "training_share": 3 / 61}}
+    # sqrt(0.05 * 0.95 / 61) = 0.0279: the share's standard error on rows like these
+    assert ("outlier threshold 2 (contamination 0.05): read off the scores of 61 rows (all rows); it flags 4.9% "
+            "of 61 rows fitted, 5.0% +- 2.8% of rows like them") in describe(summary)
+    auto = {**summary, "contamination": "auto", "threshold_rule": {**summary["threshold_rule"],
+                                                                   "training_share": 0.0}}
+    assert "outlier threshold 2 (contamination auto): read off the scores of 61 rows (all rows); it flags 0.0% " \
+           "of 61 rows fitted\n" in describe(auto)

@@ -83,7 +83,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
                        "carry them to its output)")
     group.add_argument("--contamination", type=contamination, default=EstimatorDefault("contamination"), metavar="X",
                        help="expected share of outliers, in (0, 0.5]; the stored threshold is the 1 - X quantile "
-                       "of the outlier score on held-out rows, or auto: a robust 3-sigma rule on the log scores "
+                       "of the outlier score on held-out rows (on all rows when fewer than 10 / X are held out), "
+                       "or auto: the upper group of the log scores when they show one, else 5%% of the rows "
                        "(default: %(default)s)")
     group.add_argument("--anomaly-score", default=EstimatorDefault("anomaly_score"),
                        help="combined (the reconstruction error normalised per feature plus the codes' "
@@ -239,12 +240,29 @@ def describe(summary: dict) -> str:
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
         f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
-        f"{', on step scores' if summary.get('window') else ''})",
+        f"{', on step scores' if summary.get('window') else ''}){_threshold_rule(summary)}",
         *([_window_line(summary["window"])] if summary.get("window") else []),
         *([f"columns: {summary['columns']}"] if summary.get("columns") else []),
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def _threshold_rule(summary: dict) -> str:
+    """Which scores the threshold was read off, what it flags among the rows fitted and, for a share, the
+    standard error of the share it flags on rows like them (see :mod:`aekit.detect`)."""
+    from aekit.detect import share_standard_error
+    from aekit.exceptions import plural
+
+    rule = summary.get("threshold_rule")
+    if not rule:
+        return ""
+    text = (f": read off the scores of {plural(rule['n_scores'], 'row')} ({rule['scores']}); it flags "
+            f"{rule['training_share']:.1%} of {plural(rule['n_rows_checked'], 'row')} fitted")
+    if summary["contamination"] != "auto":
+        error = share_standard_error(summary["contamination"], rule["n_scores"])
+        text += f", {summary['contamination']:.1%} +- {error:.1%} of rows like them"
+    return text
 
 
 def _window_line(window: dict) -> str:

@@ -207,6 +207,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         "val_loss": final_value(history.get("val_loss")),
         **kept_losses(history, early_stopping=model.early_stopping),
         "threshold": float((series or model).threshold_),
+        # the rows' model's threshold: a series' is on step scores, of all its steps
+        "threshold_rule": None if series is not None else model.history_.get("threshold"),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
                                                "normalize": series.normalize, "channels": len(dataset.columns)},
