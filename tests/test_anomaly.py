@@ -231,7 +231,7 @@ def test_with_few_held_out_rows_the_threshold_is_read_off_all_rows(small_table):
     # the 0.95 quantile of the 6 held-out scores (the rule before) flags far more than 5 % of this table
     assert np.mean(scores > np.quantile(scores[held_out], 0.95)) > 0.08
     assert_close(model.threshold_, np.quantile(scores, 0.95), rtol=1e-6, atol=0)
-    assert_close(model.error_quantiles_, np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)),
+    assert_close(model.score_quantiles_, np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)),
                  rtol=1e-6, atol=0)
     flagged = np.mean(model.predict(X) == -1)
     assert 0.03 <= flagged <= 0.08

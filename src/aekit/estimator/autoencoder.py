@@ -116,9 +116,13 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     patience : int, default=10
     contamination : float in (0, 0.5] or "auto", default=0.05
         Expected share of outliers: ``threshold_`` is the ``1 - contamination`` quantile of the
-        outlier score on held-out rows (training rows when there are none). "auto" needs no
-        share: the threshold is ``exp(m + 3 sigma)`` for the median ``m`` and robust spread ``sigma``
-        of the held-out log scores (see :mod:`aekit.detect`).
+        outlier score on held-out rows when at least ``10 / contamination`` rows are held out (200 at
+        0.05), else of all the rows fitted (so about ``contamination`` of them are flagged; the share
+        has a standard error of about ``sqrt(c (1 - c) / n)`` on ``n`` rows). A warning says when the
+        share flagged among the rows fitted is under half or over twice ``contamination``. "auto"
+        needs no share: it assumes outliers make a separate, smaller group of high log scores (a
+        two-Gaussian mixture whose upper component holds at most 25 % of the rows) and flags that
+        group, or 5 % of the rows when the scores show none (see :mod:`aekit.detect`).
     anomaly_score : {"combined", "error"}, default="combined"
         What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus
@@ -192,7 +196,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         (the one used), ``latent_dim_rule`` (with ``latent_dim="auto"``: the rule and its figures), ``pca``
         (anchored model: ``latent_dim``, ``val_loss`` of PCA, ``best_val_loss``, ``improved`` and
         ``message``, e.g. "the model is PCA (d=30): PCA's validation loss is 0.0327; no epoch of the non-linear part
-        lowered it").
+        lowered it"), ``threshold`` (which scores the threshold was read off, ``scores``: "held-out rows" or
+        "all rows", and ``n_scores``; ``training_share``, the share it flags of ``n_rows_checked`` rows fitted).
     latent_dim_ : int
         The bottleneck size used (``latent_dim`` once "auto" is resolved).
     n_iter_ : int
@@ -200,8 +205,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     threshold_ : float
         Outlier score above which a row is an outlier (``predict`` returns -1).
     score_quantiles_ : ndarray of shape (1001,)
-        Quantiles of the outlier score on the held-out rows at levels 0, 0.001, ..., 1
-        (``SCORE_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
+        Quantiles of the outlier scores the threshold was read off (the held-out rows', or all
+        the rows' when few are held out; ``history_["threshold"]`` says which) at levels 0, 0.001,
+        ..., 1 (``SCORE_QUANTILE_LEVELS``): the threshold for another contamination c is read off at 1 - c.
     score_state_ : aekit.detect.ScoreState
         The combined score's normalisers (only with ``anomaly_score="combined"``).
     n_features_in_ : int
@@ -488,7 +494,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         """Fit on ``X``, then label its rows: -1 for outliers, 1 for inliers (``fit(X).predict(X)``).
 
         The rows above ``threshold_`` include training rows; the threshold itself comes from the
-        held-out rows, so about ``contamination`` of rows like them are flagged.
+        held-out rows (all rows when few are held out), so about ``contamination`` of rows like them
+        are flagged.
         """
         return self.fit(X, y).predict(X)
 

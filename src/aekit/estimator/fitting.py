@@ -105,7 +105,7 @@ def fit_data(estimator, data, *, criterion=None):
     threshold_record = {"scores": source, "n_scores": len(scores), "n_rows_checked": len(fit_scores),
                         "training_share": float(np.mean(fit_scores > threshold))}
     message = detect.flagged_share_warning(threshold_record, estimator.contamination)
-    if message:
+    if message and not rows.all_rows_equal:  # identical rows have had their own warning
         warnings.warn(message, UserWarning, stacklevel=4)
 
     # everything the fit learned, set in one place
