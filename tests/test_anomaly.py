@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 from scipy.optimize import brentq
 from scipy.stats import multivariate_normal, norm
@@ -16,8 +17,8 @@ import aekit
 from aekit import detect
 from aekit.report import top_outliers, write_report
 from aekit.training.sources import ValidationSplit
-from aekit.workflows import outlier_threshold
-from conftest import SCORING_FIT, assert_close, edit_config
+from aekit.workflows import outlier_threshold, score_file
+from conftest import QUICK_FIT_2D, SCORING_FIT, assert_close, edit_config
 
 
 @pytest.fixture(scope="module")
@@ -259,6 +260,30 @@ def test_error_score_is_the_reconstruction_error(planted):
     assert_close(model.outlier_scores(X), model.reconstruction_error(X), rtol=0, atol=0)
     assert_close(model.outlier_scores(X, per_feature=True).sum(axis=1), model.reconstruction_error(X), rtol=1e-5,
                  atol=1e-7)
+
+
+@pytest.mark.parametrize("kind", sorted(detect.OUTLIER_SCORES))
+def test_each_score_kind_is_computed_thresholded_saved_and_written_as_its_definition_says(kind, planted, tmp_path):
+    X = planted[0][:300]
+    reads_codes = detect.outlier_score(kind).reads_codes
+    model = aekit.Autoencoder(**QUICK_FIT_2D, anomaly_score=kind, contamination=0.1, validation_fraction=0.0).fit(X)
+    assert hasattr(model, "score_state_") == reads_codes  # normalisers learned only for a score that reads codes
+    errors = model.reconstruction_error(X, per_feature=True)
+    expected = (detect.combined_scores(errors, model.transform(X), model.score_state_) if reads_codes
+                else errors.mean(axis=1))
+    scores = model.outlier_scores(X)
+    assert_close(scores, expected, rtol=1e-4, atol=1e-6)
+    # the threshold is read off the held-out rows' scores of this kind (all rows here)
+    assert_close(model.threshold_, np.quantile(scores, 0.9), rtol=1e-4, atol=0)
+    config = json.loads((model.save(tmp_path / "model") / "config.json").read_text())
+    assert (config["fitted"]["score_state"] is not None) == reads_codes
+    loaded = aekit.load(tmp_path / "model")
+    np.testing.assert_array_equal(loaded.outlier_scores(X), scores)
+    np.save(tmp_path / "X.npy", X)
+    score_file(loaded, tmp_path / "X.npy", tmp_path / "scores.csv")
+    # as the file rounds them, from batches of another size (float32 rounding of tiny residuals)
+    written = pd.read_csv(tmp_path / "scores.csv")["outlier_score"].to_numpy()
+    assert_close(written, scores, rtol=1e-5, atol=1e-5 * float(scores.max()))
 
 
 def test_bad_settings_are_refused():

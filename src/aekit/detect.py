@@ -66,7 +66,6 @@ from sklearn.mixture import GaussianMixture
 
 from aekit.statistics import RowStatistics
 
-OUTLIER_SCORES = ("combined", "error")
 # A threshold is read off held-out scores when at least this many of them are expected above it (see the
 # module's docstring): the share of rows flagged then has a relative standard error of at most about 1 / sqrt(10).
 THRESHOLD_TAIL_ROWS = 10
@@ -74,6 +73,44 @@ THRESHOLD_TAIL_ROWS = 10
 # flagged when the scores show no such group (see the module's docstring).
 AUTO_OUTLIER_SHARE = 0.25
 AUTO_CONTAMINATION = 0.05
+
+
+@dataclass(frozen=True)
+class OutlierScore:
+    """A kind of outlier score (a value of the estimator's ``anomaly_score``) and what it reads.
+
+    The one place a kind is defined: computing, learning, saving and exporting a score ask the kind
+    (:func:`outlier_score`) what to do, never compare its name.
+
+    Attributes
+    ----------
+    name : str
+        The ``anomaly_score`` value.
+    reads_codes : bool
+        True: the score reads each row's codes beside its squared errors (:func:`contributions`), through
+        normalisers learned at fit (:class:`ScoreState`, the estimator's ``score_state_``, saved and exported
+        with the model). False: the score is the row's mean squared error (the estimator's
+        ``reconstruction_error``), and nothing is learned for it.
+
+    Examples
+    --------
+    >>> outlier_score("combined").reads_codes
+    True
+    """
+
+    name: str
+    reads_codes: bool
+
+
+OUTLIER_SCORES = {kind.name: kind for kind in (OutlierScore("combined", reads_codes=True),
+                                               OutlierScore("error", reads_codes=False))}
+
+
+def outlier_score(name: str) -> OutlierScore:
+    """The kind of outlier score named ``name`` (a validated ``anomaly_score``: one of :data:`OUTLIER_SCORES`)."""
+    return OUTLIER_SCORES[name]
+
+
 # A feature's error scale is floored at this share of the mean scale: a feature the model reconstructs
 # exactly (a constant column) would otherwise turn any later deviation into an infinite score.
 _SCALE_FLOOR = 1e-3

@@ -47,7 +47,7 @@ from torch import nn
 
 from aekit._files import atomic_write_bytes, check_output_file
 from aekit._version import __version__
-from aekit.detect import quantile_threshold
+from aekit.detect import outlier_score, quantile_threshold
 from aekit.exceptions import InvalidInputError, MissingDependencyError
 from aekit.spectrogram import POWER_FLOOR, LogMelFrames
 
@@ -277,7 +277,8 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
         )
     check_output_file(path, overwrite=overwrite)  # before the export; again at the rename
     onnx = _require_onnx()
-    score_state = getattr(estimator, "score_state_", None) if estimator.anomaly_score == "combined" else None
+    score_state = getattr(estimator, "score_state_", None) if outlier_score(estimator.anomaly_score).reads_codes \
+        else None
     pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),
                          score_state).eval()
     example = torch.zeros(2, int(estimator.n_features_in_), dtype=torch.float32)

@@ -182,7 +182,8 @@ def _as_fitted(estimator, **fitted):
 
 
 def _held_out_scores(model, data, split: ValidationSplit, last_pass: HeldOutPass | None):
-    """The combined score's normalisers (None for ``anomaly_score="error"``) and the outlier score of
+    """The score's normalisers (None for a kind that reads no codes: :class:`aekit.detect.OutlierScore`) and the
+    outlier score of
     every held-out row (the training rows when there are none), which the threshold is read off.
 
     ``model``: the fitted estimator as inference reads it (:func:`_as_fitted`). The scores come from
@@ -191,7 +192,8 @@ def _held_out_scores(model, data, split: ValidationSplit, last_pass: HeldOutPass
     held_out = data.arrays(split, "validation" if split.n_validation else "train")
     no_rows = [np.empty(0, dtype=np.float32)]  # a process's share may hold no held-out row
     score_state = None
-    if model.anomaly_score == "combined":  # normalisers from (a sample of) all rows, threshold from held-out ones
+    if detect.outlier_score(model.anomaly_score).reads_codes:
+        # normalisers from (a sample of) all rows, threshold from held-out ones
         statistics = inference.score_statistics(model, _score_state_rows(data, split, model.seed_), scale=True)
         score_state = detect.score_state_from(_of_all_rows(statistics, data), seed=model.seed_)
         model.score_state_ = score_state

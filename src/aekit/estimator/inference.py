@@ -211,7 +211,7 @@ def outlier_scores(estimator, X: np.ndarray, *, scale: bool, per_feature: bool =
     float32 is an error, never an ``inf`` in an output. A table's model: NaN for a row with no observed cell."""
     table = table_loss(estimator) is not None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported by finite_rows
-        if estimator.anomaly_score == "combined":
+        if detect.outlier_score(estimator.anomaly_score).reads_codes:
             errors, codes = score_parts(estimator, X, scale=scale)
             shares = detect.contributions(errors, codes, estimator.score_state_)
             # float32, as the errors they come from (and as reconstruction_error)

@@ -16,7 +16,7 @@ import numpy as np
 import torch
 from sklearn.exceptions import ConvergenceWarning
 
-from aekit import hardware
+from aekit import detect, hardware
 from aekit.estimator import inference
 from aekit.exceptions import InvalidParameterValue, TrainingError
 from aekit.models import build_model
@@ -177,7 +177,7 @@ def train(estimator, train_data, val_data, *, n_features: int, loss: str, seed: 
         pca_wins = anchored and history.best_epoch == 0
         held_out = None
         if single_process and n_val and not (may_refit and pca_wins) and criterion is None:
-            keep_parts = (estimator.anomaly_score == "combined"
+            keep_parts = (detect.outlier_score(estimator.anomaly_score).reads_codes
                           and n_val * (n_features + module.latent_dim) * 4 <= KEEP_PARTS_BYTES)
             held_out = _held_out_pass(module, val_data, n_features, precision, keep_parts)
 

@@ -28,7 +28,7 @@ import torch
 
 from aekit._files import write_folder
 from aekit._version import __version__
-from aekit.detect import ScoreState
+from aekit.detect import ScoreState, outlier_score
 from aekit.exceptions import InvalidInputError, ModelFileError
 from aekit.persistence import files
 from aekit.persistence.checks import (
@@ -242,8 +242,9 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     expected = expected_weights(module_config, entries[WEIGHTS])  # before the weights file is read
     module = load_weights(files.read_file(folder, WEIGHTS, expected=entries[WEIGHTS]), module_config, expected)
     score_state = fitted.get("score_state")
-    expect((score_state is None) == (full_params["anomaly_score"] == "error"),
-           "score_state must be present exactly when anomaly_score is 'combined'")
+    expect((score_state is not None) == outlier_score(full_params["anomaly_score"]).reads_codes,
+           f"score_state must be present exactly when the anomaly_score ({full_params['anomaly_score']!r}) reads "
+           "the codes")
     if score_state is not None:
         n_errors = n_features if table is None else len(table.columns)  # a table: one error per column read
         score_state = check_score_state(score_state, n_errors, int(module.latent_dim))

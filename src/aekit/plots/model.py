@@ -8,6 +8,7 @@ from pathlib import Path
 
 import numpy as np
 
+from aekit import detect
 from aekit._files import output_folder
 from aekit.analysis.errors import fit_pca, model_space
 from aekit.plots.charts import RECONSTRUCTION_ERROR, plot_error_histogram, plot_series_scores, plot_training_curves
@@ -90,6 +91,6 @@ def _pictures(estimator, out_dir: Path, X, labels, label_name: str, image_shape,
 
 def score_name(estimator) -> str:
     """What ``estimator.outlier_scores`` measures, in a few words (an axis label)."""
-    if getattr(estimator, "anomaly_score", "error") == "combined":
+    if detect.outlier_score(getattr(estimator, "anomaly_score", "error")).reads_codes:
         return "outlier score (combined: reconstruction error per feature and distance of the codes)"
     return RECONSTRUCTION_ERROR

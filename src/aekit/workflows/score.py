@@ -8,7 +8,7 @@ import numpy as np
 import pandas as pd
 
 from aekit.data import CHUNK_ROWS, Dataset
-from aekit.detect import quantile_threshold
+from aekit.detect import outlier_score, quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
@@ -24,6 +24,12 @@ from aekit.workflows.output import check_output, kept_columns, write_rows
 from aekit.workflows.series import score_series
 
 
+def _outlier_scores(model: Autoencoder, rows, errors: np.ndarray) -> np.ndarray:
+    """The outlier scores of ``rows``, whose reconstruction errors ``errors`` are already computed: those
+    themselves when the model's score is the reconstruction error (no second pass over the rows)."""
+    return model.outlier_scores(rows) if outlier_score(model.anomaly_score).reads_codes else errors
+
+
 def _score_table(model: Autoencoder, data, output, limit: float, source: str, *, per_feature: bool, sep,
                  kept, overwrite: bool = False) -> dict:
     """:func:`score_file` for a model of a table (``table_``): the table read whole with its columns' types,
@@ -33,7 +39,7 @@ def _score_table(model: Autoencoder, data, output, limit: float, source: str, *,
     frame, chunk = whole_table(data, sep=sep)
     terms = model.reconstruction_error(frame, per_feature=True)
     errors = observed_mean(terms)
-    scores = errors if model.anomaly_score == "error" else model.outlier_scores(frame)
+    scores = _outlier_scores(model, frame, errors)
     flags = scores > limit  # NaN (no observed cell) is never above it
     values = pd.DataFrame({"reconstruction_error": errors.astype(np.float64),
                            "outlier_score": scores.astype(np.float64), "outlier": flags.astype(np.int8)})
@@ -180,7 +186,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                                                chunk_rows=chunk_rows, verbose=verbose, sep=sep):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
-            scores = errors if model.anomaly_score == "error" else model.outlier_scores(features)
+            scores = _outlier_scores(model, features, errors)
             flags = scores > limit
             totals["outliers"] += int(flags.sum())
             totals["error"] += float(errors.sum(dtype=np.float64))
