@@ -189,7 +189,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     loss_ : str
         The loss actually used ("mse" or "bce").
     precision_ : str
-        The precision training actually used ("fp32" or "bf16"; see ``precision``).
+        The precision training actually used ("fp32" or "bf16"; see ``precision``), saved with the model:
+        with ``precision="auto"`` inference runs in it (the threshold's scores were computed so), also after
+        loading on a machine whose rule would pick the other.
     history_ : dict
         ``train_loss`` and ``val_loss`` per epoch, ``best_epoch``, ``n_epochs``, ``stop_reason``, ``seconds``,
         ``initial_loss`` (the starting weights' validation loss, for the anchored model), ``batch_size``
