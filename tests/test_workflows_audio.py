@@ -200,6 +200,21 @@ def test_cli_sound_options_are_stored_and_refused_elsewhere(sounds, tmp_path):
     assert not (tmp_path / "n").exists()
 
 
+def test_sound_defaults_are_the_fits_and_the_helps(sounds):
+    from aekit.cli import build_parser
+    from aekit.workflows.audio import MODEL_DEFAULTS
+
+    params = aekit.load(sounds[2]).get_params()  # the fixture's fit gives hidden_dims and epochs, not the rest
+    assert [params[name] for name in ("anomaly_score", "lr", "lr_schedule")] == [
+        MODEL_DEFAULTS[name] for name in ("anomaly_score", "lr", "lr_schedule")]
+    sound = next(group for group in build_parser().commands["fit"]._action_groups if group.title == "sound")
+    words = " ".join(sound.description.split())
+    assert (f"--hidden {','.join(map(str, MODEL_DEFAULTS['hidden_dims']))}," in words
+            and f"--lr {MODEL_DEFAULTS['lr']:g} annealed over --epochs {MODEL_DEFAULTS['epochs']} "
+            f"({MODEL_DEFAULTS['lr_schedule']})" in words
+            and f"--anomaly-score {MODEL_DEFAULTS['anomaly_score']}" in words), words
+
+
 def test_onnx_export_of_a_sound_model_scores_clips_as_aekit(sounds, tmp_path):
     import json
 
