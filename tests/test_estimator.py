@@ -15,6 +15,7 @@ from sklearn.utils.estimator_checks import parametrize_with_checks
 import aekit.estimator.inference
 from aekit import Autoencoder
 from aekit.exceptions import AekitError, InvalidInputError, InvalidParameterValue, TrainingError
+from aekit.preprocess import SharedScaler
 from aekit.training.sources import ValidationSplit
 from conftest import QUICK_FIT, assert_close, calls_to, flat_state
 
@@ -105,7 +106,7 @@ def test_bce_on_data_outside_unit_interval_is_an_error(low_rank_data):
     with pytest.raises(
         InvalidInputError, match=r"loss='bce' needs data in \[0, 1\].*Use scaler='minmax' or loss='mse'"
     ):
-        Autoencoder(latent_dim=2, loss="bce", **MLP_FIT).fit(low_rank_data)
+        Autoencoder(latent_dim=2, loss="bce", scaler="standard", **MLP_FIT).fit(low_rank_data)
 
 
 def test_overcomplete_latent_dim_warns():
@@ -267,7 +268,7 @@ def test_float32_fit_finds_the_loss_and_overflow_from_the_scaled_range(unit_data
     tiny[:, 1:] = np.random.default_rng(0).normal(size=(20, 2))
     for data in (tiny, np.asfortranarray(tiny)):  # from the range, and from a scaled copy: the same error
         with pytest.raises(InvalidInputError, match=r"too large for float32 after scaling \(scaler='standard'\)"):
-            Autoencoder(latent_dim=1, **MLP_FIT).fit(data)
+            Autoencoder(latent_dim=1, scaler="standard", **MLP_FIT).fit(data)
 
 
 @pytest.mark.parametrize(
@@ -458,8 +459,9 @@ def _tiny_spread():
     ("X", "params", "error"),
     [
         (np.ones((1, 3), dtype=np.float32), {}, r"1 sample\(s\).* minimum of 2 is required"),
-        (_tiny_spread(), {"latent_dim": 1}, r"too large for float32 after scaling \(scaler='standard'\)"),
-        (np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32), {"loss": "bce"},
+        (_tiny_spread(), {"latent_dim": 1, "scaler": "standard"},
+         r"too large for float32 after scaling \(scaler='standard'\)"),
+        (np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32), {"loss": "bce", "scaler": "standard"},
          r"loss='bce' needs data in \[0, 1\], but after scaler='standard'"),
         (np.random.default_rng(0).normal(size=(30, 3)).astype(np.float32), {"geometry": "isomap"}, None),
     ],
@@ -500,3 +502,40 @@ def test_fit_and_fit_stream_warn_alike(tmp_path, X, params, expected):
     said = [(w.category, str(w.message).replace(str(path), "X")) for w in in_memory]
     assert said == [(w.category, str(w.message).replace(str(path), "X")) for w in streamed]
     assert {category for category, _ in said} >= set(expected), said
+
+
+# ------------------------------------------------------------------------------------- scaler="auto"
+def _heldout(X: np.ndarray):
+    from sklearn.model_selection import train_test_split
+
+    return train_test_split(X, test_size=0.2, random_state=0)
+
+
+def _pca_error(train: np.ndarray, test: np.ndarray, d: int) -> float:
+    pca = PCA(n_components=d).fit(train)
+    return float(np.mean((pca.inverse_transform(pca.transform(test)) - test) ** 2))
+
+
+def test_the_default_on_lengths_in_one_unit_is_as_good_as_pca_in_those_units():
+    """iris: four lengths in cm. The default scales them together, so its held-out error in cm is PCA's
+    at most; standardising each column (the previous default) made it 1.35x PCA's here."""
+    from sklearn.datasets import load_iris
+
+    X_train, X_test = _heldout(load_iris().data)
+    model = Autoencoder(latent_dim=2, random_state=0, device="cpu").fit(X_train)
+    assert type(model.scaler_) is SharedScaler
+    error = float(np.mean((model.reconstruct(X_test) - X_test) ** 2))
+    assert error <= 1.01 * _pca_error(X_train, X_test, 2)
+
+
+def test_the_default_on_columns_in_different_units_is_as_good_as_pca_on_standardised_columns():
+    """wine: 13 measurements in their own units (proline in mg/L beside hue): each standardised on its own."""
+    from sklearn.datasets import load_wine
+    from sklearn.preprocessing import StandardScaler
+
+    X_train, X_test = _heldout(load_wine().data)
+    model = Autoencoder(latent_dim=3, random_state=0, device="cpu").fit(X_train)
+    assert type(model.scaler_) is StandardScaler
+    standard = StandardScaler().fit(X_train)
+    error = float(np.mean(((model.reconstruct(X_test) - X_test) / standard.scale_) ** 2))
+    assert error <= 1.01 * _pca_error(standard.transform(X_train), standard.transform(X_test), 3)

@@ -9,7 +9,7 @@ import pytest
 from aekit import load
 from aekit.cli.fit import describe
 from aekit.training.config import kept_losses
-from aekit.workflows import fit_file
+from aekit.workflows import fit_file, model_info
 
 
 @pytest.fixture(scope="module")
@@ -61,3 +61,17 @@ def test_the_summary_says_which_scores_the_threshold_was_read_off_and_what_it_fl
                                                                    "training_share": 0.0}}
     assert "outlier threshold 2 (contamination auto): read off the scores of 61 rows (all rows); it flags 0.0% " \
            "of 61 rows fitted\n" in describe(auto)
+
+
+def test_the_summary_and_info_say_how_the_columns_were_scaled(table, tmp_path):
+    shared = fit_file(table, tmp_path / "shared", latent_dim=3, epochs=2, random_state=0)
+    line = "scaling: one scale for all 8 columns (their spreads and ranges agree; scaler=auto)"
+    assert shared["scaling"] == line and line in describe(shared).splitlines()
+    assert model_info(tmp_path / "shared")["scaling"] == line
+    mixed = pd.read_csv(table) * [1, 1, 1, 1, 1, 1, 1, 1000.0]  # one column in other units
+    mixed.to_csv(tmp_path / "mixed.csv", index=False)
+    summary = fit_file(tmp_path / "mixed.csv", tmp_path / "mixed", latent_dim=3, epochs=2, random_state=0)
+    line = "scaling: each of the 8 columns standardised on its own (their spreads or ranges differ; scaler=auto)"
+    assert summary["scaling"] == line and model_info(tmp_path / "mixed")["scaling"] == line
+    given = fit_file(table, tmp_path / "given", latent_dim=3, epochs=2, random_state=0, scaler="standard")
+    assert given["scaling"] == "scaling: each of the 8 columns standardised on its own (scaler=standard)"

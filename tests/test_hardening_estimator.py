@@ -112,11 +112,14 @@ def test_integer_bool_and_float16_data_give_exactly_what_float64_gives(X, dtype)
     free=hnp.arrays(np.float64, st.tuples(st.just(12), st.integers(1, 3)), elements=st.floats(-100, 100)),
 )
 def test_constant_columns_just_work_and_reconstruct_their_value(n_rows, constant, free):
-    """StandardScaler maps a constant column to 0 (scale 1); inverse_transform brings the constant back."""
+    """Every scaler maps a constant column to one finite value (StandardScaler: 0, scale 1; the shared scale: its
+    place in the table's range), and inverse_transform brings the constant back."""
     X = np.column_stack([free[:n_rows], np.full(n_rows, constant)])
     model = fit_outcome(X)
     assert model is not None
-    np.testing.assert_allclose(model.scaler_.transform(X)[:, -1], 0.0, atol=1e-6)
+    scaled = model.scaler_.transform(X)
+    assert np.isfinite(scaled).all() and np.ptp(scaled[:, -1]) == 0
+    np.testing.assert_allclose(model.scaler_.inverse_transform(scaled)[:, -1], constant, rtol=1e-9, atol=1e-6)
     reconstruction = model.reconstruct(X)
     assert np.isfinite(reconstruction).all() and reconstruction.shape == X.shape
 

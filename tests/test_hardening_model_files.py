@@ -40,9 +40,10 @@ def data() -> np.ndarray:
 
 @pytest.fixture(scope="module")
 def template(data, tmp_path_factory) -> Path:
-    """A valid saved MLP model (the tests name its tensors); tests copy it and damage the copy."""
+    """A valid saved MLP model (the tests name its tensors and its standard scaler's fields); tests copy it and
+    damage the copy."""
     folder = tmp_path_factory.mktemp("template") / "model"
-    aekit.Autoencoder(latent_dim=2, architecture="mlp", **TINY_FIT).fit(data).save(folder)
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", scaler="standard", **TINY_FIT).fit(data).save(folder)
     return folder
 
 

@@ -61,7 +61,7 @@ def blocks(X: np.ndarray, block_rows: int = 32):
     return [X[start : start + block_rows] for start in range(0, len(X), block_rows)]
 
 
-@pytest.mark.parametrize("name", ["standard", "minmax"])
+@pytest.mark.parametrize("name", ["standard", "minmax", "shared", "auto"])
 def test_a_scaler_fitted_on_shares_and_combined_is_the_scaler_of_all_rows(rows, name):
     def fit_share(rank, start, stop, merge):
         merged = merge(preprocess.scaler_statistics(name, blocks(rows[start:stop])))
@@ -72,7 +72,8 @@ def test_a_scaler_fitted_on_shares_and_combined_is_the_scaler_of_all_rows(rows, 
     for scaler, merged in results:
         assert merged.n_rows == summary.n_rows == len(rows)
         assert np.array_equal(merged.low, rows.min(axis=0)) and np.array_equal(merged.high, rows.max(axis=0))
-        if name == "standard":
+        assert type(scaler) is type(reference)  # "auto" decides the same from the merged statistics
+        if name != "minmax":
             X64 = rows.astype(np.float64)
             assert_close(scaler.mean_, X64.mean(axis=0), rtol=1e-12, atol=0, what="mean_")
             assert_close(scaler.var_, X64.var(axis=0), rtol=1e-12, atol=0, what="var_")

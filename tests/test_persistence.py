@@ -183,3 +183,20 @@ def test_set_output_pandas_survives_save_and_load(tmp_path):
     # a model saved without set_output still gives arrays
     aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(frame).save(tmp_path / "plain")
     assert isinstance(aekit.load(tmp_path / "plain").transform(frame), np.ndarray)
+
+
+@pytest.mark.parametrize(("units", "saved_name"), [((1.0, 2.0, 1.5), "shared"), ((1.0, 2.0, 1000.0), "standard")])
+def test_the_scaler_auto_chose_is_saved_and_loaded_as_it_was(low_rank_data, tmp_path, units, saved_name):
+    X = low_rank_data[:, :3] * units
+    model = aekit.Autoencoder(latent_dim=2, **QUICK_FIT).fit(X)
+    model.save(tmp_path / "model")
+    assert json.loads((tmp_path / "model" / "scaler.json").read_text())["name"] == saved_name
+    loaded = aekit.load(tmp_path / "model")
+    assert type(loaded.scaler_) is type(model.scaler_) and loaded.scaler == "auto"
+    assert np.array_equal(loaded.scaler_.scale_, model.scaler_.scale_)
+    assert np.array_equal(loaded.transform(X), model.transform(X))
+    assert np.array_equal(loaded.inverse_transform(model.transform(X)), model.inverse_transform(model.transform(X)))
+    edit_config(tmp_path / "model", lambda config: config["params"].update(scaler="minmax"))
+    with pytest.raises(ModelFileError, match=f"holds the state of scaler '{saved_name}' but the model was fitted "
+                                             "with scaler='minmax'"):
+        aekit.load(tmp_path / "model")

@@ -1,11 +1,15 @@
 """Scaling: fitting a scaler to rows in memory or in blocks, applying it to arrays and to training batches."""
 
+import json
+
 import numpy as np
 import pytest
 import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit.preprocess
+from aekit import preprocess
+from aekit.exceptions import ModelFileError
 from aekit.preprocess import batch_scaling, fit_scaler, make_scaler, scale
 from conftest import assert_close
 
@@ -83,3 +87,74 @@ def test_identical_rows_are_told_apart_from_one_differing_row_anywhere(where):
 def test_no_rows_leave_the_scaler_unfitted():
     scaler, summary = fit_scaler("standard", iter([]))
     assert summary.n_rows == 0 and not hasattr(scaler, "mean_")
+
+
+# ---------------------------------------------------------------------------------------------- scaler="auto"
+def _summary(X: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    return X.std(axis=0), X.min(axis=0), X.max(axis=0)
+
+
+@pytest.fixture(scope="module")
+def lengths() -> np.ndarray:
+    """Four lengths in cm, as the iris table holds them: spreads from 0.4 to 1.8 cm."""
+    rng = np.random.default_rng(0)
+    return np.column_stack([rng.normal(5.8, 0.8, 150), rng.normal(3.0, 0.4, 150), rng.normal(3.8, 1.8, 150),
+                            rng.normal(1.2, 0.8, 150)])
+
+
+def test_auto_scales_columns_of_one_unit_together_and_mixed_units_per_column(lengths):
+    rng = np.random.default_rng(1)
+    pixels = rng.uniform(0, 255, size=(60, 64)) * (rng.uniform(size=64) > 0.2)  # dark border columns too
+    pixels[:, :8] *= 0.05  # pixels that are rarely lit: they matter less, they do not split the table
+    assert preprocess.shares_one_scale(*_summary(lengths))
+    assert preprocess.shares_one_scale(*_summary(pixels))
+    grams_and_mm = np.column_stack([rng.normal(4200, 800, 100), rng.normal(44, 5, 100), rng.normal(17, 2, 100)])
+    assert not preprocess.shares_one_scale(*_summary(grams_and_mm))  # one spread 160x the median
+    years_and_counts = np.column_stack([rng.integers(1950, 2000, 100), rng.poisson(30, 100), rng.poisson(25, 100)])
+    assert not preprocess.shares_one_scale(*_summary(years_and_counts.astype(float)))  # spreads alike, far apart
+    # the rule's edge, both tests: a spread 5x the median's shares, just above it does not
+    edge = np.column_stack([np.tile([0.0, 1.0], 50), np.tile([0.0, 1.0], 50), np.tile([0.0, 5.0], 50)])
+    assert preprocess.shares_one_scale(*_summary(edge))
+    assert not preprocess.shares_one_scale(*_summary(edge * [1, 1, 1.01]))
+
+
+def test_shared_scaler_centres_each_column_and_divides_all_by_one_scale(lengths):
+    reference_scale = np.sqrt(np.mean(lengths.var(axis=0)))  # numpy: the RMS of the columns' deviations
+    fitted = preprocess.SharedScaler().fit(lengths)
+    assert_close(fitted.mean_, lengths.mean(axis=0), rtol=1e-12, atol=0, what="mean_")
+    assert_close(fitted.scale_, np.full(4, reference_scale), rtol=1e-12, atol=0, what="scale_")
+    scaled = fitted.transform(lengths)
+    assert_close(scaled, (lengths - lengths.mean(axis=0)) / reference_scale, rtol=1e-12, atol=1e-12, what="scaled")
+    assert np.mean(scaled.var(axis=0)) == pytest.approx(1.0)  # the average column's variance, as standardised
+    assert_close(fitted.inverse_transform(scaled), lengths, rtol=1e-12, atol=1e-12, what="inverse")
+    for name in ("shared", "auto"):  # the one-pass fit over blocks: the same scaler
+        got, _ = fit_scaler(name, iter(np.array_split(lengths, 7)))
+        assert type(got) is preprocess.SharedScaler
+        assert_close(got.transform(lengths), scaled, rtol=1e-9, atol=1e-12, what=f"{name} over blocks")
+
+
+def test_auto_on_observed_cells_decides_as_on_complete_rows(lengths):
+    gaps = lengths.copy()
+    gaps[::5, 1] = np.nan
+    fitted = preprocess.fit_observed("auto", gaps)
+    assert type(fitted) is preprocess.SharedScaler
+    observed_var = np.nanvar(gaps, axis=0)
+    assert_close(fitted.mean_, np.nanmean(gaps, axis=0), rtol=1e-12, atol=0, what="mean_ over observed cells")
+    assert_close(fitted.scale_, np.full(4, np.sqrt(observed_var.mean())), rtol=1e-12, atol=0, what="scale_")
+    assert np.isnan(fitted.transform(gaps)[::5, 1]).all()  # a missing cell stays missing
+    mixed = np.column_stack([lengths[:, 0] * 1000, lengths[:, 1]])
+    assert type(preprocess.fit_observed("auto", mixed)) is StandardScaler
+    assert preprocess.fit_observed(None, mixed) is None
+
+
+def test_shared_scaler_state_round_trips_and_a_damaged_one_is_refused(lengths):
+    fitted, _ = fit_scaler("auto", lengths)
+    state = json.loads(json.dumps(preprocess.scaler_state(fitted)))
+    assert state["name"] == "shared" and len(set(state["scale_"])) == 1
+    rebuilt = preprocess.scaler_from_state(state, 4)
+    assert type(rebuilt) is preprocess.SharedScaler
+    np.testing.assert_array_equal(rebuilt.transform(lengths), fitted.transform(lengths))
+    with pytest.raises(ModelFileError, match="The shared scaler's scale_ holds more than one value"):
+        preprocess.scaler_from_state({**state, "scale_": [1.0, 2.0, 1.0, 1.0]}, 4)
+    assert preprocess.fitted_as_asked("auto", "shared") and preprocess.fitted_as_asked("auto", "standard")
+    assert not preprocess.fitted_as_asked("auto", "minmax") and not preprocess.fitted_as_asked("standard", "shared")

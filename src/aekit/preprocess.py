@@ -1,5 +1,8 @@
 """Scaling: scikit-learn's scalers, fitted, applied and saved in one place for every path.
 
+- ``scaler="auto"`` (the default) decides per table, by :func:`shares_one_scale`, between one scale
+  for every column (:class:`SharedScaler`: pixels, a sensor array, spectra, lengths in one unit) and
+  each column standardised on its own (``StandardScaler``: columns in different units).
 - :func:`fit_scaler` fits one to rows in memory or read in chunks from a file (the same code), and
   summarises the rows on the way (count, each feature's range: the loss choice and the checks); its
   two steps, :func:`scaler_statistics` and :func:`fitted_scaler`, let statistics of other rows (other
@@ -24,11 +27,56 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean
 from aekit.statistics import RowStatistics
 
-SCALERS = {"standard": StandardScaler, "minmax": MinMaxScaler}
+# "auto" scales a table's columns together when no column varies more than this many times the median
+# column (standard deviations), and the table's values span at most this many median columns' ranges
+SHARED_SPREAD_RATIO = 5.0
+
+
+class SharedScaler(StandardScaler):
+    """Each column centred on its mean, every column divided by one common scale.
+
+    A ``StandardScaler`` whose ``scale_`` is the same number in every column: the root mean square of
+    the columns' standard deviations (1 when no column varies), so the columns keep their relative
+    spreads, and the average column's variance is 1 as after standardising. The squared error in its
+    space is the squared error in the data's own units divided by ``scale**2``: what a model
+    minimises there is what it would minimise on the raw values. scikit-learn's ``transform``,
+    ``inverse_transform`` and ``partial_fit`` apply and fit it (NaN cells left out, as there); it is
+    exported and applied batch by batch as a ``StandardScaler``.
+
+    Examples
+    --------
+    >>> SharedScaler().fit(np.array([[0.0, 1.0], [2.0, 7.0]])).transform([[2.0, 7.0]]).round(3).tolist()
+    [[0.447, 1.342]]
+    """
+
+    def partial_fit(self, X, y=None, sample_weight=None):
+        """scikit-learn's statistics per column, then one scale for all (see the class)."""
+        super().partial_fit(X, y, sample_weight)
+        self.scale_ = common_scale(self.var_)
+        return self
+
+
+def common_scale(var: np.ndarray) -> np.ndarray:
+    """:class:`SharedScaler`'s ``scale_`` for columns of variances ``var``: their root mean square standard
+    deviation in every column (1 when none varies).
+
+    Examples
+    --------
+    >>> common_scale(np.array([1.0, 9.0, 0.0])).tolist()
+    [1.8257418583505538, 1.8257418583505538, 1.8257418583505538]
+    """
+    scale = float(np.sqrt(np.mean(var)))
+    return np.full(len(var), scale if scale > 0 else 1.0)
+
+
+SCALERS = {"standard": StandardScaler, "shared": SharedScaler, "minmax": MinMaxScaler}
+SCALER_OPTIONS = ("auto", *SCALERS)  # the values of the 'scaler' parameter besides None
+AUTO_CHOICES = ("shared", "standard")  # what "auto" decides between
 # The fitted attributes each scaler needs to transform and inverse-transform, and the values a fit gives them:
 # a number per feature, finite, and >= 0 ("nonnegative": variances, ranges) or > 0 ("positive": the divisors).
 _STATE_ARRAYS = {
     "standard": {"mean_": "finite", "var_": "nonnegative", "scale_": "positive"},
+    "shared": {"mean_": "finite", "var_": "nonnegative", "scale_": "positive"},  # one value in scale_
     "minmax": {"min_": "finite", "scale_": "positive", "data_min_": "finite", "data_max_": "finite",
                "data_range_": "nonnegative"},
 }
@@ -39,7 +87,8 @@ _CORRUPT = "The model folder is corrupt: save the model again."
 
 
 def make_scaler(name: str | None) -> StandardScaler | MinMaxScaler | None:
-    """Return an unfitted scikit-learn scaler for ``name`` ("standard", "minmax" or None).
+    """Return an unfitted scaler for ``name`` ("standard", "shared", "minmax" or None; "auto" is decided
+    from the data: :func:`fit_scaler`, :func:`fit_observed`).
 
     Examples
     --------
@@ -52,21 +101,117 @@ def make_scaler(name: str | None) -> StandardScaler | MinMaxScaler | None:
         return None
     if name not in SCALERS:
         raise InvalidParameterValue(
-            f"The 'scaler' parameter must be one of {sorted(SCALERS)} or None. Got {name!r} instead."
-            + did_you_mean(name, SCALERS)
+            f"The 'scaler' parameter must be one of {sorted(SCALER_OPTIONS)} or None. Got {name!r} instead."
+            + did_you_mean(name, SCALER_OPTIONS)
         )
     return SCALERS[name]()
 
 
-def scaler_state(name: str | None, scaler: Any) -> dict | None:
+def scaler_name(scaler: Any) -> str | None:
+    """The name of a scaler of :data:`SCALERS` ("standard", "shared" or "minmax"; None for None).
+
+    Examples
+    --------
+    >>> scaler_name(SharedScaler()), scaler_name(None)
+    ('shared', None)
+    """
+    if scaler is None:
+        return None
+    return next(name for name, kind in SCALERS.items() if type(scaler) is kind)
+
+
+def fitted_as_asked(asked: str | None, fitted: str | None) -> bool:
+    """Whether a fitted scaler named ``fitted`` is what ``scaler=asked`` fits ("auto": one of :data:`AUTO_CHOICES`).
+
+    Examples
+    --------
+    >>> fitted_as_asked("auto", "shared"), fitted_as_asked("minmax", "standard")
+    (True, False)
+    """
+    return fitted == asked or (asked == "auto" and fitted in AUTO_CHOICES)
+
+
+def describe_scaling(scaler: Any, parameter: str | None) -> str:
+    """What the fitted ``scaler`` does, in one line for a fit summary (``parameter``: the 'scaler' asked for).
+
+    Examples
+    --------
+    >>> describe_scaling(SharedScaler().fit([[0.0, 2.0]]), "auto")
+    'scaling: one scale for all 2 columns (their spreads and ranges agree; scaler=auto)'
+    """
+    name = scaler_name(scaler)
+    why = {"auto": "their spreads and ranges agree; " if name == "shared" else "their spreads or ranges differ; "}
+    what = {None: "none, the data's own values", "minmax": "each column's range to [0, 1]",
+            "standard": f"each of the {getattr(scaler, 'n_features_in_', 0)} columns standardised on its own",
+            "shared": f"one scale for all {getattr(scaler, 'n_features_in_', 0)} columns"}[name]
+    return f"scaling: {what} ({why.get(parameter, '')}scaler={parameter})"
+
+
+def shares_one_scale(std: np.ndarray, low: np.ndarray, high: np.ndarray) -> bool:
+    """Whether ``scaler="auto"`` scales a table's columns together, from each column's standard deviation
+    and range.
+
+    Columns that share a unit and a range (pixels, a sensor array, spectra, lengths in one unit) vary
+    on comparable scales; columns in different units (grams beside millimetres) differ by orders of
+    magnitude. Among the columns that vary, the table's columns are scaled together when **no column's
+    standard deviation exceeds** ``SHARED_SPREAD_RATIO`` (5) **times the median column's, and the
+    table's values span at most 5 times the median column's range** (a column of years beside
+    counts of similar spread fails the second test). The median of an even number of columns is the
+    lower middle one (of two columns, the smaller). Columns that vary much less than the others
+    (a picture's border pixels) do not count against it: in a shared unit they matter less. The rule
+    sees numbers, not units: a table whose columns are in different units with similar spreads is
+    scaled together (pass ``scaler="standard"``), and one in a shared unit whose columns differ
+    widely is scaled per column (pass ``scaler="shared"``).
+
+    Examples
+    --------
+    >>> lengths = np.array([[5.1, 3.5, 1.4, 0.2], [7.0, 3.2, 4.7, 1.4], [6.3, 3.3, 6.0, 2.5]])
+    >>> shares_one_scale(lengths.std(axis=0), lengths.min(axis=0), lengths.max(axis=0))
+    True
+    >>> grams_and_mm = np.array([[3750.0, 39.1], [3800.0, 39.5], [3250.0, 40.3]])
+    >>> shares_one_scale(grams_and_mm.std(axis=0), grams_and_mm.min(axis=0), grams_and_mm.max(axis=0))
+    False
+    """
+    varying = np.asarray(high) > np.asarray(low)
+    if varying.sum() < 2:
+        return True
+    spread, low, high = np.asarray(std)[varying], np.asarray(low)[varying], np.asarray(high)[varying]
+    middle = (len(spread) - 1) // 2  # the median column; of an even count the lower middle one (of two: the smaller)
+    typical_spread, typical_range = np.sort(spread)[middle], np.sort(high - low)[middle]
+    return bool(spread.max() <= SHARED_SPREAD_RATIO * typical_spread
+                and high.max() - low.min() <= SHARED_SPREAD_RATIO * typical_range)
+
+
+def fit_observed(name: str | None, X: np.ndarray):
+    """The scaler ``name`` fitted to ``X``'s observed cells (NaN: missing, left out), "auto" decided on them.
+
+    For rows in memory that may hold missing cells (a table's numeric columns); :func:`fit_scaler`
+    fits complete rows in one pass over blocks, in memory or read from a file.
+
+    Examples
+    --------
+    >>> fit_observed("auto", np.array([[1.0, 2.0], [3.0, np.nan], [2.0, 4.0]]))
+    SharedScaler()
+    """
+    if name == "auto" and X.shape[1]:
+        with warnings.catch_warnings():  # a column without observed cells is refused by the caller
+            warnings.simplefilter("ignore", RuntimeWarning)
+            low, high, std = np.nanmin(X, axis=0), np.nanmax(X, axis=0), np.nanstd(X, axis=0)
+        name = AUTO_CHOICES[0] if shares_one_scale(std, low, high) else AUTO_CHOICES[1]
+    scaler = make_scaler("standard" if name == "auto" else name)
+    return None if scaler is None else scaler.fit(X)
+
+
+def scaler_state(scaler: Any) -> dict | None:
     """The fitted state of ``scaler`` as a JSON-ready dict (lists of floats)."""
+    name = scaler_name(scaler)
     if name is None:
         return None
     state: dict[str, Any] = {"name": name, "n_features_in": int(scaler.n_features_in_)}
     for attribute in _STATE_ARRAYS[name]:
         value = getattr(scaler, attribute)
         state[attribute] = None if value is None else np.asarray(value, dtype=np.float64).tolist()
-    state["n_samples_seen"] = int(np.max(scaler.n_samples_seen_)) if name == "standard" else None
+    state["n_samples_seen"] = int(np.max(scaler.n_samples_seen_)) if name != "minmax" else None
     return state
 
 
@@ -108,10 +253,10 @@ def scaler_from_state(state: dict | None, n_features: int) -> StandardScaler | M
                 f"which no fitted scaler has ({kind} numbers expected). {_CORRUPT}"
             )
         setattr(scaler, attribute, array)
+    if name == "shared" and np.ptp(scaler.scale_) != 0:
+        raise ModelFileError(f"The shared scaler's scale_ holds more than one value. {_CORRUPT}")
     scaler.n_features_in_ = n_features
-    scaler.n_samples_seen_ = seen if name == "standard" else 1
-    if name == "standard":
-        scaler.with_mean = scaler.with_std = True
+    scaler.n_samples_seen_ = 1 if name == "minmax" else seen
     return scaler
 
 
@@ -139,7 +284,7 @@ def scaler_statistics(name: str | None, blocks: np.ndarray | Iterable[np.ndarray
     >>> statistics.n_rows, statistics.mean.tolist(), statistics.high.tolist()
     (3, [2.0, 1.0], [4.0, 1.0])
     """
-    scaler = make_scaler(name)
+    scaler = make_scaler(_measured_as(name))
     with_mean = isinstance(scaler, StandardScaler) and (scaler.with_mean or scaler.with_std)
     with_std = with_mean and scaler.with_std
     statistics = RowStatistics()
@@ -180,9 +325,12 @@ def fitted_scaler(name: str | None, statistics: RowStatistics):
 
     The attributes are set as scikit-learn's ``fit`` sets them (``mean_``, ``var_``, ``scale_``: 1 for
     features its rule finds indistinguishable from a constant, ``n_samples_seen_``, ``n_features_in_``),
-    to within float64 rounding; a ``MinMaxScaler`` is fitted to the range.
+    to within float64 rounding; a ``MinMaxScaler`` is fitted to the range. "shared": the
+    ``StandardScaler``'s statistics with one scale for all (:class:`SharedScaler`); "auto": those
+    statistics decide (:func:`shares_one_scale`) between a :class:`SharedScaler` and the
+    ``StandardScaler``, so every path (in memory, streamed, merged over processes) decides alike.
     """
-    scaler = make_scaler(name)
+    scaler = make_scaler(_measured_as(name))
     if scaler is None or statistics.n_rows == 0:
         return scaler
     if isinstance(scaler, StandardScaler):
@@ -190,7 +338,26 @@ def fitted_scaler(name: str | None, statistics: RowStatistics):
     else:
         scaler.partial_fit(np.stack([statistics.low, statistics.high]))
         scaler.n_samples_seen_ = statistics.n_rows
-    return scaler
+    return _one_scale_if_shared(name, scaler, statistics)
+
+
+def _measured_as(name: str | None) -> str | None:
+    """The scaler whose statistics ``name`` is fitted from: "auto" decides on, and "shared" is made from, the
+    ``StandardScaler``'s."""
+    return "standard" if name in ("auto", "shared") else name
+
+
+def _one_scale_if_shared(name: str | None, scaler, statistics: RowStatistics):
+    """:func:`fitted_scaler`'s ``StandardScaler`` with one scale for all (:class:`SharedScaler`) for "shared",
+    and for "auto" where :func:`shares_one_scale` holds for the rows; else ``scaler`` as it is."""
+    shared = name == "shared" or (name == "auto" and shares_one_scale(np.sqrt(scaler.var_), statistics.low,
+                                                                     statistics.high))
+    if not shared:
+        return scaler
+    one = SharedScaler()
+    one.n_features_in_, one.n_samples_seen_ = scaler.n_features_in_, scaler.n_samples_seen_
+    one.mean_, one.var_, one.scale_ = scaler.mean_, scaler.var_, common_scale(scaler.var_)
+    return one
 
 
 def fit_scaler(name: str | None, blocks: np.ndarray | Iterable[np.ndarray]):

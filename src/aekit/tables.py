@@ -247,9 +247,7 @@ class TableEncoder:
                 raise InvalidInputError(f"Column {name!r} has no value in any row: nothing to learn from. Drop it "
                                         "(--exclude-columns / exclude it from the table).")
         if plan.numeric:
-            encoder.scaler = preprocess.make_scaler(scaler_name)
-            if encoder.scaler is not None:
-                encoder.scaler.fit(numeric)
+            encoder.scaler = preprocess.fit_observed(scaler_name, numeric)
         for name in plan.categorical:
             counts = as_text(frame[name]).value_counts()
             if counts.empty:
@@ -379,10 +377,9 @@ class TableEncoder:
         """JSON-ready state (the plan, the scaler's statistics, the categories and weights)."""
         return {
             "columns": self.plan.columns, "numeric": self.plan.numeric, "categorical": self.plan.categorical,
-            "excluded": self.plan.excluded, "scaler": preprocess.scaler_state(self.scaler_name, self.scaler)
-            if self.scaler is not None else None, "scaler_name": self.scaler_name,
-            "categories": self.categories, "weights": self.weights, "n_rows": self.n_rows,
-            "input_fill": self.input_fill,
+            "excluded": self.plan.excluded, "scaler": preprocess.scaler_state(self.scaler),
+            "scaler_name": self.scaler_name, "categories": self.categories, "weights": self.weights,
+            "n_rows": self.n_rows, "input_fill": self.input_fill,
         }
 
     @classmethod

@@ -74,7 +74,8 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--loss", default=EstimatorDefault("loss"),
                        help="auto (bce for data in [0, 1] after scaling, else mse), mse or bce (default: %(default)s)")
     group.add_argument("--scaler", default=EstimatorDefault("scaler"),
-                       help="standard, minmax or none (default: %(default)s)")
+                       help="auto (one scale for all columns when their spreads and ranges agree, as pixels' "
+                       "do; else each column standardised), shared, standard, minmax or none (default: %(default)s)")
     group.add_argument("--categorical", type=column_names, default=EstimatorDefault("categorical"), metavar="A,B",
                        help="columns of a table to treat as categories, besides its text and true/false columns "
                        "(default: decided from each column's type; the fit prints what it decided)")
@@ -245,6 +246,7 @@ def describe(summary: dict) -> str:
         f"{', on step scores' if summary.get('window') else ''}){_threshold_rule(summary)}",
         *([_window_line(summary["window"])] if summary.get("window") else []),
         *([f"columns: {summary['columns']}"] if summary.get("columns") else []),
+        *([summary["scaling"]] if summary.get("scaling") else []),
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])

@@ -52,7 +52,7 @@ def describe(info: dict) -> str:
         f"module      {architecture}",
         f"parameters  {info['n_parameters']:,}",
         *_feature_lines(info, shown),
-        f"scaler      {info['scaler']}, loss {info['loss']}",
+        f"scaler      {info['scaling'].removeprefix('scaling: ')}, loss {info['loss']}",
         f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
         f"training loop {_number(training['seconds'])} s (aekit fit's whole-fit time also counts scaling, "

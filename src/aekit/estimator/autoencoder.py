@@ -65,8 +65,14 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         "auto" picks BCE when the scaled training data lies in [0, 1], MSE otherwise; always MSE for
         the anchored model (PCA is the least-squares solution; a sigmoid output would not start at
         it). BCE uses a sigmoid output and is computed from logits (never NaN from saturated outputs).
-    scaler : {"standard", "minmax"} or None, default="standard"
+    scaler : {"auto", "shared", "standard", "minmax"} or None, default="auto"
         Preprocessing fitted on the training data (a table's numeric columns, over their observed cells).
+        "shared": each column centred, and one scale for all (the root mean square of their standard
+        deviations), so the model minimises the squared error in the data's own units; "standard":
+        each column standardised on its own, for columns in different units; "auto" decides per table by
+        :func:`aekit.preprocess.shares_one_scale`: columns whose spreads and ranges agree within a
+        factor of 5 (pixels, a sensor array, spectra, lengths in one unit) are scaled together, the
+        others per column. ``scaler_`` holds the choice; the fit summary says it.
     categorical : "from_dtype", list of str or None, default="from_dtype"
         Which columns of a table are categorical (see :mod:`aekit.tables`). "from_dtype", as
         scikit-learn's ``HistGradientBoosting*``: text, pandas ``category`` and boolean columns; a list
@@ -185,7 +191,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     ----------
     module_ : AutoencoderModule
         The trained torch module.
-    scaler_ : StandardScaler, MinMaxScaler or None
+    scaler_ : StandardScaler, SharedScaler, MinMaxScaler or None
+        The fitted scaler (for "auto" the one chosen: ``aekit.preprocess.scaler_name(scaler_)`` names it).
     loss_ : str
         The loss actually used ("mse" or "bce").
     precision_ : str
@@ -242,7 +249,7 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         hidden_dims=(64,),
         activation="relu",
         loss="auto",
-        scaler="standard",
+        scaler="auto",
         categorical="from_dtype",
         architecture="anchored",
         input_shape=None,

@@ -47,7 +47,7 @@ def scale_rows(estimator, X: np.ndarray) -> np.ndarray:
         # a finite sum means finite values (NaN and inf propagate); only a non-finite one needs the full check
         all_finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
     if not all_finite:
-        fix = ("check that X is in the training data's units" if estimator.scaler == "standard"
+        fix = ("check that X is in the training data's units" if estimator.scaler in ("auto", "shared", "standard")
                else "refit with scaler='standard', or rescale the data")
         raise InvalidInputError(
             f"X holds values too large for float32 after scaling (scaler={estimator.scaler!r}), or a feature "
@@ -78,8 +78,12 @@ def run_batches(estimator, function, array: np.ndarray, *, scale: bool = False, 
             outputs.append(function(batch).float().cpu().numpy())
     if not outputs:
         return np.empty((0, 0), dtype=np.float32)
-    result = np.concatenate(outputs)
-    # never hand back NaN codes or reconstructions silently (only a table's missing cells, with allow_nan)
+    return _refuse_non_finite(np.concatenate(outputs), allow_nan=allow_nan)
+
+
+def _refuse_non_finite(result: np.ndarray, *, allow_nan: bool = False) -> np.ndarray:
+    """``result``, unless it holds NaN or infinite values (only a table's missing cells, with allow_nan):
+    codes and reconstructions are never handed back so silently."""
     finite = np.isfinite(result) | np.isnan(result) if allow_nan else np.isfinite(result)
     if not finite.all():
         rows = np.flatnonzero(~finite.all(axis=1))
@@ -155,7 +159,8 @@ def reconstruct_encoded(estimator, X_scaled: np.ndarray) -> np.ndarray:
 def unscale(estimator, X_scaled: np.ndarray) -> np.ndarray:
     if estimator.scaler_ is None:
         return X_scaled
-    return estimator.scaler_.inverse_transform(X_scaled).astype(np.float32, copy=False)
+    with np.errstate(over="ignore", invalid="ignore"):  # reported below
+        return _refuse_non_finite(estimator.scaler_.inverse_transform(X_scaled).astype(np.float32, copy=False))
 
 
 def joined_parts(reconstruction: torch.Tensor, rows: torch.Tensor, latent: torch.Tensor) -> torch.Tensor:

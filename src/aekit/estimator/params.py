@@ -25,7 +25,7 @@ from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidPa
 from aekit.models import ARCHITECTURES
 from aekit.models.losses import OUTPUT_ACTIVATION
 from aekit.models.mlp import ACTIVATIONS
-from aekit.preprocess import SCALERS
+from aekit.preprocess import SCALER_OPTIONS
 from aekit.training.config import LR_SCHEDULES
 from aekit.training.precision import PRECISIONS
 
@@ -34,7 +34,7 @@ PARAMETER_CONSTRAINTS: dict = {
     "hidden_dims": [list, tuple],
     "activation": [StrOptions(set(ACTIVATIONS))],
     "loss": [StrOptions({"auto", *OUTPUT_ACTIVATION})],
-    "scaler": [StrOptions(set(SCALERS)), None],
+    "scaler": [StrOptions(set(SCALER_OPTIONS)), None],
     "categorical": [StrOptions({"from_dtype"}), list, tuple, None],
     "architecture": [StrOptions(set(ARCHITECTURES))],
     "input_shape": [list, tuple, None],
@@ -82,7 +82,7 @@ def validate_parameters(estimator, choices) -> None:
 
 def check_params(estimator) -> None:
     """Validate ``estimator``'s parameters (scikit-learn's message, and the closest valid option for a typo)."""
-    choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALERS) | set(ARCHITECTURES)
+    choices = set(ACTIVATIONS) | set(OUTPUT_ACTIVATION) | {"auto"} | set(SCALER_OPTIONS) | set(ARCHITECTURES)
     validate_parameters(estimator, choices | set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES))
     for name in INTEGER_PARAMETERS:  # scikit-learn's Interval(Integral) takes True for 1
         if isinstance(getattr(estimator, name), bool):

@@ -374,7 +374,7 @@ def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainC
     except TrainingError as error:  # the loop's problem and hint, with this estimator's own advice and outcome
         problem = error.problem or str(error)
         advice = [error.hint] if error.hint else []
-        if estimator.scaler != "standard":
+        if estimator.scaler not in ("auto", "shared", "standard"):  # the data was not brought to unit scale
             advice.append("Scaling the data (scaler='standard') may also help.")
         hint = " ".join(advice) or None
         for name in [name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")]:

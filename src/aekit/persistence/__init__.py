@@ -60,7 +60,7 @@ from aekit.persistence.files import (
     read_manifest,
     sorted_header,
 )
-from aekit.preprocess import scaler_from_state, scaler_state
+from aekit.preprocess import fitted_as_asked, scaler_from_state, scaler_name, scaler_state
 from aekit.tables import TableEncoder
 
 __all__ = ["ARCHITECTURE_CHECKS", "DAMAGED", "FORMAT_VERSION", "JSON_FILES", "MANIFEST", "MAX_LAYERS", "MAX_WIDTH",
@@ -107,7 +107,7 @@ def _contents(saved: SavedModel) -> dict[str, bytes]:
     return {
         "config.json": json_bytes(config),
         # a table's numeric columns are scaled by its encoding (config.json's fitted["table"]): no scaler here
-        "scaler.json": json_bytes(scaler_state(None if saved.scaler is None else saved.params["scaler"], saved.scaler)),
+        "scaler.json": json_bytes(scaler_state(saved.scaler)),
         "history.json": json_bytes(saved.history),
         "environment.json": json_bytes(environment),
         WEIGHTS: sorted_header(
@@ -234,8 +234,8 @@ def read_model(path: str | os.PathLike, *, defaults: dict, check_params: Callabl
     environment = check_environment(parse_json("environment.json", contents["environment.json"]))
     state = parse_json("scaler.json", contents["scaler.json"])
     saved_scaler = state.get("name") if isinstance(state, dict) else state
-    expect(saved_scaler == (None if table is not None else full_params["scaler"])
-           or not isinstance(state, (dict, type(None))),
+    asked = None if table is not None else full_params["scaler"]
+    expect(fitted_as_asked(asked, saved_scaler) or not isinstance(state, (dict, type(None))),
            f"holds the state of scaler {saved_scaler!r} but the model was fitted with scaler="
            f"{full_params['scaler']!r}", "scaler.json")
     scaler = scaler_from_state(state, n_features)
@@ -261,5 +261,7 @@ def _table(state, n_features: int, scaler: str | None) -> TableEncoder | None:
     expect(isinstance(state, dict), "table must be an object")
     table = TableEncoder.from_dict(state)
     expect(len(table.plan.columns) == n_features and table.columns, "the table's columns differ from n_features_in")
-    expect(table.scaler_name == scaler, f"the table was scaled with {table.scaler_name!r}, the model says {scaler!r}")
+    fitted = scaler_name(table.scaler)
+    expect(table.scaler_name == scaler and (not table.plan.numeric or fitted_as_asked(scaler, fitted)),
+           f"the table was scaled with {table.scaler_name!r} ({fitted!r}), the model says {scaler!r}")
     return table

@@ -12,6 +12,7 @@ from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.persistence import check_model_target
+from aekit.preprocess import describe_scaling
 from aekit.tables import needs_table
 from aekit.training import distributed
 from aekit.training.config import kept_losses
@@ -219,6 +220,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         "latent_dim_rule": history.get("latent_dim_rule"),
         "pca": (history.get("pca") or {}).get("message"),
         "columns": _columns_line(model, exclude_columns),
+        "scaling": scaling_line(model),
     }
 
 
@@ -244,6 +246,14 @@ def _columns_line(model, exclude_columns) -> str | None:
         line += ("; " if table.plan.excluded else "; left out: ") + ", ".join(f"{name} (excluded)"
                                                                                for name in exclude_columns)
     return line
+
+
+def scaling_line(model) -> str:
+    """How the fitted ``model`` scales its input, one line (a table's: its numeric columns')."""
+    table = getattr(model, "table_", None)
+    if table is not None and not table.plan.numeric:
+        return "scaling: no numeric column"
+    return describe_scaling(model.scaler_ if table is None else table.scaler, model.scaler)
 
 
 def _rounded(value) -> float | None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 
 from aekit.estimator import SeriesAutoencoder, load_model_and_environment
-from aekit.workflows.fit import final_value
+from aekit.workflows.fit import final_value, scaling_line
 from aekit.workflows.matching import feature_names
 
 
@@ -43,6 +43,7 @@ def model_info(model_dir) -> dict:
         "n_features": int(model.n_features_in_),
         "columns": columns,
         "scaler": model.scaler,
+        "scaling": scaling_line(model),
         "loss": model.loss_,
         "threshold": float(model.threshold_),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
