@@ -1,11 +1,14 @@
 """aekit.tables: column types decided once, and a table's encoding (categories, missing cells) and its inverse."""
 
+import json
+
 import numpy as np
 import pandas as pd
 import pytest
 from sklearn.preprocessing import StandardScaler
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.preprocess import SharedScaler
 from aekit.tables import MAX_CATEGORIES, OTHER, TableEncoder, category_weights, needs_table, plan_columns
 
 
@@ -167,3 +170,20 @@ def test_a_missing_cell_enters_as_its_slots_training_mean(census):
     del state["input_fill"]
     with pytest.raises(ModelFileError, match="malformed"):
         TableEncoder.from_dict(state)
+
+
+def test_auto_scales_the_numeric_columns_as_their_units_say_and_the_choice_is_saved(census):
+    plan = plan_columns(census)
+    mixed = TableEncoder.fit(census, plan, "auto")  # grams beside millimetres: per column
+    assert type(mixed.scaler) is StandardScaler
+    one_unit = census.assign(mass=census["mass"] / 100)  # now both spread alike, in one range
+    encoder = TableEncoder.fit(one_unit, plan, "auto")
+    assert type(encoder.scaler) is SharedScaler
+    numbers = one_unit[["mass", "length"]].to_numpy()
+    centred = (numbers - np.nanmean(numbers, axis=0)) / np.sqrt(np.nanvar(numbers, axis=0).mean())
+    layout = {name: start for name, start, _ in encoder.layout()}
+    encoded = encoder.encode(one_unit)
+    np.testing.assert_allclose(encoded[:, [layout["mass"], layout["length"]]], centred, rtol=1e-5, atol=1e-6)
+    rebuilt = TableEncoder.from_dict(json.loads(json.dumps(encoder.to_dict())))
+    assert type(rebuilt.scaler) is SharedScaler and rebuilt.scaler_name == "auto"
+    np.testing.assert_array_equal(rebuilt.encode(one_unit), encoded)

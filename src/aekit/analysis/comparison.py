@@ -22,7 +22,7 @@ from aekit.analysis.checks import check_int, check_template, split_rows
 from aekit.analysis.defaults import default_autoencoder, default_linear_autoencoder
 from aekit.analysis.errors import errors_against_pca, fit_pca
 from aekit.estimator import Autoencoder
-from aekit.preprocess import make_scaler
+from aekit.preprocess import fit_observed
 
 
 @dataclass
@@ -127,7 +127,7 @@ def compare_with_pca(
     latent_dim: int,
     *,
     X_val=None,
-    scaler: str | None = "standard",
+    scaler: str | None = "auto",
     heldout_fraction: float = 0.2,
     nonlinear: bool = True,
     autoencoder: Autoencoder | None = None,
@@ -148,7 +148,8 @@ def compare_with_pca(
         ``d``: PCA's number of components and the autoencoders' bottleneck.
     X_val : array-like of shape (n_heldout, n_features), optional
         Held-out rows. Default: ``heldout_fraction`` of ``X``, drawn with ``random_state``.
-    scaler : {"standard", "minmax"} or None, default="standard"
+    scaler : {"auto", "shared", "standard", "minmax"} or None, default="auto"
+        As the estimator's ``scaler``, fitted on the training rows ("auto" decides on them).
     heldout_fraction : float in (0, 1), default=0.2
         Used only when ``X_val`` is None.
     nonlinear : bool, default=True
@@ -185,8 +186,8 @@ def compare_with_pca(
         latent_dim, "latent_dim", function, 1, min(n_features, len(X_train)),
         " (at most the number of features and of training rows)",
     )
-    prescaler = make_scaler(scaler)
-    train = X_train if prescaler is None else prescaler.fit_transform(X_train)
+    prescaler = fit_observed(scaler, X_train)
+    train = X_train if prescaler is None else prescaler.transform(X_train)
     heldout = X_heldout if prescaler is None else prescaler.transform(X_heldout)
     centre = train.mean(axis=0)
     train = np.ascontiguousarray(train - centre, dtype=np.float32)

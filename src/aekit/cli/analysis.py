@@ -88,7 +88,7 @@ def _add_shared_options(parser: argparse.ArgumentParser) -> None:
     add_data_options(parser, columns=True)
     group = parser.add_argument_group("models (defaults: aekit.analysis.default_autoencoder)")
     group.add_argument("--scaler", default=EstimatorDefault("scaler", _template_defaults),
-                       help="standard, minmax or none (default: %(default)s)")
+                       help="auto, shared, standard, minmax or none (default: %(default)s)")
     group.add_argument("--heldout", type=float, metavar="FRACTION",
                        default=EstimatorDefault("heldout_fraction", _compare_defaults),
                        help="share of rows held out for the held-out errors (default: %(default)s)")
