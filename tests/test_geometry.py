@@ -63,8 +63,9 @@ def test_training_on_more_rows_than_isomap_takes_uses_a_sample_and_extends_it(mo
     original_fit = Isomap.fit
     monkeypatch.setattr(Isomap, "fit", lambda self, X, y=None: fitted_shapes.append(X.shape) or original_fit(self, X))
     # a sparser sample needs fewer neighbours; some draws of 200 rows of this small S still leave a gap that
-    # Isomap's 6-neighbour graph bridges (a seed's draw, not the sampling itself): a draw that does not
-    ae, X, coordinates = _fitted_on_s_curve(geometry_neighbors=6, random_state=1)
+    # Isomap's 6-neighbour graph bridges (a seed's draw, not the sampling itself): a draw that does not, with
+    # the coordinates standardised each on its own (the graph's distances depend on the scaling)
+    ae, X, coordinates = _fitted_on_s_curve(geometry_neighbors=6, random_state=1, scaler="standard")
     assert fitted_shapes == [(200, 3)]
     rho = evaluate_embedding(X, ae.transform(X), coordinates).best_abs_spearman
     assert rho.min() > 0.9, rho

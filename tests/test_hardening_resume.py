@@ -57,8 +57,8 @@ def _resume(folder: Path, data, **changes):
     ("changes", "named"),
     [
         ({"activation": "tanh"}, "activation='relu' in the checkpoint, 'tanh' now"),
-        ({"scaler": "minmax"}, "scaler='standard' in the checkpoint, 'minmax' now"),
-        ({"scaler": None}, "scaler='standard' in the checkpoint, None now"),
+        ({"scaler": "minmax"}, "scaler='auto' in the checkpoint, 'minmax' now"),
+        ({"scaler": None}, "scaler='auto' in the checkpoint, None now"),
         ({"validation_fraction": 0.3}, "validation_fraction=0.1 in the checkpoint, 0.3 now"),
         ({"hidden_dims": (7,)}, "hidden_dims=[6] in the checkpoint, [7] now"),
         ({"hidden_dims": (6, 4)}, "hidden_dims=[6] in the checkpoint, [6, 4] now"),
