@@ -100,3 +100,18 @@ def test_a_series_model_resolves_auto_from_its_windows():
     model = aekit.SeriesAutoencoder(25, stride=1, autoencoder=inner).fit(series)
     history = model.autoencoder_.history_
     assert history["max_epochs"] == auto_epochs(history["steps_per_epoch"]) >= model.autoencoder_.n_iter_
+
+
+def test_a_verbose_fit_logged_to_a_file_writes_a_line_at_least_every_ten_epochs(capsys):
+    """A budget of thousands of epochs that early stopping ends after a few dozen still logs its progress."""
+    rng = np.random.default_rng(0)
+    t = rng.uniform(-2, 2, size=(60, 1))  # a curve the non-linear model keeps improving on for a while
+    X = np.hstack([t, t**2, np.sin(2 * t), t**3]) + 0.05 * rng.normal(size=(60, 4))
+    model = aekit.Autoencoder(latent_dim=1, architecture="mlp", verbose=1, random_state=0, validation_fraction=0.5)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        model.fit(X)
+    run, budget = model.history_["n_epochs"], model.history_["max_epochs"]
+    assert run >= 20 and budget >= 10 * run  # the case in point: a tenth of the budget is past the last epoch run
+    lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
+    assert [line.split()[1] for line in lines] == [f"{epoch}/{budget}:" for epoch in [1, *range(10, run + 1, 10)]]

@@ -145,7 +145,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         "auto" (CUDA when available, else CPU), "cpu", "cuda", "cuda:1", ...
     verbose : int, default=0
         1 shows a progress bar (tqdm) during ``fit`` on a terminal; when stderr is not one (a log
-        file, a notebook's captured output), a line every tenth of the epochs instead.
+        file, a notebook's captured output), a line every tenth of the epochs, and at least every
+        10 epochs, instead.
     precision : {"auto", "fp32", "bf16"}, default="auto"
         "bf16" runs the forward passes (training and inference) under bfloat16 autocast: matrix
         products in bf16, weights and optimizer state in float32. Faster where the hardware has

@@ -36,6 +36,7 @@ __all__ = ["EVAL_BATCH_ROWS", "LossFn", "TensorSource", "as_source", "evaluate",
 LossFn = Callable[[nn.Module, torch.Tensor], torch.Tensor]
 EVAL_BATCH_ROWS = 8192
 PROGRESS_LINES = 10  # verbose training writes about this many lines when stderr is not a terminal
+PROGRESS_EPOCHS = 10  # ... and one at least every this many epochs: early stopping often ends a long budget early
 _NOTEBOOK_BAR = any(cls.__module__ == "tqdm.notebook" for cls in tqdm.__mro__)
 
 
@@ -247,13 +248,15 @@ def _train(
         watch.start_from(history.initial_loss, last_good_state)
 
     module.train()
-    # a bar on a terminal; in a log (stderr not a terminal) a line every PROGRESS_LINES-th of the epochs
+    # a bar on a terminal; in a log (stderr not a terminal) a line every PROGRESS_LINES-th of the epochs,
+    # or every PROGRESS_EPOCHS epochs if that comes sooner
     on_terminal = sys.stderr.isatty() or _NOTEBOOK_BAR  # a notebook draws tqdm.auto's bar as a widget
     progress = tqdm(
         range(start_epoch, config.epochs), desc="training", unit="epoch",
         disable=not (config.verbose and on_terminal), leave=False,
     )
-    log_every = max(1, config.epochs // PROGRESS_LINES) if config.verbose and not on_terminal else 0
+    logging = config.verbose and not on_terminal
+    log_every = max(1, min(config.epochs // PROGRESS_LINES, PROGRESS_EPOCHS)) if logging else 0
     train_module = distributed.wrap(module)
     try:
         for epoch in progress:
