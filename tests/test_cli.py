@@ -72,8 +72,8 @@ def test_fit_never_overwrites_a_model_folder_without_force(workspace, tmp_path, 
     assert run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--quiet", *FIT_FLAGS)[0] == 0
     before = (tmp_path / "m" / "weights.safetensors").read_bytes()
     err = fails(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", *FIT_FLAGS)
-    assert err == f"aekit fit: error: Model folder {tmp_path / 'm'} already exists. Pass --force (Python: " \
-                  "force=True) to replace it, or choose another output path."
+    assert err == f"aekit fit: error: Model folder {tmp_path / 'm'} already exists. Pass --force " \
+                  "to replace it, or choose another output path."
     assert (tmp_path / "m" / "weights.safetensors").read_bytes() == before
     code, _, _ = run(capsys, "fit", folder / "data.csv", "-o", tmp_path / "m", "--force", "--quiet", *FIT_FLAGS,
                      "--latent-dim", "3")

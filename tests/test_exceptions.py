@@ -45,8 +45,49 @@ def test_an_existing_model_folder_is_refused_in_the_callers_parameter(rows, tmp_
     assert (caught.value.param, caught.value.value) == ("overwrite", False)
     assert caught.value.problem == f"Model folder {tmp_path / 'model'} already exists."
     np.save(tmp_path / "rows.npy", rows)
-    with pytest.raises(InvalidInputError) as caught:  # fit_file asks for force=True (--force) instead
+    with pytest.raises(InvalidInputError) as caught:  # fit_file's parameter is overwrite too, as every writer's
         fit_file(tmp_path / "rows.npy", tmp_path / "model", latent_dim=1, **TINY)
-    assert caught.value.param == "force" and caught.value.__cause__.param == "overwrite"
-    assert str(caught.value) == (f"Model folder {tmp_path / 'model'} already exists. Pass --force (Python: force=True) "
+    assert (caught.value.param, caught.value.value) == ("overwrite", False)
+    assert str(caught.value) == (f"Model folder {tmp_path / 'model'} already exists. Pass overwrite=True "
                                  "to replace it, or choose another output path.")
+
+
+@pytest.mark.parametrize("name", sorted(aekit.Autoencoder._parameter_constraints))
+def test_a_parameter_message_is_scikit_learns_own(name, rows):
+    from sklearn.utils._param_validation import InvalidParameterError, validate_parameter_constraints
+
+    value = object()  # satisfies no constraint
+    with pytest.raises(InvalidParameterError) as reference:
+        validate_parameter_constraints(aekit.Autoencoder._parameter_constraints, {name: value}, "Autoencoder")
+    with pytest.raises(InvalidParameterValue) as caught:
+        aekit.Autoencoder(**{name: value}).fit(rows)
+    assert str(caught.value) == str(reference.value)
+    assert (caught.value.param, caught.value.value) == (name, value)
+
+
+def test_the_command_line_names_its_options_where_a_message_names_parameters():
+    from aekit.cli import build_parser, spelling
+    from aekit.exceptions import Parameter, Setting, Words
+
+    message = Words(Parameter("validation_fraction", of="Autoencoder"), " must be < 1. Use ", Setting("scaler", None),
+                    ", ", Setting("hidden_dims", (8, 4)), ", ", Setting("overwrite", True), ", ",
+                    Setting("resume", False), " or ", Setting("input_shape", (1, 2, 2)), ".")
+    assert str(message) == ("The 'validation_fraction' parameter of Autoencoder must be < 1. Use scaler=None, "
+                            "hidden_dims=(8, 4), overwrite=True, resume=False or input_shape=(1, 2, 2).")
+    parser = build_parser()
+    assert message.spelled(spelling(parser, "fit")) == (  # resume=False and input_shape have no option
+        "--val-fraction must be < 1. Use --scaler none, --hidden 8,4, --force, resume=False or input_shape=(1, 2, 2).")
+    assert message.spelled(spelling(parser, "info")) == str(message)  # info has none of these options
+
+
+def test_every_parameter_the_command_line_renames_has_its_option():
+    from aekit.cli import build_parser
+    from aekit.cli.fit import OPTION_PARAMETERS
+    from aekit.cli.options import OPTION_DESTS, option_dest
+
+    parser = build_parser()
+    dests = {action.dest for command in parser.commands.values() for action in command._actions}
+    assert set(OPTION_DESTS.values()) <= dests
+    fit_dests = {action.dest for action in parser.commands["fit"]._actions}
+    assert {option_dest(name) for name in OPTION_PARAMETERS} <= fit_dests
+    assert set(OPTION_PARAMETERS) <= set(aekit.Autoencoder().get_params())

@@ -134,7 +134,7 @@ def test_a_name_taken_while_writing_is_judged_again_at_the_rename(tmp_path, kind
 
 def test_a_regular_file_that_appears_while_writing_is_kept_without_overwrite(tmp_path):
     target = tmp_path / "out.csv"
-    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+    with pytest.raises(InvalidInputError, match="already exists. Pass overwrite=True"):
         with atomic_write(target, "w") as file:
             file.write("new")
             target.write_text("written meanwhile by someone else")

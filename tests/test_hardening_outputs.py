@@ -172,7 +172,7 @@ def test_python_writers_take_overwrite_false(tmp_path, saved, table_model, funct
     output = tmp_path / "out.csv"
     output = output.with_suffix(".onnx") if function == "to_onnx" else output
     output.write_bytes(b"keep me")
-    with pytest.raises(InvalidInputError, match=r"already exists\. Pass --force \(Python: overwrite=True\)"):
+    with pytest.raises(InvalidInputError, match=r"already exists\. Pass overwrite=True to replace it"):
         write(output, False)
     assert output.read_bytes() == b"keep me"
     write(output, True)

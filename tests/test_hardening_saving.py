@@ -130,7 +130,7 @@ def test_cli_fit_names_force_and_replaces_a_model_with_it(data, tmp_path, capsys
             "--quiet"]
     assert cli_main(argv) == 0
     assert cli_main(argv) == 2
-    assert "Pass --force (Python: force=True) to replace it" in _one_line_error(capsys, "fit")
+    assert "Pass --force to replace it" in _one_line_error(capsys, "fit")
     assert cli_main([*argv, "--force", "--latent-dim", "3"]) == 0
     assert aekit.load(tmp_path / "model").latent_dim == 3
 
@@ -141,7 +141,7 @@ def test_cli_demo_refuses_a_user_folder_and_an_existing_model_without_force(tmp_
     assert "is not an aekit model folder" in _one_line_error(capsys, "demo")
     model.save(tmp_path / "model")
     assert cli_main(["demo", "-o", str(tmp_path / "model")]) == 2
-    assert "Pass --force (Python: force=True)" in _one_line_error(capsys, "demo")
+    assert "Pass --force to replace it" in _one_line_error(capsys, "demo")
     assert os.listdir(folder) == ["notes.txt"] and aekit.load(tmp_path / "model").latent_dim == 2
 
 

@@ -163,7 +163,7 @@ def test_impute_file_refuses_an_existing_file_without_overwrite_and_any_path_ins
     model.save(tmp_path / "model")
     existing = tmp_path / "filled.csv"
     existing.write_text("the user's file\n")
-    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+    with pytest.raises(InvalidInputError, match="already exists. Pass overwrite=True"):
         impute_file(model, data, existing)
     assert existing.read_text() == "the user's file\n"
     with pytest.raises(InvalidInputError, match="inside .*an aekit model or checkpoint folder"):

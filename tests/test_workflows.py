@@ -54,12 +54,12 @@ def test_fit_file_stores_columns_and_reports_training(fitted, table):
 def test_fit_file_never_replaces_a_model_folder_without_force(fitted):
     model_dir, _, _, folder = fitted
     before = (model_dir / "manifest.json").read_bytes()
-    with pytest.raises(InvalidInputError, match="already exists. Pass --force"):
+    with pytest.raises(InvalidInputError, match="already exists. Pass overwrite=True"):
         fit_file(folder / "train.csv", model_dir, **QUICK_FIT_2D)
     assert (model_dir / "manifest.json").read_bytes() == before
     other = folder / "other"
     fit_file(folder / "train.csv", other, **QUICK_FIT_2D)
-    summary = fit_file(folder / "train.csv", other, force=True, **{**QUICK_FIT_2D, "latent_dim": 3})
+    summary = fit_file(folder / "train.csv", other, overwrite=True, **{**QUICK_FIT_2D, "latent_dim": 3})
     assert summary["model_dir"] == str(other) and aekit.load(other).module_.latent_dim == 3
 
 

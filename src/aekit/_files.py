@@ -30,17 +30,17 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, Setting, Words, parameter_error
 
 __all__ = [
-    "OVERWRITE_OPTION", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file",
+    "REPLACE_HINT", "atomic_write", "atomic_write_bytes", "atomic_write_text", "check_output_file",
     "check_output_folder", "check_outside_whole_folders", "exchange_paths", "file_kind", "fsync_folder",
     "hidden_name", "install_folder", "locked_folder", "output_folder", "whole_folder_around", "write_folder",
     "write_synced",
 ]
 
-# How a user asks to replace an existing output file, named in the refusal (the CLI option, the Python one).
-OVERWRITE_OPTION = "--force (Python: overwrite=True)"
+# How a user asks to replace an existing output (a file, a model folder): the CLI words it as its --force.
+REPLACE_HINT = Words("Pass ", Setting("overwrite", True), " to replace it, or choose another output path.")
 MANIFEST = "manifest.json"  # written last into a model or checkpoint folder: the files' sizes and checksums
 
 
@@ -82,7 +82,7 @@ def atomic_write(path: str | os.PathLike, mode: str = "wb", *, encoding: str = "
     'hello'
     """
     if mode not in ("wb", "w"):
-        raise InvalidParameterValue(f"The 'mode' parameter of atomic_write must be 'wb' or 'w'. Got {mode!r} instead.")
+        raise parameter_error("mode", mode, "'wb' or 'w'", of="atomic_write")
     path = Path(path)
     check_output_file(path, overwrite=overwrite)  # before the work; again at the rename
     fd, temporary = _create_temporary(path)
@@ -154,13 +154,13 @@ def file_kind(path: str | os.PathLike) -> str | None:
     return next((kind for test, kind in kinds if test(mode)), "not a regular file")
 
 
-def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, option: str = OVERWRITE_OPTION) -> None:
+def check_output_file(path: str | os.PathLike, *, overwrite: bool = False) -> None:
     """Refuse an output file path that may not be written.
 
     Refused: anything there but a regular file (a folder, a symbolic link even to a regular file, since
     the rename would replace the link and not the file; a FIFO, a device, a socket: as coreutils'
-    ``install`` refuses them); a regular file unless `overwrite` (the error names `option`, how the
-    user asks for it); a path inside a folder aekit wrote whole (:func:`whole_folder_around`).
+    ``install`` refuses them); a regular file unless `overwrite` (the error names it in ``param``); a path
+    inside a folder aekit wrote whole (:func:`whole_folder_around`).
 
     Examples
     --------
@@ -183,9 +183,8 @@ def check_output_file(path: str | os.PathLike, *, overwrite: bool = False, optio
         )
     check_outside_whole_folders(Path(path).parent, path)
     if kind is not None and not overwrite:
-        raise InvalidInputError(
-            f"{str(path)!r} already exists. Pass {option} to replace it, or choose another output path."
-        )
+        raise InvalidInputError(problem=f"{str(path)!r} already exists.", hint=REPLACE_HINT, param="overwrite",
+                                value=False)
 
 
 def check_output_folder(folder: str | os.PathLike) -> None:

@@ -20,7 +20,6 @@ from aekit.estimator import Autoencoder, save_model
 from aekit.persistence import check_model_target
 from aekit.plots import write_model_plots
 from aekit.report import write_report
-from aekit.workflows import replacing_with_force
 
 
 @dataclass
@@ -50,12 +49,12 @@ class DemoResult:
 
 def run_demo(
     model_dir: str | Path = "demo_model", *, latent_dim: int = 10, random_state: int = 0, verbose: int = 0,
-    plots_dir: str | Path | None = None, force: bool = False,
+    plots_dir: str | Path | None = None, overwrite: bool = False,
 ) -> DemoResult:
     """Train on digits, compare with PCA on held-out rows, save the model to ``model_dir``, and write
     its pictures and HTML report (on the held-out rows) to ``plots_dir`` (default: ``<model_dir>_plots``).
 
-    An existing aekit model folder at ``model_dir`` is replaced only with ``force=True`` (never a folder
+    An existing aekit model folder at ``model_dir`` is replaced only with ``overwrite=True`` (never a folder
     that is not an aekit model); this is checked before training.
 
     Examples
@@ -65,8 +64,7 @@ def run_demo(
     >>> result.autoencoder_mse < result.pca_mse  # doctest: +SKIP
     True
     """
-    with replacing_with_force():  # before training
-        check_model_target(model_dir, overwrite=force)
+    check_model_target(model_dir, overwrite=overwrite)  # before training
     X, y = load_digits(return_X_y=True)
     X_train, X_test, _, y_test = train_test_split(X, y, test_size=0.2, random_state=random_state)
     started = time.perf_counter()
@@ -85,10 +83,9 @@ def run_demo(
     autoencoder_mse = float(np.mean((autoencoder.reconstruct(X_test) - X_test) ** 2))
     pca = PCA(n_components=latent_dim, random_state=random_state).fit(X_train)
     pca_mse = float(np.mean((pca.inverse_transform(pca.transform(X_test)) - X_test) ** 2))
-    with replacing_with_force():
-        path = save_model(autoencoder, model_dir, overwrite=force)
+    path = save_model(autoencoder, model_dir, overwrite=overwrite)
     plots_dir = Path(plots_dir) if plots_dir is not None else path.with_name(path.name + "_plots")
-    plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit", overwrite=force)
+    plots = write_model_plots(autoencoder, plots_dir, X_test, labels=y_test, label_name="digit", overwrite=overwrite)
     quality = {  # the figures the console prints, so that the report shows the same comparison
         "latent_dim": latent_dim, "n_rows": len(X_test), "autoencoder_mse": autoencoder_mse, "pca_mse": pca_mse,
         "ratio": autoencoder_mse / pca_mse,
@@ -96,5 +93,5 @@ def run_demo(
         f"{latent_dim} components fitted on the {len(X_train)} training rows, as the autoencoder was.",
     }
     plots["report"] = write_report(autoencoder, plots_dir / "report.html", X_test, labels=y_test, label_name="digit",
-                                   quality=quality, overwrite=force)["path"]
+                                   quality=quality, overwrite=overwrite)["path"]
     return DemoResult(latent_dim, autoencoder_mse, pca_mse, autoencoder.n_iter_, seconds, path, plots)

@@ -48,7 +48,7 @@ from torch import nn
 from aekit._files import atomic_write_bytes, check_output_file
 from aekit._version import __version__
 from aekit.detect import outlier_score, quantile_threshold
-from aekit.exceptions import InvalidInputError, MissingDependencyError
+from aekit.exceptions import InvalidInputError, MissingDependencyError, Setting, Words
 from aekit.spectrogram import POWER_FLOOR, LogMelFrames
 
 __all__ = ["INPUT_NAME", "OUTPUT_NAMES", "export_onnx"]
@@ -100,9 +100,9 @@ def _scaling(scaler) -> tuple[tuple[str, np.ndarray], ...]:
     if isinstance(scaler, MinMaxScaler):
         return (("mul", scaler.scale_), ("add", scaler.min_))
     raise InvalidInputError(
-        f"ONNX export knows the 'standard' and 'minmax' scalers; this model's scaler is {type(scaler).__name__}. "
-        "Refit it with scaler='standard', 'minmax' or None."
-    )
+        problem=f"ONNX export knows the 'standard' and 'minmax' scalers; this model's scaler is "
+                f"{type(scaler).__name__}.",
+        hint=Words("Refit it with ", Setting("scaler", "standard"), ", 'minmax' or None."))
 
 
 _INVERSE = {"sub": "add", "add": "sub", "mul": "div", "div": "mul"}

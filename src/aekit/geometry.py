@@ -14,7 +14,7 @@ import warnings
 import numpy as np
 from sklearn.manifold import Isomap
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, Setting, Words
 
 # Isomap's cost grows as rows**2 in memory and up to rows**3 in time: it is fitted on at most this
 # many training rows and extended to the others with Isomap.transform, in chunks of CHUNK_ROWS.
@@ -59,15 +59,16 @@ def isomap_target(
     if len(fit_rows) > FIT_ROWS:
         fit_rows = np.sort(rng.choice(train_rows, FIT_ROWS, replace=False))
     if n_neighbors >= len(fit_rows):
-        raise InvalidParameterValue(
-            f"geometry='isomap' needs geometry_neighbors below the number of training rows it is fitted on "
-            f"({len(fit_rows)}). Got geometry_neighbors={n_neighbors}; lower it or give more rows."
-        )
+        raise InvalidParameterValue(Words(
+            Setting("geometry", "isomap"), " needs ", Setting("geometry_neighbors"), " below the number of training "
+            f"rows it is fitted on ({len(fit_rows)}). Got ", Setting("geometry_neighbors", n_neighbors),
+            "; lower it or give more rows."), param="geometry_neighbors", value=n_neighbors)
     if n_components >= len(fit_rows):
         raise InvalidParameterValue(
-            f"geometry='isomap' embeds {len(fit_rows)} training rows, too few for latent_dim={n_components}. "
-            "Give more rows, a smaller latent_dim, or geometry=None."
-        )
+            problem=Words(Setting("geometry", "isomap"), f" embeds {len(fit_rows)} training rows, too few for ",
+                          Setting("latent_dim", n_components), "."),
+            hint=Words("Give more rows, a smaller ", Setting("latent_dim"), ", or ", Setting("geometry", None), "."),
+            param="latent_dim", value=n_components)
     isomap = Isomap(n_neighbors=int(n_neighbors), n_components=int(n_components), eigen_solver="dense")
     with warnings.catch_warnings():
         # Isomap joins a disconnected neighbour graph itself and warns about it; the fit goes on

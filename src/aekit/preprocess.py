@@ -24,7 +24,7 @@ import numpy as np
 import torch
 from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
-from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean
+from aekit.exceptions import InvalidParameterValue, ModelFileError, did_you_mean, parameter_error
 from aekit.statistics import RowStatistics
 
 # "auto" scales a table's columns together when no column varies more than this many times the median
@@ -100,10 +100,8 @@ def make_scaler(name: str | None) -> StandardScaler | MinMaxScaler | None:
     if name is None:
         return None
     if name not in SCALERS:
-        raise InvalidParameterValue(
-            f"The 'scaler' parameter must be one of {sorted(SCALER_OPTIONS)} or None. Got {name!r} instead."
-            + did_you_mean(name, SCALER_OPTIONS)
-        )
+        raise parameter_error("scaler", name, f"one of {sorted(SCALER_OPTIONS)} or None",
+                              hint=did_you_mean(name, SCALER_OPTIONS).strip() or None)
     return SCALERS[name]()
 
 

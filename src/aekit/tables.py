@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from aekit import preprocess
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError, Parameter, Words, parameter_error
 
 # Categories kept per column: the most frequent MAX_CATEGORIES - 1, and OTHER for the rest (a one-hot
 # group wider than this would dwarf the numeric columns in PCA and cost memory without telling more).
@@ -149,13 +149,14 @@ def _listed_columns(categorical, names: list[str]) -> set[str]:
     if categorical is None or (isinstance(categorical, str) and categorical == "from_dtype"):
         return set()
     if isinstance(categorical, str):
-        raise InvalidParameterValue(f"The 'categorical' parameter of Autoencoder must be 'from_dtype', None or a "
-                                    f"list of column names. Got {categorical!r} instead.")
+        raise parameter_error("categorical", categorical, "'from_dtype', None or a list of column names",
+                              of="Autoencoder")
     listed = [str(name) for name in categorical]
     unknown = [name for name in listed if name not in names]
     if unknown:
-        raise InvalidParameterValue(f"The 'categorical' parameter names columns the table lacks: {', '.join(unknown)}."
-                                    f" The table's columns are: {_preview(names, 12)}.")
+        raise InvalidParameterValue(Words(Parameter("categorical"), " names columns the table lacks: "
+                                          f"{', '.join(unknown)}. The table's columns are: {_preview(names, 12)}."),
+                                    param="categorical", value=categorical)
     return set(listed)
 
 

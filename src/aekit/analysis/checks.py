@@ -10,7 +10,7 @@ from sklearn.model_selection import train_test_split
 from sklearn.utils.validation import check_array
 
 from aekit.estimator import Autoencoder
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, parameter_error
 
 
 def as_matrix(X, name: str, *, min_rows: int = 1) -> np.ndarray:
@@ -27,29 +27,22 @@ def check_int(value, name: str, function: str, low: int, high: float = math.inf,
     """``value`` if it is an int in ``[low, high]``, else :class:`InvalidParameterValue` in scikit-learn's words."""
     if isinstance(value, bool) or not isinstance(value, Integral) or not low <= value <= high:
         upper = "inf)" if high == math.inf else f"{int(high)}]"
-        raise InvalidParameterValue(
-            f"The '{name}' parameter of {function} must be an int in the range [{low}, {upper}{why}. "
-            f"Got {value!r} instead."
-        )
+        raise parameter_error(name, value, f"an int in the range [{low}, {upper}{why}", of=function)
     return int(value)
 
 
 def check_fraction(value, name: str, function: str) -> float:
     """``value`` if it is a float in ``(0, 1)``."""
     if isinstance(value, bool) or not isinstance(value, Real) or not 0 < value < 1:
-        raise InvalidParameterValue(
-            f"The '{name}' parameter of {function} must be a float in the range (0, 1). Got {value!r} instead."
-        )
+        raise parameter_error(name, value, "a float in the range (0, 1)", of=function)
     return float(value)
 
 
 def check_template(template, name: str, function: str) -> Autoencoder:
     """``template`` if it is an :class:`~aekit.Autoencoder` (to be cloned)."""
     if not isinstance(template, Autoencoder):
-        raise InvalidParameterValue(
-            f"The '{name}' parameter of {function} must be an unfitted aekit.Autoencoder (it is cloned), or None "
-            f"for the default. Got {type(template).__name__} instead."
-        )
+        raise parameter_error(name, template, "an unfitted aekit.Autoencoder (it is cloned), or None for the default",
+                              of=function, got=type(template).__name__)
     return template
 
 

@@ -14,7 +14,7 @@ from aekit.analysis.checks import check_template, split_rows
 from aekit.analysis.defaults import default_autoencoder
 from aekit.analysis.errors import errors_against_pca
 from aekit.estimator import Autoencoder
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import parameter_error
 
 
 @dataclass
@@ -192,9 +192,7 @@ def sweep_latent_dims(
     limit = min(X_train.shape[1], len(X_train))
     dims = check_dims(default_dims(limit) if dims is None else dims, limit, function)
     if isinstance(tolerance, bool) or not isinstance(tolerance, Real) or not tolerance >= 0:
-        raise InvalidParameterValue(
-            f"The 'tolerance' parameter of {function} must be a float in the range [0, inf). Got {tolerance!r} instead."
-        )
+        raise parameter_error("tolerance", tolerance, "a float in the range [0, inf)", of=function)
     template = default_autoencoder() if estimator is None else check_template(estimator, "estimator", function)
     rows = []  # per d: autoencoder train, held-out, PCA train, held-out, seconds
     for d in dims:
@@ -232,8 +230,6 @@ def check_dims(dims, limit: int, function: str) -> list[int]:
         isinstance(d, bool) or not isinstance(d, Integral) or not 1 <= d <= limit for d in values
     )
     if bad or len(set(values)) != len(values):
-        raise InvalidParameterValue(
-            f"The 'dims' parameter of {function} must be a non-empty list of distinct ints in the range "
-            f"[1, {limit}] (at most the number of features and of training rows). Got {dims!r} instead."
-        )
+        raise parameter_error("dims", dims, f"a non-empty list of distinct ints in the range [1, {limit}] (at most the "
+                              "number of features and of training rows)", of=function)
     return sorted(int(d) for d in values)

@@ -25,14 +25,13 @@ import io
 import json
 import math
 import os
-import re
 import sys
 import warnings
 
 from aekit._version import __version__
 from aekit.cli.options import add_common_options, show_progress
 
-__all__ = ["add_common_options", "build_parser", "main", "option_names", "printable", "show_progress", "to_json"]
+__all__ = ["add_common_options", "build_parser", "main", "printable", "show_progress", "to_json"]
 
 # One module per command group; each adds its subcommands in register().
 COMMAND_MODULES = ("aekit.cli.demo", "aekit.cli.fit", "aekit.cli.transform", "aekit.cli.info", "aekit.cli.plots",
@@ -99,56 +98,56 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-# Library parameters whose option is not the parameter's name with dashes.
-PARAMETER_OPTIONS = {"hidden_dims": "--hidden", "validation_fraction": "--val-fraction", "random_state": "--seed",
-                     "heldout_fraction": "--heldout", "n_jobs": "--threads"}
-
-
-def option_names(message: str, options: set[str]) -> str:
-    """A library message in the command line's words: the options of the command, not Python parameters.
-
-    ``The 'latent_dim' parameter of Autoencoder must be ...`` becomes ``--latent-dim must be ...``,
-    ``use scaler='minmax'`` becomes ``use --scaler minmax`` and a bare ``latent_dim`` becomes
-    ``--latent-dim``, each only where the command has that option.
+def spelling(parser: argparse.ArgumentParser, command: str):
+    """How the command names a library parameter: its option (``latent_dim=8`` as ``--latent-dim 8``),
+    found through the one table :data:`aekit.cli.options.OPTION_DESTS`; None where the command has no
+    option for it (the message keeps Python's words there).
 
     Examples
     --------
-    >>> option_names("The 'hidden_dims' parameter of Autoencoder must be a tuple. Use loss='mse'.",
-    ...              {"--hidden", "--loss"})
-    '--hidden must be a tuple. Use --loss mse.'
+    >>> from aekit.exceptions import Parameter, Setting, Words
+    >>> spell = spelling(build_parser(), "fit")
+    >>> Words(Parameter("hidden_dims", of="Autoencoder"), " must be a tuple. Use ", Setting("loss", "mse"),
+    ...       " or ", Setting("input_shape", (1, 8, 8)), ".").spelled(spell)
+    '--hidden must be a tuple. Use --loss mse or input_shape=(1, 8, 8).'
     """
-    def option(name: str) -> str | None:
-        flag = PARAMETER_OPTIONS.get(name, "--" + name.replace("_", "-"))
-        return flag if flag in options else None
+    from aekit.cli.options import option_dest
 
-    def sentence(match: re.Match) -> str:
-        return option(match.group(1)) or match.group(0)
-
-    def assignment(match: re.Match) -> str:
-        flag, value = option(match.group(1)), match.group(3)
-        if flag is None or value in ("True", "False"):  # force=True and the like: Python hints, kept as such
-            return match.group(0)
-        return f"{flag} {value}"
-
-    def bare(match: re.Match) -> str:
-        return option(match.group(1)) or match.group(0)
-
-    message = re.sub(r"\b[Tt]he '(\w+)' parameter(?: of \w+)?", sentence, message)
-    message = re.sub(r"(?<![\w.-])([a-z]\w*)=('?)([\w.+-]+)\2(?!\w)", assignment, message)
-    return re.sub(r"(?<![\w'-])([a-z]+_[a-z_]+)(?![\w'(=])", bare, message)  # snake_case words only
-
-
-def _command_options(parser: argparse.ArgumentParser, command: str) -> set[str]:
     command_parser = getattr(parser, "commands", {}).get(command)
-    return {flag for action in getattr(command_parser, "_actions", ()) for flag in action.option_strings}
+    actions = {action.dest: action for action in getattr(command_parser, "_actions", ()) if action.option_strings}
+
+    def spell(part) -> str | None:
+        action = actions.get(option_dest(part.name))
+        if action is None:
+            return None
+        flag = next(option for option in action.option_strings if option.startswith("--"))
+        if not getattr(part, "has_value", False):  # the parameter itself: the subject of a sentence, or a bare name
+            return flag
+        return _option_with_value(action, flag, part.value)
+
+    return spell
+
+
+def _option_with_value(action: argparse.Action, flag: str, value) -> str | None:
+    """``flag`` given ``value`` as one types it: ``--loss mse``, ``--hidden 64,32``, ``--scaler none``,
+    ``--force``; None for a value the option cannot spell (``resume=False``: there is no option for it)."""
+    if isinstance(value, bool):
+        if isinstance(action, argparse.BooleanOptionalAction):
+            return action.option_strings[0 if value else 1]
+        return flag if value and action.nargs == 0 else None
+    if value is None:
+        return f"{flag} none"
+    if isinstance(value, list | tuple):
+        return f"{flag} {','.join(map(str, value))}"
+    return f"{flag} {value}"
 
 
 @contextlib.contextmanager
-def _one_line_warnings(command: str, options: set[str]):
+def _one_line_warnings(command: str, spell):
     """Python warnings as one line on stderr, in the command line's words (no source path, no code line)."""
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        text = option_names(" ".join(str(message).split()), options)
-        print(f"aekit {command}: warning: {text}", file=sys.stderr)
+        text = message.worded(spell) if hasattr(message, "worded") else str(message)
+        print(f"aekit {command}: warning: {' '.join(text.split())}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.showwarning = show
@@ -164,7 +163,7 @@ def main(argv: list[str] | None = None) -> int:
     if not getattr(args, "func", None):
         parser.print_help(sys.stderr)
         return 2
-    options = _command_options(parser, args.command)
+    spell = spelling(parser, args.command)
     if "torch" not in sys.modules:  # read once, when torch loads OpenMP (see the module)
         os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     try:
@@ -173,7 +172,7 @@ def main(argv: list[str] | None = None) -> int:
         print(f"aekit {args.command}: interrupted", file=sys.stderr)
         return 130
     try:
-        with _threads(args.threads), _one_line_warnings(args.command, options):
+        with _threads(args.threads), _one_line_warnings(args.command, spell):
             summary = args.func(args)
         if args.json and summary is not None:
             print(to_json(summary))
@@ -183,9 +182,11 @@ def main(argv: list[str] | None = None) -> int:
     except (AekitError, OSError) as error:  # OSError: a user path the library did not wrap (permissions, ...)
         if args.debug:
             raise
-        message = printable(option_names(" ".join(str(error).split()), options))
         if isinstance(error, OSError):
-            message += ". Check the path and its permissions."
+            message = f"{error}. Check the path and its permissions."
+        else:
+            message = error.worded(spell)
+        message = printable(" ".join(message.split()))
         print(f"aekit {args.command}: error: {message}", file=sys.stderr)
         return 2
     except KeyboardInterrupt as interrupt:  # also while importing; the trainer's says where it saved, how to resume

@@ -42,7 +42,7 @@ def _run(args: argparse.Namespace) -> dict:
 
     options = {name: value for name, value in (("latent_dim", args.latent_dim), ("random_state", args.seed))
                if given(value)}
-    result = run_demo(args.output, verbose=show_progress(args, logs=True), force=args.force, **options)
+    result = run_demo(args.output, verbose=show_progress(args, logs=True), overwrite=args.force, **options)
     if not args.json and not args.quiet:
         print("\n".join(printable(line) for line in result.table().splitlines()))
     return {

@@ -21,6 +21,7 @@ from aekit.cli.options import (
     contamination,
     given,
     int_or_word,
+    option_dest,
     show_progress,
     source_defaults,
     widths,
@@ -186,25 +187,19 @@ def add_training_options(parser: argparse.ArgumentParser) -> None:
                        "nothing there is removed")
 
 
-# Estimator parameter -> the option's attribute in the parsed arguments; "none" means None where allowed.
-OPTION_PARAMETERS = {
-    "latent_dim": "latent_dim", "hidden_dims": "hidden", "activation": "activation",
-    "architecture": "architecture", "loss": "loss", "scaler": "scaler", "categorical": "categorical",
-    "contamination": "contamination",
-    "anomaly_score": "anomaly_score", "precision": "precision",
-    "geometry": "geometry", "geometry_weight": "geometry_weight", "epochs": "epochs", "batch_size": "batch_size",
-    "lr": "lr", "validation_fraction": "val_fraction", "patience": "patience", "random_state": "seed",
-    "device": "device", "checkpoint_dir": "checkpoint_dir", "checkpoint_every": "checkpoint_every",
-    "resume": "resume",
-}
+# The estimator parameters the command has options for (their attributes: cli.options.option_dest).
+OPTION_PARAMETERS = ("latent_dim", "hidden_dims", "activation", "architecture", "loss", "scaler", "categorical",
+                     "contamination", "anomaly_score", "precision", "geometry", "geometry_weight", "epochs",
+                     "batch_size", "lr", "validation_fraction", "patience", "random_state", "device",
+                     "checkpoint_dir", "checkpoint_every", "resume")
 _NONE_ALLOWED = ("scaler", "geometry")
 
 
 def estimator_params(args: argparse.Namespace) -> dict:
     """The :class:`~aekit.Autoencoder` parameters given by the parsed arguments (options left out: none)."""
     params = {"verbose": show_progress(args, logs=True)}
-    for parameter, option in OPTION_PARAMETERS.items():
-        value = getattr(args, option, None)
+    for parameter in OPTION_PARAMETERS:
+        value = getattr(args, option_dest(parameter), None)
         if given(value):
             if parameter in _NONE_ALLOWED and isinstance(value, str) and value.lower() == "none":
                 value = None
@@ -224,7 +219,7 @@ def run(args: argparse.Namespace) -> dict:
         )
     summary = fit_file(args.data, args.output, columns=args.columns, exclude_columns=args.exclude_columns,
                        key=args.key, image_size=args.image_size,
-                       force=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
+                       overwrite=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
                        normalize=None if args.normalize.lower() == "none" else args.normalize, sep=args.sep,
                        audio=sound_params(args), **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():

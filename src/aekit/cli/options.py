@@ -93,6 +93,19 @@ def _definition(module: str, qualified_name: str) -> ast.FunctionDef:
     return scope
 
 
+# ---------------------------------------------------------------- library parameters and their options
+# The one table from a library parameter to the option that sets it, where the option has another
+# name; every other parameter's option is its name with dashes (latent_dim: --latent-dim). Commands
+# pass options to the library through it, and messages name parameters through it (cli.spelling).
+OPTION_DESTS = {"hidden_dims": "hidden", "validation_fraction": "val_fraction", "random_state": "seed",
+                "heldout_fraction": "heldout", "n_jobs": "threads", "overwrite": "force"}
+
+
+def option_dest(parameter: str) -> str:
+    """The attribute of the parsed arguments that holds library ``parameter`` (see :data:`OPTION_DESTS`)."""
+    return OPTION_DESTS.get(parameter, parameter)
+
+
 def given(value) -> bool:
     """Whether an option was given on the command line (not left at an :class:`EstimatorDefault`)."""
     return not isinstance(value, EstimatorDefault)

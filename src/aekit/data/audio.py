@@ -23,7 +23,7 @@ import soundfile
 import soxr
 
 from aekit.data.common import AUDIO_SUFFIXES, IMAGE_SUFFIXES, file_id, files_under, open_regular
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, parameter_error
 
 SAMPLE_RATE = 16000
 # Containers a sound file may be, whatever its name says (libsndfile reads many more: AIFF, MAT5, ...).
@@ -76,10 +76,8 @@ def check_sample_rate(sample_rate, owner: str = "read_audio") -> int:
     """
     if (isinstance(sample_rate, bool) or not isinstance(sample_rate, int | np.integer)
             or not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE):
-        raise InvalidParameterValue(
-            f"The 'sample_rate' parameter of {owner} must be an int in the range [{MIN_SAMPLE_RATE}, "
-            f"{MAX_SAMPLE_RATE}] (Hz). Got {sample_rate!r} instead."
-        )
+        raise parameter_error("sample_rate", sample_rate,
+                              f"an int in the range [{MIN_SAMPLE_RATE}, {MAX_SAMPLE_RATE}] (Hz)", of=owner)
     return int(sample_rate)
 
 

@@ -21,7 +21,7 @@ from sklearn.datasets import make_s_curve, make_swiss_roll
 from sklearn.manifold import trustworthiness
 from sklearn.utils import check_random_state
 
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import InvalidInputError, did_you_mean, parameter_error
 
 MANIFOLDS = {"swiss_roll": make_swiss_roll, "s_curve": make_s_curve}
 COORDINATE_NAMES = ("position", "height")
@@ -55,10 +55,8 @@ def make_manifold(
     ((500, 3), (500, 2))
     """
     if name not in MANIFOLDS:
-        raise InvalidParameterValue(
-            f"The 'name' parameter of make_manifold must be one of {sorted(MANIFOLDS)}. Got {name!r} instead."
-            + did_you_mean(name, MANIFOLDS)
-        )
+        raise parameter_error("name", name, f"one of {sorted(MANIFOLDS)}", of="make_manifold",
+                              hint=did_you_mean(name, MANIFOLDS).strip() or None)
     # generate without noise first so the height is the exact intrinsic coordinate, then add noise
     generator = check_random_state(random_state)
     X, position = MANIFOLDS[name](n_samples, noise=0.0, random_state=generator)
@@ -150,10 +148,7 @@ def evaluate_embedding(
             "Pass the data and its codes (e.g. ae.transform(X)) row for row."
         )
     if not 1 <= n_neighbors < len(X) / 2:
-        raise InvalidParameterValue(
-            f"The 'n_neighbors' parameter must be an int in [1, n_samples / 2) = [1, {len(X) / 2:g}). "
-            f"Got {n_neighbors!r} instead."
-        )
+        raise parameter_error("n_neighbors", n_neighbors, f"an int in [1, n_samples / 2) = [1, {len(X) / 2:g})")
     spearman = None
     if coordinates is not None:
         coordinates = np.asarray(coordinates, dtype=np.float64).reshape(len(X), -1)

@@ -17,7 +17,7 @@ from aekit.data.common import CHUNK_ROWS, IMAGE_SUFFIXES, READ_SUFFIXES, Dataset
 from aekit.data.images import check_image_size, image_chunks, image_files
 from aekit.data.parquet import count_parquet_rows, parquet_chunks, parquet_columns, read_parquet_column
 from aekit.data.text import count_csv_rows, csv_chunks, csv_columns, read_csv_column, table_format
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import InvalidInputError, Setting, Words, did_you_mean, parameter_error
 
 _SUPPORTED = f"{', '.join(READ_SUFFIXES)} or a folder of images ({', '.join(IMAGE_SUFFIXES)})"
 
@@ -104,10 +104,7 @@ def iter_chunks(path, *, chunk_rows: int = CHUNK_ROWS, columns: Sequence[str] | 
     [[1, 2], [3]]
     """
     if isinstance(chunk_rows, bool) or not isinstance(chunk_rows, int | np.integer) or chunk_rows < 1:
-        raise InvalidParameterValue(
-            f"The 'chunk_rows' parameter of iter_chunks must be an int in the range [1, inf). "
-            f"Got {chunk_rows!r} instead."
-        )
+        raise parameter_error("chunk_rows", chunk_rows, "an int in the range [1, inf)", of="iter_chunks")
     return _chunks(path, int(chunk_rows), columns, key, image_size, sep, rows)
 
 
@@ -123,14 +120,9 @@ def shard_rows(n_rows: int, rank: int, world_size: int) -> tuple[int, int]:
     """
     for name, value, low in (("n_rows", n_rows, 0), ("world_size", world_size, 1)):
         if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < low:
-            raise InvalidParameterValue(
-                f"The {name!r} parameter of shard_rows must be an int in the range [{low}, inf). Got {value!r} instead."
-            )
+            raise parameter_error(name, value, f"an int in the range [{low}, inf)", of="shard_rows")
     if isinstance(rank, bool) or not isinstance(rank, int | np.integer) or not 0 <= rank < world_size:
-        raise InvalidParameterValue(
-            f"The 'rank' parameter of shard_rows must be an int in the range [0, {world_size - 1}]. "
-            f"Got {rank!r} instead."
-        )
+        raise parameter_error("rank", rank, f"an int in the range [0, {world_size - 1}]", of="shard_rows")
     size, larger = divmod(int(n_rows), int(world_size))  # the first `larger` shards take one row more
     start = int(rank) * size + min(int(rank), larger)
     return start, start + size + (rank < larger)
@@ -215,11 +207,10 @@ def _chunks(path, chunk_rows, columns, key, image_size, sep=None, rows=None) -> 
         image_size = check_image_size(image_size)
     _check_options(path, kind, columns, key, image_size)
     if sep is not None and kind != ".csv":
-        raise InvalidInputError(f"sep={sep!r} applies only to text tables (.csv, .tsv), and {path} is not one. "
-                                "Drop --sep.")
+        raise InvalidInputError(Words(Setting("sep", sep), f" applies only to text tables (.csv, .tsv), and {path} is "
+                                      "not one. Drop --sep."), param="sep", value=sep)
     if sep is not None and (not isinstance(sep, str) or len(sep) != 1 or sep in "\"\r\n"):
-        raise InvalidParameterValue(f"The 'sep' parameter must be one character such as ';' or '\\t'. Got {sep!r} "
-                                    "instead.")
+        raise parameter_error("sep", sep, "one character such as ';' or '\\t'")
     first, stop = _row_range(rows)
     if kind == ".csv":
         chunks = csv_chunks(path, columns, chunk_rows, sep, first=first, stop=stop)
@@ -242,10 +233,8 @@ def _row_range(rows) -> tuple[int, int | None]:
         start = stop = None
     whole = [isinstance(value, int | np.integer) and not isinstance(value, bool) for value in (start, stop)]
     if not (whole[0] and (whole[1] or stop is None) and 0 <= start and (stop is None or start < stop)):
-        raise InvalidParameterValue(
-            f"The 'rows' parameter must be a pair (start, stop) of whole numbers with 0 <= start < stop "
-            f"(stop may be None: to the end). Got {rows!r} instead."
-        )
+        raise parameter_error("rows", rows, "a pair (start, stop) of whole numbers with 0 <= start < stop (stop may "
+                              "be None: to the end)")
     return int(start), None if stop is None else int(stop)
 
 
@@ -285,10 +274,10 @@ def _input_kind(path: Path) -> str:
 
 def _check_options(path: Path, kind: str, columns, key, image_size) -> None:
     if key is not None and kind != ".npz":
-        raise InvalidInputError(f"key={key!r} applies only to .npz files, and {path} is not one. Drop the key.")
+        raise InvalidInputError(Words(Setting("key", key), f" applies only to .npz files, and {path} is not one. Drop "
+                                      "the key."), param="key", value=key)
     if image_size is not None and kind != "images":
-        raise InvalidInputError(
-            f"image_size applies only to folders of images, and {path} is not a folder. Drop --image-size."
-        )
+        raise InvalidInputError(Words(Setting("image_size"), f" applies only to folders of images, and {path} is not a "
+                                      "folder. Drop --image-size."), param="image_size", value=image_size)
     if columns is not None and kind == "images":
         raise InvalidInputError(f"columns cannot select pixels of the images in {path}. Drop --columns.")

@@ -24,7 +24,7 @@ from PIL import Image
 
 from aekit._files import atomic_write, atomic_write_bytes, check_output_folder
 from aekit.data.common import ID_NAMES, column_names, preview_names, repeated_names
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, parameter_error
 
 WRITE_SUFFIXES = (".csv", ".parquet", ".npy")
 
@@ -352,9 +352,7 @@ def _as_matrix(array, path) -> np.ndarray:
 
 def _output_columns(columns, id_name: str, path: Path) -> list[str]:
     if id_name not in ID_NAMES:
-        raise InvalidParameterValue(
-            f"The 'id_name' parameter of write_data must be one of {ID_NAMES}. Got {id_name!r} instead."
-        )
+        raise parameter_error("id_name", id_name, f"one of {ID_NAMES}", of="write_data")
     names = column_names(columns)
     repeated = repeated_names([id_name, *names])
     if repeated:

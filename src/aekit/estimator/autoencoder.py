@@ -20,7 +20,7 @@ from aekit.estimator import inference, tabular
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import PARAMETER_CONSTRAINTS, check_params, detached, in_threads, validate_rows
 from aekit.estimator.state import write_state
-from aekit.exceptions import InvalidInputError
+from aekit.exceptions import InvalidInputError, Setting, Words
 from aekit.training.sources import ArrayData
 from aekit.training.streaming import DEFAULT_BUFFER_CHUNKS, DEFAULT_CHUNK_ROWS, FileData
 
@@ -383,10 +383,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         except ValueError as error:
             raise InvalidInputError(f"{error} inverse_transform takes latent codes from transform.") from None
         if Z.shape[1] != self.module_.latent_dim:
-            raise InvalidInputError(
-                f"inverse_transform takes latent codes with {self.module_.latent_dim} columns (latent_dim); "
-                f"got {Z.shape[1]}. Pass the output of transform."
-            )
+            raise InvalidInputError(Words(
+                f"inverse_transform takes latent codes with {self.module_.latent_dim} columns (", Setting("latent_dim"),
+                f"); got {Z.shape[1]}. Pass the output of transform."))
         if self._table():
             return tabular.decoded(self, np.ascontiguousarray(Z))
         return inference.unscale(self, inference.run_batches(self, self.module_.decode, np.ascontiguousarray(Z)))

@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.estimator.train import HeldOutPass, check_model_size, pca_start, train
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import AekitWarning, InvalidInputError, InvalidParameterValue, Setting, Words
 from aekit.preprocess import tensor_view
 from aekit.training import distributed
 from aekit.training.devices import device_of, resolve_device
@@ -49,9 +49,10 @@ def fit_data(estimator, data, *, criterion=None):
     """
     if estimator.geometry is not None and not data.in_memory:
         raise InvalidParameterValue(
-            f"geometry={estimator.geometry!r} embeds all training rows at once with Isomap, which a streaming fit "
-            "cannot do. Use fit on data in memory, or geometry=None."
-        )
+            problem=Words(Setting("geometry", estimator.geometry), " embeds all training rows at once with Isomap, "
+                          "which a streaming fit cannot do."),
+            hint=Words("Use fit on data in memory, or ", Setting("geometry", None), "."),
+            param="geometry", value=estimator.geometry)
     if estimator.n_jobs is not None and estimator.n_jobs > 0:  # this machine's limit: a loaded model may hold more
         hardware.check_thread_count(int(estimator.n_jobs))
     device = resolve_device(estimator.device)
@@ -242,12 +243,10 @@ def _score_state_rows(data, split: ValidationSplit, seed: int):
 def _warn_about_rows(estimator, rows, data, n_features: int) -> None:
     """What the first pass over the rows gives reason to warn about."""
     if estimator.latent_dim != "auto" and estimator.latent_dim >= n_features:
-        warnings.warn(
-            f"latent_dim={estimator.latent_dim} >= n_features={n_features}: the autoencoder is "
-            "overcomplete and can learn the identity. Choose latent_dim < n_features for a compressed representation.",
-            UserWarning,
-            stacklevel=5,
-        )
+        warnings.warn(AekitWarning(Words(
+            Setting("latent_dim", estimator.latent_dim), f" >= n_features={n_features}: the autoencoder is "
+            "overcomplete and can learn the identity. Choose ", Setting("latent_dim"), " < n_features for a compressed "
+            "representation.")), stacklevel=5)
     if rows.all_rows_equal:  # one distinct row: every row gets the same code
         warnings.warn(
             f"All {rows.n_rows} rows of {data.name} are identical: there is nothing to learn and every row will "
@@ -263,16 +262,18 @@ def _choose_loss(estimator, X_scaled: np.ndarray) -> str:
     in_unit_interval = low >= -UNIT_INTERVAL_SLACK and high <= 1.0 + UNIT_INTERVAL_SLACK
     if estimator.loss == "bce" and estimator.architecture == "anchored":
         raise InvalidParameterValue(
-            "loss='bce' does not go with architecture='anchored': the anchored model starts at PCA, the "
-            "least-squares solution, and is trained with MSE. Use loss='mse' (or 'auto'), or architecture='mlp'."
-        )
+            problem=Words(Setting("loss", "bce"), " does not go with ", Setting("architecture", "anchored"), ": the "
+                          "anchored model starts at PCA, the least-squares solution, and is trained with MSE."),
+            hint=Words("Use ", Setting("loss", "mse"), " (or 'auto'), or ", Setting("architecture", "mlp"), "."),
+            param="loss", value="bce")
     if estimator.loss == "auto":
         return "bce" if in_unit_interval and estimator.architecture != "anchored" else "mse"
     if estimator.loss == "bce" and not in_unit_interval:
         raise InvalidInputError(
-            f"loss='bce' needs data in [0, 1], but after scaler={estimator.scaler!r} it lies in "
-            f"[{low:.4g}, {high:.4g}]. Use scaler='minmax' or loss='mse'."
-        )
+            problem=Words(Setting("loss", "bce"), " needs data in [0, 1], but after ",
+                          Setting("scaler", estimator.scaler), f" it lies in [{low:.4g}, {high:.4g}]."),
+            hint=Words("Use ", Setting("scaler", "minmax"), " or ", Setting("loss", "mse"), "."),
+            param="loss", value="bce")
     return estimator.loss
 
 

@@ -12,16 +12,16 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
-from sklearn.utils._param_validation import (
-    Interval,
-    InvalidParameterError,
-    StrOptions,
-    validate_parameter_constraints,
-)
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
 from aekit import detect, geometry, hardware
-from aekit.exceptions import InvalidInputError, InvalidInputTypeError, InvalidParameterValue, did_you_mean
+from aekit.exceptions import (
+    InvalidInputError,
+    InvalidInputTypeError,
+    InvalidParameterValue,
+    validate_parameters,
+)
 from aekit.models import ARCHITECTURES
 from aekit.models.losses import OUTPUT_ACTIVATION
 from aekit.models.mlp import ACTIVATIONS
@@ -64,20 +64,6 @@ PARAMETER_CONSTRAINTS: dict = {
 # The parameters that take an int: a bool is refused, though Python counts it as one.
 INTEGER_PARAMETERS = tuple(name for name, constraints in PARAMETER_CONSTRAINTS.items()
                            if any(isinstance(c, Interval) and c.type is Integral for c in constraints))
-
-
-def validate_parameters(estimator, choices) -> None:
-    """scikit-learn's check of ``estimator``'s ``_parameter_constraints``, with its message, one parameter at a
-    time so that the error names the one at fault (``param``, ``value``), and for a string the closest of
-    ``choices`` as its ``hint`` (a typo)."""
-    constraints = type(estimator)._parameter_constraints
-    for name, value in estimator.get_params(deep=False).items():  # in scikit-learn's order: the first at fault
-        try:
-            validate_parameter_constraints({name: constraints[name]}, {name: value}, type(estimator).__name__)
-        except InvalidParameterError as error:
-            hint = did_you_mean(value, choices) if isinstance(value, str) else ""
-            raise InvalidParameterValue(f"{error}{hint}", param=name, value=value,
-                                        hint=hint.strip() or None) from error
 
 
 def check_params(estimator) -> None:

@@ -157,7 +157,8 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         if n_windows < 2:
             raise InvalidInputError(
                 f"The window ({window} steps) needs a series of at least {window + 1} time steps; this one has "
-                f"{len(series)}. Choose a shorter window (window=..., --window) or give a longer series."
+                f"{len(series)}. Choose a shorter window (window=..., --window) or give a longer series.",
+                param="window", value=window
             )
         stride = int(self.stride) if self.stride != "auto" else max(1, math.ceil(n_windows / TRAINING_WINDOWS))
         autoencoder = (Autoencoder(random_state=self.random_state) if self.autoencoder is None

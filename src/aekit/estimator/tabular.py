@@ -17,7 +17,7 @@ from aekit import tables
 from aekit.estimator import inference
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import detached
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, Setting, Words
 from aekit.training.sources import ArrayData
 
 # In training, each observed cell of a table is also hidden from the model's input with this probability
@@ -41,14 +41,15 @@ def fit_table(estimator, X):
     """Fit ``estimator`` (its parameters checked) on the table ``X`` (see the module)."""
     if estimator.geometry is not None:
         raise InvalidParameterValue(
-            f"geometry={estimator.geometry!r} embeds complete numeric rows; this table has categorical columns or "
-            "missing cells. Use geometry=None, or give complete numeric columns."
-        )
+            problem=Words(Setting("geometry", estimator.geometry), " embeds complete numeric rows; this table has "
+                          "categorical columns or missing cells."),
+            hint=Words("Use ", Setting("geometry", None), ", or give complete numeric columns."),
+            param="geometry", value=estimator.geometry)
     if estimator.loss == "bce":
         raise InvalidParameterValue(
-            "loss='bce' does not go with a table of categorical columns or missing cells: numeric columns are "
-            "trained with squared error and categorical ones with cross-entropy. Use loss='auto' or 'mse'."
-        )
+            problem=Words(Setting("loss", "bce"), " does not go with a table of categorical columns or missing cells: "
+                          "numeric columns are trained with squared error and categorical ones with cross-entropy."),
+            hint=Words("Use ", Setting("loss", "auto"), " or 'mse'."), param="loss", value="bce")
     frame, named = as_frame(X)
     plan = tables.plan_columns(frame, categorical=estimator.categorical)
     if not plan.kept:

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from aekit import detect, hardware
 from aekit.estimator import inference
-from aekit.exceptions import InvalidParameterValue, TrainingError
+from aekit.exceptions import AekitWarning, InvalidParameterValue, Setting, TrainingError, Words, joined
 from aekit.models import build_model
 from aekit.models.anchored import (
     AnchoredAutoencoder,
@@ -117,9 +117,10 @@ def pca_start(estimator, train_data, n_features: int, merge=None) -> PcaStart | 
         return PcaStart(pca, int(estimator.latent_dim), None)
     if distributed.several_processes():  # each process sees its own rows: d could differ
         raise InvalidParameterValue(
-            "latent_dim='auto' chooses d from the rows one process sees, so under torchrun the processes could "
-            "choose differently. Pass latent_dim (e.g. the latent_dim_ of a fit in one process)."
-        )
+            problem=Words(Setting("latent_dim", "auto"), " chooses d from the rows one process sees, so under torchrun "
+                          "the processes could choose differently."),
+            hint=Words("Pass ", Setting("latent_dim"), " (e.g. the latent_dim_ of a fit in one process)."),
+            param="latent_dim", value="auto")
     pca = principal_components(train_data, max_components=None, merge=merge)
     latent_dim, rule = choose_latent_dim(pca, max_dim=max(1, min(n_features - 1, _n_rows(train_data))))
     return PcaStart(pca, latent_dim, rule)
@@ -221,12 +222,12 @@ def check_model_size(estimator, n_features: int, loss: str, device: torch.device
         size = "more parameters than torch can count" if n_parameters is None else (
             f"{n_parameters:,} parameters, and training them needs {needed / 2**30:.3g} GiB (weights, gradients and "
             f"Adam's two moments, float32) where this machine has {available / 2**30:.3g} GiB free")
-        latent = "" if estimator.latent_dim == "auto" else f" and latent_dim {latent_dim}"
+        latent = "" if estimator.latent_dim == "auto" else Words(" and ", Setting("latent_dim"), f" {latent_dim}")
         raise InvalidParameterValue(
-            f"The model is too large for this machine: hidden_dims {tuple(estimator.hidden_dims)}{latent} on "
-            f"{n_features} features give the {estimator.architecture} model {size}. Choose smaller widths.",
-            param="hidden_dims", value=estimator.hidden_dims, hint="Choose smaller widths.",
-        )
+            problem=Words("The model is too large for this machine: ", Setting("hidden_dims"),
+                          f" {tuple(estimator.hidden_dims)}", latent, f" on {n_features} features give the "
+                          f"{estimator.architecture} model {size}."),
+            param="hidden_dims", value=estimator.hidden_dims, hint="Choose smaller widths.")
 
 
 def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> dict:
@@ -239,10 +240,10 @@ def _module_config(estimator, n_features: int, loss: str, latent_dim: int) -> di
         config.update(hidden_dims=[int(h) for h in estimator.hidden_dims], activation=estimator.activation)
     elif estimator.architecture == "conv":
         if estimator.input_shape is None:
-            raise InvalidParameterValue(
-                "architecture='conv' needs input_shape=(channels, height, width), the shape of the images "
-                f"each row was flattened from (rows have {n_features} features). Got input_shape=None."
-            )
+            raise InvalidParameterValue(Words(
+                Setting("architecture", "conv"), " needs input_shape=(channels, height, width), the shape of the "
+                f"images each row was flattened from (rows have {n_features} features). Got input_shape=None."),
+                param="input_shape", value=None)
         config.update(
             input_shape=[int(s) for s in estimator.input_shape],
             channels=[int(h) for h in estimator.hidden_dims],
@@ -349,13 +350,10 @@ def _batch_size_and_epochs(estimator, n_train: int) -> tuple[int, int, int]:
     steps_per_epoch = loop.steps_per_epoch(n_train, batch_size)
     epochs = auto_epochs(steps_per_epoch) if estimator.epochs == "auto" else int(estimator.epochs)
     if batch_size >= n_train > AUTO_BATCH_MIN and epochs < FULL_BATCH_MIN_EPOCHS:
-        warnings.warn(
-            f"batch_size={batch_size} is not smaller than the {n_train} training rows: one step per epoch, "
-            f"{epochs} steps in all, too few to learn more than the mean. Use batch_size='auto' or a "
-            "batch a fraction of the rows.",
-            UserWarning,
-            stacklevel=6,
-        )
+        warnings.warn(AekitWarning(Words(
+            Setting("batch_size", batch_size), f" is not smaller than the {n_train} training rows: one step per epoch, "
+            f"{epochs} steps in all, too few to learn more than the mean. Use ",
+            Setting("batch_size", "auto"), " or a batch a fraction of the rows.")), stacklevel=6)
     return batch_size, steps_per_epoch, epochs
 
 
@@ -375,11 +373,11 @@ def _fit_module(estimator, module, loss_fn, train_data, val_data, config: TrainC
         problem = error.problem or str(error)
         advice = [error.hint] if error.hint else []
         if estimator.scaler not in ("auto", "shared", "standard"):  # the data was not brought to unit scale
-            advice.append("Scaling the data (scaler='standard') may also help.")
-        hint = " ".join(advice) or None
+            advice.append(Words("Scaling the data (", Setting("scaler", "standard"), ") may also help."))
+        hint = joined(advice) if advice else None
         for name in [name for name in vars(estimator) if name.endswith("_") and not name.startswith("_")]:
             delattr(estimator, name)  # neither this half-trained module nor a previous fit's attributes remain
-        raise TrainingError(" ".join([problem, *advice, "The fit failed: no model was fitted or saved."]),
+        raise TrainingError(joined([problem, *advice, "The fit failed: no model was fitted or saved."]),
                             problem=problem, param=error.param, value=error.value, hint=hint) from error
 
 

@@ -25,7 +25,7 @@ import torch
 from scipy.linalg import blas
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, Setting, Words
 from aekit.models.layers import Linear
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _mlp, check_sizes
 from aekit.statistics import RowStatistics
@@ -106,11 +106,11 @@ class AnchoredAutoencoder(AutoencoderModule):
         output_activation: str = "identity",
     ) -> None:
         if output_activation != "identity":
-            raise InvalidParameterValue(
+            raise InvalidParameterValue(Words(
                 "The anchored model starts at PCA, the least-squares solution, so it is trained with the MSE loss "
-                f"and an identity output. Got output_activation={output_activation!r}; use loss='mse' (or "
-                "architecture='mlp' for a BCE loss)."
-            )
+                f"and an identity output. Got output_activation={output_activation!r}; use ", Setting("loss", "mse"),
+                " (or ", Setting("architecture", "mlp"), " for a BCE loss)."), param="output_activation",
+                value=output_activation)
         super().__init__(output_activation)
         hidden_dims = check_sizes(input_dim, latent_dim, hidden_dims, activation)
         self.input_dim, self.latent_dim = input_dim, latent_dim

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, parameter_error
 from aekit.models.layers import Linear
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _choose
 
@@ -30,7 +30,7 @@ def _positive_ints(name: str, values: Sequence, length: int | None = None) -> tu
     valid = all(isinstance(v, int) and not isinstance(v, bool) and v >= 1 for v in values)
     if not valid or (length is not None and len(values) != length):
         what = f"a sequence of {length} ints >= 1" if length else "a sequence of ints >= 1"
-        raise InvalidParameterValue(f"The '{name}' parameter must be {what}. Got {values!r} instead.")
+        raise parameter_error(name, values, what)
     return values
 
 

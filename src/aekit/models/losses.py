@@ -31,10 +31,10 @@ def reconstruction_loss(name: str, raw_output: torch.Tensor, target: torch.Tenso
     elif name == "bce":
         function = F.binary_cross_entropy_with_logits
     else:
+        hint = did_you_mean(name, OUTPUT_ACTIVATION).strip() or None
         raise InvalidParameterValue(
-            f"The loss must be one of {sorted(OUTPUT_ACTIVATION)}. Got {name!r} instead."
-            + did_you_mean(name, OUTPUT_ACTIVATION)
-        )
+            problem=f"The loss must be one of {sorted(OUTPUT_ACTIVATION)}. Got {name!r} instead.", hint=hint,
+            param="loss", value=name)
     if per_row:
         return function(raw_output, target, reduction="none").flatten(1).mean(dim=1)
     return function(raw_output, target)  # the fused mean: no elementwise tensor kept for the step

@@ -13,7 +13,7 @@ from collections.abc import Sequence
 import torch
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue, did_you_mean
+from aekit.exceptions import did_you_mean, parameter_error
 from aekit.models.layers import Linear
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "tanh": nn.Tanh, "gelu": nn.GELU, "identity": nn.Identity}
@@ -22,10 +22,7 @@ OUTPUT_ACTIVATIONS = {"identity": nn.Identity, "sigmoid": nn.Sigmoid}
 
 def _choose(kind: str, name: str, choices: dict):
     if name not in choices:
-        raise InvalidParameterValue(
-            f"The '{kind}' parameter must be one of {sorted(choices)}. Got {name!r} instead."
-            + did_you_mean(name, choices)
-        )
+        raise parameter_error(kind, name, f"one of {sorted(choices)}", hint=did_you_mean(name, choices).strip() or None)
     return choices[name]
 
 
@@ -75,12 +72,10 @@ def check_sizes(input_dim: int, latent_dim: int, hidden_dims: Sequence[int], act
     _choose("activation", activation, ACTIVATIONS)
     for name, value in (("input_dim", input_dim), ("latent_dim", latent_dim)):
         if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-            raise InvalidParameterValue(f"The '{name}' parameter must be an int >= 1. Got {value!r} instead.")
+            raise parameter_error(name, value, "an int >= 1")
     hidden_dims = tuple(hidden_dims)
     if not all(isinstance(h, int) and not isinstance(h, bool) and h >= 1 for h in hidden_dims):
-        raise InvalidParameterValue(
-            f"The 'hidden_dims' parameter must be a sequence of ints >= 1. Got {hidden_dims!r} instead."
-        )
+        raise parameter_error("hidden_dims", hidden_dims, "a sequence of ints >= 1")
     return hidden_dims
 
 

@@ -15,7 +15,7 @@ import struct
 from pathlib import Path
 from typing import Any
 
-from aekit._files import check_outside_whole_folders, file_kind
+from aekit._files import REPLACE_HINT, check_outside_whole_folders, file_kind
 from aekit._version import __version__
 from aekit.exceptions import InvalidInputError, ModelFileError
 
@@ -85,9 +85,8 @@ def check_model_target(path: str | os.PathLike, *, overwrite: bool) -> None:
             "that folder yourself."
         )
     if not overwrite:
-        problem = f"Model folder {target} already exists."
-        hint = "Pass overwrite=True to replace it, or choose another output path."
-        raise InvalidInputError(f"{problem} {hint}", problem=problem, param="overwrite", value=False, hint=hint)
+        raise InvalidInputError(problem=f"Model folder {target} already exists.", hint=REPLACE_HINT,
+                                param="overwrite", value=False)
 
 
 def not_a_model_folder(folder: Path, entries: list[str]) -> str | None:

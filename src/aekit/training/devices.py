@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, Parameter, Setting, Words, parameter_error
 
 __all__ = ["DEVICE_DATA_FRACTION", "data_fits_on", "device_of", "module_device", "resolve_device"]
 
@@ -32,14 +32,9 @@ def resolve_device(device: str) -> torch.device:
     try:
         resolved = torch.device(device)
     except RuntimeError:
-        raise InvalidParameterValue(
-            "The 'device' parameter must be 'auto' or a torch device such as 'cpu' or 'cuda:0'. "
-            f"Got {device!r} instead."
-        ) from None
+        raise parameter_error("device", device, "'auto' or a torch device such as 'cpu' or 'cuda:0'") from None
     if resolved.type == "meta":  # meta tensors hold no data: nothing could be trained or computed
-        raise InvalidParameterValue(
-            f"The 'device' parameter must be a device that holds data, such as 'cpu' or 'cuda'. Got {device!r} instead."
-        )
+        raise parameter_error("device", device, "a device that holds data, such as 'cpu' or 'cuda'")
     if resolved.type != "cpu":
         _check_available(resolved, device)
     return resolved
@@ -58,14 +53,13 @@ def _check_available(resolved: torch.device, device: str) -> None:
     name = "CUDA" if resolved.type == "cuda" else resolved.type.upper()
     if not available:
         raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but {name} is not available on this machine. "
-            "Use device='auto' or 'cpu'."
-        )
+            problem=Words(Parameter("device"), f" is {device!r} but {name} is not available on this machine."),
+            hint=Words("Use ", Setting("device", "auto"), " or 'cpu'."), param="device", value=device)
     if n_devices is not None and resolved.index is not None and resolved.index >= n_devices:
         raise InvalidParameterValue(
-            f"The 'device' parameter is {device!r} but this machine has {n_devices} {name} device(s), numbered "
-            f"from 0. Use device='auto' or '{resolved.type}:0'."
-        )
+            problem=Words(Parameter("device"), f" is {device!r} but this machine has {n_devices} {name} device(s), "
+                          "numbered from 0."),
+            hint=Words("Use ", Setting("device", "auto"), f" or '{resolved.type}:0'."), param="device", value=device)
 
 
 def device_of(device: torch.device | str) -> torch.device:

@@ -22,7 +22,7 @@ import torch
 from torch import nn
 from tqdm.auto import tqdm
 
-from aekit.exceptions import TrainingError
+from aekit.exceptions import Setting, TrainingError, Words
 from aekit.training import distributed
 from aekit.training.config import History, TrainConfig, make_optimizer, make_scheduler
 from aekit.training.devices import device_of
@@ -333,8 +333,7 @@ def _train(
 
 def _non_finite(loss: float, epoch: int, lr: float) -> TrainingError:
     problem = f"The training loss became {loss} at epoch {epoch + 1}."
-    hint = f"Try a lower learning rate (lr={lr:g} now), or check the data for huge values."
-    return TrainingError(
-        f"{problem} {hint} The module holds the weights of the last good epoch ({epoch}).",
-        problem=problem, param="lr", value=lr, hint=hint,
-    )
+    hint = Words("Try a lower learning rate (", Setting("lr", lr, shown=f"{lr:g}"), " now), or check the data for huge "
+                 "values.")
+    return TrainingError(Words(problem, " ", hint, f" The module holds the weights of the last good epoch ({epoch})."),
+                         problem=problem, param="lr", value=lr, hint=hint)

@@ -40,7 +40,7 @@ import torch
 
 from aekit import hardware, preprocess
 from aekit.data import CHUNK_ROWS, count_rows, iter_chunks
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, parameter_error
 from aekit.training import distributed
 from aekit.training.loop import staging_tensor
 from aekit.training.sources import ValidationSplit, part_rows
@@ -100,9 +100,7 @@ class FileData:
                  columns: Sequence[str] | None = None, key: str | None = None) -> None:
         for name, value in (("chunk_rows", chunk_rows), ("buffer_chunks", buffer_chunks)):
             if isinstance(value, bool) or not isinstance(value, int | np.integer) or value < 1:
-                raise InvalidParameterValue(
-                    f"The '{name}' parameter of fit_stream must be an int in the range [1, inf). Got {value!r} instead."
-                )
+                raise parameter_error(name, value, "an int in the range [1, inf)", of="fit_stream")
         self.reading = _Reading(Path(path), int(chunk_rows), columns, key)
         self.buffer_chunks, self.name, self.feature_names = int(buffer_chunks), str(path), None
         self._n_rows: int | None = None

@@ -15,13 +15,13 @@ One module per job: ``fit``, ``transform`` (encode, decode, reconstruct, impute)
 """
 
 from aekit.data import CHUNK_ROWS
-from aekit.workflows.fit import FORCE_OPTION, fit_file, replacing_with_force
+from aekit.workflows.fit import fit_file
 from aekit.workflows.info import model_info
 from aekit.workflows.matching import read_features
 from aekit.workflows.score import outlier_threshold, score_file
 from aekit.workflows.transform import decode_file, encode_file, impute_file, reconstruct_file
 
 __all__ = [
-    "CHUNK_ROWS", "FORCE_OPTION", "decode_file", "encode_file", "fit_file", "impute_file", "model_info",
-    "outlier_threshold", "read_features", "reconstruct_file", "replacing_with_force", "score_file",
+    "CHUNK_ROWS", "decode_file", "encode_file", "fit_file", "impute_file", "model_info",
+    "outlier_threshold", "read_features", "reconstruct_file", "score_file",
 ]

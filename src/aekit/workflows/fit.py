@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import contextlib
 import time
 from collections.abc import Sequence
 from pathlib import Path
@@ -10,7 +9,7 @@ from pathlib import Path
 from aekit.data import count_rows, read_data, table_format
 from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, Setting, Words
 from aekit.persistence import check_model_target
 from aekit.preprocess import describe_scaling
 from aekit.tables import needs_table
@@ -22,26 +21,11 @@ from aekit.workflows.matching import as_frame, read_frame
 from aekit.workflows.series import read_series
 
 TYPE_ROWS = 1000  # a table's first rows tell whether it needs a table model (then it is read in memory)
-FORCE_OPTION = "--force (Python: force=True)"  # how a user of fit_file asks to replace a model folder
-
-
-@contextlib.contextmanager
-def replacing_with_force():
-    """Inside, a refusal to replace an existing model folder names ``force`` (``--force``), the parameter of
-    :func:`fit_file` and ``run_demo`` that asks for it, instead of ``overwrite``, save's."""
-    try:
-        yield
-    except InvalidInputError as error:
-        if error.param != "overwrite":
-            raise
-        hint = f"Pass {FORCE_OPTION} to replace it, or choose another output path."
-        raise InvalidInputError(f"{error.problem} {hint}", problem=error.problem, param="force", value=error.value,
-                                hint=hint) from error
 
 
 def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_columns: Sequence[str] = (),
              key: str | None = None,
-             image_size=None, force: bool = False, streaming: bool | None = False, window: int | str | None = None,
+             image_size=None, overwrite: bool = False, streaming: bool | None = False, window: int | str | None = None,
              stride: int | str | None = None, normalize: str | None = "level", sep: str | None = None,
              audio: dict | None = None, **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
@@ -51,7 +35,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     data : str or path-like
         ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.data.read_data`).
     model_dir : str or path-like
-        The model folder to write. An existing one is replaced only with ``force=True``.
+        The model folder to write. An existing one is replaced only with ``overwrite=True``.
     columns, key, image_size, sep
         Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
         separator of a text table.
@@ -61,7 +45,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         text, boolean, identifier-like or date columns, or empty cells, trains a table model that types
         its columns itself (:mod:`aekit.tables`; the summary's ``columns`` says what it decided, and
         ``categorical=[...]`` among ``params`` overrides it); a complete table of numbers trains as before.
-    force : bool, default=False
+    overwrite : bool, default=False
         Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
@@ -99,8 +83,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     """
     model_dir = Path(model_dir)
     # before training, not after minutes of it; save_model checks again at the rename
-    with replacing_with_force():
-        check_model_target(model_dir, overwrite=force)
+    check_model_target(model_dir, overwrite=overwrite)
     checkpoints = None if params.get("checkpoint_dir") is None else Path(params["checkpoint_dir"]).resolve()
     if checkpoints is not None and model_dir.resolve() in (checkpoints, *checkpoints.parents):
         raise InvalidParameterValue(
@@ -149,8 +132,8 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         for name, value in given.items():
             if value:
                 raise InvalidParameterValue(
-                    f"{name}={value!r} does not apply to sound, which is trained in memory on its clips' log-mel "
-                    f"frames. Drop --{name.replace('_', '-')}.", problem=f"{name} does not apply to sound",
+                    problem=Words(Setting(name, value), " does not apply to sound, which is trained in memory on its "
+                                  "clips' log-mel frames."),
                     param=name, value=value, hint=f"Drop --{name.replace('_', '-')}.")
         started = time.perf_counter()
         model = fit_audio(data, audio, **params)
@@ -185,8 +168,7 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         n_rows, image_shape = len(dataset.X), dataset.image_shape
     seconds = time.perf_counter() - started
     if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
-        with replacing_with_force():
-            save_model(model, model_dir, overwrite=force)
+        save_model(model, model_dir, overwrite=overwrite)
     series = model if window is not None else None
     if series is not None:
         model = series.autoencoder_

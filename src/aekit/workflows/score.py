@@ -12,7 +12,7 @@ from aekit.detect import outlier_score, quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
 from aekit.estimator.tabular import unseen_categories
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, parameter_error
 from aekit.workflows.audio import is_sound_model, score_audio
 from aekit.workflows.matching import (
     as_model,
@@ -94,10 +94,8 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
     if contamination is None or contamination == model.contamination:
         return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
     if contamination != "auto" and not 0 < contamination <= 0.5:  # the range Autoencoder(contamination=...) takes
-        raise InvalidParameterValue(
-            "The 'contamination' parameter must be a float in the range (0.0, 0.5] or a str among {'auto'}. "
-            f"Got {contamination!r} instead."
-        )
+        raise parameter_error("contamination", contamination,
+                              "a float in the range (0.0, 0.5] or a str among {'auto'}")
     return quantile_threshold(model.score_quantiles_, contamination, "held-out scores")
 
 
@@ -147,7 +145,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     check_output(output, data, overwrite=overwrite)
     if isinstance(top_k, bool) or not isinstance(top_k, int) or top_k < 0:
         raise InvalidParameterValue("The number of flagged segments to list (top_k, --top-k) must be an integer "
-                                    f">= 0 (0: none). Got {top_k!r} instead.")
+                                    f">= 0 (0: none). Got {top_k!r} instead.", param="top_k", value=top_k)
     limit, source = outlier_threshold(model, contamination=contamination, threshold=threshold)
     if per_frame and not is_sound_model(model):
         raise InvalidParameterValue(
@@ -169,8 +167,8 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         if per_feature:
             raise InvalidParameterValue(
                 "--per-feature (Python: per_feature) splits a row's score over its columns; a time-series model "
-                "scores each step from the windows covering it, which has no such split. Drop --per-feature."
-            )
+                "scores each step from the windows covering it, which has no such split. Drop --per-feature.",
+                param="per_feature", value=per_feature)
         return score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k,
                             keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows, overwrite=overwrite)
     if getattr(model, "table_", None) is not None:
