@@ -64,6 +64,7 @@ def phase(name: str, data: Path, work: Path, args) -> dict:
     import pyarrow.parquet as pq
 
     import aekit
+    from aekit.data import DataSpec
     from aekit.training.streaming import fit_stream
     from aekit.workflows import encode_file
 
@@ -77,7 +78,7 @@ def phase(name: str, data: Path, work: Path, args) -> dict:
     elif name == "stream encode":
         model = aekit.load(work / "model")
         started = time.perf_counter()
-        encode_file(model, data, work / "codes.parquet", chunk_rows=args.chunk_rows)
+        encode_file(model, data, work / "codes.parquet", spec=DataSpec(chunk_rows=args.chunk_rows))
         rows = args.rows
     else:
         table = pq.ParquetFile(data).iter_batches(batch_size=args.memory_rows)

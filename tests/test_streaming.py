@@ -13,7 +13,7 @@ from sklearn.preprocessing import MinMaxScaler, StandardScaler
 
 import aekit
 import aekit.estimator.inference
-from aekit.data import read_data, shard_rows
+from aekit.data import DataSpec, read_data, shard_rows
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.models.mlp import MLPAutoencoder
 from aekit.preprocess import fit_scaler
@@ -144,7 +144,7 @@ def test_a_streamed_model_encodes_files_in_chunks_matching_columns_by_name(tmp_p
                     tmp_path / "train.parquet", chunk_rows=64)
     assert list(ae.feature_names_in_) == names
     frame[names[::-1]].to_csv(tmp_path / "reordered.csv", index=False)
-    summary = encode_file(ae, tmp_path / "reordered.csv", tmp_path / "codes.parquet", chunk_rows=70)
+    summary = encode_file(ae, tmp_path / "reordered.csv", tmp_path / "codes.parquet", spec=DataSpec(chunk_rows=70))
     codes = read_data(tmp_path / "codes.parquet")
     assert summary["n_rows"] == 300 and codes.columns == ["latent0", "latent1", "latent2"]
     assert_close(codes.X, ae.transform(frame), rtol=1e-5, atol=1e-5)

@@ -8,7 +8,7 @@ import pytest
 from PIL import Image
 
 import aekit
-from aekit.data import read_data, write_data
+from aekit.data import DataSpec, read_data, write_data
 from aekit.exceptions import InvalidInputError, InvalidParameterValue
 from aekit.workflows import (
     decode_file,
@@ -95,7 +95,7 @@ def test_missing_columns_are_named_and_extra_ones_left_out(fitted, table, tmp_pa
     )
     assert not (tmp_path / "z.csv").exists()
     table.assign(f=1.0).to_csv(tmp_path / "extra.csv", index=False)  # extra columns: select the right ones
-    summary = encode_file(model_dir, tmp_path / "extra.csv", tmp_path / "z.csv", columns=COLUMNS)
+    summary = encode_file(model_dir, tmp_path / "extra.csv", tmp_path / "z.csv", spec=DataSpec(columns=COLUMNS))
     assert summary["n_rows"] == len(table)
     # or let the model pick its columns by name: the same codes
     encode_file(model_dir, tmp_path / "extra.csv", tmp_path / "z2.csv")
@@ -105,7 +105,7 @@ def test_missing_columns_are_named_and_extra_ones_left_out(fitted, table, tmp_pa
 def test_plain_arrays_are_matched_by_position(fitted, table, tmp_path):
     model_dir, model, _, _ = fitted
     np.savez(tmp_path / "x.npz", X=table.to_numpy(), y=np.zeros(len(table)))
-    encode_file(model_dir, tmp_path / "x.npz", tmp_path / "z.npy", key="X")
+    encode_file(model_dir, tmp_path / "x.npz", tmp_path / "z.npy", spec=DataSpec(key="X"))
     assert np.array_equal(np.load(tmp_path / "z.npy"), model.transform(table))
     np.save(tmp_path / "narrow.npy", table.to_numpy()[:, :4])
     with pytest.raises(InvalidInputError, match="has 4 columns; the model takes 5"):
@@ -115,7 +115,8 @@ def test_plain_arrays_are_matched_by_position(fitted, table, tmp_path):
 def test_chunked_output_is_identical_to_one_pass(fitted, tmp_path):
     model_dir, _, _, folder = fitted
     for name, chunk_rows in (("one.csv", 10_000), ("many.csv", 7)):
-        score_file(model_dir, folder / "train.csv", tmp_path / name, per_feature=True, chunk_rows=chunk_rows)
+        score_file(model_dir, folder / "train.csv", tmp_path / name, per_feature=True,
+                   spec=DataSpec(chunk_rows=chunk_rows))
     one, many = pd.read_csv(tmp_path / "one.csv"), pd.read_csv(tmp_path / "many.csv")
     assert list(one.columns) == list(many.columns) and one["row"].tolist() == many["row"].tolist()
     # not bitwise: a matrix product may sum in another order for another number of rows
@@ -188,7 +189,8 @@ def test_images_fit_encode_with_file_ids(image_folder, tmp_path):
     assert getattr(model, "feature_names_in_", None) is None  # pixels are matched by position, not by name
     assert_close(codes[["latent0", "latent1"]].to_numpy(), model.transform(pixels), rtol=1e-6, atol=1e-6)
     with pytest.raises(InvalidInputError, match="have 48 values each .* Resize them with --image-size HxW"):
-        encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv", image_size="6x8", overwrite=True)
+        encode_file(tmp_path / "model", image_folder, tmp_path / "z.csv", spec=DataSpec(image_size="6x8"),
+                    overwrite=True)
 
 
 def test_model_info_describes_the_folder(fitted):

@@ -11,7 +11,7 @@ import pytest
 import soundfile
 
 import aekit
-from aekit.data import read_data
+from aekit.data import DataSpec, read_data
 from aekit.estimator.train import auto_epochs
 from aekit.exceptions import InvalidInputError
 from aekit.spectrogram import LogMelFrames
@@ -70,7 +70,7 @@ def test_fit_trains_on_the_frames_and_stores_the_features(sounds):
 def test_score_per_clip_and_per_frame_agree(sounds, tmp_path):
     _, new, model_dir, _ = sounds
     clips = score_file(model_dir, new, tmp_path / "clips.csv")
-    frames = score_file(model_dir, new, tmp_path / "frames.csv", per_frame=True, chunk_rows=7)
+    frames = score_file(model_dir, new, tmp_path / "frames.csv", per_frame=True, spec=DataSpec(chunk_rows=7))
     per_clip = pd.read_csv(tmp_path / "clips.csv")
     per_frame = pd.read_csv(tmp_path / "frames.csv")
     assert per_clip["file"].tolist() == ["hum_a.wav", "hum_b.flac", "noise.wav", "squeal.wav"]

@@ -1,6 +1,6 @@
 """``aekit compare-pca`` and ``aekit sweep``: PCA as the reference, from the shell.
 
-Both read DATA with :func:`aekit.data.read_data`, call :mod:`aekit.analysis`, print its table and
+Both read DATA as the data options say (:class:`aekit.data.DataSpec`), call :mod:`aekit.analysis`, print its table and
 return its dict (``--json``); ``sweep --plot FILE.png`` draws the error against ``d``.
 """
 
@@ -15,6 +15,7 @@ from aekit.cli.options import (
     add_data_options,
     add_force_option,
     add_seed_option,
+    data_spec,
     given,
     int_or_word,
     returned_call_keywords,
@@ -139,9 +140,8 @@ def _heldout(args: argparse.Namespace) -> dict:
 
 def run_compare(args: argparse.Namespace) -> dict:
     from aekit.analysis import compare_with_pca
-    from aekit.data import read_data
 
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
+    data = data_spec(args).read(args.data)
     scaler = _scaler(args)
     result = compare_with_pca(
         data.X, args.latent_dim, scaler=scaler, **_heldout(args), nonlinear=not args.linear_only,
@@ -155,13 +155,13 @@ def run_compare(args: argparse.Namespace) -> dict:
 def run_sweep(args: argparse.Namespace) -> dict:
     from aekit._files import check_output_file
     from aekit.analysis import sweep_latent_dims
-    from aekit.data import check_output_path, read_data
+    from aekit.data import check_output_path
     from aekit.plots import plot_sweep  # matplotlib only when a plot is asked for
 
     if args.plot:  # before minutes of training
         check_output_path(args.plot, args.data)
         check_output_file(args.plot, overwrite=args.force)
-    data = read_data(args.data, columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
+    data = data_spec(args).read(args.data)
     result = sweep_latent_dims(
         data.X, *([args.dims] if given(args.dims) else []), estimator=_autoencoder(args, _scaler(args)),
         **_heldout(args), **({"tolerance": args.tolerance} if given(args.tolerance) else {}), random_state=args.seed,

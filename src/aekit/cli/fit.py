@@ -19,6 +19,7 @@ from aekit.cli.options import (
     add_seed_option,
     column_names,
     contamination,
+    data_spec,
     given,
     int_or_word,
     option_dest,
@@ -217,10 +218,9 @@ def run(args: argparse.Namespace) -> dict:
         raise InvalidParameterValue(
             "--resume needs --checkpoint-dir DIR: the folder the interrupted run wrote its checkpoints to."
         )
-    summary = fit_file(args.data, args.output, columns=args.columns, exclude_columns=args.exclude_columns,
-                       key=args.key, image_size=args.image_size,
+    summary = fit_file(args.data, args.output, spec=data_spec(args), exclude_columns=args.exclude_columns,
                        overwrite=args.force, streaming=args.streaming, window=args.window, stride=args.stride,
-                       normalize=None if args.normalize.lower() == "none" else args.normalize, sep=args.sep,
+                       normalize=None if args.normalize.lower() == "none" else args.normalize,
                        audio=sound_params(args), **estimator_params(args))
     if not args.json and not args.quiet and is_main_process():
         print(describe(summary))

@@ -135,6 +135,13 @@ def add_data_options(parser: argparse.ArgumentParser, *, columns: bool) -> None:
     group.add_argument("--image-size", metavar="HxW", help="resize every image to HxW (needed when sizes differ)")
 
 
+def data_spec(args: argparse.Namespace):
+    """The :class:`aekit.data.DataSpec` the data options (:func:`add_data_options`) give."""
+    from aekit.data import DataSpec  # here: `aekit --help` must not wait for the library
+
+    return DataSpec(columns=args.columns, key=args.key, image_size=args.image_size, sep=args.sep)
+
+
 def add_seed_option(parser, *, default=CLI_SEED, help: str = "random seed (default: %(default)s)") -> None:
     """``--seed``: by default the CLI's fixed seed, so that a command run twice gives the same result."""
     parser.add_argument("--seed", type=int, default=default, help=help)

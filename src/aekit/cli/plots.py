@@ -46,7 +46,7 @@ def _load(args: argparse.Namespace):
     # here, not at the top: `aekit --help` must not wait for torch
     import numpy as np
 
-    from aekit.data import check_output_path, read_data, read_labels
+    from aekit.data import DataSpec, check_output_path, read_data, read_labels
     from aekit.estimator import SeriesAutoencoder, load_model
     from aekit.exceptions import InvalidInputError, plural
     from aekit.workflows import read_features
@@ -90,7 +90,7 @@ def _load(args: argparse.Namespace):
         return model, X, labels, None
     # A table is read by the model's column names (so a label column is left out); images by position.
     columns = None if names is None or Path(args.data).is_dir() else [str(name) for name in names]
-    dataset, features = read_features(model, args.data, columns=columns, image_size=args.image_size)
+    dataset, features = read_features(model, args.data, DataSpec(columns=columns, image_size=args.image_size))
     return model, features, labels, dataset.image_shape
 
 

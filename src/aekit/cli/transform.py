@@ -15,6 +15,7 @@ from aekit.cli.options import (
     add_force_option,
     column_names,
     contamination,
+    data_spec,
     show_progress,
 )
 
@@ -105,8 +106,8 @@ def _add(subparsers, name: str, help_text: str, description: str, example: str, 
 
 
 def _data_options(args: argparse.Namespace) -> dict:
-    return {"columns": args.columns, "key": args.key, "image_size": args.image_size, "verbose": show_progress(args),
-            "keep_columns": args.keep_columns, "sep": args.sep, "overwrite": args.force}
+    return {"spec": data_spec(args), "verbose": show_progress(args), "keep_columns": args.keep_columns,
+            "overwrite": args.force}
 
 
 def _report(args: argparse.Namespace, summary: dict, what: str) -> dict:

@@ -10,12 +10,15 @@ A table whose first column is named ``row`` or ``file`` (what :func:`write_data`
 empty name (the index that ``DataFrame.to_csv`` writes), holds row ids, not a feature.
 
 One module per format (:mod:`.text`, :mod:`.parquet`, :mod:`.arrays`, :mod:`.images`), the shared
-checks in :mod:`.common`, the dispatch by name in :mod:`.readers`, the writers in :mod:`.writers`.
+checks in :mod:`.common`, the dispatch by name in :mod:`.readers`, the writers in :mod:`.writers`; a
+:class:`DataSpec` says how to read a file (columns, array, image size, separator, chunk size) wherever it
+is passed along.
 """
 
 from aekit.data.common import CHUNK_ROWS, ID_NAMES, READ_SUFFIXES, Dataset, PixelNames
 from aekit.data.images import MAX_IMAGE_PIXELS, parse_image_size
 from aekit.data.readers import count_rows, iter_chunks, read_data, read_labels, shard_rows, table_header
+from aekit.data.spec import DataSpec
 from aekit.data.text import table_format
 from aekit.data.writers import (
     WRITE_SUFFIXES,
@@ -27,7 +30,8 @@ from aekit.data.writers import (
 )
 
 __all__ = [
-    "CHUNK_ROWS", "ID_NAMES", "MAX_IMAGE_PIXELS", "READ_SUFFIXES", "WRITE_SUFFIXES", "ChunkWriter", "Dataset",
-    "PixelNames", "check_output_path", "count_rows", "iter_chunks", "open_chunk_writer", "parse_image_size",
-    "read_data", "read_labels", "shard_rows", "table_format", "table_header", "write_data", "write_images",
+    "CHUNK_ROWS", "ID_NAMES", "MAX_IMAGE_PIXELS", "READ_SUFFIXES", "WRITE_SUFFIXES", "ChunkWriter", "DataSpec",
+    "Dataset", "PixelNames", "check_output_path", "count_rows", "iter_chunks", "open_chunk_writer",
+    "parse_image_size", "read_data", "read_labels", "shard_rows", "table_format", "table_header", "write_data",
+    "write_images",
 ]

@@ -1,12 +1,20 @@
-"""``fit_file``: train an :class:`~aekit.Autoencoder` on a data file or image folder and save its model folder."""
+"""``fit_file``: train an :class:`~aekit.Autoencoder` on a data file or image folder and save its model folder.
+
+A fit is a few named steps: check the outputs (before minutes of training), choose how the data is
+trained (:func:`training_route`), train along that route, save (one process under torchrun), and
+summarise.
+"""
 
 from __future__ import annotations
 
 import time
 from collections.abc import Sequence
+from dataclasses import dataclass
 from pathlib import Path
 
-from aekit.data import count_rows, read_data, table_format
+import pandas as pd
+
+from aekit.data import DataSpec, count_rows, table_format
 from aekit.data.audio import is_audio_input
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue, Setting, Words
@@ -23,54 +31,36 @@ from aekit.workflows.series import read_series
 TYPE_ROWS = 1000  # a table's first rows tell whether it needs a table model (then it is read in memory)
 
 
-def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_columns: Sequence[str] = (),
-             key: str | None = None,
-             image_size=None, overwrite: bool = False, streaming: bool | None = False, window: int | str | None = None,
-             stride: int | str | None = None, normalize: str | None = "level", sep: str | None = None,
-             audio: dict | None = None, **params) -> dict:
+def fit_file(data, model_dir, *, spec: DataSpec = DataSpec(), exclude_columns: Sequence[str] = (),
+             overwrite: bool = False, streaming: bool | None = False, window: int | str | None = None,
+             stride: int | str | None = None, normalize: str | None = "level", audio: dict | None = None,
+             **params) -> dict:
     """Train an :class:`~aekit.Autoencoder` on a data file or image folder and save it to `model_dir`.
 
     Parameters
     ----------
     data : str or path-like
-        ``.csv``, ``.parquet``, ``.npy``, ``.npz`` or a folder of images (see :func:`aekit.data.read_data`).
+        ``.csv``, ``.parquet``, ``.npy``, ``.npz``, a folder of images (see :func:`aekit.data.read_data`),
+        or sound (``.wav``, ``.flac``, ``.ogg`` or a folder of them; ``audio``: parameters of
+        :class:`aekit.spectrogram.LogMelFrames`), read as `spec` says. A table with text, boolean,
+        identifier-like or date columns, or empty cells, trains a table model (:mod:`aekit.tables`).
     model_dir : str or path-like
-        The model folder to write. An existing one is replaced only with ``overwrite=True``.
-    columns, key, image_size, sep
-        Passed to :func:`aekit.data.read_data`: which columns, which ``.npz`` array, the image size, the
-        separator of a text table.
+        The model folder to write; an existing aekit model folder is replaced only with `overwrite`.
     exclude_columns : list of str, optional
-        Columns of a table to leave out of the model (they can still be carried to outputs with
-        ``keep_columns``). A table (``.csv``, ``.parquet``) is read with its columns' own types: one with
-        text, boolean, identifier-like or date columns, or empty cells, trains a table model that types
-        its columns itself (:mod:`aekit.tables`; the summary's ``columns`` says what it decided, and
-        ``categorical=[...]`` among ``params`` overrides it); a complete table of numbers trains as before.
-    overwrite : bool, default=False
-        Replace an existing aekit model folder (never anything else: see :func:`aekit.estimator.save_model`).
+        Columns of a table to leave out of the model.
     streaming : bool or None, default=False
-        Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`; ``.csv``, ``.parquet``,
-        ``.npy``); None decides by the data's size against the available memory. Under torchrun
-        only rank 0 saves the model.
+        Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`); None decides by the
+        data's size against the available memory.
     window, stride, normalize : optional
-        Treat `data` as a time series (one row per time step; a table's timestamp column is recognised
-        and skipped, :func:`aekit.workflows.series.time_column`) and fit a
-        :class:`~aekit.SeriesAutoencoder` with this window ("auto": the series' dominant period), training
-        stride (None: "auto") and per-window normalisation, in memory; :func:`score_file` then scores
-        each time step.
-    audio : dict, optional
-        For sound (a ``.wav``, ``.flac`` or ``.ogg`` file, or a folder of them): parameters of
-        :class:`aekit.spectrogram.LogMelFrames`. The model trains on the clips' log-mel frames
-        (:func:`aekit.workflows.audio.fit_audio`) and :func:`score_file` then scores each clip.
+        Fit a :class:`~aekit.SeriesAutoencoder` on `data` as a time series, in memory.
     **params
-        Constructor arguments of :class:`~aekit.Autoencoder` (``latent_dim``, ``hidden_dims``, ...).
-        On images, ``input_shape`` defaults to the images' shape (the conv model's input; any model
-        keeps it, so that PNG outputs and pictures know the shape).
+        Constructor arguments of :class:`~aekit.Autoencoder`; on images ``input_shape`` defaults to the
+        images' shape.
 
     Returns
     -------
     dict
-        The summary: rows, features, epochs run, final train and validation loss, seconds, the
-        outlier threshold, and where the model went.
+        The summary: rows, features, epochs, losses, seconds, the outlier threshold, where the model went.
 
     Examples
     --------
@@ -82,104 +72,168 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     (100, 5, 3)
     """
     model_dir = Path(model_dir)
-    # before training, not after minutes of it; save_model checks again at the rename
+    check_outputs(model_dir, params.get("checkpoint_dir"), overwrite=overwrite)  # save_model checks again
+    route, table = training_route(data, spec, streaming=streaming, window=window, stride=stride,
+                                  exclude_columns=exclude_columns, audio=audio, params=params)
+    if route == "sound":
+        fitted = _fit_sound(data, spec, streaming, window, audio, params)
+    elif route == "stream":
+        fitted = _fit_stream(data, spec, params)
+    elif route == "table":
+        model = Autoencoder(**params)
+        fitted = Fitted(model, _timed(model.fit, table), n_rows=len(table))
+    elif route == "series":
+        fitted = _fit_series(data, spec, window, stride, normalize, params)
+    else:
+        fitted = _fit_rows(data, spec, params)
+    if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
+        save_model(fitted.model, model_dir, overwrite=overwrite)
+    return _summary(fitted, data, model_dir, streaming=route == "stream", exclude_columns=exclude_columns)
+
+
+@dataclass(frozen=True)
+class Fitted:
+    """A trained model and what the summary says of its data (``n_rows``: rows, time steps or log-mel frames)."""
+
+    model: Autoencoder | SeriesAutoencoder
+    seconds: float  # the whole fit: scaling, split, training loop, threshold
+    n_rows: int
+    image_shape: tuple[int, int, int] | None = None
+    n_channels: int | None = None  # a time series' channels
+
+
+def _timed(fit, *args, **options) -> float:
+    """The seconds ``fit(*args, **options)`` takes."""
+    started = time.perf_counter()
+    fit(*args, **options)
+    return time.perf_counter() - started
+
+
+def check_outputs(model_dir: Path, checkpoint_dir, *, overwrite: bool) -> None:
+    """Refuse, before training, a model folder that saving may not replace, and a checkpoint folder in it."""
     check_model_target(model_dir, overwrite=overwrite)
-    checkpoints = None if params.get("checkpoint_dir") is None else Path(params["checkpoint_dir"]).resolve()
+    checkpoints = None if checkpoint_dir is None else Path(checkpoint_dir).resolve()
     if checkpoints is not None and model_dir.resolve() in (checkpoints, *checkpoints.parents):
         raise InvalidParameterValue(
-            f"The checkpoint folder {params['checkpoint_dir']} is the model folder {model_dir} or inside it; the model "
-            "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it)."
-        )
+            f"The checkpoint folder {checkpoint_dir} is the model folder {model_dir} or inside it; the model "
+            "folder holds only the model's files. Choose a checkpoint folder elsewhere (e.g. beside it).",
+            param="checkpoint_dir", value=checkpoint_dir)
+
+
+def training_route(data, spec: DataSpec, *, streaming: bool | None, window, stride, exclude_columns: Sequence[str],
+                   audio: dict | None, params: dict) -> tuple[str, pd.DataFrame | None]:
+    """How `data` is trained: ``"sound"``, ``"series"`` (a time series' windows), ``"table"`` (with the
+    table, read with its columns' types: it needs a table model or leaves columns out), ``"stream"``
+    (chunk by chunk) or ``"rows"`` (numbers read in memory); the options that do not go together refused."""
     if window is None and stride is not None:
         raise InvalidParameterValue(f"--stride (Python: stride) is the step between a series' windows; it needs "
-                                    f"--window W or --window auto. Got stride {stride!r} without a window.")
+                                    f"--window W or --window auto. Got stride {stride!r} without a window.",
+                                    param="stride", value=stride)
     if window is not None:  # a series is windowed in memory
         if streaming:
-            raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.")
+            raise InvalidParameterValue("A time series (--window) is trained in memory: drop --streaming.",
+                                        param="streaming", value=streaming)
         streaming = False
     if streaming is None and is_audio_input(data):
         streaming = False
     is_table = window is None and table_format(data) is not None and Path(data).is_file()
-    if is_table and needs_table(read_frame(data, columns=columns, sep=sep, nrows=TYPE_ROWS)[0],
-                                params.get("categorical", "from_dtype")):
+    categorical = params.get("categorical", "from_dtype")
+    if is_table and needs_table(read_frame(data, columns=spec.columns, sep=spec.sep, nrows=TYPE_ROWS)[0], categorical):
         if streaming:
             raise InvalidParameterValue(
                 f"{Path(data).name} has text, identifier or date columns or missing cells, which a model of the "
-                "table reads in memory: drop --streaming (or give complete numeric columns with --columns).")
+                "table reads in memory: drop --streaming (or give complete numeric columns with --columns).",
+                param="streaming", value=streaming)
         streaming = False  # text, identifier-like or date columns, or gaps: a table model, in memory
-    if streaming is None:  # geometry embeds all rows at once: it never streams
-        streamable = (params.get("geometry") is None and sep is None
-                      and Path(data).suffix.lower() in (".csv", ".parquet", ".npy"))
-        streaming = streamable and should_stream(data, columns=columns, key=key)
-    if streaming and sep is not None:
+    if streaming is None:
+        streaming = _should_stream(data, spec, params.get("geometry"))
+    if streaming and spec.sep is not None:
         raise InvalidParameterValue("--sep (Python: sep) reads in memory only: drop --streaming, or save the table "
-                                    "with commas (.csv) or tabs (.tsv).")
-    frame = None
+                                    "with commas (.csv) or tabs (.tsv).", param="sep", value=spec.sep)
+    table = None
     if is_table and not streaming:
-        frame = _table_to_type(data, columns, exclude_columns, sep, params.get("categorical", "from_dtype"))
+        table = _table_to_type(data, spec, exclude_columns, categorical)
     elif exclude_columns:
         raise InvalidParameterValue("--exclude-columns (Python: exclude_columns) leaves columns of a table out of a "
-                                    "model trained in memory; drop it, or select columns with --columns.")
+                                    "model trained in memory; drop it, or select columns with --columns.",
+                                    param="exclude_columns", value=exclude_columns)
     if audio and not is_audio_input(data):
         name = next(iter(audio))
         raise InvalidParameterValue(
-            f"{name}={audio[name]!r} sets the log-mel features of sound, and {data} is not a sound file or a folder "
-            f"of them (.wav, .flac, .ogg). Drop --{name.replace('_', '-')}.", param=name, value=audio[name],
-            hint=f"Drop --{name.replace('_', '-')}.")
+            problem=Words(Setting(name, audio[name]), f" sets the log-mel features of sound, and {data} is not a sound "
+                          "file or a folder of them (.wav, .flac, .ogg)."),
+            param=name, value=audio[name], hint=f"Drop --{name.replace('_', '-')}.")
     if is_audio_input(data):  # sound: rows are the clips' log-mel frames (aekit.workflows.audio)
-        given = {"streaming": streaming, "window": window, "columns": columns, "key": key, "image_size": image_size,
-                 "sep": sep}
-        for name, value in given.items():
-            if value:
-                raise InvalidParameterValue(
-                    problem=Words(Setting(name, value), " does not apply to sound, which is trained in memory on its "
-                                  "clips' log-mel frames."),
-                    param=name, value=value, hint=f"Drop --{name.replace('_', '-')}.")
-        started = time.perf_counter()
-        model = fit_audio(data, audio, **params)
-        n_rows, image_shape = model.audio_["n_frames"], None
-    elif streaming:
-        model = Autoencoder(**params)
-        started = time.perf_counter()
-        fit_stream(model, data, columns=columns, key=key)
-        n_rows, image_shape = count_rows(data, key=key), None
-    elif frame is not None:  # text, identifier-like or date columns, or missing cells: the model types them
-        model = Autoencoder(**params)
-        started = time.perf_counter()
-        model.fit(frame)
-        n_rows, image_shape = len(frame), None
-    else:
-        dataset = (read_data(data, columns=columns, key=key, image_size=image_size, sep=sep) if window is None
-                   else read_series(data, columns=columns, key=key, sep=sep))
-        if params.get("input_shape") is None and dataset.image_shape:
-            # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
-            params["input_shape"] = tuple(dataset.image_shape)
-        model = Autoencoder(**params)
-        if window is not None:
-            model = SeriesAutoencoder(window, stride="auto" if stride is None else stride, normalize=normalize,
-                                      contamination=model.contamination, autoencoder=model)
-        started = time.perf_counter()
-        if window is not None:
-            model.fit(as_frame(dataset.X, dataset.columns))
-        else:
-            # Pixels are matched by position (the image's shape), so an image model records no column names:
-            # millions of "px..." strings would cost more than the pixels of a small folder.
-            model.fit(dataset.X if dataset.image_shape else as_frame(dataset.X, dataset.columns))
-        n_rows, image_shape = len(dataset.X), dataset.image_shape
-    seconds = time.perf_counter() - started
-    if distributed.is_main_process():  # under torchrun every rank holds the same model; one writes it
-        save_model(model, model_dir, overwrite=overwrite)
-    series = model if window is not None else None
-    if series is not None:
-        model = series.autoencoder_
+        return "sound", None
+    if table is not None:
+        return "table", table
+    return ("stream" if streaming else "series" if window is not None else "rows"), None
+
+
+def _should_stream(data, spec: DataSpec, geometry) -> bool:
+    """Whether to stream when the caller left it to aekit: never with geometry (it embeds all rows at once),
+    else when the data would not fit in memory."""
+    streamable = geometry is None and spec.sep is None and Path(data).suffix.lower() in (".csv", ".parquet", ".npy")
+    return streamable and should_stream(data, columns=spec.columns, key=spec.key)
+
+
+def _fit_sound(data, spec: DataSpec, streaming, window, audio, params: dict) -> Fitted:
+    """A model of the clips' log-mel frames (:func:`aekit.workflows.audio.fit_audio`), trained in memory."""
+    given = {"streaming": streaming, "window": window, "columns": spec.columns, "key": spec.key,
+             "image_size": spec.image_size, "sep": spec.sep}
+    for name, value in given.items():
+        if value:
+            raise InvalidParameterValue(
+                problem=Words(Setting(name, value), " does not apply to sound, which is trained in memory on its "
+                              "clips' log-mel frames."),
+                param=name, value=value, hint=f"Drop --{name.replace('_', '-')}.")
+    started = time.perf_counter()
+    model = fit_audio(data, audio, **params)
+    return Fitted(model, time.perf_counter() - started, n_rows=model.audio_["n_frames"])
+
+
+def _fit_stream(data, spec: DataSpec, params: dict) -> Fitted:
+    """An :class:`~aekit.Autoencoder` trained chunk by chunk (:func:`aekit.training.streaming.fit_stream`)."""
+    model = Autoencoder(**params)
+    seconds = _timed(fit_stream, model, data, columns=spec.columns, key=spec.key)
+    return Fitted(model, seconds, n_rows=count_rows(data, key=spec.key))
+
+
+def _fit_series(data, spec: DataSpec, window, stride, normalize, params: dict) -> Fitted:
+    """A :class:`~aekit.SeriesAutoencoder` on the series in `data` (one row per time step)."""
+    dataset = read_series(data, columns=spec.columns, key=spec.key, sep=spec.sep)
+    autoencoder = Autoencoder(**params)
+    model = SeriesAutoencoder(window, stride="auto" if stride is None else stride, normalize=normalize,
+                              contamination=autoencoder.contamination, autoencoder=autoencoder)
+    seconds = _timed(model.fit, as_frame(dataset.X, dataset.columns))
+    return Fitted(model, seconds, n_rows=len(dataset.X), n_channels=len(dataset.columns))
+
+
+def _fit_rows(data, spec: DataSpec, params: dict) -> Fitted:
+    """An :class:`~aekit.Autoencoder` on the numbers in `data`, read in memory."""
+    dataset = spec.read(data)
+    if params.get("input_shape") is None and dataset.image_shape:
+        # conv needs it; other models keep it too, so that outputs and pictures know the images' shape
+        params = {**params, "input_shape": tuple(dataset.image_shape)}
+    # Pixels are matched by position (the image's shape), so an image model records no column names:
+    # millions of "px..." strings would cost more than the pixels of a small folder.
+    model = Autoencoder(**params)
+    seconds = _timed(model.fit, dataset.X if dataset.image_shape else as_frame(dataset.X, dataset.columns))
+    return Fitted(model, seconds, n_rows=len(dataset.X), image_shape=dataset.image_shape)
+
+
+def _summary(fitted: Fitted, data, model_dir: Path, *, streaming: bool, exclude_columns: Sequence[str]) -> dict:
+    """The fit's summary (``aekit fit --json``)."""
+    series = fitted.model if isinstance(fitted.model, SeriesAutoencoder) else None
+    model = fitted.model if series is None else series.autoencoder_
     history = model.history_
     return {
         "model_dir": str(model_dir),
         "data": str(data),
-        "n_rows": int(n_rows),
-        "n_features": int((series or model).n_features_in_),
-        "image_shape": list(image_shape) if image_shape else None,
-        "streaming": bool(streaming),
+        "n_rows": int(fitted.n_rows),
+        "n_features": int(fitted.model.n_features_in_),
+        "image_shape": list(fitted.image_shape) if fitted.image_shape else None,
+        "streaming": streaming,
         "loss": model.loss_,
         "epochs": int(model.n_iter_),
         "max_epochs": history.get("max_epochs"),  # epochs="auto" resolved
@@ -189,14 +243,14 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
         "train_loss": final_value(history.get("train_loss")),
         "val_loss": final_value(history.get("val_loss")),
         **kept_losses(history, early_stopping=model.early_stopping),
-        "threshold": float((series or model).threshold_),
+        "threshold": float(fitted.model.threshold_),
         # the rows' model's threshold: a series' is on step scores, of all its steps
         "threshold_rule": None if series is not None else model.history_.get("threshold"),
         "contamination": model.contamination if model.contamination == "auto" else float(model.contamination),
         "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
-                                               "normalize": series.normalize, "channels": len(dataset.columns)},
+                                               "normalize": series.normalize, "channels": fitted.n_channels},
         "n_clips": model.audio_["n_clips"] if getattr(model, "audio_", None) else None,
-        "seconds": round(seconds, 3),  # the whole fit: scaling, split, training loop, threshold
+        "seconds": round(fitted.seconds, 3),  # the whole fit: scaling, split, training loop, threshold
         "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
         "latent_dim": model.latent_dim_,
         "latent_dim_rule": history.get("latent_dim_rule"),
@@ -206,14 +260,15 @@ def fit_file(data, model_dir, *, columns: Sequence[str] | None = None, exclude_c
     }
 
 
-def _table_to_type(data, columns, exclude_columns, sep, categorical):
+def _table_to_type(data, spec: DataSpec, exclude_columns, categorical):
     """The table ``data`` with its columns as pandas types them, when it needs a table model (see
-    :func:`aekit.tables.needs_table`), else None (it is read as numbers, as before)."""
-    frame, _ = read_frame(data, columns=columns, sep=sep)
+    :func:`aekit.tables.needs_table`) or leaves columns out, else None (it is read as numbers)."""
+    frame, _ = read_frame(data, columns=spec.columns, sep=spec.sep)
     unknown = [name for name in exclude_columns if name not in frame.columns]
     if unknown:
         raise InvalidParameterValue(f"--exclude-columns names {', '.join(unknown)}, which {data} lacks (or "
-                                    f"--columns left out). Its columns are: {', '.join(frame.columns[:20])}.")
+                                    f"--columns left out). Its columns are: {', '.join(frame.columns[:20])}.",
+                                    param="exclude_columns", value=exclude_columns)
     frame = frame.drop(columns=list(exclude_columns))
     return frame if exclude_columns or needs_table(frame, categorical) else None
 

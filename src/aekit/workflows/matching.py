@@ -9,6 +9,7 @@ names, is matched by position.
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -16,7 +17,7 @@ import pandas as pd
 import pyarrow.parquet as pq
 from tqdm.auto import tqdm
 
-from aekit.data import Dataset, count_rows, iter_chunks, read_data, table_format, table_header
+from aekit.data import Dataset, DataSpec, count_rows, table_format, table_header
 from aekit.data.common import table_plan
 from aekit.estimator import Autoencoder, SeriesAutoencoder, load_model
 from aekit.exceptions import InvalidInputError, plural
@@ -125,9 +126,10 @@ def quoted(names: list[str], limit: int = 8) -> str:
     return shown + (f", ... ({len(names)} in all)" if len(names) > limit else "")
 
 
-def feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_rows: int | None,
-                    verbose: int, sep: str | None = None) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
-    """Yield each chunk with its features in the model's column order (a DataFrame when it has names)."""
+def feature_chunks(model: Autoencoder, data, spec: DataSpec, *,
+                   verbose: int) -> Iterator[tuple[Dataset, pd.DataFrame | np.ndarray]]:
+    """Yield each chunk of `data`, read as `spec` says, with its features in the model's column order (a
+    DataFrame when it has names); without ``spec.columns``, a table's columns are the model's, by name."""
     expected = feature_names(model)
     positional = Path(data).suffix.lower() in ARRAY_SUFFIXES
     hint = (
@@ -135,10 +137,10 @@ def feature_chunks(model: Autoencoder, data, *, columns, key, image_size, chunk_
         "model was trained on."
     )
     image_shape = getattr(model, "input_shape", None)
-    if columns is None and expected is not None:
-        columns = by_name(data, expected, what="the model", hint=hint, sep=sep)
+    if spec.columns is None and expected is not None:
+        spec = replace(spec, columns=by_name(data, expected, what="the model", hint=hint, sep=spec.sep))
     order = None
-    for index, chunk in enumerate(read_chunks(data, key, chunk_rows, columns, image_size, verbose, sep)):
+    for index, chunk in enumerate(read_chunks(data, spec, verbose)):
         if index == 0:
             if chunk.image_shape is not None:
                 _check_channels(chunk.image_shape, image_shape, model.n_features_in_, data)
@@ -182,9 +184,9 @@ def _check_channels(shape: tuple[int, int, int], trained_shape, n_features: int,
     )
 
 
-def read_features(model, data, *, columns: Sequence[str] | None = None, key: str | None = None,
-                  image_size=None) -> tuple[Dataset, pd.DataFrame | np.ndarray]:
-    """Read all of `data` and match it to `model` as encode does: the Dataset, and the features to pass.
+def read_features(model, data, spec: DataSpec = DataSpec()) -> tuple[Dataset, pd.DataFrame | np.ndarray]:
+    """Read all of `data` (as `spec` says) and match it to `model` as encode does: the Dataset, and the
+    features to pass.
 
     The features are in the model's column order (a DataFrame under its names when it has them);
     images must have the model's channels and size. For pictures and reports of data that fits in memory.
@@ -201,20 +203,16 @@ def read_features(model, data, *, columns: Sequence[str] | None = None, key: str
     (50, 4)
     """
     model = as_model(model)
-    return next(feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=None,
-                                verbose=0))
+    return next(feature_chunks(model, data, replace(spec, chunk_rows=None), verbose=0))
 
 
-def read_chunks(data, key, chunk_rows, columns, image_size, verbose, sep=None) -> Iterator[Dataset]:
-    """`data` in chunks of `chunk_rows` (None: all at once), with a progress bar when `verbose`."""
-    if chunk_rows is None:  # all at once
-        yield read_data(data, columns=columns, key=key, image_size=image_size, sep=sep)
-        return
-    chunks = iter_chunks(data, chunk_rows=chunk_rows, columns=columns, key=key, image_size=image_size, sep=sep)
-    if not verbose:
+def read_chunks(data, spec: DataSpec, verbose: int) -> Iterator[Dataset]:
+    """`data` in the chunks of `spec` (:meth:`DataSpec.chunks`), with a progress bar when `verbose`."""
+    chunks = spec.chunks(data)
+    if not verbose or spec.chunk_rows is None:
         yield from chunks
         return
-    with tqdm(total=count_rows(data, key=key), unit="rows", desc=Path(data).name, leave=False) as bar:
+    with tqdm(total=count_rows(data, key=spec.key), unit="rows", desc=Path(data).name, leave=False) as bar:
         for chunk in chunks:
             yield chunk
             bar.update(len(chunk.X))

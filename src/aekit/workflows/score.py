@@ -7,7 +7,7 @@ from collections.abc import Iterator, Sequence
 import numpy as np
 import pandas as pd
 
-from aekit.data import CHUNK_ROWS, Dataset
+from aekit.data import Dataset, DataSpec
 from aekit.detect import outlier_score, quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder
 from aekit.estimator.inference import observed_mean
@@ -100,10 +100,8 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
-               per_feature: bool = False, columns: Sequence[str] | None = None, key: str | None = None,
-               image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0, top_k: int = 5,
-               keep_columns: Sequence[str] | None = None, sep: str | None = None, per_frame: bool = False,
-               overwrite: bool = False) -> dict:
+               per_feature: bool = False, spec: DataSpec = DataSpec(), verbose: int = 0, top_k: int = 5,
+               keep_columns: Sequence[str] | None = None, per_frame: bool = False, overwrite: bool = False) -> dict:
     """Write each row's reconstruction error, outlier score and outlier flag (integer: 1 = outlier, 0 = not) to
     `output`.
 
@@ -112,7 +110,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
     :meth:`~aekit.Autoencoder.outlier_scores`; a row is an outlier when its score is above the
     threshold of :func:`outlier_threshold`. With `per_feature`, one ``error_<column>`` column per
     feature follows, so that one can see which columns made a row odd. `output` None writes no file:
-    the summary alone. `keep_columns` and `overwrite` as for :func:`encode_file`.
+    the summary alone. `spec`, `keep_columns` and `overwrite` as for :func:`encode_file`.
 
     A :class:`~aekit.SeriesAutoencoder` (``fit_file(..., window=...)``) scores `data` as a series
     (:func:`aekit.workflows.series.score_series`): each time step gets ``outlier_score``, the mean
@@ -162,26 +160,25 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
         clip_limit = (limit, source) if threshold is not None else quantile_threshold(
             model.audio_["clip_quantiles"], contamination or model.contamination, "training clips' scores")
         return score_audio(model, data, output, (limit, source) if per_frame else clip_limit, per_frame=per_frame,
-                           chunk_rows=chunk_rows, overwrite=overwrite)
+                           chunk_rows=spec.chunk_rows, overwrite=overwrite)
     if isinstance(model, SeriesAutoencoder):
         if per_feature:
             raise InvalidParameterValue(
                 "--per-feature (Python: per_feature) splits a row's score over its columns; a time-series model "
                 "scores each step from the windows covering it, which has no such split. Drop --per-feature.",
                 param="per_feature", value=per_feature)
-        return score_series(model, data, output, limit, source, columns=columns, key=key, top_k=top_k,
-                            keep_columns=keep_columns, sep=sep, chunk_rows=chunk_rows, overwrite=overwrite)
+        return score_series(model, data, output, limit, source, columns=spec.columns, key=spec.key, top_k=top_k,
+                            keep_columns=keep_columns, sep=spec.sep, chunk_rows=spec.chunk_rows, overwrite=overwrite)
     if getattr(model, "table_", None) is not None:
-        return _score_table(model, data, output, limit, source, per_feature=per_feature, sep=sep,
-                            kept=kept_columns(data, keep_columns, chunk_rows, sep), overwrite=overwrite)
+        return _score_table(model, data, output, limit, source, per_feature=per_feature, sep=spec.sep,
+                            kept=kept_columns(data, keep_columns, spec.chunk_rows, spec.sep), overwrite=overwrite)
     names = ["reconstruction_error", "outlier_score", "outlier"]
     if per_feature:
         names += [f"error_{name}" for name in output_feature_names(model)]
     totals = {"outliers": 0, "error": 0.0, "largest": 0.0}
 
     def scored() -> Iterator[tuple[Dataset, np.ndarray]]:
-        for chunk, features in feature_chunks(model, data, columns=columns, key=key, image_size=image_size,
-                                               chunk_rows=chunk_rows, verbose=verbose, sep=sep):
+        for chunk, features in feature_chunks(model, data, spec, verbose=verbose):
             squared = model.reconstruction_error(features, per_feature=True)
             errors = squared.mean(axis=1)  # as reconstruction_error(features), without a second pass
             scores = _outlier_scores(model, features, errors)
@@ -195,7 +192,7 @@ def score_file(model, data, output, *, contamination: float | None = None, thres
                 frame = pd.concat([frame, pd.DataFrame(squared.astype(np.float64), columns=names[3:])], axis=1)
             yield chunk, frame
 
-    n_rows = write_rows(output, names, scored(), kept=kept_columns(data, keep_columns, chunk_rows, sep),
+    n_rows = write_rows(output, names, scored(), kept=kept_columns(data, keep_columns, spec.chunk_rows, spec.sep),
                         overwrite=overwrite)
     n_outliers = totals["outliers"]
     return {

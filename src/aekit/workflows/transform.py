@@ -8,7 +8,7 @@ from pathlib import Path
 import numpy as np
 
 from aekit._files import atomic_write
-from aekit.data import CHUNK_ROWS, Dataset, table_format
+from aekit.data import CHUNK_ROWS, Dataset, DataSpec, table_format
 from aekit.exceptions import InvalidInputError
 from aekit.workflows.audio import is_sound_model, reconstruct_audio
 from aekit.workflows.matching import (
@@ -26,9 +26,8 @@ from aekit.workflows.matching import (
 from aekit.workflows.output import check_output, is_folder, kept_columns, model_image_shape, write_rows
 
 
-def encode_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                keep_columns: Sequence[str] | None = None, sep: str | None = None, overwrite: bool = False) -> dict:
+def encode_file(model, data, output, *, spec: DataSpec = DataSpec(), verbose: int = 0,
+                keep_columns: Sequence[str] | None = None, overwrite: bool = False) -> dict:
     """Write the latent codes of every row of `data` to `output` (``latent0``, ``latent1``, ...).
 
     Parameters
@@ -40,10 +39,9 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
         name, in any order.
     output : str or path-like
         ``.csv``, ``.parquet`` (an id column, then the codes) or ``.npy`` (the codes only).
-    columns, key, image_size, sep
-        As for :func:`aekit.data.read_data`.
-    chunk_rows : int, default=65536
-        Rows read, encoded and written at a time.
+    spec : DataSpec, optional
+        How to read `data` (:class:`aekit.data.DataSpec`); its ``chunk_rows`` rows are read, encoded and
+        written at a time.
     verbose : int, default=0
         1 shows a progress bar.
     keep_columns : list of str, optional
@@ -71,17 +69,14 @@ def encode_file(model, data, output, *, columns: Sequence[str] | None = None, ke
     model = row_model(model, "encode")
     names = [str(name) for name in model.get_feature_names_out()]
     if getattr(model, "table_", None) is not None:
-        return _map_table(model, data, output, names, model.transform, sep=sep, keep_columns=keep_columns,
+        return _map_table(model, data, output, names, model.transform, sep=spec.sep, keep_columns=keep_columns,
                           overwrite=overwrite)
-    return _map_chunks(model, data, output, names, model.transform, columns=columns, key=key,
-                       image_size=image_size, chunk_rows=chunk_rows, verbose=verbose, keep_columns=keep_columns,
-                       sep=sep, overwrite=overwrite)
+    return _map_chunks(model, data, output, names, model.transform, spec=spec, verbose=verbose,
+                       keep_columns=keep_columns, overwrite=overwrite)
 
 
-def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = None, key: str | None = None,
-                     image_size=None, chunk_rows: int = CHUNK_ROWS, verbose: int = 0,
-                     keep_columns: Sequence[str] | None = None, sep: str | None = None,
-                     overwrite: bool = False) -> dict:
+def reconstruct_file(model, data, output, *, spec: DataSpec = DataSpec(), verbose: int = 0,
+                     keep_columns: Sequence[str] | None = None, overwrite: bool = False) -> dict:
     """Write the reconstruction of every row of `data`, in its own units, under the training column names.
 
     Parameters and return value as :func:`encode_file`. A model trained on sound writes one picture per
@@ -103,25 +98,23 @@ def reconstruct_file(model, data, output, *, columns: Sequence[str] | None = Non
     model = row_model(model, "reconstruct")
     if getattr(model, "table_", None) is not None:
         _check_table_output(model, output, "reconstruct")
-        return _map_table(model, data, output, output_feature_names(model), model.reconstruct, sep=sep,
+        return _map_table(model, data, output, output_feature_names(model), model.reconstruct, sep=spec.sep,
                           keep_columns=keep_columns, overwrite=overwrite)
-    return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, columns=columns,
-                       key=key, image_size=image_size, chunk_rows=chunk_rows, verbose=verbose,
-                       keep_columns=keep_columns, images=True, sep=sep, overwrite=overwrite)
+    return _map_chunks(model, data, output, output_feature_names(model), model.reconstruct, spec=spec,
+                       verbose=verbose, keep_columns=keep_columns, images=True, overwrite=overwrite)
 
 
-def _map_chunks(model, data, output, names, function, *, columns, key, image_size, chunk_rows, verbose,
-                keep_columns=None, images: bool = False, sep: str | None = None, overwrite: bool = False) -> dict:
+def _map_chunks(model, data, output, names, function, *, spec: DataSpec, verbose: int, keep_columns=None,
+                images: bool = False, overwrite: bool = False) -> dict:
     """Apply `function` to each chunk of features and write its rows under `names`, with the chunk's ids.
 
     `images`: the outputs are rows like the model's input, which a folder output takes as PNG files.
     """
     check_output(output, data, overwrite=overwrite)
-    chunks = feature_chunks(model, data, columns=columns, key=key, image_size=image_size, chunk_rows=chunk_rows,
-                             verbose=verbose, sep=sep)
+    chunks = feature_chunks(model, data, spec, verbose=verbose)
     rows = ((chunk, function(features)) for chunk, features in chunks)
     image_shape = model_image_shape(model) if images and is_folder(output) else None
-    n_rows = write_rows(output, names, rows, kept=kept_columns(data, keep_columns, chunk_rows, sep),
+    n_rows = write_rows(output, names, rows, kept=kept_columns(data, keep_columns, spec.chunk_rows, spec.sep),
                          image_shape=image_shape, overwrite=overwrite)
     return {"output": str(output), "n_rows": n_rows, "n_columns": len(names) + len(keep_columns or ())}
 
@@ -173,7 +166,7 @@ def decode_file(model, latent, output, *, key: str | None = None, chunk_rows: in
         latent_names = [str(name) for name in model.get_feature_names_out()]
         wanted = by_name(latent, latent_names, what="decode", hint="Pass the latent codes written by aekit encode.")
         order = None
-        for index, chunk in enumerate(read_chunks(latent, key, chunk_rows, wanted, None, verbose)):
+        for index, chunk in enumerate(read_chunks(latent, DataSpec(wanted, key, chunk_rows=chunk_rows), verbose)):
             if index == 0:
                 if chunk.image_shape is not None:
                     raise InvalidInputError(
