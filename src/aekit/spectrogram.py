@@ -46,11 +46,11 @@ from pathlib import Path
 import numpy as np
 from scipy import sparse
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, InvalidParameterError
+from sklearn.utils._param_validation import Interval
 from sklearn.utils.validation import check_is_fitted
 
 from aekit.data.audio import MAX_SAMPLE_RATE, MIN_SAMPLE_RATE, SAMPLE_RATE, read_audio
-from aekit.exceptions import InvalidInputError, InvalidParameterValue
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, validate_parameters
 
 POWER_FLOOR = 1e-10  # -100 dB: the log's floor (see the module's docstring)
 
@@ -168,10 +168,7 @@ class LogMelFrames(TransformerMixin, BaseEstimator):
 
     def fit(self, X=None, y=None):
         """Check the parameters and build the mel filters (``X`` and ``y`` are ignored: nothing is learned)."""
-        try:
-            self._validate_params()
-        except InvalidParameterError as error:
-            raise InvalidParameterValue(str(error)) from None
+        validate_parameters(self)  # scikit-learn's check, the parameter at fault named in the error's fields
         # sparse: a frequency bin feeds two bands at most, and the sparse product starts no BLAS threads,
         # which contend with each other on a busy machine over a clip's small matrices
         self.filters_ = sparse.csr_array(mel_filters(self.sample_rate, self.n_fft, self.n_mels, self.fmin, self.fmax))

@@ -48,10 +48,10 @@ from numbers import Integral
 
 import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
-from sklearn.utils._param_validation import Interval, InvalidParameterError, StrOptions
+from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import check_array, check_is_fitted
 
-from aekit.exceptions import InvalidInputError, InvalidParameterValue, plural
+from aekit.exceptions import InvalidInputError, plural, validate_parameters
 
 NORMALIZATIONS = ("level", "zscore")  # per-window normalisations (see the module's docstring)
 MIN_WINDOW = 8  # bounds of window="auto" (dominant_period)
@@ -314,10 +314,7 @@ class SlidingWindows(TransformerMixin, BaseEstimator):
 
     def fit(self, X, y=None):
         """Check the parameters and the series (``y`` is ignored)."""
-        try:
-            self._validate_params()
-        except InvalidParameterError as error:
-            raise InvalidParameterValue(str(error)) from None
+        validate_parameters(self)  # scikit-learn's check, the parameter at fault named in the error's fields
         series = as_series(X)
         window_starts(len(series), self.window, self.stride)  # refuses a window longer than the series
         self.n_features_in_ = series.shape[1]

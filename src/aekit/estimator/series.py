@@ -19,9 +19,8 @@ from sklearn.utils.validation import check_is_fitted
 from aekit import detect
 from aekit.estimator.autoencoder import Autoencoder, ThresholdedScores
 from aekit.estimator.fitting import SCORE_QUANTILE_LEVELS
-from aekit.estimator.params import validate_parameters
 from aekit.estimator.state import write_state
-from aekit.exceptions import InvalidInputError
+from aekit.exceptions import InvalidInputError, validate_parameters
 from aekit.timeseries import (
     NORMALIZATIONS,
     SlidingWindows,
