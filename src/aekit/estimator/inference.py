@@ -12,7 +12,7 @@ import torch
 
 from aekit import detect, preprocess
 from aekit.estimator.params import in_threads
-from aekit.exceptions import InvalidInputError
+from aekit.exceptions import InvalidInputError, Setting, Words
 from aekit.models.losses import TableLoss, reconstruction_loss
 from aekit.training.devices import module_device
 from aekit.training.precision import autocast, resolve_precision
@@ -48,11 +48,10 @@ def scale_rows(estimator, X: np.ndarray) -> np.ndarray:
         all_finite = bool(np.isfinite(X.sum())) or bool(np.isfinite(X).all())
     if not all_finite:
         fix = ("check that X is in the training data's units" if estimator.scaler in ("auto", "shared", "standard")
-               else "refit with scaler='standard', or rescale the data")
-        raise InvalidInputError(
-            f"X holds values too large for float32 after scaling (scaler={estimator.scaler!r}), or a feature "
-            f"whose spread is below float32's smallest number (~1e-38); {fix}."
-        )
+               else Words("refit with ", Setting("scaler", "standard"), ", or rescale the data"))
+        raise InvalidInputError(Words(
+            "X holds values too large for float32 after scaling (", Setting("scaler", estimator.scaler), "), or a "
+            "feature whose spread is below float32's smallest number (~1e-38); ", fix, "."))
     return X
 
 

@@ -12,6 +12,7 @@ from numbers import Integral, Real
 
 import numpy as np
 import torch
+from sklearn.utils import assert_all_finite
 from sklearn.utils._param_validation import Interval, StrOptions
 from sklearn.utils.validation import validate_data
 
@@ -20,6 +21,10 @@ from aekit.exceptions import (
     InvalidInputError,
     InvalidInputTypeError,
     InvalidParameterValue,
+    Parameter,
+    Setting,
+    Words,
+    parameter_error,
     validate_parameters,
 )
 from aekit.models import ARCHITECTURES
@@ -72,28 +77,22 @@ def check_params(estimator) -> None:
     validate_parameters(estimator, choices | set(geometry.GEOMETRIES) | set(detect.OUTLIER_SCORES))
     for name in INTEGER_PARAMETERS:  # scikit-learn's Interval(Integral) takes True for 1
         if isinstance(getattr(estimator, name), bool):
-            raise InvalidParameterValue(f"The {name!r} parameter of Autoencoder must be an int, not a bool. Got "
-                                        f"{getattr(estimator, name)!r} instead.", param=name,
-                                        value=getattr(estimator, name))
+            raise parameter_error(name, getattr(estimator, name), "an int, not a bool", of="Autoencoder")
     if not all(isinstance(h, Integral) and not isinstance(h, bool) and h >= 1 for h in estimator.hidden_dims):
-        raise InvalidParameterValue(
-            "The 'hidden_dims' parameter of Autoencoder must be a tuple of ints >= 1 (e.g. (256, 64)). "
-            f"Got {estimator.hidden_dims!r} instead.", param="hidden_dims", value=estimator.hidden_dims,
-        )
+        raise parameter_error("hidden_dims", estimator.hidden_dims, "a tuple of ints >= 1 (e.g. (256, 64))",
+                              of="Autoencoder")
     if not estimator.hidden_dims and estimator.architecture in ("anchored", "conv"):
         raise InvalidParameterValue(
-            f"The 'hidden_dims' parameter of Autoencoder must hold at least one width for architecture="
-            f"{estimator.architecture!r} (its hidden layers or channels). Got () instead. Give e.g. (64,), or use "
-            "architecture='mlp' (no hidden layer) or 'linear'.", param="hidden_dims", value=estimator.hidden_dims,
-            hint="Give e.g. (64,), or use architecture='mlp' (no hidden layer) or 'linear'.",
-        )
+            problem=Words(Parameter("hidden_dims", of="Autoencoder"), " must hold at least one width for ",
+                          Setting("architecture", estimator.architecture), " (its hidden layers or channels). Got () "
+                          "instead."),
+            hint=Words("Give e.g. (64,), or use ", Setting("architecture", "mlp"), " (no hidden layer) or 'linear'."),
+            param="hidden_dims", value=estimator.hidden_dims)
     shape = estimator.input_shape
     if shape is not None and not (len(shape) == 3 and all(
             isinstance(s, Integral) and not isinstance(s, bool) and 1 <= s <= 2**31 for s in shape)):
-        raise InvalidParameterValue(
-            "The 'input_shape' parameter of Autoencoder must be None or 3 ints >= 1, (channels, height, width). "
-            f"Got {printable_value(shape)} instead.", param="input_shape", value=shape,
-        )
+        raise parameter_error("input_shape", shape, "None or 3 ints >= 1, (channels, height, width)", of="Autoencoder",
+                              got=printable_value(shape))
 
 
 def printable_value(value, limit: int = 60) -> str:
@@ -112,27 +111,40 @@ def validate_rows(estimator, X, *, reset: bool) -> np.ndarray:
     X = detached(X)
     check_dataframe_columns(X)
     try:
-        min_rows = 2 if reset else 1
-        with np.errstate(over="ignore", invalid="ignore"):  # its finiteness check sums X; it raises below
-            X = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32], ensure_min_samples=min_rows)
+        X_valid = validate_data(estimator, X, reset=reset, dtype=[np.float64, np.float32],
+                                ensure_min_samples=2 if reset else 1, ensure_all_finite=False)
     except (ValueError, TypeError) as error:  # TypeError: sparse X, mixed column-name types
-        message = str(error)
-        if message.startswith("Complex data not supported"):  # sklearn appends the whole array
-            message = "Complex data not supported: aekit needs real numbers. Pass X.real, np.abs(X), or both."
-        elif "could not convert" in message or "inhomogeneous" in message:
-            message = message.splitlines()[0].rstrip(".") + (
-                ". X must be a rectangular array of numbers: drop or encode text columns"
-                " (e.g. sklearn.preprocessing.OneHotEncoder) and give every row the same length."
-            )
-        elif "NaN" in message or "infinity" in message:
-            # sklearn's text goes on about supervised estimators; keep its first line, add our fix
-            message = message.splitlines()[0] + (
-                " Remove or impute missing values first (e.g. sklearn.impute.SimpleImputer in a Pipeline)"
-                " and replace infinite values."
-            )
-        error_type = InvalidInputTypeError if isinstance(error, TypeError) else InvalidInputError
-        raise error_type(" ".join(message.split())) from None
-    return X
+        raise _unusable(X, error) from None
+    try:
+        with np.errstate(over="ignore", invalid="ignore"):  # the check sums X, which may overflow: it raises below
+            assert_all_finite(X_valid, input_name="X")
+    except ValueError as error:  # sklearn's first line says which (NaN, infinity); the rest is about estimators
+        raise InvalidInputError(f"{first_line(error)} Remove or impute missing values first (e.g. "
+                                "sklearn.impute.SimpleImputer in a Pipeline) and replace infinite values.") from None
+    return X_valid
+
+
+def _unusable(X, error: ValueError | TypeError) -> InvalidInputError:
+    """scikit-learn's refusal of ``X``, with what to do: the cause is found in ``X`` itself (complex
+    numbers, values that are no numbers, rows of different lengths), as scikit-learn's errors carry no fields."""
+    if isinstance(error, TypeError):
+        return InvalidInputTypeError(" ".join(str(error).split()))
+    try:
+        values = np.asarray(X)
+        if np.iscomplexobj(values):  # (scikit-learn's message would append the whole array)
+            return InvalidInputError("Complex data not supported: aekit needs real numbers. Pass X.real, np.abs(X), "
+                                     "or both.")
+        values.astype(np.float64)
+    except (ValueError, TypeError):  # text, or rows of different lengths
+        return InvalidInputError(f"{first_line(error).rstrip('.')}. X must be a rectangular array of numbers: drop or "
+                                 "encode text columns (e.g. sklearn.preprocessing.OneHotEncoder) and give every row "
+                                 "the same length.")
+    return InvalidInputError(" ".join(str(error).split()))
+
+
+def first_line(error: Exception) -> str:
+    """The first line of an error's message, on one line (a foreign error quoted in one of aekit's)."""
+    return " ".join(str(error).strip().split("\n", 1)[0].split())
 
 
 def detached(X):
