@@ -25,7 +25,7 @@ import torch
 from scipy.linalg import blas
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue, Setting, Words
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, Setting, Words
 from aekit.models.layers import Linear
 from aekit.models.mlp import ACTIVATIONS, AutoencoderModule, _mlp, check_sizes
 from aekit.statistics import RowStatistics
@@ -260,7 +260,7 @@ def principal_components(*sources, max_components: int | None = None,
     first_pass = iter(rows)
     first = next(first_pass, None)
     if first is None:
-        raise InvalidParameterValue("PCA needs at least one training row; got none.")
+        raise InvalidInputError("PCA needs at least one training row; got none.")
     first_pass = itertools.chain([first], first_pass)
     if rows.n_features > COVARIANCE_MAX_FEATURES:
         if previous is not None:
