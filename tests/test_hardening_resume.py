@@ -118,7 +118,7 @@ def test_the_cli_refuses_another_setting_in_one_line(checkpoints, data, tmp_path
     errors = [line for line in error.splitlines() if not line.startswith("aekit fit: warning: ")]
     assert code == 2 and len(errors) == 1 and "size mismatch" not in error, error
     # the CLI names the flag where it has one
-    assert "hidden_dims=[6] in the checkpoint, [9] now" in error and "--activation relu in the checkpoint" in error
+    assert "--hidden 6 in the checkpoint, [9] now" in error and "--activation relu in the checkpoint" in error
     assert not (tmp_path / "m2").exists()
 
 

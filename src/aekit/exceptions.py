@@ -155,12 +155,6 @@ class MissingDependencyError(AekitError, ImportError):
     """An optional package a feature needs is not installed (the message names the ``pip install``)."""
 
 
-class AekitWarning(UserWarning):
-    """A warning whose message may name parameters (:class:`Words`): the command line re-words it."""
-
-    def worded(self, spell: Spelling) -> str:
-        return spelled(self.args[0] if self.args else "", spell)
-
 
 def parameter_error(name: str, value: object, must_be: str, *, of: str | None = None, got: str | None = None,
                     hint: str | None = None) -> InvalidParameterValue:

@@ -18,7 +18,7 @@ import platform
 from collections.abc import Iterator
 from typing import TYPE_CHECKING
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, Setting, Words
 
 if TYPE_CHECKING:
     import torch
@@ -116,14 +116,14 @@ def max_threads() -> int:
     return THREADS_PER_CORE * (os.cpu_count() or 1)
 
 
-def check_thread_count(count: int, name: str = "n_jobs") -> None:
-    """Refuse a thread count above :func:`max_threads` (the error names ``name``: the parameter or the option)."""
+def check_thread_count(count: int) -> None:
+    """Refuse a thread count above :func:`max_threads` (the error's ``param``: ``n_jobs``)."""
     if count > max_threads():
         raise InvalidParameterValue(
-            f"{name}={count} asks for more threads than this machine can run usefully: it has {os.cpu_count()} "
-            f"cores, and aekit allows at most {THREADS_PER_CORE} threads per core ({max_threads()}). Use -1 for every "
-            "usable core, or a count up to that."
-        )
+            problem=Words(Setting("n_jobs", count), " asks for more threads than this machine can run usefully: it has "
+                          f"{os.cpu_count()} cores, and aekit allows at most {THREADS_PER_CORE} threads per core "
+                          f"({max_threads()})."),
+            hint="Use -1 for every usable core, or a count up to that.", param="n_jobs", value=count)
 
 
 def available_memory(device: torch.device | str = "cpu") -> int | None:

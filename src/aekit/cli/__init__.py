@@ -123,7 +123,7 @@ def spelling(parser: argparse.ArgumentParser, command: str):
         flag = next(option for option in action.option_strings if option.startswith("--"))
         if not getattr(part, "has_value", False):  # the parameter itself: the subject of a sentence, or a bare name
             return flag
-        return _option_with_value(action, flag, part.value)
+        return f"{flag} {part.shown}" if part.shown is not None else _option_with_value(action, flag, part.value)
 
     return spell
 
@@ -145,9 +145,12 @@ def _option_with_value(action: argparse.Action, flag: str, value) -> str | None:
 @contextlib.contextmanager
 def _one_line_warnings(command: str, spell):
     """Python warnings as one line on stderr, in the command line's words (no source path, no code line)."""
+    from aekit.exceptions import spelled
+
     def show(message, category, filename, lineno, file=None, line=None) -> None:
-        text = message.worded(spell) if hasattr(message, "worded") else str(message)
-        print(f"aekit {command}: warning: {' '.join(text.split())}", file=sys.stderr)
+        # a warning's text is its first argument: Words where it names parameters (warnings.warn(Words(...)))
+        text = spelled(message.args[0] if isinstance(message, Warning) and message.args else message, spell)
+        print(f"aekit {command}: warning: {printable(' '.join(text.split()))}", file=sys.stderr)
 
     with warnings.catch_warnings():
         warnings.showwarning = show

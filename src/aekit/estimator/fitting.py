@@ -23,7 +23,7 @@ from sklearn.utils import check_random_state
 from aekit import detect, geometry, hardware, preprocess
 from aekit.estimator import inference
 from aekit.estimator.train import HeldOutPass, check_model_size, pca_start, train
-from aekit.exceptions import AekitWarning, InvalidInputError, InvalidParameterValue, Setting, Words
+from aekit.exceptions import InvalidInputError, InvalidParameterValue, Setting, Words
 from aekit.preprocess import tensor_view
 from aekit.training import distributed
 from aekit.training.devices import device_of, resolve_device
@@ -243,10 +243,10 @@ def _score_state_rows(data, split: ValidationSplit, seed: int):
 def _warn_about_rows(estimator, rows, data, n_features: int) -> None:
     """What the first pass over the rows gives reason to warn about."""
     if estimator.latent_dim != "auto" and estimator.latent_dim >= n_features:
-        warnings.warn(AekitWarning(Words(
+        warnings.warn(Words(
             Setting("latent_dim", estimator.latent_dim), f" >= n_features={n_features}: the autoencoder is "
             "overcomplete and can learn the identity. Choose ", Setting("latent_dim"), " < n_features for a compressed "
-            "representation.")), stacklevel=5)
+            "representation."), UserWarning, stacklevel=5)
     if rows.all_rows_equal:  # one distinct row: every row gets the same code
         warnings.warn(
             f"All {rows.n_rows} rows of {data.name} are identical: there is nothing to learn and every row will "

@@ -18,7 +18,7 @@ from sklearn.exceptions import ConvergenceWarning
 
 from aekit import detect, hardware
 from aekit.estimator import inference
-from aekit.exceptions import AekitWarning, InvalidParameterValue, Setting, TrainingError, Words, joined
+from aekit.exceptions import InvalidParameterValue, Setting, TrainingError, Words, joined
 from aekit.models import build_model
 from aekit.models.anchored import (
     AnchoredAutoencoder,
@@ -350,10 +350,10 @@ def _batch_size_and_epochs(estimator, n_train: int) -> tuple[int, int, int]:
     steps_per_epoch = loop.steps_per_epoch(n_train, batch_size)
     epochs = auto_epochs(steps_per_epoch) if estimator.epochs == "auto" else int(estimator.epochs)
     if batch_size >= n_train > AUTO_BATCH_MIN and epochs < FULL_BATCH_MIN_EPOCHS:
-        warnings.warn(AekitWarning(Words(
+        warnings.warn(Words(
             Setting("batch_size", batch_size), f" is not smaller than the {n_train} training rows: one step per epoch, "
             f"{epochs} steps in all, too few to learn more than the mean. Use ",
-            Setting("batch_size", "auto"), " or a batch a fraction of the rows.")), stacklevel=6)
+            Setting("batch_size", "auto"), " or a batch a fraction of the rows."), UserWarning, stacklevel=6)
     return batch_size, steps_per_epoch, epochs
 
 

@@ -29,7 +29,7 @@ import safetensors.torch
 import torch
 
 from aekit._files import file_kind, whole_folder_around, write_folder
-from aekit.exceptions import AekitWarning, InvalidInputError, ModelFileError, Setting, Words
+from aekit.exceptions import InvalidInputError, ModelFileError, Setting, Words
 
 __all__ = ["Checkpointer", "decode_state", "encode_state", "list_checkpoints", "load_checkpoint", "remove_checkpoints",
            "save_checkpoint"]
@@ -275,10 +275,10 @@ class Checkpointer:
             removed = remove_checkpoints(self.folder)
             if removed:
                 shown = ", ".join(removed[:4]) + (f" and {len(removed) - 4} more" if len(removed) > 4 else "")
-                warnings.warn(AekitWarning(Words(
+                warnings.warn(Words(
                     f"A fresh run removed {len(removed)} checkpoint(s) of an earlier run from {str(self.folder)!r}: "
-                    f"{shown}. Pass ", Setting("resume", True), " to continue from the checkpoints instead.")),
-                    stacklevel=2)
+                    f"{shown}. Pass ", Setting("resume", True), " to continue from the checkpoints instead."),
+                    UserWarning, stacklevel=2)
 
     def due(self, *, epoch: int, last_epoch: int) -> bool:
         """Whether to save after ``epoch`` (1-based) of a run that ends at ``last_epoch`` (saved then anyway)."""

@@ -15,7 +15,7 @@ import torch
 from torch import nn
 
 from aekit import hardware
-from aekit.exceptions import AekitWarning, InvalidParameterValue, Setting, Words, did_you_mean, parameter_error
+from aekit.exceptions import InvalidParameterValue, Setting, Words, did_you_mean, parameter_error
 
 __all__ = ["BF16_MIN_WEIGHTS", "PRECISIONS", "RESOLVED_PRECISIONS", "THREADS_MIN_FLOPS", "autocast",
            "resolve_precision", "training_threads"]
@@ -58,10 +58,10 @@ def resolve_precision(precision: str, module: nn.Module, device: torch.device) -
     if precision == "bf16" and device.type == "cpu" and not hardware.bf16_native(device) \
             and "cpu" not in _warned_emulated_bf16:
         _warned_emulated_bf16.add("cpu")
-        warnings.warn(AekitWarning(Words(
+        warnings.warn(Words(
             Setting("precision", "bf16"), f" on a CPU without native bfloat16 ({hardware.cpu_model()}: no AVX512-BF16 "
             "or AMX): bf16 is emulated here, many times slower than fp32. Use ", Setting("precision", "auto"),
-            " or 'fp32'.")), stacklevel=3)
+            " or 'fp32'."), UserWarning, stacklevel=3)
     return precision
 
 

@@ -14,7 +14,7 @@ from dataclasses import asdict, fields
 import torch
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue, ModelFileError
+from aekit.exceptions import InvalidParameterValue, ModelFileError, Setting, Words, joined
 from aekit.training.config import History, TrainConfig
 
 __all__ = ["restore"]
@@ -63,11 +63,17 @@ def _check_same_run(saved: dict, config: TrainConfig, folder) -> None:
     pairs += [(k, saved_run.get(k), config.run.get(k)) for k in sorted(set(saved_run) | set(config.run))]
     changed = [(k, then, now) for k, then, now in pairs if then != now]
     if changed:
-        details = ", ".join(f"{k}={then!r:.80} in the checkpoint, {now!r:.80} now" for k, then, now in changed[:12])
-        raise InvalidParameterValue(
-            f"Cannot resume from the checkpoints in {str(folder)!r}: they were written with other settings "
-            f"({details}). Resume with the same settings and data, or start afresh with resume=False."
-        )
+        details = joined([Words(Setting(k, then, shown=_cut(then)), f" in the checkpoint, {now!r:.80} now")
+                          for k, then, now in changed[:12]], ", ")
+        raise InvalidParameterValue(Words(
+            f"Cannot resume from the checkpoints in {str(folder)!r}: they were written with other settings (", details,
+            "). Resume with the same settings and data, or start afresh with resume=False."))
+
+
+def _cut(value) -> str | None:
+    """A value's repr cut to 80 characters where it is longer (None: it is shown whole)."""
+    text = repr(value)
+    return text[:80] if len(text) > 80 else None
 
 
 _SAVED_STATE = {  # what a checkpoint of this loop holds, and the type of each entry
