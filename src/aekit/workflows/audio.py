@@ -8,9 +8,8 @@ features' rate), turns it into rows with :class:`aekit.spectrogram.LogMelFrames`
 **The model's defaults for sound** (:data:`MODEL_DEFAULTS`, stored in the model folder's
 ``config.json`` as any parameter; a parameter given wins): rows of hundreds of log-mel values need a
 wider hidden layer than the estimator's ``(64,)``, trained at a higher learning rate annealed to zero
-(cosine) over 60 epochs. On spoken digits (rows of 640 values) this halved the held-out error left over
-PCA's at d = 16 (0.53x PCA's error against 0.64x with the estimator's defaults) in a fit of about the
-same time, and ranked the novel word as well (docs/audio.md).
+(cosine) over a fixed number of epochs; on spoken digits this lowered the held-out error against PCA's
+within the same fit time and ranked the novel word as well (the measurements are in docs/audio.md).
 
 **The clip score** is the mean of its rows' scores (:meth:`LogMelFrames.to_clips`), and the rows'
 score is their **reconstruction error** by default (``anomaly_score="error"``, as the DCASE baseline
