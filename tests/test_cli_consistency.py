@@ -1,6 +1,7 @@
 """One set of defaults and one vocabulary: the CLI follows the estimator and speaks in options."""
 
 import inspect
+import re
 
 import numpy as np
 import pytest
@@ -28,13 +29,20 @@ def test_fit_left_at_its_defaults_builds_the_estimators_defaults():
     assert set(params) <= {"verbose", "random_state", "checkpoint_dir", "resume"}  # nothing else copied
 
 
+def _entry(text: str, option: str) -> str:
+    """The help text of OPTION's own entry (its name and metavar, not in the usage line's brackets)."""
+    match = re.search(rf"(?<!\[){re.escape(option)} [A-Z][A-Z_,.]* (.{{0,400}})", text)
+    assert match, f"{option} has no entry of its own in the help"
+    return match.group(1)
+
+
 def test_help_texts_read_the_library_values(capsys):
     estimator = aekit.Autoencoder()
     text = _help(capsys, "fit")
     for option, value in (("--epochs", estimator.epochs), ("--batch-size", estimator.batch_size),
                           ("--patience", estimator.patience), ("--contamination", estimator.contamination),
                           ("--latent-dim", estimator.latent_dim)):
-        assert f"(default: {value})" in text.split(option, 2)[2][:400], option
+        assert f"(default: {value})" in _entry(text, option), option
     assert f"(default: {','.join(map(str, estimator.hidden_dims))})" in text
     template = default_autoencoder()
     text = _help(capsys, "compare-pca")
