@@ -34,7 +34,7 @@ def data() -> np.ndarray:
 def template(data, tmp_path_factory) -> Path:
     """A saved model with the combined score (its state in config.json) and the standard scaler."""
     folder = tmp_path_factory.mktemp("template") / "model"
-    aekit.Autoencoder(latent_dim=2, architecture="mlp", **TINY_FIT).fit(data).save(folder)
+    aekit.Autoencoder(latent_dim=2, architecture="mlp", scaler="standard", **TINY_FIT).fit(data).save(folder)
     return folder
 
 

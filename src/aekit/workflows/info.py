@@ -19,7 +19,7 @@ def model_info(model_dir) -> dict:
     >>> import numpy as np, tempfile, aekit
     >>> folder = tempfile.mkdtemp() + "/model"
     >>> X = np.random.default_rng(0).normal(size=(50, 4))
-    >>> aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X).save(folder)
+    >>> _ = aekit.Autoencoder(latent_dim=2, epochs=2, random_state=0).fit(X).save(folder)
     >>> info = model_info(folder)
     >>> info["n_features"], info["latent_dim"], info["architecture"]["architecture"]
     (4, 2, 'anchored')
