@@ -205,14 +205,15 @@ def test_sound_defaults_are_the_fits_and_the_helps(sounds):
     from aekit.workflows.audio import MODEL_DEFAULTS
 
     params = aekit.load(sounds[2]).get_params()  # the fixture's fit gives hidden_dims and epochs, not the rest
-    assert [params[name] for name in ("anomaly_score", "lr", "lr_schedule")] == [
-        MODEL_DEFAULTS[name] for name in ("anomaly_score", "lr", "lr_schedule")]
+    assert [params[name] for name in ("anomaly_score", "lr", "lr_schedule", "scaler")] == [
+        MODEL_DEFAULTS[name] for name in ("anomaly_score", "lr", "lr_schedule", "scaler")]
     sound = next(group for group in build_parser().commands["fit"]._action_groups if group.title == "sound")
     words = " ".join(sound.description.split())
     assert (f"--hidden {','.join(map(str, MODEL_DEFAULTS['hidden_dims']))}," in words
             and f"--lr {MODEL_DEFAULTS['lr']:g} annealed over --epochs {MODEL_DEFAULTS['epochs']} "
             f"({MODEL_DEFAULTS['lr_schedule']})" in words
-            and f"--anomaly-score {MODEL_DEFAULTS['anomaly_score']}" in words), words
+            and f"--scaler {MODEL_DEFAULTS['scaler']} and --anomaly-score "
+            f"{MODEL_DEFAULTS['anomaly_score']}" in words), words
 
 
 def test_onnx_export_of_a_sound_model_scores_clips_as_aekit(sounds, tmp_path):
