@@ -324,8 +324,17 @@ class TableEncoder:
         """Encoded rows of ``X``: float32 (n, ``width``), NaN where a cell is missing (see the module)."""
         frame = self.frame(X)
         numeric = self._numeric_values(frame)
+        observed = ~np.isnan(numeric)
         if self.scaler is not None and numeric.shape[1]:
-            numeric = self.scaler.transform(numeric)  # NaN stays NaN
+            with np.errstate(over="ignore", invalid="ignore", divide="ignore"):  # reported below
+                numeric = self.scaler.transform(numeric)  # NaN stays NaN
+        with np.errstate(over="ignore"):
+            numeric = numeric.astype(np.float32)
+        if not np.isfinite(numeric[observed]).all():  # an observed cell must not read as missing or infinite
+            column = self.plan.numeric[int(np.flatnonzero(~(np.isfinite(numeric) | ~observed).all(axis=0))[0])]
+            raise InvalidInputError(
+                f"Column {column!r} holds values too large for float32 after scaling, or its spread is below "
+                "float32's smallest number (~1e-38): check that X is in the training data's units, or rescale it.")
         out = np.zeros((len(frame), self.width), dtype=np.float32)
         numeric_at = 0
         for name, start, stop in self.layout():
