@@ -186,6 +186,7 @@ NAMES = st.text(min_size=0, max_size=6) | st.sampled_from(["é", "日本", "🙂
     names=st.lists(NAMES, min_size=4, max_size=4),
     n_rows=st.integers(2, 10),
 )
+@example(kinds=["float", "float"], names=["\n", "\n", "", ""], n_rows=2)  # a repeated name must not break the line
 def test_any_dataframe_trains_or_names_the_column_at_fault(kinds, names, n_rows):
     rng = np.random.default_rng(0)
     names = names[: len(kinds)]
@@ -211,8 +212,8 @@ def test_any_dataframe_trains_or_names_the_column_at_fault(kinds, names, n_rows)
     [
         (pd.DataFrame({"when": pd.date_range("2020", periods=4)}),
          r"No column of X is left to learn from \(0 numeric; left out: when \(date/time\)\)"),
-        (pd.DataFrame(np.ones((3, 2)), columns=["a", "a"]), r"The table's column names repeat \(a\)"),
-        (pd.DataFrame([[1.0, "x"], [2.0, "y"]], columns=["a", "a"]), r"The table's column names repeat \(a\)"),
+        (pd.DataFrame(np.ones((3, 2)), columns=["a", "a"]), r"The table's column names repeat \('a'\)"),
+        (pd.DataFrame([[1.0, "x"], [2.0, "y"]], columns=["a", "a"]), r"The table's column names repeat \('a'\)"),
         (pd.DataFrame(np.ones((3, 2)), columns=["a", 1]), "Feature names are only supported if all input features"),
     ],
     ids=["datetime-only", "duplicated-names", "duplicated-names-text", "mixed-name-types"],

@@ -115,8 +115,8 @@ def plan_columns(frame: pd.DataFrame, *, categorical="from_dtype", exclude: Sequ
     names = [str(name) for name in frame.columns]
     if len(set(names)) != len(names):
         repeated = sorted({name for name in names if names.count(name) > 1})
-        raise InvalidInputError(f"The table's column names repeat ({', '.join(repeated)}). Give each column its "
-                                "own name.")
+        raise InvalidInputError(f"The table's column names repeat ({', '.join(map(repr, repeated))}). Give each "
+                                "column its own name.")
     listed = _listed_columns(categorical, names)
     unknown = [name for name in exclude if name not in names]
     if unknown:
