@@ -9,7 +9,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from aekit import hardware
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import EnvironmentSettingError
 from aekit.models import layers
 from aekit.models.layers import KERNEL_VARIABLE, Linear, onednn_available
 from conftest import assert_close
@@ -173,9 +173,10 @@ def test_choosing_a_kernel_times_nothing_and_writes_nothing(monkeypatch, tmp_pat
 
 def test_an_unknown_kernel_name_is_refused_with_the_choices(monkeypatch):
     monkeypatch.setenv(KERNEL_VARIABLE, "onedn")
-    with pytest.raises(InvalidParameterValue, match=r"AEKIT_LINEAR_KERNEL environment variable must be one of "
-                       r"\('auto', 'onednn', 'default'\). Got 'onedn' instead. Did you mean 'onednn'\?"):
+    with pytest.raises(EnvironmentSettingError, match=r"AEKIT_LINEAR_KERNEL environment variable must be one of "
+                       r"\('auto', 'onednn', 'default'\). Got 'onedn' instead. Did you mean 'onednn'\?") as caught:
         Linear(784, 500)(torch.randn(4, 784))
+    assert (caught.value.param, caught.value.value) == (None, "onedn")  # a setting of the machine, not a parameter
 
 
 @needs_onednn

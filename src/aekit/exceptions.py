@@ -151,6 +151,10 @@ class TrainingError(AekitError, RuntimeError):
     """Training cannot go on (for example the loss became NaN or infinite)."""
 
 
+class EnvironmentSettingError(AekitError, ValueError):
+    """An environment variable aekit reads holds a value it does not accept (the message names both)."""
+
+
 class MissingDependencyError(AekitError, ImportError):
     """An optional package a feature needs is not installed (the message names the ``pip install``)."""
 

@@ -33,7 +33,7 @@ from torch import nn
 from torch.autograd.function import once_differentiable
 
 from aekit import hardware
-from aekit.exceptions import InvalidParameterValue, did_you_mean
+from aekit.exceptions import EnvironmentSettingError, did_you_mean
 
 __all__ = ["KERNELS", "KERNEL_VARIABLE", "Linear", "choose", "onednn_available", "onednn_linear", "onednn_preferred",
            "requested_kernel"]
@@ -107,9 +107,9 @@ def requested_kernel() -> str:
     """
     value = os.environ.get(KERNEL_VARIABLE, "auto").strip().lower() or "auto"
     if value not in KERNELS:
-        raise InvalidParameterValue(
-            f"The {KERNEL_VARIABLE} environment variable must be one of {KERNELS}. Got {value!r} instead."
-            + did_you_mean(value, KERNELS)
+        raise EnvironmentSettingError(
+            problem=f"The {KERNEL_VARIABLE} environment variable must be one of {KERNELS}. Got {value!r} instead.",
+            value=value, hint=did_you_mean(value, KERNELS).strip() or "Unset it, or set it to one of them.",
         )
     return value
 
