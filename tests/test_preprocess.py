@@ -158,3 +158,20 @@ def test_shared_scaler_state_round_trips_and_a_damaged_one_is_refused(lengths):
         preprocess.scaler_from_state({**state, "scale_": [1.0, 2.0, 1.0, 1.0]}, 4)
     assert preprocess.fitted_as_asked("auto", "shared") and preprocess.fitted_as_asked("auto", "standard")
     assert not preprocess.fitted_as_asked("auto", "minmax") and not preprocess.fitted_as_asked("standard", "shared")
+
+
+@pytest.mark.parametrize("name", ["shared", "auto"])
+def test_shared_scale_of_constant_columns_is_one_as_standard_scalers(name):
+    # 0.1 in every row: its float64 mean is off by rounding, so the computed variance is ~1e-33, not 0;
+    # scikit-learn's constant-feature rule gives such a column scale 1, and the shared scale must not
+    # divide by the rounding noise's square root (~1e-17)
+    constant = np.full((1000, 3), 0.1)
+    reference = StandardScaler().fit(constant)
+    for fitted in (fit_scaler(name, constant)[0], fit_scaler(name, iter(np.array_split(constant, 3)))[0],
+                   preprocess.fit_observed(name, constant)):
+        assert type(fitted) is preprocess.SharedScaler
+        np.testing.assert_array_equal(fitted.scale_, reference.scale_)
+    # a near-constant column beside varying ones does not change their common scale
+    mixed = np.column_stack([np.arange(10.0), np.arange(10.0)[::-1], np.full(10, 0.1)])
+    fitted, _ = fit_scaler(name, mixed)
+    assert_close(fitted.scale_, np.full(3, np.sqrt(mixed.var(axis=0).mean())), rtol=1e-12, atol=0, what="scale_")

@@ -36,7 +36,8 @@ class SharedScaler(StandardScaler):
     """Each column centred on its mean, every column divided by one common scale.
 
     A ``StandardScaler`` whose ``scale_`` is the same number in every column: the root mean square of
-    the columns' standard deviations (1 when no column varies), so the columns keep their relative
+    the columns' standard deviations (1 when no column varies; a column scikit-learn finds constant,
+    whose variance is rounding, counts as 0), so the columns keep their relative
     spreads, and the average column's variance is 1 as after standardising. The squared error in its
     space is the squared error in the data's own units divided by ``scale**2``: what a model
     minimises there is what it would minimise on the raw values. scikit-learn's ``transform``,
@@ -52,7 +53,7 @@ class SharedScaler(StandardScaler):
     def partial_fit(self, X, y=None, sample_weight=None):
         """scikit-learn's statistics per column, then one scale for all (see the class)."""
         super().partial_fit(X, y, sample_weight)
-        self.scale_ = common_scale(self.var_)
+        self.scale_ = common_scale(_varying(self.var_, self.mean_, self.n_samples_seen_))
         return self
 
 
@@ -354,7 +355,8 @@ def _one_scale_if_shared(name: str | None, scaler, statistics: RowStatistics):
         return scaler
     one = SharedScaler()
     one.n_features_in_, one.n_samples_seen_ = scaler.n_features_in_, scaler.n_samples_seen_
-    one.mean_, one.var_, one.scale_ = scaler.mean_, scaler.var_, common_scale(scaler.var_)
+    one.mean_, one.var_ = scaler.mean_, scaler.var_
+    one.scale_ = common_scale(_varying(scaler.var_, scaler.mean_, scaler.n_samples_seen_))
     return one
 
 
@@ -387,10 +389,14 @@ def _set_standard_statistics(scaler: StandardScaler, statistics: RowStatistics) 
     if not scaler.with_std:
         return
     var = statistics.variance
-    # scikit-learn's _is_constant_feature: the variance is within the two-pass algorithm's error bound
+    scaler.var_, scaler.scale_ = var, np.where(_varying(var, mean, n_rows) == 0, 1.0, np.sqrt(var))
+
+
+def _varying(var: np.ndarray, mean: np.ndarray, n_rows) -> np.ndarray:
+    """``var`` with 0 for the columns scikit-learn finds constant (``_is_constant_feature``: the variance is
+    within the two-pass algorithm's error bound, rounding), whose scale is 1 (their own) or none (the shared)."""
     eps = np.finfo(np.float64).eps
-    constant = var <= n_rows * eps * var + (n_rows * mean * eps) ** 2
-    scaler.var_, scaler.scale_ = var, np.where(constant, 1.0, np.sqrt(var))
+    return np.where(var <= n_rows * eps * var + (n_rows * mean * eps) ** 2, 0.0, var)
 
 
 # ---------------------------------------------------------------------------------------------- applying
