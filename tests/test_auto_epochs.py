@@ -115,3 +115,17 @@ def test_a_verbose_fit_logged_to_a_file_writes_a_line_at_least_every_ten_epochs(
     assert run >= 20 and budget >= 10 * run  # the case in point: a tenth of the budget is past the last epoch run
     lines = [line for line in capsys.readouterr().err.splitlines() if line.startswith("epoch ")]
     assert [line.split()[1] for line in lines] == [f"{epoch}/{budget}:" for epoch in [1, *range(10, run + 1, 10)]]
+
+
+def test_batch_size_auto_is_the_same_in_every_process_under_torchrun(monkeypatch):
+    # each process reads its own share of the training rows, and the shares differ (the validation split is
+    # drawn per row): 1024 rows here give 256, another process's 1020 give 128. Every process must train with
+    # the same batch (else min_over_ranks' common step count leaves half the other's rows out of each epoch)
+    from aekit.estimator import train
+
+    other_share = auto_batch_size(1020)
+    assert auto_batch_size(1024) != other_share
+    # this process's view of min_over_ranks: the other process reports its batch, and at least as many steps
+    monkeypatch.setattr(train.distributed, "min_over_ranks", lambda value: min(value, other_share))
+    batch_size, steps_per_epoch, _ = train._batch_size_and_epochs(aekit.Autoencoder(epochs=5), 1024)
+    assert batch_size == other_share and steps_per_epoch == math.ceil(1024 / other_share)

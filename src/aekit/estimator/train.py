@@ -345,8 +345,11 @@ def _steps_threads(estimator, module, device: torch.device, batch_size: int) -> 
 
 def _batch_size_and_epochs(estimator, n_train: int) -> tuple[int, int, int]:
     """``batch_size``, the optimizer steps an epoch gives, and ``epochs``, with "auto" resolved
-    (:func:`auto_batch_size`, :func:`auto_epochs`); a warning when a batch is the whole data and the steps are few."""
-    batch_size = auto_batch_size(n_train) if estimator.batch_size == "auto" else int(estimator.batch_size)
+    (:func:`auto_batch_size`, :func:`auto_epochs`); a warning when a batch is the whole data and the steps are few.
+    ``n_train``: this process's training rows; under torchrun, where the processes' shares differ, "auto" is the
+    smallest batch any of them chooses, so that all train alike (:func:`aekit.training.loop.steps_per_epoch`)."""
+    batch_size = (distributed.min_over_ranks(auto_batch_size(n_train)) if estimator.batch_size == "auto"
+                  else int(estimator.batch_size))
     steps_per_epoch = loop.steps_per_epoch(n_train, batch_size)
     epochs = auto_epochs(steps_per_epoch) if estimator.epochs == "auto" else int(estimator.epochs)
     if batch_size >= n_train > AUTO_BATCH_MIN and epochs < FULL_BATCH_MIN_EPOCHS:
