@@ -15,7 +15,7 @@ from sklearn.decomposition import PCA
 import aekit
 from aekit.cli import main
 from aekit.report import quality_against_pca, write_report
-from conftest import assert_close
+from conftest import TABLE_FIT, assert_close
 
 VOID = {"meta", "img", "br", "hr", "link", "input"}
 
@@ -101,6 +101,21 @@ def test_report_is_valid_self_contained_html_with_the_models_numbers(fitted, dig
     assert f"{fitted.history_['train_loss'][-1]:.6g}" in words
     assert f"{summary['quality']['pca_mse']:.6g}" in words and f"{summary['quality']['ratio']:.6g}" in words
     assert summary["training"]["epochs run"] == fitted.n_iter_
+
+
+def test_a_table_models_report_draws_its_codes_and_the_scores_it_has(tmp_path):
+    rng = np.random.default_rng(0)
+    t = rng.normal(size=150)
+    X = pd.DataFrame({"a": t, "b": 2 * t + rng.normal(0, 0.1, 150), "kind": np.where(t > 0, "up", "down")})
+    X.loc[3, "b"] = np.nan
+    X.loc[7, :] = np.nan  # no cell: no score, left out of the histogram, never an error
+    model = aekit.Autoencoder(latent_dim=1, **{**TABLE_FIT, "epochs": 5}).fit(X)
+    summary = write_report(model, tmp_path / "r.html", X, labels=X["kind"].fillna("?"), label_name="kind")
+    assert summary["figures"] == ["training_curves", "latent", "error_histogram"]
+    assert summary["quality"] is None  # PCA compares rows of numbers, which a table's are not
+    assert [entry["label"] for entry in summary["top_outliers"]] == [
+        X["kind"].fillna("?")[entry["row"]] for entry in summary["top_outliers"]]
+    assert 7 not in [entry["row"] for entry in summary["top_outliers"]]
 
 
 def test_report_without_data_has_the_training_curves_only(fitted, tmp_path):

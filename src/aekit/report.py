@@ -264,8 +264,7 @@ def write_report(
     order = ["clip_highest", "clip_lowest", "series_scores", "training_curves", "latent", "ae_vs_pca",
              "reconstructions", "error_histogram"]
     with tempfile.TemporaryDirectory(prefix="aekit-report-") as folder:
-        # a table's pictures: the training curves (the others take complete numeric rows)
-        written = write_model_plots(estimator, folder, None if table else X, labels=labels, label_name=label_name,
+        written = write_model_plots(estimator, folder, X, labels=labels, label_name=label_name,
                                     image_shape=image_shape)
         figures = [(name, Path(written[name]).read_bytes()) for name in order if name in written]
     heading = html.escape(title or f"aekit model: {module.config()['architecture']}, latent_dim={module.latent_dim}")

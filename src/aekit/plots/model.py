@@ -25,8 +25,9 @@ def write_model_plots(estimator, out_dir: str | os.PathLike, X=None, *, labels=N
     lowest-scored clips' spectrograms, reconstructions and scores over time, and the map of its clips
     (:func:`aekit.plots.sound.sound_pictures`). A :class:`~aekit.SeriesAutoencoder` with a series ``X``: the
     score over time (:func:`aekit.plots.plot_series_scores`). Another model, with data ``X``: the latent scatter
-    (first two axes, coloured by ``labels``: numbers, or text drawn as categories), the outlier-score histogram
-    with ``threshold_``, the autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W) when
+    (first two axes, coloured by ``labels``: numbers, or text drawn as categories) and the outlier-score
+    histogram with ``threshold_`` (for a table model, its rows that have a score: these two only), the
+    autoencoder-vs-PCA projections, and for image rows (``image_shape`` (C, H, W) when
     given, else ``input_shape``, or a square number of features) the originals-vs-reconstructions grid.
     Pictures already in ``out_dir`` are replaced only with ``overwrite=True``; if one picture cannot be
     written, those written by this call (and the folder, when it made it) are removed again.
@@ -67,13 +68,17 @@ def _pictures(estimator, out_dir: Path, X, labels, label_name: str, image_shape,
                                                   overwrite=overwrite)["path"]
         return
     features = X  # as given to the estimator: a DataFrame keeps the column names it was fitted with
-    X = np.asarray(X, dtype=np.float32)
     latent = estimator.transform(features)
     yield "latent", plot_latent(latent, out_dir / "latent.png", labels=labels, label_name=label_name,
                                 overwrite=overwrite)["path"]
     errors = estimator.outlier_scores(features)  # the score threshold_ is on
-    yield "error_histogram", plot_error_histogram(errors, estimator.threshold_, out_dir / "error_histogram.png",
-                                                  score_name=score_name(estimator), overwrite=overwrite)["path"]
+    scored = np.isfinite(errors)  # a table's row with every cell missing has no score
+    yield "error_histogram", plot_error_histogram(errors[scored], estimator.threshold_,
+                                                  out_dir / "error_histogram.png", score_name=score_name(estimator),
+                                                  overwrite=overwrite)["path"]
+    if getattr(estimator, "table_", None) is not None:  # the rest compares or draws rows of numbers
+        return
+    X = np.asarray(X, dtype=np.float32)
     scaled = model_space(estimator, X)  # PCA of the rows the autoencoder sees, fitted as every comparison fits it
     pca_codes = fit_pca(scaled, 2).transform(scaled)
     shown, how = (latent, "its codes") if latent.shape[1] <= 2 else (
