@@ -168,6 +168,13 @@ def test_threshold_for_another_contamination_is_the_held_out_quantile(table):
         outlier_threshold(model, contamination=0.1, threshold=1.0)
     with pytest.raises(InvalidParameterValue, match=r"range \(0.0, 0.5\]"):
         outlier_threshold(model, contamination=1.5)
+    for wrong in ("0.1", True, [0.1]):  # not numbers: refused with the parameter named, not a TypeError
+        with pytest.raises(InvalidParameterValue, match=r"range \(0.0, 0.5\]") as refused:
+            outlier_threshold(model, contamination=wrong)
+        assert (refused.value.param, refused.value.value) == ("contamination", wrong)
+        with pytest.raises(InvalidParameterValue, match="finite outlier score >= 0") as refused:
+            outlier_threshold(model, threshold=wrong)
+        assert (refused.value.param, refused.value.value) == ("threshold", wrong)
 
 
 @pytest.fixture(scope="module")

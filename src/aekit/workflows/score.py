@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
+from numbers import Real
 
 import numpy as np
 import pandas as pd
@@ -86,17 +87,23 @@ def outlier_threshold(model: Autoencoder, *, contamination: float | str | None =
     if contamination is not None and threshold is not None:
         raise InvalidParameterValue("Give contamination or threshold, not both (--contamination or --threshold).")
     if threshold is not None:
-        if not np.isfinite(threshold) or threshold < 0:
+        if not _is_number(threshold) or not np.isfinite(threshold) or threshold < 0:
             raise InvalidParameterValue(
-                f"The threshold must be a finite outlier score >= 0. Got {threshold!r} instead."
-            )
+                f"The threshold must be a finite outlier score >= 0. Got {threshold!r} instead.",
+                param="threshold", value=threshold)
         return float(threshold), "given"
     if contamination is None or contamination == model.contamination:
         return float(model.threshold_), f"learned at fit, contamination {model.contamination}"
-    if contamination != "auto" and not 0 < contamination <= 0.5:  # the range Autoencoder(contamination=...) takes
+    # the range Autoencoder(contamination=...) takes
+    if contamination != "auto" and not (_is_number(contamination) and 0 < contamination <= 0.5):
         raise parameter_error("contamination", contamination,
                               "a float in the range (0.0, 0.5] or a str among {'auto'}")
     return quantile_threshold(model.score_quantiles_, contamination, "held-out scores")
+
+
+def _is_number(value) -> bool:
+    """A real number, not a bool (which Python counts as one)."""
+    return isinstance(value, Real) and not isinstance(value, bool)
 
 
 def score_file(model, data, output, *, contamination: float | None = None, threshold: float | None = None,
