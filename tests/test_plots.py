@@ -4,6 +4,7 @@ import subprocess
 import sys
 
 import numpy as np
+import pandas as pd
 import pytest
 from PIL import Image
 from sklearn.datasets import load_digits
@@ -181,6 +182,9 @@ def test_class_labels_get_a_legend_and_numbers_a_colourbar(tmp_path):
     drawn = plot_latent(codes, tmp_path / "words.png", labels=words)
     assert drawn["colour_key"] == "legend" and drawn["classes"] == ["ant", "cat", "dog"]
     assert_close(drawn["colors"], np.searchsorted(["ant", "cat", "dog"], words), rtol=0, atol=0)
+    gappy = pd.Series(words).where(digits != 1)  # a text column's empty cells: NaN (or None)
+    drawn = plot_latent(codes, tmp_path / "gaps.png", labels=gappy.to_numpy(dtype=object))
+    assert drawn["classes"] == ["(missing)", "ant", "cat"]
     measured = rng.uniform(size=60)
     drawn = plot_latent(codes, tmp_path / "scale.png", labels=measured)
     assert drawn["colour_key"] == "colorbar" and drawn["classes"] is None

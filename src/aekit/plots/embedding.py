@@ -45,6 +45,7 @@ def plot_latent(
             "colour_key": key, "title": title, "path": save(figure, path, overwrite=overwrite)}
 
 
+MISSING_LABEL = "(missing)"  # the class of a text label's empty cells (None or NaN)
 MAX_CLASSES = 20  # integer labels with at most this many values are classes (a legend), others a scale
 _PALETTE = [f"C{i}" for i in range(10)] + [
     "#aec7e8", "#ffbb78", "#98df8a", "#ff9896", "#c5b0d5", "#c49c94", "#f7b6d2", "#c7c7c7", "#dbdb8d", "#9edae5",
@@ -58,11 +59,16 @@ def principal_projection(codes: np.ndarray) -> np.ndarray:
     return centred @ components[:2].T
 
 
+def _missing(value) -> bool:
+    return value is None or (isinstance(value, float) and np.isnan(value))
+
+
 def _classes(labels, n_rows: int) -> tuple[np.ndarray, list[str] | None, np.ndarray | None]:
     """The colour value of each row, and for class labels the class names and their colour values.
 
     Text labels, and integer labels with at most ``MAX_CLASSES`` values, are classes: one colour each
-    and a legend (integer classes keep their values as colour values, text classes their positions).
+    and a legend (integer classes keep their values as colour values, text classes their positions; a
+    text label's empty cells are the class ``(missing)``).
     Other numbers are a continuous scale (names and values None).
     """
     values = np.asarray(labels).reshape(-1)
@@ -74,7 +80,8 @@ def _classes(labels, n_rows: int) -> tuple[np.ndarray, list[str] | None, np.ndar
         if not np.isfinite(values).all() or not np.array_equal(levels, np.round(levels)) or len(levels) > MAX_CLASSES:
             return values, None, None
         return values, [str(int(level)) for level in levels], levels
-    names, positions = np.unique(values.astype(str), return_inverse=True)
+    text = np.array([MISSING_LABEL if _missing(value) else str(value) for value in values])
+    names, positions = np.unique(text, return_inverse=True)
     return positions.astype(np.float64), [str(name) for name in names], np.arange(len(names), dtype=np.float64)
 
 
