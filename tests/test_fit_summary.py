@@ -75,3 +75,22 @@ def test_the_summary_and_info_say_how_the_columns_were_scaled(table, tmp_path):
     assert summary["scaling"] == line and model_info(tmp_path / "mixed")["scaling"] == line
     given = fit_file(table, tmp_path / "given", latent_dim=3, epochs=2, random_state=0, scaler="standard")
     assert given["scaling"] == "scaling: each of the 8 columns standardised on its own (scaler=standard)"
+
+
+def test_info_and_the_report_show_the_training_budget_epochs_auto_resolved_to(table, tmp_path):
+    from aekit.cli.info import describe as describe_info
+    from aekit.report import write_report
+
+    fit_file(table, tmp_path / "m", latent_dim=3, random_state=0)  # epochs="auto": a budget from the steps
+    model = load(tmp_path / "m")
+    history = model.history_
+    budget = history["max_epochs"]
+    assert model.epochs == "auto" and isinstance(budget, int) and budget > 0
+    run = (f"{model.n_iter_} of at most {budget} epochs, {history['steps_per_epoch']} "
+           f"step{'s' if history['steps_per_epoch'] != 1 else ''} each")
+    info = model_info(tmp_path / "m")
+    assert info["training"]["max_epochs"] == budget
+    assert f"training    {run} (best {history['best_epoch']}" in describe_info(info)
+    report = write_report(model, tmp_path / "report.html")
+    assert report["training"]["epochs run"] == run
+    assert run in (tmp_path / "report.html").read_text(encoding="utf-8")

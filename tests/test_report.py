@@ -100,7 +100,8 @@ def test_report_is_valid_self_contained_html_with_the_models_numbers(fitted, dig
     words = " ".join(page.text)
     assert f"{fitted.history_['train_loss'][-1]:.6g}" in words
     assert f"{summary['quality']['pca_mse']:.6g}" in words and f"{summary['quality']['ratio']:.6g}" in words
-    assert summary["training"]["epochs run"] == fitted.n_iter_
+    steps = fitted.history_["steps_per_epoch"]
+    assert summary["training"]["epochs run"] == f"{fitted.n_iter_} of at most 8 epochs, {steps} steps each"
 
 
 def test_a_table_models_report_draws_its_codes_and_the_scores_it_has(tmp_path):

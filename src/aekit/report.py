@@ -21,7 +21,7 @@ from aekit._version import __version__
 from aekit.analysis import errors_against_pca
 from aekit.plots import write_model_plots
 from aekit.timeseries import top_segments
-from aekit.training.config import kept_losses
+from aekit.training.config import epochs_run, kept_losses
 
 CAPTIONS = {
     "training_curves": "Training and validation loss per epoch; the dotted line is the epoch whose weights were kept.",
@@ -222,7 +222,8 @@ def write_report(
     history = autoencoder.history_
     kept = kept_losses(history, early_stopping=autoencoder.early_stopping)
     training = {
-        "epochs run": len(history.get("train_loss", [])),
+        "epochs run": epochs_run(len(history.get("train_loss") or []), history.get("max_epochs"),
+                                 history.get("steps_per_epoch")),
         "stopped because": history.get("stop_reason"),
         "weights kept": ("PCA (epoch 0)" if history.get("pca") else "the starting weights (epoch 0)")
         if kept["kept_epoch"] == 0 else f"epoch {kept['kept_epoch']}",

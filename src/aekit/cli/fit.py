@@ -276,12 +276,9 @@ def _window_line(window: dict) -> str:
 
 def _epochs(summary: dict) -> str:
     """The epochs run, of how many at most, and the steps each (a model saved before they were recorded: the run)."""
-    from aekit.exceptions import plural
+    from aekit.training.config import epochs_run
 
-    if summary.get("max_epochs") is None:
-        return plural(summary["epochs"], "epoch")
-    return (f"{summary['epochs']} of at most {plural(summary['max_epochs'], 'epoch')}, "
-            f"{plural(summary['steps_per_epoch'], 'step')} each")
+    return epochs_run(summary["epochs"], summary.get("max_epochs"), summary.get("steps_per_epoch"))
 
 
 def _kept(summary: dict) -> str:

@@ -40,10 +40,13 @@ def run(args: argparse.Namespace) -> dict:
 
 def describe(info: dict) -> str:
     """The human form of :func:`aekit.workflows.model_info`, unprintable characters escaped."""
+    from aekit.training.config import epochs_run  # here: `aekit --help` must not wait for torch
+
     architecture = ", ".join(f"{key}={value}" for key, value in info["architecture"].items())
     columns = info["columns"]
     shown = "unnamed" if columns is None else ", ".join(columns[:10]) + (" ..." if len(columns) > 10 else "")
     training = info["training"]
+    run = epochs_run(training["epochs"], training.get("max_epochs"), training.get("steps_per_epoch"))
     environment = info["environment"]
     versions = ", ".join(f"{name} {environment[name]}" for name in ("aekit", "torch", "numpy", "scikit-learn", "python")
                          if name in environment)
@@ -53,7 +56,7 @@ def describe(info: dict) -> str:
         f"parameters  {info['n_parameters']:,}",
         *_feature_lines(info, shown),
         f"scaler      {info['scaling'].removeprefix('scaling: ')}, loss {info['loss']}",
-        f"training    {training['epochs']} epochs (best {training['best_epoch']}, stop: {training['stop_reason']}), "
+        f"training    {run} (best {training['best_epoch']}, stop: {training['stop_reason']}), "
         f"train loss {_number(training['train_loss'])}, validation loss {_number(training['val_loss'])}, "
         f"training loop {_number(training['seconds'])} s (aekit fit's whole-fit time also counts scaling, "
         "the threshold and start-up)",

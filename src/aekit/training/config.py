@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 import torch
 from torch import nn
 
-from aekit.exceptions import InvalidParameterValue
+from aekit.exceptions import InvalidParameterValue, plural
 
 __all__ = ["LR_SCHEDULES", "History", "TrainConfig", "kept_losses", "make_optimizer", "make_scheduler"]
 
@@ -79,6 +79,23 @@ def kept_losses(history: dict, *, early_stopping: bool) -> dict:
                 "kept_val_loss": None if initial is None else float(initial)}
     return {"kept_epoch": int(kept), "kept_train_loss": float(train[kept - 1]),
             "kept_val_loss": float(val[kept - 1]) if len(val) >= kept else None}
+
+
+def epochs_run(epochs: int, max_epochs: int | None, steps_per_epoch: int | None) -> str:
+    """The epochs a fit ran, of how many at most (its budget: ``epochs``, or what ``epochs="auto"`` resolved to,
+    ``history_["max_epochs"]``), and the optimizer steps each; the epochs alone for a model saved before the
+    budget was recorded (``max_epochs`` None).
+
+    Examples
+    --------
+    >>> epochs_run(3, 60, 4)
+    '3 of at most 60 epochs, 4 steps each'
+    >>> epochs_run(1, None, None)
+    '1 epoch'
+    """
+    if max_epochs is None:
+        return plural(epochs, "epoch")
+    return f"{epochs} of at most {plural(max_epochs, 'epoch')}, {plural(steps_per_epoch, 'step')} each"
 
 
 def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:

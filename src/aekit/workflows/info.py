@@ -52,6 +52,8 @@ def model_info(model_dir) -> dict:
         "audio": _audio(model),
         "training": {
             "epochs": int(model.n_iter_),
+            "max_epochs": history.get("max_epochs"),  # the budget: epochs, or epochs="auto" resolved
+            "steps_per_epoch": history.get("steps_per_epoch"),
             "best_epoch": history.get("best_epoch"),
             "stop_reason": history.get("stop_reason"),
             "train_loss": final_value(history.get("train_loss")),
