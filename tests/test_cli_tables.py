@@ -30,6 +30,14 @@ def workspace(tmp_path_factory):
     return folder, pd.read_csv(folder / "table.csv"), aekit.load(folder / "model")
 
 
+def test_the_fit_summary_counts_the_columns_the_model_reads(workspace, tmp_path, capsys):
+    folder, _, _ = workspace
+    code, out, _ = run(capsys, "fit", folder / "table.csv", "-o", tmp_path / "m", *FIT_FLAGS)
+    assert code == 0
+    assert "trained on 120 rows x 3 columns (mse loss)" in out  # not the file's 4: the note is left out
+    assert "columns: 2 numeric, 1 categorical (kind); left out: note (identifier)" in out
+
+
 def test_encode_writes_the_codes_of_every_row(workspace, tmp_path, capsys):
     folder, frame, model = workspace
     code, out, _ = run(capsys, "encode", folder / "model", folder / "table.csv", "-o", tmp_path / "z.csv")

@@ -233,7 +233,7 @@ def describe(summary: dict) -> str:
 
     return "\n".join(printable(line) for line in [
         f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')} x "
-        f"{plural(summary['n_features'], 'channel' if summary.get('window') else 'feature')} ({summary['loss']} loss)",
+        f"{_width(summary)} ({summary['loss']} loss)",
         f"{_epochs(summary)} (stop: {summary['stop_reason']}); {_kept(summary)}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
@@ -245,6 +245,15 @@ def describe(summary: dict) -> str:
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def _width(summary: dict) -> str:
+    """What each row held: its features, a series' channels, or the columns a table model reads."""
+    from aekit.exceptions import plural
+
+    if summary.get("n_columns") is not None:
+        return plural(summary["n_columns"], "column")
+    return plural(summary["n_features"], "channel" if summary.get("window") else "feature")
 
 
 def _threshold_rule(summary: dict) -> str:

@@ -232,6 +232,8 @@ def _summary(fitted: Fitted, data, model_dir: Path, *, streaming: bool, exclude_
         "data": str(data),
         "n_rows": int(fitted.n_rows),
         "n_features": int(fitted.model.n_features_in_),
+        # a table model's columns it reads (the others are left out: see "columns"); None for rows of numbers
+        "n_columns": len(model.table_.columns) if getattr(model, "table_", None) is not None else None,
         "image_shape": list(fitted.image_shape) if fitted.image_shape else None,
         "streaming": streaming,
         "loss": model.loss_,
