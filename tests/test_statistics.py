@@ -72,3 +72,12 @@ def test_statistics_travel_between_processes_unchanged(rows):
             if want is not None:
                 assert np.array_equal(want, got) and np.asarray(want).dtype == np.asarray(got).dtype, field
     assert np.array_equal(copy.code_rows, statistics.code_rows)
+
+
+def test_the_range_of_rows_with_missing_values_leaves_them_out(rows):
+    gaps = rows.astype(np.float64)
+    gaps[::3, 1] = np.nan
+    gaps[:100, 2] = np.nan  # no value of a column in the first part
+    merged = merged_over(np.split(gaps, [100, 200]), missing=True, extremes=True)
+    np.testing.assert_array_equal(merged.low, np.nanmin(gaps, axis=0))
+    np.testing.assert_array_equal(merged.high, np.nanmax(gaps, axis=0))

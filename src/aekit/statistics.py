@@ -14,6 +14,7 @@ can be merged over processes by :func:`aekit.training.distributed.merged_over_ra
 
 from __future__ import annotations
 
+import warnings
 from dataclasses import dataclass
 
 import numpy as np
@@ -68,10 +69,16 @@ class RowStatistics:
         centred = None if scatter is None else rows.astype(np.float64) - mean
         if missing and centred is not None:
             centred = np.where(observed, centred, 0.0)
+        low = high = None
+        if extremes:  # a column without a value (missing) has the range (NaN, NaN), which merging passes over
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)
+                low, high = (np.nanmin(rows, axis=0), np.nanmax(rows, axis=0)) if missing else (rows.min(axis=0),
+                                                                                                rows.max(axis=0))
         return cls(
             count, mean,
             None if scatter is None else (centred.T @ centred if scatter == "matrix" else np.square(centred).sum(0)),
-            rows.min(axis=0) if extremes else None, rows.max(axis=0) if extremes else None,
+            low, high,
         )
 
     @property
@@ -111,6 +118,6 @@ class RowStatistics:
                 scatter = self.scatter + other.scatter + spread * (self.count * share)
         return RowStatistics(
             count, mean, scatter,
-            None if self.low is None or other.low is None else np.minimum(self.low, other.low),
-            None if self.high is None or other.high is None else np.maximum(self.high, other.high),
+            None if self.low is None or other.low is None else np.fmin(self.low, other.low),
+            None if self.high is None or other.high is None else np.fmax(self.high, other.high),
         )
