@@ -56,6 +56,9 @@ def test_fit_trains_on_the_frames_and_stores_the_features(sounds):
     X, counts, names = audio_rows(LogMelFrames(**FEATURES).fit(), train)
     assert names[:2] == ["hum00.wav", "hum02.wav"] and "sub/hum01.wav" in names and len(names) == 24
     assert summary["n_rows"] == len(X) == counts.sum() and summary["n_clips"] == 24
+    from aekit.cli.fit import describe
+
+    assert describe(summary).startswith(f"trained on {len(X)} rows (the frames of 24 clips) x 48 features")
     assert model.n_features_in_ == 16 * 3 and model.anomaly_score == "error"
     assert {key: model.audio_[key] for key in FEATURES} == FEATURES
     assert model.audio_["n_clips"] == 24 and len(model.audio_["clip_quantiles"]) == 1001
@@ -127,6 +130,7 @@ def test_cli_fit_score_and_a_bad_clip(sounds, tmp_path):
                           capture_output=True, text=True)
     assert done.returncode == 0, done.stderr
     assert len(pd.read_csv(tmp_path / "s.csv")) == 4
+    assert " of 4 clips are outliers " in done.stdout  # clips, as the file holds: not rows
     bad = tmp_path / "bad"
     bad.mkdir()
     (bad / "renamed.wav").write_text("not sound at all\n" * 20)

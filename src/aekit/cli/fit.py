@@ -232,8 +232,8 @@ def describe(summary: dict) -> str:
     from aekit.exceptions import plural
 
     return "\n".join(printable(line) for line in [
-        f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')} x "
-        f"{_width(summary)} ({summary['loss']} loss)",
+        f"trained on {plural(summary['n_rows'], 'time step' if summary.get('window') else 'row')}"
+        f"{_clips(summary)} x {_width(summary)} ({summary['loss']} loss)",
         f"{_epochs(summary)} (stop: {summary['stop_reason']}); {_kept(summary)}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
@@ -245,6 +245,13 @@ def describe(summary: dict) -> str:
         *[summary[key] for key in ("latent_dim_rule", "pca") if summary.get(key)],
         f"model saved to {summary['model_dir']}",
     ])
+
+
+def _clips(summary: dict) -> str:
+    """For a sound model, whose rows are the frames of its clips: how many clips."""
+    from aekit.exceptions import plural
+
+    return f" (the frames of {plural(summary['n_clips'], 'clip')})" if summary.get("n_clips") else ""
 
 
 def _width(summary: dict) -> str:

@@ -149,7 +149,8 @@ def _score(args: argparse.Namespace) -> dict:
     if not args.json and not args.quiet:
         from aekit.exceptions import plural
 
-        unit = "time step" if "segments" in summary else "row"
+        unit = ("time step" if "segments" in summary else "row" if "n_clips" not in summary
+                else "frame" if summary["per_frame"] else "clip")
         print(f"{summary['n_outliers']} of {plural(summary['n_rows'], unit)} are outliers "
               f"({summary['outlier_fraction']:.2%}); "
               f"threshold {summary['threshold']:.5g} ({summary['threshold_source']})"
