@@ -68,6 +68,10 @@ def test_fit_trains_on_the_frames_and_stores_the_features(sounds):
     clip_scores = LogMelFrames(**FEATURES).fit().to_clips(model.reconstruction_error(X), counts)
     np.testing.assert_allclose(model.audio_["clip_quantiles"][::500], np.quantile(clip_scores, [0, 0.5, 1]),
                                rtol=1e-5)
+    clip_threshold = float(np.quantile(clip_scores, 0.95))  # what aekit score flags a clip above (contamination)
+    np.testing.assert_allclose(summary["clip_threshold"], clip_threshold, rtol=1e-5)
+    assert f"\nclip threshold {summary['clip_threshold']:.5g} (contamination 0.05, " in describe(summary)
+    assert f"\na frame's threshold (--per-frame) {model.threshold_:.5g} " in describe(summary)
 
 
 def test_score_per_clip_and_per_frame_agree(sounds, tmp_path):

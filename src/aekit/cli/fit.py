@@ -237,8 +237,7 @@ def describe(summary: dict) -> str:
         f"{_epochs(summary)} (stop: {summary['stop_reason']}); {_kept(summary)}",
         f"time: training loop {_seconds(summary.get('train_seconds'))}, whole fit {summary['seconds']:.2f} s "
         "(with scaling, validation split, threshold and start-up)",
-        f"outlier threshold {summary['threshold']:.5g} (contamination {summary['contamination']}"
-        f"{', on step scores' if summary.get('window') else ''}){_threshold_rule(summary)}",
+        *_threshold_lines(summary),
         *([_window_line(summary["window"])] if summary.get("window") else []),
         *([f"columns: {summary['columns']}"] if summary.get("columns") else []),
         *([summary["scaling"]] if summary.get("scaling") else []),
@@ -261,6 +260,17 @@ def _width(summary: dict) -> str:
     if summary.get("n_columns") is not None:
         return plural(summary["n_columns"], "column")
     return plural(summary["n_features"], "channel" if summary.get("window") else "feature")
+
+
+def _threshold_lines(summary: dict) -> list[str]:
+    """The outlier threshold; a sound model's clip threshold (what ``aekit score`` flags) first."""
+    rows = (f"{summary['threshold']:.5g} (contamination {summary['contamination']}"
+            f"{', on step scores' if summary.get('window') else ''}){_threshold_rule(summary)}")
+    if summary.get("clip_threshold") is None:
+        return [f"outlier threshold {rows}"]
+    return [f"clip threshold {summary['clip_threshold']:.5g} (contamination {summary['contamination']}, read off "
+            "the training clips' scores; a clip's score is the mean of its frames')",
+            f"a frame's threshold (--per-frame) {rows}"]
 
 
 def _threshold_rule(summary: dict) -> str:

@@ -16,6 +16,7 @@ import pandas as pd
 
 from aekit.data import DataSpec, count_rows, table_format
 from aekit.data.audio import is_audio_input
+from aekit.detect import quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue, Setting, Words
 from aekit.persistence import check_model_target
@@ -252,6 +253,9 @@ def _summary(fitted: Fitted, data, model_dir: Path, *, streaming: bool, exclude_
         "window": None if series is None else {**series.window_rule_, "stride": series.stride_,
                                                "normalize": series.normalize, "channels": fitted.n_channels},
         "n_clips": model.audio_["n_clips"] if getattr(model, "audio_", None) else None,
+        # what aekit score flags a clip above (the threshold above is a frame's, --per-frame)
+        "clip_threshold": quantile_threshold(model.audio_["clip_quantiles"], model.contamination, "")[0]
+        if getattr(model, "audio_", None) else None,
         "seconds": round(fitted.seconds, 3),  # the whole fit: scaling, split, training loop, threshold
         "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
         "latent_dim": model.latent_dim_,
