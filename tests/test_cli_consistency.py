@@ -68,6 +68,21 @@ def test_messages_name_options_not_python_parameters(model, capsys):
     assert capsys.readouterr().err.startswith("aekit fit: error: --val-fraction must be")
 
 
+def test_too_many_threads_suggest_a_fix_each_door_takes(model, capsys):
+    from aekit.hardware import max_threads
+
+    too_many = str(max_threads() + 1)
+    assert main(["fit", str(model / "x.npy"), "-o", str(model / "m0"), "--threads", too_many]) == 2
+    err = capsys.readouterr().err
+    assert f"--threads {too_many} asks for more threads" in err and "leave --threads unset" in err
+    fix = re.search(r"Use at most (\d+)", err)
+    assert fix and int(fix.group(1)) == max_threads()
+    assert main(["fit", str(model / "x.npy"), "-o", str(model / "m0"), "--threads", fix.group(1), "--epochs", "1",
+                 "--quiet"]) == 0  # the count it suggests is taken (-1, which the option refuses, is not suggested)
+    with pytest.raises(aekit.exceptions.InvalidParameterValue, match="leave n_jobs unset"):
+        aekit.Autoencoder(n_jobs=max_threads() + 1).fit(np.zeros((10, 2)))
+
+
 def test_warnings_are_one_clean_line(model, capsys):
     assert main(["fit", str(model / "x.npy"), "-o", str(model / "m2"), "--latent-dim", "4", "--epochs", "1",
                  "--quiet"]) == 0

@@ -123,7 +123,8 @@ def check_thread_count(count: int) -> None:
             problem=Words(Setting("n_jobs", count), " asks for more threads than this machine can run usefully: it has "
                           f"{os.cpu_count()} cores, and aekit allows at most {THREADS_PER_CORE} threads per core "
                           f"({max_threads()})."),
-            hint="Use -1 for every usable core, or a count up to that.", param="n_jobs", value=count)
+            hint=Words(f"Use at most {max_threads()}, or leave ", Setting("n_jobs"), " unset (the default)."),
+            param="n_jobs", value=count)
 
 
 def available_memory(device: torch.device | str = "cpu") -> int | None:
