@@ -109,54 +109,81 @@ _INVERSE = {"sub": "add", "add": "sub", "mul": "div", "div": "mul"}
 _APPLY = {"sub": torch.sub, "add": torch.add, "mul": torch.mul, "div": torch.div}
 
 
+class _CombinedScore(nn.Module):
+    """:func:`aekit.detect.contributions` in torch: each column's error over its scale, plus the codes' distance
+    (:meth:`aekit.detect.LatentModes.distance`, with the bound's log folded into the peaks)."""
+
+    def __init__(self, score_state) -> None:
+        super().__init__()
+        self.register_buffer("feature_scale", torch.as_tensor(score_state.feature_scale, dtype=torch.float32))
+        self.register_buffer("code_mean", torch.as_tensor(score_state.code_mean, dtype=torch.float32))
+        self.latent_divisor = float(score_state.latent_divisor)
+        modes = score_state.modes
+        peaks = modes.log_peaks()
+        for name, value in (("whitening", modes.whitening), ("mode_means", modes.means),
+                            ("mode_inverse_variances", 1.0 / modes.variances),
+                            ("mode_peaks", peaks - logsumexp(peaks))):
+            self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
+
+    def forward(self, squared: torch.Tensor, latent: torch.Tensor, n_observed=None) -> torch.Tensor:
+        """The row scores from squared errors (NaN for a missing cell when ``n_observed``, each row's count of
+        observed cells, is given) and codes."""
+        z = ((latent - self.code_mean) @ self.whitening).unsqueeze(1) - self.mode_means  # (rows, modes, rank)
+        quadratic = (z.square() * self.mode_inverse_variances).sum(dim=2)
+        distance = (-2.0 * torch.logsumexp(self.mode_peaks - 0.5 * quadratic, dim=1)).clamp_min(0.0)
+        if n_observed is None:
+            weight = 1.0 / (self.feature_scale * squared.shape[1])
+            return (squared * weight).sum(dim=1) + distance / self.latent_divisor
+        normalised = squared / (self.feature_scale * n_observed.unsqueeze(1))
+        return torch.where(torch.isnan(normalised), 0.0, normalised).sum(dim=1) + distance / self.latent_divisor
+
+
 class _Pipeline(nn.Module):
     """Scale, encode, decode, unscale, score: what the estimator does, as one traceable module."""
 
     def __init__(self, module: nn.Module, scaler, threshold: float, score_state=None) -> None:
         super().__init__()
         self.module = module
-        steps = _scaling(scaler)
-        self.operations = [operation for operation, _ in steps]
-        for index, (_, values) in enumerate(steps):
-            self.register_buffer(f"scaling{index}", torch.as_tensor(np.asarray(values, dtype=np.float32)))
+        self.scaling = _Scaling(scaler)
         self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
-        self.combined = score_state is not None  # aekit.detect's combined score, else the plain error
-        if self.combined:
-            n_features = len(score_state.feature_scale)
-            self.register_buffer("feature_weight", torch.as_tensor(1.0 / (score_state.feature_scale * n_features),
-                                                                   dtype=torch.float32))
-            self.register_buffer("code_mean", torch.as_tensor(score_state.code_mean, dtype=torch.float32))
-            self.latent_divisor = float(score_state.latent_divisor)
-            modes = score_state.modes
-            peaks = modes.log_peaks()
-            for name, value in (("whitening", modes.whitening), ("mode_means", modes.means),
-                                ("mode_inverse_variances", 1.0 / modes.variances),
-                                ("mode_peaks", peaks - logsumexp(peaks))):
-                self.register_buffer(name, torch.as_tensor(value, dtype=torch.float32))
+        self.combined = None if score_state is None else _CombinedScore(score_state)  # else the plain error
 
     def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        values = [getattr(self, f"scaling{index}") for index in range(len(self.operations))]
-        scaled = x
-        for operation, value in zip(self.operations, values, strict=True):
-            scaled = _APPLY[operation](scaled, value)
+        scaled = self.scaling(x)
         latent = self.module.encode(scaled)
         decoded = self.module.decode(latent)
         squared = (scaled - decoded).square()
         error = squared.mean(dim=1)
-        score = error
-        if self.combined:
-            # aekit.detect.LatentModes.distance, with the bound's log folded into the peaks
-            z = ((latent - self.code_mean) @ self.whitening).unsqueeze(1) - self.mode_means  # (rows, modes, rank)
-            quadratic = (z.square() * self.mode_inverse_variances).sum(dim=2)
-            distance = (-2.0 * torch.logsumexp(self.mode_peaks - 0.5 * quadratic, dim=1)).clamp_min(0.0)
-            score = (squared * self.feature_weight).sum(dim=1) + distance / self.latent_divisor
-        reconstruction = decoded
-        for operation, value in reversed(list(zip(self.operations, values, strict=True))):
-            reconstruction = _APPLY[_INVERSE[operation]](reconstruction, value)
+        score = error if self.combined is None else self.combined(squared, latent)
+        reconstruction = self.scaling.inverse(decoded)
         # a row aekit would refuse (NaN or inf in it, or a score that is not a number) is flagged, never normal
         valid = torch.isfinite(x).all(dim=1) & torch.isfinite(score)
         score = torch.where(valid, score, torch.full_like(score, float("inf")))
         return latent, reconstruction, error, score, score > self.threshold
+
+
+class _Scaling(nn.Module):
+    """A fitted scaler's transform (:func:`_scaling`'s steps) and its inverse, in torch."""
+
+    def __init__(self, scaler) -> None:
+        super().__init__()
+        steps = _scaling(scaler)
+        self.operations = [operation for operation, _ in steps]
+        for index, (_, values) in enumerate(steps):
+            self.register_buffer(f"scaling{index}", torch.as_tensor(np.asarray(values, dtype=np.float32)))
+
+    def _values(self) -> list[torch.Tensor]:
+        return [getattr(self, f"scaling{index}") for index in range(len(self.operations))]
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        for operation, value in zip(self.operations, self._values(), strict=True):
+            x = _APPLY[operation](x, value)
+        return x
+
+    def inverse(self, x: torch.Tensor) -> torch.Tensor:
+        for operation, value in reversed(list(zip(self.operations, self._values(), strict=True))):
+            x = _APPLY[_INVERSE[operation]](x, value)
+        return x
 
 
 def _series_metadata(series: dict) -> dict:

@@ -30,11 +30,7 @@ def table_loss(estimator, **training) -> TableLoss | None:
     """The loss of a model trained on a table (``table_``: categorical columns or missing cells), else None.
     ``training``: ``hide`` and ``seed`` of the training input (see :class:`TableLoss`)."""
     table = getattr(estimator, "table_", None)
-    if table is None:
-        return None
-    weights = [table.weights[name] for name, start, stop in table.layout() if name in table.categories]
-    return TableLoss([(start, stop) for _, start, stop in table.layout()], weights=weights,
-                     unseen_penalty=table.unseen_penalty(), fill=table.input_fill, **training)
+    return None if table is None else TableLoss.of(table, **training)
 
 
 def scale_rows(estimator, X: np.ndarray) -> np.ndarray:

@@ -78,6 +78,14 @@ class TableLoss:
         self.hide = float(hide)
         self.reseed(seed)
 
+    @classmethod
+    def of(cls, table, **training) -> TableLoss:
+        """The loss of a fitted :class:`aekit.tables.TableEncoder`'s rows (its layout, weights, unseen penalty
+        and fill); ``training``: ``hide`` and ``seed``."""
+        weights = [table.weights[name] for name, start, stop in table.layout() if name in table.categories]
+        return cls([(start, stop) for _, start, stop in table.layout()], weights=weights,
+                   unseen_penalty=table.unseen_penalty(), fill=table.input_fill, **training)
+
     def reseed(self, seed: int) -> None:
         """Seed the cells :meth:`training_input` hides (a fit's seed)."""
         self.seed = int(seed)
@@ -110,7 +118,7 @@ class TableLoss:
         # the terms are computed on filled rows and NaN put back after: a NaN inside the arithmetic would
         # give NaN gradients even where the loss masks it out
         raw_output, rows = raw_output.float(), rows.float()
-        errors = rows.new_empty(len(rows), self.n_columns)
+        errors = rows.new_empty(rows.shape[0], self.n_columns)  # shape[0]: traced for ONNX
         if self.numeric:
             target = rows[:, self.numeric]
             missing = torch.isnan(target)
