@@ -153,3 +153,135 @@ def test_a_model_fitted_with_contamination_auto_exports(tmp_path, capsys):
     metadata = {prop.key: prop.value for prop in graph.metadata_props}
     assert metadata["contamination"] == "auto" and float(metadata["threshold"]) == ae.threshold_
     _check_against_estimator(aekit.load(tmp_path / "model"), X, tmp_path / "model.onnx")
+
+
+# ---------------------------------------------------------------- a table model: categories and missing cells
+TABLE_TOLERANCE = {"rtol": 1e-4, "atol": 1e-5}
+
+
+@pytest.fixture(scope="module")
+def mixed():
+    """A seeded table with gaps, a text column that follows the numbers, and a one-category column (which gets
+    the "(other)" bucket); rows to score with a category never seen, a value for "(other)", gaps, a row with
+    no cell and one far outlier."""
+    rng = np.random.default_rng(8)
+    n = 240
+    t = rng.normal(size=n)
+    X = pd.DataFrame({"a": t * 3 + 10, "kind": np.where(t > 0.3, "up", np.where(t < -0.3, "down", "flat")),
+                      "b": 2 * t + rng.normal(scale=0.3, size=n), "flag": ["on"] * n, "c": rng.normal(size=n) * 100})
+    for column in ("a", "kind", "b"):
+        X.loc[rng.random(n) < 0.1, column] = np.nan
+    new = X.iloc[:16].copy().reset_index(drop=True)
+    new.loc[0, "kind"] = "sideways"  # never seen: evidence of an anomaly
+    new.loc[1, "flag"] = "off"  # goes to "(other)"
+    new.loc[2, :] = np.nan  # no cell: NaN score
+    new.loc[3, ["a", "b", "c"]] = np.nan  # categories only
+    new.loc[4, ["kind", "flag"]] = np.nan  # numbers only
+    new.loc[5, "c"] = 1e4  # far out
+    return X, new
+
+
+def _metadata(path) -> dict:
+    return {prop.key: prop.value for prop in onnx.load(str(path)).metadata_props}
+
+
+def _table_inputs(metadata: dict, frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The graph's inputs built as a consumer would, from the file's metadata alone."""
+    columns = json.loads(metadata["table_columns"])
+    numeric = sorted((c for c in columns if c["kind"] == "numeric"), key=lambda c: c["position"])
+    categorical = sorted((c for c in columns if c["kind"] == "categorical"), key=lambda c: c["position"])
+
+    def index(value, known: list[str]) -> int:
+        if pd.isna(value):
+            return int(metadata["missing_category"])
+        return known.index(str(value)) if str(value) in known else int(metadata["unseen_category"])
+
+    inputs = {}
+    if numeric:
+        inputs["numbers"] = frame[[c["name"] for c in numeric]].to_numpy(dtype=np.float32)
+    if categorical:
+        inputs["categories"] = np.array([[index(frame.at[row, c["name"]], c["categories"]) for c in categorical]
+                                         for row in frame.index], dtype=np.int64).reshape(len(frame), -1)
+    return inputs
+
+
+def _run_table_graph(path, inputs: dict) -> dict[str, np.ndarray]:
+    session = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
+    return dict(zip([o.name for o in session.get_outputs()], session.run(None, inputs), strict=True))
+
+
+@pytest.mark.parametrize("anomaly_score", ["combined", "error"])
+def test_a_table_model_graph_matches_the_estimator(mixed, tmp_path, anomaly_score):
+    X, new = mixed
+    ae = aekit.Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=5, random_state=0, device="cpu",
+                           anomaly_score=anomaly_score).fit(X)
+    assert ae.table_.categories["flag"] == ["on", "(other)"]
+    path = ae.to_onnx(tmp_path / "table.onnx")
+    metadata = _metadata(path)
+    out = _run_table_graph(path, _table_inputs(metadata, new))
+    scores = ae.outlier_scores(new)
+    assert np.isnan(scores[2]) and np.isfinite(np.delete(scores, 2)).all()
+    assert_close(out["outlier_score"], scores, **TABLE_TOLERANCE, what="outlier_score (NaN where NaN)")
+    assert_close(out["reconstruction_error"], ae.reconstruction_error(new), **TABLE_TOLERANCE,
+                 what="reconstruction_error")
+    assert_close(out["latent"], ae.transform(new), **TABLE_TOLERANCE, what="latent")
+    undecided = np.abs(scores - ae.threshold_) <= 1e-4 * max(1.0, ae.threshold_)
+    np.testing.assert_array_equal(out["outlier"][~undecided], (ae.predict(new) == -1)[~undecided])
+    assert out["outlier"][5] and not out["outlier"][2]  # far out: flagged; no cell: no score, not flagged
+    # the reconstruction in the user's columns, categories read back through the metadata's lists
+    reconstruction = ae.reconstruct(new)
+    columns = json.loads(metadata["table_columns"])
+    numeric = [c["name"] for c in columns if c["kind"] == "numeric"]
+    scale = X[numeric].std().to_numpy()
+    assert_close(out["reconstructed_numbers"] / scale, reconstruction[numeric].to_numpy() / scale,
+                 **TABLE_TOLERANCE, what="reconstructed numbers, in units of each column's spread")
+    for c in columns:
+        if c["kind"] == "categorical":
+            named = np.asarray(c["categories"], dtype=object)[out["reconstructed_categories"][:, c["position"]]]
+            np.testing.assert_array_equal(named, reconstruction[c["name"]].to_numpy(dtype=object))
+
+
+def test_a_table_model_exports_with_its_columns_in_the_metadata(mixed, tmp_path):
+    X, _ = mixed
+    ae = aekit.Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0, device="cpu").fit(X)
+    path = ae.to_onnx(tmp_path / "table.onnx")  # a table model was refused before
+    graph = onnx.load(str(path))
+    metadata = _metadata(path)
+    assert [(i.name, i.type.tensor_type.elem_type) for i in graph.graph.input] == [
+        ("numbers", onnx.TensorProto.FLOAT), ("categories", onnx.TensorProto.INT64)]
+    assert json.loads(metadata["table_columns"]) == [
+        {"name": "a", "kind": "numeric", "input": "numbers", "position": 0},
+        {"name": "kind", "kind": "categorical", "input": "categories", "position": 0,
+         "categories": ae.table_.categories["kind"]},
+        {"name": "b", "kind": "numeric", "input": "numbers", "position": 1},
+        {"name": "flag", "kind": "categorical", "input": "categories", "position": 1, "categories": ["on", "(other)"]},
+        {"name": "c", "kind": "numeric", "input": "numbers", "position": 2},
+    ]
+    assert (metadata["missing_category"], metadata["unseen_category"]) == ("-1", "-2")
+    assert float(metadata["threshold"]) == ae.threshold_
+
+
+def test_a_table_of_numbers_with_gaps_takes_numbers_only_and_flags_infinite_cells(mixed, tmp_path):
+    X, new = mixed
+    numbers = X[["a", "b", "c"]]
+    ae = aekit.Autoencoder(latent_dim=1, hidden_dims=(8,), epochs=3, random_state=0, device="cpu").fit(numbers)
+    path = ae.to_onnx(tmp_path / "numbers.onnx")
+    inputs = _table_inputs(_metadata(path), new[["a", "b", "c"]])
+    assert list(inputs) == ["numbers"]
+    inputs["numbers"] = np.vstack([inputs["numbers"], [[np.inf, 1.0, np.nan]]]).astype(np.float32)
+    out = _run_table_graph(path, inputs)
+    assert "reconstructed_categories" not in out
+    assert_close(out["outlier_score"][:-1], ae.outlier_scores(new[["a", "b", "c"]]), **TABLE_TOLERANCE)
+    assert np.isposinf(out["outlier_score"][-1]) and out["outlier"][-1]  # aekit refuses it; the graph flags it
+
+
+def test_cli_export_of_a_table_model_names_its_inputs(mixed, tmp_path, capsys):
+    X, _ = mixed
+    aekit.Autoencoder(latent_dim=2, hidden_dims=(8,), epochs=1, random_state=0, device="cpu").fit(X).save(
+        tmp_path / "model")
+    assert main(["export", str(tmp_path / "model"), "-o", str(tmp_path / "m.onnx"), "--json"]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["inputs"] == [{"name": "numbers", "columns": 3, "type": "float32"},
+                                 {"name": "categories", "columns": 2, "type": "int64"}]
+    assert summary["outputs"] == ["latent", "reconstructed_numbers", "reconstructed_categories",
+                                  "reconstruction_error", "outlier_score", "outlier"]

@@ -149,11 +149,6 @@ def test_rare_categories_and_the_categorical_list():
     assert filled.loc[0, "code"] in (0, 1, 2)
 
 
-def test_onnx_export_says_what_it_does_not_take(model, tmp_path):
-    with pytest.raises(aekit.exceptions.InvalidInputError, match="The ONNX export takes complete rows of numbers"):
-        model.to_onnx(tmp_path / "m.onnx")
-
-
 def test_impute_file_refuses_an_existing_file_without_overwrite_and_any_path_inside_a_model(model, table, tmp_path):
     from aekit.exceptions import InvalidInputError
     from aekit.workflows import impute_file

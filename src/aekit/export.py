@@ -2,7 +2,7 @@
 
 The graph takes the raw rows (float32, the training columns in their training order) and applies
 the fitted scaler's operations itself, so a deployment needs no aekit, no scikit-learn and no torch:
-only an ONNX runtime. It has one input and five outputs:
+only an ONNX runtime. A model of complete numeric rows has one input and five outputs:
 
 ==========================  ==================  ===============================================
 name                        shape               the estimator's equivalent
@@ -19,6 +19,36 @@ aekit refuses a row holding NaN or an infinite value; the graph cannot refuse, s
 row (and any row whose score is not a number, or overflows float32) has ``outlier_score`` ``+inf`` and
 ``outlier`` True, whatever its other outputs hold. A deployment that must tell a broken row from an
 outlier checks ``numpy.isfinite(X).all(axis=1)`` itself.
+
+A model of a table with categorical columns or missing cells (``table_``, :mod:`aekit.tables`) takes the
+table's columns as two inputs, and its outputs speak of those columns:
+
+============================  ========================  ===========================================
+name                          shape                     the estimator's equivalent
+============================  ========================  ===========================================
+``numbers`` (input)           (n_rows, n_numeric)       the numeric columns, float32, data units; NaN: missing
+``categories`` (input)        (n_rows, n_categorical)   each cell's category index, int64 (below)
+``latent``                    (n_rows, latent_dim)      ``transform(X)``
+``reconstructed_numbers``     (n_rows, n_numeric)       ``reconstruct(X)``'s numeric columns, data units
+``reconstructed_categories``  (n_rows, n_categorical)   ``reconstruct(X)``'s categories, as indices
+``reconstruction_error``      (n_rows,)                 ``reconstruction_error(X)``: NaN, no observed cell
+``outlier_score``             (n_rows,)                 ``outlier_scores(X)``: NaN, no observed cell
+``outlier``                   (n_rows,)                 ``predict(X) == -1``
+============================  ========================  ===========================================
+
+A category's index is its position in the column's list of categories, stored with the column names and
+kinds in the metadata (``table_columns``, JSON: ``name``, ``kind``, ``input``, ``position``, ``categories``);
+``-1`` (``missing_category``) marks a missing cell and ``-2`` (``unseen_category``) a category not in the
+list: the graph reads it as the column's ``"(other)"`` bucket when it has one, else as a category never seen
+in training, which adds to the score as in aekit. ``numbers`` or ``categories`` (and its reconstruction)
+is left out of a graph whose table has no column of that kind. Inside, the graph does what aekit does: the
+numeric columns scaled, the categories one-hot, each missing cell filled with its training mean, the
+loss's terms per column (:class:`aekit.models.losses.TableLoss`, the same code traced) and the score over
+the observed cells. What ONNX does not take is matching text: the consumer turns each category into its
+index (the metadata's lists hold the categories as aekit writes them, ``3`` for the number 3.0 and
+``True`` for a boolean), and the reconstructed categories come back as indices into the same lists,
+imputing a missing cell is reading its reconstruction (``impute``). An infinite number (which aekit
+refuses) is flagged as above: ``outlier_score`` ``+inf``, ``outlier`` True.
 
 One graph rather than one per output: the outputs share the encoder and decoder passes, and a
 runtime computes only what is asked for (``session.run(["latent"], ...)``). The graph always
@@ -49,11 +79,17 @@ from aekit._files import atomic_write_bytes, check_output_file
 from aekit._version import __version__
 from aekit.detect import outlier_score, quantile_threshold
 from aekit.exceptions import InvalidInputError, MissingDependencyError, Setting, Words
+from aekit.models.losses import TableLoss
 from aekit.spectrogram import POWER_FLOOR, LogMelFrames
+from aekit.tables import OTHER
 
-__all__ = ["INPUT_NAME", "OUTPUT_NAMES", "export_onnx"]
+__all__ = ["CATEGORIES_INPUT", "INPUT_NAME", "MISSING_CATEGORY", "NUMBERS_INPUT", "OUTPUT_NAMES", "UNSEEN_CATEGORY",
+           "export_onnx", "graph_signature"]
 
 INPUT_NAME = "X"
+NUMBERS_INPUT, CATEGORIES_INPUT = "numbers", "categories"  # a table model's inputs
+MISSING_CATEGORY = -1  # in the categories input: a missing cell
+UNSEEN_CATEGORY = -2  # in the categories input: a category the model was not trained on
 OUTPUT_NAMES = ("latent", "reconstruction", "reconstruction_error", "outlier_score", "outlier")
 OPSET_VERSION = 17  # run by every onnxruntime since 1.11 (2022)
 
@@ -186,6 +222,123 @@ class _Scaling(nn.Module):
         return x
 
 
+class _TablePipeline(nn.Module):
+    """A table model's pipeline (see the module): the raw numeric columns and the categories' indices in, encoded
+    as :meth:`aekit.tables.TableEncoder.encode` encodes a table, then the loss's own fill, terms and output
+    (:class:`aekit.models.losses.TableLoss`, traced) and the score as :func:`aekit.estimator.inference.outlier_scores`
+    computes it."""
+
+    def __init__(self, module: nn.Module, table, threshold: float, score_state=None) -> None:
+        super().__init__()
+        self.module = module
+        self.loss = TableLoss.of(table)
+        self.scaling = _Scaling(table.scaler)
+        self.register_buffer("threshold", torch.tensor(threshold, dtype=torch.float32))
+        self.combined = None if score_state is None else _CombinedScore(score_state)
+        # each column in the encoded row's order: its input's column, its width, and its "other" bucket
+        self.columns: list[tuple[str, int, int, int | None]] = []
+        self.numeric_slots, self.groups = [], []
+        for name, start, stop in table.layout():
+            if name in table.categories:
+                known = table.categories[name]
+                self.columns.append(("categorical", len(self.groups), stop - start,
+                                     known.index(OTHER) if OTHER in known else None))
+                self.groups.append((start, stop))
+            else:
+                self.columns.append(("numeric", len(self.numeric_slots), 1, None))
+                self.numeric_slots.append(start)
+
+    def encode(self, numbers: torch.Tensor | None, categories: torch.Tensor | None) -> torch.Tensor:
+        """The encoded rows (NaN for a missing cell), as ``TableEncoder.encode`` gives them."""
+        scaled = None if numbers is None else self.scaling(numbers)  # NaN stays NaN
+        parts = []
+        for kind, position, width, other in self.columns:
+            if kind == "numeric":
+                parts.append(scaled[:, position : position + 1])
+                continue
+            index = categories[:, position : position + 1]
+            missing = index == MISSING_CATEGORY
+            if other is not None:  # a category not in the list goes with the rare ones of training
+                outside = ((index < 0) | (index >= width)) & ~missing
+                index = torch.where(outside, torch.full_like(index, other), index)
+            one_hot = (index == torch.arange(width)).float()  # all 0 for a category never seen: not missing
+            parts.append(torch.where(missing, float("nan"), one_hot))
+        return torch.cat(parts, dim=1)
+
+    def forward(self, *inputs: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        numbers = inputs[0] if self.numeric_slots else None
+        categories = inputs[-1] if self.groups else None
+        rows = self.encode(numbers, categories)
+        raw, latent = self.module(self.loss.filled(rows))
+        terms = self.loss.column_errors(raw, rows)  # NaN for a missing cell
+        n_observed = (~torch.isnan(terms)).sum(dim=1).float()
+        error = torch.where(torch.isnan(terms), 0.0, terms).sum(dim=1) / n_observed  # NaN: no observed cell
+        score = error if self.combined is None else self.combined(terms, latent, n_observed)
+        # a row with no observed cell scores NaN, as in aekit; an infinite number (which aekit refuses) or a
+        # score that overflows is flagged
+        score = torch.where(n_observed == 0, float("nan"), torch.where(torch.isfinite(score), score, float("inf")))
+        if numbers is not None:
+            score = torch.where(torch.isinf(numbers).any(dim=1), float("inf"), score)
+        output = self.loss.output(raw)
+        outputs = [latent]
+        if numbers is not None:
+            outputs.append(self.scaling.inverse(output[:, self.numeric_slots]))
+        if categories is not None:
+            outputs.append(torch.stack([output[:, start:stop].argmax(dim=1) for start, stop in self.groups], dim=1))
+        return (*outputs, error, score, score > self.threshold)
+
+
+def graph_signature(estimator) -> tuple[list[tuple[str, int, str]], list[str]]:
+    """The exported graph's inputs, ``(name, columns, element type)``, and its outputs' names.
+
+    Examples
+    --------
+    >>> import numpy as np, aekit
+    >>> X = np.random.default_rng(0).normal(size=(100, 5)).astype("float32")
+    >>> graph_signature(aekit.Autoencoder(latent_dim=2, epochs=1, random_state=0).fit(X))
+    ([('X', 5, 'float32')], ['latent', 'reconstruction', 'reconstruction_error', 'outlier_score', 'outlier'])
+    """
+    table = getattr(estimator, "table_", None)
+    if table is None:
+        return [(INPUT_NAME, int(estimator.n_features_in_), "float32")], list(OUTPUT_NAMES)
+    inputs, outputs = [], ["latent"]
+    if table.plan.numeric:
+        inputs.append((NUMBERS_INPUT, len(table.plan.numeric), "float32"))
+        outputs.append("reconstructed_numbers")
+    if table.categories:
+        inputs.append((CATEGORIES_INPUT, len(table.categories), "int64"))
+        outputs.append("reconstructed_categories")
+    return inputs, [*outputs, *OUTPUT_NAMES[2:]]
+
+
+def _table_metadata(table) -> dict:
+    """What a consumer of a table model's graph needs to build its inputs and read its outputs."""
+    numeric = {name: i for i, name in enumerate(table.plan.numeric)}
+    categorical = {name: i for i, name in enumerate(table.categories)}
+    columns = [{"name": name, "kind": "numeric", "input": NUMBERS_INPUT, "position": numeric[name]}
+               if name in numeric else
+               {"name": name, "kind": "categorical", "input": CATEGORIES_INPUT, "position": categorical[name],
+                "categories": table.categories[name]} for name in table.columns]
+    return {
+        "table_columns": json.dumps(columns),
+        "table_left_out": json.dumps(table.plan.excluded),
+        "missing_category": str(MISSING_CATEGORY),
+        "unseen_category": str(UNSEEN_CATEGORY),
+        "table_steps": (
+            f"A table model: input {NUMBERS_INPUT} holds its numeric columns (float32, in the data's units, NaN for "
+            f"a missing cell) and {CATEGORIES_INPUT} its categorical ones (int64: the index of the cell's category "
+            f"in the column's list in table_columns, {MISSING_CATEGORY} for a missing cell, {UNSEEN_CATEGORY} for "
+            f"a category not in the list), each in table_columns' position. A category is matched as text: numbers "
+            "without a decimal point when integral (3, not 3.0), booleans as True and False. Missing cells are "
+            "filled inside the graph as in training; a row's score is over its observed cells, and a row with no "
+            "observed cell scores NaN (its outlier flag is False). A category not in the list counts as evidence "
+            f"of an anomaly, or goes to '{OTHER}' when the column has that bucket. reconstructed_numbers are in "
+            "the data's units, reconstructed_categories are indices in the column's list (the most likely "
+            "category): imputing a missing cell is reading its reconstruction."
+        ),
+    }
+
+
 def _series_metadata(series: dict) -> dict:
     """What a consumer of a series model's graph must do around it (the graph scores windows, not steps)."""
     window, channels = series["window"], series["columns"]
@@ -241,7 +394,12 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     """Write a fitted estimator's pipeline (scaling, encoder, decoder, error, outlier flag) as ONNX.
 
     A row holding NaN or an infinite value, which the estimator refuses, gets ``outlier_score`` ``+inf`` and
-    ``outlier`` True in the graph (see the module's documentation).
+    ``outlier`` True in the graph (see the module's documentation). A model of a table with categorical
+    columns or missing cells (``table_``) takes its numeric columns (``numbers``, NaN for a missing cell) and
+    its categories' indices (``categories``: ``-1`` missing, ``-2`` not in the column's list) and gives its
+    columns back (``reconstructed_numbers``, ``reconstructed_categories``); the metadata's ``table_columns``
+    lists the columns, their kinds and their categories in index order (see the module's documentation). Text
+    does not enter the graph: the consumer maps each category to its index.
 
     Parameters
     ----------
@@ -271,9 +429,6 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     MissingDependencyError
         The ``onnx`` package is not installed.
     InvalidInputError
-        The model reads a table with categorical columns or missing cells (``table_``): the graph takes
-        complete float32 rows only, and such a model is not exported.
-    InvalidInputError
         ``path`` does not end in ``.onnx``, or may not be written (see :func:`aekit._files.check_output_file`).
 
     Examples
@@ -290,12 +445,6 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     """
     check_is_fitted(estimator)
     table = getattr(estimator, "table_", None)
-    if table is not None:
-        raise InvalidInputError(
-            f"The ONNX export takes complete rows of numbers; this model reads a table ({table.plan.summary()}) "
-            "whose categories are text and whose missing cells are left out, which the exported graph does not "
-            "take. Export a model fitted on complete numeric columns, or score this one with aekit."
-        )
     path = Path(path)
     if path.suffix.lower() != ".onnx":  # a typo must not turn the user's data or model file into a graph
         raise InvalidInputError(
@@ -306,16 +455,21 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
     onnx = _require_onnx()
     score_state = getattr(estimator, "score_state_", None) if outlier_score(estimator.anomaly_score).reads_codes \
         else None
-    pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),
-                         score_state).eval()
-    example = torch.zeros(2, int(estimator.n_features_in_), dtype=torch.float32)
+    if table is None:
+        pipeline = _Pipeline(_plain_copy(estimator.module_), estimator.scaler_, float(estimator.threshold_),
+                             score_state).eval()
+    else:
+        pipeline = _TablePipeline(_plain_copy(estimator.module_), table, float(estimator.threshold_),
+                                  score_state).eval()
+    inputs, outputs = graph_signature(estimator)
+    example = tuple(torch.zeros(2, width, dtype=getattr(torch, kind)) for _, width, kind in inputs)
     buffer = io.BytesIO()
     with warnings.catch_warnings(), torch.no_grad():
         # the TorchScript exporter: fast and quiet for these plain graphs (the dynamo one takes seconds)
         warnings.simplefilter("ignore")
         torch.onnx.export(
-            pipeline, (example,), buffer, input_names=[INPUT_NAME], output_names=list(OUTPUT_NAMES),
-            dynamic_axes={name: {0: "n_rows"} for name in (INPUT_NAME, *OUTPUT_NAMES)},
+            pipeline, example, buffer, input_names=[name for name, _, _ in inputs], output_names=outputs,
+            dynamic_axes={name: {0: "n_rows"} for name in [*(name for name, _, _ in inputs), *outputs]},
             opset_version=OPSET_VERSION, dynamo=False,
         )
     graph = onnx.load_from_string(buffer.getvalue())
@@ -327,12 +481,18 @@ def export_onnx(estimator, path: str | os.PathLike, *, series: dict | None = Non
         "latent_dim": str(int(estimator.module_.latent_dim)),
         "threshold": repr(float(estimator.threshold_)),
         "contamination": str(estimator.contamination),  # a share of the rows, or "auto"
-        "outputs": ", ".join(OUTPUT_NAMES),
+        "outputs": ", ".join(outputs),
     }
     graph.doc_string = (
         "aekit autoencoder: raw float32 rows in (scaling included); latent codes, reconstruction in the data's "
         "units, per-row mean squared error in the scaled space, and the outlier flag out."
     )
+    if table is not None:
+        metadata.update(_table_metadata(table))
+        metadata.update(feature_names=json.dumps(table.columns), n_features=str(len(table.columns)))
+        graph.doc_string = ("aekit autoencoder of a table: its numeric columns and its categories' indices in; latent "
+                            "codes, reconstructed columns, per-row error and outlier score over the observed cells, "
+                            "and the outlier flag out. " + metadata["table_steps"])
     if series is not None:
         metadata.update(_series_metadata(series))
         graph.doc_string += " " + metadata["series_steps"]

@@ -32,19 +32,21 @@ def register(subparsers) -> None:
 
 def run(args: argparse.Namespace) -> dict:
     from aekit.estimator import load_model
-    from aekit.export import INPUT_NAME, OUTPUT_NAMES, export_onnx  # torch and onnx only when exporting
+    from aekit.export import INPUT_NAME, export_onnx, graph_signature  # torch and onnx only when exporting
 
     model = load_model(args.model)
     series = getattr(model, "autoencoder_", None)  # a time-series model: its graph scores windows
     windows = series or model
     path = model.to_onnx(args.output, overwrite=args.force) if series is not None else export_onnx(
         model, args.output, overwrite=args.force)
+    inputs, outputs = graph_signature(windows)
     summary = {
         "output": str(path),
-        "input": INPUT_NAME,
+        "input": INPUT_NAME if getattr(windows, "table_", None) is None else None,
+        "inputs": [{"name": name, "columns": width, "type": kind} for name, width, kind in inputs],
         "n_features": int(windows.n_features_in_),
         "latent_dim": int(windows.module_.latent_dim),
-        "outputs": list(OUTPUT_NAMES),
+        "outputs": outputs,
         "threshold": float(windows.threshold_),
         "series": None if series is None else {"window": model.window_, "normalize": model.normalize,
                                                "channels": int(model.n_features_in_),
@@ -54,8 +56,13 @@ def run(args: argparse.Namespace) -> dict:
         "bytes": path.stat().st_size,
     }
     if not args.json and not args.quiet:
-        print(f"wrote {printable(str(path))} ({summary['bytes']:,} bytes): input {INPUT_NAME} "
-              f"(n x {summary['n_features']} float32, raw units); outputs {', '.join(OUTPUT_NAMES)}")
+        described = ", ".join(f"{name} (n x {width} {kind}{', raw units' if kind == 'float32' else ''})"
+                              for name, width, kind in inputs)
+        print(f"wrote {printable(str(path))} ({summary['bytes']:,} bytes): input{'s' if len(inputs) > 1 else ''} "
+              f"{described}; outputs {', '.join(outputs)}")
+        if getattr(windows, "table_", None) is not None:
+            print("a table model: categories enters as each category's index in its column's list (-1 missing, -2 "
+                  "not in the list), the lists and the columns' order in the file's metadata 'table_columns'")
         if series is not None:
             print(f"a time-series model: each row of {INPUT_NAME} is a window of {model.window_} steps x "
                   f"{model.n_features_in_} channel(s), normalize {model.normalize}; a step's score is the mean "

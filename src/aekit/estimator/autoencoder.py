@@ -532,8 +532,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         """Write the fitted pipeline (scaling, encoder, decoder, error, outlier flag) as one ONNX graph.
 
         Raw float32 rows in; ``latent``, ``reconstruction``, ``reconstruction_error`` and ``outlier``
-        out. Needs the ``onnx`` package. An existing file is replaced only with ``overwrite=True``. See
-        :func:`aekit.export.export_onnx`.
+        out. A table's model (``table_``) takes its numeric columns (NaN: missing) and its categories'
+        indices (listed in the file's metadata) instead, and gives its columns back. Needs the ``onnx``
+        package. An existing file is replaced only with ``overwrite=True``. See :func:`aekit.export.export_onnx`.
 
         Returns
         -------
