@@ -223,6 +223,16 @@ def small_table():
     return rng.standard_t(3, size=(60, 6)) @ rng.normal(size=(6, 6))
 
 
+def test_without_validation_rows_the_threshold_record_says_it_read_all_rows():
+    # validation_fraction=0 holds no row out: the scores the threshold is read off are the training rows',
+    # all of them, and the record (the fit summary, the flagged-share warning) must not call them held-out
+    X = np.random.default_rng(0).normal(size=(400, 4))
+    model = aekit.Autoencoder(**{**SCORING_FIT, "validation_fraction": 0.0}).fit(X)
+    assert model.history_["threshold"]["scores"] == "all rows"
+    assert model.history_["threshold"]["n_scores"] == 400
+    assert_close(model.threshold_, np.quantile(model.outlier_scores(X), 0.95), rtol=1e-6, atol=0)
+
+
 def test_with_few_held_out_rows_the_threshold_is_read_off_all_rows(small_table):
     X = small_table
     model = aekit.Autoencoder(**SCORING_FIT).fit(X)

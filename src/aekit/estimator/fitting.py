@@ -98,6 +98,8 @@ def fit_data(estimator, data, *, criterion=None):
     # the quantiles of those scores (for other contaminations), and the share it flags among the fit's rows
     fit_scores = _fit_rows_scores(model, data, split)
     scores, source = detect.scores_for_threshold(held_out_scores, fit_scores, estimator.contamination)
+    if not split.n_validation:  # no row was held out: the "held-out" scores are the training rows', all of them
+        source = "all rows"
     score_quantiles = np.quantile(scores.astype(np.float64), SCORE_QUANTILE_LEVELS)
     if estimator.contamination == "auto":
         threshold = detect.auto_threshold(score_quantiles)
