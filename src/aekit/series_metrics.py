@@ -19,7 +19,7 @@ For one buffer length ``b`` (``h = b // 2`` steps on each side of every labelled
 - **At one threshold**: ``TP`` = the soft labels of the predicted steps; ``N_labels`` = the labelled
   steps (``P``) plus the soft labels of the predicted buffer steps; recall = ``min(TP / ((P +
   N_labels) / 2), 1)``; precision = ``TP / predicted steps``; the recall is multiplied by the share
-  of extended ranges (ranges widened by ``h`` and merged where they touch) holding a predicted step.
+  of extended ranges (ranges widened by ``h`` and merged where they share a step) holding a predicted step.
 - **Area**: the sum over thresholds, from the highest, of the recall's increase times the precision
   (from recall 0).
 

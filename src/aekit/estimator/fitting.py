@@ -1,14 +1,16 @@
 """The fit: from a data set (rows in memory or a file) to a trained, thresholded estimator.
 
 ``Autoencoder.fit`` and ``Autoencoder.fit_stream`` differ only in the data set they pass to
-:func:`fit_data` (see :mod:`aekit.training.sources`), which reads top to bottom: the seed; the scaler
-and a summary of the rows (:func:`aekit.preprocess.fit_scaler`); the checks and warnings that summary
-allows (too few rows, float32 overflow, the loss, identical rows); the validation split and the data
-sources, with PCA of the training rows for the anchored model or ``latent_dim="auto"``; the module,
-trained by :func:`aekit.training.loop.fit_module` with checkpoints (:func:`aekit.estimator.train.train`); the outlier
-threshold from the held-out rows. Steps hand plain values to the next (small dataclasses), and
-everything learned is set on the estimator in one block at the end, as scikit-learn's
-``PCA._fit_full`` does.
+:func:`fit_data` (see :mod:`aekit.training.sources`), which reads top to bottom: the seed; the
+statistics of the rows (:func:`aekit.preprocess.scaler_statistics`, merged over the processes when
+each reads its own share) and the scaler fitted from them (:func:`aekit.preprocess.fitted_scaler`);
+the checks and warnings those statistics allow (too few rows, float32 overflow, the loss, identical
+rows); the validation split and the data sources, with PCA of the training rows for the anchored
+model or ``latent_dim="auto"``; the module, trained by :func:`aekit.training.loop.fit_module` with
+checkpoints (:func:`aekit.estimator.train.train`); the outlier threshold from the held-out rows'
+scores (all the rows' when too few are held out: :mod:`aekit.detect`). Steps hand plain values to
+the next (small dataclasses), and everything learned is set on the estimator in one block at the
+end, as scikit-learn's ``PCA._fit_full`` does.
 """
 
 from __future__ import annotations
@@ -186,8 +188,7 @@ def _as_fitted(estimator, **fitted):
 
 def _held_out_scores(model, data, split: ValidationSplit, last_pass: HeldOutPass | None):
     """The score's normalisers (None for a kind that reads no codes: :class:`aekit.detect.OutlierScore`) and the
-    outlier score of
-    every held-out row (the training rows when there are none), which the threshold is read off.
+    outlier score of every held-out row (the training rows when there are none), which the threshold is read off.
 
     ``model``: the fitted estimator as inference reads it (:func:`_as_fitted`). The scores come from
     ``last_pass`` when it kept them, else from another pass over the rows.
