@@ -285,3 +285,16 @@ def test_cli_export_of_a_table_model_names_its_inputs(mixed, tmp_path, capsys):
                                  {"name": "categories", "columns": 2, "type": "int64"}]
     assert summary["outputs"] == ["latent", "reconstructed_numbers", "reconstructed_categories",
                                   "reconstruction_error", "outlier_score", "outlier"]
+
+
+def test_a_table_of_categories_only_takes_categories_only(mixed, tmp_path):
+    X, new = mixed
+    ae = aekit.Autoencoder(latent_dim=1, hidden_dims=(8,), epochs=3, random_state=0, device="cpu").fit(
+        X[["kind", "flag"]])
+    path = ae.to_onnx(tmp_path / "categories.onnx")
+    inputs = _table_inputs(_metadata(path), new[["kind", "flag"]])
+    assert list(inputs) == ["categories"] and inputs["categories"][0, 0] == -2 and inputs["categories"][2, 0] == -1
+    out = _run_table_graph(path, inputs)
+    assert "reconstructed_numbers" not in out
+    assert_close(out["outlier_score"], ae.outlier_scores(new[["kind", "flag"]]), **TABLE_TOLERANCE,
+                 what="outlier_score (NaN where NaN)")

@@ -16,6 +16,8 @@ def register(subparsers) -> None:
         "the training columns in their training order (the scaler is part of the graph); outputs latent, "
         "reconstruction (in the data's units), reconstruction_error (per row, as aekit score) and outlier "
         "(error above the model's threshold). The column names and the threshold are in the file's metadata. "
+        "A table model (categorical columns or missing cells) takes inputs numbers and categories instead (each "
+        "category as its index in the column's list, stored in the metadata's table_columns). "
         "Needs the onnx package (pip install onnx).",
         epilog="example:\n  aekit export model -o model.onnx\n"
         "  python -c \"import onnxruntime as ort, numpy as np; s = ort.InferenceSession('model.onnx'); "
@@ -61,8 +63,9 @@ def run(args: argparse.Namespace) -> dict:
         print(f"wrote {printable(str(path))} ({summary['bytes']:,} bytes): input{'s' if len(inputs) > 1 else ''} "
               f"{described}; outputs {', '.join(outputs)}")
         if getattr(windows, "table_", None) is not None:
-            print("a table model: categories enters as each category's index in its column's list (-1 missing, -2 "
-                  "not in the list), the lists and the columns' order in the file's metadata 'table_columns'")
+            print("a table model: numbers holds its numeric columns (NaN: missing), categories each cell's index in "
+                  "its column's list of categories (-1: missing, -2: not in the list); the columns and the lists are "
+                  "in the file's metadata 'table_columns'")
         if series is not None:
             print(f"a time-series model: each row of {INPUT_NAME} is a window of {model.window_} steps x "
                   f"{model.n_features_in_} channel(s), normalize {model.normalize}; a step's score is the mean "
