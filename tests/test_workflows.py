@@ -63,6 +63,14 @@ def test_fit_file_never_replaces_a_model_folder_without_force(fitted):
     assert summary["model_dir"] == str(other) and aekit.load(other).module_.latent_dim == 3
 
 
+def test_fit_file_takes_a_lone_column_name_to_exclude_as_one_name(tmp_path):
+    # as read_data's columns: "bc" is the column bc, not the columns b and c
+    table = pd.DataFrame(np.random.default_rng(0).normal(size=(80, 4)), columns=["a", "b", "c", "bc"])
+    table.to_csv(tmp_path / "t.csv", index=False)
+    fit_file(tmp_path / "t.csv", tmp_path / "model", exclude_columns="bc", **QUICK_FIT_2D)
+    assert list(aekit.load(tmp_path / "model").feature_names_in_) == ["a", "b", "c"]
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
 def test_encode_reconstruct_match_the_estimator_and_keep_ids(fitted, table, tmp_path, suffix):
     model_dir, model, _, folder = fitted

@@ -16,6 +16,7 @@ import pandas as pd
 
 from aekit.data import DataSpec, count_rows, table_format
 from aekit.data.audio import is_audio_input
+from aekit.data.common import column_names
 from aekit.detect import quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue, Setting, Words
@@ -48,7 +49,7 @@ def fit_file(data, model_dir, *, spec: DataSpec = DataSpec(), exclude_columns: S
     model_dir : str or path-like
         The model folder to write; an existing aekit model folder is replaced only with `overwrite`.
     exclude_columns : list of str, optional
-        Columns of a table to leave out of the model.
+        Columns of a table to leave out of the model (a lone string: one column).
     streaming : bool or None, default=False
         Train chunk by chunk in bounded memory (:mod:`aekit.training.streaming`); None decides by the
         data's size against the available memory.
@@ -73,6 +74,7 @@ def fit_file(data, model_dir, *, spec: DataSpec = DataSpec(), exclude_columns: S
     (100, 5, 3)
     """
     model_dir = Path(model_dir)
+    exclude_columns = column_names(exclude_columns)  # a lone string is one name, as read_data's columns
     check_outputs(model_dir, params.get("checkpoint_dir"), overwrite=overwrite)  # save_model checks again
     route, table = training_route(data, spec, streaming=streaming, window=window, stride=stride,
                                   exclude_columns=exclude_columns, audio=audio, params=params)
