@@ -71,6 +71,14 @@ def test_fit_file_takes_a_lone_column_name_to_exclude_as_one_name(tmp_path):
     assert list(aekit.load(tmp_path / "model").feature_names_in_) == ["a", "b", "c"]
 
 
+def test_fit_file_refuses_a_streaming_value_that_is_no_bool(fitted):
+    _, _, _, folder = fitted
+    with pytest.raises(InvalidParameterValue, match="must be True, False or None. Got 'no' instead") as refused:
+        fit_file(folder / "train.csv", folder / "unwritten", streaming="no", **QUICK_FIT_2D)  # "no" is truthy
+    assert (refused.value.param, refused.value.value) == ("streaming", "no")
+    assert not (folder / "unwritten").exists()
+
+
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])
 def test_encode_reconstruct_match_the_estimator_and_keep_ids(fitted, table, tmp_path, suffix):
     model_dir, model, _, folder = fitted

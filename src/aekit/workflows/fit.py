@@ -19,7 +19,7 @@ from aekit.data.audio import is_audio_input
 from aekit.data.common import column_names
 from aekit.detect import quantile_threshold
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
-from aekit.exceptions import InvalidParameterValue, Setting, Words
+from aekit.exceptions import InvalidParameterValue, Setting, Words, parameter_error
 from aekit.persistence import check_model_target
 from aekit.preprocess import describe_scaling
 from aekit.tables import needs_table
@@ -128,6 +128,8 @@ def training_route(data, spec: DataSpec, *, streaming: bool | None, window, stri
     """How `data` is trained: ``"sound"``, ``"series"`` (a time series' windows), ``"table"`` (with the
     table, read with its columns' types: it needs a table model or leaves columns out), ``"stream"``
     (chunk by chunk) or ``"rows"`` (numbers read in memory); the options that do not go together refused."""
+    if streaming not in (True, False, None):  # a string such as "no" would count as true
+        raise parameter_error("streaming", streaming, "True, False or None")
     if window is None and stride is not None:
         raise InvalidParameterValue(f"--stride (Python: stride) is the step between a series' windows; it needs "
                                     f"--window W or --window auto. Got stride {stride!r} without a window.",
