@@ -84,6 +84,11 @@ _WORKER = textwrap.dedent(
     anchored = aekit.Autoencoder(**dict(spec.PARAMS, architecture="anchored")).fit_stream(out / "rows.npy",
                                                                                         chunk_rows=40)
     fits["anchored"] = {"pca_val_loss": anchored.history_["pca"]["val_loss"]}
+    # latent_dim="auto" (the default): d from PCA of every rank's training rows, the same in every process
+    auto = aekit.Autoencoder(**dict(spec.PARAMS, latent_dim="auto", batch_size="auto")).fit_stream(out / "rows.npy",
+                                                                                                   chunk_rows=40)
+    fits["auto"] = {"latent_dim": auto.latent_dim_, "rule": auto.history_["latent_dim_rule"],
+                    "batch_size": auto.history_["batch_size"]}
     (out / f"rank-{rank}.json").write_text(json.dumps({"world": distributed.world_size(), "passes": passes,
                                                        "fits": fits}))
     """
@@ -172,3 +177,11 @@ def test_the_anchored_model_starts_at_pca_of_every_ranks_training_rows(sharded_r
     for result in ranks:
         assert_close(result["fits"]["anchored"]["pca_val_loss"], single.history_["pca"]["val_loss"], rtol=1e-6,
                      atol=0, what="PCA's validation loss")
+
+
+def test_latent_dim_auto_is_chosen_from_every_ranks_training_rows(sharded_run):
+    out, _, ranks = sharded_run
+    fits = [result["fits"]["auto"] for result in ranks]
+    assert fits[0] == fits[1]  # one d, one rule and one batch size in every process
+    single = aekit.Autoencoder(**dict(PARAMS, latent_dim="auto")).fit_stream(out / "rows.npy", chunk_rows=40)
+    assert fits[0]["latent_dim"] == single.latent_dim_ and fits[0]["rule"] == single.history_["latent_dim_rule"]

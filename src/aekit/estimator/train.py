@@ -115,14 +115,9 @@ def pca_start(estimator, train_data, n_features: int, merge=None) -> PcaStart | 
     if estimator.latent_dim != "auto":
         pca = principal_components(train_data, max_components=int(estimator.latent_dim), merge=merge)
         return PcaStart(pca, int(estimator.latent_dim), None)
-    if distributed.several_processes():  # each process sees its own rows: d could differ
-        raise InvalidParameterValue(
-            problem=Words(Setting("latent_dim", "auto"), " chooses d from the rows one process sees, so under torchrun "
-                          "the processes could choose differently."),
-            hint=Words("Pass ", Setting("latent_dim"), " (e.g. the latent_dim_ of a fit in one process)."),
-            param="latent_dim", value="auto")
+    # the PCA, and so d, is of every process's training rows (merged in rank order): the same in each process
     pca = principal_components(train_data, max_components=None, merge=merge)
-    latent_dim, rule = choose_latent_dim(pca, max_dim=max(1, min(n_features - 1, _n_rows(train_data))))
+    latent_dim, rule = choose_latent_dim(pca, max_dim=max(1, min(n_features - 1, pca.n_rows)))
     return PcaStart(pca, latent_dim, rule)
 
 
