@@ -1,6 +1,7 @@
 """aekit.workflows: file-level fit, encode, decode, reconstruct, score and info, checked against the estimator."""
 
 import json
+import re
 
 import numpy as np
 import pandas as pd
@@ -77,6 +78,18 @@ def test_fit_file_refuses_a_streaming_value_that_is_no_bool(fitted):
         fit_file(folder / "train.csv", folder / "unwritten", streaming="no", **QUICK_FIT_2D)  # "no" is truthy
     assert (refused.value.param, refused.value.value) == ("streaming", "no")
     assert not (folder / "unwritten").exists()
+
+
+def test_exclude_columns_where_it_cannot_apply_is_refused_with_the_reason(fitted, tmp_path):
+    _, _, _, folder = fitted
+    np.save(tmp_path / "rows.npy", np.zeros((20, 3)))
+    cases = {"a time series (--window) is read": dict(data=folder / "train.csv", window=8),
+             "--streaming reads": dict(data=folder / "train.csv", streaming=True),
+             "rows.npy is not a table": dict(data=tmp_path / "rows.npy")}
+    for reason, options in cases.items():
+        with pytest.raises(InvalidParameterValue, match=re.escape(reason)) as refused:
+            fit_file(options.pop("data"), tmp_path / "unwritten", exclude_columns=["x0"], **options, **QUICK_FIT_2D)
+        assert refused.value.param == "exclude_columns"
 
 
 @pytest.mark.parametrize("suffix", [".csv", ".parquet", ".npy"])

@@ -159,9 +159,12 @@ def training_route(data, spec: DataSpec, *, streaming: bool | None, window, stri
     if is_table and not streaming:
         table = _table_to_type(data, spec, exclude_columns, categorical)
     elif exclude_columns:
-        raise InvalidParameterValue("--exclude-columns (Python: exclude_columns) leaves columns of a table out of a "
-                                    "model trained in memory; drop it, or select columns with --columns.",
-                                    param="exclude_columns", value=exclude_columns)
+        reason = ("a time series (--window) is read from the columns --columns names" if window is not None
+                  else "--streaming reads the file chunk by chunk" if streaming else f"{data} is not a table")
+        fix = "drop it" if window is None and not streaming else "drop it, or select columns with --columns"
+        raise InvalidParameterValue(f"--exclude-columns (Python: exclude_columns) leaves columns of a table out of a "
+                                    f"model trained in memory, and {reason}: {fix}.", param="exclude_columns",
+                                    value=exclude_columns)
     if audio and not is_audio_input(data):
         name = next(iter(audio))
         raise InvalidParameterValue(
