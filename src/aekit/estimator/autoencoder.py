@@ -108,7 +108,8 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
     batch_size : int or "auto", default="auto"
         "auto": 256 rows from 1024 training rows up; on fewer rows, a power of two giving at least 4
         steps per epoch (batches of at least 16 rows), so small data sets get more than one step an
-        epoch (:func:`auto_batch_size`).
+        epoch (:func:`auto_batch_size`). Under torchrun, from each process's training rows, the smallest
+        batch any process chooses.
     lr : float, default=1e-3
         Adam's learning rate.
     lr_schedule : {"constant", "cosine", "plateau"}, default="constant"
