@@ -165,3 +165,46 @@ def test_impute_file_refuses_an_existing_file_without_overwrite_and_any_path_ins
         impute_file(model, data, tmp_path / "model" / "filled.csv")
     assert not (tmp_path / "model" / "filled.csv").exists()
     assert impute_file(model, data, existing, overwrite=True)["n_rows"] == len(table[1])
+
+
+@pytest.fixture(scope="module")
+def near_linear():
+    """Eight numbers, each a mix of three factors plus a little noise, 15% of the cells hidden; and a model
+    with a one-wide bottleneck, which alone cannot carry what the other cells tell of one."""
+    rng = np.random.default_rng(5)
+    frame = pd.DataFrame(rng.normal(size=(300, 3)) @ rng.normal(size=(3, 8)) + 0.2 * rng.normal(size=(300, 8)),
+                         columns=[f"v{j}" for j in range(8)])
+    gaps = frame.mask(rng.random(frame.shape) < 0.15)
+    gaps.iloc[0] = np.nan  # a row with nothing observed
+    return frame, gaps, Autoencoder(latent_dim=1, **TABLE_FIT).fit(gaps)
+
+
+def hidden_rmse(filled: pd.DataFrame, frame: pd.DataFrame, gaps: pd.DataFrame) -> float:
+    hidden = gaps.isna().to_numpy()
+    return float(np.sqrt(np.mean(((filled.to_numpy() - frame.to_numpy()) / frame.std().to_numpy())[hidden] ** 2)))
+
+
+def test_imputation_is_level_with_iterative_imputer_on_near_linear_columns(near_linear):
+    from sklearn.experimental import enable_iterative_imputer  # noqa: F401
+    from sklearn.impute import IterativeImputer
+
+    frame, gaps, model = near_linear
+    filled = model.impute(gaps)
+    reference = pd.DataFrame(IterativeImputer(max_iter=10, random_state=0).fit_transform(gaps), columns=gaps.columns)
+    model_only = model.table_.decode(aekit.estimator.inference.reconstruct_encoded(model, model.table_.encode(gaps)))
+    model_only = gaps.where(gaps.notna(), model_only)  # the autoencoder's own fill, without the linear one
+    ours, theirs, alone = (hidden_rmse(f, frame, gaps) for f in (filled, reference, model_only))
+    assert ours <= 1.05 * theirs, (ours, theirs)
+    assert alone > 1.5 * theirs, (alone, theirs)  # what the blend adds: the bottleneck alone is far behind
+    assert (model.table_.fill.model_weight < 0.5).all()  # the measured weights lean on the linear fill here
+    observed = gaps.notna()
+    pd.testing.assert_frame_equal(filled.where(observed), gaps.where(observed))
+    np.testing.assert_allclose(filled.iloc[0], frame.iloc[1:].mean(), atol=0.5 * frame.std().min())
+
+
+def test_a_saved_model_imputes_the_same(near_linear, tmp_path):
+    _, gaps, model = near_linear
+    model.save(tmp_path / "m")
+    loaded = aekit.load(tmp_path / "m")
+    pd.testing.assert_frame_equal(loaded.impute(gaps), model.impute(gaps), check_exact=True)
+    np.testing.assert_array_equal(loaded.table_.fill.precision, model.table_.fill.precision)

@@ -26,6 +26,7 @@ import pandas as pd
 
 from aekit import preprocess
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError, Parameter, Words, parameter_error
+from aekit.imputation import LinearFill
 
 # Categories kept per column: the most frequent MAX_CATEGORIES - 1, and OTHER for the rest (a one-hot
 # group wider than this would dwarf the numeric columns in PCA and cost memory without telling more).
@@ -236,6 +237,8 @@ class TableEncoder:
     weights: dict[str, float] = field(default_factory=dict)
     n_rows: int = 0
     input_fill: list[float] | None = None  # what the model reads for a missing cell, per slot (set by fit)
+    # the linear fill of missing cells and its blend with the model's (aekit.imputation), set after training
+    fill: LinearFill | None = None
 
     @classmethod
     def fit(cls, frame: pd.DataFrame, plan: ColumnPlan, scaler_name: str | None) -> TableEncoder:
@@ -279,6 +282,10 @@ class TableEncoder:
             slices.append((name, start, start + width))
             start += width
         return slices
+
+    def slot_columns(self) -> np.ndarray:
+        """Each slot's column: its index in :attr:`columns`."""
+        return np.repeat(np.arange(len(self.columns)), [stop - start for _, start, stop in self.layout()])
 
     @property
     def width(self) -> int:
@@ -390,6 +397,7 @@ class TableEncoder:
             "excluded": self.plan.excluded, "scaler": preprocess.scaler_state(self.scaler),
             "scaler_name": self.scaler_name, "categories": self.categories, "weights": self.weights,
             "n_rows": self.n_rows, "input_fill": self.input_fill,
+            "fill": None if self.fill is None else self.fill.to_dict(),
         }
 
     @classmethod
@@ -407,6 +415,10 @@ class TableEncoder:
                   and all(np.isfinite(w) and w > 0 for w in weights.values())
                   and set(plan.kept) == set(plan.numeric) | set(plan.categorical)
                   and len(encoder.input_fill) == encoder.width and np.isfinite(encoder.input_fill).all())
+            if state.get("fill") is not None:
+                encoder.fill = LinearFill.from_dict(state["fill"])
+                ok = ok and encoder.fill.width == encoder.width and (
+                    encoder.fill.model_weight is None or len(encoder.fill.model_weight) == len(plan.kept))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelFileError(f"The table state is malformed ({error!r}). The model folder is corrupt: save "
                                  "the model again.") from None

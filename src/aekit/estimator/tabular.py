@@ -10,19 +10,26 @@ own categories.
 
 from __future__ import annotations
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 
-from aekit import tables
+from aekit import imputation, tables
 from aekit.estimator import inference
 from aekit.estimator.fitting import fit_data
 from aekit.estimator.params import detached
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, Setting, Words
-from aekit.training.sources import ArrayData
+from aekit.training.sources import ArrayData, ValidationSplit
 
 # In training, each observed cell of a table is also hidden from the model's input with this probability
 # (see TableLoss.training_input): the model learns to fill cells from the others.
 HIDE = 0.25
+# The blend of the model's fill with the linear one is measured on the validation rows in this many passes,
+# each hiding a different share of their observed cells (1 / FILL_FOLDS, the rate the model trains with):
+# every observed cell is hidden once.
+FILL_FOLDS = round(1 / HIDE)
+FILL_STREAM = 4  # the passes' cells are drawn from (seed_, this)
 
 
 def as_frame(X) -> tuple[pd.DataFrame, bool]:
@@ -57,8 +64,10 @@ def fit_table(estimator, X):
                                 "categorical columns.")
     encoder = tables.TableEncoder.fit(frame, plan, estimator.scaler)
     estimator.table_ = encoder  # inference reads it during the fit (the threshold's scores)
+    rows = encoder.encode(frame)
     try:
-        fit_data(estimator, ArrayData(encoder.encode(frame)), criterion=inference.table_loss(estimator, hide=HIDE))
+        fit_data(estimator, ArrayData(rows), criterion=inference.table_loss(estimator, hide=HIDE))
+        estimator.table_ = dataclasses.replace(encoder, fill=_measured_fill(estimator, rows))
     except BaseException:
         if hasattr(estimator, "table_"):
             del estimator.table_
@@ -69,6 +78,32 @@ def fit_table(estimator, X):
     elif hasattr(estimator, "feature_names_in_"):
         del estimator.feature_names_in_
     return estimator
+
+
+def _measured_fill(estimator, rows: np.ndarray) -> imputation.LinearFill | None:
+    """The linear fill of ``rows`` (a table's encoded rows) with each column's blend weight measured on the
+    validation rows (the training rows when there are none): in ``FILL_FOLDS`` passes each of their observed
+    cells is hidden once, filled by the trained model and by a linear fill of the training rows, and the
+    weight is the one that minimises the squared error of those cells (:func:`aekit.imputation.blend_weights`).
+    The fill kept is learned from all the rows. None beyond ``imputation.MAX_WIDTH`` encoded slots."""
+    table = estimator.table_
+    if table.width > imputation.MAX_WIDTH:
+        return None
+    train_rows, held_out = ValidationSplit(len(rows), estimator.validation_fraction, estimator.seed_).rows()
+    measured = rows[held_out if len(held_out) else train_rows]
+    slot_column = table.slot_columns()
+    observed = ~np.isnan(measured[:, [start for _, start, _ in table.layout()]])
+    folds = np.random.default_rng([estimator.seed_, FILL_STREAM]).integers(FILL_FOLDS, size=observed.shape)
+    linear = imputation.LinearFill.fit(rows[train_rows])
+    model_fill, linear_fill = np.full(measured.shape, np.nan), np.full(measured.shape, np.nan)
+    for fold in range(FILL_FOLDS):
+        hidden = (observed & (folds == fold))[:, slot_column]
+        shown = np.where(hidden, np.nan, measured)
+        model_fill[hidden] = inference.reconstruct_encoded(estimator, shown)[hidden]
+        linear_fill[hidden] = linear.fill(shown)[hidden]
+    truth = np.where(np.isnan(model_fill), np.nan, measured)
+    weights = imputation.blend_weights(model_fill, linear_fill, truth, slot_column, len(table.columns))
+    return dataclasses.replace(imputation.LinearFill.fit(rows), model_weight=weights)
 
 
 def encoded(estimator, X) -> np.ndarray:
@@ -102,11 +137,17 @@ def reconstruction(estimator, X) -> pd.DataFrame:
 
 
 def impute(estimator, X) -> pd.DataFrame:
-    """``X`` with each missing cell of the model's columns filled from its reconstruction; observed cells,
+    """``X`` with each missing cell of the model's columns filled from its reconstruction, blended with the
+    linear fill by the column's measured weight (``table_.fill``, see :func:`_measured_fill`); observed cells,
     and the columns the model leaves out, are kept as they are."""
     frame, _ = as_frame(X)
     filled = frame.copy()
-    reconstructed = reconstruction(estimator, frame)
+    rows = encoded(estimator, frame)
+    values = inference.reconstruct_encoded(estimator, rows)
+    table = estimator.table_
+    if table.fill is not None:
+        values = table.fill.blend(values, rows, table.slot_columns())
+    reconstructed = table.decode(values, index=frame.index)
     for name in estimator.table_.columns:
         gaps = frame[name].isna().to_numpy()
         if not gaps.any():
