@@ -463,7 +463,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
 
         A table's model fills the columns it reads (numeric ones in their units, categorical ones with
         their most likely category) and returns a DataFrame with all of ``X``'s columns. The missing
-        cells enter the model as in training (see ``categorical``), so one pass fills them.
+        cells enter the model as in training (see ``categorical``), so one pass fills them; each column's
+        fill is blended with a linear one (the conditional mean under a Gaussian of the rows,
+        ``table_.fill``) by a weight measured at fit on hidden cells of the validation rows (docs: tables).
 
         Examples
         --------
