@@ -46,9 +46,10 @@ numeric columns scaled, the categories one-hot, each missing cell filled with it
 loss's terms per column (:class:`aekit.models.losses.TableLoss`, the same code traced) and the score over
 the observed cells. What ONNX does not take is matching text: the consumer turns each category into its
 index (the metadata's lists hold the categories as aekit writes them, ``3`` for the number 3.0 and
-``True`` for a boolean), and the reconstructed categories come back as indices into the same lists,
-imputing a missing cell is reading its reconstruction (``impute``). An infinite number (which aekit
-refuses) is flagged as above: ``outlier_score`` ``+inf``, ``outlier`` True.
+``True`` for a boolean), and the reconstructed categories come back as indices into the same lists. A
+missing cell's reconstruction is the autoencoder's own fill (``impute`` blends it with a linear fill that
+the graph does not hold: :mod:`aekit.imputation`). An infinite number (which aekit refuses) is flagged as
+above: ``outlier_score`` ``+inf``, ``outlier`` True.
 
 One graph rather than one per output: the outputs share the encoder and decoder passes, and a
 runtime computes only what is asked for (``session.run(["latent"], ...)``). The graph always
@@ -334,7 +335,9 @@ def _table_metadata(table) -> dict:
             "observed cell scores NaN (its outlier flag is False). A category not in the list counts as evidence "
             f"of an anomaly, or goes to '{OTHER}' when the column has that bucket. reconstructed_numbers are in "
             "the data's units, reconstructed_categories are indices in the column's list (the most likely "
-            "category): imputing a missing cell is reading its reconstruction."
+            "category). A missing cell's reconstruction is the autoencoder's own fill: aekit's impute blends it, "
+            "column by column, with a linear fill (the conditional mean under a Gaussian of the encoded rows) "
+            "that this graph does not hold, so impute's values can differ."
         ),
     }
 
