@@ -179,6 +179,10 @@ def main() -> int:
                         help="aekit only (the peers' figures do not change with aekit's; same splits, same seeds)")
     parser.add_argument("--speed-only", action="store_true",
                         help="only the scoring-speed comparison (cardio, 200,000 rows), no ROC-AUC table")
+    parser.add_argument("--save-scores", type=Path, default=None,
+                        help="a folder: keep each set's and seed's aekit scores, threshold quantiles, labels and "
+                             "IsolationForest flags there (one .npz each), for threshold rules studied offline "
+                             "(benchmarks/bench_auto_threshold.py)")
     parser.add_argument("--threads", type=int, default=1,
                         help="torch threads (default 1: small models, and on a shared machine more threads only wait)")
     args = parser.parse_args()
@@ -227,6 +231,10 @@ def main() -> int:
                            "auto": combined > auto_threshold(run.model.score_quantiles_)}
             iforest_flags: dict = {}
             contamination = max(y_train.mean(), 0.01)
+            if args.save_scores is not None:
+                saved = {"test_scores": combined, "test_labels": y_test, "train_labels": y_train,
+                         "train_scores": run.model.outlier_scores(X_train),
+                         "score_quantiles": run.model.score_quantiles_, "threshold": run.model.threshold_}
             runs = {
                 "IForest": lambda: iforest_scores(X_train, X_test, seed, iforest_flags),  # noqa: B023 (called at once)
                 "PCA": lambda: pca_scores(X_train, X_test, seed),  # noqa: B023
@@ -237,6 +245,10 @@ def main() -> int:
                 started = time.perf_counter()
                 results[detector] = runs[detector]()
                 seconds[detector] += time.perf_counter() - started
+            if args.save_scores is not None:
+                args.save_scores.mkdir(parents=True, exist_ok=True)
+                np.savez(args.save_scores / f"{args.suite}-{name}-{seed}.npz", **saved,
+                         **{f"iforest_{rule}": flags for rule, flags in iforest_flags.items()})
             for (detector, rule), values in f1.items():
                 flags = aekit_flags if detector == "aekit" else iforest_flags
                 if rule in flags:

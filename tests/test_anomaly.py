@@ -10,7 +10,7 @@ import pytest
 from scipy.optimize import brentq
 from scipy.stats import multivariate_normal, norm
 from sklearn.covariance import EmpiricalCovariance
-from sklearn.metrics import f1_score, roc_auc_score
+from sklearn.metrics import roc_auc_score
 from sklearn.mixture import GaussianMixture
 
 import aekit
@@ -173,14 +173,16 @@ def test_predict_proba_is_calibrated_on_the_held_out_scores_and_agrees_with_pred
 
 def _auto_reference(scores: np.ndarray) -> tuple[float, bool]:
     """The documented "auto" rule, solved with scipy: a two-Gaussian mixture on the log of numpy's 1001 quantiles;
-    with its upper component at most 25 % of the rows, the root above the median where that component's posterior
-    is 0.5 (the densities written out); else the 0.95 quantile. Also says whether the group was found."""
+    with its components at least 2 apart in Ashman's D (sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2)) and its upper one
+    at most half the rows, the root above the median where that component's posterior is 0.5 (the densities
+    written out); else the 0.85 quantile. Also says whether the group was found."""
     log_scores = np.log(np.quantile(scores.astype(np.float64), np.linspace(0, 1, 1001)))
     mixture = GaussianMixture(2, random_state=0).fit(log_scores[:, None])
-    upper = int(np.argmax(mixture.means_.ravel()))
-    if mixture.weights_[upper] > 0.25:
-        return float(np.quantile(np.exp(log_scores), 0.95)), False
     weights, means, sds = mixture.weights_, mixture.means_.ravel(), np.sqrt(mixture.covariances_.ravel())
+    upper = int(np.argmax(means))
+    ashman = np.sqrt(2) * abs(means[0] - means[1]) / np.hypot(sds[0], sds[1])
+    if ashman < 2 or weights[upper] > 0.5:
+        return float(np.quantile(np.exp(log_scores), 0.85)), False
 
     def posterior_less_half(x):
         density = weights * norm.pdf(x, means, sds)
@@ -192,28 +194,62 @@ def _auto_reference(scores: np.ndarray) -> tuple[float, bool]:
     return float(np.exp(brentq(posterior_less_half, grid[first - 1], grid[first]))), True
 
 
-def test_contamination_auto_flags_the_upper_group_of_log_scores(planted):
+def test_contamination_auto_of_a_fitted_model_follows_the_documented_rule(planted):
     X, is_outlier = planted
     model = aekit.Autoencoder(**SCORING_FIT, contamination="auto", validation_fraction=0.0).fit(X)  # all held out
     scores = model.outlier_scores(X)
     expected, grouped = _auto_reference(scores)
-    assert grouped, "the planted outliers make a group of high scores"
-    # the rule walks a grid of 2001 log scores from the median up: within one step of the exact root
-    assert_close(np.log(model.threshold_), np.log(expected), rtol=0, atol=np.ptp(np.log(scores)) / 2000)
+    # the inliers' log scores are skewed: the mixture's second component takes their upper tail with the 40 planted
+    # outliers (23 % of the rows, Ashman's D about 0.9), no separate group: 15 % of the rows are flagged
+    assert not grouped
+    assert_close(model.threshold_, expected, rtol=1e-5, atol=0)
     assert_close(outlier_threshold(model, contamination="auto")[0], model.threshold_, rtol=1e-9, atol=0)
     flagged = scores > model.threshold_
-    assert f1_score(is_outlier, flagged) > 0.8, "the group is the planted outliers"
+    assert flagged.mean() == pytest.approx(0.15, abs=1 / 600)
+    assert flagged[is_outlier].all(), "the planted outliers are among the 15 % highest scores"
 
 
 @pytest.mark.filterwarnings("ignore:The validation loss was still improving")
-def test_contamination_auto_without_a_group_of_outliers_flags_five_percent():
+def test_contamination_auto_without_a_group_of_outliers_flags_fifteen_percent():
     X = np.random.default_rng(3).normal(size=(400, 5))  # one Gaussian cloud: no group of high scores
     model = aekit.Autoencoder(**SCORING_FIT, contamination="auto", validation_fraction=0.0).fit(X)
     scores = model.outlier_scores(X)
     expected, grouped = _auto_reference(scores)
     assert not grouped
     assert_close(model.threshold_, expected, rtol=1e-5, atol=0)
-    assert np.mean(scores > model.threshold_) == pytest.approx(0.05, abs=1 / 400)
+    assert np.mean(scores > model.threshold_) == pytest.approx(0.15, abs=1 / 400)
+
+
+@pytest.mark.parametrize("share", [0.05, 0.3, 0.45])
+def test_auto_flags_a_separate_group_of_high_scores_up_to_half_the_rows(share):
+    """Log scores of inliers N(0, 1) and of a group of outliers N(5, 0.5) (Ashman's D = 6.9): the group is flagged
+    whatever its share up to half, within a few rows (the Gaussians' overlap), checked against the reference."""
+    rng = np.random.default_rng(1)
+    n_out = int(share * 2000)
+    scores = np.exp(np.concatenate([rng.normal(size=2000 - n_out), rng.normal(5.0, 0.5, size=n_out)]))
+    threshold = detect.auto_threshold(np.quantile(scores, np.linspace(0, 1, 1001)))
+    expected, grouped = _auto_reference(scores)
+    assert grouped
+    assert_close(np.log(threshold), np.log(expected), rtol=0, atol=np.ptp(np.log(scores)) / 2000)
+    assert np.mean(scores > threshold) == pytest.approx(share, abs=0.005)
+
+
+@pytest.mark.parametrize("case", ["one Gaussian", "skewed", "two overlapping groups", "upper group of 70 %"])
+def test_auto_flags_the_fallback_share_when_the_scores_show_no_separate_smaller_group(case):
+    """No outlying group: one Gaussian of log scores, a skewed one (a log-gamma), two groups 1 standard deviation
+    apart (Ashman's D = 1), or a separate upper group holding most rows (the inliers, then): 15 % of the rows."""
+    rng = np.random.default_rng(2)
+    log_scores = {
+        "one Gaussian": rng.normal(size=2000),
+        "skewed": np.log(rng.gamma(2.0, size=2000)),
+        "two overlapping groups": np.concatenate([rng.normal(size=1400), rng.normal(1.0, 1.0, size=600)]),
+        "upper group of 70 %": np.concatenate([rng.normal(size=600), rng.normal(6.0, 0.5, size=1400)]),
+    }[case]
+    scores = np.exp(log_scores)
+    threshold = detect.auto_threshold(np.quantile(scores, np.linspace(0, 1, 1001)))
+    assert not _auto_reference(scores)[1]
+    assert np.mean(scores > threshold) == pytest.approx(detect.AUTO_CONTAMINATION, abs=1 / 1000)
+    assert detect.AUTO_CONTAMINATION == 0.15
 
 
 @pytest.fixture(scope="module")

@@ -38,14 +38,12 @@ are flagged a little more often than ``c``).
 
 ``contamination="auto"`` (:func:`auto_threshold`) assumes that outliers, when a data set has them, make
 a separate, smaller group of high scores: a mixture of two Gaussians is fitted to the log scores, and
-when its upper component holds at most ``AUTO_OUTLIER_SHARE`` (25 %) of the rows, a row is an outlier
-where that component is the more likely one (the lowest such log score above the median). When the log
-scores show no such group (the upper component is most of the rows), it falls back to
-``AUTO_CONTAMINATION`` (5 %) of the rows. On the 17 ODDS sets (one 60/40 split) its F1 on the test rows
-was 0.328 against 0.299 for IsolationForest's own ``"auto"`` and 0.208 for the rule it replaced (a
-robust three-sigma rule on log scores, which flagged about 1 % of the rows); measured and not kept:
-median + k MAD of log scores (k = 2: 0.239, 2.5: 0.230), a generalised-Pareto tail fit at a fixed risk
-(0.24 at best), the largest gap in the upper log scores (0.19).
+when its two components are well apart (Ashman's ``D = sqrt(2) |m1 - m2| / sqrt(s1^2 + s2^2)`` at least
+``AUTO_SEPARATION``, 2: the usual reading of two distinct groups rather than one skewed one) and the upper
+one is the smaller (at most ``AUTO_OUTLIER_SHARE``, half, of the rows), a row is an outlier where that
+component is the more likely one (the lowest such log score above the median). When the log scores show
+no such group, it flags ``AUTO_CONTAMINATION`` (15 %) of the rows. docs/anomaly-detection.md gives the rules
+measured beside it on ODDS and ADBench (``benchmarks/bench_auto_threshold.py``).
 
 The outlier probability is the logistic ``1 / (1 + exp(-(log s - log threshold) / sigma))`` for the
 robust spread ``sigma = (q75 - q25) / 1.349`` of the log scores (the interquartile range of a normal
@@ -69,10 +67,14 @@ from aekit.statistics import RowStatistics
 # A threshold is read off held-out scores when at least this many of them are expected above it (see the
 # module's docstring): the share of rows flagged then has a relative standard error of at most about 1 / sqrt(10).
 THRESHOLD_TAIL_ROWS = 10
-# contamination="auto": the largest share of the rows a group of outlying log scores may hold, and the share
-# flagged when the scores show no such group (see the module's docstring).
-AUTO_OUTLIER_SHARE = 0.25
-AUTO_CONTAMINATION = 0.05
+# contamination="auto" (see the module's docstring): how far apart the two Gaussians of the log scores must be
+# (Ashman's D), the largest share of the rows their upper one may hold, and the share flagged when the scores show
+# no such group. Its threshold is read off the held-out scores when as many are held out as for a contamination of
+# AUTO_SMALLEST_GROUP: THRESHOLD_TAIL_ROWS of them expected in a group of that share.
+AUTO_SEPARATION = 2.0
+AUTO_OUTLIER_SHARE = 0.5
+AUTO_CONTAMINATION = 0.15
+AUTO_SMALLEST_GROUP = 0.05
 
 
 @dataclass(frozen=True)
@@ -329,14 +331,14 @@ def log_location_spread(quantiles: np.ndarray) -> tuple[float, float]:
 
 def threshold_rows_needed(contamination: float | str) -> int:
     """How many held-out scores a threshold at ``contamination`` is read off: ``THRESHOLD_TAIL_ROWS`` of them
-    expected above it ("auto" counts as ``AUTO_CONTAMINATION``).
+    expected above it ("auto" counts as ``AUTO_SMALLEST_GROUP``, 0.05).
 
     Examples
     --------
     >>> threshold_rows_needed(0.05), threshold_rows_needed(0.01), threshold_rows_needed("auto")
     (200, 1000, 200)
     """
-    share = AUTO_CONTAMINATION if contamination == "auto" else float(contamination)
+    share = AUTO_SMALLEST_GROUP if contamination == "auto" else float(contamination)
     return math.ceil(THRESHOLD_TAIL_ROWS / share - 1e-9)
 
 
@@ -401,22 +403,23 @@ def threshold_at(quantiles: np.ndarray, contamination: float | str) -> float:
 def auto_threshold(quantiles: np.ndarray) -> float:
     """The contamination="auto" threshold, from score quantiles at even levels 0 ... 1 (see the module's docstring).
 
-    A two-Gaussian mixture on the log quantiles (``random_state=0``); when its upper component holds at
-    most ``AUTO_OUTLIER_SHARE`` of the rows, the lowest log score above the median where that component's
-    posterior passes 0.5; otherwise the ``1 - AUTO_CONTAMINATION`` quantile.
+    A two-Gaussian mixture on the log quantiles (``random_state=0``); when its components are at least
+    ``AUTO_SEPARATION`` apart (Ashman's D) and the upper one holds at most ``AUTO_OUTLIER_SHARE`` of the
+    rows, the lowest log score above the median where that component's posterior passes 0.5; otherwise
+    the ``1 - AUTO_CONTAMINATION`` quantile.
 
     Examples
     --------
     >>> import numpy as np
     >>> rng = np.random.default_rng(0)
     >>> levels = np.linspace(0, 1, 1001)
-    >>> inliers = np.exp(rng.normal(size=950))
-    >>> grouped = np.concatenate([inliers, np.exp(rng.normal(6.0, 0.5, size=50))])  # 5 % far above
-    >>> bool(np.mean(grouped > auto_threshold(np.quantile(grouped, levels))) == 0.05)
-    True
-    >>> plain = np.exp(rng.normal(size=1000))  # no group of outliers: 5 % of the rows
+    >>> inliers = np.exp(rng.normal(size=700))
+    >>> grouped = np.concatenate([inliers, np.exp(rng.normal(6.0, 0.5, size=300))])  # 30 % far above
+    >>> float(np.mean(grouped > auto_threshold(np.quantile(grouped, levels))))
+    0.3
+    >>> plain = np.exp(rng.normal(size=1000))  # no group of outliers: 15 % of the rows
     >>> float(np.round(np.mean(plain > auto_threshold(np.quantile(plain, levels))), 3))
-    0.05
+    0.15
     """
     quantiles = np.asarray(quantiles, dtype=np.float64)
     fallback = threshold_at(quantiles, AUTO_CONTAMINATION)
@@ -426,8 +429,10 @@ def auto_threshold(quantiles: np.ndarray) -> float:
     with warnings.catch_warnings():  # EM stopped at max_iter, or collapsed on repeated values: judged below
         warnings.simplefilter("ignore", ConvergenceWarning)
         mixture = GaussianMixture(2, random_state=0).fit(log_scores[:, None])
-    upper = int(np.argmax(mixture.means_.ravel()))
-    if mixture.weights_[upper] > AUTO_OUTLIER_SHARE:
+    means, variances = mixture.means_.ravel(), mixture.covariances_.ravel()
+    upper = int(np.argmax(means))
+    separation = math.sqrt(2.0) * abs(means[1] - means[0]) / math.sqrt(variances.sum())
+    if separation < AUTO_SEPARATION or mixture.weights_[upper] > AUTO_OUTLIER_SHARE:
         return fallback
     median = float(np.median(log_scores))
     grid = np.linspace(median, log_scores.max(), 2001)
@@ -445,7 +450,7 @@ def quantile_threshold(quantiles, contamination: float | str, what: str) -> tupl
     """
     value = threshold_at(quantiles, contamination)
     if contamination == "auto":
-        return value, f"{what}, contamination auto (a group of high log scores, else 5% of rows)"
+        return value, f"{what}, contamination auto (a separate group of high log scores, else 15% of rows)"
     return value, f"{what}, contamination {contamination:g}"
 
 

@@ -87,7 +87,7 @@ def add_model_options(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--contamination", type=contamination, default=EstimatorDefault("contamination"), metavar="X",
                        help="expected share of outliers, in (0, 0.5]; the stored threshold is the 1 - X quantile "
                        "of the outlier score on held-out rows (on all rows when fewer than 10 / X are held out), "
-                       "or auto: the upper group of the log scores when they show one, else 5%% of the rows "
+                       "or auto: the upper group of the log scores when they show one, else 15%% of the rows "
                        "(default: %(default)s)")
     group.add_argument("--anomaly-score", default=EstimatorDefault("anomaly_score"),
                        help="combined (the reconstruction error normalised per feature plus the codes' "

@@ -68,7 +68,7 @@ def register(subparsers) -> None:
     choice = score.add_mutually_exclusive_group()
     choice.add_argument("--contamination", type=contamination, metavar="X",
                         help="flag this share of rows as outliers, in (0, 0.5] as at fit: the held-out scores' "
-                        "1 - X quantile; auto: the upper group of the log scores when they show one, else 5%% of "
+                        "1 - X quantile; auto: the upper group of the log scores when they show one, else 15%% of "
                         "the rows")
     choice.add_argument("--threshold", type=float, metavar="X", help="flag rows whose error is above X")
     score.add_argument("--top-k", type=int, default=5, metavar="K",

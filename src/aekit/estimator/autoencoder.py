@@ -128,8 +128,9 @@ class Autoencoder(ThresholdedScores, TransformerMixin, BaseEstimator):
         has a standard error of about ``sqrt(c (1 - c) / n)`` on ``n`` rows). A warning says when the
         share flagged among the rows fitted is under half or over twice ``contamination``. "auto"
         needs no share: it assumes outliers make a separate, smaller group of high log scores (a
-        two-Gaussian mixture whose upper component holds at most 25 % of the rows) and flags that
-        group, or 5 % of the rows when the scores show none (see :mod:`aekit.detect`).
+        two-Gaussian mixture whose components are well apart, Ashman's D >= 2, and whose upper one
+        holds at most half the rows) and flags that group, or 15 % of the rows when the scores show
+        none (see :mod:`aekit.detect`).
     anomaly_score : {"combined", "error"}, default="combined"
         What :meth:`outlier_scores` (and ``score_samples``, ``decision_function``, ``predict``,
         ``predict_proba``) measure. "combined": the reconstruction error normalised per feature plus

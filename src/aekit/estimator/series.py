@@ -72,7 +72,7 @@ class SeriesAutoencoder(ThresholdedScores, OutlierMixin, BaseEstimator):
         "zscore" also divides by its standard deviation; None keeps the raw values.
     contamination : float in (0, 0.5] or "auto", default=0.05
         Expected share of outlying steps (see above); "auto" as in :class:`~aekit.Autoencoder`, on the
-        step scores (the upper group of their logs when they show one, else 5 % of the steps).
+        step scores (the upper group of their logs when they show one, else 15 % of the steps).
     autoencoder : Autoencoder or None, default=None
         The model of the windows (cloned in ``fit``); None: ``Autoencoder(random_state=random_state)``.
     random_state : int or None, default=None
