@@ -213,11 +213,12 @@ def test_sound_defaults_are_the_fits_and_the_helps(sounds):
     from aekit.workflows.audio import MODEL_DEFAULTS
 
     params = aekit.load(sounds[2]).get_params()  # the fixture's fit gives hidden_dims and epochs, not the rest
-    assert [params[name] for name in ("anomaly_score", "lr", "lr_schedule", "scaler")] == [
-        MODEL_DEFAULTS[name] for name in ("anomaly_score", "lr", "lr_schedule", "scaler")]
+    rest = ("activation", "anomaly_score", "batch_size", "lr", "lr_schedule", "scaler")
+    assert [params[name] for name in rest] == [MODEL_DEFAULTS[name] for name in rest]
     sound = next(group for group in build_parser().commands["fit"]._action_groups if group.title == "sound")
     words = " ".join(sound.description.split())
-    assert (f"--hidden {','.join(map(str, MODEL_DEFAULTS['hidden_dims']))}," in words
+    assert (f"--hidden {','.join(map(str, MODEL_DEFAULTS['hidden_dims']))}, --activation "
+            f"{MODEL_DEFAULTS['activation']}, --batch-size {MODEL_DEFAULTS['batch_size']}," in words
             and f"--lr {MODEL_DEFAULTS['lr']:g} annealed over --epochs {MODEL_DEFAULTS['epochs']} "
             f"({MODEL_DEFAULTS['lr_schedule']})" in words
             and f"--scaler {MODEL_DEFAULTS['scaler']} and --anomaly-score "

@@ -122,8 +122,9 @@ def _feature_default(name: str) -> EstimatorDefault:
 def add_sound_options(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group(
         "sound", "the log-mel features of sound DATA (aekit.spectrogram.LogMelFrames), stored with the model so that "
-        "score computes the same rows; refused for other data. On sound the model's defaults are --hidden 512, "
-        "--batch-size 512, --lr 0.003 annealed over --epochs 45 (cosine), --scaler standard and --anomaly-score error "
+        "score computes the same rows; refused for other data. On sound the model's defaults are --hidden 640, "
+        "--activation gelu, --batch-size 256, --lr 0.003 annealed over --epochs 32 (cosine), --scaler standard and "
+        "--anomaly-score error "
         "(aekit.workflows.audio.MODEL_DEFAULTS)")
     group.add_argument("--sample-rate", type=int, metavar="HZ",
                        help="rate every clip is resampled to (default: 16000)")
