@@ -90,12 +90,13 @@ def epochs_run(epochs: int, max_epochs: int | None, steps_per_epoch: int | None)
     --------
     >>> epochs_run(3, 60, 4)
     '3 of at most 60 epochs, 4 steps each'
-    >>> epochs_run(1, None, None)
-    '1 epoch'
+    >>> epochs_run(1, None, None), epochs_run(2, 5, None)
+    ('1 epoch', '2 of at most 5 epochs')
     """
     if max_epochs is None:
         return plural(epochs, "epoch")
-    return f"{epochs} of at most {plural(max_epochs, 'epoch')}, {plural(steps_per_epoch, 'step')} each"
+    steps = "" if steps_per_epoch is None else f", {plural(steps_per_epoch, 'step')} each"
+    return f"{epochs} of at most {plural(max_epochs, 'epoch')}{steps}"
 
 
 def make_optimizer(module: nn.Module, lr: float, device: torch.device) -> torch.optim.Optimizer:
