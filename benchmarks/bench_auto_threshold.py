@@ -127,13 +127,15 @@ CANDIDATES = {
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("folder", type=Path, help="the --save-scores folder of bench_anomaly.py")
+    parser.add_argument("folder", type=Path, nargs="?", default=None,
+                        help="the --save-scores folder of bench_anomaly.py")
     parser.add_argument("--suite", choices=("odds", "adbench"), default=None)
     parser.add_argument("--per-set", default="", help="print per-set F1 of these candidates, separated by semicolons")
     args = parser.parse_args()
-    paths = sorted(args.folder.glob("*.npz"))
+    paths = [] if args.folder is None else sorted(args.folder.glob("*.npz"))
     if not paths:
-        print(f"skipped: no saved scores in {args.folder} (run bench_anomaly.py --save-scores first)")
+        print(f"skipped: no saved scores{'' if args.folder is None else ' in ' + str(args.folder)} (give the folder of "
+              "bench_anomaly.py --save-scores DIR)")
         return 0
     suites = [args.suite] if args.suite else ["odds", "adbench"]
     per_set = [name for name in args.per_set.split(";") if name]
