@@ -17,7 +17,7 @@ import pandas as pd
 from aekit.data import DataSpec, count_rows, table_format
 from aekit.data.audio import is_audio_input
 from aekit.data.common import column_names
-from aekit.detect import quantile_threshold
+from aekit.detect import threshold_at
 from aekit.estimator import Autoencoder, SeriesAutoencoder, save_model
 from aekit.exceptions import InvalidParameterValue, Setting, Words, parameter_error
 from aekit.persistence import check_model_target
@@ -261,7 +261,7 @@ def _summary(fitted: Fitted, data, model_dir: Path, *, streaming: bool, exclude_
                                                "normalize": series.normalize, "channels": fitted.n_channels},
         "n_clips": model.audio_["n_clips"] if getattr(model, "audio_", None) else None,
         # what aekit score flags a clip above (the threshold above is a frame's, --per-frame)
-        "clip_threshold": quantile_threshold(model.audio_["clip_quantiles"], model.contamination, "")[0]
+        "clip_threshold": threshold_at(model.audio_["clip_quantiles"], model.contamination)
         if getattr(model, "audio_", None) else None,
         "seconds": round(fitted.seconds, 3),  # the whole fit: scaling, split, training loop, threshold
         "train_seconds": _rounded(history.get("seconds")),  # the training loop alone (what info shows)
