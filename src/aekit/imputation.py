@@ -126,9 +126,8 @@ def blend_weights(model: np.ndarray, linear: np.ndarray, truth: np.ndarray, slot
 
     ``pooled`` is the weight that minimises the error of all columns together, and ``prior`` is
     ``PRIOR_COLUMNS`` times a measured column's mean of ``sum (model - linear)^2``: a column's own cells
-    move its weight away from the pooled one as much as one average column's would. On a few validation
-    rows each column's own minimiser is noisy (on the 178-row wine table, 18 rows: its RMSE 0.711 against
-    0.705 with the prior, 5 seeds at 10% hidden).
+    move its weight away from the pooled one as much as one average column's would: on a few validation
+    rows each column's own minimiser is noisy (docs/tables.md).
 
     Examples
     --------
