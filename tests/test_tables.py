@@ -8,6 +8,7 @@ import pytest
 from sklearn.preprocessing import StandardScaler
 
 from aekit.exceptions import InvalidInputError, InvalidParameterValue, ModelFileError
+from aekit.imputation import LinearFill
 from aekit.preprocess import SharedScaler
 from aekit.tables import MAX_CATEGORIES, OTHER, TableEncoder, category_weights, needs_table, plan_columns
 
@@ -170,6 +171,17 @@ def test_a_missing_cell_enters_as_its_slots_training_mean(census):
     del state["input_fill"]
     with pytest.raises(ModelFileError, match="malformed"):
         TableEncoder.from_dict(state)
+
+
+def test_a_stored_linear_fill_needs_one_blend_weight_per_column(census):
+    encoder = TableEncoder.fit(census, plan_columns(census), "standard")
+    fill = LinearFill.fit(encoder.encode(census))  # as learned, before its blend is measured: no weights
+    state = {**encoder.to_dict(), "fill": fill.to_dict()}
+    with pytest.raises(ModelFileError, match="disagree"):  # impute could not blend with it
+        TableEncoder.from_dict(state)
+    fill.model_weight = np.full(len(encoder.columns), 0.5)
+    assert TableEncoder.from_dict({**encoder.to_dict(), "fill": fill.to_dict()}).fill.model_weight.tolist() == [
+        0.5] * len(encoder.columns)
 
 
 def test_auto_scales_the_numeric_columns_as_their_units_say_and_the_choice_is_saved(census):

@@ -417,8 +417,9 @@ class TableEncoder:
                   and len(encoder.input_fill) == encoder.width and np.isfinite(encoder.input_fill).all())
             if state.get("fill") is not None:
                 encoder.fill = LinearFill.from_dict(state["fill"])
+                # the stored fill is impute's: it blends by one measured weight per column
                 ok = ok and encoder.fill.width == encoder.width and (
-                    encoder.fill.model_weight is None or len(encoder.fill.model_weight) == len(plan.kept))
+                    encoder.fill.model_weight is not None and len(encoder.fill.model_weight) == len(plan.kept))
         except (KeyError, TypeError, ValueError, AttributeError) as error:
             raise ModelFileError(f"The table state is malformed ({error!r}). The model folder is corrupt: save "
                                  "the model again.") from None
